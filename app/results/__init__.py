@@ -1,0 +1,1 @@
+"""The results panel: every product tensor as numbers, images, glimpse windows, patch mosaics."""

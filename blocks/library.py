@@ -1,0 +1,328 @@
+"""The block library: Input, ExtractGlimpse, ExtractGlimpseV2, ExtractImagePatches.
+
+Each block is declared here exactly once as a :class:`~blocks.spec.BlockSpec`;
+:data:`REGISTRY` lists them by name. The adapters below only translate between
+port values and the public kernels in :mod:`blocks.kernels`; all semantics
+(TensorFlow's) live in the kernels and their shape functions, so a kernel and
+its inference rule can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from blocks.errors import InvalidArgumentError, TensorBlocksError
+from blocks.input_files import peek_tensor_file, read_tensor_file
+from blocks.kernels.glimpse import (
+    extract_glimpse,
+    extract_glimpse_v2,
+    glimpse_output_shape,
+)
+from blocks.kernels.patches import extract_image_patches, patches_output_shape
+from blocks.literals import parse_dtype
+from blocks.spec import (
+    AttrSpec,
+    BlockSpec,
+    InferContext,
+    InputPort,
+    OutputPort,
+    PortKind,
+    RunContext,
+    TensorInfo,
+)
+
+# ----------------------------------------------------------------------------- Input
+
+
+def _input_check(is_set: Mapping[str, bool]) -> list[tuple[str, str]]:
+    has_values, has_file = is_set.get("initvalues", False), is_set.get("file", False)
+    if has_values and has_file:
+        return [("file", "set exactly one of 'initvalues' or 'file', not both")]
+    if not has_values and not has_file:
+        return [("initvalues", "set exactly one of 'initvalues' or 'file'")]
+    return []
+
+
+def _reshape(value: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
+    if shape is None:
+        return value
+    if any(d < 0 for d in shape):
+        raise InvalidArgumentError(f"shape must not have negative dims, got {list(shape)}", port="shape")
+    if value.ndim == 0:
+        return np.full(shape, value, dtype=value.dtype)
+    if int(np.prod(shape, dtype=np.int64)) != value.size:
+        raise InvalidArgumentError(
+            f"cannot reshape {value.size} values (shape {list(value.shape)}) to {list(shape)}",
+            port="shape",
+        )
+    return value.reshape(shape)
+
+
+def _input_dtype(inputs: Mapping[str, Any]) -> np.dtype[Any]:
+    dtype = inputs.get("dtype")
+    return parse_dtype("DT_FLOAT") if dtype is None else np.dtype(dtype)
+
+
+def _input_run(ctx: RunContext) -> dict[str, np.ndarray]:
+    dtype = _input_dtype(ctx.inputs)
+    value = ctx.inputs.get("initvalues")
+    if value is None:
+        value = read_tensor_file(str(ctx.inputs["file"]), ctx.base_dir)
+    value = _cast(np.asarray(value), dtype)
+    shape = ctx.inputs.get("shape")
+    return {"output": _reshape(value, None if shape is None else tuple(shape))}
+
+
+def _cast(value: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+    if value.dtype == dtype:
+        return value
+    if value.dtype.kind == "c" and dtype.kind != "c":
+        raise InvalidArgumentError(f"cannot convert complex values to {dtype.name}", port="dtype")
+    return value.astype(dtype)
+
+
+def _input_infer(ctx: InferContext) -> dict[str, TensorInfo]:
+    dtype_info = ctx.inputs.get("dtype")
+    dtype = parse_dtype("DT_FLOAT") if dtype_info is None or dtype_info.value is None else np.dtype(
+        dtype_info.value
+    )
+    shape_info = ctx.inputs.get("shape")
+    shape = None if shape_info is None or shape_info.value is None else tuple(shape_info.value)
+    values = ctx.inputs.get("initvalues")
+    if values is not None and values.value is not None:
+        out = _input_run(
+            RunContext(
+                inputs={"initvalues": values.value, "dtype": dtype, "shape": shape},
+                attrs={},
+                memory_limit=ctx.memory_limit,
+            )
+        )["output"]
+        return {"output": TensorInfo(tuple(out.shape), out.dtype, out)}
+    file_info = ctx.inputs.get("file")
+    if file_info is None or file_info.value is None:
+        return {"output": TensorInfo(None, dtype)}
+    file_shape, _ = peek_tensor_file(str(file_info.value), ctx.base_dir)
+    if shape is not None:
+        size = int(np.prod(file_shape, dtype=np.int64))
+        if len(file_shape) == 0:
+            file_shape = shape
+        elif int(np.prod(shape, dtype=np.int64)) != size:
+            raise InvalidArgumentError(
+                f"cannot reshape {size} values (shape {list(file_shape)}) to {list(shape)}",
+                port="shape",
+            )
+        else:
+            file_shape = shape
+    return {"output": TensorInfo(tuple(file_shape), dtype)}
+
+
+INPUT = BlockSpec(
+    name="Input",
+    title="Input",
+    category="Sources",
+    doc="A constant tensor: typed values or a file (.npy, .npz as name.npz:key, .png/.jpg/.bmp "
+    "as [1,H,W,C]), cast to dtype and optionally reshaped (a scalar fills the shape).",
+    inputs=(
+        InputPort("dtype", PortKind.DTYPE, "element type of the output", required=False, default="DT_FLOAT"),
+        InputPort("initvalues", PortKind.TENSOR, "the values, e.g. {{1,2},{3,4}}", required=False),
+        InputPort("file", PortKind.PATH, "a .npy, name.npz:key or image file", required=False),
+        InputPort("shape", PortKind.INT_LIST, "reshape to this shape (a scalar fills it)", required=False),
+    ),
+    outputs=(OutputPort("output", "the tensor"),),
+    attrs=(),
+    infer=_input_infer,
+    run=_input_run,
+    check_inputs=_input_check,
+    reads_files=True,
+    color="#4f9d69",
+    tags=("constant", "file", "image", "source", "npy"),
+)
+
+# ----------------------------------------------------------------------------- ExtractGlimpse
+
+_GLIMPSE_ATTRS = (
+    AttrSpec("centered", bool, True, "offsets are relative to the image centre"),
+    AttrSpec("normalized", bool, True, "offsets are fractions of the image size"),
+    AttrSpec("uniform_noise", bool, True, "fill outside the image with uniform noise (when noise is empty)"),
+    AttrSpec(
+        "noise",
+        str,
+        "uniform",
+        "fill outside the image: uniform, gaussian, zero, or empty to let uniform_noise decide",
+        choices=("uniform", "gaussian", "zero", ""),
+    ),
+)
+
+_GLIMPSE_INPUTS = (
+    InputPort("input", PortKind.TENSOR, "images [B,H,W,C] float32", dtype="float32"),
+    InputPort("size", PortKind.TENSOR, "glimpse size (h, w), int32 [2]", dtype="int32"),
+    InputPort("offsets", PortKind.TENSOR, "window offsets (y, x) per image, float32 [B,2]", dtype="float32"),
+)
+
+
+def _glimpse_kwargs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "centered": bool(attrs["centered"]),
+        "normalized": bool(attrs["normalized"]),
+        "uniform_noise": bool(attrs["uniform_noise"]),
+        "noise": str(attrs["noise"]),
+    }
+
+
+def _glimpse_infer(ctx: InferContext) -> dict[str, TensorInfo]:
+    image, size, offsets = ctx.inputs.get("input"), ctx.inputs.get("size"), ctx.inputs.get("offsets")
+    shape = glimpse_output_shape(
+        None if image is None else image.shape,
+        None if size is None or size.value is None else np.asarray(size.value),
+        None if offsets is None else offsets.shape,
+        memory_limit=ctx.memory_limit,
+        **_glimpse_kwargs(ctx.attrs),
+    )
+    return {"glimpse": TensorInfo(shape, np.dtype(np.float32))}
+
+
+def _make_glimpse_run(kernel: Any) -> Any:
+    def run(ctx: RunContext) -> dict[str, np.ndarray]:
+        out = kernel(
+            ctx.inputs["input"],
+            ctx.inputs["size"],
+            ctx.inputs["offsets"],
+            seed=ctx.seed,
+            memory_limit=ctx.memory_limit,
+            **_glimpse_kwargs(ctx.attrs),
+        )
+        return {"glimpse": out}
+
+    return run
+
+
+EXTRACT_GLIMPSE = BlockSpec(
+    name="ExtractGlimpse",
+    title="Extract Glimpse",
+    category="Image",
+    doc="Windows of size (h, w) cut from each image at its offset (V1: centred offsets are the "
+    "window centre, unnormalized centred offsets are halved); outside the image: noise or zero.",
+    inputs=_GLIMPSE_INPUTS,
+    outputs=(OutputPort("glimpse", "[B,h,w,C] float32"),),
+    attrs=_GLIMPSE_ATTRS,
+    infer=_glimpse_infer,
+    run=_make_glimpse_run(extract_glimpse),
+    noisy=True,
+    color="#c0803a",
+    tags=("crop", "window", "attention", "tf.image.extract_glimpse"),
+)
+
+EXTRACT_GLIMPSE_V2 = BlockSpec(
+    name="ExtractGlimpseV2",
+    title="Extract Glimpse V2",
+    category="Image",
+    doc="As ExtractGlimpse, with V2 offsets (tf.image.extract_glimpse): uncentred offsets are "
+    "the window's top-left corner.",
+    inputs=_GLIMPSE_INPUTS,
+    outputs=(OutputPort("glimpse", "[B,h,w,C] float32"),),
+    attrs=_GLIMPSE_ATTRS,
+    infer=_glimpse_infer,
+    run=_make_glimpse_run(extract_glimpse_v2),
+    noisy=True,
+    color="#c0803a",
+    tags=("crop", "window", "attention", "tf.image.extract_glimpse"),
+)
+
+# ----------------------------------------------------------------------------- ExtractImagePatches
+
+
+def _int_list(value: Any) -> list[int]:
+    return [int(v) for v in np.asarray(value).reshape(-1)]
+
+
+def _patches_infer(ctx: InferContext) -> dict[str, TensorInfo]:
+    images = ctx.inputs.get("images")
+    values = {name: ctx.inputs.get(name) for name in ("ksizes", "strides", "rates", "padding")}
+    if any(v is None or v.value is None for v in values.values()):
+        rank = None if images is None or images.shape is None else len(images.shape)
+        shape = None if rank is None else (None,) * rank
+        return {"patches": TensorInfo(shape, None if images is None else images.dtype)}
+    shape = patches_output_shape(
+        None if images is None else images.shape,
+        None if images is None else images.dtype,
+        _int_list(values["ksizes"].value),  # type: ignore[union-attr]
+        _int_list(values["strides"].value),  # type: ignore[union-attr]
+        _int_list(values["rates"].value),  # type: ignore[union-attr]
+        str(values["padding"].value),  # type: ignore[union-attr]
+        memory_limit=ctx.memory_limit,
+    )
+    return {"patches": TensorInfo(shape, None if images is None else images.dtype)}
+
+
+def _patches_run(ctx: RunContext) -> dict[str, np.ndarray]:
+    out = extract_image_patches(
+        ctx.inputs["images"],
+        _int_list(ctx.inputs["ksizes"]),
+        _int_list(ctx.inputs["strides"]),
+        _int_list(ctx.inputs["rates"]),
+        str(ctx.inputs["padding"]),
+        memory_limit=ctx.memory_limit,
+    )
+    return {"patches": out}
+
+
+EXTRACT_IMAGE_PATCHES = BlockSpec(
+    name="ExtractImagePatches",
+    title="Extract Image Patches",
+    category="Image",
+    doc="Every kh x kw patch (dilated by rates, stepped by strides) flattened into the depth "
+    "dimension: [B,out_h,out_w,kh*kw*C], patch row then column then channel.",
+    inputs=(
+        InputPort("images", PortKind.TENSOR, "images [B,H,W,C]"),
+        InputPort("ksizes", PortKind.INT_LIST, "[1, kh, kw, 1]", required=False, default="{1,3,3,1}"),
+        InputPort("strides", PortKind.INT_LIST, "[1, sh, sw, 1]", required=False, default="{1,1,1,1}"),
+        InputPort("rates", PortKind.INT_LIST, "[1, rh, rw, 1] dilation", required=False, default="{1,1,1,1}"),
+        InputPort(
+            "padding", PortKind.STRING, "SAME or VALID", required=False, default="VALID",
+            choices=("SAME", "VALID"),
+        ),
+    ),
+    outputs=(OutputPort("patches", "[B,out_h,out_w,kh*kw*C]"),),
+    attrs=(),
+    infer=_patches_infer,
+    run=_patches_run,
+    color="#8a5fbf",
+    tags=("im2col", "patches", "tf.image.extract_patches", "conv"),
+)
+
+
+class BlockRegistry(Mapping[str, BlockSpec]):
+    """The blocks by name, in palette order."""
+
+    def __init__(self, specs: tuple[BlockSpec, ...]) -> None:
+        self._specs = {spec.name: spec for spec in specs}
+
+    def __getitem__(self, name: str) -> BlockSpec:
+        return self._specs[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def get_spec(self, name: str, *, node: str | None = None) -> BlockSpec:
+        """The block called ``name``, or a TensorBlocksError naming the known blocks."""
+        spec = self._specs.get(name)
+        if spec is None:
+            known = ", ".join(self._specs)
+            raise TensorBlocksError(f"unknown block '{name}' (known blocks: {known})", node=node)
+        return spec
+
+    def categories(self) -> dict[str, list[BlockSpec]]:
+        """Blocks grouped by category, for the palette."""
+        groups: dict[str, list[BlockSpec]] = {}
+        for spec in self._specs.values():
+            groups.setdefault(spec.category, []).append(spec)
+        return groups
+
+
+REGISTRY = BlockRegistry((INPUT, EXTRACT_GLIMPSE, EXTRACT_GLIMPSE_V2, EXTRACT_IMAGE_PATCHES))
