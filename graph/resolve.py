@@ -295,6 +295,13 @@ def _prepare_node(
                 problems.append(GraphError(reason, node=node_id, block=block, port=port_name))
         except TensorBlocksError as error:
             problems.append(error.at(node=node_id, block=block))
+        except Exception as error:  # a bug in a declaration must not stop validation
+            problems.append(
+                TensorBlocksError(
+                    f"internal error in {block} input check: {type(error).__name__}: {error}",
+                    node=node_id, block=block,
+                )
+            )
 
     return NodePlan(
         node_id, block, table, attrs, attrs_key, literals, "\x1f".join(key_parts), wired,
