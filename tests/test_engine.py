@@ -562,4 +562,4 @@ def test_real_kernel_errors_carry_the_node() -> None:
     error = report.nodes["patches"].error
     assert report.nodes["patches"].status == "failed"
     assert isinstance(error, TensorBlocksError) and error.node == "patches"
-    assert "Only support ksizes across space." in error.reason
+    assert "Only support ksizes across space" in error.reason
