@@ -2,20 +2,294 @@
 
 Contract:
 * ``extract_image_patches(images, ksizes, strides, rates, padding, *, memory_limit)``
-  returns ``[B, out_h, out_w, kh*kw*C]`` of the images' dtype.
+  returns ``[B, out_h, out_w, kh*kw*C]`` of the images' dtype, where
+  ``out[b, i, j, (a*kw + c)*C + ch] = images[b, i*sh - pad_top + a*rh, j*sw - pad_left + c*rw, ch]``
+  or 0 (all bits zero) where that pixel lies outside the image. Values are copied as
+  bits, so NaN payloads, infinities and -0.0 survive.
 * ``patches_output_shape(...)`` computes that shape without touching data and raises
   exactly the errors the kernel raises (same order, same messages); the kernel
   calls it first, so inference and execution cannot disagree.
+* ``receptive_field(...)`` names the input pixel each tap of one output position reads,
+  from the same geometry as the kernel.
+
+Errors are :class:`~blocks.errors.InvalidArgumentError` with ``port`` set to the argument
+at fault and a reason ``"<port>: <TensorFlow's message>, got <value>"``, in the order
+TensorFlow 2.21 (eager) reports them:
+
+1. each of ksizes, strides, rates (in that order) must be a list of integers that fit
+   an int32 (TF's attr conversion), then each must have length 4 (TF's attr validation
+   refuses fewer than 4; TF eager ignores extra values, graph mode refuses them and so
+   do we);
+2. padding must be exactly ``SAME`` or ``VALID``;
+3. the dtype must be one TF knows, then one TF has a CPU kernel for (bool has none);
+4. ksizes, strides, rates: element [0] and [3] must be 1 ("Only support ... across
+   space"), then elements [1] and [2] must be >= 1 ("... is out of range");
+5. images must be 4-D;
+6. the output height, then width, must not be negative (VALID, C-truncating division);
+7. the output must fit in ``memory_limit`` bytes (:class:`~blocks.errors.MemoryLimitError`).
+
+Speed: the output is written by one strided copy per column phase (one in the common
+case) from a view of the image, or of a small re-laid-out copy of it that adds the zero
+border and, for dilated columns, gathers the columns a patch row reads next to each
+other, so every inner copy run is ``kw*C`` elements long. Large copies are split over
+a few threads (numpy releases the GIL while copying).
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+import operator
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from threading import Lock
 from typing import Any
 
 import numpy as np
 
+from blocks.errors import InvalidArgumentError, MemoryLimitError
 from blocks.spec import DEFAULT_MEMORY_LIMIT
+
+try:  # bfloat16 is optional (SPEC section 1).
+    import ml_dtypes
+
+    _BFLOAT16: np.dtype[Any] | None = np.dtype(ml_dtypes.bfloat16)
+except ImportError:  # pragma: no cover - ml_dtypes is installed in development
+    _BFLOAT16 = None
+
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+
+#: The dtypes TF registers a CPU ExtractImagePatches kernel for (bfloat16 added below).
+_KERNEL_DTYPES: frozenset[np.dtype[Any]] = frozenset(
+    np.dtype(name)
+    for name in (
+        "float16", "float32", "float64",
+        "int8", "int16", "int32", "int64",
+        "uint8", "uint16", "uint32", "uint64",
+        "complex64", "complex128",
+    )
+) | (frozenset() if _BFLOAT16 is None else frozenset({_BFLOAT16}))
+
+# TF's op definition lists these as allowed values of T (bool is allowed but has no kernel).
+_TF_ALLOWED_T = (
+    "bfloat16, half, float, double, int8, int16, int32, int64, uint8, uint16, uint32, "
+    "uint64, complex64, complex128, bool"
+)
+_TF_KERNEL_T = (
+    "DT_HALF, DT_BFLOAT16, DT_FLOAT, DT_DOUBLE, DT_INT8, DT_INT16, DT_INT32, DT_INT64, "
+    "DT_UINT8, DT_UINT16, DT_UINT32, DT_UINT64, DT_COMPLEX64, DT_COMPLEX128"
+)
+
+#: Outputs smaller than this are copied on the calling thread: a thread hand-off costs
+#: more than it saves there.
+_PARALLEL_MIN_BYTES = 1 << 20
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _error(port: str, message: str) -> InvalidArgumentError:
+    return InvalidArgumentError(f"{port}: {message}", port=port)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return repr(value.tolist())
+    if isinstance(value, tuple):
+        return repr(list(value))
+    return repr(value)
+
+
+def _int_list(name: str, value: Any) -> list[int]:
+    """An attr list as Python ints; refuses anything but integers that fit an int32."""
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1 or value.dtype.kind not in "iu":
+            raise _error(
+                name,
+                f"expected a list of integers or a 1-D integer tensor, "
+                f"got a {value.ndim}-D {value.dtype.name} tensor {_show(value)}",
+            )
+        items: list[Any] = value.tolist()
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise _error(name, f"expected a list of integers, got {_show(value)}")
+    result: list[int] = []
+    for item in items:
+        if isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, np.integer)):
+            raise _error(name, f"expected a list of integers, got {_show(value)}")
+        number = operator.index(item)
+        if not _INT32_MIN <= number <= _INT32_MAX:
+            raise _error(
+                name,
+                f"Attr {name} has value {number} out of range for an int32, got {_show(value)}",
+            )
+        result.append(number)
+    return result
+
+
+def _check_length(name: str, values: list[int]) -> None:
+    if len(values) < 4:
+        raise _error(
+            name,
+            f"Length for attr '{name}' of {len(values)} must be at least minimum 4, got {values}",
+        )
+    if len(values) > 4:
+        # TF's shape function says "stride" for strides.
+        attribute = "stride" if name == "strides" else name
+        raise _error(
+            name,
+            f"ExtractImagePatches requires the {attribute} attribute to contain 4 values, "
+            f"but got: {len(values)}, got {values}",
+        )
+
+
+def _check_space_only(name: str, values: list[int]) -> None:
+    if values[0] != 1 or values[3] != 1:
+        raise _error(name, f"Only support {name} across space, got {values}")
+    if values[1] < 1 or values[2] < 1:
+        raise _error(name, f"{name} is out of range, got {values}")
+
+
+def _dtype_name(dtype: np.dtype[Any]) -> str:
+    return "bfloat16" if _BFLOAT16 is not None and dtype == _BFLOAT16 else str(dtype.name)
+
+
+def _check_dtype(dtype: np.dtype[Any]) -> None:
+    native = dtype if dtype.isnative else dtype.newbyteorder("=")
+    if native in _KERNEL_DTYPES:
+        return
+    if native == np.dtype(bool):
+        raise _error(
+            "images",
+            f"No ExtractImagePatches kernel is registered for T=DT_BOOL (kernels exist for "
+            f"{_TF_KERNEL_T}), got dtype bool",
+        )
+    raise _error(
+        "images",
+        f"Value for attr 'T' of {_dtype_name(native)} is not in the list of allowed values: "
+        f"{_TF_ALLOWED_T}, got dtype {_dtype_name(native)}",
+    )
+
+
+def _output_size(
+    in_size: int, k: int, s: int, r: int, padding: str
+) -> tuple[int, int]:
+    """TF's GetWindowedOutputSize for one spatial dimension: ``(out, pad_before)``."""
+    k_eff = k + (k - 1) * (r - 1)
+    if padding == "VALID":
+        numerator = in_size - k_eff + s
+        # C++ integer division truncates toward zero: (-1)/2 == 0, not -1.
+        out = abs(numerator) // s * (1 if numerator >= 0 else -1)
+        if out < 0:
+            raise _error(
+                "ksizes",
+                f"Computed output size would be negative: {out} [input_size: {in_size}, "
+                f"effective_filter_size: {k_eff}, stride: {s}]",
+            )
+        return out, 0
+    out = (in_size + s - 1) // s
+    pad_total = max(0, (out - 1) * s + k_eff - in_size)
+    return out, pad_total // 2
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything the kernel needs, from shapes only."""
+
+    shape: tuple[int | None, ...] | None  # output shape
+    ksize: tuple[int, int]
+    stride: tuple[int, int]
+    rate: tuple[int, int]
+    out: tuple[int | None, int | None]  # (out_h, out_w)
+    pad: tuple[int | None, int | None]  # (pad_top, pad_left)
+
+
+def _plan(
+    images_shape: Sequence[int | None] | None,
+    images_dtype: np.dtype[Any] | None,
+    ksizes: Any,
+    strides: Any,
+    rates: Any,
+    padding: Any,
+) -> _Plan:
+    """Validate every argument in TF's order; compute the output geometry."""
+    lists = {
+        name: _int_list(name, value)
+        for name, value in (("ksizes", ksizes), ("strides", strides), ("rates", rates))
+    }
+    for name, values in lists.items():
+        _check_length(name, values)
+    if not isinstance(padding, str) or padding not in ("SAME", "VALID"):
+        shown = f'"{padding}"' if isinstance(padding, str) else _show(padding)
+        raise _error(
+            "padding",
+            f"Value for attr 'padding' of {shown} is not in the list of allowed values: "
+            f'"SAME", "VALID"',
+        )
+    if images_dtype is not None:
+        _check_dtype(np.dtype(images_dtype))
+    for name, values in lists.items():
+        _check_space_only(name, values)
+    k, s, r = lists["ksizes"], lists["strides"], lists["rates"]
+    if images_shape is None:
+        return _Plan(None, (k[1], k[2]), (s[1], s[2]), (r[1], r[2]), (None, None), (None, None))
+    dims = list(images_shape)
+    if len(dims) != 4:
+        shown = ",".join("?" if d is None else str(d) for d in dims)
+        raise _error("images", f"input must be 4-dimensional[{shown}]")
+    out: list[int | None] = [None, None]
+    pad: list[int | None] = [None, None]
+    for axis in (0, 1):
+        size = dims[1 + axis]
+        if size is not None:
+            out[axis], pad[axis] = _output_size(
+                int(size), k[1 + axis], s[1 + axis], r[1 + axis], padding
+            )
+    depth = None if dims[3] is None else k[1] * k[2] * int(dims[3])
+    batch = None if dims[0] is None else int(dims[0])
+    return _Plan(
+        (batch, out[0], out[1], depth),
+        (k[1], k[2]),
+        (s[1], s[2]),
+        (r[1], r[2]),
+        (out[0], out[1]),
+        (pad[0], pad[1]),
+    )
+
+
+def _check_memory(
+    shape: tuple[int | None, ...] | None, dtype: np.dtype[Any] | None, memory_limit: int
+) -> None:
+    if shape is None or dtype is None or any(d is None for d in shape):
+        return
+    nbytes = math.prod(int(d) for d in shape if d is not None) * np.dtype(dtype).itemsize
+    if nbytes > memory_limit:
+        shown = "[" + ", ".join(str(d) for d in shape) + "]"
+        raise MemoryLimitError(
+            f"patches: the output {shown} {_dtype_name(np.dtype(dtype))} would need "
+            f"{nbytes} bytes, more than the memory limit of {memory_limit} bytes"
+        )
+
+
+def _checked_plan(
+    images_shape: Sequence[int | None] | None,
+    images_dtype: np.dtype[Any] | None,
+    ksizes: Any,
+    strides: Any,
+    rates: Any,
+    padding: Any,
+    memory_limit: int,
+) -> _Plan:
+    """What both the shape function and the kernel run first: every check, in order."""
+    plan = _plan(images_shape, images_dtype, ksizes, strides, rates, padding)
+    _check_memory(plan.shape, images_dtype, memory_limit)
+    return plan
+
+
+# ----------------------------------------------------------------------------- public API
 
 
 def patches_output_shape(
@@ -28,8 +302,45 @@ def patches_output_shape(
     *,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
 ) -> tuple[int | None, ...] | None:
-    """Output shape; ``None`` dims where the image's dims are unknown."""
-    raise NotImplementedError
+    """Output shape; ``None`` dims where the image's dims are unknown.
+
+    Raises the kernel's errors in the kernel's order (see the module docstring);
+    ``None`` for ``images_shape`` means the rank is unknown too, so the result is ``None``.
+    """
+    return _checked_plan(
+        images_shape, images_dtype, ksizes, strides, rates, padding, memory_limit
+    ).shape
+
+
+def receptive_field(
+    images_shape: Sequence[int | None],
+    ksizes: Sequence[int],
+    strides: Sequence[int],
+    rates: Sequence[int],
+    padding: str,
+    out_row: int,
+    out_col: int,
+) -> list[tuple[int, int]]:
+    """The input pixel ``(row, col)`` each tap of output position ``(out_row, out_col)`` reads.
+
+    Taps come in depth order (patch row, then patch column); a pixel may lie outside the
+    image (in the zero padding). Raises the kernel's errors for bad arguments, and an
+    InvalidArgumentError when the height or width is unknown or the position is not in
+    the output.
+    """
+    plan = _plan(images_shape, None, ksizes, strides, rates, padding)
+    (out_h, out_w), (pad_top, pad_left) = plan.out, plan.pad
+    if out_h is None or out_w is None or pad_top is None or pad_left is None:
+        raise _error(
+            "images", f"the height and width must be known, got shape {_show(images_shape)}"
+        )
+    if not (0 <= out_row < out_h and 0 <= out_col < out_w):
+        raise InvalidArgumentError(
+            f"output position ({out_row}, {out_col}) is outside the output's {out_h}x{out_w} grid"
+        )
+    (kh, kw), (sh, sw), (rh, rw) = plan.ksize, plan.stride, plan.rate
+    top, left = out_row * sh - pad_top, out_col * sw - pad_left
+    return [(top + a * rh, left + c * rw) for a in range(kh) for c in range(kw)]
 
 
 def extract_image_patches(
@@ -41,5 +352,153 @@ def extract_image_patches(
     *,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
 ) -> np.ndarray:
-    """TensorFlow's ExtractImagePatches on numpy."""
-    raise NotImplementedError
+    """TensorFlow's ExtractImagePatches on numpy (see the module docstring)."""
+    images = np.asarray(images)
+    plan = _checked_plan(images.shape, images.dtype, ksizes, strides, rates, padding, memory_limit)
+    assert plan.shape is not None  # the shape of an array is always known
+    dtype = images.dtype if images.dtype.isnative else images.dtype.newbyteorder("=")
+    out = np.empty(tuple(int(d) for d in plan.shape if d is not None), dtype)
+    if out.size == 0:
+        return out
+    _fill(out, np.ascontiguousarray(images, dtype=dtype), plan)
+    return out
+
+
+# ----------------------------------------------------------------------------- the copy
+
+
+def _as_words(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous array as unsigned ints of its item width (16-byte items as 2 words)."""
+    width = min(array.dtype.itemsize, 8)
+    return array.view(np.dtype(f"u{width}"))
+
+
+def _fill(out: np.ndarray, images: np.ndarray, plan: _Plan) -> None:
+    image = _as_words(images)  # [B, H, W, Cw]: bits only, so every dtype copies exactly
+    words = _as_words(out)
+    batch, height, width, channels = image.shape
+    (kh, kw), (sh, sw), (rh, rw) = plan.ksize, plan.stride, plan.rate
+    out_h, out_w = (int(d) for d in plan.out if d is not None)
+    pad_top, pad_left = (int(d) for d in plan.pad if d is not None)
+    target = words.reshape(batch, out_h, out_w, kh, kw * channels)
+
+    reads_padding = (
+        pad_top > 0
+        or pad_left > 0
+        or (out_h - 1) * sh + (kh - 1) * rh - pad_top >= height
+        or (out_w - 1) * sw + (kw - 1) * rw - pad_left >= width
+    )
+    dilated_columns = rw > 1 and kw > 1
+    if not reads_padding and not dilated_columns:
+        # Every tap is inside the image and a patch row is kw neighbouring pixels:
+        # read straight from the image.
+        st = image.strides
+        source = np.lib.stride_tricks.as_strided(
+            image,
+            (batch, out_h, out_w, kh, kw * channels),
+            (st[0], st[1] * sh, st[2] * sw, st[1] * rh, st[3]),
+            writeable=False,
+        )
+        _copy(target, source)
+        return
+
+    # Re-lay the rows and columns the patches read into a buffer whose row n is padded
+    # row n*row_step, and whose [phase, m] column is reduced column m*col_phases + phase,
+    # reduced column x being padded column x*col_step. Then the kw taps of a patch row
+    # are kw neighbouring buffer columns and every copy run is kw*C elements long.
+    row_step = math.gcd(sh, rh)
+    col_step = math.gcd(sw, rw)
+    col_phases = rw // col_step  # coprime with sw // col_step
+    col_stride, col_rate = sw // col_step, col_phases
+    rows = ((out_h - 1) * sh + (kh - 1) * rh) // row_step + 1
+    last_column = (out_w - 1) * col_stride + (kw - 1) * col_rate  # reduced
+    phases = sorted({(j * col_stride) % col_phases for j in range(min(out_w, col_phases))})
+    columns = last_column // col_phases + 1
+    buffer = np.empty((batch, rows, len(phases), columns, channels), image.dtype)
+
+    # Buffer rows n0:n1 hold image rows; the rest is zero padding.
+    first_row = -(-pad_top // row_step)
+    row_end = min(rows, (height - 1 + pad_top) // row_step + 1) if height > 0 else first_row
+    row_end = max(row_end, first_row)
+    buffer[:, :first_row] = 0
+    buffer[:, row_end:] = 0
+    image_rows = slice(first_row * row_step - pad_top, None, row_step)
+    for index, phase in enumerate(phases):
+        # Buffer column m of this phase is image column (m*col_phases + phase)*col_step - pad_left.
+        period = col_phases * col_step
+        first_col = max(0, -(-(pad_left - phase * col_step) // period))
+        col_end = (width - 1 + pad_left - phase * col_step) // period + 1 if width > 0 else 0
+        col_end = max(first_col, min(columns, col_end))
+        plane = buffer[:, first_row:row_end, index]
+        plane[:, :, :first_col] = 0
+        plane[:, :, col_end:] = 0
+        if col_end > first_col and row_end > first_row:
+            x0 = (first_col * col_phases + phase) * col_step - pad_left
+            plane[:, :, first_col:col_end] = image[
+                :, image_rows, x0 : x0 + (col_end - first_col - 1) * period + 1 : period
+            ][:, : row_end - first_row]
+
+    bst = buffer.strides
+    for index, phase in enumerate(phases):
+        # Output columns j with (j*col_stride) % col_phases == phase: j = j0 + t*col_phases.
+        j0 = next(j for j in range(col_phases) if (j * col_stride) % col_phases == phase)
+        count = len(range(j0, out_w, col_phases))
+        m0 = (j0 * col_stride - phase) // col_phases
+        start = buffer[:, :, index, m0:]
+        source = np.lib.stride_tricks.as_strided(
+            start,
+            (batch, out_h, count, kh, kw * channels),
+            (
+                bst[0],
+                bst[1] * (sh // row_step),
+                bst[3] * col_stride,
+                bst[1] * (rh // row_step),
+                bst[4],
+            ),
+            writeable=False,
+        )
+        _copy(target[:, :, j0::col_phases], source)
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = Lock()
+
+
+def _workers() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 4))
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(_workers(), thread_name_prefix="tensorblocks-patches")
+        return _pool
+
+
+def _copy(target: np.ndarray, source: np.ndarray) -> None:
+    """``target[...] = source``, split over threads along batch or rows when large."""
+    parts = _workers()
+    if parts == 1 or target.nbytes < _PARALLEL_MIN_BYTES:
+        np.copyto(target, source)
+        return
+    axis = 0 if target.shape[0] >= parts else 1
+    length = target.shape[axis]
+    if length < 2:
+        np.copyto(target, source)
+        return
+    parts = min(parts, length)
+    bounds = [length * part // parts for part in range(parts + 1)]
+    pieces = []
+    for lo, hi in itertools.pairwise(bounds):
+        index = (slice(lo, hi),) if axis == 0 else (slice(None), slice(lo, hi))
+        pieces.append((target[index], source[index]))
+    pool = _thread_pool()
+    futures = [pool.submit(np.copyto, dst, src) for dst, src in pieces[1:]]
+    np.copyto(*pieces[0])
+    for future in futures:
+        future.result()

@@ -1,0 +1,200 @@
+"""Kernel benchmark: TensorBlocks' numpy kernels against TensorFlow and a copy floor.
+
+Run ``python benchmarks/bench_kernels.py`` (``--quick`` for a short run). In one process,
+for each case it times, round-robin so that load from other processes hits all columns
+alike, the project kernel, TensorFlow's op (``tf.image.extract_patches`` /
+``tf.image.extract_glimpse``; the column reads ``-`` when TensorFlow is not importable)
+and a copy floor (``numpy.empty`` + ``numpy.copyto`` of the output's bytes, the least
+any kernel returning a fresh array must do). It prints the median times and the
+ratios ours/TF and ours/floor, and whether our output equals TF's bit for bit
+(``-`` where the output is random noise).
+
+Cases: ExtractImagePatches A-D (the performance targets: faster than TF, within 3x of
+the floor) and ExtractGlimpseV2 on [32,256,256,3] with 64x64 windows at pixel offsets
+(``centered=False, normalized=False``), about half crossing the border with zero or
+uniform noise, or all inside. A kernel that is still a stub prints ``n/a``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from blocks import extract_glimpse_v2, extract_image_patches
+
+try:
+    import tensorflow as tf
+except ImportError:  # the oracle extra is optional
+    tf = None
+
+
+@dataclass
+class Case:
+    """One benchmark case: how to run ours and TF's, and whether outputs must match."""
+
+    name: str
+    description: str
+    ours: Callable[[], np.ndarray]
+    theirs: Callable[[], np.ndarray] | None
+    comparable: bool  # outputs are deterministic, so ours must equal TF's bit for bit
+
+
+def _patches_case(
+    name: str, shape: tuple[int, ...], k: int, s: int, r: int, padding: str, dtype: str
+) -> Case:
+    rng = np.random.default_rng(0)
+    images = (rng.random(shape) * 250).astype(dtype)
+    sizes, strides, rates = [1, k, k, 1], [1, s, s, 1], [1, r, r, 1]
+
+    def ours() -> np.ndarray:
+        return extract_image_patches(images, sizes, strides, rates, padding)
+
+    theirs = None
+    if tf is not None:
+        tensor = tf.constant(images)
+
+        def theirs() -> np.ndarray:
+            return np.asarray(tf.image.extract_patches(tensor, sizes, strides, rates, padding))
+
+    shown = "x".join(str(d) for d in shape)
+    description = f"patches [{shown}] k{k} s{s} r{r} {padding} {dtype}"
+    return Case(name, description, ours, theirs, True)
+
+
+def _glimpse_case(name: str, noise: str, crossing: bool) -> Case:
+    rng = np.random.default_rng(1)
+    batch, height, width, window = 32, 256, 256, 64
+    images = rng.random((batch, height, width, 3), dtype=np.float32)
+    inside = rng.integers(0, height - window + 1, size=(batch, 2)).astype(np.float32)
+    if crossing:
+        # Every other window sticks out by 8..40 pixels over a random side.
+        across = rng.integers(8, 41, size=(batch, 2)).astype(np.float32)
+        low_side = rng.random((batch, 2)) < 0.5
+        sticking = np.where(low_side, -across, height - window + across)
+        offsets = np.where((np.arange(batch) % 2 == 0)[:, None], sticking, inside)
+    else:
+        offsets = inside
+    offsets = offsets.astype(np.float32)
+    size = np.array([window, window], np.int32)
+
+    def ours() -> np.ndarray:
+        return extract_glimpse_v2(
+            images, size, offsets, centered=False, normalized=False, noise=noise, seed=7
+        )
+
+    theirs = None
+    if tf is not None:
+        tensor, tf_size, tf_offsets = tf.constant(images), tf.constant(size), tf.constant(offsets)
+
+        def theirs() -> np.ndarray:
+            return np.asarray(
+                tf.image.extract_glimpse(
+                    tensor, tf_size, tf_offsets, centered=False, normalized=False, noise=noise
+                )
+            )
+
+    where = "~half crossing" if crossing else "all inside"
+    description = f"glimpse [32x256x256x3] 64x64 {where}, noise={noise}"
+    return Case(name, description, ours, theirs, noise == "zero" or not crossing)
+
+
+def _cases() -> list[Case]:
+    return [
+        _patches_case("A", (8, 224, 224, 3), 3, 1, 1, "SAME", "float32"),
+        _patches_case("B", (1, 1024, 1024, 3), 7, 4, 2, "VALID", "float32"),
+        _patches_case("C", (32, 64, 64, 16), 5, 2, 1, "SAME", "float32"),
+        _patches_case("D", (32, 64, 64, 16), 5, 2, 1, "SAME", "uint8"),
+        _glimpse_case("Ga", "zero", crossing=True),
+        _glimpse_case("Gb", "uniform", crossing=True),
+        _glimpse_case("Gc", "uniform", crossing=False),
+    ]
+
+
+def _floor_for(reference: np.ndarray) -> Callable[[], np.ndarray]:
+    def floor() -> np.ndarray:
+        out = np.empty(reference.shape, reference.dtype)
+        np.copyto(out, reference)
+        return out
+
+    return floor
+
+
+def _time_round_robin(functions: list[Callable[[], Any]], repeats: int) -> list[float]:
+    """Median seconds of each function, timed in turn so noise hits all of them alike."""
+    samples: list[list[float]] = [[] for _ in functions]
+    for _ in range(repeats):
+        for index, function in enumerate(functions):
+            start = time.perf_counter()
+            function()
+            samples[index].append(time.perf_counter() - start)
+    return [statistics.median(times) for times in samples]
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def _run_case(case: Case, repeats: int) -> list[str]:
+    try:
+        reference = case.ours()  # also the warm-up
+    except NotImplementedError:
+        return [case.name, case.description, "n/a", "-", "-", "-", "-", "-"]
+    functions: list[Callable[[], Any]] = [case.ours, _floor_for(reference)]
+    match = "-"
+    if case.theirs is not None:
+        expected = case.theirs()  # warm-up
+        if case.comparable:
+            match = "yes" if _same_bits(reference, expected) else "NO"
+        functions.append(case.theirs)
+    medians = _time_round_robin(functions, repeats)
+    ours_s, floor_s = medians[0], medians[1]
+    theirs_s = medians[2] if len(medians) > 2 else None
+    return [
+        case.name,
+        case.description,
+        f"{ours_s * 1e3:.2f}",
+        "-" if theirs_s is None else f"{theirs_s * 1e3:.2f}",
+        f"{floor_s * 1e3:.2f}",
+        "-" if theirs_s is None else f"{ours_s / theirs_s:.2f}",
+        f"{ours_s / floor_s:.2f}",
+        match,
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few repeats, for a smoke run")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per column")
+    parser.add_argument("--only", default="", help="comma-separated case names, e.g. A,B")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (3 if args.quick else 15)
+    wanted = {name.strip() for name in args.only.split(",") if name.strip()}
+    header = ["case", "what", "ours ms", "TF ms", "floor ms", "ours/TF", "ours/floor", "same as TF"]
+    rows = [header]
+    for case in _cases():
+        if wanted and case.name not in wanted:
+            continue
+        rows.append(_run_case(case, repeats))
+        print(f"  done {case.name}", file=sys.stderr, flush=True)
+    tf_version = "not importable" if tf is None else tf.__version__
+    print(f"numpy {np.__version__}, TensorFlow {tf_version}, {repeats} repeats, medians")
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
