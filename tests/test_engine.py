@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from blocks.errors import BlockFileError, InvalidArgumentError, NodeFailedError, TensorBlocksError
+from blocks.errors import (
+    BlockFileError,
+    InvalidArgumentError,
+    MemoryLimitError,
+    NodeFailedError,
+    TensorBlocksError,
+)
 from blocks.library import REGISTRY, BlockRegistry
 from blocks.spec import (
     AttrSpec,
@@ -502,13 +508,6 @@ def test_problems_outside_the_targets_do_not_spoil_a_targeted_run() -> None:
 # ----------------------------------------------------------------------------- real blocks
 
 
-def _require(report: Any) -> None:
-    """Skip only while the real kernels are still unimplemented stubs."""
-    for problem in report.problems:
-        if "NotImplementedError" in problem.reason:
-            pytest.skip("the real kernels have not landed yet")
-
-
 def real_patches_model() -> GraphModel:
     model = GraphModel(REGISTRY)
     model.add_node(
@@ -524,7 +523,6 @@ def test_real_blocks_extract_patches_and_cache() -> None:
     model = real_patches_model()
     engine = Engine()
     report = engine.run(model)
-    _require(report)
     assert report.ok, report.problems
     patches = report.results["patches.patches"]
     assert patches.dtype == np.float32 and patches.shape == (1, 2, 2, 4)
@@ -544,7 +542,6 @@ def test_real_glimpse_noise_follows_the_run_seed() -> None:
     )
     wire(model, "image.output", "glimpse.input")
     first = Engine().run(model, seed=3)
-    _require(first)
     assert first.ok, first.problems
     second = Engine().run(model, seed=3)
     glimpse = first.results["glimpse.glimpse"]
@@ -558,8 +555,39 @@ def test_real_kernel_errors_carry_the_node() -> None:
     model = real_patches_model()
     model.set_literal("patches", "ksizes", "{2,2,2,1}")
     report = Engine().run(model)
-    _require(report)
     error = report.nodes["patches"].error
     assert report.nodes["patches"].status == "failed"
     assert isinstance(error, TensorBlocksError) and error.node == "patches"
     assert "Only support ksizes across space" in error.reason
+
+
+def test_the_engine_memory_limit_reaches_the_kernels() -> None:
+    model = real_patches_model()
+    report = Engine(memory_limit=16).run(model)
+    error = report.nodes["patches"].error
+    assert isinstance(error, MemoryLimitError) and error.node == "patches"
+    assert report.nodes["image"].status == "ran"
+    assert Engine().run(model).ok
+
+
+def test_a_renamed_noisy_node_gets_its_own_seed_and_runs_again() -> None:
+    model = noise_model()
+    engine = Engine()
+    first = engine.run(model, seed=1)
+    model.rename_node("n2", "n3")
+    report = engine.run(model, seed=1)
+    assert report.with_status("ran") == ["n3"]
+    assert not np.array_equal(first.results["n2.out"], report.results["n3.out"])
+
+
+def test_runs_from_two_threads_are_serialized_and_both_complete() -> None:
+    model = chain_model()
+    engine = Engine()
+    reports: list[Any] = []
+    threads = [threading.Thread(target=lambda: reports.append(engine.run(model))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(reports) == 4 and all(r.ok for r in reports)
+    assert sum(len(r.with_status("ran")) for r in reports) == 5  # each node ran once

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from blocks.errors import InvalidArgumentError, MemoryLimitError
 from blocks.library import REGISTRY, BlockRegistry
@@ -142,12 +141,6 @@ def test_literal_info_describes_each_kind_of_value() -> None:
 # ----------------------------------------------------------------------------- real blocks
 
 
-def _require_kernels(result: Any) -> None:
-    for problem in result.problems:
-        if "NotImplementedError" in problem.reason:
-            pytest.skip("the real kernels have not landed yet")
-
-
 def real_model(tmp_path: Path) -> GraphModel:
     """A graph touching every real block, with typed and wired int lists."""
     np.save(tmp_path / "image.npy", np.arange(2 * 6 * 5 * 3, dtype=np.float64).reshape(2, 6, 5, 3))
@@ -188,7 +181,6 @@ def real_model(tmp_path: Path) -> GraphModel:
 def test_inference_matches_the_executed_shapes_and_dtypes(tmp_path: Path) -> None:
     model = real_model(tmp_path)
     result = infer(model, base_dir=tmp_path)
-    _require_kernels(result)
     assert result.problems == []
     report = Engine().run(model, base_dir=tmp_path, seed=1)
     assert report.ok, report.problems
@@ -207,7 +199,6 @@ def test_kernel_errors_are_found_by_inference_on_their_node(tmp_path: Path) -> N
     model.set_literal("valid", "ksizes", "{1,9,1,1}")  # VALID: output size would be negative
     model.set_literal("glimpse", "offsets", "{{0,0}}")  # batch 2, one offset
     result = infer(model, base_dir=tmp_path)
-    _require_kernels(result)
     by_node = {p.node: p for p in result.problems}
     assert set(by_node) == {"valid", "glimpse"}
     assert by_node["valid"].block == "ExtractImagePatches"
@@ -220,7 +211,6 @@ def test_kernel_errors_are_found_by_inference_on_their_node(tmp_path: Path) -> N
 def test_the_memory_limit_is_checked_without_allocating(tmp_path: Path) -> None:
     model = real_model(tmp_path)
     result = infer(model, base_dir=tmp_path, memory_limit=64)
-    _require_kernels(result)
     limited = [p for p in result.problems if isinstance(p, MemoryLimitError)]
     assert limited and all(p.node is not None and p.block is not None for p in limited)
 
@@ -229,8 +219,6 @@ def test_a_missing_file_is_an_inference_problem_on_its_node(tmp_path: Path) -> N
     model = real_model(tmp_path)
     model.set_literal("file_image", "file", "missing.npy")
     result = infer(model, base_dir=tmp_path)
-    if any("NotImplementedError" in p.reason for p in result.problems):
-        pytest.skip("input_files has not landed yet")
     [problem] = result.problems
     assert problem.node == "file_image" and problem.block == "Input"
     assert result.output("same", "patches") == UNKNOWN
