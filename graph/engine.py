@@ -328,7 +328,8 @@ class Engine:
         table = node.table
         assert table is not None
         spec = table.spec
-        parts = [node.block, node.attrs_key, node.literal_key, *upstream]
+        # Sorted: the order in which wires were drawn does not change what the node computes.
+        parts = [node.block, node.attrs_key, node.literal_key, *sorted(upstream)]
         if spec.reads_files:
             for port in spec.inputs:
                 value = node.literals.get(port.name)

@@ -591,3 +591,22 @@ def test_runs_from_two_threads_are_serialized_and_both_complete() -> None:
         thread.join()
     assert len(reports) == 4 and all(r.ok for r in reports)
     assert sum(len(r.with_status("ran")) for r in reports) == 5  # each node ran once
+
+
+def test_redrawing_the_same_wires_in_another_order_keeps_the_cache() -> None:
+    model = GraphModel(FAKES)
+    model.add_node("Source", "x", literals={"value": "1"})
+    model.add_node("Source", "y", literals={"value": "2"})
+    model.add_node("Add", "total")
+    wire(model, "x.out", "total.a")
+    wire(model, "y.out", "total.b")
+    engine = Engine()
+    engine.run(model)
+    model.disconnect(PortRef("total", "a"))
+    wire(model, "x.out", "total.a")  # now drawn after total.b
+    assert engine.run(model).with_status("ran") == []
+    model.disconnect(PortRef("total", "a"))
+    model.disconnect(PortRef("total", "b"))
+    wire(model, "y.out", "total.a")
+    wire(model, "x.out", "total.b")  # swapped: a different computation
+    assert engine.run(model).with_status("ran") == ["total"]
