@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import subprocess
 import sys
 import threading
@@ -610,3 +611,27 @@ def test_redrawing_the_same_wires_in_another_order_keeps_the_cache() -> None:
     wire(model, "y.out", "total.a")
     wire(model, "x.out", "total.b")  # swapped: a different computation
     assert engine.run(model).with_status("ran") == ["total"]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_after_any_edit_exactly_the_edited_node_and_its_downstream_run(seed: int) -> None:
+    rng = random.Random(seed)
+    model = GraphModel(FAKES)
+    model.add_node("Source", "n0", literals={"value": "1"})
+    for i in range(1, 25):
+        model.add_node("Add", f"n{i}", literals={"b": str(i)})
+        model.connect(PortRef(f"n{rng.randrange(i)}", "out"), PortRef(f"n{i}", "a"))
+        if rng.random() < 0.4:
+            model.connect(PortRef(f"n{rng.randrange(i)}", "out"), PortRef(f"n{i}", "b"))
+    engine = Engine()
+    engine.run(model)
+    for _ in range(4):
+        edited = f"n{rng.randrange(1, 25)}"
+        model.set_attrs(edited, f"tag_ = t{rng.random()};")
+        report = engine.run(model)
+        assert set(report.with_status("ran")) == {edited} | model.downstream(edited)
+        assert len(report.with_status("cached")) == 25 - len(report.with_status("ran"))
+        fresh = Engine().run(model)
+        assert report.results.keys() == fresh.results.keys()
+        for key, array in fresh.results.items():
+            np.testing.assert_array_equal(report.results[key], array)
