@@ -1,0 +1,347 @@
+"""The headless command line (SPEC section 6): ``run`` and ``check``. Never imports Qt.
+
+``main(["run", GRAPH, "--out", "r.npz", "--seed", "1", "--set", "crop.size={8,8}"])``
+loads the graph file, applies each ``--set node.port=LITERAL`` (a literal typed into an
+input port, as in the editor), validates, executes and prints a table of every product
+tensor (node.port, shape, dtype, min, max, mean — NaN-aware; complex tensors show their
+mean only) and one line per node (ran or cached, seconds). With ``--out`` every product
+tensor is saved under the key ``node.port`` with ``numpy.savez``, atomically.
+
+``main(["check", GRAPH])`` validates and prints every port's inferred shape and dtype
+(inputs and outputs) without executing.
+
+Exit status: 0 success; 1 an unreadable or invalid graph or a failed run, with ONE line on
+stderr naming the file and, where it applies, node, block and port; 2 bad usage. No
+traceback is ever printed: an unexpected exception becomes one "internal error" line.
+Relative paths in the graph resolve against the graph file's folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from blocks.errors import GraphError, TensorBlocksError, ValidationError
+from blocks.spec import PortKind, TensorInfo
+from graph.engine import Engine, RunReport
+from graph.fileformat import graph_base_dir, load_graph, write_atomically
+from graph.infer import infer
+from graph.model import GraphModel, PortRef
+from graph.validate import validate
+
+PROG = "tensorblocks"
+
+
+class UsageError(Exception):
+    """A command line that does not make sense (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse would call sys.exit
+        raise UsageError(f"{self.prog}: error: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``run`` and ``check`` (also used by :mod:`app.cli` for its help)."""
+    parser = _Parser(prog=PROG, description="Run or check a TensorBlocks graph file.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    run = commands.add_parser(
+        "run",
+        help="validate and execute a graph, print a table of its tensors",
+        description="Validate and execute GRAPH; print every product tensor's shape, dtype, "
+        "min, max and mean.",
+    )
+    run.add_argument("graph", metavar="GRAPH", help="a graph file (.tbg.json)")
+    run.add_argument("--out", metavar="RESULTS.npz",
+                     help="save every product tensor under the key node.port")
+    run.add_argument("--seed", type=int, metavar="N",
+                     help="seed of the noise of glimpse blocks (default: fresh noise)")
+    run.add_argument("--set", action="append", default=[], metavar="NODE.PORT=LITERAL",
+                     dest="overrides",
+                     help="type LITERAL into an input port before running (repeatable)")
+    check = commands.add_parser(
+        "check",
+        help="validate a graph and print every port's shape and dtype without running it",
+        description="Validate GRAPH and print every port's inferred shape and dtype.",
+    )
+    check.add_argument("graph", metavar="GRAPH", help="a graph file (.tbg.json)")
+    check.add_argument("--set", action="append", default=[], metavar="NODE.PORT=LITERAL",
+                       dest="overrides", help="type LITERAL into an input port first")
+    return parser
+
+
+def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Run the command in ``argv`` (without the program name); returns the exit status."""
+    out = stdout if stdout is not None else sys.stdout
+    err = stderr if stderr is not None else sys.stderr
+    try:
+        try:
+            args = build_parser().parse_args(list(argv))
+        except UsageError as error:
+            build_parser().print_usage(err)
+            _one_line(err, str(error))
+            return 2
+        except SystemExit as stop:  # --help
+            return int(stop.code or 0) if isinstance(stop.code, int | None) else 2
+        if args.command is None:
+            build_parser().print_usage(err)
+            _one_line(err, f"{PROG}: error: expected a command: run or check")
+            return 2
+        overrides = [_parse_override(text) for text in args.overrides]
+        if args.command == "run":
+            return _run(args.graph, args.out, args.seed, overrides, out, err)
+        return _check(args.graph, overrides, out, err)
+    except UsageError as error:
+        _one_line(err, str(error))
+        return 2
+    except TensorBlocksError as error:
+        _one_line(err, f"error: {error}")
+        return 1
+    except KeyboardInterrupt:
+        _one_line(err, "interrupted")
+        return 130
+    except Exception as error:  # never a traceback on the command line
+        _one_line(err, f"internal error: {type(error).__name__}: {error}")
+        return 1
+
+
+def _one_line(stream: TextIO, message: str) -> None:
+    print(" ".join(message.split()), file=stream)
+
+
+# ----------------------------------------------------------------------------- --set
+
+
+def _parse_override(text: str) -> tuple[PortRef, str]:
+    address, equals, literal = text.partition("=")
+    if not equals:
+        raise UsageError(f"{PROG}: error: --set expects NODE.PORT=LITERAL, got '{text}'")
+    try:
+        ref = PortRef.parse(address.strip())
+    except GraphError:
+        raise UsageError(
+            f"{PROG}: error: --set expects NODE.PORT=LITERAL, got '{text}' "
+            "(the port is addressed node.port)"
+        ) from None
+    return ref, literal
+
+
+def _apply_overrides(model: GraphModel, overrides: list[tuple[PortRef, str]], file: str) -> None:
+    for ref, literal in overrides:
+        if ref.node not in model:
+            known = ", ".join(model.node_ids()) or "none"
+            raise GraphError(f"--set {ref}: no node '{ref.node}' (nodes: {known})", file=file)
+        node = model.node(ref.node)
+        spec = model.registry.get(node.block)
+        if spec is not None:
+            port = spec.input(ref.port)
+            if port is None:
+                names = ", ".join(p.name for p in spec.inputs)
+                raise GraphError(
+                    f"--set: {spec.name} has no input '{ref.port}' (its inputs: {names})",
+                    file=file, node=ref.node, block=node.block, port=ref.port,
+                )
+            if port.kind.wirable and model.wire_into(ref) is not None:
+                wire = model.wire_into(ref)
+                raise GraphError(
+                    f"--set: the input is fed by a wire from '{wire.src if wire else '?'}'; "
+                    "a wire takes precedence over a typed value",
+                    file=file, node=ref.node, block=node.block, port=ref.port,
+                )
+        model.set_literal(ref.node, ref.port, literal)
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def _load(path: str, overrides: list[tuple[PortRef, str]]) -> tuple[GraphModel, Path]:
+    model = load_graph(path)
+    _apply_overrides(model, overrides, path)
+    return model, graph_base_dir(path)
+
+
+def _fail(err: TextIO, problems: list[TensorBlocksError], file: str) -> int:
+    _one_line(err, f"error: {ValidationError(problems, file=file)}")
+    return 1
+
+
+def _run(
+    path: str,
+    out_path: str | None,
+    seed: int | None,
+    overrides: list[tuple[PortRef, str]],
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    model, base_dir = _load(path, overrides)
+    problems = validate(model, base_dir=base_dir)
+    if problems:
+        return _fail(err, problems, path)
+    report = Engine().run(model, base_dir=base_dir, seed=seed)
+    _print_nodes(report, out)
+    if report.results:
+        print(file=out)
+        print(format_table(report.results), file=out)
+    if report.cancelled:
+        _one_line(err, f"error: {path}: the run was cancelled")
+        return 1
+    if report.problems:
+        return _fail(err, report.problems, path)
+    if out_path is not None:
+        save_results(report.results, out_path)
+        print(f"\nsaved {len(report.results)} tensors to {out_path}", file=out)
+    return 0
+
+
+def _print_nodes(report: RunReport, out: TextIO) -> None:
+    rows = [
+        [node_id, node.block, node.status, f"{node.seconds:.3f} s"]
+        for node_id, node in report.nodes.items()
+    ]
+    if not rows:
+        print("the graph has no nodes", file=out)
+        return
+    print(_align(["node", "block", "status", "time"], rows, right={3}), file=out)
+    print(f"total {report.seconds:.3f} s", file=out)
+
+
+def save_results(results: dict[str, np.ndarray], path: str) -> None:
+    """Save ``results`` as an ``.npz`` (key ``node.port``) atomically; GraphFileError on failure."""
+    arrays = {key: np.asarray(value) for key, value in results.items()}
+
+    savez: Any = np.savez  # its keyword "allow_pickle" cannot clash: our keys hold a dot
+
+    def write(stream: Any) -> None:
+        savez(stream, **arrays)
+
+    write_atomically(path, write)
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+def _shape_text(shape: tuple[int | None, ...] | None) -> str:
+    if shape is None:
+        return "?"
+    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _number_text(value: Any) -> str:
+    if isinstance(value, complex | np.complexfloating):
+        return f"{complex(value):.6g}".strip("()")
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return str(int(value))
+    number = float(value)
+    if math.isnan(number):
+        return "nan"
+    if math.isinf(number):
+        return "inf" if number > 0 else "-inf"
+    return f"{number:.6g}"
+
+
+def tensor_stats(array: np.ndarray) -> tuple[str, str, str]:
+    """min, max and mean of ``array`` as text: NaN-aware, ``-`` where undefined.
+
+    NaNs are left out of the statistics and counted in the mean column; a complex tensor
+    has no order, so only its mean is shown; a bool tensor counts as 0/1.
+    """
+    values = np.asarray(array)
+    if values.size == 0:
+        return "-", "-", "-"
+    if values.dtype.kind == "b":
+        values = values.astype(np.uint8)
+    if values.dtype.kind == "c":
+        finite = values[~np.isnan(values)]
+        mean = "nan" if finite.size == 0 else _number_text(finite.astype(np.complex128).mean())
+        return "-", "-", mean
+    if values.dtype.kind in "iu":
+        return (
+            _number_text(values.min()),
+            _number_text(values.max()),
+            _number_text(values.mean(dtype=np.float64)),
+        )
+    if values.dtype.kind not in "f":
+        try:
+            values = values.astype(np.float64)  # bfloat16 and friends
+        except (TypeError, ValueError):
+            return "-", "-", "-"
+    wide = values.astype(np.float64)
+    nan_count = int(np.isnan(wide).sum())
+    if nan_count == wide.size:
+        return "nan", "nan", f"nan ({nan_count} NaN)"
+    finite = wide[~np.isnan(wide)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = _number_text(finite.mean())
+    if nan_count:
+        mean += f" ({nan_count} NaN)"
+    return _number_text(finite.min()), _number_text(finite.max()), mean
+
+
+def format_table(results: dict[str, np.ndarray]) -> str:
+    """The aligned table of ``results``: node.port, shape, dtype, min, max, mean."""
+    rows = []
+    for key, array in results.items():
+        values = np.asarray(array)
+        rows.append([key, _shape_text(tuple(values.shape)), values.dtype.name,
+                     *tensor_stats(values)])
+    return _align(["node.port", "shape", "dtype", "min", "max", "mean"], rows, right={3, 4})
+
+
+def _align(header: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
+    right = right or set()
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        cells = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        return "  ".join(cells).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+# ----------------------------------------------------------------------------- check
+
+
+def _check(path: str, overrides: list[tuple[PortRef, str]], out: TextIO, err: TextIO) -> int:
+    model, base_dir = _load(path, overrides)
+    inference = infer(model, base_dir=base_dir)
+    rows: list[list[str]] = []
+    for node in model.nodes():
+        spec = model.registry.get(node.block)
+        if spec is None:
+            rows.append([node.id, "", node.block, "?", "?"])
+            continue
+        ports = [("in", p.name) for p in spec.inputs if p.kind in _TENSOR_KINDS]
+        ports += [("out", p.name) for p in spec.outputs]
+        for direction, name in ports:
+            info = inference.ports.get(f"{node.id}.{name}")
+            if info is None:
+                if direction == "in":
+                    continue  # an optional input that is not set
+                info = TensorInfo(None, None)
+            rows.append([f"{node.id}.{name}", direction, node.block, _shape_text(info.shape),
+                         "?" if info.dtype is None else info.dtype.name])
+    if rows:
+        print(_align(["node.port", "", "block", "shape", "dtype"], rows), file=out)
+    if inference.problems:
+        print(file=out)
+        for problem in inference.problems:
+            print(f"problem: {' '.join(str(problem).split())}", file=out)
+        return _fail(err, inference.problems, path)
+    print(f"\n{path}: {len(model)} nodes, {len(model.wires())} wires, no problems", file=out)
+    return 0
+
+
+_TENSOR_KINDS = (PortKind.TENSOR, PortKind.INT_LIST)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

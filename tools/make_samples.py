@@ -1,0 +1,85 @@
+"""Make the sample images of assets/examples/ (procedural, owned by the project, CC0).
+
+Usage: ``python3 tools/make_samples.py [FOLDER]`` (default: ``assets/examples``).
+
+* ``scene.png`` — 128x128 RGB: a sky gradient, a sun, two hills, a checkerboard field
+  and a few coloured squares, so glimpses at different offsets show different things.
+* ``texture.png`` — 64x64 greyscale: concentric rings over a fine checkerboard, where
+  dilated patches (``rates`` 2) visibly sample every other pixel.
+
+Both are deterministic (no randomness), so rerunning the script rewrites identical files.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_FOLDER = ROOT / "assets" / "examples"
+
+
+def make_scene(size: int = 128) -> np.ndarray:
+    """The 128x128 RGB scene as ``uint8 [H, W, 3]``."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
+    image = np.zeros((size, size, 3), dtype=np.float64)
+    # Sky: light blue at the top to pale near the horizon.
+    t = y / size
+    image[..., 0] = 90 + 120 * t
+    image[..., 1] = 150 + 80 * t
+    image[..., 2] = 235 - 20 * t
+    # Sun, top right.
+    sun = (x - 0.78 * size) ** 2 + (y - 0.2 * size) ** 2 < (0.11 * size) ** 2
+    image[sun] = (255, 214, 60)
+    # Two hills.
+    hill_a = y > 0.62 * size - 0.25 * size * np.exp(-(((x - 0.3 * size) / (0.22 * size)) ** 2))
+    hill_b = y > 0.66 * size - 0.18 * size * np.exp(-(((x - 0.75 * size) / (0.18 * size)) ** 2))
+    image[hill_b] = (70, 140, 70)
+    image[hill_a] = (50, 120, 55)
+    # A checkerboard field in the bottom quarter.
+    field = y >= 0.78 * size
+    checker = ((x // 8).astype(int) + (y // 8).astype(int)) % 2 == 0
+    image[field & checker] = (200, 180, 120)
+    image[field & ~checker] = (150, 110, 70)
+    # Coloured squares: red, blue, magenta, each a landmark for a glimpse.
+    for (cy, cx), colour in (
+        ((0.35, 0.15), (220, 50, 50)),
+        ((0.45, 0.55), (40, 60, 200)),
+        ((0.9, 0.5), (200, 60, 200)),
+    ):
+        square = (abs(y - cy * size) < 6) & (abs(x - cx * size) < 6)
+        image[square] = colour
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def make_texture(size: int = 64) -> np.ndarray:
+    """The 64x64 greyscale texture as ``uint8 [H, W]``."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
+    radius = np.hypot(y - size / 2 + 0.5, x - size / 2 + 0.5)
+    rings = 0.5 + 0.5 * np.cos(radius * 2 * np.pi / 12)
+    checker = ((x.astype(int) + y.astype(int)) % 2).astype(np.float64)
+    image = 40 + 150 * rings + 60 * checker
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def write_png(array: np.ndarray, path: Path) -> None:
+    """Write ``array`` as an optimized PNG (no metadata, so the bytes are reproducible)."""
+    Image.fromarray(array).save(path, format="PNG", optimize=True)
+
+
+def main(argv: list[str]) -> int:
+    """Write the samples into ``argv[0]`` (default assets/examples); returns 0."""
+    folder = Path(argv[0]) if argv else DEFAULT_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, array in (("scene.png", make_scene()), ("texture.png", make_texture())):
+        path = folder / name
+        write_png(array, path)
+        print(f"{path}: {array.shape} {array.dtype}, {path.stat().st_size} bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
