@@ -44,7 +44,7 @@ import hashlib
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -236,7 +236,7 @@ class Engine:
             if progress is not None:
                 progress(NodeFinished(node_id, report.status, report.seconds, index, total))
 
-        self._evict(model)
+        self._evict(plan.nodes)
         return RunReport(results, reports, problems, cancelled, perf_counter() - started)
 
     def _visit(
@@ -349,9 +349,9 @@ class Engine:
         text = "\x1e".join(parts)
         return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
-    def _evict(self, model: GraphModel) -> None:
+    def _evict(self, present: Mapping[str, object]) -> None:
         cache = self._cache
-        gone = [node_id for node_id in cache if node_id not in model]
+        gone = [node_id for node_id in cache if node_id not in present]
         for node_id in gone:
             del cache[node_id]
         if gone or len(self._by_signature) > len(cache):
@@ -359,20 +359,22 @@ class Engine:
 
 
 def _checked_outputs(outputs: Any, names: tuple[str, ...], block: str) -> _Outputs:
-    """The kernel's outputs, each an ndarray made read-only (a TypeError names a bad one).
+    """The declared outputs, each an ndarray made read-only (a TypeError names a bad one).
 
-    Numpy scalars are accepted as 0-d arrays.
+    Numpy scalars are accepted as 0-d arrays; undeclared extra outputs are dropped.
     """
     if not isinstance(outputs, dict):
         raise TypeError(f"{block} returned {type(outputs).__name__}, not a dict of arrays")
+    checked: _Outputs = {}
     for name in names:
         array = outputs.get(name)
         if isinstance(array, np.generic):  # numpy arithmetic on 0-d arrays gives scalars
-            array = outputs[name] = np.asarray(array)
+            array = np.asarray(array)
         if not isinstance(array, np.ndarray):
             raise TypeError(f"{block} returned no array for output '{name}'")
         array.flags.writeable = False
-    return outputs
+        checked[name] = array
+    return checked
 
 
 def _select(plan: Plan, targets: Iterable[str] | None) -> tuple[list[str], list[Any]]:
