@@ -9,12 +9,13 @@ its inference rule can never disagree.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-from blocks.errors import InvalidArgumentError, TensorBlocksError
+from blocks.errors import InvalidArgumentError, MemoryLimitError, TensorBlocksError
 from blocks.input_files import peek_tensor_file, read_tensor_file
 from blocks.kernels.glimpse import (
     extract_glimpse,
@@ -46,76 +47,145 @@ def _input_check(is_set: Mapping[str, bool]) -> list[tuple[str, str]]:
     return []
 
 
-def _reshape(value: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
+def _reshape(
+    value: np.ndarray, shape: tuple[int, ...] | None, memory_limit: int | None = None
+) -> np.ndarray:
     if shape is None:
         return value
-    if any(d < 0 for d in shape):
-        raise InvalidArgumentError(f"shape must not have negative dims, got {list(shape)}", port="shape")
+    out_shape = _reshaped_shape(tuple(value.shape), shape, value.dtype, memory_limit)
     if value.ndim == 0:
-        return np.full(shape, value, dtype=value.dtype)
-    if int(np.prod(shape, dtype=np.int64)) != value.size:
+        return np.full(out_shape, value, dtype=value.dtype)
+    return value.reshape(out_shape)
+
+
+def _reshaped_shape(
+    value_shape: tuple[int, ...],
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any],
+    memory_limit: int | None,
+) -> tuple[int, ...]:
+    """The output shape of reshaping (or, for a scalar, filling) ``value_shape`` to ``shape``."""
+    if any(d < 0 for d in shape):
         raise InvalidArgumentError(
-            f"cannot reshape {value.size} values (shape {list(value.shape)}) to {list(shape)}",
+            f"shape must not have negative dims, got {list(shape)}", port="shape"
+        )
+    size = math.prod(shape)  # exact: np.prod would wrap around for huge dims
+    if len(value_shape) == 0:
+        nbytes = size * dtype.itemsize
+        if memory_limit is not None and nbytes > memory_limit:
+            raise MemoryLimitError(
+                f"filling shape {list(shape)} with {dtype.name} needs {nbytes} bytes, more than "
+                f"the memory limit of {memory_limit} bytes",
+                port="shape",
+            )
+        return tuple(shape)
+    value_size = math.prod(value_shape)
+    if size != value_size:
+        raise InvalidArgumentError(
+            f"cannot reshape {value_size} values (shape {list(value_shape)}) to {list(shape)}",
             port="shape",
         )
-    return value.reshape(shape)
+    return tuple(shape)
+
+
+def _as_dtype(value: Any) -> np.dtype[Any]:
+    if value is None:
+        return parse_dtype("DT_FLOAT")
+    return parse_dtype(value) if isinstance(value, str) else np.dtype(value)
 
 
 def _input_dtype(inputs: Mapping[str, Any]) -> np.dtype[Any]:
-    dtype = inputs.get("dtype")
-    return parse_dtype("DT_FLOAT") if dtype is None else np.dtype(dtype)
+    return _as_dtype(inputs.get("dtype"))
 
 
 def _input_run(ctx: RunContext) -> dict[str, np.ndarray]:
     dtype = _input_dtype(ctx.inputs)
     value = ctx.inputs.get("initvalues")
     if value is None:
-        value = read_tensor_file(str(ctx.inputs["file"]), ctx.base_dir)
+        file = ctx.inputs.get("file")
+        if file is None:
+            raise InvalidArgumentError(
+                "set exactly one of 'initvalues' or 'file'", port="initvalues"
+            )
+        value = read_tensor_file(str(file), ctx.base_dir)
     value = _cast(np.asarray(value), dtype)
     shape = ctx.inputs.get("shape")
-    return {"output": _reshape(value, None if shape is None else tuple(shape))}
+    return {"output": _reshape(value, None if shape is None else tuple(shape), ctx.memory_limit)}
+
+
+def _check_cast(source: np.dtype[Any], dtype: np.dtype[Any]) -> None:
+    if source.kind == "c" and dtype.kind != "c":
+        raise InvalidArgumentError(f"cannot convert complex values to {dtype.name}", port="dtype")
+    if source.kind not in "biufc" and source.name != "bfloat16":
+        raise InvalidArgumentError(f"cannot convert {source} values to {dtype.name}", port="dtype")
 
 
 def _cast(value: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
     if value.dtype == dtype:
         return value
-    if value.dtype.kind == "c" and dtype.kind != "c":
-        raise InvalidArgumentError(f"cannot convert complex values to {dtype.name}", port="dtype")
-    return value.astype(dtype)
+    _check_cast(value.dtype, dtype)
+    if dtype.kind in "iu" and value.dtype.kind != "b" and value.size:
+        # NumPy turns NaN, inf and out-of-range values into arbitrary integers; refuse them.
+        info = np.iinfo(dtype)
+        if value.dtype.kind in "iu":
+            low, high = int(value.min()), int(value.max())
+        else:
+            wide = value.astype(np.float64)
+            if not np.isfinite(wide).all():
+                raise InvalidArgumentError(
+                    f"cannot convert NaN or infinite values to {dtype.name}", port="dtype"
+                )
+            low, high = int(np.trunc(wide.min())), int(np.trunc(wide.max()))
+        if low < info.min or high > info.max:
+            bad = low if low < info.min else high
+            raise InvalidArgumentError(
+                f"value {bad} is out of range for {dtype.name} ({info.min}..{info.max})",
+                port="dtype",
+            )
+    with np.errstate(over="ignore", invalid="ignore"):
+        return value.astype(dtype)
+
+
+#: Largest literal Input value (in elements) that inference computes and passes on.
+_INFER_VALUE_LIMIT = 1 << 16
 
 
 def _input_infer(ctx: InferContext) -> dict[str, TensorInfo]:
     dtype_info = ctx.inputs.get("dtype")
-    dtype = parse_dtype("DT_FLOAT") if dtype_info is None or dtype_info.value is None else np.dtype(
-        dtype_info.value
-    )
+    dtype = _as_dtype(None if dtype_info is None else dtype_info.value)
     shape_info = ctx.inputs.get("shape")
     shape = None if shape_info is None or shape_info.value is None else tuple(shape_info.value)
     values = ctx.inputs.get("initvalues")
     if values is not None and values.value is not None:
-        out = _input_run(
-            RunContext(
-                inputs={"initvalues": values.value, "dtype": dtype, "shape": shape},
-                attrs={},
-                memory_limit=ctx.memory_limit,
-            )
-        )["output"]
+        literal = np.asarray(values.value)
+        cast = _cast(literal, dtype)  # the errors run would raise
+        out_shape = (
+            tuple(cast.shape)
+            if shape is None
+            else _reshaped_shape(tuple(cast.shape), shape, dtype, ctx.memory_limit)
+        )
+        if math.prod(out_shape) > _INFER_VALUE_LIMIT:
+            return {"output": TensorInfo(out_shape, dtype)}
+        out = _reshape(cast, shape, ctx.memory_limit)
         return {"output": TensorInfo(tuple(out.shape), out.dtype, out)}
+    if values is not None:  # wired: its shape and dtype may be known
+        if values.dtype is not None:
+            _check_cast(values.dtype, dtype)
+        if shape is None:
+            return {"output": TensorInfo(values.shape, dtype)}
+        if values.shape is not None and all(d is not None for d in values.shape):
+            known = tuple(int(d) for d in values.shape if d is not None)
+            out_shape = _reshaped_shape(known, shape, dtype, ctx.memory_limit)
+            return {"output": TensorInfo(out_shape, dtype)}
+        # Unknown element count: only the shape port itself can be checked now.
+        return {"output": TensorInfo(_reshaped_shape((), shape, dtype, None), dtype)}
     file_info = ctx.inputs.get("file")
     if file_info is None or file_info.value is None:
-        return {"output": TensorInfo(None, dtype)}
-    file_shape, _ = peek_tensor_file(str(file_info.value), ctx.base_dir)
+        return {"output": TensorInfo(shape, dtype)}
+    file_shape, file_dtype = peek_tensor_file(str(file_info.value), ctx.base_dir)
+    _check_cast(file_dtype, dtype)
     if shape is not None:
-        size = int(np.prod(file_shape, dtype=np.int64))
-        if len(file_shape) == 0:
-            file_shape = shape
-        elif int(np.prod(shape, dtype=np.int64)) != size:
-            raise InvalidArgumentError(
-                f"cannot reshape {size} values (shape {list(file_shape)}) to {list(shape)}",
-                port="shape",
-            )
-        else:
-            file_shape = shape
+        file_shape = _reshaped_shape(tuple(file_shape), shape, dtype, ctx.memory_limit)
     return {"output": TensorInfo(tuple(file_shape), dtype)}
 
 
