@@ -1,0 +1,202 @@
+"""A small scripting API over graph files: load, change literals and attrs, check, run, save.
+
+Example::
+
+    from graph.api import Graph
+
+    g = Graph.load("assets/examples/glimpses.tbg.json")
+    g.set("centre.size", "{32,32}")            # a literal, as typed in the editor
+    g.set("centre.offsets", [[0.5, -0.5]])     # or a value, written as a literal for you
+    g.set_attrs("centre", "centered_ = false;")
+    shapes = g.check()                         # "node.port" -> TensorInfo(shape, dtype)
+    results = g.run(seed=1)                    # Results: "node.port" -> numpy array
+    print(results["centre.glimpse"].shape, results.report.nodes["centre"].status)
+    g.save("my_glimpses.tbg.json")             # atomic; relative file names follow the move
+
+Contract:
+
+* A :class:`Graph` wraps a :class:`~graph.model.GraphModel` (``g.model``) and the folder its
+  relative paths resolve against (``g.base_dir``: the graph file's folder, or the current
+  folder for a graph made in code).
+* :meth:`Graph.set` and :meth:`Graph.set_attrs` check that the node and port exist (a
+  GraphError otherwise); the literal itself is judged by validation when checking or running,
+  as in the editor.
+* :meth:`Graph.check` and :meth:`Graph.run` raise :class:`~blocks.errors.ValidationError`
+  (its ``problems`` lists every problem) when the graph is invalid or a node fails, unless
+  ``strict=False``; :meth:`Graph.problems` lists the problems without raising. A Graph keeps
+  one :class:`~graph.engine.Engine`, so a second run reuses the outputs of unchanged nodes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from blocks.errors import GraphError, TensorBlocksError, ValidationError
+from blocks.literals import format_literal
+from blocks.spec import DEFAULT_MEMORY_LIMIT, PortKind, TensorInfo
+from graph.engine import Engine, RunReport
+from graph.fileformat import graph_base_dir, load_graph, rebase_paths, save_graph
+from graph.infer import infer
+from graph.model import GraphModel, PortRef
+from graph.validate import validate
+
+
+class Results(Mapping[str, np.ndarray]):
+    """The tensors a run produced, ``"node.port"`` -> array, and the run's ``report``."""
+
+    def __init__(self, report: RunReport) -> None:
+        self.report = report
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.report.results[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.report.results)
+
+    def __len__(self) -> int:
+        return len(self.report.results)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{k}: {list(v.shape)}" for k, v in self.report.results.items())
+        return f"Results({shapes})"
+
+
+class Graph:
+    """A graph to script: see the module docstring."""
+
+    def __init__(
+        self,
+        model: GraphModel | None = None,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
+        memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    ) -> None:
+        self._model = model if model is not None else GraphModel()
+        self.path: Path | None = None if path is None else Path(path)
+        if base_dir is not None:
+            self.base_dir = Path(base_dir).resolve()
+        elif self.path is not None:
+            self.base_dir = graph_base_dir(self.path)
+        else:
+            self.base_dir = Path.cwd()
+        self._engine = Engine(memory_limit=memory_limit)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Graph:
+        """The graph in the file ``path`` (GraphFileError if it cannot be read)."""
+        return cls(load_graph(path), path=path)
+
+    @property
+    def model(self) -> GraphModel:
+        """The underlying model (change it directly for anything beyond set/set_attrs)."""
+        return self._model
+
+    # ------------------------------------------------------------------ editing
+
+    def set(self, address: str, value: Any) -> None:
+        """Type ``value`` into the input ``node.port``; ``None`` clears the literal.
+
+        A ``str`` is taken as literal text; anything else (a number, a list, an array, a
+        ``Path``) is written as the literal that parses back to it.
+        """
+        ref = PortRef.parse(address)
+        node = self._model.node(ref.node)
+        spec = self._model.registry.get(node.block)
+        kind = None
+        if spec is not None:
+            port = spec.input(ref.port)
+            if port is None:
+                names = ", ".join(p.name for p in spec.inputs)
+                raise GraphError(
+                    f"{spec.name} has no input '{ref.port}' (its inputs: {names})",
+                    node=ref.node, block=node.block, port=ref.port,
+                )
+            kind = port.kind
+        if value is None or isinstance(value, str):
+            text = value
+        elif isinstance(value, os.PathLike):
+            text = format_literal(os.fspath(value), PortKind.PATH)
+        elif kind is None:
+            raise GraphError(
+                f"cannot write {type(value).__name__} for a port of unknown block "
+                f"'{node.block}': pass the literal text",
+                node=ref.node, block=node.block, port=ref.port,
+            )
+        elif kind in (PortKind.TENSOR, PortKind.INT_LIST):
+            text = format_literal(np.asarray(value), kind)
+        else:
+            text = format_literal(value, kind)
+        self._model.set_literal(ref.node, ref.port, text)
+
+    def set_attrs(self, node_id: str, text: str) -> None:
+        """Set the attrs string of ``node_id`` (e.g. ``"centered_ = false;"``)."""
+        self._model.node(node_id)  # GraphError naming the node if there is none
+        self._model.set_attrs(node_id, text)
+
+    # ------------------------------------------------------------------ checking
+
+    def problems(self) -> list[TensorBlocksError]:
+        """Every problem validation and inference find (empty for a graph that can run)."""
+        return infer(self._model, base_dir=self.base_dir,
+                     memory_limit=self._engine.memory_limit).problems
+
+    def check(self, *, strict: bool = True) -> dict[str, TensorInfo]:
+        """Every port's inferred shape and dtype, ``"node.port"`` -> TensorInfo, without running.
+
+        With ``strict`` (the default) a ValidationError lists the problems, if any.
+        """
+        inference = infer(self._model, base_dir=self.base_dir,
+                          memory_limit=self._engine.memory_limit)
+        if strict and inference.problems:
+            raise ValidationError(inference.problems, file=self._file())
+        return dict(inference.ports)
+
+    def run(self, seed: int | None = None, *, strict: bool = True) -> Results:
+        """Validate and execute; ``seed`` makes glimpse noise reproducible.
+
+        With ``strict`` (the default) a ValidationError lists the problems when the graph is
+        invalid or a node fails; otherwise the Results hold what could be computed and
+        ``results.report.problems`` says what went wrong.
+        """
+        if strict:
+            problems = validate(self._model, base_dir=self.base_dir)
+            if problems:
+                raise ValidationError(problems, file=self._file())
+        report = self._engine.run(self._model, base_dir=self.base_dir, seed=seed)
+        if strict and report.problems:
+            raise ValidationError(report.problems, file=self._file())
+        return Results(report)
+
+    # ------------------------------------------------------------------ saving
+
+    def save(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Write the graph atomically to ``path`` (default: where it was loaded); returns it.
+
+        Saving into another folder rewrites relative file names so they still point at
+        the same files; the graph then belongs to the new file.
+        """
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise GraphError("the graph has no file yet: pass a path to save()")
+        new_base = graph_base_dir(target)
+        moved = self._model.copy()
+        if rebase_paths(moved, self.base_dir, new_base):
+            save_graph(moved, target)  # the model changes only once the file is written
+            rebase_paths(self._model, self.base_dir, new_base)
+        else:
+            save_graph(self._model, target)
+        self.path, self.base_dir = target, new_base
+        return target
+
+    def _file(self) -> str | None:
+        return None if self.path is None else str(self.path)
+
+    def __repr__(self) -> str:
+        where = f" from {self.path}" if self.path is not None else ""
+        return f"<Graph{where}: {len(self._model)} nodes, {len(self._model.wires())} wires>"
