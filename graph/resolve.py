@@ -112,12 +112,13 @@ def parse_attrs_cached(table: PortTable, text: str) -> tuple[dict[str, AttrValue
     return hit
 
 
-_LITERAL_MEMO: dict[tuple[str, PortKind, Any], PortValue | TensorBlocksError] = {}
+_LITERAL_MEMO: dict[tuple[str, str, Any], PortValue | TensorBlocksError] = {}
 
 
 def parse_literal_cached(text: str, kind: PortKind, dtype: str | np.dtype[Any] | None) -> PortValue:
     """``parse_literal(text, kind, dtype)`` memoized; arrays come back read-only."""
-    key = (text, kind, dtype)
+    # kind._value_ (a str) rather than kind: an Enum member hashes in Python, a str in C.
+    key = (text, kind._value_, dtype)
     try:
         hit = _LITERAL_MEMO[key]
     except KeyError:
@@ -184,7 +185,7 @@ class Plan:
 def prepare(model: GraphModel, *, base_dir: Path | None = None) -> Plan:
     """Read ``model`` once: parse, check and order everything (see the module docstring)."""
     del base_dir  # files are looked at by inference and the engine, not here
-    registry: BlockRegistry = model.registry
+    registry = _SpecLookup(model.registry)
     model_nodes = model.nodes()
     wires = model.wires()
     incoming: dict[str, list[Wire]] = {}
@@ -204,20 +205,38 @@ def prepare(model: GraphModel, *, base_dir: Path | None = None) -> Plan:
     return Plan(plans, order, problems, cyclic)
 
 
+class _SpecLookup:
+    """``registry.get`` memoized for one pass (a registry lookup goes through Mapping.get)."""
+
+    def __init__(self, registry: BlockRegistry) -> None:
+        self.registry = registry
+        self.specs: dict[str, BlockSpec | None] = {}
+
+    def get(self, name: str) -> BlockSpec | None:
+        try:
+            return self.specs[name]
+        except KeyError:
+            spec = self.specs[name] = self.registry.get(name)
+            return spec
+
+    def known(self) -> str:
+        return ", ".join(self.registry)
+
+
 def _prepare_node(
     node_id: str,
     block: str,
     attrs_text: str,
     literal_texts: Mapping[str, str],
     wires_in: Iterable[Wire],
-    registry: BlockRegistry,
+    registry: _SpecLookup,
     blocks: Mapping[str, str],
 ) -> NodePlan:
     problems: list[TensorBlocksError] = []
     sources = [wire.src.node for wire in wires_in]
     spec = registry.get(block)
     if spec is None:
-        known = ", ".join(registry)
+        known = registry.known()
         problems.append(
             GraphError(
                 f"unknown block '{block}' (known blocks: {known})", node=node_id, block=block
@@ -313,7 +332,7 @@ def _wire_problem(
     wire: Wire,
     table: PortTable,
     wired: Mapping[str, PortRef],
-    registry: BlockRegistry,
+    registry: _SpecLookup,
     blocks: Mapping[str, str],
 ) -> TensorBlocksError | None:
     src_block = blocks.get(wire.src.node)
