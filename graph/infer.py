@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -133,8 +132,3 @@ def _internal(error: Exception, node_id: str, block: str) -> TensorBlocksError:
         block=block,
     )
 
-
-def describe(inference: Inference, node_id: str, port: str) -> str:
-    """``[1,64,64,3] float32`` for a known port, ``?`` otherwise (for labels and the CLI)."""
-    info: Any = inference.output(node_id, port)
-    return "?" if info is None else str(info.describe())
