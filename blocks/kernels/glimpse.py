@@ -2,9 +2,43 @@
 
 Contract:
 * ``extract_glimpse`` / ``extract_glimpse_v2(input, size, offsets, *, centered, normalized,
-  uniform_noise, noise, seed, memory_limit)`` return ``[B, h, w, C]`` float32.
-* ``glimpse_output_shape(...)`` computes that shape without touching data and raises the
-  kernel's errors in the kernel's order where they can be known from shapes and attrs.
+  uniform_noise, noise, seed, memory_limit)`` return ``[B, h, w, C]`` float32 where
+  ``out[b, i, j, c] = input[b, top_b + i, left_b + j, c]`` for pixels inside the image and
+  the fill value elsewhere. ``input`` is converted to float32 ``[B,H,W,C]``, ``size`` to
+  two int32 values (integral floats are accepted, fractions refused), ``offsets`` to
+  float32 ``[B,2]`` = (y, x).
+* ``glimpse_windows(input_shape, size, offsets, *, version, centered, normalized)`` gives
+  each batch item's window ``(top, left)`` exactly as the kernels compute it (the kernels
+  call it; the results panel draws it), or ``None`` where no image pixel lands in the
+  glimpse (non-finite or huge offsets, a window entirely outside, an empty image, an
+  empty window): there the whole glimpse is fill.
+* ``glimpse_output_shape(...)`` computes the output shape from shapes and attrs (dims may
+  be ``None``; ``size`` ``None`` when it comes from a wire) and raises the kernels'
+  errors in the kernels' order; the kernels call it first, so inference and execution
+  cannot disagree.
+
+Window arithmetic is float32 with one rounding per operation, as TensorFlow's Eigen code
+(``float32(0.7) * 10`` is exactly 7.0): numpy float32 array ufuncs round once each and
+never fuse. The top-left is then truncated toward zero to int64.
+
+Fill (the elements outside the image): ``noise`` empty lets ``uniform_noise`` pick
+uniform or gaussian, otherwise ``noise`` decides. Uniform: per image ``lo + U[0,1) *
+(hi - lo)`` with lo/hi over all of H, W, C; gaussian: per image and channel
+``clip(mean + N(0,1) * std, min, max)`` (population std); zero: 0; an empty image (H or W
+is 0) gives NaN for uniform and gaussian (TensorFlow's min/max/mean of nothing). Unlike
+TensorFlow, the noise is reproducible: ``seed`` seeds ``numpy.random.PCG64``; ``None``
+draws fresh noise. Noise is drawn only for the filled elements, in image order, so a
+glimpse fully inside its image costs nothing for noise.
+
+Errors are :class:`~blocks.errors.InvalidArgumentError` with ``port`` (input, size,
+offsets) or ``attr`` (uniform_noise, noise) set and the reason ``"<name>: <TensorFlow's
+message> ..."``, in TensorFlow's order: noise combination; unknown noise; input not 4-D;
+size not a 2-vector (then: not integral / not an int32); negative size (height first);
+offsets not a matrix; offsets' first dim != batch; offsets' second dim != 2; finally an
+output larger than ``memory_limit`` bytes is a :class:`~blocks.errors.MemoryLimitError`.
+
+Speed: per image one slice copy of the in-image rectangle into a preallocated output and
+up to four fill strips around it.
 """
 
 from __future__ import annotations
@@ -14,7 +48,115 @@ from typing import Any
 
 import numpy as np
 
+from blocks.errors import InvalidArgumentError, MemoryLimitError
 from blocks.spec import DEFAULT_MEMORY_LIMIT
+
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+_NOISE_KINDS = ("uniform", "gaussian", "zero")
+_F32 = np.float32
+# float32 values at or beyond 2**63 (and NaN/inf) do not convert to int64; TensorFlow's
+# conversion then yields INT64_MIN, which makes the whole glimpse fill.
+_INT64_LIMIT = _F32(2.0**63)
+
+Window = tuple[int, int] | None
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _shape_text(shape: Sequence[int | None]) -> str:
+    """A shape as TensorFlow's DebugString writes it: ``[2,?,3]``."""
+    return "[" + ",".join("?" if d is None else str(int(d)) for d in shape) + "]"
+
+
+def _fill_mode(uniform_noise: Any, noise: Any) -> str:
+    """The effective fill (uniform, gaussian or zero), checked as TensorFlow's constructor does."""
+    if not isinstance(noise, str):
+        raise InvalidArgumentError(
+            f"noise: expected a string (uniform, gaussian, zero or empty), got {noise!r}",
+            attr="noise",
+        )
+    uniform = bool(uniform_noise)
+    if uniform and noise not in ("", "uniform"):
+        raise InvalidArgumentError(
+            "uniform_noise: The uniform_noise and noise could not be specified at the same "
+            f"time, got uniform_noise=true with noise='{noise}' (set uniform_noise to false "
+            "to let noise decide)",
+            attr="uniform_noise",
+        )
+    mode = ("uniform" if uniform else "gaussian") if noise == "" else noise
+    if mode not in _NOISE_KINDS:
+        raise InvalidArgumentError(
+            f"noise: The noise could only be uniform, gaussian, or zero, got{mode} "
+            f"(noise='{mode}')",
+            attr="noise",
+        )
+    return mode
+
+
+def _size_pair(size: Any) -> tuple[int, int]:
+    """``size`` as (h, w) Python ints, checked as TensorFlow checks it (shape, then signs)."""
+    try:
+        values = np.asarray(size)
+    except (ValueError, TypeError) as error:
+        raise InvalidArgumentError(
+            f"size: expected two integers (height, width), got {size!r}", port="size"
+        ) from error
+    if values.ndim != 1 or values.shape[0] != 2:
+        shown = _shape_text(values.shape)
+        raise InvalidArgumentError(
+            f"size: input must be a vector of size 2 (height, width){shown}, got shape {shown}",
+            port="size",
+        )
+    if values.dtype.kind in "iu":
+        pair = [int(v) for v in values]
+    elif values.dtype.kind == "f":
+        if not np.all(np.isfinite(values)) or np.any(values != np.trunc(values)):
+            raise InvalidArgumentError(
+                f"size: expected whole numbers (height, width), got {values.tolist()}",
+                port="size",
+            )
+        pair = [int(v) for v in values]
+    else:
+        raise InvalidArgumentError(
+            f"size: expected two integers (height, width), got {values.tolist()!r} of type "
+            f"{values.dtype.name}",
+            port="size",
+        )
+    for value in pair:
+        if not _INT32_MIN <= value <= _INT32_MAX:
+            raise InvalidArgumentError(
+                f"size: expected int32 values (height, width), got {pair}", port="size"
+            )
+    for value in pair:
+        if value < 0:
+            raise InvalidArgumentError(
+                f"size: Expected a non-negative size, got {value} (size = {pair})", port="size"
+            )
+    return pair[0], pair[1]
+
+
+def _as_float32(value: Any, port: str) -> np.ndarray:
+    """``value`` as a float32 array; integers and other floats convert, anything else is refused."""
+    array = _as_array(value, port)
+    if array.dtype == np.float32:
+        return array
+    if array.dtype.kind in "iuf" or array.dtype.name == "bfloat16":
+        with np.errstate(over="ignore", invalid="ignore"):
+            return array.astype(np.float32)
+    raise InvalidArgumentError(
+        f"{port}: expected float32 numbers, got values of type {array.dtype.name}", port=port
+    )
+
+
+def _as_array(value: Any, port: str) -> np.ndarray:
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as error:
+        raise InvalidArgumentError(f"{port}: expected a tensor, got {error}", port=port) from error
+
+
+# ----------------------------------------------------------------------------- shapes
 
 
 def glimpse_output_shape(
@@ -28,8 +170,268 @@ def glimpse_output_shape(
     noise: str = "uniform",
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
 ) -> tuple[int | None, ...] | None:
-    """Output shape; ``None`` where unknown (e.g. size comes from a wire)."""
-    raise NotImplementedError
+    """Output shape ``(B, h, w, C)``; ``None`` dims where unknown (e.g. size comes from a wire).
+
+    ``centered`` and ``normalized`` do not change the shape; they are accepted so that
+    callers pass the attrs unchanged.
+    """
+    del centered, normalized
+    _fill_mode(uniform_noise, noise)
+    batch: int | None = None
+    channels: int | None = None
+    if input_shape is not None:
+        dims = tuple(input_shape)
+        if len(dims) != 4:
+            shown = _shape_text(dims)
+            raise InvalidArgumentError(
+                "input: input must be 4-dimensional (batch_size, height, width, depth)"
+                f"{shown}, got rank {len(dims)} shape {shown}",
+                port="input",
+            )
+        batch, channels = dims[0], dims[3]
+    height: int | None = None
+    width: int | None = None
+    if size is not None:
+        height, width = _size_pair(size)
+    if offsets_shape is not None:
+        rows = tuple(offsets_shape)
+        shown = _shape_text(rows)
+        if len(rows) != 2:
+            raise InvalidArgumentError(
+                f"offsets: input must be a matrix{shown}, got shape {shown} (expected [batch, 2])",
+                port="offsets",
+            )
+        if batch is not None and rows[0] is not None and rows[0] != batch:
+            raise InvalidArgumentError(
+                f"offsets: first dimension should be batch{shown}, got {rows[0]} rows for a "
+                f"batch of {batch}",
+                port="offsets",
+            )
+        if rows[1] is not None and rows[1] != 2:
+            raise InvalidArgumentError(
+                f"offsets: second dimension should be of size 2 (y,x){shown}, got {rows[1]} "
+                "columns",
+                port="offsets",
+            )
+        if batch is None:
+            batch = rows[0]
+    shape = (batch, height, width, channels)
+    if all(d is not None for d in shape):
+        nbytes = 4 * int(np.prod([int(d) for d in shape if d is not None], dtype=object))
+        if nbytes > memory_limit:
+            raise MemoryLimitError(
+                f"size: the glimpse output {_shape_text(shape)} float32 would need {nbytes} "
+                f"bytes, more than the memory limit of {memory_limit} bytes",
+                port="size",
+            )
+    return shape
+
+
+# ----------------------------------------------------------------------------- windows
+
+
+def _window_starts(
+    offsets: np.ndarray, extent_in: int, extent_out: int, version: int, centered: bool,
+    normalized: bool,
+) -> np.ndarray:
+    """Float32 start coordinates along one axis, operation by operation as Eigen does them."""
+    full = _F32(extent_in)  # Index -> float conversion, rounded to nearest
+    half_in = full / _F32(2)
+    half_out = _F32(extent_out) / _F32(2)
+    start = offsets.astype(np.float32, copy=True)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if version == 1:
+            if normalized:
+                start = start * full
+            if centered:
+                start = start / _F32(2)
+                start = start + half_in
+            start = start - half_out
+        elif normalized:
+            start = start * full
+            if centered:
+                start = start / _F32(2)
+                start = start + half_in
+                start = start - half_out
+        elif centered:
+            start = start + half_in
+    return start
+
+
+def _window_array(
+    input_shape: Sequence[int], size: tuple[int, int], offsets: np.ndarray, version: int,
+    centered: bool, normalized: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tops, lefts, valid): int64 starts and whether any image pixel lands in the glimpse."""
+    _, height, width, _ = (int(d) for d in input_shape)
+    out_h, out_w = size
+    ys = _window_starts(offsets[:, 0], height, out_h, version, centered, normalized)
+    xs = _window_starts(offsets[:, 1], width, out_w, version, centered, normalized)
+    with np.errstate(invalid="ignore"):
+        convertible = (np.abs(ys) < _INT64_LIMIT) & (np.abs(xs) < _INT64_LIMIT)
+    tops = np.where(convertible, ys, 0).astype(np.int64)  # truncates toward zero
+    lefts = np.where(convertible, xs, 0).astype(np.int64)
+    overlaps = (
+        (tops < height) & (tops + out_h > 0) & (lefts < width) & (lefts + out_w > 0)
+        & (out_h > 0) & (out_w > 0)
+    )
+    return tops, lefts, convertible & overlaps
+
+
+def glimpse_windows(
+    input_shape: Sequence[int],
+    size: Sequence[int] | np.ndarray,
+    offsets: Any,
+    *,
+    version: int,
+    centered: bool,
+    normalized: bool,
+) -> list[Window]:
+    """Each batch item's window ``(top, left)`` in image pixels, or ``None`` if it is all fill.
+
+    The window covers rows ``top .. top+h-1`` and columns ``left .. left+w-1``; it may hang
+    over the image's border. ``None`` marks a glimpse no image pixel lands in (non-finite
+    or huge offsets, a window entirely outside, an empty image or an empty window).
+    """
+    if version not in (1, 2):
+        raise InvalidArgumentError(f"glimpse version must be 1 or 2, got {version!r}")
+    pair = _size_pair(size)
+    dims = tuple(int(d) for d in input_shape)
+    if len(dims) != 4:
+        raise InvalidArgumentError(
+            f"input: expected a 4-D shape [B,H,W,C], got {_shape_text(dims)}", port="input"
+        )
+    points = _as_float32(offsets, "offsets")
+    if points.shape != (dims[0], 2):
+        raise InvalidArgumentError(
+            f"offsets: expected shape [{dims[0]},2], got {_shape_text(points.shape)}",
+            port="offsets",
+        )
+    tops, lefts, valid = _window_array(dims, pair, points, version, centered, normalized)
+    return [
+        (top, left) if ok else None
+        for top, left, ok in zip(tops.tolist(), lefts.tolist(), valid.tolist(), strict=True)
+    ]
+
+
+# ----------------------------------------------------------------------------- fill
+
+
+class _Filler:
+    """Writes the fill value into regions of one output, drawing noise only for those regions."""
+
+    def __init__(self, mode: str, image: np.ndarray, seed: int | None) -> None:
+        self.mode = mode
+        self.image = image
+        self.empty_image = image.shape[1] == 0 or image.shape[2] == 0
+        self._rng: np.random.Generator | None = None
+        self._seed = seed
+        self._stats: dict[int, tuple[Any, ...]] = {}
+
+    def _generator(self) -> np.random.Generator:
+        if self._rng is None:
+            self._rng = np.random.Generator(np.random.PCG64(self._seed))
+        return self._rng
+
+    def _image_stats(self, b: int) -> tuple[Any, ...]:
+        stats: tuple[Any, ...] | None = self._stats.get(b)
+        if stats is None:
+            pixels = self.image[b]
+            if self.mode == "uniform":
+                lo, hi = pixels.min(), pixels.max()
+                with np.errstate(over="ignore", invalid="ignore"):
+                    stats = (np.float32(lo), np.float32(hi) - np.float32(lo))
+            else:
+                # One contiguous row per channel: reducing rows is far faster than down
+                # columns, and numpy's row mean sums pairwise (accurate in float32).
+                rows = np.ascontiguousarray(pixels.reshape(-1, pixels.shape[-1]).T)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    mean = rows.mean(axis=1)
+                    centred = rows - mean[:, None]
+                    count = np.float32(rows.shape[1])
+                    std = np.sqrt(np.einsum("ij,ij->i", centred, centred) / count)
+                stats = (mean, std, rows.min(axis=1), rows.max(axis=1))
+            self._stats[b] = stats
+        return stats
+
+    def fill(self, region: np.ndarray, b: int) -> None:
+        """Fill ``region`` (a view ``[rows, cols, C]`` of image ``b``'s glimpse)."""
+        if region.size == 0:
+            return
+        if self.mode == "zero":
+            region[...] = 0
+        elif self.empty_image:
+            region[...] = np.nan
+        elif self.mode == "uniform":
+            lo, span = self._image_stats(b)
+            draws = self._generator().random(region.shape, dtype=np.float32)
+            with np.errstate(invalid="ignore", over="ignore"):
+                np.multiply(draws, span, out=draws)
+                np.add(draws, lo, out=region)
+        else:
+            mean, std, lo, hi = self._image_stats(b)
+            draws = self._generator().standard_normal(region.shape, dtype=np.float32)
+            with np.errstate(invalid="ignore", over="ignore"):
+                np.multiply(draws, std, out=draws)
+                np.add(draws, mean, out=draws)
+                np.minimum(draws, hi, out=draws)
+                np.maximum(draws, lo, out=region)
+
+
+# ----------------------------------------------------------------------------- kernels
+
+
+def _extract(
+    version: int,
+    input: Any,
+    size: Any,
+    offsets: Any,
+    *,
+    centered: bool,
+    normalized: bool,
+    uniform_noise: bool,
+    noise: str,
+    seed: int | None,
+    memory_limit: int,
+) -> np.ndarray:
+    image_in = _as_array(input, "input")
+    offsets_in = _as_array(offsets, "offsets")
+    size_in = _as_array(size, "size")
+    shape = glimpse_output_shape(
+        image_in.shape, size_in, offsets_in.shape, centered=centered, normalized=normalized,
+        uniform_noise=uniform_noise, noise=noise, memory_limit=memory_limit,
+    )
+    mode = _fill_mode(uniform_noise, noise)
+    if seed is not None and (not isinstance(seed, int | np.integer) or seed < 0):
+        raise InvalidArgumentError(f"seed: expected a non-negative integer or None, got {seed!r}")
+    image = _as_float32(image_in, "input")
+    points = _as_float32(offsets_in, "offsets")
+    assert shape is not None and all(d is not None for d in shape)
+    batch, out_h, out_w, channels = (int(d) for d in shape if d is not None)
+    out = np.empty((batch, out_h, out_w, channels), dtype=np.float32)
+    if out.size == 0:
+        return out
+    height, width = image.shape[1], image.shape[2]
+    tops, lefts, valid = _window_array(
+        image.shape, (out_h, out_w), points, version, centered, normalized
+    )
+    filler = _Filler(mode, image, seed)
+    for b, (top, left, ok) in enumerate(zip(tops.tolist(), lefts.tolist(), valid.tolist(),
+                                             strict=True)):
+        glimpse = out[b]
+        if not ok:
+            filler.fill(glimpse, b)
+            continue
+        # Rows r0..r1 and columns c0..c1 of the glimpse show image pixels.
+        r0, r1 = max(0, -top), min(out_h, height - top)
+        c0, c1 = max(0, -left), min(out_w, width - left)
+        glimpse[r0:r1, c0:c1] = image[b, top + r0 : top + r1, left + c0 : left + c1]
+        if r0 or c0 or r1 < out_h or c1 < out_w:
+            filler.fill(glimpse[:r0], b)
+            filler.fill(glimpse[r1:], b)
+            filler.fill(glimpse[r0:r1, :c0], b)
+            filler.fill(glimpse[r0:r1, c1:], b)
+    return out
 
 
 def extract_glimpse(
@@ -45,7 +447,10 @@ def extract_glimpse(
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
 ) -> np.ndarray:
     """V1 semantics (the C++ tensorflow::ops::ExtractGlimpse)."""
-    raise NotImplementedError
+    return _extract(
+        1, input, size, offsets, centered=centered, normalized=normalized,
+        uniform_noise=uniform_noise, noise=noise, seed=seed, memory_limit=memory_limit,
+    )
 
 
 def extract_glimpse_v2(
@@ -61,4 +466,7 @@ def extract_glimpse_v2(
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
 ) -> np.ndarray:
     """V2 semantics (tf.image.extract_glimpse)."""
-    raise NotImplementedError
+    return _extract(
+        2, input, size, offsets, centered=centered, normalized=normalized,
+        uniform_noise=uniform_noise, noise=noise, seed=seed, memory_limit=memory_limit,
+    )
