@@ -3,9 +3,17 @@
 Contract (:class:`ResultsPanel`):
 
 * ``set_results({node id: NodeResult})`` replaces what the panel knows; ``set_report(report)``
-  does the same from a ``graph.engine.RunReport`` (``None`` clears).
-* ``show_node(node_id)`` selects the node whose tensors are shown (``None``: nothing);
-  ``pin_node`` / ``unpin_node`` keep other nodes shown beside it.
+  does the same from a ``graph.engine.RunReport`` (``None`` clears). Statistics are
+  computed once per tensor object and shared by every view of it.
+* ``show_node(node_id)`` selects the node whose tensors are shown (``None``: none);
+  ``pin_node`` / ``unpin_node`` keep other nodes shown beside it, each in its own tab
+  (pinned tabs are marked and have an Unpin button; the selected node has a Pin button).
+* The last tab compares two tensors (any ``node.port``): side by side or ``a − b``.
+* Views are built lazily: a node's tensors when its tab is shown, a tensor's pages when
+  opened; showing a node never converts a whole tensor to Python objects.
+
+See :mod:`app.results.image` for why the image view is written on QGraphicsView rather
+than taken from pyqtgraph.
 """
 
 from __future__ import annotations
@@ -13,54 +21,179 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
-from app.results.data import NodeResult, results_from_report, tensor_stats
+from app.results.data import NodeResult, results_from_report
+from app.results.views import CompareView, NodeView, StatsCache, TensorView
+
+COMPARE_TAB = "Compare"
+
+
+class _NodePage(QWidget):
+    """A tab: a NodeView with a Pin/Unpin button."""
+
+    def __init__(self, panel: ResultsPanel, result: NodeResult, pinned: bool) -> None:
+        super().__init__()
+        self.result = result
+        self.pinned = pinned
+        self.node_view = NodeView(result, panel.stats, self)
+        button = QPushButton("Unpin" if pinned else "Pin", self)
+        node_id = result.node
+        if pinned:
+            button.clicked.connect(lambda: panel.unpin_node(node_id))
+        else:
+            button.clicked.connect(lambda: panel.pin_node(node_id))
+        self.pin_button = button
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addStretch(1)
+        top.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.node_view, 1)
 
 
 class ResultsPanel(QWidget):
     """Shows the product tensors of the selected node and of pinned nodes."""
+
+    #: Emitted when a node is pinned or unpinned.
+    pinsChanged = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._results: dict[str, NodeResult] = {}
         self._current: str | None = None
         self._pinned: list[str] = []
-        self._layout = QVBoxLayout(self)
-        self._label = QLabel("No results", self)
-        self._layout.addWidget(self._label)
+        self._pages: dict[tuple[str, bool], _NodePage] = {}
+        self.stats = StatsCache()
+        self.tabs = QTabWidget(self)
+        self.tabs.setDocumentMode(True)
+        self.placeholder = QLabel("No results yet: run the graph, then select a node.", self)
+        self.compare = CompareView(self.stats)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.placeholder)
+        layout.addWidget(self.tabs, 1)
+        self._refresh()
+
+    # ------------------------------------------------------------------ public API
 
     def set_results(self, results: Mapping[str, NodeResult]) -> None:
+        """Replace the results shown (views of unchanged result objects are kept)."""
         self._results = dict(results)
+        self.stats.clear()
+        self._pages = {key: page for key, page in self._pages.items()
+                       if self._results.get(key[0]) is page.result}
+        self.compare.set_results(self._results)
         self._refresh()
 
     def set_report(self, report: Any) -> None:
+        """Results from a ``graph.engine.RunReport``; ``None`` clears."""
         self.set_results(results_from_report(report))
 
     def show_node(self, node_id: str | None) -> None:
+        """Show this node's tensors (``None``: only the pinned nodes)."""
         self._current = node_id
         self._refresh()
 
     def pin_node(self, node_id: str) -> None:
+        """Keep this node shown whatever is selected."""
         if node_id not in self._pinned:
             self._pinned.append(node_id)
-        self._refresh()
+            self._refresh()
+            self.pinsChanged.emit()
 
     def unpin_node(self, node_id: str) -> None:
         if node_id in self._pinned:
             self._pinned.remove(node_id)
-        self._refresh()
+            self._refresh()
+            self.pinsChanged.emit()
+
+    # ------------------------------------------------------------------ queries
+
+    def results(self) -> dict[str, NodeResult]:
+        return dict(self._results)
+
+    def current_node(self) -> str | None:
+        return self._current
+
+    def pinned_nodes(self) -> list[str]:
+        return list(self._pinned)
+
+    def node_view(self, node_id: str) -> NodeView | None:
+        """The view of a shown node (selected or pinned)."""
+        for index in range(self.tabs.count()):
+            page = self.tabs.widget(index)
+            if isinstance(page, _NodePage) and page.result.node == node_id:
+                return page.node_view
+        return None
+
+    def tensor_view(self, address: str) -> TensorView | None:
+        """The view of ``node.port`` if that node is shown."""
+        node_id, _, port = address.rpartition(".")
+        view = self.node_view(node_id)
+        return None if view is None else view.tensors.get(port)
+
+    # ------------------------------------------------------------------ internals
+
+    def _shown(self) -> list[tuple[str, bool]]:
+        shown: list[tuple[str, bool]] = []
+        if self._current is not None and self._current not in self._pinned:
+            shown.append((self._current, False))
+        shown.extend((node_id, True) for node_id in self._pinned)
+        return shown
 
     def _refresh(self) -> None:
-        lines: list[str] = []
-        shown = [*self._pinned]
-        if self._current is not None and self._current not in shown:
-            shown.insert(0, self._current)
-        for node_id in shown:
+        wanted = self._shown()
+        current_widget = self.tabs.currentWidget()
+        keep_tab = current_widget if (isinstance(current_widget, _NodePage)
+                                      and current_widget.pinned) else None
+        self.tabs.blockSignals(True)
+        while self.tabs.count():
+            self.tabs.removeTab(0)
+        pages: dict[tuple[str, bool], _NodePage] = {}
+        missing: list[str] = []
+        for node_id, pinned in wanted:
             result = self._results.get(node_id)
             if result is None:
+                missing.append(node_id)
                 continue
-            lines.append(f"{node_id} ({result.block}): {result.status}")
-            for port, array in result.outputs.items():
-                lines.append(f"  {port}: {tensor_stats(array).summary()}")
-        self._label.setText("\n".join(lines) if lines else "No results")
+            page = self._pages.get((node_id, pinned))
+            if page is None or page.result is not result:
+                page = _NodePage(self, result, pinned)
+            pages[(node_id, pinned)] = page
+            title = f"📌 {node_id}" if pinned else node_id
+            self.tabs.addTab(page, title)
+            self.tabs.setTabToolTip(self.tabs.count() - 1, f"{result.block}: {result.status}")
+        for key, old in self._pages.items():
+            if key not in pages:
+                old.deleteLater()
+        self._pages = pages
+        self.tabs.addTab(self.compare, COMPARE_TAB)
+        self.tabs.blockSignals(False)
+        if self._current is not None and (self._current, False) in pages:
+            self.tabs.setCurrentWidget(pages[(self._current, False)])
+        elif self._current is not None and (self._current, True) in pages:
+            self.tabs.setCurrentWidget(pages[(self._current, True)])
+        elif keep_tab is not None and self.tabs.indexOf(keep_tab) >= 0:
+            self.tabs.setCurrentWidget(keep_tab)
+        else:
+            self.tabs.setCurrentIndex(0)
+        text = ""
+        if not self._results:
+            text = "No results yet: run the graph, then select a node."
+        elif missing:
+            text = "No results for " + ", ".join(missing) + " (not run yet, or it failed)."
+        elif not pages:
+            text = "Select a node to see its tensors."
+        self.placeholder.setText(text)
+        self.placeholder.setVisible(bool(text))

@@ -1,0 +1,418 @@
+"""Views that explain an op's geometry: glimpse windows and patch receptive fields.
+
+Contract:
+
+* :class:`GlimpseView` (ExtractGlimpse / ExtractGlimpseV2 results) draws each batch item's
+  window over its input image — a rectangle in image pixel units at ``(left, top)`` of size
+  ``(w, h)`` from :func:`blocks.kernels.glimpse.glimpse_windows`, labelled with the batch
+  index — with the part hanging outside the image (filled with noise or zero) hatched;
+  beside it, the glimpses themselves. ``window_rects()`` gives ``{batch: QRectF}`` in image
+  pixels (``None`` windows: the whole glimpse is fill, listed in the caption).
+* :class:`PatchesView` (ExtractImagePatches results) unfolds the depth dim into
+  ``kh x kw x C`` tiles (``C = depth / (kh*kw)``): one output location's tile, or a mosaic
+  of a block of locations of one image with thin gaps. The chosen or hovered location's
+  receptive field is outlined on the input image from
+  :func:`blocks.kernels.patches.receptive_field`: each tap a small square (dashed where
+  it falls in the padding) and the overall dilated extent. ``tap_rects()`` gives
+  ``[(row, col, inside)]`` of the taps drawn.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGraphicsItem,
+    QGraphicsPathItem,
+    QGraphicsRectItem,
+    QGraphicsSimpleTextItem,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.results.data import NodeResult
+from app.results.image import ImagePanel
+
+#: Distinct outline colours, one per batch item (cycled).
+PALETTE = ("#ff5252", "#40c4ff", "#ffd740", "#69f0ae", "#e040fb", "#ff9100", "#b2ff59",
+           "#18ffff")
+
+
+def _pen(colour: str | QColor, width: float = 2.0, style: Qt.PenStyle = Qt.PenStyle.SolidLine
+         ) -> QPen:
+    pen = QPen(QColor(colour))
+    pen.setCosmetic(True)  # constant screen width at every zoom
+    pen.setWidthF(width)
+    pen.setStyle(style)
+    return pen
+
+
+def _label(text: str, colour: str) -> QGraphicsSimpleTextItem:
+    item = QGraphicsSimpleTextItem(text)
+    item.setBrush(QBrush(QColor(colour)))
+    font = QFont()
+    font.setBold(True)
+    font.setPointSize(9)
+    item.setFont(font)
+    item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+    item.setZValue(4)
+    return item
+
+
+def _as_4d(value: Any) -> np.ndarray | None:
+    array = np.asarray(value) if isinstance(value, np.ndarray) else None
+    return array if array is not None and array.ndim == 4 else None
+
+
+class GlimpseView(QWidget):
+    """Glimpse windows over the input images, and the glimpses."""
+
+    def __init__(self, result: NodeResult, glimpse: np.ndarray,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.result = result
+        self.version = 2 if result.block == "ExtractGlimpseV2" else 1
+        self.caption = QLabel(self)
+        self.caption.setWordWrap(True)
+        self._items: list[Any] = []
+        self._rects: dict[int, QRectF] = {}
+        self.windows: list[tuple[int, int] | None] = []
+        self.input_panel: ImagePanel | None = None
+        image = _as_4d(result.inputs.get("input"))
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        if image is not None:
+            self.input_panel = ImagePanel(image, splitter, title="input: hover for values")
+            splitter.addWidget(self.input_panel)
+        self.glimpse_panel = ImagePanel(glimpse, splitter, title="glimpses")
+        splitter.addWidget(self.glimpse_panel)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.caption)
+        layout.addWidget(splitter, 1)
+        self._compute_windows(image)
+        if self.input_panel is not None:
+            self.input_panel.rendered.connect(self.draw_windows)
+            self.draw_windows()
+
+    def _compute_windows(self, image: np.ndarray | None) -> None:
+        attrs = self.result.attrs
+        centered = bool(attrs.get("centered", True))
+        normalized = bool(attrs.get("normalized", True))
+        mode = f"V{self.version}, centered={centered}, normalized={normalized}"
+        if image is None:
+            self.caption.setText(f"Glimpse windows ({mode}): the input image is not available.")
+            return
+        try:
+            from blocks.kernels.glimpse import glimpse_windows
+
+            self.windows = glimpse_windows(
+                image.shape, np.asarray(self.result.inputs["size"]).reshape(-1).tolist(),
+                np.asarray(self.result.inputs["offsets"]), version=self.version,
+                centered=centered, normalized=normalized,
+            )
+        except Exception as error:  # a bad input value: explain instead of failing the panel
+            self.caption.setText(f"Glimpse windows ({mode}) unavailable: {error}")
+            return
+        fill_only = [str(b) for b, w in enumerate(self.windows) if w is None]
+        text = f"Glimpse windows ({mode}); hatched: outside the image, filled with " \
+               f"{self._fill_name()}."
+        if fill_only:
+            text += f" All fill (no image pixel): batch {', '.join(fill_only)}."
+        self.caption.setText(text)
+
+    def _fill_name(self) -> str:
+        noise = str(self.result.attrs.get("noise", "uniform"))
+        if noise:
+            return "zeros" if noise == "zero" else f"{noise} noise"
+        return "uniform noise" if self.result.attrs.get("uniform_noise", True) else \
+            "gaussian noise"
+
+    def window_rects(self) -> dict[int, QRectF]:
+        """``{batch: window rectangle in image pixels}`` as drawn."""
+        return dict(self._rects)
+
+    def draw_windows(self) -> None:
+        """(Re)draw the windows of the batch images shown."""
+        panel = self.input_panel
+        if panel is None:
+            return
+        scene = panel.view.scene()
+        for item in self._items:
+            scene.removeItem(item)
+        self._items, self._rects = [], {}
+        size = np.asarray(self.result.inputs.get("size")).reshape(-1)
+        height, width = int(size[0]), int(size[1])
+        _, image_h, image_w, _ = panel.tensor.shape
+        for batch in panel.shown_batches():
+            if batch >= len(self.windows):
+                break
+            window = self.windows[batch]
+            if window is None:
+                continue
+            top, left = window
+            colour = PALETTE[batch % len(PALETTE)]
+            origin = panel.view.origin(batch)
+            rect = QRectF(float(left), float(top), float(width), float(height))
+            self._rects[batch] = rect
+            outside = QPainterPath()
+            outside.addRect(rect)
+            inside = QPainterPath()
+            inside.addRect(QRectF(0, 0, image_w, image_h))
+            hatched = outside.subtracted(inside)
+            if not hatched.isEmpty():
+                hatch = QGraphicsPathItem(hatched.translated(origin))
+                hatch.setBrush(QBrush(QColor(colour), Qt.BrushStyle.BDiagPattern))
+                hatch.setPen(QPen(Qt.PenStyle.NoPen))
+                hatch.setZValue(2)
+                scene.addItem(hatch)
+                self._items.append(hatch)
+            outline = QGraphicsRectItem(rect.translated(origin))
+            outline.setPen(_pen(colour))
+            outline.setZValue(3)
+            outline.setData(0, batch)
+            scene.addItem(outline)
+            self._items.append(outline)
+            label = _label(f"b{batch}", colour)
+            label.setPos(origin + QPointF(left, top) + QPointF(0.5, 0.5))
+            scene.addItem(label)
+            self._items.append(label)
+
+
+def unfold_tile(depth_vector: np.ndarray, kh: int, kw: int) -> np.ndarray:
+    """A patch's depth vector as ``[kh, kw, C]`` (depth order: row, column, channel)."""
+    return depth_vector.reshape(kh, kw, -1)
+
+
+def mosaic(patches: np.ndarray, kh: int, kw: int, gap: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``[R, Cc, depth]`` patches of a block of locations -> (``[R*(kh+gap)-gap, ..., C]``
+    mosaic in the patches' dtype, bool gap mask)."""
+    rows, cols, depth = patches.shape
+    channels = depth // (kh * kw)
+    tiles = patches.reshape(rows, cols, kh, kw, channels)
+    padded = np.zeros((rows, cols, kh + gap, kw + gap, channels), dtype=patches.dtype)
+    padded[:, :, :kh, :kw] = tiles
+    gaps = np.ones((rows, cols, kh + gap, kw + gap), dtype=bool)
+    gaps[:, :, :kh, :kw] = False
+    height, width = rows * (kh + gap), cols * (kw + gap)
+    image = padded.transpose(0, 2, 1, 3, 4).reshape(height, width, channels)
+    mask = gaps.transpose(0, 2, 1, 3).reshape(height, width)
+    return image[: height - gap, : width - gap], mask[: height - gap, : width - gap]
+
+
+#: Most output locations per side in the all-locations mosaic.
+MOSAIC_SIDE = 48
+
+
+class PatchesView(QWidget):
+    """Patch tiles and mosaics, with the receptive field on the input image."""
+
+    def __init__(self, result: NodeResult, patches: np.ndarray,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.result = result
+        self.patches = patches
+        self.images = _as_4d(result.inputs.get("images"))
+        self.ksizes = [int(v) for v in np.asarray(result.inputs.get("ksizes", (1, 1, 1, 1))
+                                                  ).reshape(-1)]
+        self.strides = [int(v) for v in np.asarray(result.inputs.get("strides", (1, 1, 1, 1))
+                                                   ).reshape(-1)]
+        self.rates = [int(v) for v in np.asarray(result.inputs.get("rates", (1, 1, 1, 1))
+                                                 ).reshape(-1)]
+        self.padding = str(result.inputs.get("padding", "VALID"))
+        self.kh, self.kw = self.ksizes[1], self.ksizes[2]
+        batch, out_h, out_w, depth = patches.shape
+        self.channels = depth // (self.kh * self.kw) if self.kh * self.kw else 0
+        self._items: list[Any] = []
+        self._taps: list[tuple[int, int, bool]] = []
+        self._location = (0, 0, 0)
+        self._origin = (0, 0)  # first (row, col) of the mosaic block
+
+        self.caption = QLabel(self)
+        self.caption.setWordWrap(True)
+        self.mode = QComboBox(self)
+        self.mode.addItem("one location", "one")
+        self.mode.addItem("all locations", "all")
+        self.batch = QSpinBox(self)
+        self.batch.setPrefix("batch ")
+        self.batch.setRange(0, max(0, batch - 1))
+        self.row = QSpinBox(self)
+        self.row.setPrefix("row ")
+        self.row.setRange(0, max(0, out_h - 1))
+        self.col = QSpinBox(self)
+        self.col.setPrefix("col ")
+        self.col.setRange(0, max(0, out_w - 1))
+        controls = QHBoxLayout()
+        controls.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.mode, self.batch, self.row, self.col):
+            controls.addWidget(widget)
+        controls.addStretch(1)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.input_panel: ImagePanel | None = None
+        if self.images is not None and self.images.size:
+            self.input_panel = ImagePanel(self.images, self.splitter,
+                                          title="input: receptive field of the location")
+            self.splitter.addWidget(self.input_panel)
+            self.input_panel.rendered.connect(self._redraw_field)
+        self.tile_panel: ImagePanel | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.caption)
+        layout.addLayout(controls)
+        layout.addWidget(self.splitter, 1)
+
+        valid = self.kh * self.kw * self.channels == depth and depth > 0
+        k_eff_h = self.kh + (self.kh - 1) * (self.rates[1] - 1)
+        k_eff_w = self.kw + (self.kw - 1) * (self.rates[2] - 1)
+        self.caption.setText(
+            f"patches {list(patches.shape)}: tiles of {self.kh}x{self.kw}x{self.channels} "
+            f"(ksizes {self.ksizes}, strides {self.strides}, rates {self.rates}, "
+            f"{self.padding}; dilated extent {k_eff_h}x{k_eff_w}). Hover or click the "
+            f"mosaic to pick a location." if valid else
+            f"patches {list(patches.shape)}: depth {depth} is not kh*kw*C for ksizes "
+            f"{self.ksizes}; nothing to unfold."
+        )
+        self._valid = valid and batch * out_h * out_w > 0
+        for signal in (self.mode.currentIndexChanged, self.batch.valueChanged,
+                       self.row.valueChanged, self.col.valueChanged):
+            signal.connect(self._on_control)
+        if self._valid:
+            self._build_tiles()
+            self.show_location(0, 0, 0)
+
+    # ------------------------------------------------------------------ public
+
+    def set_mode(self, mode: str) -> None:
+        """``"one"`` (one location's tile) or ``"all"`` (a mosaic of locations)."""
+        self.mode.setCurrentIndex(self.mode.findData(mode))
+
+    def set_location(self, batch: int, row: int, col: int) -> None:
+        """Choose the output location (spin boxes follow)."""
+        for spin, value in ((self.batch, batch), (self.row, row), (self.col, col)):
+            spin.blockSignals(True)
+            spin.setValue(value)
+            spin.blockSignals(False)
+        self._on_control()
+
+    def tile(self, batch: int, row: int, col: int) -> np.ndarray:
+        """Output location (row, col) of image ``batch`` as ``[kh, kw, C]``."""
+        return unfold_tile(self.patches[batch, row, col], self.kh, self.kw)
+
+    def tap_rects(self) -> list[tuple[int, int, bool]]:
+        """The taps outlined: ``(row, col, inside the image)`` in depth order."""
+        return list(self._taps)
+
+    def show_location(self, batch: int, row: int, col: int) -> None:
+        """Outline the receptive field of output (row, col) of image ``batch`` on the input."""
+        self._location = (batch, row, col)
+        self._redraw_field()
+
+    # ------------------------------------------------------------------ internals
+
+    def _build_tiles(self) -> None:
+        batch, row, col = self.batch.value(), self.row.value(), self.col.value()
+        if self.tile_panel is not None:
+            self.tile_panel.setParent(None)
+            self.tile_panel.deleteLater()
+        if self.mode.currentData() == "one":
+            tile = self.tile(batch, row, col)[None]
+            self.tile_panel = ImagePanel(tile, self.splitter,
+                                         title=f"tile of location ({row}, {col})")
+        else:
+            _, out_h, out_w, _ = self.patches.shape
+            row0 = max(0, min(row - MOSAIC_SIDE // 2, out_h - MOSAIC_SIDE))
+            col0 = max(0, min(col - MOSAIC_SIDE // 2, out_w - MOSAIC_SIDE))
+            block = self.patches[batch, row0 : row0 + MOSAIC_SIDE, col0 : col0 + MOSAIC_SIDE]
+            self._origin = (row0, col0)
+            image, gaps = mosaic(block, self.kh, self.kw)
+            self.tile_panel = ImagePanel(image[None], self.splitter, gaps=gaps,
+                                         title=f"locations rows {row0}..{row0 + block.shape[0] - 1}"
+                                         f", cols {col0}..{col0 + block.shape[1] - 1}")
+            self.tile_panel.view.hovered.connect(self._on_mosaic_hover)
+            self.tile_panel.view.clicked.connect(self._on_mosaic_click)
+        self.splitter.addWidget(self.tile_panel)
+
+    def _mosaic_location(self, y: int, x: int) -> tuple[int, int] | None:
+        tile_y, in_y = divmod(y, self.kh + 1)
+        tile_x, in_x = divmod(x, self.kw + 1)
+        if in_y >= self.kh or in_x >= self.kw:
+            return None
+        return self._origin[0] + tile_y, self._origin[1] + tile_x
+
+    def _on_mosaic_hover(self, _batch: int, y: int, x: int) -> None:
+        where = None if y < 0 else self._mosaic_location(y, x)
+        if where is None:
+            self.show_location(self.batch.value(), self.row.value(), self.col.value())
+        else:
+            self.show_location(self.batch.value(), *where)
+
+    def _on_mosaic_click(self, _batch: int, y: int, x: int) -> None:
+        where = self._mosaic_location(y, x)
+        if where is not None:
+            for spin, value in ((self.row, where[0]), (self.col, where[1])):
+                spin.blockSignals(True)
+                spin.setValue(value)
+                spin.blockSignals(False)
+            self.show_location(self.batch.value(), *where)
+
+    def _on_control(self, *_: Any) -> None:
+        if not self._valid:
+            return
+        self._build_tiles()
+        self.show_location(self.batch.value(), self.row.value(), self.col.value())
+
+    def _redraw_field(self) -> None:
+        panel = self.input_panel
+        if panel is None or not self._valid:
+            return
+        scene = panel.view.scene()
+        for item in self._items:
+            scene.removeItem(item)
+        self._items, self._taps = [], []
+        batch, row, col = self._location
+        if batch not in panel.shown_batches():
+            return
+        try:
+            from blocks.kernels.patches import receptive_field
+
+            taps = receptive_field(self.images.shape if self.images is not None else (),
+                                   self.ksizes, self.strides, self.rates, self.padding, row, col)
+        except Exception as error:  # explain, never fail the panel
+            panel.status.setText(f"receptive field unavailable: {error}")
+            return
+        origin = panel.view.origin(batch)
+        _, height, width, _ = panel.tensor.shape
+        rows = [r for r, _ in taps]
+        cols = [c for _, c in taps]
+        extent = QGraphicsRectItem(QRectF(min(cols), min(rows), max(cols) - min(cols) + 1,
+                                          max(rows) - min(rows) + 1).translated(origin))
+        extent.setPen(_pen("#ffd740", 1.5))
+        extent.setZValue(2)
+        scene.addItem(extent)
+        self._items.append(extent)
+        inset = 0.15
+        for tap_row, tap_col in taps:
+            inside = 0 <= tap_row < height and 0 <= tap_col < width
+            square = QGraphicsRectItem(QRectF(tap_col + inset, tap_row + inset, 1 - 2 * inset,
+                                              1 - 2 * inset).translated(origin))
+            style = Qt.PenStyle.SolidLine if inside else Qt.PenStyle.DashLine
+            square.setPen(_pen("#40c4ff" if inside else "#ff5252", 1.5, style))
+            square.setZValue(3)
+            square.setData(0, (tap_row, tap_col, inside))
+            scene.addItem(square)
+            self._items.append(square)
+            self._taps.append((tap_row, tap_col, inside))
+        outside = sum(1 for t in self._taps if not t[2])
+        panel.status.setText(
+            f"location b {batch} ({row}, {col}): {len(taps)} taps, rows {min(rows)}..{max(rows)},"
+            f" cols {min(cols)}..{max(cols)}" + (f"; {outside} in the padding (dashed)"
+                                                 if outside else "")
+        )
