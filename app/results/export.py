@@ -28,11 +28,11 @@ def save_npy(path: str, tensor: np.ndarray) -> None:
         raise TensorBlocksError(f"cannot write '{path}': {error.strerror or error}") from None
 
 
-def _csv_ready(plane: np.ndarray) -> tuple[np.ndarray, str]:
+def _csv_ready(plane: np.ndarray) -> tuple[np.ndarray, str | list[str]]:
     """The array savetxt can format and the format for its dtype."""
     kind = plane.dtype.kind
-    if kind == "c":
-        return plane.astype(np.complex128), "%.17g%+.17gj"
+    if kind == "c":  # one format per column: savetxt splits each value into (re, im)
+        return plane.astype(np.complex128), ["%.17g%+.17gj"] * plane.shape[1]
     if kind in "iu":
         return plane, "%d"
     if kind == "b":
