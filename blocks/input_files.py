@@ -24,6 +24,7 @@ Arrays must hold numbers or booleans (no object, string, structured or void arra
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -77,14 +78,18 @@ def _existing(spec: str, base_dir: Path | None) -> tuple[Path, str, str | None]:
     if not isinstance(spec, str):
         raise BlockFileError(f"expected a file name, found {type(spec).__name__}", port="file")
     path_text, key = _split_spec(spec)
-    path = _resolve(path_text, base_dir, spec)
-    suffix = _suffix(path, spec)
-    if key is not None and suffix != ".npz":  # pragma: no cover - _split_spec ensures .npz
-        raise _error("only .npz files take a ':key'", spec)
-    if not path.exists():
-        raise _error(f"file not found: {path}", spec)
-    if not path.is_file():
-        raise _error(f"expected a file, found a folder or special file: {path}", spec)
+    try:
+        path = _resolve(path_text, base_dir, spec)
+        suffix = _suffix(path, spec)
+        if not path.exists():
+            raise _error(f"file not found: {path}", spec)
+        if not path.is_file():
+            raise _error(f"expected a file, found a folder or special file: {path}", spec)
+    except (OSError, ValueError, RuntimeError) as error:
+        # A NUL byte, a name too long, an unknown ~user: the name cannot be a file.
+        if isinstance(error, BlockFileError):
+            raise
+        raise _error(f"cannot use '{path_text}' as a file name: {error}", spec) from error
     return path, suffix, key
 
 
@@ -124,8 +129,14 @@ def _read_npz(path: Path, key: str | None, spec: str) -> np.ndarray:
         return np.asarray(archive[member[:-4]])
 
 
-def _peek_npy_stream(stream: BinaryIO) -> tuple[tuple[int, ...], np.dtype[Any]] | None:
-    """Shape and dtype from an npy header; ``None`` for header versions without a reader."""
+def _peek_npy_stream(
+    stream: BinaryIO, total_bytes: int
+) -> tuple[tuple[int, ...], np.dtype[Any]] | None:
+    """Shape and dtype from an npy header; ``None`` for header versions without a reader.
+
+    ``total_bytes`` is the size of the whole npy data (file or archive member): a header
+    promising more data than that is refused here, before NumPy would allocate it.
+    """
     version = np.lib.format.read_magic(stream)
     if version == (1, 0):
         shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
@@ -133,7 +144,21 @@ def _peek_npy_stream(stream: BinaryIO) -> tuple[tuple[int, ...], np.dtype[Any]] 
         shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
     else:
         return None  # version 3.0 (utf-8 header) has no public reader
-    return tuple(int(d) for d in shape), np.dtype(dtype)
+    shape = tuple(int(d) for d in shape)
+    dtype = np.dtype(dtype)
+    if dtype.kind in _NUMERIC_KINDS and dtype.fields is None:
+        needed = math.prod(shape) * dtype.itemsize
+        available = total_bytes - stream.tell()
+        if needed > available:
+            raise _TruncatedError(
+                f"truncated: its header promises {list(shape)} {dtype} ({needed} bytes of data) "
+                f"but only {max(available, 0)} bytes follow"
+            )
+    return shape, dtype
+
+
+class _TruncatedError(Exception):
+    """An npy header promises more data than there is."""
 
 
 # ----------------------------------------------------------------------------- images
@@ -232,6 +257,8 @@ def read_tensor_file(spec: str, base_dir: Path | None) -> np.ndarray:
 
 
 def _invalid(path: Path, suffix: str, error: Exception, spec: str) -> BlockFileError:
+    if isinstance(error, OSError) and error.strerror:  # permissions, I/O errors
+        return _error(f"cannot read {path}: {error.strerror}", spec)
     return _error(f"cannot read {path.name}: not a valid {suffix} file ({error})", spec)
 
 
@@ -244,21 +271,24 @@ def peek_tensor_file(spec: str, base_dir: Path | None) -> tuple[tuple[int, ...],
         if suffix == ".npz":
             with zipfile.ZipFile(path) as archive:
                 member = _npz_member(archive, key, spec)
+                size = archive.getinfo(member).file_size
                 with archive.open(member) as stream:
-                    found = _peek_npy_stream(stream)  # type: ignore[arg-type]
+                    found = _peek_npy_stream(stream, size)  # type: ignore[arg-type]
             if found is None:
                 with np.load(path, allow_pickle=False) as npz:
                     array = npz[member[:-4]]
                 found = array.shape, array.dtype
         else:
             with path.open("rb") as stream:
-                found = _peek_npy_stream(stream)
+                found = _peek_npy_stream(stream, path.stat().st_size)
             if found is None:  # a memory map reads the header only
                 mapped = np.load(path, mmap_mode="r", allow_pickle=False)
                 found = mapped.shape, mapped.dtype
                 del mapped
     except BlockFileError:
         raise
+    except _TruncatedError as error:
+        raise _error(f"cannot read {path.name}: {error}", spec) from error
     except Exception as error:  # bad magic, bad header, bad zip, OSError
         raise _invalid(path, suffix, error, spec) from error
     shape, dtype = found

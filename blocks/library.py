@@ -88,6 +88,16 @@ def _reshaped_shape(
     return tuple(shape)
 
 
+def _check_memory(shape: tuple[int, ...], dtype: np.dtype[Any], memory_limit: int | None) -> None:
+    nbytes = math.prod(shape) * dtype.itemsize
+    if memory_limit is not None and nbytes > memory_limit:
+        raise MemoryLimitError(
+            f"the file's {list(shape)} values as {dtype.name} need {nbytes} bytes, more than "
+            f"the memory limit of {memory_limit} bytes",
+            port="file",
+        )
+
+
 def _as_dtype(value: Any) -> np.dtype[Any]:
     if value is None:
         return parse_dtype("DT_FLOAT")
@@ -107,6 +117,8 @@ def _input_run(ctx: RunContext) -> dict[str, np.ndarray]:
             raise InvalidArgumentError(
                 "set exactly one of 'initvalues' or 'file'", port="initvalues"
             )
+        file_shape, _ = peek_tensor_file(str(file), ctx.base_dir)
+        _check_memory(file_shape, dtype, ctx.memory_limit)  # before reading, not after
         value = read_tensor_file(str(file), ctx.base_dir)
     value = _cast(np.asarray(value), dtype)
     shape = ctx.inputs.get("shape")
@@ -184,6 +196,7 @@ def _input_infer(ctx: InferContext) -> dict[str, TensorInfo]:
         return {"output": TensorInfo(shape, dtype)}
     file_shape, file_dtype = peek_tensor_file(str(file_info.value), ctx.base_dir)
     _check_cast(file_dtype, dtype)
+    _check_memory(tuple(file_shape), dtype, ctx.memory_limit)
     if shape is not None:
         file_shape = _reshaped_shape(tuple(file_shape), shape, dtype, ctx.memory_limit)
     return {"output": TensorInfo(tuple(file_shape), dtype)}

@@ -114,8 +114,8 @@ def parse_dtype(text: str) -> np.dtype[Any]:
     if name.startswith(("tf.", "np.")):
         name = name[3:]
     numpy_name = _DT_NAMES.get(name) or _DT_NAMES.get(name.upper()) or _ALIASES.get(name)
-    if numpy_name is None and name in _NUMPY_TO_DT:
-        numpy_name = name
+    if numpy_name is None and name.lower() in _NUMPY_TO_DT:
+        numpy_name = name.lower()
     if numpy_name is not None:
         dtype = _numpy_dtype(numpy_name)
         if dtype is not None:
@@ -158,25 +158,18 @@ class _Token:
     pos: int
 
 
-_DELIMITERS = "{}[],"
+_TOKEN_RE = re.compile(r"\s+|([{}\[\],])|([^\s{}\[\],]+)")
 
 
 def _tokenize(text: str) -> list[_Token]:
     tokens: list[_Token] = []
-    i, n = 0, len(text)
-    while i < n:
-        char = text[i]
-        if char.isspace():
-            i += 1
-        elif char in _DELIMITERS:
-            tokens.append(_Token(char, char, i))
-            i += 1
-        else:
-            start = i
-            while i < n and not text[i].isspace() and text[i] not in _DELIMITERS:
-                i += 1
-            tokens.append(_Token("atom", text[start:i], start))
-    tokens.append(_Token("end", "", n))
+    for match in _TOKEN_RE.finditer(text):
+        delimiter, atom = match.group(1), match.group(2)
+        if delimiter is not None:
+            tokens.append(_Token(delimiter, delimiter, match.start()))
+        elif atom is not None:
+            tokens.append(_Token("atom", atom, match.start()))
+    tokens.append(_Token("end", "", len(text)))
     return tokens
 
 
@@ -193,10 +186,12 @@ def _short(text: str, limit: int = 40) -> str:
 # ----------------------------------------------------------------------------- scalars
 
 _NUM = r"(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|nan|inf(?:inity)?)"
-_INT_RE = re.compile(r"[+-]?\d+")
-_FLOAT_RE = re.compile(rf"[+-]?{_NUM}", re.IGNORECASE)
+# re.ASCII: only 0-9 are digits (Python's int() would also take other scripts' digits).
+_INT_RE = re.compile(r"[+-]?\d+", re.ASCII)
+_FLOAT_RE = re.compile(rf"[+-]?{_NUM}", re.IGNORECASE | re.ASCII)
 _COMPLEX_RE = re.compile(
-    rf"(?:(?P<re>[+-]?{_NUM})(?P<im>[+-]{_NUM})|(?P<im_only>[+-]?{_NUM}))[jJ]", re.IGNORECASE
+    rf"(?:(?P<re>[+-]?{_NUM})(?P<im>[+-]{_NUM})|(?P<im_only>[+-]?{_NUM}))[jJ]",
+    re.IGNORECASE | re.ASCII,
 )
 _TRUE = {"true", "True", "TRUE"}
 _FALSE = {"false", "False", "FALSE"}
@@ -642,28 +637,75 @@ def _with_point(text: str) -> str:
     return text
 
 
-def _format_element(value: Any, dtype: np.dtype[Any]) -> str:
+def _float_texts(values: np.ndarray) -> list[str]:
+    """Shortest exact texts for a flat float array (one NumPy round trip checks them all)."""
+    dtype = values.dtype
+    if dtype == np.float64:
+        candidates = [repr(float(v)) for v in values.tolist()]
+    elif _BFLOAT16 is not None and dtype == _BFLOAT16:
+        # bfloat16 values are float32 values: their shortest float32 text is a good first guess.
+        candidates = [str(v) for v in values.astype(np.float32)]
+    else:
+        candidates = [str(v) for v in values]
+    finite = np.isfinite(values.astype(np.float64))
+    parsed = np.array(
+        [float(c) if ok else 0.0 for c, ok in zip(candidates, finite.tolist(), strict=True)],
+        dtype=np.float64,
+    )
+    with np.errstate(over="ignore"):
+        back = parsed.astype(dtype)
+    same = back.view(_uint_of(dtype)) == values.view(_uint_of(dtype))
+    texts: list[str] = []
+    for index, candidate in enumerate(candidates):
+        if not finite[index] or not same[index]:
+            texts.append(_shortest_float(values[index], dtype))
+        else:
+            texts.append(_with_point(candidate))
+    return texts
+
+
+def _uint_of(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    return np.dtype(f"u{dtype.itemsize}")
+
+
+def _element_texts(flat: np.ndarray) -> list[str]:
+    dtype = flat.dtype
     if dtype.kind == "b":
-        return "true" if bool(value) else "false"
+        return ["true" if v else "false" for v in flat.tolist()]
     if dtype.kind in "iu":
-        return str(int(value))
+        return [str(v) for v in flat.tolist()]
     if dtype.kind == "c":
         part = np.dtype(np.float32) if dtype == np.complex64 else np.dtype(np.float64)
-        real = _shortest_float(part.type(value.real), part)
-        imag = _shortest_float(part.type(value.imag), part)
-        if not imag.startswith("-"):
-            imag = "+" + imag
-        return f"{real}{imag}j"
-    return _shortest_float(value, dtype)
+        real = _float_texts(np.ascontiguousarray(flat.real, dtype=part))
+        imag = _float_texts(np.ascontiguousarray(flat.imag, dtype=part))
+        return [
+            f"{r}{i if i.startswith('-') else '+' + i}j" for r, i in zip(real, imag, strict=True)
+        ]
+    return _float_texts(np.ascontiguousarray(flat))
+
+
+def _nest(texts: list[str], shape: tuple[int, ...]) -> str:
+    """Brace-nest flat element texts (row-major) into ``shape``."""
+    if not shape:
+        return texts[0]
+    if not texts:
+        return _empty_nest(shape)
+    rows = texts
+    for width in reversed(shape[1:]):
+        rows = ["{" + ",".join(rows[i : i + width]) + "}" for i in range(0, len(rows), width)]
+    return "{" + ",".join(rows) + "}"
+
+
+def _empty_nest(shape: tuple[int, ...]) -> str:
+    # An empty array: the braces stop at its first zero dim, e.g. {{},{}} for shape (2, 0).
+    if not shape or shape[0] == 0:
+        return "{}"
+    return "{" + ",".join([_empty_nest(shape[1:])] * shape[0]) + "}"
 
 
 def _format_array(array: np.ndarray) -> str:
-    dtype = array.dtype
-    if array.ndim == 0:
-        return _format_element(array[()], dtype)
-    if array.ndim == 1:
-        return "{" + ",".join(_format_element(v, dtype) for v in array) + "}"
-    return "{" + ",".join(_format_array(sub) for sub in array) + "}"
+    texts = _element_texts(array.reshape(-1))
+    return _nest(texts, tuple(array.shape))
 
 
 def _quote_string(value: str) -> str:

@@ -285,3 +285,19 @@ def test_file_shape_mismatch(tmp_path: Path) -> None:
         infer(tmp_path, file=literal("a.npy"), shape=literal((5,)))
     with pytest.raises(InvalidArgumentError, match="cannot reshape 6 values"):
         run(tmp_path, file="a.npy", shape=(5,))
+
+
+def test_file_beyond_the_memory_limit_is_refused_before_reading(tmp_path: Path) -> None:
+    np.save(tmp_path / "a.npy", np.zeros((64, 64), np.uint8))
+    for call in (
+        lambda: run(tmp_path, memory_limit=4096, file="a.npy"),  # 16 KiB as float32
+        lambda: infer(tmp_path, memory_limit=4096, file=literal("a.npy")),
+    ):
+        with pytest.raises(MemoryLimitError) as info:
+            call()
+        assert info.value.port == "file"
+        assert "16384 bytes" in info.value.reason
+    assert run(tmp_path, memory_limit=4096, file="a.npy", dtype=np.dtype(np.uint8)).shape == (
+        64,
+        64,
+    )

@@ -123,8 +123,7 @@ def test_corrupt_files(tmp_path: Path, name: str, content: bytes | None) -> None
         np.save(tmp_path / name, np.arange(100, dtype=np.float64))
         data = (tmp_path / name).read_bytes()
         (tmp_path / name).write_bytes(data[:-40])
-        with pytest.raises(BlockFileError, match=r"not a valid \.npy file"):
-            read_tensor_file(name, tmp_path)
+        _error(name, tmp_path, "truncated", "[100] float64 (800 bytes of data)", "760 bytes")
         return
     (tmp_path / name).write_bytes(content)
     _error(name, tmp_path, "not a valid", name)
@@ -258,9 +257,27 @@ def test_file_signature_changes_with_the_file(tmp_path: Path) -> None:
 
 
 def test_peek_does_not_read_the_data(tmp_path: Path) -> None:
-    # A header promising far more data than the file holds: peek trusts the header.
+    # A sparse 1 GiB file: peek reads the header only.
     path = tmp_path / "big.npy"
-    header = {"descr": "<f4", "fortran_order": False, "shape": (100000, 100000)}
+    header = {"descr": "<f4", "fortran_order": False, "shape": (1 << 14, 1 << 14)}
     with path.open("wb") as stream:
         np.lib.format.write_array_header_1_0(stream, header)
-    assert peek_tensor_file("big.npy", tmp_path) == ((100000, 100000), np.dtype(np.float32))
+        stream.truncate(stream.tell() + (1 << 30))
+    assert peek_tensor_file("big.npy", tmp_path) == ((1 << 14, 1 << 14), np.dtype(np.float32))
+
+
+def test_header_promising_more_than_the_file_is_refused_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "liar.npy"
+    header = {"descr": "<f8", "fortran_order": False, "shape": (1 << 30, 1 << 30)}
+    with path.open("wb") as stream:
+        np.lib.format.write_array_header_1_0(stream, header)
+        stream.write(b"\0" * 64)
+    _error("liar.npy", tmp_path, "truncated", "only 64 bytes follow")
+    with zipfile.ZipFile(tmp_path / "liar.npz", "w") as archive:
+        archive.write(path, "x.npy")
+    _error("liar.npz:x", tmp_path, "truncated")
+
+
+def test_names_that_cannot_be_files(tmp_path: Path) -> None:
+    _error("a\x00b.npy", tmp_path, "file not found")
+    _error("x" * 5000 + ".npy", tmp_path)

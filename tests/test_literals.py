@@ -80,6 +80,9 @@ def bits(array: np.ndarray) -> bytes:
         ('"DT_INT32"', np.int32),
         ("tf.float32", np.float32),
         ("dt_float", np.float32),
+        ("Float32", np.float32),
+        ("double", np.float64),
+        ("half", np.float16),
     ],
 )
 def test_parse_dtype_table(text: str, expected: Any) -> None:
@@ -226,6 +229,11 @@ def test_tensor_literal_with_dtype(text: str, dtype: Any, expected: np.ndarray) 
         ("1,2}", None, ["expected the end", "'}'"]),
         ("abc", None, ["expected a number", "'abc'", "character 1"]),
         ("{1, 2x}", None, ["expected a number", "'2x'", "character 5"]),
+        ("\u0663", None, ["expected a number"]),  # an Arabic-Indic digit
+        ("1_000", None, ["expected a number"]),
+        ("0x10", None, ["expected a number"]),
+        ("j", None, ["expected a number"]),
+        ("(1+2j)", None, ["expected a number"]),
         ("1..2", None, ["'1..2'"]),
         ('"5"', None, ["quoted"]),
         ("{true,1}", None, ["all booleans or all numbers", "'true'", "'1'"]),
