@@ -278,9 +278,15 @@ def graph_from_dict(
     for index, item in enumerate(edges):
         _load_edge(model, item, f"edges[{index}]", broken, problem)
 
+    extra = {key: value for key, value in data.items() if key not in _TOP_KEYS}
+    for key, value in extra.items():
+        try:  # what cannot be written back must not be accepted (NaN, sets, ...)
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as error:
+            problem(f"cannot be stored in a graph file: {error}", key)
     if problem.found:
         raise GraphLoadError(problem.found)
-    model.extra = {key: value for key, value in data.items() if key not in _TOP_KEYS}
+    model.extra = extra
     return model
 
 
@@ -477,20 +483,27 @@ def graph_to_dict(model: GraphModel, node_ids: Iterable[str] | None = None) -> d
 
 def graph_to_json(model: GraphModel, node_ids: Iterable[str] | None = None) -> str:
     """The file text of ``model``: one line per node and per edge, so diffs stay readable."""
-    data = graph_to_dict(model, node_ids)
+    try:
+        return _json_text(graph_to_dict(model, node_ids))
+    except (TypeError, ValueError, RecursionError) as error:  # e.g. a set or NaN in model.extra
+        raise GraphFileError(f"cannot write the graph: {error}") from None
+
+
+def _json_text(data: dict[str, Any]) -> str:
     lines = ["{"]
     items = list(data.items())
     for index, (key, value) in enumerate(items):
         comma = "," if index < len(items) - 1 else ""
-        name = json.dumps(key, ensure_ascii=False)
+        name = json.dumps(key, ensure_ascii=False, allow_nan=False)
         if key in ("nodes", "edges") and value:
             lines.append(f"  {name}: [")
-            rows = [json.dumps(entry, ensure_ascii=False) for entry in value]
+            rows = [json.dumps(entry, ensure_ascii=False, allow_nan=False) for entry in value]
             lines.extend(f"    {row}," for row in rows[:-1])
             lines.append(f"    {rows[-1]}")
             lines.append(f"  ]{comma}")
         else:
-            body = json.dumps(value, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+            body = json.dumps(value, ensure_ascii=False, indent=2, allow_nan=False)
+            body = body.replace("\n", "\n  ")
             lines.append(f"  {name}: {body}{comma}")
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -504,8 +517,8 @@ def save_graph(model: GraphModel, path: str | os.PathLike[str]) -> None:
     name = os.fspath(path)
     try:
         text = graph_to_json(model)
-    except (TypeError, ValueError) as error:  # e.g. something unserializable in model.extra
-        raise GraphFileError(f"cannot write the graph: {error}", file=name) from None
+    except GraphFileError as error:
+        raise error.at(file=name) from None
     write_atomically(name, text.encode("utf-8"))
 
 

@@ -497,6 +497,18 @@ def test_unserializable_extra_is_a_graph_file_error(tmp_path: Path) -> None:
     assert not path.exists()
 
 
+def test_extra_keys_that_json_cannot_hold_are_refused_on_load() -> None:
+    data = sample_dict()
+    data["ui"] = {"zoom": float("inf")}
+    with pytest.raises(GraphFileError) as info:
+        graph_from_dict(data)
+    assert info.value.location == "ui"
+    model = graph_from_dict(sample_dict())
+    model.extra["ui"] = float("nan")
+    with pytest.raises(GraphFileError, match="cannot write"):
+        graph_to_json(model)
+
+
 def test_save_keeps_the_file_mode(tmp_path: Path) -> None:
     path = write(tmp_path / "g.tbg.json", sample_dict())
     path.chmod(0o640)
