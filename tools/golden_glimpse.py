@@ -34,13 +34,14 @@ SEED = 20240521
 NOISE_DRAWS = 8
 OPS = {"ExtractGlimpse": "ExtractGlimpse", "ExtractGlimpseV2": "ExtractGlimpseV2"}
 V1, V2 = "ExtractGlimpse", "ExtractGlimpseV2"
-ZERO = {"uniform_noise": False, "noise": "zero"}
+ZERO: dict[str, Any] = {"uniform_noise": False, "noise": "zero"}
 
 Case = dict[str, Any]
 
 
 def _attrs(centered: bool = True, normalized: bool = True, **fill: Any) -> dict[str, Any]:
-    attrs = {"centered": centered, "normalized": normalized, "uniform_noise": True, "noise": "uniform"}
+    attrs: dict[str, Any] = {"centered": centered, "normalized": normalized}
+    attrs.update(uniform_noise=True, noise="uniform")
     attrs.update(fill)
     return attrs
 
@@ -196,7 +197,7 @@ def _error_cases() -> list[Case]:
 
 
 def _noise_input() -> np.ndarray:
-    """Two 16x16x3 images whose channels have very different ranges; channel 2 of image 0 is flat."""
+    """Two 16x16x3 images with very different channel ranges; image 0's channel 2 is flat."""
     rng = np.random.default_rng(SEED + 1)
     image = np.empty((2, 16, 16, 3), np.float32)
     image[0, ..., 0] = rng.random((16, 16)) + 0.001
@@ -279,7 +280,7 @@ def _noise_stats(tf: Any, case: Case) -> tuple[dict[str, np.ndarray], list[dict[
 
 
 def main(out_dir: Path) -> None:
-    """Run TensorFlow on every case and write ``manifest.json`` and ``glimpse.npz`` into ``out_dir``."""
+    """Run TensorFlow on every case; write ``manifest.json`` and ``glimpse.npz`` to ``out_dir``."""
     import tensorflow as tf  # the oracle extra; imported here so the module imports without it
 
     rng = np.random.default_rng(SEED)
