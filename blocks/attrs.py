@@ -28,6 +28,8 @@ import difflib
 import re
 from collections.abc import Mapping
 
+import numpy as np
+
 from blocks.errors import AttrsError
 from blocks.spec import AttrSpec, AttrValue, BlockSpec
 
@@ -253,6 +255,8 @@ def format_attrs(values: Mapping[str, AttrValue], spec: BlockSpec) -> str:
     parts: list[str] = []
     for attr in spec.attrs:
         value = given.get(attr.name, attr.default)
+        if isinstance(value, np.bool_):  # a NumPy bool from a form or a file
+            value = bool(value)
         if attr.type is bool:
             if not isinstance(value, bool | int) or (
                 isinstance(value, int) and value not in (0, 1)

@@ -155,7 +155,17 @@ def _cast(value: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
                 port="dtype",
             )
     with np.errstate(over="ignore", invalid="ignore"):
-        return value.astype(dtype)
+        out = value.astype(dtype)
+    if (dtype.kind in "fc" or dtype.name == "bfloat16") and value.dtype.kind != "b" and out.size:
+        # A finite value too large for a narrow float type would silently become infinity.
+        became_inf = np.isinf(out.astype(np.complex128)) & np.isfinite(value.astype(np.complex128))
+        if became_inf.any():
+            bad = value.reshape(-1)[int(np.argmax(became_inf.reshape(-1)))]
+            raise InvalidArgumentError(
+                f"value {bad} is out of range for {dtype.name} (it would be infinity)",
+                port="dtype",
+            )
+    return out
 
 
 #: Largest literal Input value (in elements) that inference computes and passes on.

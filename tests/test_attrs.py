@@ -200,6 +200,16 @@ def test_quoted_strings_keep_semicolons_and_escapes() -> None:
     assert parse_attrs(text, FREE) == values
 
 
+def test_format_accepts_numpy_bools_and_0_1() -> None:
+    import numpy as np
+
+    values: dict[str, Any] = {"centered": np.False_, "normalized": 0, "uniform_noise": 1}
+    text = format_attrs(values, GLIMPSE)
+    assert text == "centered_ = false;normalized_ = false;uniform_noise_ = true;noise_ = uniform;"
+    with pytest.raises(AttrsError, match="expected true or false"):
+        format_attrs({"centered": 2}, GLIMPSE)  # type: ignore[dict-item]
+
+
 def test_format_errors() -> None:
     with pytest.raises(AttrsError, match="did you mean 'noise_'"):
         format_attrs({"nois": "zero"}, GLIMPSE)

@@ -147,6 +147,8 @@ def test_fill_beyond_the_memory_limit() -> None:
         (np.array([300]), np.uint8, "value 300 is out of range for uint8"),
         (np.array([-1.0]), np.uint16, "value -1 is out of range for uint16"),
         (np.array([3e9]), np.int32, "out of range for int32"),
+        (np.array([70000]), np.float16, "value 70000 is out of range for float16"),
+        (np.array([1e300]), np.float32, "out of range for float32 (it would be infinity)"),
     ],
 )
 def test_casts_that_would_lose_values_are_refused(
@@ -301,3 +303,10 @@ def test_file_beyond_the_memory_limit_is_refused_before_reading(tmp_path: Path) 
         64,
         64,
     )
+
+
+def test_non_finite_floats_stay_non_finite_in_narrower_floats() -> None:
+    values = np.array([np.inf, -np.inf, np.nan, -0.0, 65504.0])
+    out = run_and_infer(initvalues=values, dtype=np.dtype(np.float16))
+    assert np.isposinf(out[0]) and np.isneginf(out[1]) and np.isnan(out[2])
+    assert np.signbit(out[3]) and out[4] == 65504
