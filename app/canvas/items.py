@@ -1,0 +1,900 @@
+"""The canvas items: blocks (NodeItem), their ports (PortItem), wires (WireItem), the wire
+being dragged (PendingWire), badges and the inline literal editor (LiteralEditor).
+
+Contract:
+
+* Items mirror the model and never edit it: they show what the scene tells them
+  (:meth:`NodeItem.set_node`, :meth:`NodeItem.set_wired`, :meth:`WireItem.set_label`, ...)
+  and the scene turns user gestures into undo commands.
+* A NodeItem is a rounded box: a header in the block's colour (``BlockSpec.color``) with the
+  node id and the block title, then one row per output (port on the right) and one row per
+  input (port on the left). An unwired input shows its literal, or its default greyed, in a
+  field that the scene edits in place; a wired input shows only its label. A literal that
+  does not parse is drawn red (it is kept in the model: the file format stores literals as
+  typed, and the problem badge says why).
+* Ports are coloured by :class:`~blocks.spec.PortKind`; inputs that take no wire (string,
+  dtype, path) are drawn as small hollow diamonds.
+* Painting never lays text out: texts are QStaticText made when the node changes, and the
+  node body is cached in device coordinates (DeviceCoordinateCache). Far zoomed out the
+  text is not drawn at all.
+* Moving a node only re-routes the wires of that node (:meth:`NodeItem.itemChange` asks
+  the scene to update that node's wires).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFocusEvent,
+    QFont,
+    QFontMetricsF,
+    QKeyEvent,
+    QPainter,
+    QPainterPath,
+    QPainterPathStroker,
+    QPen,
+    QStaticText,
+)
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsSceneHoverEvent,
+    QGraphicsSceneMouseEvent,
+    QLineEdit,
+    QStyleOptionGraphicsItem,
+    QWidget,
+)
+
+from app.canvas.theme import LIGHT, CanvasTheme
+from blocks.errors import TensorBlocksError
+from blocks.literals import parse_literal
+from blocks.spec import BlockSpec, InputPort, PortKind
+from graph.model import Node, PortRef, Wire
+
+if TYPE_CHECKING:
+    pass
+
+HEADER_HEIGHT = 28.0
+ROW_HEIGHT = 24.0
+CORNER = 7.0
+PORT_RADIUS = 5.5
+MIN_WIDTH = 210.0
+FIELD_MIN_WIDTH = 96.0
+LABEL_MARGIN = 14.0
+BOTTOM_PAD = 8.0
+#: Below this zoom, text is not drawn (it would be unreadable anyway).
+TEXT_LOD = 0.4
+
+_fonts: dict[str, QFont] = {}
+
+
+def font(role: str) -> QFont:
+    """The canvas font for ``role`` (title, subtitle, label, field, badge), made once."""
+    cached = _fonts.get(role)
+    if cached is None:
+        cached = QFont()
+        sizes = {
+            "title": 9.5,
+            "subtitle": 8.0,
+            "label": 8.5,
+            "field": 8.5,
+            "badge": 7.5,
+            "wire": 7.5,
+        }
+        cached.setPointSizeF(sizes.get(role, 8.5))
+        if role in ("title", "badge"):
+            cached.setBold(True)
+        if role == "field":
+            cached.setFamilies(["DejaVu Sans Mono", "Consolas", "Menlo", "monospace"])
+            cached.setStyleHint(QFont.StyleHint.Monospace)
+        _fonts[role] = cached
+    return cached
+
+
+def _static(text: str, role: str) -> QStaticText:
+    static = QStaticText(text)
+    static.setTextFormat(Qt.TextFormat.PlainText)
+    static.prepare(font=font(role))
+    return static
+
+
+def _theme_of(item: QGraphicsItem) -> CanvasTheme:
+    scene = item.scene()
+    theme = getattr(scene, "theme", None)
+    return theme if isinstance(theme, CanvasTheme) else LIGHT
+
+
+def _lod(painter: QPainter, option: QStyleOptionGraphicsItem) -> float:
+    return float(option.levelOfDetailFromTransform(painter.worldTransform()))
+
+
+def literal_problem(spec: BlockSpec | None, port: InputPort, text: str) -> str | None:
+    """Why ``text`` is not a valid literal for ``port`` (a quick local check), or ``None``.
+
+    The Input block's ``initvalues`` take their dtype from its ``dtype`` port, which the full
+    validation (graph.validate) judges; here they are only parsed.
+    """
+    try:
+        dtype = port.dtype
+        parse_literal(text, port.kind, dtype)
+    except TensorBlocksError as error:
+        return error.reason
+    if port.choices:
+        value = text.strip().strip('"')
+        if value not in port.choices:
+            return f"expected one of {', '.join(port.choices)}, got '{value}'"
+    return None
+
+
+# ----------------------------------------------------------------------------- ports
+
+
+class PortItem(QGraphicsItem):
+    """A port circle on a node's edge: inputs on the left, outputs on the right."""
+
+    NORMAL, COMPATIBLE, INCOMPATIBLE, TARGET = range(4)
+
+    def __init__(self, node: NodeItem, name: str, *, output: bool, spec: InputPort | None) -> None:
+        super().__init__(node)
+        self.node_item = node
+        self.name = name
+        self.is_output = output
+        self.spec = spec
+        self.kind: PortKind | None = None if output else (spec.kind if spec else PortKind.TENSOR)
+        self.wirable = output or self.kind is None or self.kind.wirable
+        self.state = PortItem.NORMAL
+        self.setAcceptHoverEvents(True)
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setZValue(2)
+        kind_text = "tensor" if self.kind is None else self.kind.value
+        doc = spec.doc if spec is not None else ""
+        role = "output" if output else "input"
+        tip = f"{name} — {kind_text} {role}" + (f"\n{doc}" if doc else "")
+        if not self.wirable:
+            tip += "\n(takes a typed value, not a wire)"
+        self.setToolTip(tip)
+
+    @property
+    def ref(self) -> PortRef:
+        """This port's address (follows renames of its node)."""
+        return PortRef(self.node_item.node_id, self.name)
+
+    def scene_centre(self) -> QPointF:
+        """The centre of the port in scene coordinates (where wires attach)."""
+        return self.node_item.pos() + self.pos()
+
+    def set_state(self, state: int) -> None:
+        """Highlight for a wire drag: NORMAL, COMPATIBLE, INCOMPATIBLE or TARGET."""
+        if state != self.state:
+            self.state = state
+            self.update()
+
+    def boundingRect(self) -> QRectF:
+        r = PORT_RADIUS + 4.0
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        theme = _theme_of(self)
+        colour = QColor(theme.port_colour(self.kind))
+        radius = PORT_RADIUS
+        if self.state == PortItem.INCOMPATIBLE:
+            colour.setAlpha(70)
+        elif self.state in (PortItem.COMPATIBLE, PortItem.TARGET):
+            radius += 1.5 if self.state == PortItem.COMPATIBLE else 3.0
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if self.state == PortItem.TARGET:
+            painter.setPen(QPen(QColor(theme.highlight), 2.0))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawEllipse(QPointF(0, 0), radius + 2.5, radius + 2.5)
+        if not self.wirable:
+            d = radius - 1.0
+            diamond = QPainterPath()
+            diamond.moveTo(0, -d)
+            diamond.lineTo(d, 0)
+            diamond.lineTo(0, d)
+            diamond.lineTo(-d, 0)
+            diamond.closeSubpath()
+            painter.setPen(QPen(colour, 1.6))
+            painter.setBrush(QColor(theme.node_body))
+            painter.drawPath(diamond)
+            return
+        painter.setPen(QPen(QColor(theme.node_body), 1.6))
+        painter.setBrush(colour)
+        painter.drawEllipse(QPointF(0, 0), radius, radius)
+
+    def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:
+        if self.state == PortItem.NORMAL:
+            self.set_state(PortItem.COMPATIBLE)
+        super().hoverEnterEvent(event)
+
+    def hoverLeaveEvent(self, event: QGraphicsSceneHoverEvent) -> None:
+        if self.state == PortItem.COMPATIBLE and not _dragging(self):
+            self.set_state(PortItem.NORMAL)
+        super().hoverLeaveEvent(event)
+
+
+def _dragging(item: QGraphicsItem) -> bool:
+    return bool(getattr(item.scene(), "wire_drag_active", False))
+
+
+# ----------------------------------------------------------------------------- badges
+
+
+class ProblemBadge(QGraphicsItem):
+    """A red circle with "!" on a node's corner; the tooltip names port/attr and reason."""
+
+    RADIUS = 9.0
+
+    def __init__(self, parent: QGraphicsItem) -> None:
+        super().__init__(parent)
+        self.setZValue(5)
+        self.setAcceptHoverEvents(True)
+        self._mark = _static("!", "badge")
+
+    def boundingRect(self) -> QRectF:
+        r = self.RADIUS + 1
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        theme = _theme_of(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(QColor(theme.node_body), 1.5))
+        painter.setBrush(QColor(theme.error))
+        painter.drawEllipse(QPointF(0, 0), self.RADIUS, self.RADIUS)
+        painter.setFont(font("badge"))
+        painter.setPen(QColor("#ffffff"))
+        size = self._mark.size()
+        painter.drawStaticText(QPointF(-size.width() / 2, -size.height() / 2), self._mark)
+
+
+class RunBadge(QGraphicsItem):
+    """A pill above a node: "ran 3.2 ms" (green), "cached" (grey), "failed" (red)..."""
+
+    def __init__(self, parent: QGraphicsItem) -> None:
+        super().__init__(parent)
+        self.setZValue(5)
+        self.status = ""
+        self._text = _static("", "badge")
+        self._rect = QRectF()
+
+    def set_status(self, status: str, text: str) -> None:
+        """Show ``text`` coloured for ``status`` (ran, cached, failed, skipped, cancelled)."""
+        self.prepareGeometryChange()
+        self.status = status
+        self._text = _static(text, "badge")
+        size = self._text.size()
+        self._rect = QRectF(0, 0, size.width() + 14, size.height() + 4)
+        self.update()
+
+    def text(self) -> str:
+        """The text shown."""
+        return str(self._text.text())
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        theme = _theme_of(self)
+        colour = {"ran": theme.ok, "failed": theme.error}.get(self.status, theme.cached)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(colour))
+        h = self._rect.height()
+        painter.drawRoundedRect(self._rect, h / 2, h / 2)
+        painter.setFont(font("badge"))
+        painter.setPen(QColor("#ffffff"))
+        painter.drawStaticText(QPointF(7, 2), self._text)
+
+
+# ----------------------------------------------------------------------------- nodes
+
+
+class _Row:
+    """One row of a node: an output or an input, with its texts laid out once."""
+
+    __slots__ = ("error", "field_is_default", "field_rect", "field_text", "label", "name", "y")
+
+    def __init__(self, name: str, y: float) -> None:
+        self.name = name
+        self.y = y
+        self.label = _static(name, "label")
+        self.field_rect: QRectF | None = None
+        self.field_text: QStaticText | None = None
+        self.field_is_default = False
+        self.error = False
+
+
+class NodeItem(QGraphicsItem):
+    """A block instance on the canvas (see the module docstring)."""
+
+    def __init__(self, node: Node, spec: BlockSpec | None) -> None:
+        super().__init__()
+        self.node_id = node.id
+        self.block = node.block
+        self.spec = spec
+        self.literals: dict[str, str] = dict(node.literals)
+        self.wired: set[str] = set()
+        #: Local parse problems of the literals shown (port -> reason).
+        self.literal_errors: dict[str, str] = {}
+        #: Ports and attrs named by inference problems.
+        self.problem_ports: set[str] = set()
+        self.inputs: dict[str, PortItem] = {}
+        self.outputs: dict[str, PortItem] = {}
+        self._rows_in: dict[str, _Row] = {}
+        self._rows_out: dict[str, _Row] = {}
+        self._width = MIN_WIDTH
+        self._height = HEADER_HEIGHT
+        self._title = _static(node.id, "title")
+        self._subtitle = _static("", "subtitle")
+        self._subtitle_x = 0.0
+        self._label_width = 0.0
+        self._problem_badge: ProblemBadge | None = None
+        self._run_badge: RunBadge | None = None
+        self._press_field: str | None = None
+        self._press_pos = QPointF()
+        self.setFlags(
+            QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+            | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+            | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges
+        )
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setZValue(1)
+        self._build(node)
+        self.setPos(QPointF(*node.pos))
+
+    # ------------------------------------------------------------------ building
+
+    def _build(self, node: Node) -> None:
+        spec = self.spec
+        outputs = [p.name for p in spec.outputs] if spec else []
+        input_specs: list[tuple[str, InputPort | None]] = (
+            [(p.name, p) for p in spec.inputs] if spec else [(name, None) for name in node.literals]
+        )
+        label_fm = QFontMetricsF(font("label"))
+        self._label_width = max([label_fm.horizontalAdvance(n) for n, _ in input_specs] + [40.0])
+        y = HEADER_HEIGHT + 4.0
+        for name in outputs:
+            self._rows_out[name] = _Row(name, y + ROW_HEIGHT / 2)
+            y += ROW_HEIGHT
+        for name, _ in input_specs:
+            self._rows_in[name] = _Row(name, y + ROW_HEIGHT / 2)
+            y += ROW_HEIGHT
+        self._height = y + BOTTOM_PAD
+        for name in outputs:
+            self.outputs[name] = PortItem(self, name, output=True, spec=None)
+        for name, port_spec in input_specs:
+            self.inputs[name] = PortItem(self, name, output=False, spec=port_spec)
+        self._relayout()
+
+    def _relayout(self) -> None:
+        """Width from the title and labels; port positions; header texts."""
+        title_fm = QFontMetricsF(font("title"))
+        sub_fm = QFontMetricsF(font("subtitle"))
+        subtitle = self.spec.title if self.spec else f"{self.block} (unknown block)"
+        title_w = title_fm.horizontalAdvance(self.node_id) + 12 + sub_fm.horizontalAdvance(subtitle)
+        width = max(
+            MIN_WIDTH,
+            title_w + 2 * LABEL_MARGIN,
+            LABEL_MARGIN + self._label_width + 12 + FIELD_MIN_WIDTH + 10,
+        )
+        if width != self._width:
+            self.prepareGeometryChange()
+            self._width = width
+        self._title = _static(self.node_id, "title")
+        self._subtitle = _static(subtitle, "subtitle")
+        self._subtitle_x = LABEL_MARGIN + title_fm.horizontalAdvance(self.node_id) + 8
+        for name, row in self._rows_out.items():
+            self.outputs[name].setPos(self._width, row.y)
+        for name, row in self._rows_in.items():
+            self.inputs[name].setPos(0.0, row.y)
+        self._refresh_fields()
+
+    def _refresh_fields(self) -> None:
+        """Lay out each unwired input's field text (literal, or default greyed)."""
+        field_fm = QFontMetricsF(font("field"))
+        x0 = LABEL_MARGIN + self._label_width + 12
+        field_width = self._width - 10 - x0
+        self.literal_errors = {}
+        spec = self.spec
+        for name, row in self._rows_in.items():
+            if name in self.wired:
+                row.field_rect = None
+                row.field_text = None
+                row.error = False
+                continue
+            row.field_rect = QRectF(x0, row.y - 9, field_width, 18)
+            port = spec.input(name) if spec else None
+            literal = self.literals.get(name)
+            if literal is not None:
+                text, is_default = literal, False
+                problem = literal_problem(spec, port, literal) if port is not None else None
+                if problem is not None:
+                    self.literal_errors[name] = problem
+            elif port is not None and port.default is not None:
+                text, is_default = port.default, True
+            elif port is not None and port.required:
+                text, is_default = "required", True
+            else:
+                text, is_default = "—", True
+            elided = field_fm.elidedText(text, Qt.TextElideMode.ElideMiddle, field_width - 10)
+            row.field_text = _static(elided, "field")
+            row.field_is_default = is_default
+            row.error = (
+                name in self.literal_errors
+                or name in self.problem_ports
+                or (is_default and text == "required")
+            )
+        self.update()
+
+    # ------------------------------------------------------------------ mirror
+
+    def set_node(self, node: Node) -> None:
+        """Show ``node``'s literals (after a LiteralChanged)."""
+        self.literals = dict(node.literals)
+        self._refresh_fields()
+
+    def rename(self, new_id: str) -> None:
+        """Show a new node id."""
+        self.node_id = new_id
+        self._relayout()
+
+    def set_wired(self, port: str, wired: bool) -> None:
+        """Mark input ``port`` as fed by a wire (its field is hidden) or not."""
+        if (port in self.wired) == wired:
+            return
+        if wired:
+            self.wired.add(port)
+        else:
+            self.wired.discard(port)
+        self._refresh_fields()
+
+    def set_problems(self, problems: list[TensorBlocksError]) -> None:
+        """Show the inference problems of this node: a badge with a tooltip, red fields."""
+        self.problem_ports = {p.port for p in problems if p.port}
+        messages = list(problems)
+        local = [
+            (port, reason)
+            for port, reason in self.literal_errors.items()
+            if not any(p.port == port for p in problems)
+        ]
+        self._refresh_fields()
+        lines = [_problem_line(p.port, p.attr, p.reason) for p in messages]
+        lines += [_problem_line(port, None, reason) for port, reason in local]
+        self._set_badge_lines(lines)
+
+    def _set_badge_lines(self, lines: list[str]) -> None:
+        if not lines:
+            if self._problem_badge is not None:
+                self._problem_badge.setVisible(False)
+            return
+        if self._problem_badge is None:
+            self._problem_badge = ProblemBadge(self)
+        self._problem_badge.setPos(self._width - 2, 0)
+        self._problem_badge.setToolTip("\n".join(lines))
+        self._problem_badge.setVisible(True)
+
+    def refresh_local_badge(self) -> None:
+        """Show a badge for literals that do not parse even before inference runs."""
+        if self._problem_badge is not None and self._problem_badge.isVisible():
+            tip = self._problem_badge.toolTip()
+        else:
+            tip = ""
+        lines = [line for line in tip.split("\n") if line]
+        for port, reason in self.literal_errors.items():
+            line = _problem_line(port, None, reason)
+            if line not in lines:
+                lines.append(line)
+        self._set_badge_lines(lines)
+
+    def problem_tooltip(self) -> str | None:
+        """The problem badge's tooltip, or ``None`` when there is no badge."""
+        badge = self._problem_badge
+        return badge.toolTip() if badge is not None and badge.isVisible() else None
+
+    def set_run_status(self, status: str | None, text: str = "") -> None:
+        """Show the run badge (``None`` hides it)."""
+        if status is None:
+            if self._run_badge is not None:
+                self._run_badge.setVisible(False)
+            return
+        if self._run_badge is None:
+            self._run_badge = RunBadge(self)
+        self._run_badge.set_status(status, text)
+        self._run_badge.setPos(2, -self._run_badge.boundingRect().height() - 4)
+        self._run_badge.setVisible(True)
+
+    def run_badge_text(self) -> str | None:
+        """The run badge's text, or ``None`` when hidden."""
+        badge = self._run_badge
+        return badge.text() if badge is not None and badge.isVisible() else None
+
+    # ------------------------------------------------------------------ geometry
+
+    @property
+    def width(self) -> float:
+        return self._width
+
+    @property
+    def height(self) -> float:
+        return self._height
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-2, -2, self._width + 4, self._height + 7)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRoundedRect(QRectF(0, 0, self._width, self._height), CORNER, CORNER)
+        return path
+
+    def field_at(self, local: QPointF) -> str | None:
+        """The input whose literal field is at ``local`` (item coordinates), if any."""
+        for name, row in self._rows_in.items():
+            if row.field_rect is not None and row.field_rect.contains(local):
+                return name
+        return None
+
+    def field_scene_rect(self, port: str) -> QRectF | None:
+        """The scene rectangle of input ``port``'s field (``None`` when it is wired)."""
+        row = self._rows_in.get(port)
+        if row is None or row.field_rect is None:
+            return None
+        return row.field_rect.translated(self.pos())
+
+    def port(self, name: str, *, output: bool) -> PortItem | None:
+        """The port item called ``name`` (an output or an input)."""
+        return (self.outputs if output else self.inputs).get(name)
+
+    def ensure_port(self, name: str, *, output: bool) -> PortItem:
+        """The port item called ``name``; made on the fly for a block the library lacks."""
+        existing = self.port(name, output=output)
+        if existing is not None:
+            return existing
+        rows = self._rows_out if output else self._rows_in
+        y = (
+            HEADER_HEIGHT
+            + 4.0
+            + ROW_HEIGHT * (len(self._rows_out) + len(self._rows_in))
+            + ROW_HEIGHT / 2
+        )
+        self.prepareGeometryChange()
+        rows[name] = _Row(name, y)
+        self._height = y + ROW_HEIGHT / 2 + BOTTOM_PAD
+        item = PortItem(self, name, output=output, spec=None)
+        (self.outputs if output else self.inputs)[name] = item
+        self._relayout()
+        return item
+
+    # ------------------------------------------------------------------ painting
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        theme = _theme_of(self)
+        lod = _lod(painter, option)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        body = QRectF(0, 0, self._width, self._height)
+        selected = self.isSelected()
+
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(theme.node_shadow))
+        painter.drawRoundedRect(body.translated(0, 2.5), CORNER, CORNER)
+
+        outline = QPainterPath()
+        outline.addRoundedRect(body, CORNER, CORNER)
+        painter.setBrush(QColor(theme.node_body))
+        painter.drawPath(outline)
+        header_colour = QColor(self.spec.color if self.spec else "#7f7f7f")
+        painter.save()
+        painter.setClipPath(outline)
+        painter.fillRect(QRectF(0, 0, self._width, HEADER_HEIGHT), header_colour)
+        painter.restore()
+        border = (
+            QPen(QColor(theme.node_selected), 2.0)
+            if selected
+            else QPen(QColor(theme.node_border), 1.0)
+        )
+        painter.setPen(border)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(outline)
+
+        if lod < TEXT_LOD:
+            return
+        painter.setFont(font("title"))
+        painter.setPen(QColor(theme.header_text))
+        title_y = (HEADER_HEIGHT - self._title.size().height()) / 2
+        painter.drawStaticText(QPointF(LABEL_MARGIN, title_y), self._title)
+        painter.setFont(font("subtitle"))
+        faded = QColor(theme.header_text)
+        faded.setAlpha(190)
+        painter.setPen(faded)
+        sub_y = (HEADER_HEIGHT - self._subtitle.size().height()) / 2 + 0.5
+        painter.drawStaticText(QPointF(self._subtitle_x, sub_y), self._subtitle)
+
+        painter.setFont(font("label"))
+        painter.setPen(QColor(theme.text))
+        for row in self._rows_out.values():
+            size = row.label.size()
+            painter.drawStaticText(
+                QPointF(self._width - LABEL_MARGIN - size.width(), row.y - size.height() / 2),
+                row.label,
+            )
+        for name, row in self._rows_in.items():
+            size = row.label.size()
+            painter.setFont(font("label"))
+            painter.setPen(
+                QColor(theme.error) if row.error and name in self.wired else QColor(theme.text)
+            )
+            painter.drawStaticText(QPointF(LABEL_MARGIN, row.y - size.height() / 2), row.label)
+            if row.field_rect is None or row.field_text is None:
+                continue
+            painter.setPen(QPen(QColor(theme.error if row.error else theme.field_border), 1.0))
+            painter.setBrush(QColor(theme.field_background))
+            painter.drawRoundedRect(row.field_rect, 3.5, 3.5)
+            painter.setFont(font("field"))
+            if row.error:
+                painter.setPen(QColor(theme.error))
+            elif row.field_is_default:
+                painter.setPen(QColor(theme.field_default_text))
+            else:
+                painter.setPen(QColor(theme.field_text))
+            text_h = row.field_text.size().height()
+            painter.drawStaticText(
+                QPointF(row.field_rect.left() + 5, row.y - text_h / 2), row.field_text
+            )
+
+    # ------------------------------------------------------------------ interaction
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
+        scene = self.scene()
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange and scene is not None:
+            snap: Callable[[QPointF], QPointF] | None = getattr(scene, "snap_for_drag", None)
+            if snap is not None and isinstance(value, QPointF):
+                return snap(value)
+        elif (
+            change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged and scene is not None
+        ):
+            moved = getattr(scene, "node_moved", None)
+            if moved is not None:
+                moved(self)
+        elif (
+            change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged and scene is not None
+        ):
+            changed = getattr(scene, "node_selection_changed", None)
+            if changed is not None:
+                changed(self)
+        return super().itemChange(change, value)
+
+    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        self._press_field = None
+        if event.button() == Qt.MouseButton.LeftButton:
+            if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+                self.setSelected(not self.isSelected())
+                event.accept()
+                return
+            self._press_field = self.field_at(event.pos())
+            self._press_pos = event.screenPos().toPointF()
+        super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        super().mouseReleaseEvent(event)
+        field = self._press_field
+        self._press_field = None
+        if field is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        moved = (event.screenPos().toPointF() - self._press_pos).manhattanLength()
+        if moved <= 4 and self.field_at(event.pos()) == field:
+            edit = getattr(self.scene(), "edit_literal", None)
+            if edit is not None:
+                edit(self.node_id, field)
+
+    def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if self.field_at(event.pos()) is None:
+            activated = getattr(self.scene(), "nodeActivated", None)
+            if activated is not None:
+                activated.emit(self.node_id)
+        event.accept()
+
+
+def _problem_line(port: str | None, attr: str | None, reason: str) -> str:
+    if port:
+        return f"port '{port}': {reason}"
+    if attr:
+        return f"attr '{attr}': {reason}"
+    return reason
+
+
+# ----------------------------------------------------------------------------- wires
+
+
+def wire_path(start: QPointF, end: QPointF) -> QPainterPath:
+    """A cubic curve leaving ``start`` to the right and entering ``end`` from the left."""
+    dx = max(40.0, abs(end.x() - start.x()) * 0.5, abs(end.y() - start.y()) * 0.25)
+    path = QPainterPath(start)
+    path.cubicTo(QPointF(start.x() + dx, start.y()), QPointF(end.x() - dx, end.y()), end)
+    return path
+
+
+class WireItem(QGraphicsItem):
+    """A wire between an output port and an input port, with the inferred tensor label."""
+
+    def __init__(self, wire: Wire, src: PortItem, dst: PortItem) -> None:
+        super().__init__()
+        self.wire = wire
+        self.src_port = src
+        self.dst_port = dst
+        self.problem = False
+        self._label: QStaticText | None = None
+        self._label_rect = QRectF()
+        self._path = QPainterPath()
+        self._shape: QPainterPath | None = None
+        self._bounds = QRectF()
+        self._hover = False
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setAcceptHoverEvents(True)
+        self.setZValue(0)
+        self.update_path()
+
+    def set_label(self, text: str | None) -> None:
+        """Show ``text`` (e.g. ``[1,64,64,3] float32``) at the middle, or nothing."""
+        self._label = _static(text, "wire") if text else None
+        self.update_path()
+
+    def label_text(self) -> str | None:
+        """The label shown, if any."""
+        return None if self._label is None else str(self._label.text())
+
+    def set_problem(self, problem: bool) -> None:
+        """Draw the wire red (the port it feeds has a problem)."""
+        if problem != self.problem:
+            self.problem = problem
+            self.update()
+
+    def update_path(self) -> None:
+        """Re-route after a move of either end."""
+        self.prepareGeometryChange()
+        self._path = wire_path(self.src_port.scene_centre(), self.dst_port.scene_centre())
+        self._shape = None
+        bounds = self._path.boundingRect()
+        if self._label is not None:
+            size = self._label.size()
+            mid = self._path.pointAtPercent(0.5)
+            self._label_rect = QRectF(
+                mid.x() - size.width() / 2 - 6,
+                mid.y() - size.height() / 2 - 2,
+                size.width() + 12,
+                size.height() + 4,
+            )
+            bounds = bounds.united(self._label_rect)
+        self._bounds = bounds.adjusted(-4, -4, 4, 4)
+
+    def path(self) -> QPainterPath:
+        return self._path
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def shape(self) -> QPainterPath:
+        if self._shape is None:
+            stroker = QPainterPathStroker()
+            stroker.setWidth(10.0)
+            self._shape = stroker.createStroke(self._path)
+        return self._shape
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        theme = _theme_of(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if self.isSelected():
+            colour, width = QColor(theme.wire_selected), 3.0
+        elif self.problem:
+            colour, width = QColor(theme.error), 2.2
+        else:
+            colour, width = QColor(theme.wire), 2.0
+        if self._hover and not self.isSelected():
+            width += 1.0
+        painter.setPen(QPen(colour, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(self._path)
+        if self._label is not None and _lod(painter, option) >= 0.6:
+            painter.setPen(QPen(QColor(theme.node_border), 0.8))
+            painter.setBrush(QColor(theme.label_background))
+            r = self._label_rect
+            painter.drawRoundedRect(r, r.height() / 2, r.height() / 2)
+            painter.setFont(font("wire"))
+            painter.setPen(QColor(theme.label_text))
+            painter.drawStaticText(QPointF(r.left() + 6, r.top() + 2), self._label)
+
+    def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:
+        self._hover = True
+        self.update()
+
+    def hoverLeaveEvent(self, event: QGraphicsSceneHoverEvent) -> None:
+        self._hover = False
+        self.update()
+
+
+class PendingWire(QGraphicsItem):
+    """The wire following the mouse while the user drags from a port."""
+
+    def __init__(self, anchor: QPointF, *, from_output: bool) -> None:
+        super().__init__()
+        self.anchor = anchor
+        self.from_output = from_output
+        self._path = QPainterPath()
+        self._bounds = QRectF()
+        self.setZValue(10)
+        self.move_to(anchor)
+
+    def move_to(self, point: QPointF) -> None:
+        """Put the loose end at ``point`` (scene coordinates)."""
+        self.prepareGeometryChange()
+        if self.from_output:
+            self._path = wire_path(self.anchor, point)
+        else:
+            self._path = wire_path(point, self.anchor)
+        self._bounds = self._path.boundingRect().adjusted(-4, -4, 4, 4)
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        theme = _theme_of(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        pen = QPen(QColor(theme.wire_pending), 2.0, Qt.PenStyle.DashLine, Qt.PenCapStyle.RoundCap)
+        painter.setPen(pen)
+        painter.setBrush(QBrush())
+        painter.drawPath(self._path)
+
+
+# ----------------------------------------------------------------------------- literal editor
+
+
+class LiteralEditor(QLineEdit):
+    """The inline editor of a port literal: Enter (or leaving it) commits, Esc cancels."""
+
+    committed = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, text: str, placeholder: str = "") -> None:
+        super().__init__(text)
+        self.setPlaceholderText(placeholder)
+        self.setFont(font("field"))
+        self.setFrame(False)
+        self._done = False
+        self.returnPressed.connect(self._commit)
+
+    def _commit(self) -> None:
+        if not self._done:
+            self._done = True
+            self.committed.emit(self.text())
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            if not self._done:
+                self._done = True
+                self.cancelled.emit()
+            event.accept()
+            return
+        if event.key() == Qt.Key.Key_Tab:
+            self._commit()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        super().focusOutEvent(event)
+        if event.reason() != Qt.FocusReason.PopupFocusReason:
+            self._commit()
