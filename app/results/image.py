@@ -198,6 +198,13 @@ class PixelView(QGraphicsView):
         """Scene position of pixel (0, 0)'s top-left corner of batch image ``batch``."""
         return self._items[batch - self._first].pos()
 
+    def images_rect(self) -> QRectF:
+        """The scene rectangle covering every image (overlays excluded)."""
+        rect = QRectF()
+        for item in self._items:
+            rect = rect.united(item.sceneBoundingRect())
+        return rect
+
     def fit(self) -> None:
         """Zoom so every image is visible, and keep fitting when the view is resized."""
         self._auto_fit = True
@@ -415,9 +422,9 @@ class ImagePanel(QWidget):
         return f"b {batch}  y {y}  x {x}  = {shown}"
 
     def export_png(self, path: str) -> None:
-        """Save the images as shown (grid, colours; no zoom) to a PNG file."""
+        """Save the images as shown (grid, colours, overlays; one pixel per value) as PNG."""
         scene = self.view.scene()
-        rect = scene.itemsBoundingRect()
+        rect = self.view.images_rect()
         image = QImage(max(1, math.ceil(rect.width())), max(1, math.ceil(rect.height())),
                        QImage.Format.Format_RGB32)
         image.fill(QColor(40, 40, 40))
@@ -425,7 +432,7 @@ class ImagePanel(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         scene.render(painter, QRectF(image.rect()), rect)
         painter.end()
-        if not image.save(path, b"PNG"):
+        if not image.save(path, "PNG"):  # type: ignore[call-overload]  # stubs want bytes
             raise OSError(f"could not write PNG file '{path}'")
 
     # ------------------------------------------------------------------ internals
