@@ -34,7 +34,8 @@ from typing import Any
 
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from blocks.errors import GraphError, GraphFileError
+from blocks.errors import GraphError
+from graph.fileformat import graph_from_dict, graph_to_dict
 from graph.model import GraphModel, Node, PortRef, Wire
 
 Pos = tuple[float, float]
@@ -247,8 +248,9 @@ class RenameNode(QUndoCommand):
 class PasteGraph(QUndoCommand):
     """Add the nodes of a graph-file dict under fresh ids, shifted by ``offset``.
 
-    The dict is read (and refused with :class:`GraphFileError` when it is not a graph)
-    when the command is made, so a bad clipboard never reaches the undo stack.
+    The dict is read by :func:`graph.fileformat.graph_from_dict` (which raises a
+    GraphFileError when it is not a graph) when the command is made, so a bad clipboard
+    never reaches the undo stack.
     """
 
     def __init__(
@@ -311,98 +313,10 @@ def push_macro(stack: QUndoStack, text: str, commands: Iterable[QUndoCommand]) -
 
 def graph_dict(model: GraphModel, node_ids: Iterable[str]) -> dict[str, Any]:
     """The graph-file dict (SPEC section 5) of ``node_ids`` and the wires among them."""
-    ids = [node_id for node_id in node_ids if node_id in model]
-    try:
-        from graph.fileformat import graph_to_dict
-
-        data: dict[str, Any] = graph_to_dict(model, ids)
-        return data
-    except (ImportError, NotImplementedError):
-        pass
-    # graph.fileformat not there yet: write the documented format directly.
-    chosen = set(ids)
-    nodes = []
-    for node_id in ids:
-        node = model.node(node_id)
-        entry: dict[str, Any] = {"id": node.id, "block": node.block}
-        if node.attrs:
-            entry["attrs"] = node.attrs
-        if node.literals:
-            entry["inputs"] = dict(node.literals)
-        entry["pos"] = [node.pos[0], node.pos[1]]
-        nodes.append(entry)
-    edges = [
-        {"from": str(w.src), "to": str(w.dst)}
-        for w in model.wires()
-        if w.src.node in chosen and w.dst.node in chosen
-    ]
-    return {"format": "tensorblocks.graph", "version": 1, "nodes": nodes, "edges": edges}
+    return graph_to_dict(model, [node_id for node_id in node_ids if node_id in model])
 
 
-def read_graph_dict(data: Mapping[str, Any]) -> tuple[list[Node], list[Wire]]:
-    """The nodes and wires a graph-file dict holds; GraphFileError when it is not one."""
-    if not isinstance(data, Mapping) or data.get("format") != "tensorblocks.graph":
-        raise GraphFileError(
-            'the data is not a TensorBlocks graph (no "format": "tensorblocks.graph")'
-        )
-    try:
-        from graph.fileformat import graph_from_dict
-
-        loaded = graph_from_dict(dict(data))
-        model = loaded if isinstance(loaded, GraphModel) else loaded[0]
-        return model.nodes(), model.wires()
-    except (ImportError, NotImplementedError):
-        pass
-    return _read_graph_dict_plain(data)
-
-
-def _read_graph_dict_plain(data: Mapping[str, Any]) -> tuple[list[Node], list[Wire]]:
-    nodes_data = data.get("nodes", [])
-    edges_data = data.get("edges", [])
-    if not isinstance(nodes_data, list) or not isinstance(edges_data, list):
-        raise GraphFileError("'nodes' and 'edges' must be lists")
-    nodes: list[Node] = []
-    seen: set[str] = set()
-    for index, entry in enumerate(nodes_data):
-        where = f"nodes[{index}]"
-        if not isinstance(entry, Mapping):
-            raise GraphFileError("a node must be an object", location=where)
-        node_id, block = entry.get("id"), entry.get("block")
-        if not isinstance(node_id, str) or not isinstance(block, str):
-            raise GraphFileError("a node needs string 'id' and 'block'", location=where)
-        if node_id in seen:
-            raise GraphFileError(f"node id '{node_id}' is used twice", location=where)
-        seen.add(node_id)
-        attrs = entry.get("attrs", "")
-        inputs = entry.get("inputs", {})
-        pos = entry.get("pos", [0, 0])
-        if not isinstance(attrs, str) or not isinstance(inputs, Mapping):
-            raise GraphFileError("'attrs' must be a string and 'inputs' an object", location=where)
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in inputs.items()):
-            raise GraphFileError("'inputs' must map port names to literal strings", location=where)
-        if (
-            not isinstance(pos, list | tuple)
-            or len(pos) != 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pos)
-        ):
-            raise GraphFileError("'pos' must be two numbers", location=where)
-        nodes.append(Node(node_id, block, attrs, dict(inputs), (float(pos[0]), float(pos[1]))))
-    wires: list[Wire] = []
-    for index, edge in enumerate(edges_data):
-        where = f"edges[{index}]"
-        if (
-            not isinstance(edge, Mapping)
-            or not isinstance(edge.get("from"), str)
-            or not isinstance(edge.get("to"), str)
-        ):
-            raise GraphFileError("an edge needs string 'from' and 'to'", location=where)
-        try:
-            wire = Wire(PortRef.parse(edge["from"]), PortRef.parse(edge["to"]))
-        except GraphError as error:
-            raise GraphFileError(error.reason, location=where) from None
-        if wire.src.node not in seen or wire.dst.node not in seen:
-            raise GraphFileError(
-                f"edge {wire} names a node that is not in the graph", location=where
-            )
-        wires.append(wire)
-    return nodes, wires
+def read_graph_dict(data: Any) -> tuple[list[Node], list[Wire]]:
+    """The nodes and wires a graph-file dict holds (GraphFileError when it is not one)."""
+    model = graph_from_dict(data)
+    return model.nodes(), model.wires()
