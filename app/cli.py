@@ -2,8 +2,8 @@
 
 * ``tensorblocks`` / ``tensorblocks edit [GRAPH] [--run] [--screenshot PNG]``: the editor,
   :func:`app.editor.run_editor` called with the arguments starting at ``edit`` (imported
-  only here, so the headless commands never load Qt). ``tensorblocks GRAPH.tbg.json``
-  opens that graph in the editor.
+  only here, so the headless commands never load Qt). ``tensorblocks GRAPH.tbg.json`` and
+  ``tensorblocks --option ...`` mean ``tensorblocks edit ...``.
 * ``tensorblocks run ...`` / ``tensorblocks check ...``: :func:`graph.cli.main`.
 * ``tensorblocks --version`` / ``--help``: answered without importing numpy, networkx or Qt,
   so they return at interpreter start-up speed.
@@ -75,10 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     if first is None:
         args = ["edit"]
     elif first != "edit":
-        if first.startswith("-") and first not in ("--run", "--screenshot"):
-            print(USAGE, file=sys.stderr)
-            print(f"tensorblocks: error: unknown option '{first}'", file=sys.stderr)
-            return 2
+        # Options (--run, --screenshot, --theme...) belong to the editor, which judges them.
         if not first.startswith("-") and not first.lower().endswith(".json"):
             print(USAGE, file=sys.stderr)
             print(
