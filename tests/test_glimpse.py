@@ -1,0 +1,495 @@
+"""ExtractGlimpse (V1) and ExtractGlimpseV2 against TensorFlow-made fixtures and a reference loop.
+
+The fixtures (tests/fixtures/glimpse, made by tools/golden_glimpse.py with TensorFlow 2.21)
+hold deterministic outputs, TensorFlow's error messages and, for noise, the in-image part
+and statistics of several TensorFlow draws. TensorFlow itself is never imported here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from blocks.errors import InvalidArgumentError, MemoryLimitError
+from blocks.kernels.glimpse import (
+    extract_glimpse,
+    extract_glimpse_v2,
+    glimpse_output_shape,
+    glimpse_windows,
+)
+
+FIXTURE_DIR = Path(__file__).resolve().parent / "fixtures" / "glimpse"
+KERNELS = {"ExtractGlimpse": extract_glimpse, "ExtractGlimpseV2": extract_glimpse_v2}
+VERSIONS = {"ExtractGlimpse": 1, "ExtractGlimpseV2": 2}
+ZERO: dict[str, Any] = {"uniform_noise": False, "noise": "zero"}
+
+
+@cache
+def _manifest() -> dict[str, Any]:
+    return json.loads((FIXTURE_DIR / "manifest.json").read_text(encoding="utf-8"))
+
+
+@cache
+def _arrays() -> dict[str, np.ndarray]:
+    with np.load(FIXTURE_DIR / _manifest()["arrays_file"], allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+def _cases(kind: str) -> list[dict[str, Any]]:
+    return [case for case in _manifest()["cases"] if case["kind"] == kind]
+
+
+def _case_arrays(case: dict[str, Any]) -> dict[str, np.ndarray]:
+    arrays = _arrays()
+    return {name: arrays[f"{case['id']}__{name}"] for name in case["arrays"]}
+
+
+def _run(case: dict[str, Any], arrays: dict[str, np.ndarray], **extra: Any) -> np.ndarray:
+    kernel = KERNELS[case["op"]]
+    return kernel(arrays["input"], arrays["size"], arrays["offsets"], **case["attrs"], **extra)
+
+
+def _ids(cases: list[dict[str, Any]]) -> list[str]:
+    return [case["id"] for case in cases]
+
+
+def _assert_same_bits(actual: np.ndarray, expected: np.ndarray) -> None:
+    """Equal shape and dtype, NaN where expected has NaN, identical bits elsewhere."""
+    assert actual.dtype == np.float32
+    assert actual.shape == expected.shape
+    nan = np.isnan(expected)
+    np.testing.assert_array_equal(np.isnan(actual), nan)
+    np.testing.assert_array_equal(
+        np.where(nan, 0, actual).view(np.uint32), np.where(nan, 0, expected).view(np.uint32)
+    )
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+def test_fixture_set_covers_the_brief() -> None:
+    ids = {case["id"] for case in _manifest()["cases"]}
+    for version in ("v1", "v2"):
+        for mode in ("c1n1", "c0n1", "c1n0", "c0n0"):
+            assert f"{version}_zero_{mode}_mixed" in ids
+    assert len(_cases("error")) >= 15
+    assert {case["distribution"] for case in _cases("noise")} == {"uniform", "gaussian"}
+    assert sum(path.stat().st_size for path in FIXTURE_DIR.iterdir()) < 1_000_000
+
+
+@pytest.mark.parametrize("case", _cases("value"), ids=_ids(_cases("value")))
+def test_value_cases_match_tensorflow_bit_for_bit(case: dict[str, Any]) -> None:
+    arrays = _case_arrays(case)
+    out = _run(case, arrays, seed=7)
+    _assert_same_bits(out, arrays["expected"])
+    assert list(out.shape) == case["expected_shape"]
+
+
+@pytest.mark.parametrize("case", _cases("error"), ids=_ids(_cases("error")))
+def test_error_cases_match_tensorflow(case: dict[str, Any]) -> None:
+    arrays = _case_arrays(case)
+    with pytest.raises(InvalidArgumentError) as caught:
+        _run(case, arrays)
+    error = caught.value
+    assert case["message"] in error.reason
+    for field, value in case["where"].items():
+        assert getattr(error, field) == value
+    # The shape rule reports the same error from shapes alone.
+    with pytest.raises(InvalidArgumentError) as from_shapes:
+        glimpse_output_shape(
+            arrays["input"].shape, arrays["size"], arrays["offsets"].shape, **case["attrs"]
+        )
+    assert from_shapes.value.reason == error.reason
+
+
+def _normal_cdf(z: float) -> float:
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def _normal_pdf(z: float) -> float:
+    return math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+
+def _clipped_normal_moments(mean: float, std: float, lo: float, hi: float) -> tuple[float, float]:
+    """Mean and std of clip(mean + std*Z, lo, hi) for a standard normal Z."""
+    if std == 0.0:
+        return min(max(mean, lo), hi), 0.0
+    a, b = (lo - mean) / std, (hi - mean) / std
+    below, above = _normal_cdf(a), 1.0 - _normal_cdf(b)
+    first = a * below + (_normal_pdf(a) - _normal_pdf(b)) + b * above
+    second = (
+        a * a * below + (_normal_cdf(b) - _normal_cdf(a)) + a * _normal_pdf(a) - b * _normal_pdf(b)
+        + b * b * above
+    )
+    return mean + std * first, std * math.sqrt(max(second - first * first, 0.0))
+
+
+def _theory(case: dict[str, Any], image: np.ndarray, b: int, ch: int) -> tuple[float, float]:
+    """Theoretical mean and std of the fill of image ``b``, channel ``ch``."""
+    pixels = image[b].astype(np.float64)
+    if case["distribution"] == "uniform":
+        lo, hi = float(pixels.min()), float(pixels.max())
+        return (lo + hi) / 2, (hi - lo) / math.sqrt(12)
+    channel = pixels[..., ch]
+    return _clipped_normal_moments(
+        float(channel.mean()), float(channel.std()), float(channel.min()), float(channel.max())
+    )
+
+
+def _assert_moments_close(mean: float, std: float, theory: tuple[float, float], n: int) -> None:
+    expected_mean, expected_std = theory
+    # Six standard errors: loose enough never to flake, tight enough to catch a wrong law.
+    mean_tol = 6 * expected_std / math.sqrt(n) + 1e-4 * (abs(expected_mean) + 1)
+    std_tol = 6 * expected_std / math.sqrt(2 * n) + 1e-4 * (abs(expected_mean) + 1)
+    assert abs(mean - expected_mean) <= mean_tol
+    assert abs(std - expected_std) <= std_tol
+
+
+@pytest.mark.parametrize("case", _cases("noise"), ids=_ids(_cases("noise")))
+def test_noise_cases_in_image_part_bounds_and_moments(case: dict[str, Any]) -> None:
+    arrays = _case_arrays(case)
+    image, mask = arrays["input"], arrays["noise_mask"]
+    outs = [_run(case, arrays, seed=seed) for seed in range(case["draws"])]
+    for out in outs:
+        _assert_same_bits(np.where(mask, np.float32(0), out), arrays["expected_in_image"])
+    for b, image_stats in enumerate(case["stats"]):
+        for channel_stats in image_stats["channels"]:
+            ch = channel_stats["channel"]
+            fill = np.concatenate([out[b, ..., ch][mask[b, ..., ch]] for out in outs])
+            assert fill.size == channel_stats["tf_fill_count"] > 0
+            if case["distribution"] == "uniform":
+                lo, hi = image[b].min(), image[b].max()
+                assert np.mean(fill < hi) > 0.99  # [lo, hi); float32 rounding may reach hi
+            else:
+                lo, hi = image[b, ..., ch].min(), image[b, ..., ch].max()
+            assert lo <= fill.min() and fill.max() <= hi
+            assert lo <= channel_stats["tf_fill_min"] and channel_stats["tf_fill_max"] <= hi
+            theory = _theory(case, image, b, ch)
+            fill64 = fill.astype(np.float64)
+            _assert_moments_close(float(fill64.mean()), float(fill64.std()), theory, fill.size)
+            # TensorFlow's own draws follow the same law (this checks the model, not us).
+            _assert_moments_close(
+                channel_stats["tf_fill_mean"], channel_stats["tf_fill_std"], theory,
+                channel_stats["tf_fill_count"],
+            )
+
+
+# ----------------------------------------------------------------------------- noise
+
+
+def _partial_setup() -> tuple[np.ndarray, np.ndarray]:
+    image = np.random.default_rng(3).random((2, 12, 10, 3), dtype=np.float32)
+    return image, np.asarray([[0.9, -0.9], [0.0, 0.0]], np.float32)
+
+
+@pytest.mark.parametrize("noise", ["uniform", "gaussian"])
+@pytest.mark.parametrize("kernel", [extract_glimpse, extract_glimpse_v2])
+def test_seed_makes_noise_reproducible(kernel: Any, noise: str) -> None:
+    image, offsets = _partial_setup()
+    attrs = {"uniform_noise": noise == "uniform", "noise": noise}
+    first = kernel(image, [8, 8], offsets, seed=11, **attrs)
+    again = kernel(image, [8, 8], offsets, seed=11, **attrs)
+    other = kernel(image, [8, 8], offsets, seed=12, **attrs)
+    fresh = [kernel(image, [8, 8], offsets, seed=None, **attrs) for _ in range(2)]
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+    assert not np.array_equal(fresh[0], fresh[1])
+    # The in-image part never depends on the seed; image 1's window is inside.
+    zero = kernel(image, [8, 8], offsets, **ZERO)
+    filled = zero == 0
+    for out in (other, *fresh):
+        np.testing.assert_array_equal(np.where(filled, 0, out), zero)
+    np.testing.assert_array_equal(first[1], zero[1])
+
+
+def test_seed_must_be_a_non_negative_integer() -> None:
+    image, offsets = _partial_setup()
+    for seed in (-1, 1.5, "3"):
+        with pytest.raises(InvalidArgumentError, match="seed"):
+            extract_glimpse(image, [4, 4], offsets, seed=seed)  # type: ignore[arg-type]
+
+
+def test_gaussian_fill_of_a_flat_channel_is_that_value() -> None:
+    image = np.full((1, 4, 4, 2), 5.0, np.float32)
+    image[0, ..., 1] = np.arange(16, dtype=np.float32).reshape(4, 4)
+    out = extract_glimpse_v2(image, [6, 6], [[100.0, 100.0]], centered=False, normalized=False,
+                             uniform_noise=False, noise="gaussian", seed=1)
+    assert np.all(out[..., 0] == 5.0)
+    assert out[..., 1].min() >= 0 and out[..., 1].max() <= 15 and out[..., 1].std() > 1
+
+
+def test_uniform_fill_uses_the_whole_image_range() -> None:
+    image = np.zeros((2, 4, 4, 2), np.float32)
+    image[0, ..., 0], image[0, ..., 1] = -3.0, 7.0  # lo/hi span channels
+    image[1] = 1.0
+    out = extract_glimpse(image, [20, 20], [[50.0, 50.0], [50.0, 50.0]], seed=5)
+    assert out[0].min() >= -3 and out[0].max() <= 7
+    for ch in range(2):
+        assert out[0, ..., ch].min() < -2.5 and out[0, ..., ch].max() > 6.5
+    assert np.all(out[1] == 1.0)
+
+
+@pytest.mark.parametrize("noise", ["uniform", "gaussian", "zero"])
+def test_empty_image_fill(noise: str) -> None:
+    image = np.zeros((2, 0, 5, 1), np.float32)
+    out = extract_glimpse_v2(image, [2, 2], np.zeros((2, 2), np.float32),
+                             uniform_noise=False, noise=noise)
+    if noise == "zero":
+        assert np.all(out == 0)
+    else:
+        assert np.all(np.isnan(out))
+
+
+def test_noise_selection_rule() -> None:
+    image = np.random.default_rng(0).random((1, 6, 6, 1), dtype=np.float32) + 1
+    far = np.asarray([[50.0, 50.0]], np.float32)
+
+    def fill(**attrs: Any) -> np.ndarray:
+        return extract_glimpse(image, [30, 30], far, seed=2, **attrs)
+
+    uniform, gaussian = fill(noise="uniform"), fill(uniform_noise=False, noise="gaussian")
+    np.testing.assert_array_equal(fill(uniform_noise=False, noise="uniform"), uniform)
+    np.testing.assert_array_equal(fill(uniform_noise=True, noise=""), uniform)
+    np.testing.assert_array_equal(fill(uniform_noise=False, noise=""), gaussian)
+    assert np.all(fill(uniform_noise=False, noise="zero") == 0)
+    assert not np.array_equal(uniform, gaussian)
+
+
+# ----------------------------------------------------------------------------- windows
+
+
+def _coded(batch: int, height: int, width: int, channels: int) -> np.ndarray:
+    b, r, c, ch = np.meshgrid(np.arange(batch), np.arange(height), np.arange(width),
+                              np.arange(channels), indexing="ij")
+    # b % 16 keeps every code below 2**24, where float32 holds integers exactly.
+    return (1 + b % 16 * 1_000_000 + r * 1000 + c * 10 + ch).astype(np.float32)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("centered", [True, False])
+@pytest.mark.parametrize("normalized", [True, False])
+def test_glimpse_windows_agree_with_the_kernel(version: int, centered: bool,
+                                               normalized: bool) -> None:
+    rng = np.random.default_rng(version * 4 + centered * 2 + normalized)
+    batch, height, width = 40, 9, 11
+    image = _coded(batch, height, width, 2)
+    scale = 1.3 if normalized else 14.0
+    offsets = rng.uniform(-scale, scale, (batch, 2)).astype(np.float32)
+    offsets[:3] = [[np.nan, 0], [0, np.inf], [1e30, 1e30]]
+    kernel = extract_glimpse if version == 1 else extract_glimpse_v2
+    out = kernel(image, [5, 6], offsets, centered=centered, normalized=normalized, **ZERO)
+    windows = glimpse_windows(image.shape, [5, 6], offsets, version=version, centered=centered,
+                              normalized=normalized)
+    assert len(windows) == batch and windows[:3] == [None, None, None]
+    assert any(w is not None for w in windows)
+    for b, window in enumerate(windows):
+        if window is None:
+            assert np.all(out[b] == 0)
+            continue
+        top, left = window
+        assert isinstance(top, int) and isinstance(left, int)
+        shown = out[b, ..., 0] != 0
+        assert shown.any()
+        rows, cols = np.nonzero(shown)
+        code = out[b, rows, cols, 0].astype(np.int64) - 1 - b % 16 * 1_000_000
+        np.testing.assert_array_equal(code // 1000, top + rows)
+        np.testing.assert_array_equal(code % 1000 // 10, left + cols)
+
+
+def test_float32_rounding_decides_the_window() -> None:
+    # float32(0.7) * 10 is 7.0 in float32; in float64 it is 6.99999988 and would truncate to 6.
+    assert int(np.float64(np.float32(0.7)) * 10) == 6
+    windows = glimpse_windows((1, 10, 10, 1), [4, 4], [[0.7, 0.7]], version=2, centered=False,
+                              normalized=True)
+    assert windows == [(7, 7)]
+    windows = glimpse_windows((1, 10, 10, 1), [4, 4], [[0.7, 0.7]], version=1, centered=False,
+                              normalized=True)
+    assert windows == [(5, 5)]
+
+
+def test_truncation_toward_zero() -> None:
+    windows = glimpse_windows((3, 10, 10, 1), [3, 3], [[-0.5, -2.5], [-1.7, 3.9], [0.2, -0.99]],
+                              version=2, centered=False, normalized=False)
+    assert windows == [(0, -2), (-1, 3), (0, 0)]
+
+
+def test_windows_none_when_no_pixel_lands() -> None:
+    offsets = [[0.0, 0.0], [100.0, 0.0], [0.0, -3.0], [np.nan, 0.0]]
+    windows = glimpse_windows((4, 5, 5, 1), [3, 3], offsets, version=2, centered=False,
+                              normalized=False)
+    assert windows == [(0, 0), None, None, None]
+    assert glimpse_windows((1, 0, 5, 1), [3, 3], [[0.0, 0.0]], version=2, centered=False,
+                           normalized=False) == [None]
+    assert glimpse_windows((1, 5, 5, 1), [0, 3], [[0.0, 0.0]], version=2, centered=False,
+                           normalized=False) == [None]
+    assert glimpse_windows((0, 5, 5, 1), [2, 2], np.zeros((0, 2)), version=1, centered=True,
+                           normalized=True) == []
+
+
+# ----------------------------------------------------------------------------- reference
+
+
+def _reference_start(version: int, centered: bool, normalized: bool, offset: float, extent: int,
+                     out: int) -> float:
+    """SPEC section 2's table, left to right with one float32 rounding per operation."""
+    f = np.float32
+    o, full, half_in, half_out = f(offset), f(extent), f(extent) / f(2), f(out) / f(2)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if version == 1 or (centered and normalized):
+            if normalized and centered:
+                return float(o * full / f(2) + half_in - half_out)
+            if normalized:
+                return float(o * full - half_out)
+            if centered:
+                return float(o / f(2) + half_in - half_out)
+            return float(o - half_out)
+        if normalized:
+            return float(o * full)
+        return float(o + half_in) if centered else float(o)
+
+
+def _reference_glimpse(version: int, image: np.ndarray, size: tuple[int, int],
+                       offsets: np.ndarray, centered: bool, normalized: bool) -> np.ndarray:
+    """A plain pixel loop with zero fill."""
+    batch, height, width, channels = image.shape
+    out = np.zeros((batch, size[0], size[1], channels), np.float32)
+    for b in range(batch):
+        y = _reference_start(version, centered, normalized, offsets[b, 0], height, size[0])
+        x = _reference_start(version, centered, normalized, offsets[b, 1], width, size[1])
+        if not (math.isfinite(y) and math.isfinite(x) and abs(y) < 2.0**63 and abs(x) < 2.0**63):
+            continue
+        top, left = int(y), int(x)  # int() truncates toward zero
+        for i in range(size[0]):
+            for j in range(size[1]):
+                if 0 <= top + i < height and 0 <= left + j < width:
+                    out[b, i, j] = image[b, top + i, left + j]
+    return out
+
+
+_SPECIAL_OFFSETS = [0.0, -0.0, 0.5, -0.5, 0.7, -2.5, 1.0, -1.0, 0.35, 1e20, -1e20, 9.3e18,
+                    float("nan"), float("inf"), -float("inf")]
+_offset = st.one_of(
+    st.floats(-2.0, 2.0, width=32),
+    st.floats(-20.0, 20.0, width=32),
+    st.sampled_from(_SPECIAL_OFFSETS),
+)
+
+
+@st.composite
+def _glimpse_args(draw: st.DrawFn) -> tuple[Any, ...]:
+    batch, height, width = draw(st.integers(0, 3)), draw(st.integers(0, 7)), draw(st.integers(0, 7))
+    channels = draw(st.integers(0, 2))
+    size = (draw(st.integers(0, 9)), draw(st.integers(0, 9)))
+    offsets = np.asarray(
+        [[draw(_offset), draw(_offset)] for _ in range(batch)], np.float32
+    ).reshape(batch, 2)
+    return (draw(st.sampled_from([1, 2])), (batch, height, width, channels), size, offsets,
+            draw(st.booleans()), draw(st.booleans()))
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_glimpse_args())
+def test_kernel_matches_reference_loop(args: tuple[Any, ...]) -> None:
+    version, shape, size, offsets, centered, normalized = args
+    image = _coded(*shape)
+    kernel = extract_glimpse if version == 1 else extract_glimpse_v2
+    out = kernel(image, list(size), offsets, centered=centered, normalized=normalized, **ZERO)
+    expected = _reference_glimpse(version, image, size, offsets, centered, normalized)
+    _assert_same_bits(out, expected)
+    # With noise the in-image part is the same; the filled part is where the reference is 0.
+    noisy = kernel(image, list(size), offsets, centered=centered, normalized=normalized, seed=3)
+    inside = expected != 0
+    np.testing.assert_array_equal(noisy[inside], expected[inside])
+
+
+# ----------------------------------------------------------------------------- conversions
+
+
+def test_size_and_offsets_literals_convert() -> None:
+    image = _coded(1, 6, 6, 1)
+    reference = extract_glimpse_v2(image, np.asarray([3, 2], np.int32), [[0.7, 0.1]], **ZERO)
+    sizes: list[Any] = [[3, 2], (3, 2), np.asarray([3, 2], np.int64), [3.0, 2.0],
+                        np.asarray([3, 2], np.uint8)]
+    offsets64 = np.asarray([[0.7, 0.1]], np.float64)
+    for size in sizes:
+        np.testing.assert_array_equal(extract_glimpse_v2(image, size, offsets64, **ZERO), reference)
+    for image_as in (image.astype(np.float64), image.astype(np.int32)):
+        np.testing.assert_array_equal(
+            extract_glimpse_v2(image_as, [3, 2], [[0.7, 0.1]], **ZERO), reference
+        )
+
+
+@pytest.mark.parametrize(
+    "size, words",
+    [([2.5, 3], "whole numbers"), ([np.nan, 3], "whole numbers"), ([True, False], "integers"),
+     (["a", "b"], "integers"), ([2**31, 3], "int32")],
+)
+def test_bad_size_values_are_refused(size: Any, words: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=words) as caught:
+        extract_glimpse(_coded(1, 4, 4, 1), size, [[0.0, 0.0]])
+    assert caught.value.port == "size"
+
+
+@pytest.mark.parametrize("port", ["input", "offsets"])
+def test_non_real_tensors_are_refused(port: str) -> None:
+    args: dict[str, Any] = {"input": _coded(1, 4, 4, 1), "offsets": np.zeros((1, 2), np.float32)}
+    args[port] = args[port].astype(np.complex64)
+    with pytest.raises(InvalidArgumentError, match="complex64") as caught:
+        extract_glimpse_v2(args["input"], [2, 2], args["offsets"])
+    assert caught.value.port == port
+    with pytest.raises(InvalidArgumentError) as ragged:
+        extract_glimpse_v2(_coded(1, 4, 4, 1), [2, 2], [[0.0, 0.0], [1.0]])
+    assert ragged.value.port == "offsets"
+
+
+def test_noise_must_be_a_string() -> None:
+    with pytest.raises(InvalidArgumentError, match="string") as caught:
+        glimpse_output_shape((1, 2, 2, 1), np.asarray([1, 1]), (1, 2), noise=None)  # type: ignore[arg-type]
+    assert caught.value.attr == "noise"
+
+
+# ----------------------------------------------------------------------------- shapes
+
+
+def test_output_shape_from_shapes() -> None:
+    assert glimpse_output_shape((2, 10, 12, 3), np.asarray([4, 5]), (2, 2)) == (2, 4, 5, 3)
+    assert glimpse_output_shape((2, 10, 12, 3), None, (2, 2)) == (2, None, None, 3)
+    assert glimpse_output_shape(None, np.asarray([4, 5]), (3, 2)) == (3, 4, 5, None)
+    assert glimpse_output_shape((None, None, None, 3), np.asarray([4, 5]), (None, 2)) == (
+        None, 4, 5, 3,
+    )
+    assert glimpse_output_shape(None, None, None) == (None, None, None, None)
+
+
+def test_output_shape_errors_with_unknown_dims() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"first dimension should be batch\[3,2\]"):
+        glimpse_output_shape((2, None, None, 1), None, (3, 2))
+    with pytest.raises(InvalidArgumentError, match=r"input must be a matrix\[\?\]"):
+        glimpse_output_shape((None, 3, 3, 1), None, (None,))
+    with pytest.raises(InvalidArgumentError, match=r"4-dimensional.*\[\?,3\]"):
+        glimpse_output_shape((None, 3), None, None)
+
+
+def test_memory_limit() -> None:
+    shape = (2, 10, 12, 3)
+    assert glimpse_output_shape(shape, np.asarray([4, 5]), (2, 2), memory_limit=480) == (2, 4, 5, 3)
+    with pytest.raises(MemoryLimitError) as caught:
+        glimpse_output_shape(shape, np.asarray([4, 5]), (2, 2), memory_limit=479)
+    assert "[2,4,5,3]" in caught.value.reason and "480 bytes" in caught.value.reason
+    with pytest.raises(MemoryLimitError, match="memory limit"):
+        extract_glimpse(np.zeros(shape, np.float32), [2**31 - 1, 2**31 - 1],
+                        np.zeros((2, 2), np.float32))
+
+
+def test_noise_attrs_are_checked_first() -> None:
+    with pytest.raises(InvalidArgumentError, match="at the same time") as caught:
+        glimpse_output_shape((5, 5), np.asarray([-1]), (7,), noise="gaussian")
+    assert caught.value.attr == "uniform_noise"
