@@ -1,0 +1,156 @@
+"""The example graphs run headless and produce what their notes promise; the samples are fit."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from assets import asset_path
+from graph.cli import main
+from graph.fileformat import graph_to_json, load_graph
+from tools.make_samples import make_scene, make_texture
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = asset_path("examples")
+
+#: For each example: every product tensor and its shape.
+EXPECTED: dict[str, dict[str, tuple[int, ...]]] = {
+    "glimpses.tbg.json": {
+        "scene.output": (1, 128, 128, 3),
+        "centre.glimpse": (1, 48, 48, 3),
+        "red_square.glimpse": (1, 24, 24, 3),
+        "sun.glimpse": (1, 32, 32, 3),
+        "corner_zero.glimpse": (1, 48, 48, 3),
+    },
+    "patches_rates.tbg.json": {
+        "texture.output": (1, 64, 64, 1),
+        "dilated_same.patches": (1, 16, 16, 9),
+        "dilated_valid.patches": (1, 15, 15, 9),
+        "numbers.output": (1, 4, 4, 1),
+        "numbers_dilated.patches": (1, 2, 2, 4),
+    },
+    "pipeline.tbg.json": {
+        "scene.output": (1, 128, 128, 3),
+        "focus.glimpse": (1, 64, 64, 3),
+        "tiles.patches": (1, 4, 4, 768),
+    },
+}
+
+
+def run_example(name: str, tmp_path: Path) -> dict[str, np.ndarray]:
+    out_path = tmp_path / f"{name}.npz"
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["run", str(EXAMPLES / name), "--seed", "1", "--out", str(out_path)],
+                stdout=out, stderr=err)
+    assert (code, err.getvalue()) == (0, "")
+    with np.load(out_path, allow_pickle=False) as results:
+        return {key: results[key] for key in results.files}
+
+
+def test_every_example_is_listed() -> None:
+    assert sorted(p.name for p in EXAMPLES.glob("*.tbg.json")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_runs_in_process(name: str, tmp_path: Path) -> None:
+    results = run_example(name, tmp_path)
+    assert {key: value.shape for key, value in results.items()} == EXPECTED[name]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_checks_clean(name: str) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["check", str(EXAMPLES / name)], stdout=out, stderr=err) == 0
+    for key, shape in EXPECTED[name].items():
+        row = next(line for line in out.getvalue().splitlines() if line.startswith(key + " "))
+        assert "[" + ",".join(map(str, shape)) + "]" in row
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_files_are_saved_in_canonical_form(name: str) -> None:
+    path = EXAMPLES / name
+    assert graph_to_json(load_graph(path)) == path.read_text(encoding="utf-8")
+
+
+def test_glimpses_land_on_their_landmarks(tmp_path: Path) -> None:
+    results = run_example("glimpses.tbg.json", tmp_path)
+    scene = results["scene.output"][0]
+    # centre: V1, centred and normalized (0,0): the middle 48x48 of the image.
+    np.testing.assert_array_equal(results["centre.glimpse"][0], scene[40:88, 40:88])
+    # red_square: V2 uncentred pixel offsets (33,7) are the top-left corner.
+    np.testing.assert_array_equal(results["red_square.glimpse"][0], scene[33:57, 7:31])
+    red = results["red_square.glimpse"][0, 12, 12]
+    np.testing.assert_array_equal(red, [220, 50, 50])
+    # sun: V1 halves centred pixel offsets: (-77,72) -> centre (25.5, 100).
+    np.testing.assert_array_equal(results["sun.glimpse"][0, 16, 16], [255, 214, 60])
+    # corner_zero: centred on the bottom-right corner; three quarters lie outside -> 0.
+    corner = results["corner_zero.glimpse"][0]
+    np.testing.assert_array_equal(corner[:24, :24], scene[104:, 104:])
+    assert not corner[24:].any() and not corner[:, 24:].any()
+
+
+def test_dilated_patches_pick_every_other_pixel(tmp_path: Path) -> None:
+    results = run_example("patches_rates.tbg.json", tmp_path)
+    numbers = results["numbers_dilated.patches"][0]
+    # A 2x2 patch dilated by 2 at (0,0) takes pixels (0,0), (0,2), (2,0), (2,2): 1, 3, 9, 11.
+    np.testing.assert_array_equal(numbers[0, 0], [1, 3, 9, 11])
+    np.testing.assert_array_equal(numbers[1, 1], [6, 8, 14, 16])
+    texture = results["texture.output"][0, :, :, 0]
+    valid = results["dilated_valid.patches"][0]
+    np.testing.assert_array_equal(valid[1, 2], texture[4:9:2, 8:13:2].reshape(-1))
+
+
+def test_pipeline_tiles_are_the_glimpse(tmp_path: Path) -> None:
+    results = run_example("pipeline.tbg.json", tmp_path)
+    glimpse = results["focus.glimpse"][0]
+    tiles = results["tiles.patches"][0]
+    np.testing.assert_array_equal(tiles[2, 1], glimpse[32:48, 16:32].reshape(-1))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_runs_via_python_m_app_cli(name: str, tmp_path: Path) -> None:
+    out_path = tmp_path / "r.npz"
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "run", str(EXAMPLES / name), "--out", str(out_path)],
+        cwd=tmp_path,  # relative paths in the graph resolve against the graph file, not here
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    for key in EXPECTED[name]:
+        assert key in result.stdout
+    with np.load(out_path, allow_pickle=False) as results:
+        assert sorted(results.files) == sorted(EXPECTED[name])
+
+
+# ----------------------------------------------------------------------------- sample images
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "mode", "size"),
+    [("scene.png", make_scene, "RGB", (128, 128)), ("texture.png", make_texture, "L", (64, 64))],
+)
+def test_samples_are_small_and_match_their_generator(
+    name: str, make: Callable[[], np.ndarray], mode: str, size: tuple[int, int]
+) -> None:
+    path = EXAMPLES / name
+    assert path.stat().st_size < 60 * 1024
+    with Image.open(path) as image:
+        assert image.mode == mode and image.size == size
+        pixels = np.asarray(image)
+    np.testing.assert_array_equal(pixels, make())
+
+
+def test_samples_carry_a_licence() -> None:
+    readme = (EXAMPLES / "README.md").read_text(encoding="utf-8")
+    assert "CC0" in readme and "glimpses.tbg.json" in readme
+    assert "CC0 1.0" in (EXAMPLES / "LICENSE").read_text(encoding="utf-8")
