@@ -535,3 +535,32 @@ def test_mutated_literals_raise_only_tensorblocks_errors(
         except TensorBlocksError:
             continue
         assert isinstance(value, np.ndarray)
+
+
+def test_every_declared_default_literal_parses_and_round_trips() -> None:
+    from blocks.library import REGISTRY
+
+    checked = 0
+    for spec in REGISTRY.values():
+        for port in spec.inputs:
+            if port.default is None:
+                continue
+            value = parse_literal(port.default, port.kind, port.dtype)
+            if port.choices:
+                assert value in port.choices
+            text = format_literal(value, port.kind)
+            again = parse_literal(text, port.kind, port.dtype)
+            if isinstance(value, np.ndarray):
+                assert bits(again) == bits(value)
+            else:
+                assert again == value
+            checked += 1
+    assert checked >= 5  # dtype, ksizes, strides, rates, padding
+
+
+def test_spec_graph_file_example_literals() -> None:
+    assert parse_literal("{8,8}", TENSOR, "int32").tolist() == [8, 8]
+    offsets = parse_literal("{{0,0}}", TENSOR, "float32")
+    assert offsets.shape == (1, 2) and offsets.dtype == np.float32
+    assert parse_literal("DT_FLOAT", DTYPE) == np.float32
+    assert parse_literal("images.npy", PATH) == "images.npy"
