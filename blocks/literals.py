@@ -302,7 +302,7 @@ class _Parser:
         raise LiteralError(f"expected a value, found {_where(token)}")
 
 
-def _shape_of(node: Any, pos_hint: int = 0) -> tuple[int, ...]:
+def _shape_of(node: Any) -> tuple[int, ...]:
     if isinstance(node, _Scalar):
         return ()
     if not node:
