@@ -20,13 +20,16 @@ TensorFlow 2.21 (eager) reports them:
    an int32 (TF's attr conversion), then each must have length 4 (TF's attr validation
    refuses fewer than 4; TF eager ignores extra values, graph mode refuses them and so
    do we);
-2. padding must be exactly ``SAME`` or ``VALID``;
-3. the dtype must be one TF knows, then one TF has a CPU kernel for (bool has none);
-4. ksizes, strides, rates: element [0] and [3] must be 1 ("Only support ... across
+2. the dtype must be one TF's op allows (not text, object, float128...), then padding
+   must be exactly ``SAME`` or ``VALID``, then the dtype must have a CPU kernel (bool
+   has none). TF validates lengths, dtype and padding in this order in a fresh
+   process; once its attr caches are warm it may report padding first;
+3. ksizes, strides, rates: element [0] and [3] must be 1 ("Only support ... across
    space"), then elements [1] and [2] must be >= 1 ("... is out of range");
-5. images must be 4-D;
-6. the output height, then width, must not be negative (VALID, C-truncating division);
-7. the output must fit in ``memory_limit`` bytes (:class:`~blocks.errors.MemoryLimitError`).
+4. images must be 4-D;
+5. the output height, then width, must not be negative (VALID, C-truncating division);
+   the port named is ksizes, the usual thing to change;
+6. the output must fit in ``memory_limit`` bytes (:class:`~blocks.errors.MemoryLimitError`).
 
 Speed: the output is written by one strided copy per column phase (one in the common
 case) from a view of the image, or of a small re-laid-out copy of it that adds the zero
@@ -154,24 +157,35 @@ def _check_space_only(name: str, values: list[int]) -> None:
 
 
 def _dtype_name(dtype: np.dtype[Any]) -> str:
-    return "bfloat16" if _BFLOAT16 is not None and dtype == _BFLOAT16 else str(dtype.name)
+    if _BFLOAT16 is not None and dtype == _BFLOAT16:
+        return "bfloat16"
+    return "string" if dtype.kind in "SU" else str(dtype.name)  # TF's word for text
 
 
-def _check_dtype(dtype: np.dtype[Any]) -> None:
-    native = dtype if dtype.isnative else dtype.newbyteorder("=")
-    if native in _KERNEL_DTYPES:
+def _native(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    return dtype if dtype.isnative else dtype.newbyteorder("=")
+
+
+def _check_tf_dtype(dtype: np.dtype[Any]) -> None:
+    """The dtype must be one TF's op definition allows (bool is, without a kernel)."""
+    native = _native(dtype)
+    if native in _KERNEL_DTYPES or native == np.dtype(bool):
         return
-    if native == np.dtype(bool):
-        raise _error(
-            "images",
-            f"No ExtractImagePatches kernel is registered for T=DT_BOOL (kernels exist for "
-            f"{_TF_KERNEL_T}), got dtype bool",
-        )
     raise _error(
         "images",
         f"Value for attr 'T' of {_dtype_name(native)} is not in the list of allowed values: "
         f"{_TF_ALLOWED_T}, got dtype {_dtype_name(native)}",
     )
+
+
+def _check_kernel_dtype(dtype: np.dtype[Any]) -> None:
+    """TF registers no CPU kernel for bool: found when the kernel is looked up."""
+    if _native(dtype) == np.dtype(bool):
+        raise _error(
+            "images",
+            f"Could not find a kernel for ExtractImagePatches with T=DT_BOOL (kernels exist "
+            f"for {_TF_KERNEL_T}), got dtype bool",
+        )
 
 
 def _output_size(
@@ -222,6 +236,8 @@ def _plan(
     }
     for name, values in lists.items():
         _check_length(name, values)
+    if images_dtype is not None:
+        _check_tf_dtype(np.dtype(images_dtype))
     if not isinstance(padding, str) or padding not in ("SAME", "VALID"):
         shown = f'"{padding}"' if isinstance(padding, str) else _show(padding)
         raise _error(
@@ -230,7 +246,7 @@ def _plan(
             f'"SAME", "VALID"',
         )
     if images_dtype is not None:
-        _check_dtype(np.dtype(images_dtype))
+        _check_kernel_dtype(np.dtype(images_dtype))
     for name, values in lists.items():
         _check_space_only(name, values)
     k, s, r = lists["ksizes"], lists["strides"], lists["rates"]
@@ -414,6 +430,11 @@ def _fill(out: np.ndarray, images: np.ndarray, plan: _Plan) -> None:
     last_column = (out_w - 1) * col_stride + (kw - 1) * col_rate  # reduced
     phases = sorted({(j * col_stride) % col_phases for j in range(min(out_w, col_phases))})
     columns = last_column // col_phases + 1
+    if batch * rows * len(phases) * columns * channels > 2 * (image.size + words.size):
+        # Mostly padding (a kernel or rate far larger than the image): a buffer spanning
+        # the padded extent could dwarf the output, so copy tap by tap instead.
+        _fill_by_taps(target.reshape(batch, out_h, out_w, kh, kw, channels), image, plan)
+        return
     buffer = np.empty((batch, rows, len(phases), columns, channels), image.dtype)
 
     # Buffer rows n0:n1 hold image rows; the rest is zero padding.
@@ -458,6 +479,40 @@ def _fill(out: np.ndarray, images: np.ndarray, plan: _Plan) -> None:
             writeable=False,
         )
         _copy(target[:, :, j0::col_phases], source)
+
+
+def _tap_range(out: int, start: int, step: int, size: int) -> tuple[int, int]:
+    """Outputs ``o`` in ``[0, out)`` whose input index ``start + o*step`` is in ``[0, size)``."""
+    first = max(0, -(start // step))  # ceil(-start / step)
+    end = min(out, (size - 1 - start) // step + 1) if size - 1 - start >= 0 else 0
+    return first, max(first, end)
+
+
+def _fill_by_taps(target: np.ndarray, image: np.ndarray, plan: _Plan) -> None:
+    """One strided slice per tap into ``target`` [B, out_h, out_w, kh, kw, C]; zeros elsewhere."""
+    height, width = image.shape[1:3]
+    out_h, out_w = target.shape[1:3]
+    (kh, kw), (sh, sw), (rh, rw) = plan.ksize, plan.stride, plan.rate
+    pad_top, pad_left = (int(d) for d in plan.pad if d is not None)
+    for a in range(kh):
+        y0 = a * rh - pad_top
+        i_lo, i_hi = _tap_range(out_h, y0, sh, height)
+        for c in range(kw):
+            x0 = c * rw - pad_left
+            j_lo, j_hi = _tap_range(out_w, x0, sw, width)
+            slot = target[:, :, :, a, c, :]
+            if i_lo == i_hi or j_lo == j_hi:
+                slot[...] = 0
+                continue
+            slot[:, :i_lo] = 0
+            slot[:, i_hi:] = 0
+            slot[:, i_lo:i_hi, :j_lo] = 0
+            slot[:, i_lo:i_hi, j_hi:] = 0
+            slot[:, i_lo:i_hi, j_lo:j_hi] = image[
+                :,
+                y0 + i_lo * sh : y0 + (i_hi - 1) * sh + 1 : sh,
+                x0 + j_lo * sw : x0 + (j_hi - 1) * sw + 1 : sw,
+            ]
 
 
 _pool: ThreadPoolExecutor | None = None
