@@ -1,0 +1,149 @@
+"""The ``tensorblocks edit`` entry point: start the editor, or take a screenshot and exit.
+
+Contract: ``run_editor(argv)`` with ``argv = ["edit", GRAPH?, "--run"?, "--screenshot" PNG?,
+"--theme" light|dark?]`` (the leading ``"edit"`` is optional) returns the exit status:
+
+* without ``--screenshot``: shows the main window (opening GRAPH, running it with
+  ``--run``), offers to recover an autosave left by a crash, and returns when the window
+  closes (0);
+* with ``--screenshot PNG``: opens GRAPH, runs it when ``--run`` is given (waiting for the
+  worker thread), selects the last block in topological order, fits the view, saves a grab
+  of the whole window (1500x950) to PNG and returns 0 — no dialog is ever shown, so it
+  works with ``QT_QPA_PLATFORM=offscreen``. A graph that cannot be opened or a PNG that
+  cannot be written gives 1 with a one-line message on stderr; bad usage gives 2.
+
+``sys.excepthook`` is pointed at the window's log while the editor runs, so an exception in
+a handler is shown in the log panel instead of ending the program.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+from PySide6.QtCore import QCoreApplication, QElapsedTimer, QTimer
+from PySide6.QtWidgets import QApplication
+
+from app.document import APPLICATION, ORGANIZATION
+
+ExceptHook = Callable[[type[BaseException], BaseException, TracebackType | None], object]
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tensorblocks edit", description="Open the TensorBlocks editor.")
+    parser.add_argument("graph", nargs="?", help="a graph file (.tbg.json) to open")
+    parser.add_argument("--run", action="store_true", help="run the graph once it is open")
+    parser.add_argument(
+        "--screenshot", metavar="PNG", help="save a grab of the window to PNG and exit"
+    )
+    parser.add_argument("--theme", choices=("light", "dark"), help="the colour theme")
+    return parser
+
+
+def application() -> QApplication:
+    """The QApplication (created if there is none yet)."""
+    app = QApplication.instance()
+    if isinstance(app, QApplication):
+        return app
+    QCoreApplication.setOrganizationName(ORGANIZATION)
+    QCoreApplication.setApplicationName(APPLICATION)
+    return QApplication(sys.argv[:1])
+
+
+def _settle(app: QApplication, milliseconds: int = 150) -> None:
+    """Process events for a while, so layouts, timers and repaints have happened."""
+    clock = QElapsedTimer()
+    clock.start()
+    while clock.elapsed() < milliseconds:
+        app.processEvents()
+
+
+def take_screenshot(window: object, png: Path, *, run: bool, timeout_ms: int = 120_000) -> bool:
+    """Run (optionally), select the last block, fit, and grab ``window`` to ``png``."""
+    from app.main_window import SCREENSHOT_SIZE, MainWindow
+
+    assert isinstance(window, MainWindow)
+    app = application()
+    window.resize(*SCREENSHOT_SIZE)
+    window.show()
+    _settle(app)
+    window.update_inference()
+    if run:
+        window.run_graph()
+        if not window.runner.wait(timeout_ms):
+            window.runner.shutdown()
+            print(
+                f"tensorblocks edit: the run did not finish within {timeout_ms // 1000} s",
+                file=sys.stderr,
+            )
+    window.select_last_block()
+    window.update_inference()
+    _settle(app)
+    window.view.fit_all()
+    _settle(app)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    return bool(window.grab().save(str(png), "PNG"))
+
+
+def run_editor(argv: list[str]) -> int:
+    """Entry point of ``tensorblocks edit``; returns the exit status (see the module docstring)."""
+    args_list = list(argv)
+    if args_list and args_list[0] == "edit":
+        args_list = args_list[1:]
+    try:
+        args = _parser().parse_args(args_list)
+    except _UsageError as error:
+        print(f"tensorblocks edit: {error}", file=sys.stderr)
+        print(_parser().format_usage().rstrip(), file=sys.stderr)
+        return 2
+    except SystemExit as exit_:  # --help
+        return int(exit_.code or 0)
+
+    app = application()
+    from app.main_window import MainWindow
+
+    screenshot = Path(args.screenshot) if args.screenshot else None
+    window = MainWindow(theme=args.theme, restore_layout=screenshot is None)
+    previous_hook = sys.excepthook
+    sys.excepthook = window.report_exception
+    try:
+        if args.graph:
+            path = Path(args.graph)
+            opened = window.open_path(path, ask=False, interactive=screenshot is None)
+            if not opened and screenshot is not None:
+                texts = window.log.texts()
+                detail = texts[-1] if texts else f"cannot open {path}"
+                print(f"tensorblocks edit: {detail}", file=sys.stderr)
+                return 1
+        if screenshot is not None:
+            if not take_screenshot(window, screenshot, run=args.run):
+                print(
+                    f"tensorblocks edit: cannot write the screenshot {screenshot}", file=sys.stderr
+                )
+                return 1
+            # hide, not close: closing would store this window's layout in the user's
+            # settings and delete an autosave a crashed session left for recovery.
+            window.runner.shutdown()
+            window.hide()
+            return 0
+        window.show()
+        if not args.graph:
+            QTimer.singleShot(0, window.offer_recovery)
+        if args.run:
+            QTimer.singleShot(0, window.run_graph)
+        app.exec()
+        return 0
+    finally:
+        sys.excepthook = previous_hook
