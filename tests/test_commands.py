@@ -23,9 +23,7 @@ from graph.model import GraphModel, PortRef, Wire
 
 
 def snapshot(model: GraphModel) -> tuple[dict[str, object], set[Wire]]:
-    nodes = {
-        n.id: (n.block, n.attrs, dict(n.literals), n.pos) for n in model.nodes()
-    }
+    nodes = {n.id: (n.block, n.attrs, dict(n.literals), n.pos) for n in model.nodes()}
     return nodes, set(model.wires())
 
 
@@ -35,7 +33,10 @@ def model() -> GraphModel:
     m.add_node("Input", "image", literals={"initvalues": "{{1,2},{3,4}}"}, pos=(0, 0))
     m.add_node("Input", "offsets", literals={"initvalues": "{{0,0}}"}, pos=(0, 200))
     m.add_node(
-        "ExtractGlimpse", "glimpse", attrs="noise_ = zero;", literals={"size": "{2,2}"},
+        "ExtractGlimpse",
+        "glimpse",
+        attrs="noise_ = zero;",
+        literals={"size": "{2,2}"},
         pos=(300, 0),
     )
     m.add_node("ExtractImagePatches", "patches", literals={"padding": "SAME"}, pos=(600, 0))
@@ -182,9 +183,12 @@ def test_paste_refuses_data_that_is_not_a_graph(model: GraphModel) -> None:
 def test_macro_is_one_undo_step(model: GraphModel) -> None:
     stack = QUndoStack()
     push_macro(
-        stack, "Add and wire",
-        [AddNode(model, "ExtractGlimpse", "second", pos=(0, 400)),
-         Connect(model, PortRef("image", "output"), PortRef("second", "input"))],
+        stack,
+        "Add and wire",
+        [
+            AddNode(model, "ExtractGlimpse", "second", pos=(0, 400)),
+            Connect(model, PortRef("image", "output"), PortRef("second", "input")),
+        ],
     )
     assert stack.count() == 1
     assert model.wire_into(PortRef("second", "input")) is not None

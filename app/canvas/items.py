@@ -326,7 +326,8 @@ class NodeItem(QGraphicsItem):
         self.wired: set[str] = set()
         #: Local parse problems of the literals shown (port -> reason).
         self.literal_errors: dict[str, str] = {}
-        #: Ports and attrs named by inference problems.
+        #: The inference problems of this node, and the ports they name.
+        self.problems: list[TensorBlocksError] = []
         self.problem_ports: set[str] = set()
         self.inputs: dict[str, PortItem] = {}
         self.outputs: dict[str, PortItem] = {}
@@ -342,6 +343,7 @@ class NodeItem(QGraphicsItem):
         self._run_badge: RunBadge | None = None
         self._press_field: str | None = None
         self._press_pos = QPointF()
+        self._shift_toggled = False
         self.setFlags(
             QGraphicsItem.GraphicsItemFlag.ItemIsMovable
             | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
@@ -434,6 +436,7 @@ class NodeItem(QGraphicsItem):
                 or name in self.problem_ports
                 or (is_default and text == "required")
             )
+        self._update_badge()
         self.update()
 
     # ------------------------------------------------------------------ mirror
@@ -460,19 +463,20 @@ class NodeItem(QGraphicsItem):
 
     def set_problems(self, problems: list[TensorBlocksError]) -> None:
         """Show the inference problems of this node: a badge with a tooltip, red fields."""
+        self.problems = list(problems)
         self.problem_ports = {p.port for p in problems if p.port}
-        messages = list(problems)
-        local = [
-            (port, reason)
-            for port, reason in self.literal_errors.items()
-            if not any(p.port == port for p in problems)
-        ]
         self._refresh_fields()
-        lines = [_problem_line(p.port, p.attr, p.reason) for p in messages]
-        lines += [_problem_line(port, None, reason) for port, reason in local]
-        self._set_badge_lines(lines)
 
-    def _set_badge_lines(self, lines: list[str]) -> None:
+    def _update_badge(self) -> None:
+        """The badge lists the inference problems, then the literals that do not parse (known
+        at once, before inference runs again) that inference has not reported yet."""
+        lines = [_problem_line(p.port, p.attr, p.reason) for p in self.problems]
+        reported = {p.port for p in self.problems}
+        lines += [
+            _problem_line(port, None, reason)
+            for port, reason in self.literal_errors.items()
+            if port not in reported
+        ]
         if not lines:
             if self._problem_badge is not None:
                 self._problem_badge.setVisible(False)
@@ -482,19 +486,6 @@ class NodeItem(QGraphicsItem):
         self._problem_badge.setPos(self._width - 2, 0)
         self._problem_badge.setToolTip("\n".join(lines))
         self._problem_badge.setVisible(True)
-
-    def refresh_local_badge(self) -> None:
-        """Show a badge for literals that do not parse even before inference runs."""
-        if self._problem_badge is not None and self._problem_badge.isVisible():
-            tip = self._problem_badge.toolTip()
-        else:
-            tip = ""
-        lines = [line for line in tip.split("\n") if line]
-        for port, reason in self.literal_errors.items():
-            line = _problem_line(port, None, reason)
-            if line not in lines:
-                lines.append(line)
-        self._set_badge_lines(lines)
 
     def problem_tooltip(self) -> str | None:
         """The problem badge's tooltip, or ``None`` when there is no badge."""
@@ -678,7 +669,9 @@ class NodeItem(QGraphicsItem):
         self._press_field = None
         if event.button() == Qt.MouseButton.LeftButton:
             if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+                # Shift adds to the selection (Qt only knows Ctrl); the release must not undo it.
                 self.setSelected(not self.isSelected())
+                self._shift_toggled = True
                 event.accept()
                 return
             self._press_field = self.field_at(event.pos())
@@ -686,6 +679,10 @@ class NodeItem(QGraphicsItem):
         super().mousePressEvent(event)
 
     def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if self._shift_toggled:
+            self._shift_toggled = False
+            event.accept()
+            return
         super().mouseReleaseEvent(event)
         field = self._press_field
         self._press_field = None

@@ -97,8 +97,14 @@ class GraphView(QGraphicsView):
 
     def _scroll_scene_by(self, delta: QPointF) -> None:
         """Move the visible area by ``delta`` scene units."""
-        centre = self.mapToScene(self.viewport().rect().center())
-        self.centerOn(centre + delta)
+        zoom = self.zoom()
+        self._scroll_pixels(delta.x() * zoom, delta.y() * zoom)
+
+    def _scroll_pixels(self, dx: float, dy: float) -> None:
+        # The (hidden) scroll bars hold the exact pixel offset; centerOn would round each step.
+        hbar, vbar = self.horizontalScrollBar(), self.verticalScrollBar()
+        hbar.setValue(hbar.value() + round(dx))
+        vbar.setValue(vbar.value() + round(dy))
 
     def fit_rect(self, rect: QRectF) -> None:
         """Show ``rect`` (scene) whole, zoomed in no further than MAX_FIT_ZOOM."""
@@ -236,8 +242,7 @@ class GraphView(QGraphicsView):
             now = event.position().toPoint()
             delta = now - self._pan_from
             self._pan_from = now
-            zoom = self.zoom()
-            self._scroll_scene_by(QPointF(-delta.x() / zoom, -delta.y() / zoom))
+            self._scroll_pixels(-delta.x(), -delta.y())
             event.accept()
             return
         super().mouseMoveEvent(event)
