@@ -81,10 +81,16 @@ NAN_COLOUR = (255, 0, 255)
 
 
 def real_plane(values: np.ndarray) -> np.ndarray:
-    """``values`` as float64 for display (complex: magnitude)."""
+    """``values`` as floats for display (complex: magnitude), always a fresh array.
+
+    float32 unless the source needs float64's range (float64, 64-bit integers, complex128):
+    half the memory traffic of float64 for the common image dtypes.
+    """
     if values.dtype.kind == "c":
-        return np.abs(values).astype(np.float64)
-    return np.asarray(values, dtype=np.float64)
+        magnitude = np.abs(values)
+        return magnitude.astype(np.float64 if magnitude.dtype.itemsize == 8 else np.float32)
+    wide = values.dtype.itemsize == 8 and values.dtype.kind in "fiu"
+    return np.array(values, dtype=np.float64 if wide else np.float32)
 
 
 def finite_range(values: np.ndarray) -> tuple[float, float]:
@@ -103,22 +109,28 @@ def finite_range(values: np.ndarray) -> tuple[float, float]:
 def to_levels(values: np.ndarray, low: float, high: float) -> np.ndarray:
     """Float plane -> uint8 levels 0..255 linearly over [low, high] (clipped; NaN -> 0)."""
     span = high - low
-    scale = 255.0 / span if span > 0 else 0.0
+    if not span > 0:  # one value: mid-grey, with what lies below/above at the ends
+        levels = np.full(values.shape, 128, dtype=np.uint8)
+        levels[values > low] = 255
+        levels[values < low] = 0
+        return levels
+    work = np.array(values, dtype=values.dtype if values.dtype.kind == "f" else np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
-        levels = (values - low) * scale
-        if span <= 0:
-            levels = np.where(values > low, 255.0, np.where(values < low, 0.0, 128.0))
-        np.clip(levels, 0.0, 255.0, out=levels)
-    levels = np.nan_to_num(levels, nan=0.0)
-    return (levels + 0.5).astype(np.uint8)
+        work -= work.dtype.type(low)
+        work *= work.dtype.type(255.0 / span)
+        work += work.dtype.type(0.5)  # round half up on the cast below
+        np.clip(work, 0.0, 255.0, out=work)
+    if np.isnan(work.min()):  # min propagates NaN: the mask is paid only when needed
+        work[np.isnan(work)] = 0.0
+    return work.astype(np.uint8)
 
 
 def to_rgb(values: np.ndarray, low: float, high: float, colour_map: str = "grey") -> np.ndarray:
     """``[H,W]`` (through a colour map) or ``[H,W,3]`` (RGB) float values -> uint8 ``[H,W,3]``."""
     levels = to_levels(values, low, high)
     rgb = levels if values.ndim == 3 else COLOUR_MAPS[colour_map][levels]
-    nan = np.isnan(values)
-    if nan.any():
+    if values.size and np.isnan(values.min()):
+        nan = np.isnan(values)
         rgb = np.array(rgb, copy=True)
         mask = nan if values.ndim == 2 else nan.any(axis=2)
         rgb[mask] = NAN_COLOUR

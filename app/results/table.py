@@ -38,6 +38,13 @@ from app.results.export import save_csv
 
 _ModelIndex = QModelIndex | QPersistentModelIndex
 
+# Plain ints: data() is called ~7 times per visible cell, and comparing an int role with
+# a Python enum member costs more than the lookup itself.
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole.value)
+_RIGHT = int((Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value)
+
 
 def dim_names(ndim: int) -> list[str]:
     """Names of a tensor's dims: batch/H/W/channel for 4-D, dim 0.. otherwise."""
@@ -122,15 +129,15 @@ class TensorTableModel(QAbstractTableModel):
     def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else int(self._slice.shape[1])
 
-    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole:
+    def data(self, index: _ModelIndex, role: int = _DISPLAY) -> Any:
+        if role == _DISPLAY:
             return format_value(self._slice[index.row(), index.column()])
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == _ALIGNMENT:
+            return _RIGHT
+        if role == _TOOLTIP:
             row, col = index.row(), index.column()
             where = ",".join(str(i) for i in self.full_index(row, col))
             return f"[{where}] = {exact_value(self._slice[row, col])}"
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation,

@@ -3,8 +3,8 @@
 Contract:
 
 * :class:`TensorView` shows one product tensor: a header with shape, dtype and statistics
-  (computed once per tensor through a shared :class:`StatsCache`, after the first paint so
-  showing a large tensor never waits for them), then tabs built only when first opened:
+  (computed once per tensor through a shared :class:`StatsCache`; for a large tensor in a
+  worker thread, so showing it never waits for them), then tabs built only when first opened:
   Image (4-D), Table (any rank), Glimpses (ExtractGlimpse/V2 outputs), Patches
   (ExtractImagePatches outputs). ``export_npy`` / ``export_csv`` / ``export_png`` take a
   path; the buttons ask with a QFileDialog.
@@ -15,11 +15,13 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -49,16 +51,32 @@ GLIMPSE_BLOCKS = ("ExtractGlimpse", "ExtractGlimpseV2")
 PATCHES_BLOCK = "ExtractImagePatches"
 
 
-class StatsCache:
-    """Statistics computed once per tensor object (the arrays are kept alive while cached)."""
+#: Tensors up to this many elements get their statistics at once; larger ones in a thread.
+SYNC_STATS_LIMIT = 1 << 20
 
-    def __init__(self) -> None:
+
+class StatsCache(QObject):
+    """Statistics computed once per tensor object, shared by every view of it.
+
+    ``request(array, callback)`` calls ``callback(stats)`` now for a small or already known
+    tensor; for a large one it computes in a worker thread (numpy releases the GIL in its
+    reductions, so the interface keeps painting and scrolling) and calls back on the GUI
+    thread. Arrays are kept alive while cached; ``clear()`` forgets them.
+    """
+
+    _done = Signal(object, object)  # (array, stats), delivered on the GUI thread
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self._stats: dict[int, tuple[np.ndarray, TensorStats]] = {}
+        self._waiting: dict[int, tuple[np.ndarray, list[Callable[[TensorStats], None]]]] = {}
+        self._done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
 
     def get(self, array: np.ndarray) -> TensorStats:
-        hit = self._stats.get(id(array))
-        if hit is not None and hit[0] is array:
-            return hit[1]
+        """The statistics, computed now if not known."""
+        known = self.peek(array)
+        if known is not None:
+            return known
         stats = tensor_stats(array)
         self._stats[id(array)] = (array, stats)
         return stats
@@ -66,6 +84,31 @@ class StatsCache:
     def peek(self, array: np.ndarray) -> TensorStats | None:
         hit = self._stats.get(id(array))
         return hit[1] if hit is not None and hit[0] is array else None
+
+    def request(self, array: np.ndarray, callback: Callable[[TensorStats], None]) -> None:
+        known = self.peek(array)
+        if known is not None or array.size <= SYNC_STATS_LIMIT:
+            callback(known if known is not None else self.get(array))
+            return
+        waiting = self._waiting.get(id(array))
+        if waiting is not None and waiting[0] is array:
+            waiting[1].append(callback)
+            return
+        self._waiting[id(array)] = (array, [callback])
+        worker = threading.Thread(target=self._work, args=(array,), daemon=True,
+                                  name="tensorblocks-stats")
+        # Started from the event loop, so the first paint does not share the CPU with it.
+        QTimer.singleShot(0, worker.start)
+
+    def _work(self, array: np.ndarray) -> None:
+        self._done.emit(array, tensor_stats(array))
+
+    def _on_done(self, array: np.ndarray, stats: TensorStats) -> None:
+        self._stats[id(array)] = (array, stats)
+        waiting = self._waiting.pop(id(array), None)
+        for callback in [] if waiting is None else waiting[1]:
+            with contextlib.suppress(RuntimeError):  # the view was deleted meanwhile
+                callback(stats)
 
     def clear(self) -> None:
         self._stats.clear()
@@ -149,8 +192,8 @@ class TensorView(QWidget):
             shape = "[" + ",".join(str(d) for d in tensor.shape) + "]"
             self.header.setText(f"<b>{address}</b>  {shape} {tensor.dtype.name}  "
                                 f"{'empty' if tensor.size == 0 else 'statistics…'}")
-            # After the first paint: a large tensor shows at once, numbers follow.
-            QTimer.singleShot(0, self.compute_stats)
+            # A large tensor shows at once; its numbers follow from a worker thread.
+            self.stats_cache.request(tensor, self._show_stats)
 
     # ------------------------------------------------------------------ public
 
