@@ -355,12 +355,7 @@ def _load_node(model: GraphModel, item: Any, where: str, problem: _Problems) -> 
             else:
                 literals[port] = text
     pos = item.get("pos", [0, 0])
-    if not (
-        isinstance(pos, list)
-        and len(pos) == 2
-        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in pos)
-        and all(math.isfinite(v) for v in pos)
-    ):
+    if not (isinstance(pos, list) and len(pos) == 2 and all(map(_finite_number, pos))):
         problem(f"expected the position as two numbers [x, y], found {_short(pos)}",
                 f"{where}.pos", **place)
         pos = [0, 0]
@@ -371,6 +366,15 @@ def _load_node(model: GraphModel, item: Any, where: str, problem: _Problems) -> 
     model.add_node(block, node_id, attrs=attrs, literals=literals,
                    pos=(float(pos[0]), float(pos[1])))
     return node_id
+
+
+def _finite_number(value: Any) -> bool:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _load_edge(
@@ -401,13 +405,14 @@ def _load_edge(
         except TensorBlocksError as error:
             problem(error.reason, f"{where}.{key}")
             continue
+        if ref.node in broken:
+            continue  # the node itself was refused; its wires would only repeat that
         if not NODE_ID.match(ref.node):
             problem(f"'{text}': '{ref.node}' is not a valid node id", f"{where}.{key}")
             continue
         if ref.node not in model:
-            if ref.node not in broken:
-                problem(f"'{text}': no node '{ref.node}'", f"{where}.{key}", node=ref.node,
-                        port=ref.port)
+            problem(f"'{text}': no node '{ref.node}'", f"{where}.{key}", node=ref.node,
+                    port=ref.port)
             continue
         refs[key] = ref
     if len(refs) != 2:

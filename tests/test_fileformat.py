@@ -267,6 +267,7 @@ def mutate(path: str, value: Any) -> dict[str, Any]:
         (mutate("nodes/1/pos", [1]), "nodes[1].pos", "two numbers"),
         (mutate("nodes/1/pos", [1, "2"]), "nodes[1].pos", "two numbers"),
         (mutate("nodes/1/pos", [True, 2]), "nodes[1].pos", "two numbers"),
+        (mutate("nodes/1/pos", [10**400, 2]), "nodes[1].pos", "two numbers"),
         (mutate("nodes/1/colour", "red"), "nodes[1].colour", "unknown key 'colour'"),
         (mutate("edges/0", "image.output"), "edges[0]", "expected an edge object"),
         (mutate("edges/0/from", "image"), "edges[0].from", "node.port"),
@@ -317,9 +318,12 @@ def test_every_structural_problem_is_collected(tmp_path: Path) -> None:
 def test_wires_of_a_refused_node_are_not_reported_twice(tmp_path: Path) -> None:
     data = sample_dict()
     data["nodes"][0]["pos"] = None
+    data["nodes"][1]["id"] = "2nd"
+    data["edges"][0]["to"] = "2nd.input"
+    data["edges"][1]["from"] = "2nd.glimpse"
     error = load_error(data, tmp_path)
     assert isinstance(error, GraphLoadError)
-    assert [p.location for p in error.problems] == ["nodes[0].pos"]
+    assert [p.location for p in error.problems] == ["nodes[0].pos", "nodes[1].id"]
 
 
 @pytest.mark.parametrize(
