@@ -244,6 +244,16 @@ def _migrate(data: dict[str, Any], file: str | None) -> dict[str, Any]:
             raise GraphFileError(
                 f"cannot migrate from version {version}: {error.reason}", file=file
             ) from None
+        except Exception as error:  # a migration meeting a malformed old file
+            raise GraphFileError(
+                f"cannot migrate from version {version}: {type(error).__name__}: {error}",
+                file=file,
+            ) from None
+        if not isinstance(data, dict):
+            raise GraphFileError(
+                f"cannot migrate from version {version}: the migration gave {_kind(data)}",
+                file=file,
+            )
         version += 1
         data["version"] = version
     return data
@@ -278,12 +288,15 @@ def graph_from_dict(
     for index, item in enumerate(edges):
         _load_edge(model, item, f"edges[{index}]", broken, problem)
 
-    extra = {key: value for key, value in data.items() if key not in _TOP_KEYS}
-    for key, value in extra.items():
+    extra: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _TOP_KEYS:
+            continue
         try:  # what cannot be written back must not be accepted (NaN, sets, ...)
-            json.dumps(value, allow_nan=False)
+            # A private JSON copy: the caller's objects are not shared with the model.
+            extra[key] = json.loads(json.dumps(value, allow_nan=False))
         except (TypeError, ValueError, RecursionError) as error:
-            problem(f"cannot be stored in a graph file: {error}", key)
+            problem(f"cannot be stored in a graph file: {error}", str(key))
     if problem.found:
         raise GraphLoadError(problem.found)
     model.extra = extra

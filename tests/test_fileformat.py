@@ -399,6 +399,26 @@ def test_a_missing_migration_is_reported(
     assert "no migration to version 3" in error.reason
 
 
+def test_a_migration_failing_on_a_malformed_old_file_is_a_graph_file_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def fragile(data: dict[str, Any]) -> dict[str, Any]:
+        data["edges"] = [{"from": e["source"]} for e in data["edges"]]
+        return data
+
+    monkeypatch.setattr(fileformat, "CURRENT_VERSION", 2)
+    monkeypatch.setitem(fileformat.MIGRATIONS, 1, fragile)
+    with pytest.raises(GraphFileError, match="cannot migrate from version 1: KeyError"):
+        graph_from_dict(sample_dict(), file="old.json")
+
+
+def test_extra_keys_are_copied_not_shared() -> None:
+    data = sample_dict()
+    model = graph_from_dict(data)
+    data["ui"]["zoom"] = 99
+    assert model.extra["ui"]["zoom"] == 1.25
+
+
 def test_migrations_apply_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
 
