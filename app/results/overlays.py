@@ -234,6 +234,7 @@ class PatchesView(QWidget):
         self._taps: list[tuple[int, int, bool]] = []
         self._location = (0, 0, 0)
         self._origin = (0, 0)  # first (row, col) of the mosaic block
+        self._tile_mark: QGraphicsRectItem | None = None
 
         self.caption = QLabel(self)
         self.caption.setWordWrap(True)
@@ -339,6 +340,8 @@ class PatchesView(QWidget):
             self.tile_panel.view.hovered.connect(self._on_mosaic_hover)
             self.tile_panel.view.clicked.connect(self._on_mosaic_click)
         self.splitter.addWidget(self.tile_panel)
+        self._tile_mark = None
+        self._mark_tile((row, col))
 
     def _mosaic_location(self, y: int, x: int) -> tuple[int, int] | None:
         tile_y, in_y = divmod(y, self.kh + 1)
@@ -350,9 +353,24 @@ class PatchesView(QWidget):
     def _on_mosaic_hover(self, _batch: int, y: int, x: int) -> None:
         where = None if y < 0 else self._mosaic_location(y, x)
         if where is None:
-            self.show_location(self.batch.value(), self.row.value(), self.col.value())
-        else:
-            self.show_location(self.batch.value(), *where)
+            where = (self.row.value(), self.col.value())
+        self.show_location(self.batch.value(), *where)
+        self._mark_tile(where)
+
+    def _mark_tile(self, where: tuple[int, int]) -> None:
+        """Outline location ``where``'s tile in the mosaic."""
+        panel = self.tile_panel
+        if panel is None or self.mode.currentData() != "all" or panel.view.image_count() == 0:
+            return
+        if self._tile_mark is None or self._tile_mark.scene() is not panel.view.scene():
+            self._tile_mark = QGraphicsRectItem()
+            self._tile_mark.setPen(_pen("#ffd740", 2.0))
+            self._tile_mark.setZValue(3)
+            panel.view.scene().addItem(self._tile_mark)
+        row, col = where[0] - self._origin[0], where[1] - self._origin[1]
+        origin = panel.view.origin(0)
+        self._tile_mark.setRect(QRectF(col * (self.kw + 1), row * (self.kh + 1), self.kw,
+                                       self.kh).translated(origin))
 
     def _on_mosaic_click(self, _batch: int, y: int, x: int) -> None:
         where = self._mosaic_location(y, x)

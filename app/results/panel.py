@@ -21,9 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QTabWidget,
@@ -52,13 +51,9 @@ class _NodePage(QWidget):
         else:
             button.clicked.connect(lambda: panel.pin_node(node_id))
         self.pin_button = button
-        top = QHBoxLayout()
-        top.setContentsMargins(0, 0, 0, 0)
-        top.addStretch(1)
-        top.addWidget(button)
+        self.node_view.header_layout.addWidget(button, 0, Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(top)
         layout.addWidget(self.node_view, 1)
 
 

@@ -161,7 +161,7 @@ class TensorTable(QWidget):
         for header in (self.view.horizontalHeader(), self.view.verticalHeader()):
             # Fixed sizes: ResizeToContents would format every cell of a huge slice.
             header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.view.horizontalHeader().setDefaultSectionSize(84)
+        self.view.horizontalHeader().setDefaultSectionSize(96)
         self.view.verticalHeader().setDefaultSectionSize(20)
         self.view.setWordWrap(False)
 

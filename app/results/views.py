@@ -305,7 +305,11 @@ class NodeView(QWidget):
         self.info.setText(self._describe(result))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.info)
+        #: The info line; the panel adds its Pin button here.
+        self.header_layout = QHBoxLayout()
+        self.header_layout.setContentsMargins(0, 0, 0, 0)
+        self.header_layout.addWidget(self.info, 1)
+        layout.addLayout(self.header_layout)
         self.tensors: dict[str, TensorView] = {}
         outputs = list(result.outputs.items())
         if len(outputs) == 1:
