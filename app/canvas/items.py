@@ -23,7 +23,8 @@ Contract:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
@@ -96,10 +97,37 @@ def font(role: str) -> QFont:
 
 
 def _static(text: str, role: str) -> QStaticText:
-    static = QStaticText(text)
-    static.setTextFormat(Qt.TextFormat.PlainText)
-    static.prepare(font=font(role))
+    """A laid-out text; identical texts share one (port names, defaults, dtypes repeat a lot)."""
+    key = (text, role)
+    static = _statics.get(key)
+    if static is None:
+        if len(_statics) > 20_000:
+            _statics.clear()
+        static = QStaticText(text)
+        static.setTextFormat(Qt.TextFormat.PlainText)
+        static.prepare(font=font(role))
+        _statics[key] = static
     return static
+
+
+def _elided_static(text: str, role: str, width: float) -> QStaticText:
+    """``text`` elided in the middle to ``width`` px, laid out (cached like :func:`_static`)."""
+    key = (text, role, width)
+    elided = _elided.get(key)
+    if elided is None:
+        if len(_elided) > 20_000:
+            _elided.clear()
+        metrics = _metrics.get(role)
+        if metrics is None:
+            metrics = _metrics[role] = QFontMetricsF(font(role))
+        elided = metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, width)
+        _elided[key] = elided
+    return _static(elided, role)
+
+
+_statics: dict[tuple[str, str], QStaticText] = {}
+_elided: dict[tuple[str, str, float], str] = {}
+_metrics: dict[str, QFontMetricsF] = {}
 
 
 def _theme_of(item: QGraphicsItem) -> CanvasTheme:
@@ -112,15 +140,15 @@ def _lod(painter: QPainter, option: QStyleOptionGraphicsItem) -> float:
     return float(option.levelOfDetailFromTransform(painter.worldTransform()))
 
 
-def literal_problem(spec: BlockSpec | None, port: InputPort, text: str) -> str | None:
+@functools.lru_cache(maxsize=4096)
+def literal_problem(port: InputPort, text: str) -> str | None:
     """Why ``text`` is not a valid literal for ``port`` (a quick local check), or ``None``.
 
     The Input block's ``initvalues`` take their dtype from its ``dtype`` port, which the full
     validation (graph.validate) judges; here they are only parsed.
     """
     try:
-        dtype = port.dtype
-        parse_literal(text, port.kind, dtype)
+        parse_literal(text, port.kind, port.dtype)
     except TensorBlocksError as error:
         return error.reason
     if port.choices:
@@ -180,6 +208,8 @@ class PortItem(QGraphicsItem):
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
+        if _lod(painter, option) < 0.25:
+            return  # under 3 px wide: the node's outline says enough
         theme = _theme_of(self)
         colour = QColor(theme.port_colour(self.kind))
         radius = PORT_RADIUS
@@ -317,13 +347,13 @@ class _Row:
 class NodeItem(QGraphicsItem):
     """A block instance on the canvas (see the module docstring)."""
 
-    def __init__(self, node: Node, spec: BlockSpec | None) -> None:
+    def __init__(self, node: Node, spec: BlockSpec | None, wired: Iterable[str] = ()) -> None:
         super().__init__()
         self.node_id = node.id
         self.block = node.block
         self.spec = spec
         self.literals: dict[str, str] = dict(node.literals)
-        self.wired: set[str] = set()
+        self.wired: set[str] = set(wired)
         #: Local parse problems of the literals shown (port -> reason).
         self.literal_errors: dict[str, str] = {}
         #: The inference problems of this node, and the ports they name.
@@ -403,7 +433,6 @@ class NodeItem(QGraphicsItem):
 
     def _refresh_fields(self) -> None:
         """Lay out each unwired input's field text (literal, or default greyed)."""
-        field_fm = QFontMetricsF(font("field"))
         x0 = LABEL_MARGIN + self._label_width + 12
         field_width = self._width - 10 - x0
         self.literal_errors = {}
@@ -419,7 +448,7 @@ class NodeItem(QGraphicsItem):
             literal = self.literals.get(name)
             if literal is not None:
                 text, is_default = literal, False
-                problem = literal_problem(spec, port, literal) if port is not None else None
+                problem = literal_problem(port, literal) if port is not None else None
                 if problem is not None:
                     self.literal_errors[name] = problem
             elif port is not None and port.default is not None:
@@ -428,8 +457,7 @@ class NodeItem(QGraphicsItem):
                 text, is_default = "required", True
             else:
                 text, is_default = "—", True
-            elided = field_fm.elidedText(text, Qt.TextElideMode.ElideMiddle, field_width - 10)
-            row.field_text = _static(elided, "field")
+            row.field_text = _elided_static(text, "field", field_width - 10)
             row.field_is_default = is_default
             row.error = (
                 name in self.literal_errors
@@ -463,6 +491,8 @@ class NodeItem(QGraphicsItem):
 
     def set_problems(self, problems: list[TensorBlocksError]) -> None:
         """Show the inference problems of this node: a badge with a tooltip, red fields."""
+        if not problems and not self.problems:
+            return
         self.problems = list(problems)
         self.problem_ports = {p.port for p in problems if p.port}
         self._refresh_fields()

@@ -265,7 +265,8 @@ class GraphScene(QGraphicsScene):
             self._add_wire_item(wire)
 
     def _add_node_item(self, node: Node) -> None:
-        item = NodeItem(node, self.model.registry.get(node.block))
+        wired = [wire.dst.port for wire in self.model.wires_into(node.id)]
+        item = NodeItem(node, self.model.registry.get(node.block), wired)
         self._nodes[node.id] = item
         self._node_wires[node.id] = set()
         self.addItem(item)
