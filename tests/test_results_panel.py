@@ -462,3 +462,27 @@ def test_export_from_the_panel(qtbot: QtBot, tmp_path: Path) -> None:
     level = int(np.clip((value + 1) * 127.5, 0, 255) + 0.5)
     colour = png.pixelColor(QPoint(int(origin.x() - rect.x()) + 3, int(origin.y() - rect.y()) + 2))
     assert rgb(colour) == (level, level, level)
+
+
+def test_a_rerun_with_the_same_tensors_keeps_the_view(qtbot: QtBot) -> None:
+    from types import SimpleNamespace
+
+    array = np.ones((1, 2, 2, 1), np.float32)
+
+    def report(output: np.ndarray) -> SimpleNamespace:
+        node = SimpleNamespace(node="a", block="Input", status="cached", seconds=0.0,
+                               error=None, inputs={"initvalues": "1"}, attrs={},
+                               outputs={"output": output})
+        return SimpleNamespace(nodes={"a": node})
+
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.set_report(report(array))
+    panel.show_node("a")
+    first = panel.node_view("a")
+    assert first is not None
+    panel.set_report(report(array))  # the engine's cache hands back the same array
+    assert panel.node_view("a") is first
+    panel.set_report(report(array.copy()))  # new values: a new view
+    again = panel.node_view("a")
+    assert again is not None and again is not first

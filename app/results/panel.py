@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QLabel,
@@ -34,6 +35,34 @@ from app.results.data import NodeResult, results_from_report
 from app.results.views import CompareView, NodeView, StatsCache, TensorView
 
 COMPARE_TAB = "Compare"
+
+
+def _same_content(new: NodeResult | None, old: NodeResult) -> bool:
+    """Whether ``new`` shows exactly what ``old`` shows (same tensors and inputs, by identity)."""
+    if new is None:
+        return False
+    if new is old:
+        return True
+    if (new.block, new.status, new.error, new.attrs) != (old.block, old.status, old.error,
+                                                         old.attrs):
+        return False
+    if new.outputs.keys() != old.outputs.keys() or new.inputs.keys() != old.inputs.keys():
+        return False
+    if any(new.outputs[k] is not old.outputs[k] for k in new.outputs):
+        return False
+    for key, value in new.inputs.items():
+        other = old.inputs[key]
+        same = value is other if isinstance(value, np.ndarray) else _equal(value, other)
+        if not same:
+            return False
+    return True
+
+
+def _equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
 
 
 class _NodePage(QWidget):
@@ -85,9 +114,13 @@ class ResultsPanel(QWidget):
     def set_results(self, results: Mapping[str, NodeResult]) -> None:
         """Replace the results shown (views of unchanged result objects are kept)."""
         self._results = dict(results)
-        self.stats.clear()
+        self.stats.keep_only(
+            array for result in self._results.values() for array in result.outputs.values()
+        )
+        # A node whose tensors are the very same objects (the engine's cache hands them back
+        # after a re-run) keeps its page, and with it zoom, tab and table position.
         self._pages = {key: page for key, page in self._pages.items()
-                       if self._results.get(key[0]) is page.result}
+                       if _same_content(self._results.get(key[0]), page.result)}
         self.compare.set_results(self._results)
         self._refresh()
 
@@ -163,7 +196,7 @@ class ResultsPanel(QWidget):
                 missing.append(node_id)
                 continue
             page = self._pages.get((node_id, pinned))
-            if page is None or page.result is not result:
+            if page is None or not _same_content(result, page.result):
                 page = _NodePage(self, result, pinned)
             pages[(node_id, pinned)] = page
             title = f"📌 {node_id}" if pinned else node_id

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -112,6 +112,11 @@ class StatsCache(QObject):
 
     def clear(self) -> None:
         self._stats.clear()
+
+    def keep_only(self, arrays: Iterable[np.ndarray]) -> None:
+        """Forget the statistics of every tensor not in ``arrays``."""
+        alive = {id(array) for array in arrays}
+        self._stats = {key: hit for key, hit in self._stats.items() if key in alive}
 
 
 def difference(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float]:
