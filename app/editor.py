@@ -79,6 +79,7 @@ def take_screenshot(window: object, png: Path, *, run: bool, timeout_ms: int = 1
     window.resize(*SCREENSHOT_SIZE)
     window.show()
     _settle(app)
+    window.default_dock_sizes()
     window.update_inference()
     if run:
         window.run_graph()

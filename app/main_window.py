@@ -41,6 +41,7 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDropEvent,
     QKeySequence,
+    QShowEvent,
     QUndoStack,
 )
 from PySide6.QtWidgets import (
@@ -280,10 +281,10 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.problems_dock, self.log_dock)
         self.results_dock.raise_()
         self.setTabPosition(Qt.DockWidgetArea.BottomDockWidgetArea, QTabWidget.TabPosition.North)
-        self.resizeDocks(
-            [self.palette_dock, self.inspector_dock], [210, 330], Qt.Orientation.Horizontal
-        )
-        self.resizeDocks([self.results_dock], [260], Qt.Orientation.Vertical)
+        for dock in (self.results_dock, self.problems_dock, self.log_dock):
+            # The tabs name these docks already; a title bar above them would say it twice.
+            dock.setTitleBarWidget(QWidget(dock))
+        self._layout_restored = False
 
         # Runs and timers.
         self.runner = Runner(engine, parent=self)
@@ -332,6 +333,7 @@ class MainWindow(QMainWindow):
         icon: str | None = None,
         tip: str | None = None,
         checkable: bool = False,
+        canvas_only: bool = False,
     ) -> QAction:
         action = QAction(text, self)
         action.setObjectName(name)
@@ -353,7 +355,13 @@ class MainWindow(QMainWindow):
                 action.toggled.connect(slot)
             else:
                 action.triggered.connect(lambda _checked=False, s=slot: self._guarded(s))
-        self.addAction(action)
+        if canvas_only:
+            # Plain keys (F, Delete) must not fire while typing in a panel: they belong to
+            # the canvas, so their shortcut only works when the canvas has the focus.
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.view.addAction(action)
+        else:
+            self.addAction(action)
         self.actions_by_name[name] = action
         return action
 
@@ -384,7 +392,8 @@ class MainWindow(QMainWindow):
             "delete",
             "&Delete",
             lambda: self.scene.delete_selection(),
-            [QKeySequence(key.Delete).toString(), "Backspace"],
+            ["Del", "Backspace"],
+            canvas_only=True,
         )
         a("select_all", "Select &All", self.select_all, key.SelectAll)
         a(
@@ -406,19 +415,21 @@ class MainWindow(QMainWindow):
             "fit",
             "&Fit All",
             lambda: self.view.fit_all(),
-            ["Ctrl+0", "Home"],
+            ["F", "Home"],
             icon="fit",
             tip="Fit the whole graph",
+            canvas_only=True,
         )
-        a("fit_selection", "Fit &Selection", lambda: self.view.fit_selection(), "Ctrl+Shift+0")
         a(
-            "zoom_in",
-            "Zoom &In",
-            lambda: self._zoom(1.25),
-            [QKeySequence(key.ZoomIn).toString(), "Ctrl+="],
+            "fit_selection",
+            "Fit &Selection",
+            lambda: self.view.fit_selection(),
+            ["Shift+F", "."],
+            canvas_only=True,
         )
-        a("zoom_out", "Zoom &Out", lambda: self._zoom(0.8), key.ZoomOut)
-        a("zoom_reset", "&Actual Size", self._zoom_reset, "Ctrl+1")
+        a("zoom_in", "Zoom &In", lambda: self._zoom(1.2), ["Ctrl++", "Ctrl+="])
+        a("zoom_out", "Zoom &Out", lambda: self._zoom(1 / 1.2), "Ctrl+-")
+        a("zoom_reset", "&Actual Size", self._zoom_reset, "Ctrl+0")
         a(
             "layout",
             "Auto &Layout",
@@ -566,7 +577,23 @@ class MainWindow(QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
         if state is not None:
-            self.restoreState(state)
+            self._layout_restored = bool(self.restoreState(state))
+
+    def default_dock_sizes(self) -> None:
+        """Give the docks their default sizes (the canvas gets the most room)."""
+        width, height = self.width(), self.height()
+        self.resizeDocks(
+            [self.palette_dock, self.inspector_dock],
+            [max(190, width // 8), max(300, width * 9 // 40)],
+            Qt.Orientation.Horizontal,
+        )
+        self.resizeDocks([self.results_dock], [max(200, height * 3 // 10)], Qt.Orientation.Vertical)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._layout_restored:
+            self._layout_restored = True
+            QTimer.singleShot(0, self.default_dock_sizes)
 
     def save_layout(self) -> None:
         """Remember geometry, dock layout, theme and auto-run."""
@@ -604,10 +631,10 @@ class MainWindow(QMainWindow):
             toggle.blockSignals(True)
             toggle.setChecked(theme.dark)
             toggle.blockSignals(False)
-        self.settings.setValue("theme", theme.name)
 
     def _on_theme_toggled(self, dark: bool) -> None:
         self.set_theme(style.DARK if dark else style.LIGHT)
+        self.settings.setValue("theme", self._theme.name)
 
     # ------------------------------------------------------------------ title and state
 
@@ -899,15 +926,15 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ view
 
     def _zoom(self, factor: float) -> None:
-        self.view.scale(factor, factor)
+        self.view.zoom_by(factor)
         self._update_view_labels()
 
     def _zoom_reset(self) -> None:
-        self.view.resetTransform()
+        self.view.zoom_by(1.0 / self.view.zoom())
         self._update_view_labels()
 
     def _update_view_labels(self) -> None:
-        self.zoom_label.setText(f"{self.view.transform().m11() * 100:.0f}%")
+        self.zoom_label.setText(f"{self.view.zoom() * 100:.0f}%")
 
     # ------------------------------------------------------------------ files
 
@@ -1145,8 +1172,8 @@ class MainWindow(QMainWindow):
             headline = f"Run finished with {count} problem{'s' * (count != 1)} ({summary})"
         else:
             headline = f"Run finished in {ms:.0f} ms ({summary})"
-        self.run_label.setText(headline.split(" (")[0])
-        self.statusBar().showMessage(headline, 6000)
+        self.run_label.setText(headline)
+        self.statusBar().clearMessage()
         self.log_message(headline, level="error" if report.problems else "info")
         for problem in report.problems:
             self.log_message(problem.reason, node=problem.node, level="error")
