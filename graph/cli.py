@@ -19,7 +19,9 @@ Relative paths in the graph resolve against the graph file's folder.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -106,6 +108,14 @@ def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | 
     except KeyboardInterrupt:
         _one_line(err, "interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader left (``| head``): stop quietly, and keep Python's final flush of
+        # stdout from complaining about the closed pipe.
+        if out is sys.stdout:
+            with contextlib.suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except Exception as error:  # never a traceback on the command line
         _one_line(err, f"internal error: {type(error).__name__}: {error}")
         return 1

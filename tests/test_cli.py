@@ -404,3 +404,19 @@ def test_subprocess_failure_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert str(path) in result.stderr
+
+
+def test_a_reader_leaving_early_gets_no_noise(tmp_path: Path) -> None:
+    """``tensorblocks run g | head -1``: no traceback, no "Exception ignored" message."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "run", str(small_graph(tmp_path))],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    first = process.stdout.readline()
+    process.stdout.close()  # the reader leaves; later writes meet a broken pipe
+    err = process.stderr.read().decode()
+    process.stderr.close()
+    assert process.wait(timeout=60) in (0, 1)
+    assert first.split() == [b"node", b"block", b"status", b"time"]
+    assert err == ""
