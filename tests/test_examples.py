@@ -37,6 +37,11 @@ EXPECTED: dict[str, dict[str, tuple[int, ...]]] = {
         "numbers.output": (1, 4, 4, 1),
         "numbers_dilated.patches": (1, 2, 2, 4),
     },
+    "noise_fill.tbg.json": {
+        "texture.output": (1, 64, 64, 1),
+        "uniform_fill.glimpse": (1, 96, 96, 1),
+        "gaussian_fill.glimpse": (1, 96, 96, 1),
+    },
     "pipeline.tbg.json": {
         "scene.output": (1, 128, 128, 3),
         "focus.glimpse": (1, 64, 64, 3),
@@ -113,6 +118,23 @@ def test_pipeline_tiles_are_the_glimpse(tmp_path: Path) -> None:
     glimpse = results["focus.glimpse"][0]
     tiles = results["tiles.patches"][0]
     np.testing.assert_array_equal(tiles[2, 1], glimpse[32:48, 16:32].reshape(-1))
+
+
+def test_noise_fill_is_reproducible_with_a_seed(tmp_path: Path) -> None:
+    first = run_example("noise_fill.tbg.json", tmp_path)
+    again = run_example("noise_fill.tbg.json", tmp_path)
+    texture = first["texture.output"][0]
+    for key in ("uniform_fill.glimpse", "gaussian_fill.glimpse"):
+        np.testing.assert_array_equal(first[key], again[key])
+        window = first[key][0]
+        np.testing.assert_array_equal(window[16:80, 16:80], texture)
+        border = np.concatenate([window[:16].ravel(), window[80:].ravel()])
+        assert texture.min() <= border.min() and border.max() <= texture.max()
+        assert len(np.unique(border)) > 100  # noise, not a constant fill
+    uniform_border = first["uniform_fill.glimpse"][0, :16].ravel()
+    gaussian_border = first["gaussian_fill.glimpse"][0, :16].ravel()
+    # Uniform noise spreads evenly; gaussian noise gathers around the mean.
+    assert uniform_border.std() > gaussian_border.std()
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
