@@ -99,6 +99,12 @@ class GlimpseView(QWidget):
         layout.addWidget(splitter, 1)
         self._compute_windows(image)
         if self.input_panel is not None:
+            # One value range for both, so a glimpse looks like the part of the image it
+            # came from (min-max of each alone would stretch them differently).
+            low = min(self.input_panel.range[0], self.glimpse_panel.range[0])
+            high = max(self.input_panel.range[1], self.glimpse_panel.range[1])
+            self.input_panel.set_fixed_range(low, high)
+            self.glimpse_panel.set_fixed_range(low, high)
             self.input_panel.rendered.connect(self.draw_windows)
             self.draw_windows()
 
@@ -339,6 +345,11 @@ class PatchesView(QWidget):
                                          f", cols {col0}..{col0 + block.shape[1] - 1}")
             self.tile_panel.view.hovered.connect(self._on_mosaic_hover)
             self.tile_panel.view.clicked.connect(self._on_mosaic_click)
+        if self.input_panel is not None:
+            # The input's value range, so a tile looks like the pixels it was cut from.
+            low = min(self.input_panel.range[0], self.tile_panel.range[0])
+            high = max(self.input_panel.range[1], self.tile_panel.range[1])
+            self.tile_panel.set_fixed_range(low, high)
         self.splitter.addWidget(self.tile_panel)
         self._tile_mark = None
         self._mark_tile((row, col))
