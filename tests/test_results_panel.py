@@ -486,3 +486,51 @@ def test_a_rerun_with_the_same_tensors_keeps_the_view(qtbot: QtBot) -> None:
     panel.set_report(report(array.copy()))  # new values: a new view
     again = panel.node_view("a")
     assert again is not None and again is not first
+
+
+@pytest.mark.parametrize(
+    ("tensor", "rows", "cols"),
+    [
+        (np.zeros((1, 0, 0, 18), np.float32), 0, 0),  # VALID patches larger than the image
+        (np.zeros((0, 5, 5, 3), np.float32), 0, 0),  # empty batch
+        (np.array(2.5), 1, 1),  # a scalar
+        (np.arange(7, dtype=np.int16), 7, 1),  # a vector: one column
+        (np.array([[True, False]]), 1, 2),
+    ],
+)
+def test_tables_of_every_rank_and_empty_tensors(qtbot: QtBot, tensor: np.ndarray, rows: int,
+                                                cols: int) -> None:
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.set_results({"n": NodeResult("n", "Input", outputs={"output": tensor})})
+    panel.show_node("n")
+    view = panel.tensor_view("n.output")
+    assert view is not None
+    stats = view.compute_stats()
+    assert stats.empty == (tensor.size == 0)
+    assert ("empty" in view.header.text()) == (tensor.size == 0)
+    model = view.table().model
+    assert (model.rowCount(), model.columnCount()) == (rows, cols)
+    if rows and cols:
+        assert model.index(rows - 1, cols - 1).data() == format_value(
+            tensor.reshape(rows, cols)[rows - 1, cols - 1])
+
+
+def test_bfloat16_tensors_show_and_export_exactly(qtbot: QtBot, tmp_path: Path) -> None:
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    tensor = np.array([0.1, -3.0, 1e30, np.nan], np.float32).astype(ml_dtypes.bfloat16)
+    tensor = tensor.reshape(1, 2, 2, 1)
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.set_results({"n": NodeResult("n", "Input", outputs={"output": tensor})})
+    panel.show_node("n")
+    view = panel.tensor_view("n.output")
+    assert view is not None
+    stats = view.compute_stats()
+    assert (stats.dtype, stats.nan, stats.max) == ("bfloat16", 1, float(tensor[0, 1, 0, 0]))
+    tip = view.table().model.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
+    assert float(tip.split(" = ")[1]) == float(tensor[0, 0, 0, 0])
+    view.export_csv(str(tmp_path / "b.csv"))
+    loaded = load_csv(str(tmp_path / "b.csv"), tensor.dtype)
+    assert loaded.tobytes() == np.ascontiguousarray(tensor[0, :, :, 0]).tobytes()
+    view.image().render_images()  # draws (NaN in magenta) without error
