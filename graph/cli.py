@@ -222,8 +222,12 @@ def _print_nodes(report: RunReport, out: TextIO) -> None:
 
 
 def save_results(results: dict[str, np.ndarray], path: str) -> None:
-    """Save ``results`` as an ``.npz`` (key ``node.port``) atomically; GraphFileError on failure."""
-    arrays = {key: np.asarray(value) for key, value in results.items()}
+    """Save ``results`` as an ``.npz`` (key ``node.port``) atomically; GraphFileError on failure.
+
+    A bfloat16 tensor is saved widened to float32 (exactly): the .npy format has no
+    bfloat16, and NumPy would otherwise write raw two-byte records nobody can read.
+    """
+    arrays = {key: _storable(np.asarray(value)) for key, value in results.items()}
 
     savez: Any = np.savez  # its keyword "allow_pickle" cannot clash: our keys hold a dot
 
@@ -231,6 +235,15 @@ def save_results(results: dict[str, np.ndarray], path: str) -> None:
         savez(stream, **arrays)
 
     write_atomically(path, write)
+
+
+def _storable(array: np.ndarray) -> np.ndarray:
+    if array.dtype.kind == "V" and array.dtype.names is None:
+        try:
+            return array.astype(np.float32)  # ml_dtypes' bfloat16 widens exactly
+        except (TypeError, ValueError):
+            return array
+    return array
 
 
 # ----------------------------------------------------------------------------- the table

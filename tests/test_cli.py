@@ -293,6 +293,16 @@ def test_tensor_stats_handle_special_tensors() -> None:
     assert tensor_stats(np.array(7, np.uint8)) == ("7", "7", "7")
 
 
+def test_bfloat16_results_are_saved_as_float32(tmp_path: Path) -> None:
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    values = np.array([1.5, -2.0, 3.015625], dtype=ml_dtypes.bfloat16)
+    graph.cli.save_results({"a.output": values, "b.output": np.arange(3)}, str(tmp_path / "r.npz"))
+    with np.load(tmp_path / "r.npz", allow_pickle=False) as saved:
+        assert saved["a.output"].dtype == np.float32
+        np.testing.assert_array_equal(saved["a.output"], [1.5, -2.0, 3.015625])
+        np.testing.assert_array_equal(saved["b.output"], [0, 1, 2])
+
+
 def test_table_columns_are_aligned() -> None:
     table = format_table({
         "a.output": np.arange(6, dtype=np.float32).reshape(1, 2, 3, 1),
