@@ -549,6 +549,8 @@ def write_atomically(path: str | os.PathLike[str], payload: bytes | Callable[[An
     """
     name = os.fspath(path)
     target = Path(name)
+    if target.is_symlink():  # replace the file the link points at, keep the link
+        target = target.resolve()
     folder = target.parent
     temp = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
     try:

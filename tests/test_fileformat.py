@@ -540,6 +540,17 @@ def test_save_keeps_the_file_mode(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o640
 
 
+def test_save_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
+    real = write(tmp_path / "real.tbg.json", sample_dict())
+    link = tmp_path / "link.tbg.json"
+    link.symlink_to(real)
+    model = load_graph(link)
+    model.remove_node("patches")
+    save_graph(model, link)
+    assert link.is_symlink()
+    assert load_graph(real).node_ids() == ["image", "glimpse"]
+
+
 def test_save_into_a_missing_folder_is_a_graph_file_error(tmp_path: Path) -> None:
     with pytest.raises(GraphFileError, match="cannot write"):
         save_graph(graph_from_dict(sample_dict()), tmp_path / "nope" / "g.tbg.json")
