@@ -534,3 +534,29 @@ def test_bfloat16_tensors_show_and_export_exactly(qtbot: QtBot, tmp_path: Path) 
     loaded = load_csv(str(tmp_path / "b.csv"), tensor.dtype)
     assert loaded.tobytes() == np.ascontiguousarray(tensor[0, :, :, 0]).tobytes()
     view.image().render_images()  # draws (NaN in magenta) without error
+
+
+def test_a_tiny_fixed_range_is_kept_exactly(qtbot: QtBot) -> None:
+    image = np.array([[0.0, 0.5e-9, 1e-9]]).reshape(1, 1, 3, 1)
+    panel = ImagePanel(image)
+    qtbot.addWidget(panel)
+    panel.resize(400, 300)
+    panel.show()
+    panel.colour_map.setCurrentText("grey")
+    panel.set_fixed_range(0.0, 1e-9)
+    panel.view.set_zoom(40)
+    settle()
+    assert panel.range == (0.0, 1e-9)
+    assert [rgb(pixel(panel, 0, 0, x))[0] for x in range(3)] == [0, 128, 255]
+    assert panel.high.decimals() >= 12
+
+
+def test_the_difference_image_is_symmetric_around_zero(qtbot: QtBot) -> None:
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.set_results(_two_results())
+    panel.compare.compare("a.output", "b.output", "difference")
+    view = panel.compare.views[0]
+    image = view.image()
+    assert image.range == (-33.0, 33.0)
+    assert image.colour_map.currentText() == "diverging"

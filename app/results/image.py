@@ -76,7 +76,9 @@ def _make_table(anchors: tuple[tuple[float, int, int, int], ...]) -> np.ndarray:
 VIRIDIS = _make_table(_VIRIDIS_ANCHORS)
 #: 256 x 3 uint8 grey ramp.
 GREY = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
-COLOUR_MAPS = {"grey": GREY, "viridis": VIRIDIS}
+#: 256 x 3 uint8 diverging map (blue, white at the middle, red): for differences around 0.
+DIVERGING = _make_table(((0.0, 33, 102, 172), (0.5, 247, 247, 247), (1.0, 178, 24, 43)))
+COLOUR_MAPS = {"grey": GREY, "viridis": VIRIDIS, "diverging": DIVERGING}
 NAN_COLOUR = (255, 0, 255)
 
 
@@ -321,7 +323,7 @@ class ImagePanel(QWidget):
         self.channel.setRange(0, max(0, channels - 1))
         self.channel.setPrefix("channel ")
         self.colour_map = QComboBox(self)
-        self.colour_map.addItems(["grey", "viridis"])
+        self.colour_map.addItems(list(COLOUR_MAPS))
         if channels != 1:
             self.colour_map.setCurrentText("viridis")
         self.contrast = QComboBox(self)
@@ -351,14 +353,25 @@ class ImagePanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(controls)
         layout.addWidget(self.view, 1)
-        layout.addWidget(self.status)
+        bottom = QHBoxLayout()
+        bottom.setContentsMargins(0, 0, 0, 0)
+        bottom.addWidget(self.status, 1)
+        self.legend_low = QLabel(self)
+        self.legend = QLabel(self)
+        self.legend_high = QLabel(self)
+        for label in (self.legend_low, self.legend, self.legend_high):
+            bottom.addWidget(label)
+        layout.addLayout(bottom)
 
         self.range: tuple[float, float] = (0.0, 1.0)
+        self._fixed_range: tuple[float, float] | None = None
         self._update_enabled()
         for signal in (self.mode.currentIndexChanged, self.channel.valueChanged,
                        self.colour_map.currentIndexChanged, self.contrast.currentIndexChanged,
-                       self.low.valueChanged, self.high.valueChanged, self.first.valueChanged):
+                       self.first.valueChanged):
             signal.connect(self._on_control)
+        self.low.valueChanged.connect(self._on_range_edit)
+        self.high.valueChanged.connect(self._on_range_edit)
         self.view.hovered.connect(self._on_hover)
         self.render_images()
 
@@ -370,14 +383,16 @@ class ImagePanel(QWidget):
 
     def set_fixed_range(self, low: float, high: float) -> None:
         """Contrast by a fixed value range (``low`` -> bottom colour, ``high`` -> top)."""
-        for widget, set_value in ((self.low, low), (self.high, high)):
-            widget.blockSignals(True)
-            widget.setValue(set_value)
-            widget.blockSignals(False)
+        self._fixed_range = (float(low), float(high))
+        self._show_range(low, high)
         self.contrast.blockSignals(True)
         self.contrast.setCurrentIndex(self.contrast.findData("fixed"))
         self.contrast.blockSignals(False)
         self._on_control()
+
+    def set_colour_map(self, name: str) -> None:
+        """``grey``, ``viridis`` or ``diverging`` (one-channel mode)."""
+        self.colour_map.setCurrentText(name)
 
     def set_min_max(self) -> None:
         self.contrast.setCurrentIndex(self.contrast.findData("minmax"))
@@ -408,15 +423,15 @@ class ImagePanel(QWidget):
             return
         planes = self.planes()
         if self.contrast.currentData() == "fixed":
-            low, high = self.low.value(), self.high.value()
+            # The exact values given (the spin boxes show them rounded to their decimals).
+            low, high = self._fixed_range if self._fixed_range is not None else self.range
         else:
             ranges = [finite_range(p) for p in planes]
             low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
-            for spin, value in ((self.low, low), (self.high, high)):
-                spin.blockSignals(True)
-                spin.setValue(value)
-                spin.blockSignals(False)
+            self._show_range(low, high)
+        self._fixed_range = (low, high)
         self.range = (low, high)
+        self._update_legend()
         colour_map = str(self.colour_map.currentText())
         images = [to_rgb(p, low, high, colour_map) for p in planes]
         if self.gaps is not None:
@@ -460,9 +475,36 @@ class ImagePanel(QWidget):
             spin.setToolTip("value shown as the bottom colour" if spin is self.low
                             else "value shown as the top colour")
 
+    def _show_range(self, low: float, high: float) -> None:
+        """Put a range in the spin boxes, with enough decimals for its span."""
+        span = abs(high - low)
+        decimals = 6 if not span > 0 else max(2, min(15, 3 - math.floor(math.log10(span))))
+        for spin, value in ((self.low, low), (self.high, high)):
+            spin.blockSignals(True)
+            spin.setDecimals(decimals)
+            spin.setValue(value)
+            spin.blockSignals(False)
+
+    def _on_range_edit(self, *_: Any) -> None:
+        self._fixed_range = (self.low.value(), self.high.value())
+        self.render_images()
+
     def _on_control(self, *_: Any) -> None:
         self._update_enabled()
         self.render_images()
+
+    def _update_legend(self) -> None:
+        """A colour bar from the bottom to the top value of the range shown."""
+        low, high = self.range
+        rgb = self.mode.currentData() == "rgb"
+        table = GREY if rgb else COLOUR_MAPS[str(self.colour_map.currentText())]
+        bar = np.ascontiguousarray(np.repeat(table[None, :, :], 10, axis=0))
+        self.legend.setPixmap(QPixmap.fromImage(rgb_to_qimage(bar)).scaled(
+            96, 10, Qt.AspectRatioMode.IgnoreAspectRatio,
+            Qt.TransformationMode.FastTransformation))
+        self.legend_low.setText(format_number(low))
+        self.legend_high.setText(format_number(high))
+        self.legend.setToolTip("each channel's level" if rgb else "colour map")
 
     def _on_hover(self, batch: int, y: int, x: int) -> None:
         if batch >= 0 and (self.gaps is None or not self.gaps[y, x]):

@@ -238,6 +238,7 @@ class PatchesView(QWidget):
         self.channels = depth // (self.kh * self.kw) if self.kh * self.kw else 0
         self._items: list[Any] = []
         self._taps: list[tuple[int, int, bool]] = []
+        self._tap_items: list[QGraphicsRectItem] = []
         self._location = (0, 0, 0)
         self._origin = (0, 0)  # first (row, col) of the mosaic block
         self._tile_mark: QGraphicsRectItem | None = None
@@ -333,6 +334,7 @@ class PatchesView(QWidget):
             tile = self.tile(batch, row, col)[None]
             self.tile_panel = ImagePanel(tile, self.splitter,
                                          title=f"tile of location ({row}, {col})")
+            self.tile_panel.view.hovered.connect(self._on_tile_hover)
         else:
             _, out_h, out_w, _ = self.patches.shape
             row0 = max(0, min(row - MOSAIC_SIDE // 2, out_h - MOSAIC_SIDE))
@@ -353,6 +355,13 @@ class PatchesView(QWidget):
         self.splitter.addWidget(self.tile_panel)
         self._tile_mark = None
         self._mark_tile((row, col))
+
+    def _on_tile_hover(self, _batch: int, y: int, x: int) -> None:
+        """Hovering tap (y, x) of the tile: that tap's square is filled on the input."""
+        chosen = -1 if y < 0 else y * self.kw + x
+        for index, item in enumerate(self._tap_items):
+            item.setBrush(QBrush(QColor(255, 215, 64, 150)) if index == chosen
+                          else QBrush(Qt.BrushStyle.NoBrush))
 
     def _mosaic_location(self, y: int, x: int) -> tuple[int, int] | None:
         tile_y, in_y = divmod(y, self.kh + 1)
@@ -405,7 +414,7 @@ class PatchesView(QWidget):
         scene = panel.view.scene()
         for item in self._items:
             scene.removeItem(item)
-        self._items, self._taps = [], []
+        self._items, self._taps, self._tap_items = [], [], []
         batch, row, col = self._location
         if batch not in panel.shown_batches():
             return
@@ -438,6 +447,7 @@ class PatchesView(QWidget):
             square.setData(0, (tap_row, tap_col, inside))
             scene.addItem(square)
             self._items.append(square)
+            self._tap_items.append(square)
             self._taps.append((tap_row, tap_col, inside))
         outside = sum(1 for t in self._taps if not t[2])
         panel.status.setText(

@@ -456,3 +456,10 @@ class CompareView(QWidget):
         view = TensorView(f"{a_name} − {b_name}", diff, stats=self.stats_cache)
         self.views.append(view)
         self.body_layout.addWidget(view)
+        if "Image" in [view.tabs.tabText(i) for i in range(view.tabs.count())]:
+            # Differences read best around 0: one channel, blue-white-red, symmetric range.
+            image = view.image()
+            image.set_channel(0)
+            image.set_colour_map("diverging")
+            bound = largest if np.isfinite(largest) and largest > 0 else 1.0
+            image.set_fixed_range(-bound, bound)
