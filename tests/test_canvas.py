@@ -661,3 +661,59 @@ def test_theme_switch_repaints(canvas: Canvas) -> None:
     corner = (5, 5)
     assert light.pixelColor(*corner) != dark.pixelColor(*corner)
     canvas.scene.set_theme(LIGHT)
+
+
+def test_clicking_elsewhere_commits_an_open_literal(canvas: Canvas, model: GraphModel) -> None:
+    canvas.click(canvas.field_centre("glimpse", "size"))
+    editor = canvas.scene.literal_editor()
+    assert editor is not None
+    editor.setText("{4,4}")
+    canvas.click(QPointF(900, 500))  # empty canvas
+    assert model.node("glimpse").literals["size"] == "{4,4}"
+    assert canvas.scene.literal_editor() is None
+
+
+def test_literal_editor_offers_the_port_choices(canvas: Canvas) -> None:
+    editor = canvas.scene.edit_literal("patches", "padding")
+    assert editor is not None and editor.completer() is not None
+    assert editor.completer().model().rowCount() == 2
+    dtype_editor = canvas.scene.edit_literal("image", "dtype")
+    assert dtype_editor is not None
+    words = dtype_editor.completer().model()
+    assert "DT_FLOAT" in [words.index(i, 0).data() for i in range(words.rowCount())]
+
+
+def test_double_click_on_a_block_activates_it(canvas: Canvas) -> None:
+    activated: list[str] = []
+    canvas.scene.nodeActivated.connect(activated.append)
+    point = canvas.to_view(header_point(canvas, "patches"))
+    QTest.mouseDClick(
+        canvas.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point
+    )
+    assert activated == ["patches"]
+
+
+def test_space_drag_pans_without_moving_blocks(canvas: Canvas, model: GraphModel) -> None:
+    view = canvas.view
+    view.setFocus()
+    centre = view.mapToScene(view.viewport().rect().center())
+    QTest.keyPress(view, Qt.Key.Key_Space)
+    start = header_point(canvas, "glimpse")
+    canvas.drag(start, start + QPointF(80, 0))
+    QTest.keyRelease(view, Qt.Key.Key_Space)
+    moved = view.mapToScene(view.viewport().rect().center())
+    assert moved.x() == pytest.approx(centre.x() - 80, abs=2)
+    assert model.node("glimpse").pos == (320.0, 0.0)
+
+
+def test_short_wires_keep_their_label_in_the_tooltip(canvas: Canvas, model: GraphModel) -> None:
+    model.move("glimpse", (240, 0))  # right next to image
+    canvas.scene.set_inference(infer(model))
+    wire_item = canvas.scene.wire_item(PortRef("glimpse", "input"))
+    assert wire_item is not None
+    assert wire_item.label_text() == "[1,2,2,1] float32"
+    assert not wire_item.label_shown()
+    assert "image.output -> glimpse.input" in wire_item.toolTip()
+    assert "[1,2,2,1] float32" in wire_item.toolTip()
+    model.move("glimpse", (600, 0))
+    assert wire_item.label_shown()

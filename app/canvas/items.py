@@ -24,6 +24,7 @@ Contract:
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ from PySide6.QtGui import (
     QStaticText,
 )
 from PySide6.QtWidgets import (
+    QCompleter,
     QGraphicsItem,
     QGraphicsSceneHoverEvent,
     QGraphicsSceneMouseEvent,
@@ -762,6 +764,7 @@ class WireItem(QGraphicsItem):
         self.problem = False
         self._label: QStaticText | None = None
         self._label_rect = QRectF()
+        self._label_fits = False
         self._path = QPainterPath()
         self._shape: QPainterPath | None = None
         self._bounds = QRectF()
@@ -769,15 +772,26 @@ class WireItem(QGraphicsItem):
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
         self.setZValue(0)
+        self.update_tooltip()
         self.update_path()
 
     def set_label(self, text: str | None) -> None:
         """Show ``text`` (e.g. ``[1,64,64,3] float32``) at the middle, or nothing."""
         self._label = _static(text, "wire") if text else None
+        self.update_tooltip()
         self.update_path()
 
+    def update_tooltip(self) -> None:
+        """The tooltip names the wire and its tensor (also when the label has no room)."""
+        text = self.label_text()
+        self.setToolTip(f"{self.wire}" + (f"\n{text}" if text else ""))
+
+    def label_shown(self) -> bool:
+        """Whether the label is drawn (a short wire has no room for it)."""
+        return self._label_fits
+
     def label_text(self) -> str | None:
-        """The label shown, if any."""
+        """The label (drawn when there is room, always in the tooltip), if any."""
         return None if self._label is None else str(self._label.text())
 
     def set_problem(self, problem: bool) -> None:
@@ -792,7 +806,13 @@ class WireItem(QGraphicsItem):
         self._path = wire_path(self.src_port.scene_centre(), self.dst_port.scene_centre())
         self._shape = None
         bounds = self._path.boundingRect()
+        self._label_fits = False
         if self._label is not None:
+            size = self._label.size()
+            ends = self._path.pointAtPercent(1.0) - self._path.pointAtPercent(0.0)
+            # A label longer than a short wire would cover the ports: the tooltip has it then.
+            self._label_fits = math.hypot(ends.x(), ends.y()) >= size.width() + 60
+        if self._label_fits and self._label is not None:
             size = self._label.size()
             mid = self._path.pointAtPercent(0.5)
             self._label_rect = QRectF(
@@ -833,7 +853,7 @@ class WireItem(QGraphicsItem):
         painter.setPen(QPen(colour, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(self._path)
-        if self._label is not None and _lod(painter, option) >= 0.6:
+        if self._label_fits and self._label is not None and _lod(painter, option) >= 0.6:
             painter.setPen(QPen(QColor(theme.node_border), 0.8))
             painter.setBrush(QColor(theme.label_background))
             r = self._label_rect
@@ -890,14 +910,24 @@ class PendingWire(QGraphicsItem):
 
 
 class LiteralEditor(QLineEdit):
-    """The inline editor of a port literal: Enter (or leaving it) commits, Esc cancels."""
+    """The inline editor of a port literal: Enter (or leaving it) commits, Esc cancels.
+
+    ``completions`` (a port's choices, or the dtype names) are offered as the user types.
+    """
 
     committed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, text: str, placeholder: str = "") -> None:
+    def __init__(self, text: str, placeholder: str = "", completions: Iterable[str] = ()) -> None:
         super().__init__(text)
         self.setPlaceholderText(placeholder)
+        words = list(completions)
+        if words:
+            # Choices (SAME/VALID, DT_* names) pop up as the user types.
+            completer = QCompleter(words, self)
+            completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+            completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+            self.setCompleter(completer)
         self.setFont(font("field"))
         self.setFrame(False)
         self._done = False
@@ -923,5 +953,10 @@ class LiteralEditor(QLineEdit):
 
     def focusOutEvent(self, event: QFocusEvent) -> None:
         super().focusOutEvent(event)
-        if event.reason() != Qt.FocusReason.PopupFocusReason:
+        # Leaving the field commits; a popup (the completer) or another window taking the
+        # focus does not: the field is still open when the user comes back.
+        if event.reason() not in (
+            Qt.FocusReason.PopupFocusReason,
+            Qt.FocusReason.ActiveWindowFocusReason,
+        ):
             self._commit()

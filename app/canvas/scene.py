@@ -65,7 +65,8 @@ from app.commands import (
     push_macro,
 )
 from blocks.errors import TensorBlocksError
-from blocks.spec import BlockSpec, PortKind
+from blocks.literals import dtype_name, supported_dtypes
+from blocks.spec import BlockSpec, InputPort, PortKind
 from graph.model import (
     AttrsChanged,
     GraphEvent,
@@ -298,6 +299,7 @@ class GraphScene(QGraphicsScene):
                 PortRef(new, wire.dst.port) if wire.dst.node == old else wire.dst,
             )
             self._wires[wire_item.wire.dst] = wire_item
+            wire_item.update_tooltip()
             wire_item.update_path()
 
     def _add_wire_item(self, wire: Wire) -> None:
@@ -655,7 +657,7 @@ class GraphScene(QGraphicsScene):
         spec = item.spec.input(port) if item.spec else None
         current = self.model.node(node_id).literals.get(port)
         placeholder = spec.default if spec is not None and spec.default is not None else ""
-        editor = LiteralEditor(current or "", placeholder)
+        editor = LiteralEditor(current or "", placeholder, _completions(spec))
         self._style_editor(editor)
         proxy = self.addWidget(editor)
         proxy.setZValue(100)
@@ -833,3 +835,14 @@ class GraphScene(QGraphicsScene):
         if self._drag is not None:
             self._end_wire_drag()
         self._close_editor(commit=False)
+
+
+def _completions(port: InputPort | None) -> list[str]:
+    """What the inline editor offers for ``port``: its choices, or the dtype names."""
+    if port is None:
+        return []
+    if port.choices:
+        return [choice for choice in port.choices if choice]
+    if port.kind is PortKind.DTYPE:
+        return [dtype_name(dtype) for dtype in supported_dtypes()]
+    return []
