@@ -91,8 +91,9 @@ def _glimpse_case(name: str, noise: str, crossing: bool) -> Case:
 
     def ours() -> np.ndarray:
         return extract_glimpse_v2(
-            images, size, offsets, centered=False, normalized=False, noise=noise, seed=7
-        )
+            images, size, offsets, centered=False, normalized=False, uniform_noise=False,
+            noise=noise, seed=7,
+        )  # uniform_noise=False: what tf.image.extract_glimpse passes to the raw op
 
     theirs = None
     if tf is not None:
@@ -132,13 +133,20 @@ def _floor_for(reference: np.ndarray) -> Callable[[], np.ndarray]:
 
 
 def _time_round_robin(functions: list[Callable[[], Any]], repeats: int) -> list[float]:
-    """Median seconds of each function, timed in turn so noise hits all of them alike."""
+    """Median seconds of each function, timed in turn so noise hits all of them alike.
+
+    The order rotates every round: what ran just before matters (a TF call leaves the
+    allocator in a state where the next large numpy allocation page-faults afresh), and
+    rotating gives every function every predecessor equally often.
+    """
     samples: list[list[float]] = [[] for _ in functions]
-    for _ in range(repeats):
-        for index, function in enumerate(functions):
+    for round_index in range(repeats):
+        for offset in range(len(functions)):
+            index = (round_index + offset) % len(functions)
             start = time.perf_counter()
-            function()
+            result = functions[index]()
             samples[index].append(time.perf_counter() - start)
+            del result  # freeing the output is not part of the call
     return [statistics.median(times) for times in samples]
 
 
@@ -179,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per column")
     parser.add_argument("--only", default="", help="comma-separated case names, e.g. A,B")
     args = parser.parse_args(argv)
-    repeats = args.repeats or (3 if args.quick else 15)
+    repeats = args.repeats or (3 if args.quick else 21)
     wanted = {name.strip() for name in args.only.split(",") if name.strip()}
     header = ["case", "what", "ours ms", "TF ms", "floor ms", "ours/TF", "ours/floor", "same as TF"]
     rows = [header]

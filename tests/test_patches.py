@@ -421,9 +421,9 @@ def test_receptive_field_examples_and_errors() -> None:
 @given(
     batch=st.integers(0, 2), height=st.integers(0, 9), width=st.integers(0, 9),
     channels=st.integers(0, 3),
-    k=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    k=st.tuples(st.integers(1, 5), st.integers(1, 5)),
     s=st.tuples(st.integers(1, 4), st.integers(1, 4)),
-    r=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    r=st.tuples(st.integers(1, 6), st.integers(1, 6)),
     padding=st.sampled_from(["SAME", "VALID"]),
     dtype=st.sampled_from(DTYPES + (["bfloat16"] if BFLOAT16 is not None else [])),
     seed=st.integers(0, 2**32 - 1),

@@ -389,6 +389,19 @@ def _as_words(array: np.ndarray) -> np.ndarray:
     return array.view(np.dtype(f"u{width}"))
 
 
+@dataclass(frozen=True)
+class _Region:
+    """Output rows/cols ``[i0, i1) x [j0, j1)``; tap (0, 0) of output (i0, j0) reads image
+    pixel ``(top, left)``, which may lie outside the image."""
+
+    i0: int
+    i1: int
+    j0: int
+    j1: int
+    top: int
+    left: int
+
+
 def _fill(out: np.ndarray, images: np.ndarray, plan: _Plan) -> None:
     image = _as_words(images)  # [B, H, W, Cw]: bits only, so every dtype copies exactly
     words = _as_words(out)
@@ -398,87 +411,45 @@ def _fill(out: np.ndarray, images: np.ndarray, plan: _Plan) -> None:
     pad_top, pad_left = (int(d) for d in plan.pad if d is not None)
     target = words.reshape(batch, out_h, out_w, kh, kw * channels)
 
-    reads_padding = (
-        pad_top > 0
-        or pad_left > 0
-        or (out_h - 1) * sh + (kh - 1) * rh - pad_top >= height
-        or (out_w - 1) * sw + (kw - 1) * rw - pad_left >= width
+    def region(i0: int, i1: int, j0: int, j1: int) -> _Region:
+        return _Region(i0, i1, j0, j1, i0 * sh - pad_top, j0 * sw - pad_left)
+
+    if rw > 1 and kw > 1:
+        # Dilated columns: everything goes through the re-laid-out buffer, which also
+        # makes each patch row one contiguous run.
+        _fill_from_buffer(target, image, plan, region(0, out_h, 0, out_w))
+        return
+    # The interior, where every tap is inside the image, is copied straight from the
+    # image; only the border strips around it need zero padding.
+    i0, i1 = _interior(out_h, -pad_top, sh, (kh - 1) * rh, height)
+    j0, j1 = _interior(out_w, -pad_left, sw, (kw - 1) * rw, width)
+    if i0 >= i1 or j0 >= j1:
+        _fill_from_buffer(target, image, plan, region(0, out_h, 0, out_w))
+        return
+    top, left = i0 * sh - pad_top, j0 * sw - pad_left
+    st = image.strides
+    source = np.lib.stride_tricks.as_strided(
+        image[:, top:, left:],
+        (batch, i1 - i0, j1 - j0, kh, kw * channels),
+        (st[0], st[1] * sh, st[2] * sw, st[1] * rh, st[3]),
+        writeable=False,
     )
-    dilated_columns = rw > 1 and kw > 1
-    if not reads_padding and not dilated_columns:
-        # Every tap is inside the image and a patch row is kw neighbouring pixels:
-        # read straight from the image.
-        st = image.strides
-        source = np.lib.stride_tricks.as_strided(
-            image,
-            (batch, out_h, out_w, kh, kw * channels),
-            (st[0], st[1] * sh, st[2] * sw, st[1] * rh, st[3]),
-            writeable=False,
-        )
-        _copy(target, source)
-        return
+    _copy(target[:, i0:i1, j0:j1], source)
+    for strip in (
+        region(0, i0, 0, out_w),
+        region(i1, out_h, 0, out_w),
+        region(i0, i1, 0, j0),
+        region(i0, i1, j1, out_w),
+    ):
+        if strip.i0 < strip.i1 and strip.j0 < strip.j1:
+            _fill_from_buffer(target, image, plan, strip)
 
-    # Re-lay the rows and columns the patches read into a buffer whose row n is padded
-    # row n*row_step, and whose [phase, m] column is reduced column m*col_phases + phase,
-    # reduced column x being padded column x*col_step. Then the kw taps of a patch row
-    # are kw neighbouring buffer columns and every copy run is kw*C elements long.
-    row_step = math.gcd(sh, rh)
-    col_step = math.gcd(sw, rw)
-    col_phases = rw // col_step  # coprime with sw // col_step
-    col_stride, col_rate = sw // col_step, col_phases
-    rows = ((out_h - 1) * sh + (kh - 1) * rh) // row_step + 1
-    last_column = (out_w - 1) * col_stride + (kw - 1) * col_rate  # reduced
-    phases = sorted({(j * col_stride) % col_phases for j in range(min(out_w, col_phases))})
-    columns = last_column // col_phases + 1
-    if batch * rows * len(phases) * columns * channels > 2 * (image.size + words.size):
-        # Mostly padding (a kernel or rate far larger than the image): a buffer spanning
-        # the padded extent could dwarf the output, so copy tap by tap instead.
-        _fill_by_taps(target.reshape(batch, out_h, out_w, kh, kw, channels), image, plan)
-        return
-    buffer = np.empty((batch, rows, len(phases), columns, channels), image.dtype)
 
-    # Buffer rows n0:n1 hold image rows; the rest is zero padding.
-    first_row = -(-pad_top // row_step)
-    row_end = min(rows, (height - 1 + pad_top) // row_step + 1) if height > 0 else first_row
-    row_end = max(row_end, first_row)
-    buffer[:, :first_row] = 0
-    buffer[:, row_end:] = 0
-    image_rows = slice(first_row * row_step - pad_top, None, row_step)
-    for index, phase in enumerate(phases):
-        # Buffer column m of this phase is image column (m*col_phases + phase)*col_step - pad_left.
-        period = col_phases * col_step
-        first_col = max(0, -(-(pad_left - phase * col_step) // period))
-        col_end = (width - 1 + pad_left - phase * col_step) // period + 1 if width > 0 else 0
-        col_end = max(first_col, min(columns, col_end))
-        plane = buffer[:, first_row:row_end, index]
-        plane[:, :, :first_col] = 0
-        plane[:, :, col_end:] = 0
-        if col_end > first_col and row_end > first_row:
-            x0 = (first_col * col_phases + phase) * col_step - pad_left
-            plane[:, :, first_col:col_end] = image[
-                :, image_rows, x0 : x0 + (col_end - first_col - 1) * period + 1 : period
-            ][:, : row_end - first_row]
-
-    bst = buffer.strides
-    for index, phase in enumerate(phases):
-        # Output columns j with (j*col_stride) % col_phases == phase: j = j0 + t*col_phases.
-        j0 = next(j for j in range(col_phases) if (j * col_stride) % col_phases == phase)
-        count = len(range(j0, out_w, col_phases))
-        m0 = (j0 * col_stride - phase) // col_phases
-        start = buffer[:, :, index, m0:]
-        source = np.lib.stride_tricks.as_strided(
-            start,
-            (batch, out_h, count, kh, kw * channels),
-            (
-                bst[0],
-                bst[1] * (sh // row_step),
-                bst[3] * col_stride,
-                bst[1] * (rh // row_step),
-                bst[4],
-            ),
-            writeable=False,
-        )
-        _copy(target[:, :, j0::col_phases], source)
+def _interior(out: int, start: int, step: int, reach: int, size: int) -> tuple[int, int]:
+    """Outputs whose first tap (at ``start + o*step``) and last (``+ reach``) are inside."""
+    first_lo, first_hi = _tap_range(out, start, step, size)
+    last_lo, last_hi = _tap_range(out, start + reach, step, size)
+    return max(first_lo, last_lo), min(first_hi, last_hi)
 
 
 def _tap_range(out: int, start: int, step: int, size: int) -> tuple[int, int]:
@@ -488,17 +459,80 @@ def _tap_range(out: int, start: int, step: int, size: int) -> tuple[int, int]:
     return first, max(first, end)
 
 
-def _fill_by_taps(target: np.ndarray, image: np.ndarray, plan: _Plan) -> None:
+def _fill_from_buffer(target: np.ndarray, image: np.ndarray, plan: _Plan, area: _Region) -> None:
+    """Fill ``target[:, i0:i1, j0:j1]`` from a re-laid-out, zero-padded copy of what it reads.
+
+    Buffer row n is image row ``top + n*row_step``; buffer column ``[phase, m]`` is reduced
+    column ``x = m*col_phases + phase``, i.e. image column ``left + x*col_step``. Rows and
+    columns no patch reads are left out, and the kw taps of a patch row become kw
+    neighbouring buffer columns, so every copy run is kw*C elements long.
+    """
+    batch, height, width, channels = image.shape
+    (kh, kw), (sh, sw), (rh, rw) = plan.ksize, plan.stride, plan.rate
+    out_h, out_w = area.i1 - area.i0, area.j1 - area.j0
+    row_step = math.gcd(sh, rh)
+    col_step = math.gcd(sw, rw)
+    col_phases = rw // col_step  # coprime with sw // col_step
+    col_stride, col_rate = sw // col_step, col_phases
+    period = col_phases * col_step
+    rows = ((out_h - 1) * sh + (kh - 1) * rh) // row_step + 1
+    last_column = (out_w - 1) * col_stride + (kw - 1) * col_rate  # reduced
+    phases = sorted({(j * col_stride) % col_phases for j in range(min(out_w, col_phases))})
+    columns = last_column // col_phases + 1
+    region = target[:, area.i0 : area.i1, area.j0 : area.j1]
+    if batch * rows * len(phases) * columns * channels > 2 * (image.size + region.size):
+        # Mostly padding (a kernel or rate far larger than the image): a buffer spanning
+        # the padded extent could dwarf the output, so copy tap by tap instead.
+        _fill_by_taps(region.reshape(batch, out_h, out_w, kh, kw, channels), image, plan, area)
+        return
+    buffer = np.empty((batch, rows, len(phases), columns, channels), image.dtype)
+    row_lo, row_hi = _tap_range(rows, area.top, row_step, height)
+    buffer[:, :row_lo] = 0
+    buffer[:, row_hi:] = 0
+    for index, phase in enumerate(phases):
+        first_column = area.left + phase * col_step
+        col_lo, col_hi = _tap_range(columns, first_column, period, width)
+        plane = buffer[:, row_lo:row_hi, index]
+        plane[:, :, :col_lo] = 0
+        plane[:, :, col_hi:] = 0
+        if row_lo < row_hi and col_lo < col_hi:
+            y0, x0 = area.top + row_lo * row_step, first_column + col_lo * period
+            plane[:, :, col_lo:col_hi] = image[
+                :,
+                y0 : y0 + (row_hi - row_lo - 1) * row_step + 1 : row_step,
+                x0 : x0 + (col_hi - col_lo - 1) * period + 1 : period,
+            ]
+
+    bst = buffer.strides
+    for index, phase in enumerate(phases):
+        # Output columns j with (j*col_stride) % col_phases == phase: j = j0 + t*col_phases.
+        j0 = next(j for j in range(col_phases) if (j * col_stride) % col_phases == phase)
+        m0 = (j0 * col_stride - phase) // col_phases
+        source = np.lib.stride_tricks.as_strided(
+            buffer[:, :, index, m0:],
+            (batch, out_h, len(range(j0, out_w, col_phases)), kh, kw * channels),
+            (
+                bst[0],
+                bst[1] * (sh // row_step),
+                bst[3] * col_stride,
+                bst[1] * (rh // row_step),
+                bst[4],
+            ),
+            writeable=False,
+        )
+        _copy(region[:, :, j0::col_phases], source)
+
+
+def _fill_by_taps(target: np.ndarray, image: np.ndarray, plan: _Plan, area: _Region) -> None:
     """One strided slice per tap into ``target`` [B, out_h, out_w, kh, kw, C]; zeros elsewhere."""
     height, width = image.shape[1:3]
     out_h, out_w = target.shape[1:3]
     (kh, kw), (sh, sw), (rh, rw) = plan.ksize, plan.stride, plan.rate
-    pad_top, pad_left = (int(d) for d in plan.pad if d is not None)
     for a in range(kh):
-        y0 = a * rh - pad_top
+        y0 = area.top + a * rh
         i_lo, i_hi = _tap_range(out_h, y0, sh, height)
         for c in range(kw):
-            x0 = c * rw - pad_left
+            x0 = area.left + c * rw
             j_lo, j_hi = _tap_range(out_w, x0, sw, width)
             slot = target[:, :, :, a, c, :]
             if i_lo == i_hi or j_lo == j_hi:
