@@ -560,3 +560,34 @@ def test_the_difference_image_is_symmetric_around_zero(qtbot: QtBot) -> None:
     image = view.image()
     assert image.range == (-33.0, 33.0)
     assert image.colour_map.currentText() == "diverging"
+
+
+def test_statistics_of_a_large_tensor_come_from_a_worker_thread(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import app.results.views as views
+    from app.results.data import tensor_stats
+
+    monkeypatch.setattr(views, "SYNC_STATS_LIMIT", 10)
+    tensor = np.arange(100, dtype=np.float32).reshape(1, 10, 10, 1)
+    computed_on: list[str] = []
+    real = views.tensor_stats
+
+    def spy(array: np.ndarray) -> object:
+        computed_on.append(threading.current_thread().name)
+        return real(array)
+
+    monkeypatch.setattr(views, "tensor_stats", spy)
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.set_results({"n": NodeResult("n", "Input", outputs={"output": tensor})})
+    panel.show_node("n")
+    view = panel.tensor_view("n.output")
+    assert view is not None
+    assert "statistics…" in view.header.text()  # shown before the numbers are known
+    qtbot.waitUntil(lambda: "mean" in view.header.text(), timeout=5000)
+    assert computed_on == ["tensorblocks-stats"]
+    assert panel.stats.peek(tensor) == tensor_stats(tensor)
+    assert tensor_stats(tensor).summary() in view.header.text()

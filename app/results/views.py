@@ -101,7 +101,9 @@ class StatsCache(QObject):
         QTimer.singleShot(0, worker.start)
 
     def _work(self, array: np.ndarray) -> None:
-        self._done.emit(array, tensor_stats(array))
+        stats = tensor_stats(array)
+        with contextlib.suppress(RuntimeError):  # the panel was deleted meanwhile
+            self._done.emit(array, stats)
 
     def _on_done(self, array: np.ndarray, stats: TensorStats) -> None:
         self._stats[id(array)] = (array, stats)
