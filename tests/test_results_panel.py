@@ -591,3 +591,26 @@ def test_statistics_of_a_large_tensor_come_from_a_worker_thread(
     assert computed_on == ["tensorblocks-stats"]
     assert panel.stats.peek(tensor) == tensor_stats(tensor)
     assert tensor_stats(tensor).summary() in view.header.text()
+
+
+def test_a_large_mosaic_shows_the_block_around_the_location(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.results.overlays as overlays
+
+    monkeypatch.setattr(overlays, "MOSAIC_BUDGET", 6 * 4 * 4)  # 4 x 4 locations of 3x2x1
+    result, patches, _ = _patches_result(rates=(1, 1))
+    patches = patches[..., ::2].copy()  # one channel: depth 6
+    result.inputs["images"] = result.inputs["images"][..., :1]
+    view = PatchesView(result, patches)
+    qtbot.addWidget(view)
+    view.set_location(0, 4, 3)
+    view.set_mode("all")
+    assert view.tile_panel is not None
+    out_h, out_w = patches.shape[1:3]
+    assert (out_h, out_w) == (5, 4)
+    # Rows 1..4 (centred on 4, clamped to the end), columns 0..3 (the whole width).
+    assert view.tile_panel.tensor.shape == (1, 4 * 4 - 1, 4 * 3 - 1, 1)
+    np.testing.assert_array_equal(view.tile_panel.tensor[0, 0:3, 0:2],
+                                  view.tile(0, 1, 0))
+    assert view._mosaic_location(0, 0) == (1, 0)

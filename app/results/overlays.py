@@ -10,8 +10,9 @@ Contract:
   pixels (``None`` windows: the whole glimpse is fill, listed in the caption).
 * :class:`PatchesView` (ExtractImagePatches results) unfolds the depth dim into
   ``kh x kw x C`` tiles (``C = depth / (kh*kw)``): one output location's tile, or a mosaic
-  of a block of locations of one image with thin gaps. The chosen or hovered location's
-  receptive field is outlined on the input image from
+  of all locations of one image with thin gaps (for a very large output, the block of
+  locations around the chosen one that fits :data:`MOSAIC_BUDGET` values). The chosen or
+  hovered location's receptive field is outlined on the input image from
   :func:`blocks.kernels.patches.receptive_field`: each tap a small square (dashed where
   it falls in the padding) and the overall dilated extent. ``tap_rects()`` gives
   ``[(row, col, inside)]`` of the taps drawn.
@@ -19,6 +20,7 @@ Contract:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -213,8 +215,14 @@ def mosaic(patches: np.ndarray, kh: int, kw: int, gap: int = 1) -> tuple[np.ndar
     return image[: height - gap, : width - gap], mask[: height - gap, : width - gap]
 
 
-#: Most output locations per side in the all-locations mosaic.
-MOSAIC_SIDE = 48
+#: Most tensor values in the all-locations mosaic; beyond it, a block of locations around
+#: the chosen one is shown (pick another location to move the block).
+MOSAIC_BUDGET = 2_000_000
+
+
+def mosaic_side(kh: int, kw: int, channels: int) -> int:
+    """Locations per side of the mosaic block that fits :data:`MOSAIC_BUDGET`."""
+    return max(1, math.isqrt(MOSAIC_BUDGET // max(1, kh * kw * channels)))
 
 
 class PatchesView(QWidget):
@@ -337,9 +345,10 @@ class PatchesView(QWidget):
             self.tile_panel.view.hovered.connect(self._on_tile_hover)
         else:
             _, out_h, out_w, _ = self.patches.shape
-            row0 = max(0, min(row - MOSAIC_SIDE // 2, out_h - MOSAIC_SIDE))
-            col0 = max(0, min(col - MOSAIC_SIDE // 2, out_w - MOSAIC_SIDE))
-            block = self.patches[batch, row0 : row0 + MOSAIC_SIDE, col0 : col0 + MOSAIC_SIDE]
+            side = mosaic_side(self.kh, self.kw, self.channels)
+            row0 = max(0, min(row - side // 2, out_h - side))
+            col0 = max(0, min(col - side // 2, out_w - side))
+            block = self.patches[batch, row0 : row0 + side, col0 : col0 + side]
             self._origin = (row0, col0)
             image, gaps = mosaic(block, self.kh, self.kw)
             self.tile_panel = ImagePanel(image[None], self.splitter, gaps=gaps,
