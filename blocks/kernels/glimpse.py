@@ -43,6 +43,7 @@ up to four fill strips around it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,7 +57,7 @@ _NOISE_KINDS = ("uniform", "gaussian", "zero")
 _F32 = np.float32
 # float32 values at or beyond 2**63 (and NaN/inf) do not convert to int64; TensorFlow's
 # conversion then yields INT64_MIN, which makes the whole glimpse fill.
-_INT64_LIMIT = _F32(2.0**63)
+_INT64_LIMIT = 2.0**63
 
 Window = tuple[int, int] | None
 
@@ -109,14 +110,14 @@ def _size_pair(size: Any) -> tuple[int, int]:
             port="size",
         )
     if values.dtype.kind in "iu":
-        pair = [int(v) for v in values]
+        pair = [int(v) for v in values.tolist()]
     elif values.dtype.kind == "f":
-        if not np.all(np.isfinite(values)) or np.any(values != np.trunc(values)):
+        floats = [float(v) for v in values.tolist()]
+        if not all(math.isfinite(v) and v == int(v) for v in floats):
             raise InvalidArgumentError(
-                f"size: expected whole numbers (height, width), got {values.tolist()}",
-                port="size",
+                f"size: expected whole numbers (height, width), got {floats}", port="size"
             )
-        pair = [int(v) for v in values]
+        pair = [int(v) for v in floats]
     else:
         raise InvalidArgumentError(
             f"size: expected two integers (height, width), got {values.tolist()!r} of type "
@@ -195,7 +196,8 @@ def glimpse_output_shape(
         height, width = _size_pair(size)
     if offsets_shape is not None:
         rows = tuple(offsets_shape)
-        shown = _shape_text(rows)
+        shown = _shape_text(rows) if len(rows) != 2 or rows[1] != 2 or (
+            batch is not None and rows[0] is not None and rows[0] != batch) else ""
         if len(rows) != 2:
             raise InvalidArgumentError(
                 f"offsets: input must be a matrix{shown}, got shape {shown} (expected [batch, 2])",
@@ -217,7 +219,7 @@ def glimpse_output_shape(
             batch = rows[0]
     shape = (batch, height, width, channels)
     if all(d is not None for d in shape):
-        nbytes = 4 * int(np.prod([int(d) for d in shape if d is not None], dtype=object))
+        nbytes = 4 * math.prod(int(d) for d in shape if d is not None)
         if nbytes > memory_limit:
             raise MemoryLimitError(
                 f"size: the glimpse output {_shape_text(shape)} float32 would need {nbytes} "
@@ -231,51 +233,58 @@ def glimpse_output_shape(
 
 
 def _window_starts(
-    offsets: np.ndarray, extent_in: int, extent_out: int, version: int, centered: bool,
-    normalized: bool,
+    offsets: np.ndarray, extents_in: tuple[int, int], extents_out: tuple[int, int], version: int,
+    centered: bool, normalized: bool,
 ) -> np.ndarray:
-    """Float32 start coordinates along one axis, operation by operation as Eigen does them."""
-    full = _F32(extent_in)  # Index -> float conversion, rounded to nearest
-    half_in = full / _F32(2)
-    half_out = _F32(extent_out) / _F32(2)
-    start = offsets.astype(np.float32, copy=True)
+    """Float32 (y, x) window starts ``[B, 2]``, operation by operation as Eigen does them."""
+    if version == 2 and not centered and not normalized:
+        return offsets  # V2 takes uncentred pixel offsets as they are
+    two = _F32(2)
+    full = np.asarray(extents_in, np.float32)  # Index -> float conversion, rounded to nearest
+    half_in = full / two
+    half_out = np.asarray(extents_out, np.float32) / two
+    start = offsets
     with np.errstate(over="ignore", invalid="ignore"):
         if version == 1:
             if normalized:
                 start = start * full
             if centered:
-                start = start / _F32(2)
+                start = start / two
                 start = start + half_in
             start = start - half_out
         elif normalized:
             start = start * full
             if centered:
-                start = start / _F32(2)
+                start = start / two
                 start = start + half_in
                 start = start - half_out
-        elif centered:
+        else:
             start = start + half_in
     return start
 
 
-def _window_array(
+def _windows(
     input_shape: Sequence[int], size: tuple[int, int], offsets: np.ndarray, version: int,
     centered: bool, normalized: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(tops, lefts, valid): int64 starts and whether any image pixel lands in the glimpse."""
+) -> list[Window]:
+    """The windows of :func:`glimpse_windows`, from checked arguments."""
     _, height, width, _ = (int(d) for d in input_shape)
     out_h, out_w = size
-    ys = _window_starts(offsets[:, 0], height, out_h, version, centered, normalized)
-    xs = _window_starts(offsets[:, 1], width, out_w, version, centered, normalized)
-    with np.errstate(invalid="ignore"):
-        convertible = (np.abs(ys) < _INT64_LIMIT) & (np.abs(xs) < _INT64_LIMIT)
-    tops = np.where(convertible, ys, 0).astype(np.int64)  # truncates toward zero
-    lefts = np.where(convertible, xs, 0).astype(np.int64)
-    overlaps = (
-        (tops < height) & (tops + out_h > 0) & (lefts < width) & (lefts + out_w > 0)
-        & (out_h > 0) & (out_w > 0)
-    )
-    return tops, lefts, convertible & overlaps
+    starts = _window_starts(offsets, (height, width), size, version, centered, normalized)
+    if out_h == 0 or out_w == 0:
+        return [None] * len(starts)
+    windows: list[Window] = []
+    append = windows.append
+    limit = _INT64_LIMIT
+    # float32 -> Python float is exact, and int() truncates toward zero like the C cast.
+    for y, x in starts.tolist():
+        if -limit < y < limit and -limit < x < limit:  # False for NaN too
+            top, left = int(y), int(x)
+            if -out_h < top < height and -out_w < left < width:
+                append((top, left))
+                continue
+        append(None)
+    return windows
 
 
 def glimpse_windows(
@@ -307,11 +316,7 @@ def glimpse_windows(
             f"offsets: expected shape [{dims[0]},2], got {_shape_text(points.shape)}",
             port="offsets",
         )
-    tops, lefts, valid = _window_array(dims, pair, points, version, centered, normalized)
-    return [
-        (top, left) if ok else None
-        for top, left, ok in zip(tops.tolist(), lefts.tolist(), valid.tolist(), strict=True)
-    ]
+    return _windows(dims, pair, points, version, centered, normalized)
 
 
 # ----------------------------------------------------------------------------- fill
@@ -412,17 +417,18 @@ def _extract(
     if out.size == 0:
         return out
     height, width = image.shape[1], image.shape[2]
-    tops, lefts, valid = _window_array(
-        image.shape, (out_h, out_w), points, version, centered, normalized
-    )
+    windows = _windows(image.shape, (out_h, out_w), points, version, centered, normalized)
     filler = _Filler(mode, image, seed)
-    for b, (top, left, ok) in enumerate(zip(tops.tolist(), lefts.tolist(), valid.tolist(),
-                                             strict=True)):
+    for b, window in enumerate(windows):
         glimpse = out[b]
-        if not ok:
+        if window is None:
             filler.fill(glimpse, b)
             continue
-        # Rows r0..r1 and columns c0..c1 of the glimpse show image pixels.
+        top, left = window
+        if top >= 0 and left >= 0 and top + out_h <= height and left + out_w <= width:
+            out[b] = image[b, top : top + out_h, left : left + out_w]
+            continue
+        # Glimpse rows r0..r1 and columns c0..c1 show image pixels.
         r0, r1 = max(0, -top), min(out_h, height - top)
         c0, c1 = max(0, -left), min(out_w, width - left)
         glimpse[r0:r1, c0:c1] = image[b, top + r0 : top + r1, left + c0 : left + c1]
