@@ -15,7 +15,8 @@ in eager mode:
 * ``noise``: TensorFlow's noise is not reproducible, so the case stores the input, the
   in-image part (``expected_in_image``, 0 where filled), the fill mask (found by a
   zero-fill run of the same window on an input without zeros) and, per image and
-  channel, statistics of the fill over several TensorFlow draws.
+  channel, statistics of the fill over several TensorFlow draws (NaN fill counted
+  apart).
 
 Inputs come from a fixed numpy seed, so value and error cases regenerate identically.
 """
@@ -229,12 +230,24 @@ def _noise_cases() -> list[Case]:
         ("noise_v2_gaussian_partial", V2, _attrs(uniform_noise=False, noise="gaussian"),
          _size(20, 18), partial, "gaussian", "gaussian, partial windows"),
     ]
-    return [
+    cases = [
         {"id": case_id, "op": op, "kind": "noise", "attrs": attrs, "note": note,
          "distribution": distribution,
          "arrays": {"input": image, "size": size, "offsets": offsets}}
         for case_id, op, attrs, size, offsets, distribution, note in specs
     ]
+    with_nan = image.copy()
+    with_nan[0, 3, 4, 1] = np.nan
+    with_nan[1, 0, 0, 0] = np.nan
+    for distribution in ("uniform", "gaussian"):
+        cases.append({
+            "id": f"noise_v2_{distribution}_nan_pixel", "op": V2, "kind": "noise",
+            "attrs": _attrs(uniform_noise=False, noise=distribution),
+            "note": "a NaN pixel: uniform lo/hi skip it; a gaussian channel holding it is NaN",
+            "distribution": distribution,
+            "arrays": {"input": with_nan, "size": _size(20, 18), "offsets": partial},
+        })
+    return cases
 
 
 def _tf_message(error: Exception) -> str:
@@ -259,7 +272,7 @@ def _noise_stats(tf: Any, case: Case) -> tuple[dict[str, np.ndarray], list[dict[
     mask = in_image == 0  # the input has no zeros
     draws = [_run_tf(tf, case["op"], arrays, case["attrs"]) for _ in range(NOISE_DRAWS)]
     for draw in draws:
-        if not np.array_equal(np.where(mask, 0, draw), in_image):
+        if not np.array_equal(np.where(mask, 0, draw), in_image, equal_nan=True):
             raise RuntimeError(f"{case['id']}: TensorFlow's in-image part differs between draws")
     image = arrays["input"]
     stats = []
@@ -268,8 +281,11 @@ def _noise_stats(tf: Any, case: Case) -> tuple[dict[str, np.ndarray], list[dict[
         for ch in range(image.shape[3]):
             fill = np.concatenate([draw[b, ..., ch][mask[b, ..., ch]] for draw in draws])
             fill = fill.astype(np.float64)
+            nan_count = int(np.isnan(fill).sum())
+            fill = fill[~np.isnan(fill)]
             channels.append({
-                "channel": ch, "tf_fill_count": int(fill.size),
+                "channel": ch, "tf_fill_count": int(fill.size) + nan_count,
+                "tf_fill_nan_count": nan_count,
                 "tf_fill_mean": float(fill.mean()) if fill.size else None,
                 "tf_fill_std": float(fill.std()) if fill.size else None,
                 "tf_fill_min": float(fill.min()) if fill.size else None,

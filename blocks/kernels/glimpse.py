@@ -23,12 +23,13 @@ never fuse. The top-left is then truncated toward zero to int64.
 
 Fill (the elements outside the image): ``noise`` empty lets ``uniform_noise`` pick
 uniform or gaussian, otherwise ``noise`` decides. Uniform: per image ``lo + U[0,1) *
-(hi - lo)`` with lo/hi over all of H, W, C; gaussian: per image and channel
-``clip(mean + N(0,1) * std, min, max)`` (population std); zero: 0; an empty image (H or W
-is 0) gives NaN for uniform and gaussian (TensorFlow's min/max/mean of nothing). Unlike
-TensorFlow, the noise is reproducible: ``seed`` seeds ``numpy.random.PCG64``; ``None``
-draws fresh noise. Noise is drawn only for the filled elements, in image order, so a
-glimpse fully inside its image costs nothing for noise.
+(hi - lo)`` with lo/hi over all of H, W, C (NaN pixels skipped, as TensorFlow does);
+gaussian: per image and channel ``clip(mean + N(0,1) * std, min, max)`` (population
+std; a channel holding NaN fills with NaN, as in TensorFlow); zero: 0. An empty image
+(H or W is 0) fills with NaN for uniform and gaussian (TensorFlow's statistics of
+nothing). Unlike TensorFlow, the noise is reproducible: ``seed`` seeds
+``numpy.random.PCG64``; ``None`` draws fresh noise. Noise is drawn only for the filled
+elements, in image order, so a glimpse fully inside its image costs nothing for noise.
 
 Errors are :class:`~blocks.errors.InvalidArgumentError` with ``port`` (input, size,
 offsets) or ``attr`` (uniform_noise, noise) set and the reason ``"<name>: <TensorFlow's
@@ -37,8 +38,9 @@ size not a 2-vector (then: not integral / not an int32); negative size (height f
 offsets not a matrix; offsets' first dim != batch; offsets' second dim != 2; finally an
 output larger than ``memory_limit`` bytes is a :class:`~blocks.errors.MemoryLimitError`.
 
-Speed: per image one slice copy of the in-image rectangle into a preallocated output and
-up to four fill strips around it.
+Speed: per image one slice copy of the in-image rectangle into a preallocated output and,
+for a window crossing the border, up to four fill strips around it; image statistics
+for noise are computed only for images that have fill.
 """
 
 from __future__ import annotations
@@ -343,7 +345,8 @@ class _Filler:
         if stats is None:
             pixels = self.image[b]
             if self.mode == "uniform":
-                lo, hi = pixels.min(), pixels.max()
+                # TensorFlow's (Eigen's) min/max skip NaN pixels; fmin/fmax do too.
+                lo, hi = np.fmin.reduce(pixels, axis=None), np.fmax.reduce(pixels, axis=None)
                 with np.errstate(over="ignore", invalid="ignore"):
                     stats = (np.float32(lo), np.float32(hi) - np.float32(lo))
             else:
