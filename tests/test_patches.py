@@ -12,6 +12,7 @@ import json
 import math
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -427,10 +428,11 @@ def test_receptive_field_examples_and_errors() -> None:
     padding=st.sampled_from(["SAME", "VALID"]),
     dtype=st.sampled_from(DTYPES + (["bfloat16"] if BFLOAT16 is not None else [])),
     seed=st.integers(0, 2**32 - 1),
+    split=st.booleans(),
 )
 def test_kernel_matches_the_reference_loop(
     batch: int, height: int, width: int, channels: int, k: tuple[int, int],
-    s: tuple[int, int], r: tuple[int, int], padding: str, dtype: str, seed: int,
+    s: tuple[int, int], r: tuple[int, int], padding: str, dtype: str, seed: int, split: bool,
 ) -> None:
     images = random_images((batch, height, width, channels),
                            BFLOAT16 if dtype == "bfloat16" else dtype, seed)
@@ -440,7 +442,9 @@ def test_kernel_matches_the_reference_loop(
         with pytest.raises(InvalidArgumentError, match="negative"):
             extract_image_patches(images, *args)
         return
-    assert_same_bits(extract_image_patches(images, *args), expected)
+    # split: small outputs take the interior-plus-border-strips path large ones take.
+    with mock.patch.object(patches_module, "_SPLIT_MIN_BYTES", 0 if split else 1 << 20):
+        assert_same_bits(extract_image_patches(images, *args), expected)
     assert patches_output_shape(images.shape, images.dtype, *args) == expected.shape
 
 
@@ -466,8 +470,10 @@ def test_the_two_references_agree() -> None:
 )
 def test_large_inputs_take_the_threaded_path_and_stay_exact(
     shape: tuple[int, ...], k: tuple[int, int], s: tuple[int, int], r: tuple[int, int],
-    padding: str, dtype: str,
+    padding: str, dtype: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(patches_module, "_PARALLEL_MIN_BYTES", 1 << 20)
+    monkeypatch.setattr(patches_module, "_idle_workers", lambda: 2)
     images = random_images(shape, dtype, 3)
     args = ([1, *k, 1], [1, *s, 1], [1, *r, 1], padding)
     actual = extract_image_patches(images, *args)

@@ -31,11 +31,13 @@ TensorFlow 2.21 (eager) reports them:
    the port named is ksizes, the usual thing to change;
 6. the output must fit in ``memory_limit`` bytes (:class:`~blocks.errors.MemoryLimitError`).
 
-Speed: the output is written by one strided copy per column phase (one in the common
-case) from a view of the image, or of a small re-laid-out copy of it that adds the zero
-border and, for dilated columns, gathers the columns a patch row reads next to each
-other, so every inner copy run is ``kw*C`` elements long. Large copies are split over
-a few threads (numpy releases the GIL while copying).
+Speed: the interior of the output (every tap inside the image) is written by one
+strided copy from a view of the image; the border strips around it (and, for dilated
+columns, the whole output) from a small re-laid-out copy of what they read, which adds
+the zero padding and puts the columns a patch row reads next to each other, so every
+inner copy run is ``kw*C`` elements long. Large copies are shared with helper threads
+when cores are idle (numpy releases the GIL while copying). Inputs that are mostly
+padding (a kernel or rate far larger than the image) are copied tap by tap.
 """
 
 from __future__ import annotations
@@ -85,9 +87,12 @@ _TF_KERNEL_T = (
     "DT_UINT8, DT_UINT16, DT_UINT32, DT_UINT64, DT_COMPLEX64, DT_COMPLEX128"
 )
 
-#: Outputs smaller than this are copied on the calling thread: a thread hand-off costs
-#: more than it saves there.
-_PARALLEL_MIN_BYTES = 1 << 20
+#: Outputs smaller than this are filled in one piece rather than interior plus borders.
+_SPLIT_MIN_BYTES = 1 << 20
+
+#: Copies smaller than this stay on the calling thread: below it, a hand-off to a helper
+#: thread (and, on a busy machine, waiting for a core) costs more than it saves.
+_PARALLEL_MIN_BYTES = 16 << 20
 
 
 # ----------------------------------------------------------------------------- validation
@@ -119,6 +124,8 @@ def _int_list(name: str, value: Any) -> list[int]:
         items = list(value)
     else:
         raise _error(name, f"expected a list of integers, got {_show(value)}")
+    if all(type(item) is int and _INT32_MIN <= item <= _INT32_MAX for item in items):
+        return items  # the common case, checked quickly
     result: list[int] = []
     for item in items:
         if isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, np.integer)):
@@ -414,16 +421,20 @@ def _fill(out: np.ndarray, images: np.ndarray, plan: _Plan) -> None:
     def region(i0: int, i1: int, j0: int, j1: int) -> _Region:
         return _Region(i0, i1, j0, j1, i0 * sh - pad_top, j0 * sw - pad_left)
 
-    if rw > 1 and kw > 1:
-        # Dilated columns: everything goes through the re-laid-out buffer, which also
-        # makes each patch row one contiguous run.
-        _fill_from_buffer(target, image, plan, region(0, out_h, 0, out_w))
-        return
     # The interior, where every tap is inside the image, is copied straight from the
     # image; only the border strips around it need zero padding.
     i0, i1 = _interior(out_h, -pad_top, sh, (kh - 1) * rh, height)
     j0, j1 = _interior(out_w, -pad_left, sw, (kw - 1) * rw, width)
-    if i0 >= i1 or j0 >= j1:
+    everything = (i0, i1, j0, j1) == (0, out_h, 0, out_w)
+    if (
+        (rw > 1 and kw > 1)
+        or i0 >= i1
+        or j0 >= j1
+        or (words.nbytes < _SPLIT_MIN_BYTES and not everything)
+    ):
+        # Dilated columns: everything goes through the re-laid-out buffer, which also
+        # makes each patch row one contiguous run. Small outputs with a border too: one
+        # buffer costs fewer numpy calls than an interior and four strips.
         _fill_from_buffer(target, image, plan, region(0, out_h, 0, out_w))
         return
     top, left = i0 * sh - pad_top, j0 * sw - pad_left
@@ -561,6 +572,16 @@ def _workers() -> int:
     return max(1, min(cpus, 4))
 
 
+def _idle_workers() -> int:
+    """How many threads may copy now: one per core, but only one when the cores are busy."""
+    workers = _workers()
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - not Unix
+        return workers
+    return workers if busy < workers - 0.5 else 1
+
+
 def _thread_pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
@@ -570,24 +591,42 @@ def _thread_pool() -> ThreadPoolExecutor:
 
 
 def _copy(target: np.ndarray, source: np.ndarray) -> None:
-    """``target[...] = source``, split over threads along batch or rows when large."""
-    parts = _workers()
-    if parts == 1 or target.nbytes < _PARALLEL_MIN_BYTES:
+    """``target[...] = source``; large copies are shared with helper threads.
+
+    The copy is cut into chunks along batch (or rows) that the calling thread and the
+    helpers take in turn. The calling thread never waits for a helper that has not
+    started yet: on a busy machine it simply does all the chunks itself, so helpers can
+    only make a copy faster, not slower.
+    """
+    if target.nbytes < _PARALLEL_MIN_BYTES:
         np.copyto(target, source)
         return
-    axis = 0 if target.shape[0] >= parts else 1
+    workers = _idle_workers()
+    if workers == 1:
+        np.copyto(target, source)
+        return
+    axis = 0 if target.shape[0] >= 2 * workers else 1
     length = target.shape[axis]
-    if length < 2:
+    parts = min(length, 4 * workers)
+    if parts < 2:
         np.copyto(target, source)
         return
-    parts = min(parts, length)
     bounds = [length * part // parts for part in range(parts + 1)]
     pieces = []
     for lo, hi in itertools.pairwise(bounds):
         index = (slice(lo, hi),) if axis == 0 else (slice(None), slice(lo, hi))
         pieces.append((target[index], source[index]))
+    tickets = itertools.count()  # next() on a count is atomic under the GIL
+
+    def work() -> None:
+        for ticket in tickets:
+            if ticket >= len(pieces):
+                return
+            np.copyto(*pieces[ticket])
+
     pool = _thread_pool()
-    futures = [pool.submit(np.copyto, dst, src) for dst, src in pieces[1:]]
-    np.copyto(*pieces[0])
-    for future in futures:
-        future.result()
+    helpers = [pool.submit(work) for _ in range(workers - 1)]
+    work()
+    for helper in helpers:
+        if not helper.cancel():  # started: it is finishing its last chunk
+            helper.result()
