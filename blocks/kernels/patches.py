@@ -13,8 +13,9 @@ Contract:
   from the same geometry as the kernel.
 
 Errors are :class:`~blocks.errors.InvalidArgumentError` with ``port`` set to the argument
-at fault and a reason ``"<port>: <TensorFlow's message>, got <value>"``, in the order
-TensorFlow 2.21 (eager) reports them:
+at fault and a reason ``"<port>: <TensorFlow's message>, got <value found>"`` (without
+the ``got`` part where TF's message already shows the value), in the order TensorFlow
+2.21 (eager) reports them:
 
 1. each of ksizes, strides, rates (in that order) must be a list of integers that fit
    an int32 (TF's attr conversion), then each must have length 4 (TF's attr validation
@@ -66,7 +67,7 @@ except ImportError:  # pragma: no cover - ml_dtypes is installed in development
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
-#: The dtypes TF registers a CPU ExtractImagePatches kernel for (bfloat16 added below).
+#: The dtypes TF registers a CPU ExtractImagePatches kernel for (bfloat16 with ml_dtypes).
 _KERNEL_DTYPES: frozenset[np.dtype[Any]] = frozenset(
     np.dtype(name)
     for name in (
