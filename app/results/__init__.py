@@ -1,1 +1,8 @@
-"""The results panel: every product tensor as numbers, images, glimpse windows, patch mosaics."""
+"""The results panel: every product tensor as numbers, images, glimpse windows, patch mosaics.
+
+Modules: :mod:`~app.results.data` (NodeResult, statistics, value text; no Qt),
+:mod:`~app.results.export` (.npy / exact .csv; no Qt), :mod:`~app.results.table` (lazy
+table model), :mod:`~app.results.image` (pixel-exact image view), :mod:`~app.results.overlays`
+(glimpse windows, patch receptive fields and mosaics), :mod:`~app.results.views` (one
+tensor, one node, comparison) and :mod:`~app.results.panel` (:class:`ResultsPanel`).
+"""
