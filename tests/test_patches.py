@@ -331,6 +331,26 @@ def test_huge_kernels_and_rates_do_not_allocate_the_padded_extent() -> None:
     assert_same_bits(extract_image_patches(images, *args), reference_by_taps(images, *args))
 
 
+def test_a_million_taps_mostly_in_padding_stay_quick_and_exact() -> None:
+    images = (np.arange(9, dtype=np.float32) + 1).reshape(1, 3, 3, 1)
+    (kh, kw), (rh, rw) = (1001, 999), (1000, 1002)
+    out = extract_image_patches(images, [1, kh, kw, 1], ONES, [1, rh, rw, 1], "SAME")
+    assert out.shape == (1, 3, 3, kh * kw)
+    # Vectorised SPEC formula: tap (a, c) of output (i, j) reads (i - pad_top + a*rh, ...).
+    pad_top = (2 + (kh - 1) * rh + 1 - 3) // 2
+    pad_left = (2 + (kw - 1) * rw + 1 - 3) // 2
+    a, c = np.meshgrid(np.arange(kh), np.arange(kw), indexing="ij")
+    hits = 0
+    for i in range(3):
+        for j in range(3):
+            y, x = i - pad_top + a * rh, j - pad_left + c * rw
+            inside = (y >= 0) & (y < 3) & (x >= 0) & (x < 3)
+            hits += int(inside.sum())
+            expected = np.where(inside, images[0, y.clip(0, 2), x.clip(0, 2), 0], 0)
+            np.testing.assert_array_equal(out[0, i, j], expected.reshape(-1))
+    assert hits > 0
+
+
 # ----------------------------------------------------------------------------- receptive field
 
 

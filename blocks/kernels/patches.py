@@ -381,7 +381,14 @@ def extract_image_patches(
     plan = _checked_plan(images.shape, images.dtype, ksizes, strides, rates, padding, memory_limit)
     assert plan.shape is not None  # the shape of an array is always known
     dtype = images.dtype if images.dtype.isnative else images.dtype.newbyteorder("=")
-    out = np.empty(tuple(int(d) for d in plan.shape if d is not None), dtype)
+    shape = tuple(int(d) for d in plan.shape if d is not None)
+    try:
+        out = np.empty(shape, dtype)
+    except MemoryError as error:  # under the limit, but the machine cannot provide it
+        raise MemoryLimitError(
+            f"patches: the output {list(shape)} {_dtype_name(dtype)} "
+            f"({math.prod(shape) * dtype.itemsize} bytes) could not be allocated"
+        ) from error
     if out.size == 0:
         return out
     _fill(out, np.ascontiguousarray(images, dtype=dtype), plan)
@@ -536,25 +543,27 @@ def _fill_from_buffer(target: np.ndarray, image: np.ndarray, plan: _Plan, area: 
 
 
 def _fill_by_taps(target: np.ndarray, image: np.ndarray, plan: _Plan, area: _Region) -> None:
-    """One strided slice per tap into ``target`` [B, out_h, out_w, kh, kw, C]; zeros elsewhere."""
+    """Zero ``target`` [B, out_h, out_w, kh, kw, C], then one strided slice per tap that
+    reads the image at all (found arithmetically: there may be billions of taps)."""
     height, width = image.shape[1:3]
     out_h, out_w = target.shape[1:3]
     (kh, kw), (sh, sw), (rh, rw) = plan.ksize, plan.stride, plan.rate
-    for a in range(kh):
+    target[...] = 0
+    # Tap row a reads rows top + a*rh + i*sh for i < out_h: it touches the image when
+    # a*rh lies in [-top - (out_h - 1)*sh, height - 1 - top].
+    rows = _tap_range(kh, area.top + (out_h - 1) * sh, rh, height + (out_h - 1) * sh)
+    cols = _tap_range(kw, area.left + (out_w - 1) * sw, rw, width + (out_w - 1) * sw)
+    for a in range(*rows):
         y0 = area.top + a * rh
         i_lo, i_hi = _tap_range(out_h, y0, sh, height)
-        for c in range(kw):
+        if i_lo == i_hi:
+            continue
+        for c in range(*cols):
             x0 = area.left + c * rw
             j_lo, j_hi = _tap_range(out_w, x0, sw, width)
-            slot = target[:, :, :, a, c, :]
-            if i_lo == i_hi or j_lo == j_hi:
-                slot[...] = 0
+            if j_lo == j_hi:
                 continue
-            slot[:, :i_lo] = 0
-            slot[:, i_hi:] = 0
-            slot[:, i_lo:i_hi, :j_lo] = 0
-            slot[:, i_lo:i_hi, j_hi:] = 0
-            slot[:, i_lo:i_hi, j_lo:j_hi] = image[
+            target[:, i_lo:i_hi, j_lo:j_hi, a, c, :] = image[
                 :,
                 y0 + i_lo * sh : y0 + (i_hi - 1) * sh + 1 : sh,
                 x0 + j_lo * sw : x0 + (j_hi - 1) * sw + 1 : sw,
