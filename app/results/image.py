@@ -42,8 +42,10 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
+    QGraphicsItem,
     QGraphicsPixmapItem,
     QGraphicsScene,
+    QGraphicsTextItem,
     QGraphicsView,
     QHBoxLayout,
     QLabel,
@@ -164,6 +166,7 @@ class PixelView(QGraphicsView):
         self.setMouseTracking(True)
         self.setBackgroundBrush(QColor(40, 40, 40))
         self._items: list[QGraphicsPixmapItem] = []
+        self._labels: list[QGraphicsTextItem] = []
         self._sizes: list[tuple[int, int]] = []
         self._first = 0
         # Fit to the viewport until the user zooms (a hidden widget has no real size yet).
@@ -174,9 +177,9 @@ class PixelView(QGraphicsView):
     def set_images(self, images: list[np.ndarray], *, first: int = 0, columns: int = 0) -> None:
         """Show uint8 ``[H,W,3]`` images in a grid; ``first`` is the batch index of the first."""
         scene = self.scene()
-        for item in self._items:
+        for item in [*self._items, *self._labels]:
             scene.removeItem(item)
-        self._items, self._sizes, self._first = [], [], first
+        self._items, self._sizes, self._first, self._labels = [], [], first, []
         if not images:
             return
         columns = columns or max(1, math.ceil(math.sqrt(len(images))))
@@ -193,7 +196,17 @@ class PixelView(QGraphicsView):
             scene.addItem(item)
             self._items.append(item)
             self._sizes.append((rgb.shape[0], rgb.shape[1]))
-        scene.setSceneRect(scene.itemsBoundingRect().adjusted(-gap, -gap, gap, gap))
+            if len(images) > 1 or first > 0:  # name each image of a batch grid
+                label = QGraphicsTextItem()
+                label.setHtml(f"<span style='background-color:rgba(0,0,0,150); color:#ddd'>"
+                              f"&nbsp;b{first + index}&nbsp;</span>")
+                label.document().setDocumentMargin(0)
+                label.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+                label.setPos(item.pos())
+                label.setZValue(1)
+                scene.addItem(label)
+                self._labels.append(label)
+        scene.setSceneRect(self.images_rect().adjusted(-gap, -gap, gap, gap))
         if self._auto_fit:
             self._fit_view()
 
@@ -204,6 +217,10 @@ class PixelView(QGraphicsView):
     @property
     def first(self) -> int:
         return self._first
+
+    def batch_labels(self) -> list[QGraphicsTextItem]:
+        """The "b<n>" labels of a batch grid."""
+        return list(self._labels)
 
     def image_count(self) -> int:
         return len(self._items)
@@ -457,7 +474,12 @@ class ImagePanel(QWidget):
         image.fill(QColor(40, 40, 40))
         painter = QPainter(image)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        labels = self.view.batch_labels()
+        for label in labels:  # screen-sized text would cover pixels at one pixel per value
+            label.setVisible(False)
         scene.render(painter, QRectF(image.rect()), rect)
+        for label in labels:
+            label.setVisible(True)
         painter.end()
         if not image.save(path, "PNG"):  # type: ignore[call-overload]  # stubs want bytes
             raise OSError(f"could not write PNG file '{path}'")

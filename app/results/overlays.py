@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsPathItem,
     QGraphicsRectItem,
-    QGraphicsSimpleTextItem,
+    QGraphicsTextItem,
     QHBoxLayout,
     QLabel,
     QSpinBox,
@@ -57,13 +57,15 @@ def _pen(colour: str | QColor, width: float = 2.0, style: Qt.PenStyle = Qt.PenSt
     return pen
 
 
-def _label(text: str, colour: str) -> QGraphicsSimpleTextItem:
-    item = QGraphicsSimpleTextItem(text)
-    item.setBrush(QBrush(QColor(colour)))
+def _label(text: str, colour: str) -> QGraphicsTextItem:
+    """A small label on a dark backing, the same size at every zoom."""
+    item = QGraphicsTextItem()
+    item.setHtml(f"<span style='background-color:rgba(0,0,0,170); color:{colour};"
+                 f" font-weight:bold'>&nbsp;{text}&nbsp;</span>")
     font = QFont()
-    font.setBold(True)
-    font.setPointSize(9)
+    font.setPointSize(8)
     item.setFont(font)
+    item.document().setDocumentMargin(0)
     item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
     item.setZValue(4)
     return item
