@@ -850,10 +850,16 @@ class WireItem(QGraphicsItem):
             colour, width = QColor(theme.wire), 2.0
         if self._hover and not self.isSelected():
             width += 1.0
-        painter.setPen(QPen(colour, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+        lod = _lod(painter, option)
+        pen = QPen(colour, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap)
+        if lod * width < 1.2:
+            # Far zoomed out a scene-width pen would vanish: keep the wire a pixel wide.
+            pen.setWidthF(1.2)
+            pen.setCosmetic(True)
+        painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(self._path)
-        if self._label_fits and self._label is not None and _lod(painter, option) >= 0.6:
+        if self._label_fits and self._label is not None and lod >= 0.6:
             painter.setPen(QPen(QColor(theme.node_border), 0.8))
             painter.setBrush(QColor(theme.label_background))
             r = self._label_rect

@@ -39,7 +39,7 @@ from app.canvas.quick_add import QuickAddPopup
 from app.canvas.scene import GRID, GraphScene
 from graph.model import PortRef
 
-MIN_ZOOM = 0.1
+MIN_ZOOM = 0.05
 MAX_ZOOM = 3.0
 #: Fitting never zooms in further than this (a single block should not fill the screen).
 MAX_FIT_ZOOM = 1.25
@@ -190,7 +190,7 @@ class GraphView(QGraphicsView):
         show_minor = zoom >= 0.45
         major_x: list[float] = []
         major_y: list[float] = []
-        step_major = MAJOR_EVERY if zoom >= 0.2 else MAJOR_EVERY * 4
+        step_major = MAJOR_EVERY if zoom >= 0.3 else MAJOR_EVERY * 5
         for i in range(left, right + 1):
             if i % step_major == 0:
                 major_x.append(i * GRID)
