@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per column")
     parser.add_argument("--only", default="", help="comma-separated case names, e.g. A,B")
     args = parser.parse_args(argv)
-    repeats = args.repeats or (3 if args.quick else 21)
+    repeats = args.repeats or (5 if args.quick else 21)
     wanted = {name.strip() for name in args.only.split(",") if name.strip()}
     header = ["case", "what", "ours ms", "TF ms", "floor ms", "ours/TF", "ours/floor", "same as TF"]
     rows = [header]
