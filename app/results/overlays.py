@@ -254,7 +254,6 @@ class PatchesView(QWidget):
         self._tile_mark: QGraphicsRectItem | None = None
 
         self.caption = QLabel(self)
-        self.caption.setWordWrap(True)
         self.mode = QComboBox(self)
         self.mode.addItem("one location", "one")
         self.mode.addItem("all locations", "all")
@@ -271,7 +270,7 @@ class PatchesView(QWidget):
         controls.setContentsMargins(0, 0, 0, 0)
         for widget in (self.mode, self.batch, self.row, self.col):
             controls.addWidget(widget)
-        controls.addStretch(1)
+        controls.addWidget(self.caption, 1)  # one row for both: the image gets the height
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.input_panel: ImagePanel | None = None
@@ -283,7 +282,6 @@ class PatchesView(QWidget):
         self.tile_panel: ImagePanel | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.caption)
         layout.addLayout(controls)
         layout.addWidget(self.splitter, 1)
 
@@ -291,12 +289,17 @@ class PatchesView(QWidget):
         k_eff_h = self.kh + (self.kh - 1) * (self.rates[1] - 1)
         k_eff_w = self.kw + (self.kw - 1) * (self.rates[2] - 1)
         self.caption.setText(
-            f"patches {list(patches.shape)}: tiles of {self.kh}x{self.kw}x{self.channels} "
-            f"(ksizes {self.ksizes}, strides {self.strides}, rates {self.rates}, "
-            f"{self.padding}; dilated extent {k_eff_h}x{k_eff_w}). Hover or click the "
-            f"mosaic to pick a location." if valid else
-            f"patches {list(patches.shape)}: depth {depth} is not kh*kw*C for ksizes "
-            f"{self.ksizes}; nothing to unfold."
+            f"tiles {self.kh}x{self.kw}x{self.channels} · dilated extent {k_eff_h}x{k_eff_w}"
+            f" · strides {self.strides[1]},{self.strides[2]} · rates {self.rates[1]},"
+            f"{self.rates[2]} · {self.padding}" if valid else
+            f"depth {depth} is not kh*kw*C for ksizes {self.ksizes}: nothing to unfold"
+        )
+        self.caption.setToolTip(
+            f"patches {list(patches.shape)}: ksizes {self.ksizes}, strides {self.strides}, "
+            f"rates {self.rates}, padding {self.padding}. Each output location's depth "
+            f"vector unfolds into a {self.kh}x{self.kw}x{self.channels} tile (patch row, "
+            f"then column, then channel). Hover or click the mosaic to pick a location; "
+            f"hover a tile's pixel to see its tap on the input."
         )
         self._valid = valid and batch * out_h * out_w > 0
         for signal in (self.mode.currentIndexChanged, self.batch.valueChanged,

@@ -340,15 +340,15 @@ class NodeView(QWidget):
         parts = [f"<b>{result.node}</b> ({result.block}) — {result.status}"]
         if result.seconds:
             parts[0] += f" in {result.seconds * 1000:.1f} ms"
+        if result.attrs:  # on the first line: it is short
+            parts[0] += " · " + _escape(", ".join(
+                f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}"
+                for k, v in result.attrs.items()))
         if result.error:
             parts.append(f"<span style='color:#d32f2f'>{_escape(result.error)}</span>")
         if result.inputs:
             parts.append("inputs: " + _escape(", ".join(
                 f"{k} = {port_value_text(v)}" for k, v in result.inputs.items())))
-        if result.attrs:
-            parts.append("attrs: " + _escape(", ".join(
-                f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}"
-                for k, v in result.attrs.items())))
         if not result.outputs and not result.error:
             parts.append("no product tensors")
         return "<br>".join(parts)
