@@ -29,6 +29,7 @@ check (e.g. ``model.can_connect``) before pushing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -39,6 +40,8 @@ from graph.fileformat import graph_from_dict, graph_to_dict
 from graph.model import GraphModel, Node, PortRef, Wire
 
 Pos = tuple[float, float]
+#: A numbered copy's suffix: pasting ``image_2`` again gives ``image_3``, not ``image_2_2``.
+_SUFFIX = re.compile(r"_\d+\Z")
 
 
 class AddNode(QUndoCommand):
@@ -272,7 +275,11 @@ class PasteGraph(QUndoCommand):
         dx, dy = self.offset
         ids: list[str] = []
         for node in self._nodes:
-            new_id = self._renames.get(node.id) if not first else self.model.unique_id(node.id)
+            new_id = (
+                self.model.unique_id(_SUFFIX.sub("", node.id))
+                if first
+                else self._renames.get(node.id)
+            )
             assert new_id is not None
             self.model.add_node(
                 node.block,

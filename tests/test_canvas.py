@@ -717,3 +717,65 @@ def test_short_wires_keep_their_label_in_the_tooltip(canvas: Canvas, model: Grap
     assert "[1,2,2,1] float32" in wire_item.toolTip()
     model.move("glimpse", (600, 0))
     assert wire_item.label_shown()
+
+
+def test_dropping_a_wire_from_an_input_offers_blocks_that_feed_it(
+    canvas: Canvas, model: GraphModel
+) -> None:
+    drop = canvas.port_pos("patches", "images", output=False) + QPointF(-200, 300)
+    canvas.drag(canvas.port_pos("patches", "images", output=False), drop)
+    popup = canvas.view.quick_add
+    assert popup is not None
+    QTest.keyClicks(popup.search, "input")
+    QTest.keyClick(popup.search, Qt.Key.Key_Return)
+    assert model.wire_into(PortRef("patches", "images")) == Wire(
+        PortRef("input", "output"), PortRef("patches", "images")
+    )
+    port = canvas.port_pos("input", "output", output=True)
+    assert abs(port.x() - drop.x()) <= 10 and abs(port.y() - drop.y()) <= 10
+
+
+def test_escape_drops_a_wire_being_dragged(canvas: Canvas, model: GraphModel) -> None:
+    start = canvas.to_view(canvas.port_pos("offsets", "output", output=True))
+    canvas.send(
+        QEvent.Type.MouseButtonPress, start, Qt.MouseButton.LeftButton, Qt.MouseButton.LeftButton
+    )
+    canvas.send(
+        QEvent.Type.MouseMove,
+        start + QPoint(50, 0),
+        Qt.MouseButton.NoButton,
+        Qt.MouseButton.LeftButton,
+    )
+    assert canvas.scene.wire_drag_active
+    QTest.keyClick(canvas.view, Qt.Key.Key_Escape)
+    assert not canvas.scene.wire_drag_active
+    canvas.send(
+        QEvent.Type.MouseButtonRelease,
+        start + QPoint(50, 0),
+        Qt.MouseButton.LeftButton,
+        Qt.MouseButton.NoButton,
+    )
+    assert canvas.view.quick_add is None and canvas.stack.count() == 0
+
+
+def test_ctrl_rubber_band_adds_to_the_selection(canvas: Canvas) -> None:
+    canvas.scene.select_nodes(["patches"])
+    canvas.drag(QPointF(-40, -60), QPointF(100, 20), Qt.KeyboardModifier.ControlModifier)
+    assert canvas.scene.selected_node_ids() == ["image", "patches"]
+
+
+def test_a_block_the_library_lacks_is_still_shown_with_its_wires(qtbot: object) -> None:
+    model = GraphModel()
+    model.add_node("Input", "image", literals={"initvalues": "1"})
+    model.add_node("Mystery", "odd", literals={"level": "3"}, pos=(300, 0))
+    model.add_wire_unchecked(Wire(PortRef("image", "output"), PortRef("odd", "source")))
+    model.add_wire_unchecked(Wire(PortRef("odd", "result"), PortRef("image", "shape")))
+    canvas = Canvas(model, qtbot)
+    odd = canvas.scene.node_item("odd")
+    assert odd is not None
+    assert set(odd.inputs) == {"level", "source"} and set(odd.outputs) == {"result"}
+    assert canvas.scene.wire_item(PortRef("odd", "source")) is not None
+    assert canvas.scene.wire_item(PortRef("image", "shape")) is not None
+    assert odd.field_scene_rect("level") is not None
+    canvas.view.grab()  # paints without error
+    canvas.scene.detach()

@@ -194,3 +194,12 @@ def test_macro_is_one_undo_step(model: GraphModel) -> None:
     assert model.wire_into(PortRef("second", "input")) is not None
     stack.undo()
     assert "second" not in model
+
+
+def test_pasting_a_numbered_copy_counts_on(model: GraphModel) -> None:
+    stack = QUndoStack()
+    first = PasteGraph(model, graph_dict(model, ["glimpse"]))
+    stack.push(first)
+    second = PasteGraph(model, graph_dict(model, first.node_ids))
+    stack.push(second)
+    assert first.node_ids == ["glimpse_2"] and second.node_ids == ["glimpse_3"]
