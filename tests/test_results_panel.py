@@ -614,3 +614,32 @@ def test_a_large_mosaic_shows_the_block_around_the_location(
     np.testing.assert_array_equal(view.tile_panel.tensor[0, 0:3, 0:2],
                                   view.tile(0, 1, 0))
     assert view._mosaic_location(0, 0) == (1, 0)
+
+
+def test_wheel_zooms_around_the_cursor_and_a_click_picks_a_pixel(qtbot: QtBot) -> None:
+    from PySide6.QtCore import QPoint as Point
+    from PySide6.QtGui import QWheelEvent
+
+    image = np.zeros((1, 200, 300, 1), np.float32)  # larger than the view: it can scroll
+    panel = ImagePanel(image)
+    qtbot.addWidget(panel)
+    panel.resize(500, 400)
+    panel.show()
+    panel.view.set_zoom(8)
+    panel.view.centerOn(panel.view.origin(0) + QPointF(15, 10))
+    settle()
+    viewport = panel.view.viewport()
+    cursor = panel.view.view_point(0, 7.5, 11.5)
+    before = panel.view.mapToScene(cursor)
+    wheel = QWheelEvent(QPointF(cursor), QPointF(viewport.mapToGlobal(cursor)), Point(0, 0),
+                        Point(0, 120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(viewport, wheel)
+    settle()
+    assert panel.view.zoom() == pytest.approx(10.0)
+    after = panel.view.mapToScene(cursor)
+    assert abs(after.x() - before.x()) < 0.2 and abs(after.y() - before.y()) < 0.2
+    picked: list[tuple[int, int, int]] = []
+    panel.view.clicked.connect(lambda b, y, x: picked.append((b, y, x)))
+    qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=panel.view.view_point(0, 4.5, 9.5))
+    assert picked == [(0, 4, 9)]

@@ -169,6 +169,7 @@ class PixelView(QGraphicsView):
         self._labels: list[QGraphicsTextItem] = []
         self._sizes: list[tuple[int, int]] = []
         self._first = 0
+        self._pressed_at: QPoint | None = None
         # Fit to the viewport until the user zooms (a hidden widget has no real size yet).
         self._auto_fit = True
 
@@ -287,7 +288,15 @@ class PixelView(QGraphicsView):
             new = self.zoom() * factor
             if 0.02 <= new <= 400.0:
                 self._auto_fit = False
-                self.scale(factor, factor)  # anchored under the mouse
+                # Keep the scene point under the cursor where it is (the event's position,
+                # not the last mouse move Qt's AnchorUnderMouse would use).
+                point = event.position().toPoint()
+                before = self.mapToScene(point)
+                self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+                self.scale(factor, factor)
+                after = self.mapToScene(point)
+                self.translate(after.x() - before.x(), after.y() - before.y())
+                self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         event.accept()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
@@ -296,8 +305,16 @@ class PixelView(QGraphicsView):
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         super().mousePressEvent(event)
-        if event.button() == Qt.MouseButton.LeftButton:
-            batch, y, x = self.pixel_at(self.mapToScene(event.position().toPoint()))
+        self._pressed_at = event.position().toPoint()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        super().mouseReleaseEvent(event)
+        pressed, self._pressed_at = self._pressed_at, None
+        point = event.position().toPoint()
+        # A click, not the end of a pan: the mouse stayed (nearly) where it was pressed.
+        if (event.button() == Qt.MouseButton.LeftButton and pressed is not None
+                and (point - pressed).manhattanLength() <= 3):
+            batch, y, x = self.pixel_at(self.mapToScene(point))
             if batch >= 0:
                 self.clicked.emit(batch, y, x)
 
