@@ -10,7 +10,8 @@ Figures:
 * ``open``: building the scene items from the model;
 * ``first paint``: from ``show()`` until the view has painted once (processEvents until its
   paint counter moves), then a full ``viewport().grab()`` of the fitted graph;
-* ``move``: the mean time of one MoveNodes command (one block) plus the repaint it causes.
+* ``move``: the mean time of one MoveNodes command (one block) plus the repaint it causes;
+* ``infer + set_inference``: what the window does after an edit (labels, badges).
 
 References in the same process, for ratios: the same number of plain QGraphicsRectItems
 painted in the same view size (what Qt itself costs), and a full rebuild of the scene from
@@ -142,6 +143,18 @@ def main() -> None:
     t_move = statistics.mean(times)
     t_command = statistics.mean(command_times)
 
+    # Re-inference after an edit (the window pushes it after every change).
+    model.set_literal("glimpse_5", "size", "{4,4}")
+    t0 = time.perf_counter()
+    scene.set_inference(infer(model))
+    t_reinfer = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fresh = infer(model)
+    t_infer_only = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    scene.set_inference(fresh)
+    t_show_inference = time.perf_counter() - t0
+
     # References.
     t_rects = reference_paint(app, blocks, size)
     t0 = time.perf_counter()
@@ -165,6 +178,11 @@ def main() -> None:
     print(
         f"reference, full scene rebuild:   {t_rebuild * 1000:8.1f} ms   "
         f"ratio move / rebuild = {t_move / t_rebuild:.3f}"
+    )
+    print(
+        f"infer + set_inference after edit:{t_reinfer * 1000:8.1f} ms   "
+        f"(infer alone {t_infer_only * 1000:.1f} ms; set_inference alone "
+        f"{t_show_inference * 1000:.1f} ms)"
     )
     scene.detach()
 

@@ -779,3 +779,19 @@ def test_a_block_the_library_lacks_is_still_shown_with_its_wires(qtbot: object) 
     assert odd.field_scene_rect("level") is not None
     canvas.view.grab()  # paints without error
     canvas.scene.detach()
+
+
+def test_double_click_on_empty_canvas_opens_the_block_search(
+    canvas: Canvas, model: GraphModel
+) -> None:
+    spot = QPointF(400, 500)
+    QTest.mouseDClick(
+        canvas.view.viewport(),
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+        canvas.to_view(spot),
+    )
+    popup = canvas.view.quick_add
+    assert popup is not None and popup.names() == list(REGISTRY)
+    popup.choose_current()
+    assert model.node("input").pos == (400.0, 500.0)

@@ -777,6 +777,8 @@ class WireItem(QGraphicsItem):
 
     def set_label(self, text: str | None) -> None:
         """Show ``text`` (e.g. ``[1,64,64,3] float32``) at the middle, or nothing."""
+        if (text or None) == self.label_text():
+            return
         self._label = _static(text, "wire") if text else None
         self.update_tooltip()
         self.update_path()

@@ -9,8 +9,9 @@ Contract:
   move, literal, paste, duplicate, auto-layout), and the model's events update the items.
 * Signals: ``selectedNodesChanged(list[str])``, ``statusMessage(str)`` (refused
   connections, bad literals, clipboard problems), ``nodeActivated(str)`` (double-click on a
-  block), ``quickAddRequested(QPointF, object)`` (a wire dropped on empty canvas: scene
-  position and the PortRef it was dragged from; the view opens the quick-add search).
+  block), ``quickAddRequested(QPointF, object)`` (a wire dropped on empty canvas, or a
+  double-click there: scene position and the PortRef dragged from, or ``None``; the view
+  opens the quick-add search).
 * Wiring: drag from an output to an input (or back from an unwired input to an output).
   While dragging, compatible ports grow and the others fade. Dropping on an occupied input
   replaces its wire (one undo step, the old wire comes back on undo). Dragging a wired input
@@ -446,6 +447,14 @@ class GraphScene(QGraphicsScene):
         super().mouseReleaseEvent(event)
         if event.button() == Qt.MouseButton.LeftButton and self._move_start is not None:
             self._commit_moves()
+
+    def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        # Double-click on empty canvas: the block search, there (as Tab does at the cursor).
+        if event.button() == Qt.MouseButton.LeftButton and not self.items(event.scenePos()):
+            self.quickAddRequested.emit(event.scenePos(), None)
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
 
     def _commit_moves(self) -> None:
         start = self._move_start or {}
