@@ -643,3 +643,25 @@ def test_wheel_zooms_around_the_cursor_and_a_click_picks_a_pixel(qtbot: QtBot) -
     panel.view.clicked.connect(lambda b, y, x: picked.append((b, y, x)))
     qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=panel.view.view_point(0, 4.5, 9.5))
     assert picked == [(0, 4, 9)]
+
+
+def test_op_views_without_their_inputs_explain_instead_of_failing(qtbot: QtBot) -> None:
+    glimpse = np.zeros((1, 2, 2, 1), np.float32)
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.set_results({
+        "g": NodeResult("g", "ExtractGlimpse", {"input": np.zeros((1, 4, 4, 1), np.float32)},
+                        {}, {"glimpse": glimpse}),
+        "p": NodeResult("p", "ExtractImagePatches", {}, {}, {"patches": glimpse}),
+    })
+    panel.show_node("g")
+    view = panel.tensor_view("g.glimpse")
+    assert view is not None
+    page = view.page("Glimpses")
+    assert isinstance(page, GlimpseView) and "unavailable" in page.caption.text()
+    assert page.window_rects() == {}
+    panel.show_node("p")
+    view = panel.tensor_view("p.patches")
+    assert view is not None
+    patches_page = view.page("Patches")
+    assert isinstance(patches_page, PatchesView) and "not known" in patches_page.caption.text()

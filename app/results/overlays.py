@@ -158,6 +158,8 @@ class GlimpseView(QWidget):
         for item in self._items:
             scene.removeItem(item)
         self._items, self._rects = [], {}
+        if not self.windows:
+            return
         size = np.asarray(self.result.inputs.get("size")).reshape(-1)
         height, width = int(size[0]), int(size[1])
         _, image_h, image_w, _ = panel.tensor.shape
@@ -285,13 +287,16 @@ class PatchesView(QWidget):
         layout.addLayout(controls)
         layout.addWidget(self.splitter, 1)
 
-        valid = self.kh * self.kw * self.channels == depth and depth > 0
+        missing = [name for name in ("ksizes", "strides", "rates", "padding")
+                   if name not in result.inputs]
+        valid = self.kh * self.kw * self.channels == depth and depth > 0 and not missing
         k_eff_h = self.kh + (self.kh - 1) * (self.rates[1] - 1)
         k_eff_w = self.kw + (self.kw - 1) * (self.rates[2] - 1)
         self.caption.setText(
             f"tiles {self.kh}x{self.kw}x{self.channels} · dilated extent {k_eff_h}x{k_eff_w}"
             f" · strides {self.strides[1]},{self.strides[2]} · rates {self.rates[1]},"
             f"{self.rates[2]} · {self.padding}" if valid else
+            f"the node's {', '.join(missing)} are not known: nothing to unfold" if missing else
             f"depth {depth} is not kh*kw*C for ksizes {self.ksizes}: nothing to unfold"
         )
         self.caption.setToolTip(
