@@ -362,28 +362,40 @@ class _Filler:
             self._stats[b] = stats
         return stats
 
-    def fill(self, region: np.ndarray, b: int) -> None:
-        """Fill ``region`` (a view ``[rows, cols, C]`` of image ``b``'s glimpse)."""
-        if region.size == 0:
+    def fill(self, b: int, *regions: np.ndarray) -> None:
+        """Fill ``regions`` (views ``[rows, cols, C]`` of image ``b``'s glimpse), in order.
+
+        One draw serves all regions of an image; its values go to the regions in order,
+        each in C order, so the channel is the fastest-varying index of the draw too.
+        """
+        regions = tuple(region for region in regions if region.size)
+        if not regions:
             return
-        if self.mode == "zero":
-            region[...] = 0
-        elif self.empty_image:
-            region[...] = np.nan
-        elif self.mode == "uniform":
+        if self.mode == "zero" or self.empty_image:
+            value = 0 if self.mode == "zero" else np.nan
+            for region in regions:
+                region[...] = value
+            return
+        total = sum(region.size for region in regions)
+        if self.mode == "uniform":
             lo, span = self._image_stats(b)
-            draws = self._generator().random(region.shape, dtype=np.float32)
+            draws = self._generator().random(total, dtype=np.float32)
             with np.errstate(invalid="ignore", over="ignore"):
                 np.multiply(draws, span, out=draws)
-                np.add(draws, lo, out=region)
+                np.add(draws, lo, out=draws)
         else:
             mean, std, lo, hi = self._image_stats(b)
-            draws = self._generator().standard_normal(region.shape, dtype=np.float32)
+            draws = self._generator().standard_normal(total, dtype=np.float32)
+            per_channel = draws.reshape(-1, self.image.shape[-1])
             with np.errstate(invalid="ignore", over="ignore"):
-                np.multiply(draws, std, out=draws)
-                np.add(draws, mean, out=draws)
-                np.minimum(draws, hi, out=draws)
-                np.maximum(draws, lo, out=region)
+                np.multiply(per_channel, std, out=per_channel)
+                np.add(per_channel, mean, out=per_channel)
+                np.minimum(per_channel, hi, out=per_channel)
+                np.maximum(per_channel, lo, out=per_channel)
+        start = 0
+        for region in regions:
+            region[...] = draws[start : start + region.size].reshape(region.shape)
+            start += region.size
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -425,7 +437,7 @@ def _extract(
     for b, window in enumerate(windows):
         glimpse = out[b]
         if window is None:
-            filler.fill(glimpse, b)
+            filler.fill(b, glimpse)
             continue
         top, left = window
         if top >= 0 and left >= 0 and top + out_h <= height and left + out_w <= width:
@@ -436,10 +448,9 @@ def _extract(
         c0, c1 = max(0, -left), min(out_w, width - left)
         glimpse[r0:r1, c0:c1] = image[b, top + r0 : top + r1, left + c0 : left + c1]
         if r0 or c0 or r1 < out_h or c1 < out_w:
-            filler.fill(glimpse[:r0], b)
-            filler.fill(glimpse[r1:], b)
-            filler.fill(glimpse[r0:r1, :c0], b)
-            filler.fill(glimpse[r0:r1, c1:], b)
+            filler.fill(
+                b, glimpse[:r0], glimpse[r1:], glimpse[r0:r1, :c0], glimpse[r0:r1, c1:]
+            )
     return out
 
 
