@@ -390,7 +390,7 @@ def test_show_pin_and_unpin_nodes(qtbot: QtBot) -> None:
     panel.pin_node("a")
     panel.show_node("b")
     titles = [panel.tabs.tabText(i) for i in range(panel.tabs.count())]
-    assert titles == ["b", "📌 a", "Compare"]
+    assert titles == ["b", "a (pinned)", "Compare"]
     assert panel.tabs.tabText(panel.tabs.currentIndex()) == "b"
     view = panel.tensor_view("b.output")
     assert view is not None and view.tensor is results["b"].outputs["output"]
