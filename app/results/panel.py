@@ -7,7 +7,8 @@ Contract (:class:`ResultsPanel`):
   computed once per tensor object and shared by every view of it.
 * ``show_node(node_id)`` selects the node whose tensors are shown (``None``: none);
   ``pin_node`` / ``unpin_node`` keep other nodes shown beside it, each in its own tab
-  (pinned tabs are titled "<id> (pinned)" and have an Unpin button; the selected node has a Pin button).
+  (pinned tabs are titled "<id> (pinned)" and have an Unpin button; the selected node
+  has a Pin button).
 * The last tab compares two tensors (any ``node.port``): side by side or ``a − b``.
 * Views are built lazily: a node's tensors when its tab is shown, a tensor's pages when
   opened; showing a node never converts a whole tensor to Python objects.
