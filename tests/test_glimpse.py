@@ -499,3 +499,32 @@ def test_noise_attrs_are_checked_first() -> None:
     with pytest.raises(InvalidArgumentError, match="at the same time") as caught:
         glimpse_output_shape((5, 5), np.asarray([-1]), (7,), noise="gaussian")
     assert caught.value.attr == "uniform_noise"
+
+
+_dims = st.lists(st.integers(0, 3), min_size=0, max_size=5).map(tuple)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    input_shape=_dims, offsets_shape=_dims,
+    size=st.lists(st.integers(-2, 4), min_size=0, max_size=3),
+    fill=st.sampled_from([("uniform", True), ("zero", False), ("zero", True), ("", False),
+                          ("bogus", False)]),
+)
+def test_shape_rule_and_kernel_agree(input_shape: tuple[int, ...], offsets_shape: tuple[int, ...],
+                                     size: list[int], fill: tuple[str, bool]) -> None:
+    noise, uniform_noise = fill
+    attrs: dict[str, Any] = {"noise": noise, "uniform_noise": uniform_noise}
+    size_array = np.asarray(size, np.int32)
+    try:
+        shape = glimpse_output_shape(input_shape, size_array, offsets_shape, **attrs)
+    except InvalidArgumentError as error:
+        with pytest.raises(InvalidArgumentError) as caught:
+            extract_glimpse(np.zeros(input_shape, np.float32), size_array,
+                            np.zeros(offsets_shape, np.float32), seed=0, **attrs)
+        assert caught.value.reason == error.reason
+        assert (caught.value.port, caught.value.attr) == (error.port, error.attr)
+        return
+    out = extract_glimpse_v2(np.zeros(input_shape, np.float32), size_array,
+                             np.zeros(offsets_shape, np.float32), seed=0, **attrs)
+    assert out.shape == shape
