@@ -665,3 +665,15 @@ def test_op_views_without_their_inputs_explain_instead_of_failing(qtbot: QtBot) 
     assert view is not None
     patches_page = view.page("Patches")
     assert isinstance(patches_page, PatchesView) and "not known" in patches_page.caption.text()
+
+
+def test_uint8_images_use_their_own_scale(qtbot: QtBot) -> None:
+    image = np.array([[100, 200]], np.uint8).reshape(1, 1, 2, 1)
+    panel = ImagePanel(image)
+    qtbot.addWidget(panel)
+    panel.resize(300, 200)
+    panel.show()
+    panel.view.set_zoom(40)
+    settle()
+    assert panel.range == (0.0, 255.0)
+    assert [rgb(pixel(panel, 0, 0, x)) for x in range(2)] == [(100,) * 3, (200,) * 3]

@@ -407,6 +407,11 @@ class ImagePanel(QWidget):
         self.low.valueChanged.connect(self._on_range_edit)
         self.high.valueChanged.connect(self._on_range_edit)
         self.view.hovered.connect(self._on_hover)
+        if tensor.dtype == np.uint8:  # 8-bit images: their own scale, not stretched
+            self._fixed_range = (0.0, 255.0)
+            self._show_range(0.0, 255.0)
+            self.contrast.setCurrentIndex(self.contrast.findData("fixed"))
+            self._update_enabled()
         self.render_images()
 
     # ------------------------------------------------------------------ public
