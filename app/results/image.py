@@ -410,7 +410,9 @@ class ImagePanel(QWidget):
         if tensor.dtype == np.uint8:  # 8-bit images: their own scale, not stretched
             self._fixed_range = (0.0, 255.0)
             self._show_range(0.0, 255.0)
+            self.contrast.blockSignals(True)
             self.contrast.setCurrentIndex(self.contrast.findData("fixed"))
+            self.contrast.blockSignals(False)
             self._update_enabled()
         self.render_images()
 
