@@ -795,3 +795,20 @@ def test_double_click_on_empty_canvas_opens_the_block_search(
     assert popup is not None and popup.names() == list(REGISTRY)
     popup.choose_current()
     assert model.node("input").pos == (400.0, 500.0)
+
+
+def test_outputs_show_their_inferred_tensor_in_the_node(canvas: Canvas, model: GraphModel) -> None:
+    canvas.scene.set_inference(infer(model))
+    image = canvas.scene.node_item("image")
+    glimpse = canvas.scene.node_item("glimpse")
+    assert image is not None and glimpse is not None
+    assert image.output_info("output") == "[1,2,2,1] float32"
+    assert glimpse.output_info("glimpse") == ""  # offsets missing: a problem, unknown output
+    model.connect(PortRef("offsets", "output"), PortRef("glimpse", "offsets"))
+    canvas.scene.set_inference(infer(model))
+    assert glimpse.output_info("glimpse") == "[1,1,1,1] float32"
+    model.set_literal("glimpse", "size", "{2,1}")
+    canvas.scene.set_inference(infer(model))
+    assert glimpse.output_info("glimpse") == "[1,2,1,1] float32"
+    canvas.scene.set_inference(None)
+    assert image.output_info("output") == ""

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
@@ -334,7 +334,17 @@ class RunBadge(QGraphicsItem):
 class _Row:
     """One row of a node: an output or an input, with its texts laid out once."""
 
-    __slots__ = ("error", "field_is_default", "field_rect", "field_text", "label", "name", "y")
+    __slots__ = (
+        "error",
+        "field_is_default",
+        "field_rect",
+        "field_text",
+        "info",
+        "info_text",
+        "label",
+        "name",
+        "y",
+    )
 
     def __init__(self, name: str, y: float) -> None:
         self.name = name
@@ -344,6 +354,9 @@ class _Row:
         self.field_text: QStaticText | None = None
         self.field_is_default = False
         self.error = False
+        #: An output's inferred "[shape] dtype", shown dim on the left of its row.
+        self.info_text = ""
+        self.info: QStaticText | None = None
 
 
 class NodeItem(QGraphicsItem):
@@ -490,6 +503,25 @@ class NodeItem(QGraphicsItem):
         else:
             self.wired.discard(port)
         self._refresh_fields()
+
+    def set_output_info(self, infos: Mapping[str, str]) -> None:
+        """Show each output's inferred "[shape] dtype" in its row (missing ones: nothing)."""
+        changed = False
+        for name, row in self._rows_out.items():
+            text = infos.get(name, "")
+            if text == row.info_text:
+                continue
+            changed = True
+            row.info_text = text
+            room = self._width - 2 * LABEL_MARGIN - row.label.size().width() - 10
+            row.info = _elided_static(text, "wire", room) if text else None
+        if changed:
+            self.update()
+
+    def output_info(self, name: str) -> str:
+        """The inferred text shown in output ``name``'s row ("" when none)."""
+        row = self._rows_out.get(name)
+        return "" if row is None else row.info_text
 
     def set_problems(self, problems: list[TensorBlocksError]) -> None:
         """Show the inference problems of this node: a badge with a tooltip, red fields."""
@@ -651,6 +683,14 @@ class NodeItem(QGraphicsItem):
                 QPointF(self._width - LABEL_MARGIN - size.width(), row.y - size.height() / 2),
                 row.label,
             )
+        painter.setFont(font("wire"))
+        painter.setPen(QColor(theme.text_dim))
+        for row in self._rows_out.values():
+            if row.info is not None:
+                size = row.info.size()
+                painter.drawStaticText(QPointF(LABEL_MARGIN, row.y - size.height() / 2), row.info)
+        painter.setFont(font("label"))
+        painter.setPen(QColor(theme.text))
         for name, row in self._rows_in.items():
             size = row.label.size()
             painter.setFont(font("label"))

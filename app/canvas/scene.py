@@ -24,8 +24,10 @@ Contract:
   default applies). A literal that does not parse is still applied — the model stores
   literals as typed, like a file does, so nothing the user typed is lost — and is drawn
   red with a problem badge, and ``statusMessage`` says why.
-* ``set_inference(inference)`` labels every wire with its source port's "[shape] dtype" and
-  puts a red badge on nodes with problems (tooltip: port/attr and reason);
+* ``set_inference(inference)`` labels every wire with its source port's "[shape] dtype" (at
+  the middle when the wire is long enough, in its tooltip always), shows each output's
+  "[shape] dtype" dim in the output's row, and puts a red badge on nodes with problems
+  (tooltip: port/attr and reason);
   ``set_run_report(report)`` shows "ran 3.2 ms" / "cached" / "failed" badges (``None``
   clears either).
 * Clipboard: graph-file JSON (SPEC section 5) as text/plain and
@@ -359,6 +361,17 @@ class GraphScene(QGraphicsScene):
             return None
         return str(info.describe())
 
+    def _output_infos(self, node_id: str, item: NodeItem) -> dict[str, str]:
+        inference = self._inference
+        if inference is None:
+            return {}
+        infos: dict[str, str] = {}
+        for name in item.outputs:
+            info = inference.ports.get(f"{node_id}.{name}")
+            if info is not None and (info.shape is not None or info.dtype is not None):
+                infos[name] = str(info.describe())
+        return infos
+
     def set_inference(self, inference: Any) -> None:
         """Show ``inference`` (graph.infer.Inference, or ``None`` to clear): wire labels and
         problem badges."""
@@ -370,6 +383,7 @@ class GraphScene(QGraphicsScene):
                     problems.setdefault(problem.node, []).append(problem)
         for node_id, item in self._nodes.items():
             item.set_problems(problems.get(node_id, []))
+            item.set_output_info(self._output_infos(node_id, item))
         for wire_item in self._wires.values():
             wire_item.set_label(self._wire_label(wire_item.wire))
             dst = wire_item.wire.dst
