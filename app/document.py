@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QSettings, QStandardPaths, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
@@ -184,6 +185,8 @@ class Document(QObject):
         return (self._autosave_dir or data_dir()) / AUTOSAVE_NAME
 
     def _announce_dirty(self, *_: Any) -> None:
+        if not shiboken6.isValid(self.undo_stack):
+            return  # the stack announces its own destruction as a clean change
         dirty = self.dirty
         if dirty != self._last_dirty:
             self._last_dirty = dirty

@@ -63,6 +63,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import style
+from app.canvas.scene import GRID
 from app.commands import AddNode, SetLiteral, push_macro
 from app.document import (
     GRAPH_SUFFIX,
@@ -76,6 +77,7 @@ from app.inspector import Inspector
 from app.palette import BLOCK_MIME, Palette
 from app.runner import Runner
 from app.style import Theme
+from blocks.attrs import format_attrs
 from blocks.errors import TensorBlocksError
 from blocks.input_files import ARRAY_SUFFIXES, IMAGE_SUFFIXES, peek_tensor_file
 from blocks.literals import dtype_name, format_literal
@@ -744,7 +746,7 @@ class MainWindow(QMainWindow):
         taken = {node.pos for node in self.model.nodes()}
         x, y = pos
         while (x, y) in taken:
-            x, y = x + 24.0, y + 24.0
+            x, y = x + GRID, y + GRID
         return (x, y)
 
     def add_block(
@@ -760,7 +762,11 @@ class MainWindow(QMainWindow):
         if block not in self.model.registry:
             self.statusBar().showMessage(f"unknown block '{block}'", 4000)
             return None
-        command = AddNode(self.model, block, node_id, self._free_position(pos), literals=literals)
+        spec = self.model.registry[block]
+        # The full canonical attrs string, so the inspector and the file show every attr.
+        attrs = format_attrs(spec.default_attrs(), spec) if spec.attrs else ""
+        position = self._free_position(_snapped(pos))
+        command = AddNode(self.model, block, node_id, position, attrs=attrs, literals=literals)
         self.undo_stack.push(command)
         if select and command.node_id is not None:
             self.scene.select_nodes([command.node_id])
@@ -837,7 +843,7 @@ class MainWindow(QMainWindow):
                 except TensorBlocksError:
                     pass  # inference shows what is wrong with the file
             node_id = self.model.unique_id(stem or "input")
-            position = self._free_position((x, y))
+            position = self._free_position(_snapped((x, y)))
             commands.append(AddNode(self.model, INPUT_BLOCK, node_id, position, literals=literals))
             y += 110.0
         push_macro(self.undo_stack, f"Add {path.name}", commands)
@@ -1256,6 +1262,11 @@ class MainWindow(QMainWindow):
         self.document.discard_autosave()
         self.inspector.close_model()
         event.accept()
+
+
+def _snapped(pos: tuple[float, float]) -> tuple[float, float]:
+    """``pos`` on the canvas grid."""
+    return (round(pos[0] / GRID) * GRID, round(pos[1] / GRID) * GRID)
 
 
 def _as_bool(value: Any) -> bool:

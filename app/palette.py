@@ -106,8 +106,8 @@ class Palette(QWidget):
         self.search.textChanged.connect(self.set_filter)
         self.search.returnPressed.connect(self._activate_first)
         self.search.installEventFilter(self)
+        # Activation is a double-click (Fusion style) or Enter; one signal, so one block.
         self.tree.itemActivated.connect(self._on_activated)
-        self.tree.itemDoubleClicked.connect(self._on_activated)
 
     def _build(self) -> None:
         self.tree.clear()

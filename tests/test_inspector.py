@@ -84,7 +84,7 @@ def test_string_edit_updates_the_form_then_applies_canonically(qtbot, inspector:
     field = inspector.attrs_edit
     assert field is not None
     field.setFocus()
-    qtbot.keyClicks(field, "normalized = FALSE ; noise_ = \"\"")
+    qtbot.keyClicks(field, 'normalized = FALSE ; noise_ = ""')
     # The form follows as soon as the text parses, before anything is applied.
     normalized = inspector.attr_widgets["normalized"]
     noise = inspector.attr_widgets["noise"]
@@ -127,7 +127,9 @@ def test_model_attrs_changes_reach_both_views(qtbot, inspector: Inspector) -> No
 # ----------------------------------------------------------------------------- literals
 
 
-def test_a_literal_typed_in_the_inspector_reaches_the_model_and_undoes(qtbot, inspector: Inspector) -> None:  # type: ignore[no-untyped-def]
+def test_a_literal_typed_in_the_inspector_reaches_the_model_and_undoes(
+    qtbot, inspector: Inspector
+) -> None:  # type: ignore[no-untyped-def]
     inspector.set_node("crop")
     field = inspector.ports["size"].editor
     assert isinstance(field, QLineEdit)
@@ -188,7 +190,9 @@ def test_a_wired_port_shows_its_source_and_can_be_disconnected(qtbot, inspector:
     inspector.set_node("crop")
     row = inspector.ports["input"]
     assert row.editor is None  # no editor while a wire feeds the port
-    buttons = [b for b in inspector.widget().findChildren(QToolButton) if "Disconnect" in b.toolTip()]
+    buttons = [
+        b for b in inspector.widget().findChildren(QToolButton) if "Disconnect" in b.toolTip()
+    ]
     assert len(buttons) == 1 and "image.output" in buttons[0].toolTip()
     qtbot.mouseClick(buttons[0], Qt.MouseButton.LeftButton)
     assert inspector.model.wire_into(PortRef("crop", "input")) is None
