@@ -812,3 +812,27 @@ def test_outputs_show_their_inferred_tensor_in_the_node(canvas: Canvas, model: G
     assert glimpse.output_info("glimpse") == "[1,2,1,1] float32"
     canvas.scene.set_inference(None)
     assert image.output_info("output") == ""
+
+
+def test_selected_blocks_light_up_their_wires(canvas: Canvas) -> None:
+    wire_item = canvas.scene.wire_item(PortRef("glimpse", "input"))
+    assert wire_item is not None and not wire_item.highlighted
+    canvas.scene.select_nodes(["image"])
+    assert wire_item.highlighted
+    assert canvas.scene.node_item("image").zValue() > canvas.scene.node_item("glimpse").zValue()  # type: ignore[union-attr]
+    canvas.scene.select_nodes([])
+    assert not wire_item.highlighted
+
+
+def test_context_menus(canvas: Canvas, model: GraphModel) -> None:
+    menu = canvas.scene.context_menu(header_point(canvas, "glimpse"))
+    actions = {a.text(): a for a in menu.actions() if a.text()}
+    assert canvas.scene.selected_node_ids() == ["glimpse"]
+    assert {"Copy", "Cut", "Duplicate", "Disconnect", "Delete"} <= set(actions)
+    actions["Disconnect"].trigger()
+    assert model.wires() == []
+    menu = canvas.scene.context_menu(QPointF(100, 600))
+    add_menu = next(a.menu() for a in menu.actions() if a.text() == "Add block")
+    patches = next(a for a in add_menu.actions() if a.text() == "Extract Image Patches")
+    patches.trigger()
+    assert model.node("extract_image_patches").pos == (100.0, 600.0)

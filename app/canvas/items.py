@@ -802,6 +802,7 @@ class WireItem(QGraphicsItem):
         self.src_port = src
         self.dst_port = dst
         self.problem = False
+        self.highlighted = False
         self._label: QStaticText | None = None
         self._label_rect = QRectF()
         self._label_fits = False
@@ -835,6 +836,12 @@ class WireItem(QGraphicsItem):
     def label_text(self) -> str | None:
         """The label (drawn when there is room, always in the tooltip), if any."""
         return None if self._label is None else str(self._label.text())
+
+    def set_highlighted(self, highlighted: bool) -> None:
+        """Draw the wire in the accent colour (it touches a selected block)."""
+        if highlighted != self.highlighted:
+            self.highlighted = highlighted
+            self.update()
 
     def set_problem(self, problem: bool) -> None:
         """Draw the wire red (the port it feeds has a problem)."""
@@ -886,6 +893,8 @@ class WireItem(QGraphicsItem):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         if self.isSelected():
             colour, width = QColor(theme.wire_selected), 3.0
+        elif self.highlighted:
+            colour, width = QColor(theme.wire_selected), 2.2
         elif self.problem:
             colour, width = QColor(theme.error), 2.2
         else:

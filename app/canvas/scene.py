@@ -37,6 +37,7 @@ Contract:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -49,7 +50,9 @@ from PySide6.QtGui import QColor, QGuiApplication, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QGraphicsProxyWidget,
     QGraphicsScene,
+    QGraphicsSceneContextMenuEvent,
     QGraphicsSceneMouseEvent,
+    QMenu,
     QWidget,
 )
 
@@ -346,9 +349,21 @@ class GraphScene(QGraphicsScene):
 
     def _on_selection_changed(self) -> None:
         ids = self.selected_node_ids()
-        if ids != self._last_selection:
-            self._last_selection = ids
-            self.selectedNodesChanged.emit(ids)
+        if ids == self._last_selection:
+            return
+        # The selected blocks come to the front and their wires light up.
+        for node_id in self._last_selection:
+            item = self._nodes.get(node_id)
+            if item is not None:
+                item.setZValue(1)
+            for wire_item in self._node_wires.get(node_id, ()):
+                wire_item.set_highlighted(False)
+        for node_id in ids:
+            self._nodes[node_id].setZValue(2)
+            for wire_item in self._node_wires.get(node_id, ()):
+                wire_item.set_highlighted(True)
+        self._last_selection = ids
+        self.selectedNodesChanged.emit(ids)
 
     # ------------------------------------------------------------------ inference and runs
 
@@ -461,6 +476,47 @@ class GraphScene(QGraphicsScene):
         super().mouseReleaseEvent(event)
         if event.button() == Qt.MouseButton.LeftButton and self._move_start is not None:
             self._commit_moves()
+
+    def context_menu(self, scene_pos: QPointF) -> QMenu:
+        """The right-click menu at ``scene_pos``: on a block, what can be done to the
+        selection; on empty canvas, adding a block (by category), paste and layout."""
+        menu = QMenu()
+        item = next((i for i in self.items(scene_pos) if isinstance(i, NodeItem)), None)
+        if item is not None:
+            if not item.isSelected():
+                self.select_nodes([item.node_id])
+            menu.addAction("Copy", self.copy_selection)
+            menu.addAction("Cut", self.cut_selection)
+            menu.addAction("Duplicate", self.duplicate_selection)
+            menu.addAction("Disconnect", self.disconnect_selection)
+            menu.addSeparator()
+            menu.addAction("Delete", self.delete_selection)
+            return menu
+        add = menu.addMenu("Add block")
+        for category, specs in self.model.registry.categories().items():
+            add.addSection(category)
+            for spec in specs:
+                add.addAction(spec.title, functools.partial(self.add_block, spec.name, scene_pos))
+        menu.addAction("Paste", lambda: self.paste(scene_pos))
+        menu.addSeparator()
+        menu.addAction("Select all", self.select_all)
+        menu.addAction("Auto-layout", self.auto_layout)
+        return menu
+
+    def contextMenuEvent(self, event: QGraphicsSceneContextMenuEvent) -> None:
+        if self._drag is not None:
+            return
+        self.context_menu(event.scenePos()).exec(event.screenPos())
+        event.accept()
+
+    def disconnect_selection(self) -> None:
+        """Remove every wire into or out of the selected blocks (one undo step)."""
+        chosen = set(self.selected_node_ids())
+        doomed = [w for w in self.model.wires() if w.src.node in chosen or w.dst.node in chosen]
+        if doomed:
+            push_macro(
+                self.undo_stack, "Disconnect", [Disconnect(self.model, w.dst) for w in doomed]
+            )
 
     def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         # Double-click on empty canvas: the block search, there (as Tab does at the cursor).
