@@ -8,8 +8,8 @@ Contract:
   two int32 values (integral floats are accepted, fractions refused), ``offsets`` to
   float32 ``[B,2]`` = (y, x).
 * ``glimpse_windows(input_shape, size, offsets, *, version, centered, normalized)`` gives
-  each batch item's window ``(top, left)`` exactly as the kernels compute it (the kernels
-  call it; the results panel draws it), or ``None`` where no image pixel lands in the
+  each batch item's window ``(top, left)`` exactly as the kernels compute it (both run the
+  same code; the results panel draws it), or ``None`` where no image pixel lands in the
   glimpse (non-finite or huge offsets, a window entirely outside, an empty image, an
   empty window): there the whole glimpse is fill.
 * ``glimpse_output_shape(...)`` computes the output shape from shapes and attrs (dims may
@@ -447,10 +447,7 @@ def _extract(
         r0, r1 = max(0, -top), min(out_h, height - top)
         c0, c1 = max(0, -left), min(out_w, width - left)
         glimpse[r0:r1, c0:c1] = image[b, top + r0 : top + r1, left + c0 : left + c1]
-        if r0 or c0 or r1 < out_h or c1 < out_w:
-            filler.fill(
-                b, glimpse[:r0], glimpse[r1:], glimpse[r0:r1, :c0], glimpse[r0:r1, c1:]
-            )
+        filler.fill(b, glimpse[:r0], glimpse[r1:], glimpse[r0:r1, :c0], glimpse[r0:r1, c1:])
     return out
 
 
