@@ -836,3 +836,29 @@ def test_context_menus(canvas: Canvas, model: GraphModel) -> None:
     patches = next(a for a in add_menu.actions() if a.text() == "Extract Image Patches")
     patches.trigger()
     assert model.node("extract_image_patches").pos == (100.0, 600.0)
+
+
+def test_dragging_a_block_to_the_edge_scrolls_and_the_block_follows(
+    canvas: Canvas, model: GraphModel, qtbot: object
+) -> None:
+    view = canvas.view
+    before = view.mapToScene(view.viewport().rect().center())
+    start = canvas.to_view(header_point(canvas, "glimpse"))
+    edge = QPoint(view.viewport().width() - 5, start.y())
+    left = Qt.MouseButton.LeftButton
+    canvas.send(QEvent.Type.MouseButtonPress, start, left, left)
+    canvas.send(
+        QEvent.Type.MouseMove, QPoint(start.x() + 50, start.y()), Qt.MouseButton.NoButton, left
+    )
+    canvas.send(QEvent.Type.MouseMove, edge, Qt.MouseButton.NoButton, left)
+    qtbot.wait(300)  # type: ignore[attr-defined]
+    canvas.send(QEvent.Type.MouseButtonRelease, edge, left, Qt.MouseButton.NoButton)
+    after = view.mapToScene(view.viewport().rect().center())
+    assert after.x() > before.x() + 20
+    item = canvas.scene.node_item("glimpse")
+    assert item is not None
+    # the block stayed under the cursor: it moved with the scroll
+    cursor = view.mapToScene(edge)
+    centre_x = model.node("glimpse").pos[0] + item.width / 2
+    assert abs(centre_x - cursor.x()) <= 20
+    assert canvas.stack.count() == 1

@@ -2,6 +2,7 @@
 
 Contract: ``GraphView(scene)`` shows a :class:`~app.canvas.scene.GraphScene`.
 
+* Dragging (a block, a wire, a rubber band) near the viewport's edge scrolls the canvas.
 * Wheel zooms around the cursor (clamped to ``MIN_ZOOM``..``MAX_ZOOM``); the middle button,
   or Space held with the left button, pans; the left button on empty canvas draws a
   rubber band (Ctrl adds to the selection).
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt, QTimer
 from PySide6.QtGui import (
     QColor,
     QCursor,
@@ -33,7 +34,7 @@ from PySide6.QtGui import (
     QPen,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QGraphicsProxyWidget, QGraphicsView, QWidget
+from PySide6.QtWidgets import QApplication, QGraphicsProxyWidget, QGraphicsView, QWidget
 
 from app.canvas.quick_add import QuickAddPopup
 from app.canvas.scene import GRID, GraphScene
@@ -44,6 +45,8 @@ MAX_ZOOM = 3.0
 #: Fitting never zooms in further than this (a single block should not fill the screen).
 MAX_FIT_ZOOM = 1.25
 MAJOR_EVERY = 5
+#: How close (px) to the viewport's edge a drag starts scrolling the canvas.
+EDGE_MARGIN = 24
 
 
 class GraphView(QGraphicsView):
@@ -73,6 +76,12 @@ class GraphView(QGraphicsView):
         self.setFrameShape(QGraphicsView.Shape.NoFrame)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMouseTracking(True)
+        # Dragging a block, a wire or a rubber band near an edge scrolls the canvas.
+        self._edge_timer = QTimer(self)
+        self._edge_timer.setInterval(30)
+        self._edge_timer.timeout.connect(self._edge_scroll)
+        self._edge_pos = QPoint()
+        self._edge_mods = Qt.KeyboardModifier.NoModifier
         scene.quickAddRequested.connect(self._on_quick_add_requested)
 
     # ------------------------------------------------------------------ zoom and fit
@@ -246,8 +255,52 @@ class GraphView(QGraphicsView):
             event.accept()
             return
         super().mouseMoveEvent(event)
+        self._edge_pos = event.position().toPoint()
+        self._edge_mods = event.modifiers()
+        dragging = bool(event.buttons() & Qt.MouseButton.LeftButton)
+        if dragging and self._edge_step() != (0, 0):
+            if not self._edge_timer.isActive():
+                self._edge_timer.start()
+        else:
+            self._edge_timer.stop()
+
+    def _edge_step(self) -> tuple[int, int]:
+        """Pixels to scroll per tick when the cursor is near an edge during a drag."""
+        rect = self.viewport().rect()
+        pos = self._edge_pos
+
+        def step(near_low: int, near_high: int) -> int:
+            if near_low < EDGE_MARGIN:
+                return -max(2, (EDGE_MARGIN - near_low) // 2)
+            if near_high < EDGE_MARGIN:
+                return max(2, (EDGE_MARGIN - near_high) // 2)
+            return 0
+
+        return (
+            step(pos.x() - rect.left(), rect.right() - pos.x()),
+            step(pos.y() - rect.top(), rect.bottom() - pos.y()),
+        )
+
+    def _edge_scroll(self) -> None:
+        """Scroll towards the edge the cursor is at, and let what is dragged follow."""
+        dx, dy = self._edge_step()
+        if (dx, dy) == (0, 0):
+            self._edge_timer.stop()
+            return
+        self._scroll_pixels(dx, dy)
+        viewport = self.viewport()
+        follow = QMouseEvent(
+            QEvent.Type.MouseMove,
+            QPointF(self._edge_pos),
+            QPointF(viewport.mapToGlobal(self._edge_pos)),
+            Qt.MouseButton.NoButton,
+            Qt.MouseButton.LeftButton,
+            self._edge_mods,
+        )
+        QApplication.sendEvent(viewport, follow)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        self._edge_timer.stop()
         if self._pan_from is not None and event.button() in (
             Qt.MouseButton.MiddleButton,
             Qt.MouseButton.LeftButton,
