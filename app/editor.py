@@ -19,6 +19,7 @@ a handler is shown in the log panel instead of ending the program.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -112,10 +113,13 @@ def run_editor(argv: list[str]) -> int:
     except SystemExit as exit_:  # --help
         return int(exit_.code or 0)
 
+    screenshot = Path(args.screenshot) if args.screenshot else None
+    if screenshot is not None and QApplication.instance() is None:
+        # A screenshot needs no display: render offscreen unless told otherwise.
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = application()
     from app.main_window import MainWindow
 
-    screenshot = Path(args.screenshot) if args.screenshot else None
     window = MainWindow(theme=args.theme, restore_layout=screenshot is None)
     previous_hook = sys.excepthook
     sys.excepthook = window.report_exception

@@ -735,7 +735,8 @@ class Inspector(QScrollArea):
             self._show_port_error(row)
         for name, label in self.output_labels.items():
             info = None if inference is None else inference.ports.get(f"{node_id}.{name}")
-            label.setText("?" if info is None else info.describe())
+            known = info is not None and (info.shape is not None or info.dtype is not None)
+            label.setText(info.describe() if info is not None and known else "unknown")
         box = getattr(self, "_problem_box", None)
         if box is None:
             return

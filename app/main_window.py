@@ -586,7 +586,7 @@ class MainWindow(QMainWindow):
         width, height = self.width(), self.height()
         self.resizeDocks(
             [self.palette_dock, self.inspector_dock],
-            [max(190, width // 8), max(300, width * 9 // 40)],
+            [max(220, width // 7), max(320, width * 9 // 40)],
             Qt.Orientation.Horizontal,
         )
         self.resizeDocks([self.results_dock], [max(200, height * 3 // 10)], Qt.Orientation.Vertical)

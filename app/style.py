@@ -18,6 +18,7 @@ Contract:
 from __future__ import annotations
 
 import re
+import tempfile
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -104,10 +105,25 @@ def theme_named(name: str | None) -> Theme:
     return THEMES.get((name or "").strip().lower(), LIGHT)
 
 
+def tinted_icon_file(name: str, colour: str) -> Path:
+    """``assets/icons/<name>.svg`` drawn in ``colour``, as a file a style sheet can ``url()``."""
+    folder = Path(tempfile.gettempdir()) / "tensorblocks-style"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{name}-{colour.lstrip('#')}.svg"
+    svg = _svg_text(name) or ""
+    if not target.is_file() or target.read_text(encoding="utf-8") != svg.replace("currentColor", colour):
+        target.write_text(svg.replace("currentColor", colour), encoding="utf-8")
+    return target
+
+
 def style_sheet(theme: Theme) -> str:
     """The application style sheet for ``theme``."""
     template = Template((STYLES / "editor.qss").read_text(encoding="utf-8"))
-    return template.safe_substitute(asdict(theme))
+    values = asdict(theme)
+    # Style sheets cannot tint an image, so the arrow and check mark are written per colour.
+    values["chevron"] = tinted_icon_file("chevron_down", theme.muted).as_posix()
+    values["check"] = tinted_icon_file("check", theme.accent_text).as_posix()
+    return template.safe_substitute(values)
 
 
 def palette(theme: Theme) -> QPalette:
