@@ -556,8 +556,8 @@ class NodeItem(QGraphicsItem):
         badge = self._problem_badge
         return badge.toolTip() if badge is not None and badge.isVisible() else None
 
-    def set_run_status(self, status: str | None, text: str = "") -> None:
-        """Show the run badge (``None`` hides it)."""
+    def set_run_status(self, status: str | None, text: str = "", tooltip: str = "") -> None:
+        """Show the run badge (``None`` hides it); ``tooltip``: e.g. why the node failed."""
         if status is None:
             if self._run_badge is not None:
                 self._run_badge.setVisible(False)
@@ -565,6 +565,7 @@ class NodeItem(QGraphicsItem):
         if self._run_badge is None:
             self._run_badge = RunBadge(self)
         self._run_badge.set_status(status, text)
+        self._run_badge.setToolTip(tooltip)
         self._run_badge.setPos(2, -self._run_badge.boundingRect().height() - 4)
         self._run_badge.setVisible(True)
 

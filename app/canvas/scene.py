@@ -259,6 +259,9 @@ class GraphScene(QGraphicsScene):
 
     def _rebuild(self) -> None:
         self._close_editor(commit=False)
+        # Inference and run reports describe the graph that was replaced.
+        self._inference = None
+        self._run_report = None
         for item in list(self._wires.values()):
             self.removeItem(item)
         for node_item in list(self._nodes.values()):
@@ -359,7 +362,9 @@ class GraphScene(QGraphicsScene):
             for wire_item in self._node_wires.get(node_id, ()):
                 wire_item.set_highlighted(False)
         for node_id in ids:
-            self._nodes[node_id].setZValue(2)
+            selected = self._nodes.get(node_id)
+            if selected is not None:
+                selected.setZValue(2)
             for wire_item in self._node_wires.get(node_id, ()):
                 wire_item.set_highlighted(True)
         self._last_selection = ids
@@ -415,9 +420,8 @@ class GraphScene(QGraphicsScene):
                 continue
             status = str(node_report.status)
             text = f"ran {format_seconds(node_report.seconds)}" if status == "ran" else status
-            item.set_run_status(status, text)
-            if node_report.error is not None and item._run_badge is not None:
-                item._run_badge.setToolTip(str(node_report.error))
+            error = node_report.error
+            item.set_run_status(status, text, "" if error is None else str(error))
 
     def set_theme(self, theme: CanvasTheme) -> None:
         """Paint with ``theme`` from now on."""
