@@ -6,7 +6,9 @@ Contract:
   ``out[b, i, j, c] = input[b, top_b + i, left_b + j, c]`` for pixels inside the image and
   the fill value elsewhere. ``input`` is converted to float32 ``[B,H,W,C]``, ``size`` to
   two int32 values (integral floats are accepted, fractions refused), ``offsets`` to
-  float32 ``[B,2]`` = (y, x).
+  float32 ``[B,2]`` = (y, x). TensorFlow itself takes only float32/int32/float32; the
+  conversion serves values typed as literals or wired from other dtypes. Integer and
+  floating inputs convert as numpy casts them; bool, complex and text are refused.
 * ``glimpse_windows(input_shape, size, offsets, *, version, centered, normalized)`` gives
   each batch item's window ``(top, left)`` exactly as the kernels compute it (both run the
   same code; the results panel draws it), or ``None`` where no image pixel lands in the
