@@ -395,6 +395,8 @@ class NodeItem(QGraphicsItem):
             | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges
         )
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setAcceptHoverEvents(True)
+        self._hover = False
         self.setZValue(1)
         self._build(node)
         self.setPos(QPointF(*node.pos))
@@ -456,7 +458,7 @@ class NodeItem(QGraphicsItem):
             if name in self.wired:
                 row.field_rect = None
                 row.field_text = None
-                row.error = False
+                row.error = name in self.problem_ports  # e.g. a wire of the wrong kind
                 continue
             row.field_rect = QRectF(x0, row.y - 9, field_width, 18)
             port = spec.input(name) if spec else None
@@ -654,11 +656,14 @@ class NodeItem(QGraphicsItem):
         painter.setClipPath(outline)
         painter.fillRect(QRectF(0, 0, self._width, HEADER_HEIGHT), header_colour)
         painter.restore()
-        border = (
-            QPen(QColor(theme.node_selected), 2.0)
-            if selected
-            else QPen(QColor(theme.node_border), 1.0)
-        )
+        if selected:
+            border = QPen(QColor(theme.node_selected), 2.0)
+        elif self._hover:
+            hover = QColor(theme.node_selected)
+            hover.setAlpha(130)
+            border = QPen(hover, 1.5)
+        else:
+            border = QPen(QColor(theme.node_border), 1.0)
         painter.setPen(border)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(outline)
@@ -766,6 +771,22 @@ class NodeItem(QGraphicsItem):
             edit = getattr(self.scene(), "edit_literal", None)
             if edit is not None:
                 edit(self.node_id, field)
+
+    def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:
+        self._hover = True
+        self.update()
+
+    def hoverLeaveEvent(self, event: QGraphicsSceneHoverEvent) -> None:
+        self._hover = False
+        self.update()
+
+    def hoverMoveEvent(self, event: QGraphicsSceneHoverEvent) -> None:
+        # An I-beam over a literal field says "click to type".
+        cursor = (
+            Qt.CursorShape.IBeamCursor if self.field_at(event.pos()) else Qt.CursorShape.ArrowCursor
+        )
+        if self.cursor().shape() != cursor:
+            self.setCursor(cursor)
 
     def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self.field_at(event.pos()) is None:
