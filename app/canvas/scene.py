@@ -30,6 +30,9 @@ Contract:
   (tooltip: port/attr and reason);
   ``set_run_report(report)`` shows "ran 3.2 ms" / "cached" / "failed" badges (``None``
   clears either).
+* Right-click: on a block, copy/cut/duplicate/disconnect/delete the selection; on empty
+  canvas, add a block (by category), paste, select all, auto-layout. Selected blocks come to
+  the front and their wires are drawn in the accent colour.
 * Clipboard: graph-file JSON (SPEC section 5) as text/plain and
   ``application/x-tensorblocks-graph``; paste gives the nodes fresh ids and keeps the wires
   among them.

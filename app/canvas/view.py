@@ -90,14 +90,14 @@ class GraphView(QGraphicsView):
         """The current scale (1.0 = 100 %)."""
         return float(self.transform().m11())
 
-    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+    def zoom_by(self, factor: float, anchor: QPointF | QPoint | None = None) -> None:
         """Zoom by ``factor`` keeping the scene point under ``anchor`` (viewport coordinates;
         the viewport centre when ``None``) in place; the zoom stays within the limits."""
         current = self.zoom()
         target = min(MAX_ZOOM, max(MIN_ZOOM, current * factor))
         if math.isclose(target, current):
             return
-        point = anchor if anchor is not None else QPointF(self.viewport().rect().center())
+        point = QPointF(anchor) if anchor is not None else QPointF(self.viewport().rect().center())
         before = self.mapToScene(point.toPoint())
         self.scale(target / current, target / current)
         after = self.mapToScene(point.toPoint())
