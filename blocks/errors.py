@@ -87,7 +87,9 @@ class TensorBlocksError(ValueError):
         return (_rebuild, (type(self), self.reason, self.__dict__.copy()))
 
 
-def _rebuild(cls: type[TensorBlocksError], reason: str, state: dict[str, object]) -> TensorBlocksError:
+def _rebuild(
+    cls: type[TensorBlocksError], reason: str, state: dict[str, object]
+) -> TensorBlocksError:
     error = cls.__new__(cls)
     ValueError.__init__(error, reason)
     error.__dict__.update(state)

@@ -219,10 +219,18 @@ INPUT = BlockSpec(
     doc="A constant tensor: typed values or a file (.npy, .npz as name.npz:key, .png/.jpg/.bmp "
     "as [1,H,W,C]), cast to dtype and optionally reshaped (a scalar fills the shape).",
     inputs=(
-        InputPort("dtype", PortKind.DTYPE, "element type of the output", required=False, default="DT_FLOAT"),
+        InputPort(
+            "dtype",
+            PortKind.DTYPE,
+            "element type of the output",
+            required=False,
+            default="DT_FLOAT",
+        ),
         InputPort("initvalues", PortKind.TENSOR, "the values, e.g. {{1,2},{3,4}}", required=False),
         InputPort("file", PortKind.PATH, "a .npy, name.npz:key or image file", required=False),
-        InputPort("shape", PortKind.INT_LIST, "reshape to this shape (a scalar fills it)", required=False),
+        InputPort(
+            "shape", PortKind.INT_LIST, "reshape to this shape (a scalar fills it)", required=False
+        ),
     ),
     outputs=(OutputPort("output", "the tensor"),),
     attrs=(),
@@ -239,7 +247,12 @@ INPUT = BlockSpec(
 _GLIMPSE_ATTRS = (
     AttrSpec("centered", bool, True, "offsets are relative to the image centre"),
     AttrSpec("normalized", bool, True, "offsets are fractions of the image size"),
-    AttrSpec("uniform_noise", bool, True, "fill outside the image with uniform noise (when noise is empty)"),
+    AttrSpec(
+        "uniform_noise",
+        bool,
+        True,
+        "fill outside the image with uniform noise (when noise is empty)",
+    ),
     AttrSpec(
         "noise",
         str,
@@ -252,7 +265,12 @@ _GLIMPSE_ATTRS = (
 _GLIMPSE_INPUTS = (
     InputPort("input", PortKind.TENSOR, "images [B,H,W,C] float32", dtype="float32"),
     InputPort("size", PortKind.TENSOR, "glimpse size (h, w), int32 [2]", dtype="int32"),
-    InputPort("offsets", PortKind.TENSOR, "window offsets (y, x) per image, float32 [B,2]", dtype="float32"),
+    InputPort(
+        "offsets",
+        PortKind.TENSOR,
+        "window offsets (y, x) per image, float32 [B,2]",
+        dtype="float32",
+    ),
 )
 
 
@@ -266,7 +284,11 @@ def _glimpse_kwargs(attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _glimpse_infer(ctx: InferContext) -> dict[str, TensorInfo]:
-    image, size, offsets = ctx.inputs.get("input"), ctx.inputs.get("size"), ctx.inputs.get("offsets")
+    image, size, offsets = (
+        ctx.inputs.get("input"),
+        ctx.inputs.get("size"),
+        ctx.inputs.get("offsets"),
+    )
     shape = glimpse_output_shape(
         None if image is None else image.shape,
         None if size is None or size.value is None else np.asarray(size.value),
@@ -333,21 +355,26 @@ def _int_list(value: Any) -> list[int]:
 
 def _patches_infer(ctx: InferContext) -> dict[str, TensorInfo]:
     images = ctx.inputs.get("images")
-    values = {name: ctx.inputs.get(name) for name in ("ksizes", "strides", "rates", "padding")}
-    if any(v is None or v.value is None for v in values.values()):
+    dtype = None if images is None else images.dtype
+    known = {
+        name: info.value
+        for name in ("ksizes", "strides", "rates", "padding")
+        if (info := ctx.inputs.get(name)) is not None and info.value is not None
+    }
+    if len(known) < 4:
+        # An int list fed by a wire is only known at run time: rank is all we can say.
         rank = None if images is None or images.shape is None else len(images.shape)
-        shape = None if rank is None else (None,) * rank
-        return {"patches": TensorInfo(shape, None if images is None else images.dtype)}
+        return {"patches": TensorInfo(None if rank is None else (None,) * rank, dtype)}
     shape = patches_output_shape(
         None if images is None else images.shape,
-        None if images is None else images.dtype,
-        _int_list(values["ksizes"].value),  # type: ignore[union-attr]
-        _int_list(values["strides"].value),  # type: ignore[union-attr]
-        _int_list(values["rates"].value),  # type: ignore[union-attr]
-        str(values["padding"].value),  # type: ignore[union-attr]
+        dtype,
+        _int_list(known["ksizes"]),
+        _int_list(known["strides"]),
+        _int_list(known["rates"]),
+        str(known["padding"]),
         memory_limit=ctx.memory_limit,
     )
-    return {"patches": TensorInfo(shape, None if images is None else images.dtype)}
+    return {"patches": TensorInfo(shape, dtype)}
 
 
 def _patches_run(ctx: RunContext) -> dict[str, np.ndarray]:
@@ -370,11 +397,25 @@ EXTRACT_IMAGE_PATCHES = BlockSpec(
     "dimension: [B,out_h,out_w,kh*kw*C], patch row then column then channel.",
     inputs=(
         InputPort("images", PortKind.TENSOR, "images [B,H,W,C]"),
-        InputPort("ksizes", PortKind.INT_LIST, "[1, kh, kw, 1]", required=False, default="{1,3,3,1}"),
-        InputPort("strides", PortKind.INT_LIST, "[1, sh, sw, 1]", required=False, default="{1,1,1,1}"),
-        InputPort("rates", PortKind.INT_LIST, "[1, rh, rw, 1] dilation", required=False, default="{1,1,1,1}"),
         InputPort(
-            "padding", PortKind.STRING, "SAME or VALID", required=False, default="VALID",
+            "ksizes", PortKind.INT_LIST, "[1, kh, kw, 1]", required=False, default="{1,3,3,1}"
+        ),
+        InputPort(
+            "strides", PortKind.INT_LIST, "[1, sh, sw, 1]", required=False, default="{1,1,1,1}"
+        ),
+        InputPort(
+            "rates",
+            PortKind.INT_LIST,
+            "[1, rh, rw, 1] dilation",
+            required=False,
+            default="{1,1,1,1}",
+        ),
+        InputPort(
+            "padding",
+            PortKind.STRING,
+            "SAME or VALID",
+            required=False,
+            default="VALID",
             choices=("SAME", "VALID"),
         ),
     ),

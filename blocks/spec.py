@@ -108,7 +108,9 @@ class TensorInfo:
     def known(self) -> bool:
         """Whether shape and dtype are fully known."""
         return (
-            self.shape is not None and all(d is not None for d in self.shape) and self.dtype is not None
+            self.shape is not None
+            and all(d is not None for d in self.shape)
+            and self.dtype is not None
         )
 
     def describe(self) -> str:

@@ -292,9 +292,7 @@ class GraphModel:
             if port is None:
                 return f"'{dst}' is not an input of {dst_spec.name}"
             if not port.kind.wirable:
-                return (
-                    f"'{dst}' is a {port.kind.value} port: it takes a typed value, not a wire"
-                )
+                return f"'{dst}' is a {port.kind.value} port: it takes a typed value, not a wire"
         if src.node == dst.node:
             return f"a wire from '{src.node}' to itself would make a cycle"
         if src.node in self.downstream(dst.node):
@@ -354,7 +352,9 @@ class GraphModel:
         self._g.nodes[new_id]["node"] = replace(node, id=new_id)
         for wire in wires:
             new_wire = Wire(_rename(wire.src, old_id, new_id), _rename(wire.dst, old_id, new_id))
-            self._g.edges[new_wire.src.node, new_wire.dst.node, new_wire.dst.port]["wire"] = new_wire
+            self._g.edges[new_wire.src.node, new_wire.dst.node, new_wire.dst.port]["wire"] = (
+                new_wire
+            )
         self._emit(NodeRenamed(old_id, new_id))
 
     def connect(self, src: PortRef, dst: PortRef) -> Wire | None:
