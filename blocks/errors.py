@@ -62,7 +62,7 @@ class TensorBlocksError(ValueError):
         return self
 
     def place(self) -> str:
-        """The place this error concerns, e.g. ``g.json: node 'crop' (ExtractGlimpse), port 'size'``."""
+        """Where the error is, e.g. ``g.json: node 'crop' (ExtractGlimpse), port 'size'``."""
         parts: list[str] = []
         if self.file:
             parts.append(self.file + (f" at {self.location}" if self.location else ""))
