@@ -16,10 +16,11 @@ Contract:
   there (tests set it, so they never touch the user's settings). Autosaves go to
   :func:`data_dir`: that folder too, else ``QStandardPaths.AppDataLocation``.
 * Autosave: every :data:`AUTOSAVE_SECONDS` while dirty, the graph is written (atomically)
-  to ``autosave.tbg.json`` in :func:`data_dir` with the original path recorded. The file is
-  deleted on a clean save, New, Open and a normal close, so one found at start means the
-  editor did not close normally: :func:`pending_recovery` reports it and
-  :meth:`Document.recover` loads it (dirty, under its original path).
+  to ``autosave.tbg.json`` in :func:`data_dir` with the original path recorded. The
+  document deletes its own autosave on a clean save, New, Open and a normal close, so one
+  found at start means an editor did not close normally: :func:`pending_recovery` reports
+  it and :meth:`Document.recover` loads it (dirty, under its original path). An autosave the
+  document did not write is never deleted by it.
 """
 
 from __future__ import annotations
@@ -151,6 +152,9 @@ class Document(QObject):
         self._last_dirty = False
         self._autosave_dir = autosave_dir
         self._autosaved_revision = -1
+        # Only an autosave this document wrote (or recovered) is ours to delete: one left by
+        # a crashed session stays until the user has been offered to recover it.
+        self._owns_autosave = False
         undo_stack.cleanChanged.connect(self._announce_dirty)
         self.autosave_timer = QTimer(self)
         self.autosave_timer.setInterval(AUTOSAVE_SECONDS * 1000)
@@ -255,11 +259,14 @@ class Document(QObject):
         self.autosave_path.parent.mkdir(parents=True, exist_ok=True)
         _write_atomically(self.autosave_path, json.dumps(data, indent=1))
         self._autosaved_revision = self.model.revision
+        self._owns_autosave = True
         return True
 
     def discard_autosave(self) -> None:
-        """Delete the autosave file (after a save, New, Open or a normal close)."""
-        self.autosave_path.unlink(missing_ok=True)
+        """Delete this document's autosave (after a save, New, Open or a normal close)."""
+        if self._owns_autosave:
+            self.autosave_path.unlink(missing_ok=True)
+        self._owns_autosave = False
         self._autosaved_revision = -1
 
     def recover(self, recovery: Recovery) -> None:
@@ -278,3 +285,4 @@ class Document(QObject):
         loaded = graph_from_dict(data)
         self.model.replace_with(loaded)
         self._reset(recovery.original, recovered=True)
+        self._owns_autosave = True  # saving the recovered graph removes it

@@ -3,9 +3,9 @@
 Contract: ``run_editor(argv)`` with ``argv = ["edit", GRAPH?, "--run"?, "--screenshot" PNG?,
 "--theme" light|dark?]`` (the leading ``"edit"`` is optional) returns the exit status:
 
-* without ``--screenshot``: shows the main window (opening GRAPH, running it with
-  ``--run``), offers to recover an autosave left by a crash, and returns when the window
-  closes (0);
+* without ``--screenshot``: shows the main window, first offers to recover an autosave
+  left by a crash (when recovered, GRAPH is not opened), opens GRAPH, runs it with
+  ``--run``, and returns when the window closes (0);
 * with ``--screenshot PNG``: opens GRAPH, runs it when ``--run`` is given (waiting for the
   worker thread), selects the last block in topological order, fits the view, saves a grab
   of the whole window (1500x950) to PNG and returns 0 — no dialog is ever shown, so it
@@ -121,31 +121,30 @@ def run_editor(argv: list[str]) -> int:
     from app.main_window import MainWindow
 
     window = MainWindow(theme=args.theme, restore_layout=screenshot is None)
+    window.remember_files = screenshot is None
     previous_hook = sys.excepthook
     sys.excepthook = window.report_exception
     try:
-        if args.graph:
-            path = Path(args.graph)
-            opened = window.open_path(path, ask=False, interactive=screenshot is None)
-            if not opened and screenshot is not None:
+        if screenshot is not None:
+            if args.graph and not window.open_path(Path(args.graph), ask=False, interactive=False):
                 texts = window.log.texts()
-                detail = texts[-1] if texts else f"cannot open {path}"
+                detail = texts[-1] if texts else f"cannot open {args.graph}"
                 print(f"tensorblocks edit: {detail}", file=sys.stderr)
                 return 1
-        if screenshot is not None:
             if not take_screenshot(window, screenshot, run=args.run):
                 print(
                     f"tensorblocks edit: cannot write the screenshot {screenshot}", file=sys.stderr
                 )
                 return 1
-            # hide, not close: closing would store this window's layout in the user's
-            # settings and delete an autosave a crashed session left for recovery.
+            # hide, not close: closing would store this window's layout in the user's settings.
             window.runner.shutdown()
             window.hide()
             return 0
         window.show()
-        if not args.graph:
-            QTimer.singleShot(0, window.offer_recovery)
+        # An autosave left by a crash is offered first, so this session never overwrites it.
+        recovered = window.offer_recovery()
+        if args.graph and not recovered:
+            window.open_path(Path(args.graph), ask=False)
         if args.run:
             QTimer.singleShot(0, window.run_graph)
         app.exec()

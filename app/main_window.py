@@ -235,6 +235,8 @@ class MainWindow(QMainWindow):
         from app.canvas.view import GraphView
 
         self.settings = settings if settings is not None else app_settings()
+        #: Whether opened and saved files go into the recent files (off for screenshots).
+        self.remember_files = True
         self.setObjectName("TensorBlocksMainWindow")
         self.setWindowIcon(style.app_icon())
         self.setAcceptDrops(True)
@@ -647,7 +649,7 @@ class MainWindow(QMainWindow):
     def _on_path_changed(self, path: Path | None) -> None:
         self.inspector.base_dir = self.document.base_dir
         self._update_title()
-        if path is not None:
+        if path is not None and self.remember_files:
             add_recent_file(self.settings, path)
         self._schedule_inference()
 
@@ -1000,7 +1002,8 @@ class MainWindow(QMainWindow):
                 QMessageBox.warning(self, "Cannot open graph", message)
             return False
         self.runner.stop()
-        self.settings.setValue("lastDir", str(Path(path).resolve().parent))
+        if self.remember_files:
+            self.settings.setValue("lastDir", str(Path(path).resolve().parent))
         self.update_inference()
         self.report = None
         self._push_report(None)

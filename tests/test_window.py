@@ -523,6 +523,9 @@ def test_screenshot_entry_point_writes_a_png_of_the_window(
 
     graph = write_graph(tmp_path / "shot.tbg.json")
     png = tmp_path / "out" / "shot.png"
+    settings_dir.mkdir(parents=True, exist_ok=True)
+    left_behind = settings_dir / AUTOSAVE_NAME
+    left_behind.write_text("{}")
     assert run_editor(["edit", os.fspath(graph), "--run", "--screenshot", os.fspath(png)]) == 0
     image = QImage(os.fspath(png))
     assert not image.isNull()
@@ -532,11 +535,11 @@ def test_screenshot_entry_point_writes_a_png_of_the_window(
         image.pixel(x, y) for x in range(0, image.width(), 37) for y in range(0, image.height(), 29)
     }
     assert len(colours) > 20
-    # A screenshot never writes the user's layout nor deletes an autosave.
-    assert (
-        not (settings_dir / "tensorblocks.ini").exists()
-        or "window" not in (settings_dir / "tensorblocks.ini").read_text()
-    )
+    # A screenshot leaves the user's settings and a crashed session's autosave alone.
+    ini = settings_dir / "tensorblocks.ini"
+    keys = QSettings(os.fspath(ini), QSettings.Format.IniFormat).allKeys()
+    assert not {"window/geometry", "window/state", "recentFiles", "lastDir"} & set(keys)
+    assert left_behind.read_text() == "{}"
 
 
 def test_entry_point_usage_and_open_errors(
