@@ -93,7 +93,7 @@ def take_screenshot(window: object, png: Path, *, run: bool, timeout_ms: int = 1
     window.select_last_block()
     window.update_inference()
     _settle(app)
-    window.view.fit_all()
+    window.fit_all()
     _settle(app)
     png.parent.mkdir(parents=True, exist_ok=True)
     return bool(window.grab().save(str(png), "PNG"))

@@ -75,6 +75,7 @@ from app.document import (
 )
 from app.inspector import Inspector
 from app.palette import BLOCK_MIME, Palette
+from app.results.panel import ResultsPanel
 from app.runner import Runner
 from app.style import Theme
 from blocks.attrs import format_attrs
@@ -167,54 +168,6 @@ class MessageList(QTreeWidget):
             self.nodeClicked.emit(str(node))
 
 
-class _FallbackResults(QWidget):
-    """Used only if ``app.results.panel`` cannot be imported: the output ports of a node."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        from PySide6.QtWidgets import QVBoxLayout
-
-        self._list = MessageList(["port", "shape and dtype"], self)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self._list)
-        self._node: str | None = None
-        self._inference: Inference | None = None
-        self._report: RunReport | None = None
-
-    def set_report(self, report: RunReport | None) -> None:
-        self._report = report
-        self._refresh()
-
-    def set_inference(self, inference: Inference | None) -> None:
-        self._inference = inference
-        self._refresh()
-
-    def show_node(self, node_id: str | None) -> None:
-        self._node = node_id
-        self._refresh()
-
-    def _refresh(self) -> None:
-        self._list.clear()
-        if self._node is None or self._inference is None:
-            return
-        prefix = self._node + "."
-        for name, info in self._inference.ports.items():
-            if name.startswith(prefix):
-                array = None if self._report is None else self._report.results.get(name)
-                text = info.describe() if array is None else f"{list(array.shape)} {array.dtype}"
-                self._list.add([name, text], node=self._node, level="info")
-
-
-def _make_results_panel(parent: QWidget) -> QWidget:
-    try:
-        from app.results.panel import ResultsPanel
-    except ImportError:
-        return _FallbackResults(parent)
-    panel: QWidget = ResultsPanel(parent)
-    return panel
-
-
 class MainWindow(QMainWindow):
     """The TensorBlocks editor window; see the module docstring."""
 
@@ -263,7 +216,7 @@ class MainWindow(QMainWindow):
         # Docks.
         self.block_palette = Palette(self.model.registry)
         self.inspector = Inspector(self.model, self.undo_stack)
-        self.results = _make_results_panel(self)
+        self.results = ResultsPanel(self)
         self.problems = MessageList(["node", "where", "problem"])
         self.log = MessageList(["time", "node", "message"])
         self.palette_dock = self._dock(
@@ -418,7 +371,7 @@ class MainWindow(QMainWindow):
         a(
             "fit",
             "&Fit All",
-            lambda: self.view.fit_all(),
+            self.fit_all,
             ["F", "Home"],
             icon="fit",
             tip="Fit the whole graph",
@@ -427,7 +380,7 @@ class MainWindow(QMainWindow):
         a(
             "fit_selection",
             "Fit &Selection",
-            lambda: self.view.fit_selection(),
+            self.fit_selection,
             ["Shift+F", "."],
             canvas_only=True,
         )
@@ -677,9 +630,6 @@ class MainWindow(QMainWindow):
         self.inference = inference
         self.scene.set_inference(inference)
         self.inspector.set_inference(inference)
-        set_inference = getattr(self.results, "set_inference", None)
-        if callable(set_inference):
-            set_inference(inference)
         self._fill_problems(inference)
         self.inferenceUpdated.emit(inference)
         return inference
@@ -707,7 +657,7 @@ class MainWindow(QMainWindow):
     def _on_selection(self, node_ids: list[str]) -> None:
         node = node_ids[-1] if node_ids else None
         self.inspector.set_node(node)
-        self.results.show_node(node)  # type: ignore[attr-defined]
+        self.results.show_node(node)
 
     def _on_node_activated(self, node_id: str) -> None:
         self.inspector.set_node(node_id)
@@ -721,8 +671,8 @@ class MainWindow(QMainWindow):
             return
         self.scene.select_nodes([node_id])
         self.inspector.set_node(node_id)
-        self.results.show_node(node_id)  # type: ignore[attr-defined]
-        self.view.fit_selection()
+        self.results.show_node(node_id)
+        self.view.centerOn(self.scene.nodes_rect([node_id]).center())
 
     def select_all(self) -> None:
         """Select every block."""
@@ -739,7 +689,7 @@ class MainWindow(QMainWindow):
         last = order[-1]
         self.scene.select_nodes([last])
         self.inspector.set_node(last)
-        self.results.show_node(last)  # type: ignore[attr-defined]
+        self.results.show_node(last)
         return last
 
     # ------------------------------------------------------------------ adding blocks
@@ -933,6 +883,16 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ view
 
+    def fit_all(self) -> None:
+        """Zoom to show every block."""
+        self.view.fit_all()
+        self._update_view_labels()
+
+    def fit_selection(self) -> None:
+        """Zoom to show the selected blocks."""
+        self.view.fit_selection()
+        self._update_view_labels()
+
     def _zoom(self, factor: float) -> None:
         self.view.zoom_by(factor)
         self._update_view_labels()
@@ -1007,7 +967,7 @@ class MainWindow(QMainWindow):
         self.update_inference()
         self.report = None
         self._push_report(None)
-        self.view.fit_all()
+        self.fit_all()
         self.statusBar().showMessage(f"Opened {self.document.display_name}", 4000)
         self.log_message(f"opened {self.document.path}", level="info")
         if self.autorun:
@@ -1115,7 +1075,7 @@ class MainWindow(QMainWindow):
             self.log_message(f"cannot recover the autosave: {error}", level="error")
             return False
         self.update_inference()
-        self.view.fit_all()
+        self.fit_all()
         self.log_message(f"recovered unsaved changes to {name} from {when}", level="info")
         return True
 
@@ -1197,7 +1157,7 @@ class MainWindow(QMainWindow):
     def _push_report(self, report: RunReport | None) -> None:
         self.scene.set_run_report(report)
         self.inspector.set_run_report(report)
-        self.results.set_report(report)  # type: ignore[attr-defined]
+        self.results.set_report(report)
 
     # ------------------------------------------------------------------ messages and errors
 

@@ -111,7 +111,9 @@ def tinted_icon_file(name: str, colour: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}-{colour.lstrip('#')}.svg"
     svg = _svg_text(name) or ""
-    if not target.is_file() or target.read_text(encoding="utf-8") != svg.replace("currentColor", colour):
+    if not target.is_file() or target.read_text(encoding="utf-8") != svg.replace(
+        "currentColor", colour
+    ):
         target.write_text(svg.replace("currentColor", colour), encoding="utf-8")
     return target
 
