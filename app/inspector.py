@@ -180,6 +180,7 @@ class Inspector(QScrollArea):
         self._report: Any = None
         self._theme: Theme = LIGHT
         self._rebuild_pending = False
+        self._rebuilding = False
         #: The graph file's folder: the file browser starts there and makes names relative.
         self.base_dir: Path | None = None
         # Widgets of the current view (rebuilt with it); tests reach them through these.
@@ -269,6 +270,15 @@ class Inspector(QScrollArea):
     # ------------------------------------------------------------------ building
 
     def _rebuild(self) -> None:
+        # Removing the old fields moves the focus out of them, which would apply a
+        # half-typed value to the node shown next: edits are ignored while rebuilding.
+        self._rebuilding = True
+        try:
+            self._build()
+        finally:
+            self._rebuilding = False
+
+    def _build(self) -> None:
         self._rebuild_pending = False
         scroll = self.verticalScrollBar().value()
         self.id_edit = self.id_error = self.attrs_edit = self.attrs_error = self.run_label = None
@@ -559,6 +569,8 @@ class Inspector(QScrollArea):
         self._show_id_error(self._id_problem(text))
 
     def _apply_id(self) -> None:
+        if self._rebuilding:
+            return
         if self.id_edit is None or self._node_id is None:
             return
         new = self.id_edit.text().strip()
@@ -593,6 +605,8 @@ class Inspector(QScrollArea):
             _set_invalid(row.editor, row.typed_error is not None)
 
     def _apply_literal(self, row: _PortRow) -> None:
+        if self._rebuilding:
+            return
         if self._node_id is None or self._node_id not in self.model:
             return
         self._check_literal(row)
@@ -688,6 +702,8 @@ class Inspector(QScrollArea):
         self._show_form(spec, values)
 
     def _apply_attrs_text(self) -> None:
+        if self._rebuilding:
+            return
         spec = self._spec()
         if spec is None or self.attrs_edit is None or self._node_id is None:
             return
@@ -704,6 +720,8 @@ class Inspector(QScrollArea):
             self.attrs_edit.setText(canonical)
 
     def _apply_form(self, *_: Any) -> None:
+        if self._rebuilding:
+            return
         spec = self._spec()
         if spec is None or self._node_id is None:
             return

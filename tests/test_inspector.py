@@ -246,3 +246,18 @@ def test_inferred_outputs_and_problems_are_shown(qtbot, inspector: Inspector) ->
     texts = [label.text() for label in inspector.problem_labels]
     texts.append(inspector.ports["size"].error.text())
     assert any("non-negative size" in text for text in texts)
+
+
+def test_switching_nodes_mid_edit_never_applies_to_the_next_node(
+    qtbot, inspector: Inspector
+) -> None:  # type: ignore[no-untyped-def]
+    inspector.set_node("crop")
+    field = inspector.ports["size"].editor
+    assert isinstance(field, QLineEdit)
+    field.setFocus()
+    field.selectAll()
+    qtbot.keyClicks(field, "{3,3}")
+    inspector.set_node("tiles")  # e.g. a log row selected another node
+    assert inspector.model.node("crop").literals["size"] == "{1,1}"
+    assert "size" not in inspector.model.node("tiles").literals
+    assert inspector.undo_stack.count() == 0
