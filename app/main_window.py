@@ -26,6 +26,7 @@ Contract (:class:`MainWindow`):
 from __future__ import annotations
 
 import os
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -173,6 +174,7 @@ class MainWindow(QMainWindow):
 
     #: Emitted after every inference (tests wait on it).
     inferenceUpdated = Signal(object)
+    _exceptionReported = Signal(str, str, str)
 
     def __init__(
         self,
@@ -509,6 +511,7 @@ class MainWindow(QMainWindow):
         bar.showMessage("Ready", 3000)
 
     def _connect(self) -> None:
+        self._exceptionReported.connect(self._show_exception)
         self.model.subscribe(self._on_model_event)
         self.document.dirtyChanged.connect(lambda _dirty: self._update_title())
         self.document.pathChanged.connect(self._on_path_changed)
@@ -1171,15 +1174,20 @@ class MainWindow(QMainWindow):
         self, kind: type[BaseException], value: BaseException, tb: TracebackType | None
     ) -> None:
         """Log an exception that escaped a handler (installed as ``sys.excepthook``)."""
+        if issubclass(kind, KeyboardInterrupt):
+            sys.__excepthook__(kind, value, tb)
+            return
         node = getattr(value, "node", None)
         text = str(value) if isinstance(value, TensorBlocksError) else f"{kind.__name__}: {value}"
-        self.log_message(
-            f"internal error: {text}", node=node if isinstance(node, str) else None, level="error"
-        )
         detail = "".join(traceback.format_exception(kind, value, tb))
-        item = self.log.topLevelItem(self.log.topLevelItemCount() - 1)
-        if item is not None:
-            item.setToolTip(2, detail[-4000:])
+        # Widgets belong to the GUI thread: from any other thread, the signal queues it.
+        self._exceptionReported.emit(text, node if isinstance(node, str) else "", detail)
+
+    def _show_exception(self, text: str, node: str, detail: str) -> None:
+        self.log_message(f"internal error: {text}", node=node or None, level="error")
+        rows = self.log.items()
+        if rows:
+            rows[-1].setToolTip(2, detail[-4000:])
         self.statusBar().showMessage(f"Internal error: {text} (see the log)", 8000)
 
     def _guarded(self, slot: Callable[[], Any]) -> None:

@@ -564,3 +564,20 @@ def test_the_autosave_file_is_a_graph_file(window: MainWindow, settings_dir: Pat
     data = json.loads((settings_dir / AUTOSAVE_NAME).read_text())
     assert data["format"] == "tensorblocks.graph"
     assert data["nodes"][0]["id"] == "input"
+
+
+def test_an_exception_hook_call_from_another_thread_is_queued_to_the_log(
+    qtbot, window: MainWindow
+) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    def worker() -> None:
+        try:
+            raise ValueError("from a thread")
+        except ValueError as error:
+            window.report_exception(ValueError, error, error.__traceback__)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    qtbot.waitUntil(lambda: any("from a thread" in t for t in window.log.texts()), timeout=2000)
