@@ -581,3 +581,27 @@ def test_an_exception_hook_call_from_another_thread_is_queued_to_the_log(
     thread.start()
     thread.join()
     qtbot.waitUntil(lambda: any("from a thread" in t for t in window.log.texts()), timeout=2000)
+
+
+def test_keyboard_shortcuts_on_the_canvas_act_once(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
+    window.add_block("Input", (0, 0))
+    window.add_block("ExtractImagePatches", (280, 0))
+    window.add_block("ExtractGlimpse", (280, 200))
+    window.activateWindow()
+    window.view.setFocus()
+    qtbot.waitUntil(window.view.hasFocus, timeout=2000)
+    qtbot.keyClick(window.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.model.node_ids() == ["input", "extract_image_patches"]  # one step, not two
+    window.scene.select_nodes(["input"])
+    qtbot.keyClick(window.view, Qt.Key.Key_Delete)
+    assert window.model.node_ids() == ["extract_image_patches"]
+    # Plain keys belong to the canvas: typing F in a panel field does not fit the view.
+    window.view.zoom_by(2.0)
+    zoom = window.view.zoom()
+    window.block_palette.search.setFocus()
+    qtbot.keyClick(window.block_palette.search, Qt.Key.Key_F)
+    assert window.block_palette.search.text() == "f" and window.view.zoom() == zoom
+    window.view.setFocus()
+    qtbot.keyClick(window.view, Qt.Key.Key_F)
+    assert window.view.zoom() != zoom
+    assert window.zoom_label.text() == f"{window.view.zoom() * 100:.0f}%"
