@@ -605,3 +605,21 @@ def test_keyboard_shortcuts_on_the_canvas_act_once(qtbot, window: MainWindow) ->
     qtbot.keyClick(window.view, Qt.Key.Key_F)
     assert window.view.zoom() != zoom
     assert window.zoom_label.text() == f"{window.view.zoom() * 100:.0f}%"
+
+
+def test_dropping_an_image_makes_a_float_input_of_shape_1hwc(
+    window: MainWindow, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    png = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((6, 5, 3), np.uint8)).save(png)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(os.fspath(png)), QUrl("https://example.com/x.png")])
+    drop_on_canvas(window, mime, QPoint(10, 10))
+    (node,) = window.model.nodes()
+    assert node.id == "photo" and dict(node.literals) == {"file": png.resolve().as_posix()}
+    inference = window.update_inference()
+    assert inference is not None
+    info = inference.ports["photo.output"]
+    assert info.shape == (1, 6, 5, 3) and info.dtype == np.float32  # Input's default DT_FLOAT
