@@ -64,7 +64,8 @@ from PySide6.QtWidgets import (
 )
 
 from app import style
-from app.canvas.scene import GRID
+from app.canvas.scene import GRID, GraphScene
+from app.canvas.view import GraphView
 from app.commands import AddNode, SetLiteral, push_macro
 from app.document import (
     GRAPH_SUFFIX,
@@ -186,9 +187,6 @@ class MainWindow(QMainWindow):
         autosave_dir: Path | None = None,
     ) -> None:
         super().__init__()
-        from app.canvas.scene import GraphScene
-        from app.canvas.view import GraphView
-
         self.settings = settings if settings is not None else app_settings()
         #: Whether opened and saved files go into the recent files (off for screenshots).
         self.remember_files = True
@@ -251,7 +249,6 @@ class MainWindow(QMainWindow):
         self._infer_timer.timeout.connect(self.update_inference)
         self._autorun_timer = QTimer(self, singleShot=True, interval=AUTORUN_DELAY_MS)
         self._autorun_timer.timeout.connect(self.run_graph)
-        self._run_started_at = 0.0
 
         self._icons: dict[QAction, str] = {}
         self.actions_by_name: dict[str, QAction] = {}
@@ -1119,7 +1116,6 @@ class MainWindow(QMainWindow):
             self.progress.setValue(0)
 
     def _on_run_started(self) -> None:
-        self._run_started_at = time.perf_counter()
         self.progress.setValue(0)
         self.progress.show()
         self.run_label.setText("running…")
