@@ -124,6 +124,12 @@ class MessageList(QTreeWidget):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.itemClicked.connect(self._on_clicked)
         self.itemActivated.connect(self._on_clicked)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        copy = QAction("Copy Message", self)
+        copy.triggered.connect(self._copy_current)
+        clear = QAction("Clear", self)
+        clear.triggered.connect(self.clear)
+        self.addActions([copy, clear])
         self._theme: Theme = style.LIGHT
 
     def add(self, values: list[str], *, node: str | None, level: str = "error") -> QTreeWidgetItem:
@@ -163,6 +169,12 @@ class MessageList(QTreeWidget):
     def texts(self) -> list[str]:
         """The message of each row, in order."""
         return [item.text(self.columnCount() - 1) for item in self.items()]
+
+    def _copy_current(self) -> None:
+        item = self.currentItem()
+        if item is not None:
+            texts = [item.text(column) for column in range(self.columnCount())]
+            QApplication.clipboard().setText("  ".join(text for text in texts if text))
 
     def _on_clicked(self, item: QTreeWidgetItem, _column: int = 0) -> None:
         node = item.data(0, Qt.ItemDataRole.UserRole)
