@@ -297,6 +297,7 @@ class Inspector(QScrollArea):
         layout.addStretch(1)
         old = self.takeWidget()
         if old is not None:
+            old.hide()
             old.deleteLater()
         self.setWidget(content)
         self.verticalScrollBar().setValue(scroll)
@@ -759,8 +760,11 @@ class Inspector(QScrollArea):
         if box is None:
             return
         for label in self.problem_labels:
+            # Unparent now: deleteLater alone waits for an event loop, which a screenshot
+            # run never enters, and the stale label would stay on screen.
             box.removeWidget(label)
-            label.deleteLater()
+            label.hide()
+            label.setParent(None)
         self.problem_labels = []
         if inference is None:
             return

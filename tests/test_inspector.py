@@ -261,3 +261,15 @@ def test_switching_nodes_mid_edit_never_applies_to_the_next_node(
     assert inspector.model.node("crop").literals["size"] == "{1,1}"
     assert "size" not in inspector.model.node("tiles").literals
     assert inspector.undo_stack.count() == 0
+
+
+def test_problem_labels_are_replaced_not_stacked(qtbot, inspector: Inspector) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QLabel
+
+    inspector.model.set_attrs("crop", "centered_ = maybe;")
+    inspector.set_node("crop")
+    for _ in range(3):
+        inspector.set_inference(infer(inspector.model))
+    labels = [w for w in inspector.widget().findChildren(QLabel) if w.objectName() == "problem"]
+    assert len(labels) == 1 == len(inspector.problem_labels)
+    assert "expected true or false" in labels[0].text()
