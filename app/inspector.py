@@ -57,7 +57,7 @@ from PySide6.QtWidgets import (
 from app.commands import Disconnect, RenameNode, SetAttrs, SetLiteral
 from app.style import LIGHT, Theme, block_icon
 from blocks.attrs import format_attrs, parse_attrs
-from blocks.errors import TensorBlocksError
+from blocks.errors import AttrsError, TensorBlocksError
 from blocks.literals import (
     describe_kind,
     dtype_name,
@@ -685,22 +685,29 @@ class Inspector(QScrollArea):
             return
         if self.attrs_edit.text() != text:
             self.attrs_edit.setText(text)
-        self._on_attrs_edited(text)
+            self.attrs_edit.setCursorPosition(0)  # the start of a long string, not its end
+        self.attrs_edit.setToolTip(text or "the block's defaults")
+        if not self._on_attrs_edited(text):
+            # A string that does not parse: the form offers the defaults; editing it
+            # replaces the bad string with a valid one.
+            self._show_form(spec, spec.default_attrs())
 
-    def _on_attrs_edited(self, text: str) -> None:
+    def _on_attrs_edited(self, text: str) -> bool:
+        """Check the attrs ``text`` as typed: show its error, or show it in the form."""
         spec = self._spec()
         if spec is None or self.attrs_edit is None or self.attrs_error is None:
-            return
+            return False
         try:
             values = parse_attrs(text, spec)
         except TensorBlocksError as error:
             self.attrs_error.setText(error.reason)
             self.attrs_error.show()
             _set_invalid(self.attrs_edit, True)
-            return
+            return False
         self.attrs_error.hide()
         _set_invalid(self.attrs_edit, False)
         self._show_form(spec, values)
+        return True
 
     def _apply_attrs_text(self) -> None:
         if self._rebuilding:
@@ -770,8 +777,11 @@ class Inspector(QScrollArea):
             return
         port_names = set(self.ports)
         for problem in inference.node_problems(node_id):
-            if problem.port in port_names and self.ports[problem.port].error.isVisible():
+            if problem.port in port_names and not self.ports[problem.port].error.isHidden():
                 continue  # shown under its field already
+            attrs_error = self.attrs_error
+            if isinstance(problem, AttrsError) and attrs_error and not attrs_error.isHidden():
+                continue
             where = (
                 f"{problem.port}: "
                 if problem.port

@@ -266,10 +266,31 @@ def test_switching_nodes_mid_edit_never_applies_to_the_next_node(
 def test_problem_labels_are_replaced_not_stacked(qtbot, inspector: Inspector) -> None:  # type: ignore[no-untyped-def]
     from PySide6.QtWidgets import QLabel
 
-    inspector.model.set_attrs("crop", "centered_ = maybe;")
+    # A valid attrs string the kernel refuses: shown below the outputs, not under a field.
+    inspector.model.set_attrs("crop", "uniform_noise_ = true;noise_ = zero;")
     inspector.set_node("crop")
     for _ in range(3):
         inspector.set_inference(infer(inspector.model))
     labels = [w for w in inspector.widget().findChildren(QLabel) if w.objectName() == "problem"]
-    assert len(labels) == 1 == len(inspector.problem_labels)
-    assert "expected true or false" in labels[0].text()
+    assert labels == inspector.problem_labels and len(labels) == 1
+    assert "could not be specified at the same time" in labels[0].text()
+
+
+def test_a_stored_bad_attrs_string_is_shown_once_with_the_form_at_defaults(
+    qtbot, inspector: Inspector
+) -> None:  # type: ignore[no-untyped-def]
+    inspector.model.set_attrs("crop", "centered_ = false;noise_ = loud;")
+    inspector.set_node("crop")
+    inspector.set_inference(infer(inspector.model))
+    assert inspector.attrs_error is not None and not inspector.attrs_error.isHidden()
+    assert "noise_" in inspector.attrs_error.text()
+    assert inspector.problem_labels == []  # not repeated below the outputs
+    centered = inspector.attr_widgets["centered"]
+    assert isinstance(centered, QCheckBox) and centered.isChecked()  # the default
+    # A form edit replaces the bad string with a valid, canonical one.
+    qtbot.mouseClick(centered, Qt.MouseButton.LeftButton, pos=QPoint(8, centered.height() // 2))
+    assert parse_attrs(inspector.model.node("crop").attrs, GLIMPSE) == {
+        **GLIMPSE.default_attrs(),
+        "centered": False,
+    }
+    assert inspector.attrs_error.isHidden()
