@@ -685,6 +685,7 @@ class Inspector(QScrollArea):
             return
         if self.attrs_edit.text() != text:
             self.attrs_edit.setText(text)
+        if not self.attrs_edit.hasFocus():
             self.attrs_edit.setCursorPosition(0)  # the start of a long string, not its end
         self.attrs_edit.setToolTip(text or "the block's defaults")
         if not self._on_attrs_edited(text):
