@@ -314,36 +314,38 @@ def _make_glimpse_run(kernel: Any) -> Any:
     return run
 
 
-EXTRACT_GLIMPSE = BlockSpec(
-    name="ExtractGlimpse",
-    title="Extract Glimpse",
-    category="Image",
-    doc="Windows of size (h, w) cut from each image at its offset (V1: centred offsets are the "
+def _glimpse_block(name: str, title: str, doc: str, kernel: Any) -> BlockSpec:
+    # V1 and V2 share ports, attrs and shape rule; only the offset arithmetic differs.
+    return BlockSpec(
+        name=name,
+        title=title,
+        category="Image",
+        doc=doc,
+        inputs=_GLIMPSE_INPUTS,
+        outputs=(OutputPort("glimpse", "[B,h,w,C] float32"),),
+        attrs=_GLIMPSE_ATTRS,
+        infer=_glimpse_infer,
+        run=_make_glimpse_run(kernel),
+        noisy=True,
+        color="#c0803a",
+        tags=("crop", "window", "attention", "tf.image.extract_glimpse"),
+    )
+
+
+EXTRACT_GLIMPSE = _glimpse_block(
+    "ExtractGlimpse",
+    "Extract Glimpse",
+    "Windows of size (h, w) cut from each image at its offset (V1: centred offsets are the "
     "window centre, unnormalized centred offsets are halved); outside the image: noise or zero.",
-    inputs=_GLIMPSE_INPUTS,
-    outputs=(OutputPort("glimpse", "[B,h,w,C] float32"),),
-    attrs=_GLIMPSE_ATTRS,
-    infer=_glimpse_infer,
-    run=_make_glimpse_run(extract_glimpse),
-    noisy=True,
-    color="#c0803a",
-    tags=("crop", "window", "attention", "tf.image.extract_glimpse"),
+    extract_glimpse,
 )
 
-EXTRACT_GLIMPSE_V2 = BlockSpec(
-    name="ExtractGlimpseV2",
-    title="Extract Glimpse V2",
-    category="Image",
-    doc="As ExtractGlimpse, with V2 offsets (tf.image.extract_glimpse): uncentred offsets are "
+EXTRACT_GLIMPSE_V2 = _glimpse_block(
+    "ExtractGlimpseV2",
+    "Extract Glimpse V2",
+    "As ExtractGlimpse, with V2 offsets (tf.image.extract_glimpse): uncentred offsets are "
     "the window's top-left corner.",
-    inputs=_GLIMPSE_INPUTS,
-    outputs=(OutputPort("glimpse", "[B,h,w,C] float32"),),
-    attrs=_GLIMPSE_ATTRS,
-    infer=_glimpse_infer,
-    run=_make_glimpse_run(extract_glimpse_v2),
-    noisy=True,
-    color="#c0803a",
-    tags=("crop", "window", "attention", "tf.image.extract_glimpse"),
+    extract_glimpse_v2,
 )
 
 # ----------------------------------------------------------------------------- ExtractImagePatches
