@@ -80,7 +80,16 @@ class TensorBlocksError(ValueError):
 
     def __str__(self) -> str:
         place = self.place()
-        return f"{place}: {self.reason}" if place else self.reason
+        if not place:
+            return self.reason
+        reason = self.reason
+        # Kernels prefix their reasons with the argument ("size: ...") for direct callers;
+        # when the place already names that port or attr, say it once.
+        for name in (self.port, self.attr):
+            if name and reason.startswith(f"{name}: "):
+                reason = reason[len(name) + 2 :]
+                break
+        return f"{place}: {reason}"
 
     def __reduce__(self) -> tuple[object, ...]:
         # Keep the place fields when an error crosses a process or thread boundary.
