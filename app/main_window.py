@@ -431,10 +431,17 @@ class MainWindow(QMainWindow):
         a("shortcuts", "&Keyboard Shortcuts", self.show_shortcuts, "F1")
         a("about", "&About TensorBlocks", self.show_about)
         self.actions_by_name["stop"].setEnabled(False)
-        self.actions_by_name["dark_theme"].setChecked(self._theme.dark)
-        self.actions_by_name["autorun"].setChecked(
-            bool(_as_bool(self.settings.value("autorun", False)))
-        )
+        # The initial states come from the settings: setting them is not a user's toggle,
+        # so it must neither write the settings back nor start a run.
+        initial = {
+            "dark_theme": self._theme.dark,
+            "autorun": _as_bool(self.settings.value("autorun", False)),
+        }
+        for name, checked in initial.items():
+            action = self.actions_by_name[name]
+            action.blockSignals(True)
+            action.setChecked(checked)
+            action.blockSignals(False)
 
     def _create_menus(self) -> None:
         acts = self.actions_by_name

@@ -623,3 +623,11 @@ def test_dropping_an_image_makes_a_float_input_of_shape_1hwc(
     assert inference is not None
     info = inference.ports["photo.output"]
     assert info.shape == (1, 6, 5, 3) and info.dtype == np.float32  # Input's default DT_FLOAT
+
+
+def test_opening_a_window_writes_no_settings(make_window, settings_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    window = make_window(theme="dark")
+    assert window.theme is style.DARK and window.actions_by_name["dark_theme"].isChecked()
+    ini = settings_dir / "tensorblocks.ini"
+    keys = QSettings(os.fspath(ini), QSettings.Format.IniFormat).allKeys() if ini.exists() else []
+    assert "theme" not in keys and "autorun" not in keys
