@@ -547,3 +547,22 @@ def test_block_inference_and_run_agree_with_the_kernel() -> None:
     assert inferred.shape == produced.shape
     assert inferred.dtype == produced.dtype
     assert_same_bits(produced, extract_image_patches(images, *literals.values()))
+
+
+def test_batch_split_across_threads_is_bit_identical(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The threaded path (each thread fills a slice of the batch) equals the serial path."""
+    rng = np.random.default_rng(3)
+    images = rng.standard_normal((5, 9, 11, 3)).astype(np.float32)
+    images[0, 0, 0, 0] = np.nan
+    images[4, 8, 10, 2] = -0.0
+    cases = [
+        ([1, 3, 3, 1], [1, 1, 1, 1], [1, 1, 1, 1], "SAME"),
+        ([1, 2, 3, 1], [1, 2, 1, 1], [1, 2, 2, 1], "VALID"),
+    ]
+    monkeypatch.setattr(patches_module, "_idle_workers", lambda: 1)
+    serial = [extract_image_patches(images, *case) for case in cases]
+    monkeypatch.setattr(patches_module, "_idle_workers", lambda: 2)
+    monkeypatch.setattr(patches_module, "_PARALLEL_MIN_BYTES", 1)
+    for case, expected in zip(cases, serial, strict=True):
+        got = extract_image_patches(images, *case)
+        assert got.view(np.uint32).tobytes() == expected.view(np.uint32).tobytes()

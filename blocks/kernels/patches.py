@@ -47,6 +47,7 @@ import itertools
 import math
 import operator
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -94,6 +95,8 @@ _SPLIT_MIN_BYTES = 1 << 20
 #: Copies smaller than this stay on the calling thread: below it, a hand-off to a helper
 #: thread (and, on a busy machine, waiting for a core) costs more than it saves.
 _PARALLEL_MIN_BYTES = 16 << 20
+# Set in threads that already fill one batch slice: their copies stay on that thread.
+_single_thread = threading.local()
 
 
 # ----------------------------------------------------------------------------- validation
@@ -391,8 +394,32 @@ def extract_image_patches(
         ) from error
     if out.size == 0:
         return out
-    _fill(out, np.ascontiguousarray(images, dtype=dtype), plan)
+    images = np.ascontiguousarray(images, dtype=dtype)
+    workers = _idle_workers() if out.nbytes >= _PARALLEL_MIN_BYTES else 1
+    if workers > 1 and shape[0] >= workers:
+        # Each image is independent: threads fill disjoint batch slices, so the first-touch
+        # page faults of the fresh output (the bulk of the cost) are taken in parallel too.
+        bounds = [shape[0] * part // workers for part in range(workers + 1)]
+        slices = [slice(lo, hi) for lo, hi in itertools.pairwise(bounds)]
+        pool = _thread_pool()
+        helpers = [
+            pool.submit(_fill_single_threaded, out[part], images[part], plan)
+            for part in slices[1:]
+        ]
+        _fill_single_threaded(out[slices[0]], images[slices[0]], plan)
+        for helper in helpers:
+            helper.result()
+        return out
+    _fill(out, images, plan)
     return out
+
+
+def _fill_single_threaded(out: np.ndarray, images: np.ndarray, plan: _Plan) -> None:
+    _single_thread.active = True
+    try:
+        _fill(out, images, plan)
+    finally:
+        _single_thread.active = False
 
 
 # ----------------------------------------------------------------------------- the copy
@@ -608,7 +635,7 @@ def _copy(target: np.ndarray, source: np.ndarray) -> None:
     started yet: on a busy machine it simply does all the chunks itself, so helpers can
     only make a copy faster, not slower.
     """
-    if target.nbytes < _PARALLEL_MIN_BYTES:
+    if target.nbytes < _PARALLEL_MIN_BYTES or getattr(_single_thread, "active", False):
         np.copyto(target, source)
         return
     workers = _idle_workers()
