@@ -563,7 +563,10 @@ class MainWindow(QMainWindow):
             [max(220, width // 7), max(320, width * 9 // 40)],
             Qt.Orientation.Horizontal,
         )
-        self.resizeDocks([self.results_dock], [max(200, height * 3 // 10)], Qt.Orientation.Vertical)
+        # The results get about 42% of the height: images need room to be read, and the
+        # canvas keeps the rest (it fits its graph to whatever it gets).
+        self.resizeDocks([self.results_dock], [max(240, height * 42 // 100)],
+                         Qt.Orientation.Vertical)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

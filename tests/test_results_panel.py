@@ -677,3 +677,34 @@ def test_uint8_images_use_their_own_scale(qtbot: QtBot) -> None:
     settle()
     assert panel.range == (0.0, 255.0)
     assert [rgb(pixel(panel, 0, 0, x)) for x in range(2)] == [(100,) * 3, (200,) * 3]
+
+
+def test_image_view_fits_until_the_user_zooms_or_pans(qtbot: QtBot) -> None:
+    panel = ImagePanel(np.ones((1, 40, 80, 1), np.float32))
+    qtbot.addWidget(panel)
+    panel.resize(500, 400)
+    panel.show()
+    settle()
+    view = panel.view
+    viewport = view.viewport().rect()
+    shown = view.mapFromScene(view.images_rect()).boundingRect()
+    # Fitted: the 80-pixel-wide image spans (nearly) the viewport's width, far above 1:1.
+    assert view.auto_fit and view.zoom() > 4
+    assert shown.width() >= viewport.width() * 0.8  # (a margin: gap and fitInView)
+    panel.resize(300, 400)
+    settle()
+    assert view.mapFromScene(view.images_rect()).boundingRect().width() <= \
+        view.viewport().width() + 1  # refitted to the smaller view
+    fitted = view.zoom()
+    # A drag (pan) keeps the user's view: a resize no longer refits.
+    centre = view.viewport().rect().center()
+    qtbot.mousePress(view.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    qtbot.mouseMove(view.viewport(), centre + QPoint(30, 10))
+    qtbot.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, pos=centre + QPoint(30, 10))
+    assert not view.auto_fit
+    panel.resize(600, 500)
+    settle()
+    assert view.zoom() == pytest.approx(fitted)
+    qtbot.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    settle()
+    assert view.auto_fit and view.zoom() > fitted  # fitted again, to the larger view

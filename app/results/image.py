@@ -22,6 +22,10 @@ Contract:
 * :class:`ImagePanel` wraps a PixelView with controls: channel, colour map, contrast
   (min-max of what is shown, or a fixed range), first batch shown, and a status line with
   the value per channel under the cursor. ``export_png(path)`` saves the rendered images.
+* Fitting: a PixelView fits its images to the viewport when first shown, on every new
+  set of images and on resize, until the user zooms (wheel, :meth:`PixelView.set_zoom`)
+  or pans (drag); from then on their view is kept. A double-click (or :meth:`fit`)
+  fits again and resumes fitting. ``auto_fit`` says which state the view is in.
 """
 
 from __future__ import annotations
@@ -237,13 +241,26 @@ class PixelView(QGraphicsView):
             rect = rect.united(item.sceneBoundingRect())
         return rect
 
+    @property
+    def auto_fit(self) -> bool:
+        """Whether the view keeps fitting the images to the viewport."""
+        return self._auto_fit
+
     def fit(self) -> None:
         """Zoom so every image is visible, and keep fitting when the view is resized."""
         self._auto_fit = True
         self._fit_view()
 
     def _fit_view(self) -> None:
+        if not self._items:
+            return
+        # Overlays may reach past the images (a glimpse window partly outside): show them.
+        # Screen-sized items (batch labels) have no meaningful scene size: left out.
         rect = self.scene().sceneRect()
+        for item in self.scene().items():
+            if not item.flags() & QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations:
+                rect = rect.united(item.sceneBoundingRect())
+        self.scene().setSceneRect(rect)
         if not rect.isEmpty():
             self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
 
@@ -256,6 +273,11 @@ class PixelView(QGraphicsView):
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
         if self._auto_fit:
+            self._fit_view()
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if self._auto_fit:  # built hidden (a lazy tab): its real size is known only now
             self._fit_view()
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
@@ -301,6 +323,10 @@ class PixelView(QGraphicsView):
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         super().mouseMoveEvent(event)
+        pressed = self._pressed_at
+        if (pressed is not None and self._auto_fit
+                and (event.position().toPoint() - pressed).manhattanLength() > 3):
+            self._auto_fit = False  # the user pans: keep their view from now on
         self.hovered.emit(*self.pixel_at(self.mapToScene(event.position().toPoint())))
 
     def mousePressEvent(self, event: QMouseEvent) -> None:

@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QSplitter,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -156,24 +156,35 @@ class TensorView(QWidget):
         self.stats_cache = stats or StatsCache()
         self.header = QLabel(self)
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.header.setWordWrap(True)
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
         self._builders: dict[int, Callable[[], QWidget]] = {}
         self.pages: dict[str, QWidget] = {}
 
-        buttons = QHBoxLayout()
-        buttons.setContentsMargins(0, 0, 0, 0)
+        # Statistics and export buttons share the row of the page tabs, so the image
+        # below gets that row's height.
+        corner = QWidget(self.tabs)
+        buttons = QHBoxLayout(corner)
+        buttons.setContentsMargins(8, 0, 2, 0)
+        buttons.setSpacing(2)
+        # Shrinks (clipped) when the panel is narrow rather than squeezing the tabs out.
+        self.header.setMinimumWidth(1)
         buttons.addWidget(self.header, 1)
-        for text, slot in (("Save .npy…", self._ask_npy), ("Slice to .csv…", self._ask_csv),
-                           ("Image to .png…", self._ask_png)):
-            button = QPushButton(text, self)
+        for text, tip, slot in (
+            ("Save .npy…", "Save the whole tensor as .npy", self._ask_npy),
+            ("Slice to .csv…", "Save the table's 2-D slice as .csv", self._ask_csv),
+            ("Image to .png…", "Save the image view as .png", self._ask_png),
+        ):
+            button = QToolButton(corner)
+            button.setText(text)
+            button.setToolTip(tip)
+            button.setAutoRaise(True)
             button.clicked.connect(slot)
             buttons.addWidget(button)
         self.png_button = button  # the last one
+        self.tabs.setCornerWidget(corner, Qt.Corner.TopRightCorner)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(buttons)
         layout.addWidget(self.tabs, 1)
 
         block = result.block if result is not None else ""
@@ -311,7 +322,8 @@ class NodeView(QWidget):
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.info.setText(self._describe(result))
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setContentsMargins(4, 2, 4, 0)
+        layout.setSpacing(2)
         #: The info line; the panel adds its Pin button here.
         self.header_layout = QHBoxLayout()
         self.header_layout.setContentsMargins(0, 0, 0, 0)
