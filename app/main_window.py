@@ -47,6 +47,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QApplication,
+    QCheckBox,
     QDockWidget,
     QFileDialog,
     QHeaderView,
@@ -55,6 +56,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QProgressBar,
+    QSpinBox,
     QTabWidget,
     QToolBar,
     QToolButton,
@@ -507,7 +509,55 @@ class MainWindow(QMainWindow):
                     button.setObjectName(f"{name}Button")
                     if name in icon_only:
                         button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+            if "run" in group:
+                self._add_seed_controls(bar)
         self.toolbar = bar
+
+    def _add_seed_controls(self, bar: QToolBar) -> None:
+        """The run seed: a number (same noise on every run) or fresh noise (seed None)."""
+        self.seed_spin = QSpinBox(bar)
+        self.seed_spin.setObjectName("seedSpin")
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin.setPrefix("Seed ")
+        self.seed_spin.setToolTip("Seed of noisy blocks: the same seed gives the same noise")
+        self.seed_spin.setKeyboardTracking(False)
+        self.fresh_noise = QCheckBox("Fresh noise", bar)
+        self.fresh_noise.setObjectName("freshNoise")
+        self.fresh_noise.setToolTip(
+            "Draw new noise on every run (noisy blocks are then never cached)"
+        )
+        try:
+            seed = int(str(self.settings.value("run/seed", 0)))
+        except ValueError:
+            seed = 0
+        self.seed_spin.setValue(max(0, seed))
+        self.fresh_noise.setChecked(_as_bool(self.settings.value("run/fresh_noise", False)))
+        self.seed_spin.setEnabled(not self.fresh_noise.isChecked())
+        self.seed_spin.valueChanged.connect(self._on_seed_changed)
+        self.fresh_noise.toggled.connect(self._on_seed_changed)
+        bar.addWidget(self.seed_spin)
+        bar.addWidget(self.fresh_noise)
+        self._on_seed_changed(write=False)
+
+    @property
+    def seed(self) -> int | None:
+        """The run seed: None with Fresh noise on."""
+        return None if self.fresh_noise.isChecked() else int(self.seed_spin.value())
+
+    def set_seed(self, seed: int | None) -> None:
+        """Set the seed controls (None: fresh noise)."""
+        if seed is None:
+            self.fresh_noise.setChecked(True)
+        else:
+            self.fresh_noise.setChecked(False)
+            self.seed_spin.setValue(seed)
+
+    def _on_seed_changed(self, *_: Any, write: bool = True) -> None:
+        self.seed_spin.setEnabled(not self.fresh_noise.isChecked())
+        self.runner.seed = self.seed
+        if write:
+            self.settings.setValue("run/seed", int(self.seed_spin.value()))
+            self.settings.setValue("run/fresh_noise", self.fresh_noise.isChecked())
 
     def _create_status_bar(self) -> None:
         bar = self.statusBar()

@@ -631,3 +631,53 @@ def test_opening_a_window_writes_no_settings(make_window, settings_dir: Path) ->
     ini = settings_dir / "tensorblocks.ini"
     keys = QSettings(os.fspath(ini), QSettings.Format.IniFormat).allKeys() if ini.exists() else []
     assert "theme" not in keys and "autorun" not in keys
+
+
+def noisy_graph() -> GraphModel:
+    model = GraphModel()
+    model.add_node("Input", "image", literals={"initvalues": "{{{{1},{2}},{{3},{4}}}}"},
+                   pos=(0, 0))
+    model.add_node("ExtractGlimpseV2", "glimpse", pos=(300, 0),
+                   attrs="centered_ = true;normalized_ = true;uniform_noise_ = true;"
+                         "noise_ = uniform;",
+                   literals={"size": "{8,8}", "offsets": "{{0,0}}"})
+    model.connect(PortRef("image", "output"), PortRef("glimpse", "input"))
+    return model
+
+
+def run_noise(qtbot, window: MainWindow) -> np.ndarray:  # type: ignore[no-untyped-def]
+    with qtbot.waitSignal(window.runner.runFinished, timeout=20_000) as blocker:
+        window.run_graph()
+    report = blocker.args[0]
+    assert not report.problems
+    return np.array(report.results["glimpse.glimpse"])
+
+
+def test_seed_control_gives_repeatable_or_fresh_noise(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    from graph.engine import Engine
+
+    seeds: list[int | None] = []
+
+    class RecordingEngine(Engine):
+        def run(self, *args: Any, **kwargs: Any) -> Any:
+            seeds.append(kwargs.get("seed"))
+            return super().run(*args, **kwargs)
+
+    window = make_window(engine=RecordingEngine())
+    window.model.replace_with(noisy_graph())
+    window.seed_spin.setValue(5)
+    first = run_noise(qtbot, window)
+    window.clear_cache()
+    second = run_noise(qtbot, window)
+    assert seeds == [5, 5]
+    np.testing.assert_array_equal(first, second)
+    assert np.unique(first).size > 4  # real noise around the 2x2 image, not a constant
+    window.fresh_noise.setChecked(True)
+    assert not window.seed_spin.isEnabled() and window.seed is None
+    third = run_noise(qtbot, window)
+    fourth = run_noise(qtbot, window)
+    assert seeds[2:] == [None, None]
+    assert not np.array_equal(third, fourth)  # redrawn: never served from the cache
+    # Both are remembered for the next window.
+    again = make_window()
+    assert again.seed is None and again.seed_spin.value() == 5
