@@ -23,6 +23,11 @@ EXAMPLES = asset_path("examples")
 
 #: For each example: every product tensor and its shape.
 EXPECTED: dict[str, dict[str, tuple[int, ...]]] = {
+    "attention.tbg.json": {
+        "scenes.output": (4, 128, 128, 3),
+        "attention.glimpse": (4, 48, 48, 3),
+        "tiles.patches": (4, 3, 3, 768),
+    },
     "glimpses.tbg.json": {
         "scene.output": (1, 128, 128, 3),
         "centre.glimpse": (1, 48, 48, 3),
@@ -176,3 +181,17 @@ def test_samples_carry_a_licence() -> None:
     readme = (EXAMPLES / "README.md").read_text(encoding="utf-8")
     assert "CC0" in readme and "glimpses.tbg.json" in readme
     assert "CC0 1.0" in (EXAMPLES / "LICENSE").read_text(encoding="utf-8")
+
+
+def test_attention_glimpses_differ_per_batch_item_and_the_corner_is_zero_filled(
+    tmp_path: Path,
+) -> None:
+    from tools.make_samples import make_scene_batch
+
+    results = run_example("attention.tbg.json", tmp_path)
+    np.testing.assert_array_equal(results["scenes.output"], make_scene_batch())
+    glimpses = results["attention.glimpse"]
+    assert len({glimpses[b].tobytes() for b in range(4)}) == 4  # four different places
+    # The last window is centred near the bottom-right corner: its far quarter is zeros.
+    assert np.all(glimpses[3, 40:, 40:] == 0) and np.any(glimpses[3, :16, :16] > 0)
+    assert np.all(glimpses[1] > 0)  # the blue square's window lies inside the image

@@ -7,7 +7,10 @@ Usage: ``python3 tools/make_samples.py [FOLDER]`` (default: ``assets/examples``)
 * ``texture.png`` — 64x64 greyscale: concentric rings over a fine checkerboard, where
   dilated patches (``rates`` 2) visibly sample every other pixel.
 
-Both are deterministic (no randomness), so rerunning the script rewrites identical files.
+* ``scenes.npz`` — key ``images``: ``scene.png`` tiled to a batch of 4, ``uint8
+  [4, 128, 128, 3]``, compressed (np.savez_compressed), for the batched attention example.
+
+All are deterministic (no randomness), so rerunning the script rewrites identical files.
 """
 
 from __future__ import annotations
@@ -65,6 +68,11 @@ def make_texture(size: int = 64) -> np.ndarray:
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
+def make_scene_batch(batch: int = 4) -> np.ndarray:
+    """The scene tiled to ``uint8 [batch, 128, 128, 3]`` (one image per glimpse)."""
+    return np.ascontiguousarray(np.tile(make_scene()[None], (batch, 1, 1, 1)))
+
+
 def write_png(array: np.ndarray, path: Path) -> None:
     """Write ``array`` as an optimized PNG (no metadata, so the bytes are reproducible)."""
     Image.fromarray(array).save(path, format="PNG", optimize=True)
@@ -78,6 +86,10 @@ def main(argv: list[str]) -> int:
         path = folder / name
         write_png(array, path)
         print(f"{path}: {array.shape} {array.dtype}, {path.stat().st_size} bytes")
+    batch = make_scene_batch()
+    path = folder / "scenes.npz"
+    np.savez_compressed(path, images=batch)
+    print(f"{path}: {batch.shape} {batch.dtype}, {path.stat().st_size} bytes")
     return 0
 
 
