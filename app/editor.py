@@ -1,16 +1,19 @@
 """The ``tensorblocks edit`` entry point: start the editor, or take a screenshot and exit.
 
 Contract: ``run_editor(argv)`` with ``argv = ["edit", GRAPH?, "--run"?, "--screenshot" PNG?,
-"--theme" light|dark?]`` (the leading ``"edit"`` is optional) returns the exit status:
+"--theme" light|dark?, "--select" NODE?]`` (the leading ``"edit"`` is optional) returns
+the exit status:
 
 * without ``--screenshot``: shows the main window, first offers to recover an autosave
   left by a crash (when recovered, GRAPH is not opened), opens GRAPH, runs it with
   ``--run``, and returns when the window closes (0);
 * with ``--screenshot PNG``: opens GRAPH, runs it when ``--run`` is given (waiting for the
-  worker thread), selects the last block in topological order, fits the view, saves a grab
+  worker thread), selects NODE (``--select``; by default the last block in topological
+  order), fits the view, saves a grab
   of the whole window (1500x950) to PNG and returns 0 — no dialog is ever shown, so it
   works with ``QT_QPA_PLATFORM=offscreen``. A graph that cannot be opened or a PNG that
-  cannot be written gives 1 with a one-line message on stderr; bad usage gives 2.
+  cannot be written, or a NODE the graph does not have, gives 1 with a one-line message on
+  stderr; bad usage gives 2.
 
 ``sys.excepthook`` is pointed at the window's log while the editor runs, so an exception in
 a handler is shown in the log panel instead of ending the program.
@@ -50,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
         "--screenshot", metavar="PNG", help="save a grab of the window to PNG and exit"
     )
     parser.add_argument("--theme", choices=("light", "dark"), help="the colour theme")
+    parser.add_argument(
+        "--select", metavar="NODE", help="select this node (its results are shown)"
+    )
     return parser
 
 
@@ -71,8 +77,10 @@ def _settle(app: QApplication, milliseconds: int = 150) -> None:
         app.processEvents()
 
 
-def take_screenshot(window: object, png: Path, *, run: bool, timeout_ms: int = 120_000) -> bool:
-    """Run (optionally), select the last block, fit, and grab ``window`` to ``png``."""
+def take_screenshot(
+    window: object, png: Path, *, run: bool, timeout_ms: int = 120_000, select: str | None = None
+) -> bool:
+    """Run (optionally), select ``select`` (default: the last block), fit, grab to ``png``."""
     from app.main_window import SCREENSHOT_SIZE, MainWindow
 
     assert isinstance(window, MainWindow)
@@ -90,7 +98,10 @@ def take_screenshot(window: object, png: Path, *, run: bool, timeout_ms: int = 1
                 f"tensorblocks edit: the run did not finish within {timeout_ms // 1000} s",
                 file=sys.stderr,
             )
-    window.select_last_block()
+    if select is not None:
+        window.select_node(select)
+    else:
+        window.select_last_block()
     window.update_inference()
     _settle(app)
     window.fit_all()
@@ -131,7 +142,11 @@ def run_editor(argv: list[str]) -> int:
                 detail = texts[-1] if texts else f"cannot open {args.graph}"
                 print(f"tensorblocks edit: {detail}", file=sys.stderr)
                 return 1
-            if not take_screenshot(window, screenshot, run=args.run):
+            if args.select is not None and args.select not in window.model.node_ids():
+                print(f"tensorblocks edit: --select: the graph has no node '{args.select}'",
+                      file=sys.stderr)
+                return 1
+            if not take_screenshot(window, screenshot, run=args.run, select=args.select):
                 print(
                     f"tensorblocks edit: cannot write the screenshot {screenshot}", file=sys.stderr
                 )

@@ -521,6 +521,7 @@ class MainWindow(QMainWindow):
         self.seed_spin.setPrefix("Seed ")
         self.seed_spin.setToolTip("Seed of noisy blocks: the same seed gives the same noise")
         self.seed_spin.setKeyboardTracking(False)
+        self.seed_spin.setMaximumWidth(120)
         self.fresh_noise = QCheckBox("Fresh noise", bar)
         self.fresh_noise.setObjectName("freshNoise")
         self.fresh_noise.setToolTip(

@@ -681,3 +681,28 @@ def test_seed_control_gives_repeatable_or_fresh_noise(qtbot, make_window) -> Non
     # Both are remembered for the next window.
     again = make_window()
     assert again.seed is None and again.seed_spin.value() == 5
+
+
+def test_screenshot_select_option_picks_the_node_shown(
+    qtbot, tmp_path: Path, settings_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    from app.editor import run_editor
+
+    graph = write_graph(tmp_path / "shot.tbg.json")
+    png = tmp_path / "shot.png"
+    shown: list[tuple[str | None, list[str]]] = []
+    original = MainWindow.select_node
+
+    def select_node(self: MainWindow, node_id: str) -> None:
+        original(self, node_id)
+        shown.append((self.results.current_node(), self.scene.selected_node_ids()))
+
+    monkeypatch.setattr(MainWindow, "select_node", select_node)
+    argv = ["edit", os.fspath(graph), "--run", "--select", "image", "--screenshot", os.fspath(png)]
+    assert run_editor(argv) == 0
+    # The first block, not the default last one ("tiles").
+    assert shown == [("image", ["image"])]
+    assert png.exists()
+    argv[4] = "nowhere"
+    assert run_editor(argv) == 1
+    assert "no node 'nowhere'" in capsys.readouterr().err
