@@ -30,7 +30,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from blocks.errors import AttrsError
+from blocks.errors import AttrsError, LiteralError
+from blocks.literals import unquote
 from blocks.spec import AttrSpec, AttrValue, BlockSpec
 
 _TRUE = {"true", "True", "TRUE", "1"}
@@ -97,40 +98,10 @@ def _split_pair(piece: str, offset: int, block: str) -> tuple[str, str, int]:
 
 def _unquote(raw: str, block: str, attr: str) -> tuple[str, bool]:
     """The string value of ``raw`` and whether it was quoted."""
-    value = raw.strip()
-    if not value.startswith('"'):
-        if '"' in value:
-            raise AttrsError(
-                f"expected a bare word or a double-quoted string, found a stray quote in "
-                f"'{_short(value)}'",
-                block=block,
-                attr=attr,
-            )
-        return value, False
-    out: list[str] = []
-    i = 1
-    while i < len(value):
-        char = value[i]
-        if char == "\\" and i + 1 < len(value):
-            out.append(value[i + 1])
-            i += 2
-            continue
-        if char == '"':
-            rest = value[i + 1 :].strip()
-            if rest:
-                raise AttrsError(
-                    f"expected ';' after the closing quote, found '{_short(rest)}'",
-                    block=block,
-                    attr=attr,
-                )
-            return "".join(out), True
-        out.append(char)
-        i += 1
-    raise AttrsError(
-        f"unterminated quote: expected a closing '\"', found '{_short(value)}'",
-        block=block,
-        attr=attr,
-    )
+    try:
+        return unquote(raw, after_quote="';'")
+    except LiteralError as error:
+        raise AttrsError(error.reason, block=block, attr=attr) from None
 
 
 def _unknown_key(key: str, spec: BlockSpec) -> AttrsError:

@@ -533,7 +533,11 @@ def _parse_int_list(text: str) -> tuple[int, ...]:
     return tuple(int(s.value) for s in scalars)
 
 
-def _unquote_string(text: str) -> str:
+def unquote(text: str, *, after_quote: str = "nothing") -> tuple[str, bool]:
+    """The string in ``text`` — a bare word, or double-quoted with backslash escapes — and
+    whether it was quoted. Shared by port literals and attrs strings so both read strings
+    alike. LiteralError for a stray quote, for text after the closing quote
+    (``after_quote`` says what may follow it) and for an unterminated quote."""
     stripped = text.strip()
     if not stripped.startswith('"'):
         if '"' in stripped:
@@ -541,7 +545,7 @@ def _unquote_string(text: str) -> str:
                 "expected a bare word or a double-quoted string, "
                 f"found a stray quote in '{_short(stripped)}'"
             )
-        return stripped
+        return stripped, False
     out: list[str] = []
     i = 1
     while i < len(stripped):
@@ -551,15 +555,19 @@ def _unquote_string(text: str) -> str:
             i += 2
             continue
         if char == '"':
-            rest = stripped[i + 1 :]
-            if rest.strip():
+            rest = stripped[i + 1 :].strip()
+            if rest:
                 raise LiteralError(
-                    f"expected nothing after the closing quote, found '{_short(rest.strip())}'"
+                    f"expected {after_quote} after the closing quote, found '{_short(rest)}'"
                 )
-            return "".join(out)
+            return "".join(out), True
         out.append(char)
         i += 1
-    raise LiteralError(f"unterminated quote in {_short(stripped)}: expected a closing '\"'")
+    raise LiteralError(f"unterminated quote: expected a closing '\"', found '{_short(stripped)}'")
+
+
+def _unquote_string(text: str) -> str:
+    return unquote(text)[0]
 
 
 def _unquote_path(text: str) -> str:
