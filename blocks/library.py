@@ -306,6 +306,7 @@ def _make_glimpse_run(kernel: Any) -> Any:
             ctx.inputs["size"],
             ctx.inputs["offsets"],
             seed=ctx.seed,
+            item_offset=ctx.item_offset,
             memory_limit=ctx.memory_limit,
             **_glimpse_kwargs(ctx.attrs),
         )

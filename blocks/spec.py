@@ -142,12 +142,16 @@ class RunContext:
     """What a kernel adapter sees at run time.
 
     ``seed`` is the node's own seed (derived by the engine from the run seed and the
-    node id) or ``None`` for fresh noise. ``base_dir`` resolves relative paths.
+    node id) or ``None`` for fresh noise. ``item_offset`` is the global index of batch
+    item 0 (a batch run's chunk starts there; a single run at 0): a noisy kernel keys
+    item ``b``'s noise by ``(seed, item_offset + b)``, so an item's noise does not depend on
+    the chunk it runs in. ``base_dir`` resolves relative paths.
     """
 
     inputs: Mapping[str, PortValue]
     attrs: Mapping[str, AttrValue]
     seed: int | None = None
+    item_offset: int = 0
     memory_limit: int = DEFAULT_MEMORY_LIMIT
     base_dir: Path | None = None
 

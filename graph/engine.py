@@ -23,7 +23,10 @@ Contract (:class:`Engine`):
 * Output arrays are made read-only: they are shared by the cache, the report and the
   kernels downstream. The report's ``inputs`` are those same objects, not copies.
 * ``seed``: each noisy node gets ``node_seed(seed, node_id)``; the same run seed gives the
-  same noise, ``None`` gives fresh noise.
+  same noise, ``None`` gives fresh noise. ``item_offset`` (default 0) is the global index
+  of the batch's item 0, passed to kernels as ``RunContext.item_offset`` so noise is keyed
+  per item (a batch run's chunk, or a single run previewing item i); it is part of a
+  noisy node's signature.
 * ``progress`` receives :class:`NodeStarted` / :class:`NodeFinished` for every node that
   is visited; ``cancel`` is checked before each node starts: when set, that node and the
   rest are ``"cancelled"`` and ``report.cancelled`` is true.
@@ -157,6 +160,8 @@ class Engine:
         self._lock = threading.Lock()
         # Unseeded noisy nodes get a signature that never repeats.
         self._fresh = itertools.count()
+        #: The global index of batch item 0 in the current run (RunContext.item_offset).
+        self._item_offset = 0
 
     def clear_cache(self) -> None:
         """Forget every cached output."""
@@ -177,9 +182,11 @@ class Engine:
         progress: Callable[[ProgressEvent], None] | None = None,
         cancel: threading.Event | None = None,
         targets: Iterable[str] | None = None,
+        item_offset: int = 0,
     ) -> RunReport:
         """Validate and execute ``model`` (see the module docstring)."""
         with self._lock:
+            self._item_offset = item_offset
             return self._run(model, base_dir, seed, progress, cancel, targets)
 
     # ------------------------------------------------------------------ internals
@@ -302,7 +309,10 @@ class Engine:
 
         try:
             outputs = spec.run(
-                RunContext(inputs, node.attrs, seed, memory_limit=memory_limit, base_dir=base_dir)
+                RunContext(
+                    inputs, node.attrs, seed, item_offset=self._item_offset,
+                    memory_limit=memory_limit, base_dir=base_dir,
+                )
             )
             outputs = _checked_outputs(outputs, table.outputs, block)
         except TensorBlocksError as error:
@@ -346,6 +356,7 @@ class Engine:
                         ) from None
         if spec.noisy:
             parts.append(f"seed={seed}" if seed is not None else f"fresh={next(self._fresh)}")
+            parts.append(f"item_offset={self._item_offset}")
         text = "\x1e".join(parts)
         return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 

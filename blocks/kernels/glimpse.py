@@ -29,9 +29,12 @@ uniform or gaussian, otherwise ``noise`` decides. Uniform: per image ``lo + U[0,
 gaussian: per image and channel ``clip(mean + N(0,1) * std, min, max)`` (population
 std; a channel holding NaN fills with NaN, as in TensorFlow); zero: 0. An empty image
 (H or W is 0) fills with NaN for uniform and gaussian (TensorFlow's statistics of
-nothing). Unlike TensorFlow, the noise is reproducible: ``seed`` seeds
-``numpy.random.PCG64``; ``None`` draws fresh noise. Noise is drawn only for the filled
-elements, in image order, so a glimpse fully inside its image costs nothing for noise.
+nothing). Unlike TensorFlow, the noise is reproducible and keyed per item: batch item
+``b`` draws from its own counter-based stream (Philox keyed by ``seed``, counter at the
+item's global index ``item_offset + b``), so item i's noise is the same whatever batch
+or chunk it runs in (the batch runner passes each chunk's first global index).
+``seed=None`` draws one fresh key per call. Noise is drawn only for the filled elements,
+in image order, so a glimpse fully inside its image costs nothing for noise.
 
 Errors are :class:`~blocks.errors.InvalidArgumentError` with ``port`` (input, size,
 offsets) or ``attr`` (uniform_noise, noise) set and the reason ``"<name>: <TensorFlow's
@@ -62,6 +65,7 @@ _F32 = np.float32
 # float32 values at or beyond 2**63 (and NaN/inf) do not convert to int64; TensorFlow's
 # conversion then yields INT64_MIN, which makes the whole glimpse fill.
 _INT64_LIMIT = 2.0**63
+_KEY_MASK = (1 << 128) - 1
 
 Window = tuple[int, int] | None
 
@@ -329,18 +333,20 @@ def glimpse_windows(
 class _Filler:
     """Writes the fill value into regions of one output, drawing noise only for those regions."""
 
-    def __init__(self, mode: str, image: np.ndarray, seed: int | None) -> None:
+    def __init__(self, mode: str, image: np.ndarray, seed: int | None, item_offset: int) -> None:
         self.mode = mode
         self.image = image
         self.empty_image = image.shape[1] == 0 or image.shape[2] == 0
-        self._rng: np.random.Generator | None = None
-        self._seed = seed
+        # Fresh noise: one random key for the whole call, still one stream per item.
+        self._key = int(np.random.SeedSequence().entropy) & _KEY_MASK if seed is None else seed
+        self._item_offset = item_offset
         self._stats: dict[int, tuple[Any, ...]] = {}
 
-    def _generator(self) -> np.random.Generator:
-        if self._rng is None:
-            self._rng = np.random.Generator(np.random.PCG64(self._seed))
-        return self._rng
+    def _generator(self, b: int) -> np.random.Generator:
+        """Item ``b``'s own stream: Philox keyed by the seed, counter at the global index."""
+        item = self._item_offset + b
+        bits = np.random.Philox(key=self._key, counter=[0, 0, 0, item])
+        return np.random.Generator(bits)
 
     def _image_stats(self, b: int) -> tuple[Any, ...]:
         stats: tuple[Any, ...] | None = self._stats.get(b)
@@ -381,13 +387,13 @@ class _Filler:
         total = sum(region.size for region in regions)
         if self.mode == "uniform":
             lo, span = self._image_stats(b)
-            draws = self._generator().random(total, dtype=np.float32)
+            draws = self._generator(b).random(total, dtype=np.float32)
             with np.errstate(invalid="ignore", over="ignore"):
                 np.multiply(draws, span, out=draws)
                 np.add(draws, lo, out=draws)
         else:
             mean, std, lo, hi = self._image_stats(b)
-            draws = self._generator().standard_normal(total, dtype=np.float32)
+            draws = self._generator(b).standard_normal(total, dtype=np.float32)
             per_channel = draws.reshape(-1, self.image.shape[-1])
             with np.errstate(invalid="ignore", over="ignore"):
                 np.multiply(per_channel, std, out=per_channel)
@@ -414,6 +420,7 @@ def _extract(
     uniform_noise: bool,
     noise: str,
     seed: int | None,
+    item_offset: int,
     memory_limit: int,
 ) -> np.ndarray:
     image_in = _as_array(input, "input")
@@ -426,6 +433,10 @@ def _extract(
     mode = _fill_mode(uniform_noise, noise)
     if seed is not None and (not isinstance(seed, int | np.integer) or seed < 0):
         raise InvalidArgumentError(f"seed: expected a non-negative integer or None, got {seed!r}")
+    if not isinstance(item_offset, int | np.integer) or item_offset < 0:
+        raise InvalidArgumentError(
+            f"item_offset: expected a non-negative integer, got {item_offset!r}"
+        )
     image = _as_float32(image_in, "input")
     points = _as_float32(offsets_in, "offsets")
     assert shape is not None and all(d is not None for d in shape)
@@ -435,7 +446,7 @@ def _extract(
         return out
     height, width = image.shape[1], image.shape[2]
     windows = _windows(image.shape, (out_h, out_w), points, version, centered, normalized)
-    filler = _Filler(mode, image, seed)
+    filler = _Filler(mode, image, seed, int(item_offset))
     for b, window in enumerate(windows):
         glimpse = out[b]
         if window is None:
@@ -463,12 +474,14 @@ def extract_glimpse(
     uniform_noise: bool = True,
     noise: str = "uniform",
     seed: int | None = None,
+    item_offset: int = 0,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
 ) -> np.ndarray:
     """V1 semantics (the C++ tensorflow::ops::ExtractGlimpse)."""
     return _extract(
         1, input, size, offsets, centered=centered, normalized=normalized,
-        uniform_noise=uniform_noise, noise=noise, seed=seed, memory_limit=memory_limit,
+        uniform_noise=uniform_noise, noise=noise, seed=seed, item_offset=item_offset,
+        memory_limit=memory_limit,
     )
 
 
@@ -482,10 +495,12 @@ def extract_glimpse_v2(
     uniform_noise: bool = True,
     noise: str = "uniform",
     seed: int | None = None,
+    item_offset: int = 0,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
 ) -> np.ndarray:
     """V2 semantics (tf.image.extract_glimpse)."""
     return _extract(
         2, input, size, offsets, centered=centered, normalized=normalized,
-        uniform_noise=uniform_noise, noise=noise, seed=seed, memory_limit=memory_limit,
+        uniform_noise=uniform_noise, noise=noise, seed=seed, item_offset=item_offset,
+        memory_limit=memory_limit,
     )
