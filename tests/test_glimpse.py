@@ -435,8 +435,9 @@ def test_size_and_offsets_literals_convert() -> None:
 
 @pytest.mark.parametrize(
     "size, words",
-    [([2.5, 3], "whole numbers"), ([np.nan, 3], "whole numbers"), ([True, False], "integers"),
-     (["a", "b"], "integers"), ([2**31, 3], "int32")],
+    [([2.5, 3], "whole numbers"), ([np.nan, 3], "whole numbers"), (["a", "b"], "integers"),
+     ([2**31, 3], "int32"), (np.asarray([np.nan, 3.0]), "finite"),
+     (np.asarray([3e9, 3.0]), "int32")],
 )
 def test_bad_size_values_are_refused(size: Any, words: str) -> None:
     with pytest.raises(InvalidArgumentError, match=words) as caught:
@@ -458,8 +459,12 @@ def test_non_real_tensors_are_refused(port: str) -> None:
 
 def test_noise_must_be_a_string() -> None:
     with pytest.raises(InvalidArgumentError, match="string") as caught:
-        glimpse_output_shape((1, 2, 2, 1), np.asarray([1, 1]), (1, 2), noise=None)  # type: ignore[arg-type]
+        glimpse_output_shape((1, 2, 2, 1), np.asarray([1, 1]), (1, 2), noise=5)  # type: ignore[arg-type]
     assert caught.value.attr == "noise"
+    with pytest.raises(InvalidArgumentError, match="zero or empty") as unknown:
+        glimpse_output_shape((1, 2, 2, 1), np.asarray([1, 1]), (1, 2), uniform_noise=False,
+                             noise=b"\xff")
+    assert unknown.value.attr == "noise"
 
 
 # ----------------------------------------------------------------------------- shapes
