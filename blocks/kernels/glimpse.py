@@ -42,9 +42,9 @@ or chunk it runs in, nor on which other elements are filled:
    ``seed=None`` draws one random 64-bit key per call;
 2. item key: ``z = mix64(key + (n + 1) * 0x9E3779B97F4A7C15 mod 2**64)`` (SplitMix64's
    output ``n``), split into ``k1`` (low 32 bits) and ``k2`` (high 32 bits);
-3. element bits: ``x = fmix32(fmix32(p * 0x9E3779B9 + k1) ^ k2)`` in uint32 arithmetic,
-   with MurmurHash3's finaliser ``fmix32`` (two keyed rounds, so items' streams are not
-   shifts of one another);
+3. element bits: ``x = lowbias32(((p * 0x9E3779B9) ^ k2) + k1)`` in uint32 arithmetic
+   (Chris Wellons' lowbias32: ``x ^= x >> 16; x *= 0x7FEB352D; x ^= x >> 15;
+   x *= 0x846CA68B; x ^= x >> 16``);
 4. uniform ``U = (x >> 8) * 2**-24`` in [0, 1) (exact in float32); gaussian by
    Box-Muller on the element pair ``(2q, 2q+1)``: ``r = sqrt(-2 ln(((x_2q >> 8) + 0.5) *
    2**-24))``, ``t = 2*pi*U_(2q+1)``, element ``2q`` gets ``r*cos(t)`` and ``2q+1`` gets
@@ -92,6 +92,10 @@ _INT64_LIMIT = np.float32(2.0**63)
 _TF_NAN = np.array(0xFFC00000, np.uint32).view(np.float32)[()]
 #: Temporaries of the pieces stay within the output's size or this, whichever is larger.
 _PIECE_MIN_BYTES = 1 << 20
+#: Images are reduced for noise statistics in pieces of about this size (in cache).
+_STATS_PIECE_BYTES = 1 << 20
+#: Per-channel statistics reduce rows of up to this many values (a power of two).
+_FOLD_ROW = 1 << 13
 #: Glimpse rows at least this many floats long are copied whole from a strided view.
 _ROW_GATHER_MIN = 16
 
@@ -434,22 +438,20 @@ def _weyl(count: int) -> np.ndarray:
 
 
 def _element_bits(keys: tuple[np.ndarray, np.ndarray], count: int) -> np.ndarray:
-    """uint32 ``[n, count]``: ``fmix32(fmix32(p * 0x9E3779B9 + k1) ^ k2)`` per position."""
+    """uint32 ``[n, count]``: ``lowbias32(((p * 0x9E3779B9) ^ k2) + k1)`` per position ``p``."""
     k1, k2 = keys
-    bits = np.add(_weyl(count), k1)  # broadcasts to [n, count]; wraps mod 2**32
+    bits = np.bitwise_xor(_weyl(count), k2)  # broadcasts to [n, count]
+    bits += k1  # wraps mod 2**32
     scratch = np.empty_like(bits)
-    for _ in range(2):
-        # MurmurHash3's fmix32.
-        np.right_shift(bits, 16, out=scratch)
-        bits ^= scratch
-        bits *= np.uint32(0x85EBCA6B)
-        np.right_shift(bits, 13, out=scratch)
-        bits ^= scratch
-        bits *= np.uint32(0xC2B2AE35)
-        np.right_shift(bits, 16, out=scratch)
-        bits ^= scratch
-        if _ == 0:
-            bits ^= k2
+    # Chris Wellons' lowbias32 (an fmix32 with better constants).
+    np.right_shift(bits, 16, out=scratch)
+    bits ^= scratch
+    bits *= np.uint32(0x7FEB352D)
+    np.right_shift(bits, 15, out=scratch)
+    bits ^= scratch
+    bits *= np.uint32(0x846CA68B)
+    np.right_shift(bits, 16, out=scratch)
+    bits ^= scratch
     return bits
 
 
@@ -486,44 +488,101 @@ def _gaussian(keys: tuple[np.ndarray, np.ndarray], count: int) -> np.ndarray:
     return steps[:, :count]
 
 
-def _image_stats(mode: str, image: np.ndarray, items: np.ndarray,
-                 budget: int) -> tuple[np.ndarray, ...]:
+def _image_stats(mode: str, image: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, ...]:
     """What the fill of ``items`` needs from their images, each ``[len(items), 1 or C]``:
     uniform ``(lo, span)`` over H, W, C (NaN skipped); gaussian ``(mean, std, min, max)``
-    per channel.
+    per channel (population std; a channel holding NaN gives NaN).
 
-    In pieces of at most ``budget`` bytes: a piece is a run of whole images (a view) when
-    most images need statistics, else a gathered copy of the items' images, so that each
-    piece is read from memory once and reduced while it is in cache.
+    Images are reduced in pieces of about 1 MiB — runs of consecutive items, as views —
+    so that each piece is read from memory once and its several reductions find it in
+    cache. The pieces are the runs of ``items`` themselves, or all images where that is
+    cheaper (many short runs of small images).
     """
     batch, height, width, channels = image.shape
     flat = image.reshape(batch, -1)
-    use_all = 2 * len(items) >= batch
-    chosen = np.arange(batch) if use_all else items
-    image_bytes = 4 * height * width * channels
-    step = max(1, budget // (image_bytes * (1 if mode == "uniform" else 2)))
-    parts: list[tuple[np.ndarray, ...]] = []
-    with np.errstate(over="ignore", invalid="ignore"):
-        for start in range(0, len(chosen), step):
-            piece = flat[start : start + step] if use_all else flat[chosen[start : start + step]]
-            if mode == "uniform":
-                # TensorFlow's (Eigen's) min/max skip NaN pixels; fmin/fmax do too.
-                lo = np.fmin.reduce(piece, axis=1)
-                parts.append((lo, np.fmax.reduce(piece, axis=1) - lo))
-                continue
-            # One contiguous row per channel: reducing rows is far faster than down
-            # columns, and numpy's row mean sums pairwise (accurate in float32).
-            # A copy (never a view of the image, which is centred in place below).
-            rows = piece.reshape(len(piece), -1, channels).transpose(0, 2, 1).copy()
-            low, high = rows.min(axis=2), rows.max(axis=2)
-            mean = rows.mean(axis=2)
-            rows -= mean[:, :, None]
-            std = np.sqrt(np.einsum("ick,ick->ic", rows, rows) / _F32(rows.shape[2]))
-            parts.append((mean, std, low, high))
+    per_piece = max(1, _STATS_PIECE_BYTES // (4 * flat.shape[1]))
+    breaks = np.flatnonzero(np.diff(items) != 1) + 1
+    run_starts = items[np.concatenate(([0], breaks))]
+    run_ends = items[np.concatenate((breaks - 1, [len(items) - 1]))] + 1
+    run_pieces = -(-(run_ends - run_starts) // per_piece)
+    # Cost in bytes read, a piece's overhead counted as 64 KiB.
+    cost_runs = 4 * flat.shape[1] * len(items) + (64 << 10) * int(run_pieces.sum())
+    cost_all = 4 * flat.size + (64 << 10) * -(-batch // per_piece)
+    if cost_all < cost_runs:
+        run_starts, run_ends = np.asarray([0]), np.asarray([batch])
+    starts = [
+        (first, min(first + per_piece, end))
+        for begin, end in zip(run_starts.tolist(), run_ends.tolist(), strict=True)
+        for first in range(begin, end, per_piece)
+    ]
+    if mode == "uniform":
+        parts = [_uniform_stats(flat[first:last]) for first, last in starts]
+    else:
+        # One scratch piece for all pieces: fresh large temporaries cost page faults.
+        scratch = np.empty(min(per_piece, batch) * flat.shape[1], np.float32)
+        parts = [_gaussian_stats(flat[first:last], channels, scratch) for first, last in starts]
     stats = [np.concatenate(column) for column in zip(*parts, strict=True)]
-    if use_all:
-        stats = [column[items] for column in stats]
-    return tuple(column.reshape(len(items), -1) for column in stats)
+    position = np.concatenate([np.arange(first, last) for first, last in starts])
+    where = np.searchsorted(position, items)  # each item's row in the stats
+    return tuple(column[where] for column in stats)
+
+
+def _uniform_stats(piece: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``(lo, span)`` ``[m, 1]`` of images ``piece`` ``[m, H*W*C]``, NaN pixels skipped."""
+    lo = np.minimum.reduce(piece, axis=1)  # fast, but NaN-propagating: redo those with fmin
+    hi = np.maximum.reduce(piece, axis=1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        nan = np.isnan(lo) | np.isnan(hi)
+        if nan.any():
+            # TensorFlow's (Eigen's) min/max skip NaN pixels; fmin/fmax do too.
+            lo[nan] = np.fmin.reduce(piece[nan], axis=1)
+            hi[nan] = np.fmax.reduce(piece[nan], axis=1)
+        return lo[:, None], (hi - lo)[:, None]
+
+
+def _gaussian_stats(
+    piece: np.ndarray, channels: int, scratch: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """``(mean, std, min, max)`` ``[m, C]`` per image and channel of ``piece`` ``[m, H*W*C]``
+    (``scratch`` holds at least ``piece.size`` float32)."""
+    count, size = piece.shape
+    work = scratch[: piece.size]
+    pixels = size // channels
+    group = pixels & -pixels  # the largest power of two dividing H*W
+    while group * channels > _FOLD_ROW:
+        group //= 2
+    with np.errstate(invalid="ignore", over="ignore"):
+        if channels > 1 and group * channels >= _FOLD_ROW // 16:
+            # Rows of `group` pixels: reduce them into one row, then fold that row in
+            # halves down to C values; every step runs over long contiguous rows.
+            rows = piece.reshape(count, pixels // group, group * channels)
+
+            def fold(combine: Any, values: np.ndarray) -> np.ndarray:
+                part = combine.reduce(values, axis=1)
+                while part.shape[1] > 64 * channels:
+                    half = part.shape[1] // 2
+                    part = combine(part[:, :half], part[:, half:])
+                return combine.reduce(part.reshape(count, -1, channels), axis=1)
+
+            low, high = fold(np.minimum, rows), fold(np.maximum, rows)
+            mean = fold(np.add, rows) / _F32(pixels)
+            centred = work.reshape(rows.shape)
+            np.subtract(rows, np.tile(mean, group)[:, None, :], out=centred)
+        else:
+            # One contiguous row per channel (a copy: it is centred in place below).
+            rows = work.reshape(count, channels, pixels)
+            np.copyto(rows, piece.reshape(count, pixels, channels).transpose(0, 2, 1))
+            low, high = rows.min(axis=2), rows.max(axis=2)
+            mean = rows.mean(axis=2)  # numpy's row sum is pairwise: accurate in float32
+            centred = rows
+            centred -= mean[:, :, None]
+
+            def fold(combine: Any, values: np.ndarray) -> np.ndarray:
+                return combine.reduce(values, axis=2)  # type: ignore[no-any-return]
+
+        centred *= centred
+        std = np.sqrt(fold(np.add, centred) / _F32(pixels))
+    return mean, std, low, high
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -652,7 +711,7 @@ def _fill_outside(
     step = max(1, budget // per_item)
     stats: tuple[np.ndarray, ...] = ()
     if mode != "zero":
-        stats = _image_stats(mode, image, items, budget)
+        stats = _image_stats(mode, image, items)
     for start in range(0, len(items), step):
         check_cancel(cancel)
         chosen = items[start : start + step]
