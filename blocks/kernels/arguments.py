@@ -8,9 +8,9 @@ Contract:
 
   - without a dtype hint (ExtractImagePatches' ``images``): all bools -> bool; integers
     only -> int32 when every value fits, else int64 (beyond int64: refused); any float
-    -> float32 (a value beyond float32 is refused, as TensorFlow refuses it); any
-    complex -> complex128; text stays text (the kernel refuses it); an empty list ->
-    float32;
+    -> float32 (a value beyond float32 is refused, as TensorFlow refuses it); bools
+    mixed with numbers are refused; any complex -> complex128; text stays text (the
+    kernel refuses it); an empty list -> float32;
   - with ``hint="float32"`` (glimpse ``input`` and ``offsets``): numbers and bools
     convert straight to float32 (a huge value becomes inf, as in TensorFlow);
   - with ``hint="int32"`` (glimpse ``size``): integers and bools only, each fitting an
@@ -37,6 +37,7 @@ import numpy as np
 from blocks.errors import CancelledError, InvalidArgumentError
 
 _INT32 = np.iinfo(np.int32)
+_INT64 = np.iinfo(np.int64)
 
 
 def tf_array(value: Any, port: str, hint: str | None = None) -> np.ndarray:
@@ -59,27 +60,40 @@ def tf_array(value: Any, port: str, hint: str | None = None) -> np.ndarray:
         return array  # the kernel names the dtype it refuses
     if hint == "int32":
         return _as_int32(array, port)
-    if array.size == 0 and kind == "f":
+    if kind not in "iuf":
+        return array  # bool, complex128 and text as numpy makes them
+    if array.size == 0:
         return array.astype(np.float32)  # TensorFlow's dtype for an empty list
-    if kind == "u":  # numpy's choice for integers beyond int64
+    # numpy turns integers beyond int64 into uint64 or float64: look at the values.
+    elements = np.asarray(value, dtype=object).reshape(-1).tolist()
+    if any(isinstance(item, float | np.floating) for item in elements):
+        return _as_float32_values(array, port)
+    if any(isinstance(item, bool | np.bool_) for item in elements):
+        raise InvalidArgumentError(
+            f"{port}: Can't convert Python sequence with mixed types to Tensor", port=port
+        )
+    low, high = min(elements), max(elements)
+    if low < _INT64.min or high > _INT64.max:
         raise InvalidArgumentError(
             f"{port}: Can't convert Python sequence with out-of-range integer to Tensor",
             port=port,
         )
-    if kind == "i":
-        fits = array.size == 0 or (_INT32.min <= array.min() and array.max() <= _INT32.max)
-        return array.astype(np.int32 if fits else np.int64)
-    if kind == "f":
-        with np.errstate(over="ignore"):
-            single = array.astype(np.float32)
-        if np.isinf(single).any() and not np.isinf(array[np.isinf(single)]).all():
-            raise InvalidArgumentError(
-                f"{port}: Can't convert Python sequence with a value out of range for a "
-                "float32 tensor",
-                port=port,
-            )
-        return single
-    return array  # bool, complex128 and text as numpy makes them
+    fits = _INT32.min <= low and high <= _INT32.max
+    return np.asarray(value, dtype=np.int32 if fits else np.int64)
+
+
+def _as_float32_values(array: np.ndarray, port: str) -> np.ndarray:
+    """Python floats (numbers mixed with them) as float32; beyond float32 is refused."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        single = array.astype(np.float32)
+    overflow = np.isinf(single)
+    if overflow.any() and not np.isinf(array[overflow]).all():
+        raise InvalidArgumentError(
+            f"{port}: Can't convert Python sequence with a value out of range for a "
+            "float32 tensor",
+            port=port,
+        )
+    return single
 
 
 def _as_int32(array: np.ndarray, port: str) -> np.ndarray:
@@ -107,7 +121,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def attr_text(value: Any, name: str, default: str) -> Any:
+def attr_text(value: Any, name: str, default: Any) -> Any:
     """A string attr: ``None`` -> ``default``; ASCII ``bytes`` -> ``str``; else unchanged."""
     if value is None:
         return default

@@ -498,7 +498,7 @@ def _image_stats(mode: str, image: np.ndarray, items: np.ndarray) -> tuple[np.nd
     cache. The pieces are the runs of ``items`` themselves, or all images where that is
     cheaper (many short runs of small images).
     """
-    batch, height, width, channels = image.shape
+    batch, channels = image.shape[0], image.shape[3]
     flat = image.reshape(batch, -1)
     per_piece = max(1, _STATS_PIECE_BYTES // (4 * flat.shape[1]))
     breaks = np.flatnonzero(np.diff(items) != 1) + 1
@@ -578,7 +578,7 @@ def _gaussian_stats(
             centred -= mean[:, :, None]
 
             def fold(combine: Any, values: np.ndarray) -> np.ndarray:
-                return combine.reduce(values, axis=2)  # type: ignore[no-any-return]
+                return combine.reduce(values, axis=2)
 
         centred *= centred
         std = np.sqrt(fold(np.add, centred) / _F32(pixels))
