@@ -172,7 +172,7 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
-def _run_case(case: Case, repeats: int, rounds: int) -> list[str]:
+def _run_case(case: Case, repeats: int, rounds: int, verbose: bool = False) -> list[str]:
     """``rounds`` back-to-back rounds of ``repeats`` round-robin samples; the worst round counts."""
     try:
         reference = case.ours()  # also the warm-up
@@ -186,6 +186,11 @@ def _run_case(case: Case, repeats: int, rounds: int) -> list[str]:
             match = "yes" if _same_bits(reference, expected) else "NO"
         functions.append(case.theirs)
     per_round = [_time_round_robin(functions, repeats) for _ in range(rounds)]
+    if verbose:
+        shown = "; ".join(
+            "/".join(f"{seconds * 1e3:.2f}" for seconds in medians) for medians in per_round
+        )
+        print(f"  {case.name} rounds (ours/floor/TF ms): {shown}", file=sys.stderr, flush=True)
     ours = [medians[0] for medians in per_round]
     floor = [medians[1] for medians in per_round]
     theirs = [medians[2] for medians in per_round] if len(functions) > 2 else []
@@ -211,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per column")
     parser.add_argument("--rounds", type=int, default=3, help="back-to-back rounds per case")
     parser.add_argument("--only", default="", help="comma-separated case names or prefixes")
+    parser.add_argument("--verbose", action="store_true", help="print every round's medians")
     args = parser.parse_args(argv)
     repeats = args.repeats or (5 if args.quick else 21)
     wanted = [name.strip() for name in args.only.split(",") if name.strip()]
@@ -222,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     for case in _cases():
         if wanted and not any(case.name.startswith(name) for name in wanted):
             continue
-        rows.append(_run_case(case, repeats, args.rounds))
+        rows.append(_run_case(case, repeats, args.rounds, args.verbose))
         print(f"  done {case.name}", file=sys.stderr, flush=True)
     tf_version = "not importable" if tf is None else tf.__version__
     load = " ".join(f"{value:.1f}" for value in os.getloadavg())

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 from unittest import mock
 
@@ -20,10 +22,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blocks import REGISTRY, extract_image_patches
-from blocks.errors import InvalidArgumentError, MemoryLimitError
+from blocks.errors import CancelledError, InvalidArgumentError, MemoryLimitError
 from blocks.kernels import patches as patches_module
 from blocks.kernels.patches import patches_output_shape, receptive_field
 from blocks.spec import InferContext, RunContext, TensorInfo
+from graph.engine import Engine, NodeStarted, ProgressEvent
+from graph.model import GraphModel, PortRef
 
 try:
     import ml_dtypes
@@ -631,3 +635,67 @@ def test_padding_may_be_bytes() -> None:
         extract_image_patches(images, [1, 3, 3, 1], ONES, ONES, b"\xffSAME")
     with pytest.raises(InvalidArgumentError, match="padding"):
         extract_image_patches(images, [1, 3, 3, 1], ONES, ONES, None)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- cancellation
+
+
+def test_a_set_cancel_event_stops_between_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(patches_module, "_PIECE_MAX_BYTES", 1 << 16)
+    images = random_images((4, 64, 64, 3), np.float32, 8)
+    args = ([1, 3, 3, 1], ONES, ONES, "SAME")
+    cancel = threading.Event()
+    real_fill = patches_module._fill
+    calls: list[int] = []
+
+    def fill_then_stop(*fill_args: Any) -> None:
+        calls.append(1)
+        real_fill(*fill_args)
+        cancel.set()  # a Stop that arrives while the first pieces are being filled
+
+    monkeypatch.setattr(patches_module, "_fill", fill_then_stop)
+    pieces = patches_module._pieces((4, 64, 64, 27), 4 * 64 * 64 * 27 * 4,
+                                    patches_module.thread_count())
+    assert len(pieces) > 10
+    with pytest.raises(CancelledError):
+        extract_image_patches(images, *args, cancel=cancel)
+    assert len(calls) <= patches_module.thread_count()  # each thread finishes one piece at most
+    # Set before the call: no piece is filled at all.
+    calls.clear()
+    with pytest.raises(CancelledError):
+        extract_image_patches(images, *args, cancel=cancel)
+    assert calls == []
+    # Not set: the result is whole.
+    monkeypatch.setattr(patches_module, "_fill", real_fill)
+    assert_same_bits(extract_image_patches(images, *args, cancel=threading.Event()),
+                     reference_by_taps(images, *args))
+
+
+def test_stop_lands_inside_a_long_patches_node() -> None:
+    """A Stop set while a large ExtractImagePatches runs ends the run long before the kernel
+    would have finished; the node and everything after it are reported cancelled."""
+    model = GraphModel(REGISTRY)
+    model.add_node("Input", "image", literals={"initvalues": "1.5", "shape": "{8,256,256,3}"})
+    model.add_node("ExtractImagePatches", "patches",
+                   literals={"ksizes": "{1,5,5,1}", "padding": "SAME"})
+    model.add_node("ExtractImagePatches", "after", literals={"ksizes": "{1,1,1,1}"})
+    model.connect(PortRef("image", "output"), PortRef("patches", "images"))
+    model.connect(PortRef("patches", "patches"), PortRef("after", "images"))
+    images = np.full((8, 256, 256, 3), 1.5, np.float32)
+    started = perf_counter()
+    extract_image_patches(images, [1, 5, 5, 1], ONES, ONES, "SAME")  # the full kernel time
+    full = perf_counter() - started
+    cancel = threading.Event()
+    stop_at: list[float] = []
+
+    def progress(event: ProgressEvent) -> None:
+        if isinstance(event, NodeStarted) and event.node == "patches":
+            threading.Timer(full / 10, lambda: (stop_at.append(perf_counter()), cancel.set())
+                            ).start()
+
+    report = Engine().run(model, progress=progress, cancel=cancel)
+    ended = perf_counter()
+    assert report.cancelled and not report.ok
+    assert report.statuses() == {"image": "ran", "patches": "cancelled", "after": "cancelled"}
+    assert "patches.patches" not in report.results
+    assert stop_at and ended - stop_at[0] < full  # generous: typically a few milliseconds
