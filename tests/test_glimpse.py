@@ -26,6 +26,7 @@ from blocks.kernels.glimpse import (
     glimpse_output_shape,
     glimpse_windows,
 )
+from tools.golden_glimpse import call_arguments
 
 FIXTURE_DIR = Path(__file__).resolve().parent / "fixtures" / "glimpse"
 KERNELS = {"ExtractGlimpse": extract_glimpse, "ExtractGlimpseV2": extract_glimpse_v2}
@@ -55,7 +56,8 @@ def _case_arrays(case: dict[str, Any]) -> dict[str, np.ndarray]:
 
 def _run(case: dict[str, Any], arrays: dict[str, np.ndarray], **extra: Any) -> np.ndarray:
     kernel = KERNELS[case["op"]]
-    return kernel(arrays["input"], arrays["size"], arrays["offsets"], **case["attrs"], **extra)
+    values, attrs = call_arguments(case, arrays)  # Python lists, bytes attrs where the case says
+    return kernel(*values, **attrs, **extra)
 
 
 def _ids(cases: list[dict[str, Any]]) -> list[str]:
@@ -92,7 +94,19 @@ def test_value_cases_match_tensorflow_bit_for_bit(case: dict[str, Any]) -> None:
     arrays = _case_arrays(case)
     out = _run(case, arrays, seed=7)
     _assert_same_bits(out, arrays["expected"])
+    if case.get("exact_bits"):  # NaN too, sign and payload
+        assert out.tobytes() == arrays["expected"].tobytes()
     assert list(out.shape) == case["expected_shape"]
+
+
+def test_fixtures_hold_tensorflows_argument_rules() -> None:
+    value = _cases("value")
+    assert any(case.get("exact_bits") and np.isnan(_case_arrays(case)["expected"]).all()
+               for case in value)
+    assert any(case.get("as_python_list") for case in value)
+    assert any(case.get("bytes_attrs") for case in value)
+    assert any(None in case["attrs"].values() for case in value)
+    assert any(_case_arrays(case)["size"].dtype.kind == "f" for case in value)
 
 
 @pytest.mark.parametrize("case", _cases("error"), ids=_ids(_cases("error")))

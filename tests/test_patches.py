@@ -28,6 +28,7 @@ from blocks.kernels.patches import patches_output_shape, receptive_field
 from blocks.spec import InferContext, RunContext, TensorInfo
 from graph.engine import Engine, NodeStarted, ProgressEvent
 from graph.model import GraphModel, PortRef
+from tools.golden_patches import call_arguments
 
 try:
     import ml_dtypes
@@ -162,10 +163,19 @@ def test_fixtures_cover_what_they_should() -> None:
 @pytest.mark.parametrize("case", VALUE_CASES, ids=lambda case: case["id"])
 def test_fixture_values_are_bit_exact(case: dict[str, Any]) -> None:
     images, expected = load(case, "images"), load(case, "expected")
-    actual = extract_image_patches(images, *attrs(case))
+    values, padding = call_arguments(case, images)  # a Python list, bytes padding
+    ksizes, strides, rates, _ = attrs(case)
+    actual = extract_image_patches(values, ksizes, strides, rates, padding)
     assert_same_bits(actual, expected)
-    shape = patches_output_shape(images.shape, images.dtype, *attrs(case))
+    shape = patches_output_shape(images.shape, actual.dtype, *attrs(case))
     assert shape == expected.shape
+
+
+def test_fixtures_hold_tensorflows_conversions() -> None:
+    converted = {case["id"]: case["expected"]["dtype"] for case in VALUE_CASES
+                 if case.get("as_python_list")}
+    assert set(converted.values()) == {"int32", "int64", "float32"}
+    assert any(case.get("bytes_padding") for case in VALUE_CASES)
 
 
 @pytest.mark.parametrize("case", ERROR_CASES, ids=lambda case: case["id"])
