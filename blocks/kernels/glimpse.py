@@ -64,7 +64,7 @@ gathers every glimpse at its position clamped into the image (for the windows in
 the image that is the answer); the items whose window crosses the border or misses the
 image are then redone in pieces: their in-image pixels gathered by flat index, the fill
 written through a mask, noise hashed for those items only and image statistics reduced
-for those items only. Temporaries stay within the output's size (or 1 MiB).
+for those items only. Temporaries stay within the output's size (or 4 MiB).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ _INT64_LIMIT = np.float32(2.0**63)
 #: TensorFlow's NaN for the statistics of an empty image: x86's default NaN, sign bit set.
 _TF_NAN = np.array(0xFFC00000, np.uint32).view(np.float32)[()]
 #: Temporaries of the pieces stay within the output's size or this, whichever is larger.
-_PIECE_MIN_BYTES = 1 << 20
+_PIECE_MIN_BYTES = 4 << 20
 #: Images are reduced for noise statistics in pieces of about this size (in cache).
 _STATS_PIECE_BYTES = 1 << 20
 #: Per-channel statistics reduce rows of up to this many values (a power of two).
@@ -334,19 +334,16 @@ def _window_arrays(
     height, width = int(input_shape[1]), int(input_shape[2])
     out_h, out_w = size
     starts = _window_starts(offsets, (height, width), size, version, centered, normalized)
+    # A pixel lands iff -h < int(y) < H and -w < int(x) < W. Truncation toward zero keeps
+    # these bounds, so the float32 starts are compared directly (exactly, in float64);
+    # NaN compares false, and huge values fall outside before any int conversion.
+    low = np.asarray([-out_h, -out_w], np.float64)
     with np.errstate(invalid="ignore"):
-        finite = np.abs(starts) < _INT64_LIMIT  # False for NaN and inf too
-    finite = finite[:, 0] & finite[:, 1]
-    corners = np.where(finite[:, None], starts, _F32(0)).astype(np.int64)  # truncates
-    # -h < top < H and -w < left < W, as one unsigned comparison per coordinate.
-    reach = np.asarray([out_h - 1, out_w - 1], np.int64)
-    lands = (corners + reach).view(np.uint64) < np.asarray(
-        [height + out_h - 1, width + out_w - 1], np.uint64
-    )
-    shown = lands[:, 0] & lands[:, 1] & finite
+        lands = (starts > low) & (starts < np.asarray([height, width], np.float64))
+    shown = lands[:, 0] & lands[:, 1]
     if out_h == 0 or out_w == 0:
         shown[:] = False
-    corners = np.where(shown[:, None], corners, -reach - 1)
+    corners = np.where(shown[:, None], starts, low).astype(np.int64)  # truncates
     return corners, shown
 
 
@@ -428,64 +425,10 @@ def _item_keys(key: int, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return halves[:, 0:1], halves[:, 1:2]
 
 
-@functools.lru_cache(maxsize=64)
-def _weyl(count: int) -> np.ndarray:
-    """``p * 0x9E3779B9 mod 2**32`` for positions ``0..count-1`` (read-only, cached)."""
-    positions = np.arange(count, dtype=np.uint32)
-    positions *= _GOLDEN32
-    positions.flags.writeable = False
-    return positions
-
-
-def _element_bits(keys: tuple[np.ndarray, np.ndarray], count: int) -> np.ndarray:
-    """uint32 ``[n, count]``: ``lowbias32(((p * 0x9E3779B9) ^ k2) + k1)`` per position ``p``."""
-    k1, k2 = keys
-    bits = np.bitwise_xor(_weyl(count), k2)  # broadcasts to [n, count]
-    bits += k1  # wraps mod 2**32
-    scratch = np.empty_like(bits)
-    # Chris Wellons' lowbias32 (an fmix32 with better constants).
-    np.right_shift(bits, 16, out=scratch)
-    bits ^= scratch
-    bits *= np.uint32(0x7FEB352D)
-    np.right_shift(bits, 15, out=scratch)
-    bits ^= scratch
-    bits *= np.uint32(0x846CA68B)
-    np.right_shift(bits, 16, out=scratch)
-    bits ^= scratch
-    return bits
-
-
 def _steps(bits: np.ndarray) -> np.ndarray:
     """float32 ``bits >> 8``: whole numbers below 2**24, exact in float32."""
     bits >>= np.uint32(8)
     return bits.astype(np.float32)
-
-
-def _uniform(keys: tuple[np.ndarray, np.ndarray], count: int, lo: np.ndarray,
-             span: np.ndarray) -> np.ndarray:
-    """``lo + U * span`` with ``U = (x >> 8) * 2**-24``, computed as ``k * (span * 2**-24) + lo``
-    (the scaling by a power of two is exact, so this rounds as ``U * span`` does)."""
-    values = _steps(_element_bits(keys, count))
-    values *= span * _TWO_M24
-    values += lo
-    return values
-
-
-def _gaussian(keys: tuple[np.ndarray, np.ndarray], count: int) -> np.ndarray:
-    """Standard normal float32 ``[n, count]`` by Box-Muller on element pairs."""
-    pairs = (count + 1) // 2
-    steps = _steps(_element_bits(keys, 2 * pairs))
-    radius = steps[:, 0::2] + _F32(0.5)
-    radius *= _TWO_M24
-    np.log(radius, out=radius)
-    radius *= _F32(-2)
-    np.sqrt(radius, out=radius)
-    angle = steps[:, 1::2] * (_TWO_M24 * _TWO_PI)
-    np.cos(angle, out=steps[:, 0::2])
-    np.sin(angle, out=steps[:, 1::2])
-    steps[:, 0::2] *= radius
-    steps[:, 1::2] *= radius
-    return steps[:, :count]
 
 
 def _image_stats(mode: str, image: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -529,8 +472,12 @@ def _image_stats(mode: str, image: np.ndarray, items: np.ndarray) -> tuple[np.nd
 
 def _uniform_stats(piece: np.ndarray) -> tuple[np.ndarray, ...]:
     """``(lo, span)`` ``[m, 1]`` of images ``piece`` ``[m, H*W*C]``, NaN pixels skipped."""
-    lo = np.minimum.reduce(piece, axis=1)  # fast, but NaN-propagating: redo those with fmin
-    hi = np.maximum.reduce(piece, axis=1)
+    flat = piece.reshape(-1)
+    starts = np.arange(0, flat.size, piece.shape[1])
+    # reduceat: one call over all images (faster than an axis reduction for short rows);
+    # minimum/maximum are fast but NaN-propagating, so rows with NaN are redone with fmin.
+    lo = np.minimum.reduceat(flat, starts)
+    hi = np.maximum.reduceat(flat, starts)
     with np.errstate(invalid="ignore", over="ignore"):
         nan = np.isnan(lo) | np.isnan(hi)
         if nan.any():
@@ -638,10 +585,10 @@ def _extract(
     if out_h <= height and out_w <= width:
         # Inside: 0 <= top <= H-h and 0 <= left <= W-w, one unsigned comparison each.
         fits = corners.view(np.uint64) <= room.view(np.uint64)
-        inside = fits[:, 0] & fits[:, 1]
+        redo = np.flatnonzero(~(fits[:, 0] & fits[:, 1]))
     else:  # the window is larger than the image: every glimpse has fill
-        inside = np.zeros(batch, bool)
-    if out_h <= height and out_w <= width and out_w * channels >= _ROW_GATHER_MIN:
+        redo = np.arange(batch)
+    if redo.size < batch and out_w * channels >= _ROW_GATHER_MIN:
         # Every glimpse at its window clamped into the image, glimpse rows copied whole
         # from a strided view of all h x (w*C) windows: exact for the windows inside.
         st = image.strides
@@ -655,15 +602,33 @@ def _extract(
         out = windows[np.arange(batch), clamped[:, 0], clamped[:, 1]]
         gathered = False
     else:
-        # Small windows: every pixel by flat index, in one take.
+        # Small windows (or all with fill): every pixel by flat index.
         out = np.empty((batch, out_h, out_w * channels), np.float32)
-        _take(out, image, corners, np.arange(batch))
+        _take_in_pieces(out, image, corners, cancel)
         gathered = True
-    rest = np.flatnonzero(~inside)
-    if rest.size:
+    if redo.size:
         key = 0 if mode == "zero" else _noise_key(None if seed is None else int(seed))
-        _fill_outside(out, image, rest, corners, mode, key, int(item_offset), gathered, cancel)
+        _fill_outside(out, image, redo, corners, mode, key, int(item_offset), gathered, cancel)
     return out.reshape(batch, out_h, out_w, channels)
+
+
+def _piece_items(out: np.ndarray, bytes_per_element: int) -> int:
+    """Items per piece so that temporaries of ``bytes_per_element`` per glimpse element
+    stay within the output's size (or ``_PIECE_MIN_BYTES``); ``out`` is ``[B, h, w*C]``."""
+    budget = max(out.nbytes, _PIECE_MIN_BYTES)
+    return max(1, budget // (bytes_per_element * out.shape[1] * out.shape[2]))
+
+
+def _take_in_pieces(
+    out: np.ndarray, image: np.ndarray, corners: np.ndarray, cancel: threading.Event | None
+) -> None:
+    """Every glimpse by flat index (:func:`_take`), in pieces of items."""
+    batch = out.shape[0]
+    step = _piece_items(out, 8)
+    for start in range(0, batch, step):
+        check_cancel(cancel)
+        items = np.arange(start, min(start + step, batch))
+        _take(out[start : start + step], image, corners, items)
 
 
 def _take(out: np.ndarray, image: np.ndarray, corners: np.ndarray, items: np.ndarray) -> None:
@@ -674,9 +639,8 @@ def _take(out: np.ndarray, image: np.ndarray, corners: np.ndarray, items: np.nda
     """
     _, height, width, channels = image.shape
     out_h, out_w = out.shape[1], out.shape[2] // channels
-    base = items * (height * width)
-    base += corners[items, 0] * width
-    base += corners[items, 1]
+    base = corners[items] @ np.asarray([width, 1], np.int64)
+    base += items * (height * width)
     index = np.add(base[:, None], _pattern(out_h, out_w, width))
     if channels == 1:
         np.take(image.reshape(-1), index, out=out.reshape(len(items), -1), mode="clip")
@@ -701,50 +665,100 @@ def _fill_outside(
     their in-image pixels (unless ``gathered`` already) and their fill.
 
     ``out`` is ``[B, h, w*C]``. In pieces of items whose temporaries (pixels, flat indices,
-    masks, noise bits and values) stay within the output's size or 1 MiB.
+    masks, noise bits and values) stay within the output's size or 4 MiB. Noise is
+    computed for the filled pixels only.
     """
     _, height, width, channels = image.shape
     out_h, row = out.shape[1], out.shape[2]
     out_w = row // channels
-    per_item = 28 * out_h * row
-    budget = max(out.nbytes, _PIECE_MIN_BYTES)
-    step = max(1, budget // per_item)
+    step = _piece_items(out, 32)
     stats: tuple[np.ndarray, ...] = ()
+    item_keys: tuple[np.ndarray, np.ndarray] | None = None
     if mode != "zero":
         stats = _image_stats(mode, image, items)
+        item_keys = _item_keys(key, items + item_offset)
     for start in range(0, len(items), step):
         check_cancel(cancel)
         chosen = items[start : start + step]
-        count = len(chosen)
         if gathered:
             piece = out[chosen]
         else:
-            piece = np.empty((count, out_h, row), np.float32)
+            piece = np.empty((len(chosen), out_h, row), np.float32)
             _take(piece, image, corners, chosen)
         # Glimpse rows and columns inside the image: 0 <= top + i < H, 0 <= left + j < W.
         rows_in = (corners[chosen, 0:1] + _counting(out_h)).view(np.uint64) < height
         cols_in = (corners[chosen, 1:2] + _counting(out_w)).view(np.uint64) < width
-        if channels > 1:
+        if channels > 1:  # per element, so that every later step runs over flat arrays
             cols_in = np.repeat(cols_in, channels, axis=1)
         outside = ~(rows_in[:, :, None] & cols_in[:, None, :])
         if mode == "zero":
             np.copyto(piece, _F32(0), where=outside)
         else:
-            part = slice(start, start + count)
-            keys = _item_keys(key, chosen + item_offset)
-            with np.errstate(over="ignore", invalid="ignore"):
-                if mode == "uniform":
-                    lo, span = (column[part] for column in stats)
-                    values = _uniform(keys, out_h * row, lo, span)
-                else:
-                    mean, std, low, high = (column[part, None, :] for column in stats)
-                    values = _gaussian(keys, out_h * row).reshape(count, -1, channels)
-                    values *= std
-                    values += mean
-                    np.minimum(values, high, out=values)
-                    np.maximum(values, low, out=values)
-            np.copyto(piece, values.reshape(piece.shape), where=outside)
+            assert item_keys is not None
+            part = slice(start, start + len(chosen))
+            # The filled elements of this piece: (item in the piece, position in its glimpse).
+            item, position = np.nonzero(outside.reshape(len(chosen), -1))
+            piece.reshape(len(chosen), -1)[item, position] = _noise_at(
+                mode, item, position.astype(np.uint32), channels,
+                (item_keys[0][part, 0], item_keys[1][part, 0]),
+                tuple(column[part].reshape(-1) for column in stats),
+            )
         out[chosen] = piece
+
+
+def _noise_at(
+    mode: str, item: np.ndarray, positions: np.ndarray, channels: int,
+    keys: tuple[np.ndarray, np.ndarray], stats: tuple[np.ndarray, ...],
+) -> np.ndarray:
+    """Noise for the elements at ``positions`` (uint32) of the glimpses of items ``item``
+    (indices into ``keys`` ``[n]`` and ``stats``, which are flat: ``[n]`` for uniform,
+    ``[n*C]`` per item and channel for gaussian)."""
+    k1, k2 = keys[0][item], keys[1][item]
+    with np.errstate(over="ignore", invalid="ignore"):
+        if mode == "uniform":
+            lo, span = stats[0][item], stats[1][item]
+            values = _steps(_bits_at(positions, k1, k2))
+            span *= _TWO_M24
+            values *= span
+            values += lo
+            return values
+        # Box-Muller on the pair (2q, 2q+1) each element belongs to.
+        first = _steps(_bits_at(positions & np.uint32(0xFFFFFFFE), k1, k2))
+        first += _F32(0.5)
+        first *= _TWO_M24
+        np.log(first, out=first)
+        first *= _F32(-2)
+        radius = np.sqrt(first, out=first)
+        angle = _steps(_bits_at(positions | np.uint32(1), k1, k2))
+        angle *= _TWO_M24 * _TWO_PI
+        values = np.where((positions & np.uint32(1)).astype(bool), np.sin(angle), np.cos(angle))
+        values *= radius
+        channel = item * channels
+        channel += positions % np.uint32(channels)
+        mean, std, low, high = (column[channel] for column in stats)
+        values *= std
+        values += mean
+        np.minimum(values, high, out=values)
+        np.maximum(values, low, out=values)
+        return values
+
+
+def _bits_at(positions: np.ndarray, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
+    """uint32 ``lowbias32(((p * 0x9E3779B9) ^ k2) + k1)`` for element positions ``p``."""
+    bits = positions * _GOLDEN32
+    bits ^= k2
+    bits += k1  # wraps mod 2**32
+    scratch = np.empty_like(bits)
+    # Chris Wellons' lowbias32 (an fmix32 with better constants).
+    np.right_shift(bits, 16, out=scratch)
+    bits ^= scratch
+    bits *= np.uint32(0x7FEB352D)
+    np.right_shift(bits, 15, out=scratch)
+    bits ^= scratch
+    bits *= np.uint32(0x846CA68B)
+    np.right_shift(bits, 16, out=scratch)
+    bits ^= scratch
+    return bits
 
 
 @functools.lru_cache(maxsize=64)
