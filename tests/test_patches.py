@@ -26,7 +26,7 @@ from blocks.errors import CancelledError, InvalidArgumentError, MemoryLimitError
 from blocks.kernels import patches as patches_module
 from blocks.kernels.patches import patches_output_shape, receptive_field
 from blocks.spec import InferContext, RunContext, TensorInfo
-from graph.engine import Engine, NodeStarted, ProgressEvent
+from graph.engine import Engine
 from graph.model import GraphModel, PortRef
 from tools.golden_patches import call_arguments
 
@@ -681,9 +681,10 @@ def test_a_set_cancel_event_stops_between_pieces(monkeypatch: pytest.MonkeyPatch
                      reference_by_taps(images, *args))
 
 
-def test_stop_lands_inside_a_long_patches_node() -> None:
-    """A Stop set while a large ExtractImagePatches runs ends the run long before the kernel
-    would have finished; the node and everything after it are reported cancelled."""
+def test_stop_lands_inside_a_long_patches_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Stop set from another thread while a large ExtractImagePatches runs ends the run
+    long before the kernel would have finished; the node and everything after it are
+    reported cancelled."""
     model = GraphModel(REGISTRY)
     model.add_node("Input", "image", literals={"initvalues": "1.5", "shape": "{8,256,256,3}"})
     model.add_node("ExtractImagePatches", "patches",
@@ -697,13 +698,21 @@ def test_stop_lands_inside_a_long_patches_node() -> None:
     full = perf_counter() - started
     cancel = threading.Event()
     stop_at: list[float] = []
+    real_fill = patches_module._fill
 
-    def progress(event: ProgressEvent) -> None:
-        if isinstance(event, NodeStarted) and event.node == "patches":
-            threading.Timer(full / 10, lambda: (stop_at.append(perf_counter()), cancel.set())
-                            ).start()
+    def fill_then_stop(*args: Any) -> None:
+        real_fill(*args)
+        if not stop_at:  # the first piece is done: Stop, from another thread
+            def stop() -> None:
+                stop_at.append(perf_counter())
+                cancel.set()
 
-    report = Engine().run(model, progress=progress, cancel=cancel)
+            stopper = threading.Thread(target=stop)
+            stopper.start()
+            stopper.join()
+
+    monkeypatch.setattr(patches_module, "_fill", fill_then_stop)
+    report = Engine().run(model, cancel=cancel)
     ended = perf_counter()
     assert report.cancelled and not report.ok
     assert report.statuses() == {"image": "ran", "patches": "cancelled", "after": "cancelled"}

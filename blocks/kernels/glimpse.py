@@ -600,15 +600,15 @@ def _extract(
         )
         clamped = np.minimum(np.maximum(corners, 0), room)
         out = windows[np.arange(batch), clamped[:, 0], clamped[:, 1]]
-        gathered = False
+        every_item = False
     else:
-        # Small windows (or all with fill): every pixel by flat index.
+        # Small windows (or all with fill): every glimpse pixel by flat index.
         out = np.empty((batch, out_h, out_w * channels), np.float32)
-        _take_in_pieces(out, image, corners, cancel)
-        gathered = True
-    if redo.size:
+        every_item = True
+    if redo.size or every_item:
         key = 0 if mode == "zero" else _noise_key(None if seed is None else int(seed))
-        _fill_outside(out, image, redo, corners, mode, key, int(item_offset), gathered, cancel)
+        _gather_and_fill(out, image, corners, redo, mode, key, int(item_offset), every_item,
+                         cancel)
     return out.reshape(batch, out_h, out_w, channels)
 
 
@@ -619,27 +619,16 @@ def _piece_items(out: np.ndarray, bytes_per_element: int) -> int:
     return max(1, budget // (bytes_per_element * out.shape[1] * out.shape[2]))
 
 
-def _take_in_pieces(
-    out: np.ndarray, image: np.ndarray, corners: np.ndarray, cancel: threading.Event | None
-) -> None:
-    """Every glimpse by flat index (:func:`_take`), in pieces of items."""
-    batch = out.shape[0]
-    step = _piece_items(out, 8)
-    for start in range(0, batch, step):
-        check_cancel(cancel)
-        items = np.arange(start, min(start + step, batch))
-        _take(out[start : start + step], image, corners, items)
-
-
 def _take(out: np.ndarray, image: np.ndarray, corners: np.ndarray, items: np.ndarray) -> None:
-    """``out[n] = glimpse of items[n]`` where in the image; anything (another pixel) elsewhere.
+    """``out[n] = glimpse of items[n]`` (window corner ``corners[n]``) where in the image;
+    anything (another pixel) elsewhere.
 
     Each glimpse pixel's flat index is the window's top-left index plus a fixed pattern;
     indices beyond the image are clipped by ``take`` and their values overwritten later.
     """
     _, height, width, channels = image.shape
     out_h, out_w = out.shape[1], out.shape[2] // channels
-    base = corners[items] @ np.asarray([width, 1], np.int64)
+    base = corners @ np.asarray([width, 1], np.int64)
     base += items * (height * width)
     index = np.add(base[:, None], _pattern(out_h, out_w, width))
     if channels == 1:
@@ -657,53 +646,60 @@ def _pattern(out_h: int, out_w: int, width: int) -> np.ndarray:
     return pattern
 
 
-def _fill_outside(
-    out: np.ndarray, image: np.ndarray, items: np.ndarray, corners: np.ndarray, mode: str,
-    key: int, item_offset: int, gathered: bool, cancel: threading.Event | None,
+def _gather_and_fill(
+    out: np.ndarray, image: np.ndarray, corners: np.ndarray, redo: np.ndarray, mode: str,
+    key: int, item_offset: int, every_item: bool, cancel: threading.Event | None,
 ) -> None:
-    """Redo the glimpses of ``items`` (windows crossing the border or missing the image):
-    their in-image pixels (unless ``gathered`` already) and their fill.
+    """Gather by flat index and fill: every item in place (``every_item``), or only the
+    items ``redo`` (windows crossing the border or missing the image) into pieces that are
+    then written back. ``out`` is ``[B, h, w*C]``; ``redo`` are the items with fill.
 
-    ``out`` is ``[B, h, w*C]``. In pieces of items whose temporaries (pixels, flat indices,
-    masks, noise bits and values) stay within the output's size or 4 MiB. Noise is
-    computed for the filled pixels only.
+    In pieces of items whose temporaries (flat indices, masks, noise bits and values)
+    stay within the output's size or 4 MiB. Noise is computed for the filled elements
+    only; image statistics and item keys for the items in ``redo`` only.
     """
+    batch, out_h, row = out.shape
     _, height, width, channels = image.shape
-    out_h, row = out.shape[1], out.shape[2]
     out_w = row // channels
-    step = _piece_items(out, 32)
+    items = np.arange(batch) if every_item else redo
+    step = _piece_items(out, 40)
     stats: tuple[np.ndarray, ...] = ()
-    item_keys: tuple[np.ndarray, np.ndarray] | None = None
-    if mode != "zero":
-        stats = _image_stats(mode, image, items)
-        item_keys = _item_keys(key, items + item_offset)
+    keys = (np.empty(0, np.uint32), np.empty(0, np.uint32))
+    slot = np.empty(0, np.intp)  # an item's row in stats and keys
+    if mode != "zero" and redo.size:
+        stats = tuple(column.reshape(-1) for column in _image_stats(mode, image, redo))
+        low_key, high_key = _item_keys(key, redo + item_offset)
+        keys = (low_key[:, 0], high_key[:, 0])
+        if every_item:
+            slot = np.empty(batch, np.intp)
+            slot[redo] = np.arange(len(redo))
     for start in range(0, len(items), step):
         check_cancel(cancel)
         chosen = items[start : start + step]
-        if gathered:
-            piece = out[chosen]
+        if every_item:
+            piece = out[start : start + len(chosen)]
+            where = corners[start : start + len(chosen)]
         else:
             piece = np.empty((len(chosen), out_h, row), np.float32)
-            _take(piece, image, corners, chosen)
+            where = corners[chosen]
+        _take(piece, image, where, chosen)
         # Glimpse rows and columns inside the image: 0 <= top + i < H, 0 <= left + j < W.
-        rows_in = (corners[chosen, 0:1] + _counting(out_h)).view(np.uint64) < height
-        cols_in = (corners[chosen, 1:2] + _counting(out_w)).view(np.uint64) < width
+        rows_in = (where[:, 0:1] + _counting(out_h)).view(np.uint64) < height
+        cols_in = (where[:, 1:2] + _counting(out_w)).view(np.uint64) < width
         if channels > 1:  # per element, so that every later step runs over flat arrays
             cols_in = np.repeat(cols_in, channels, axis=1)
         outside = ~(rows_in[:, :, None] & cols_in[:, None, :])
         if mode == "zero":
             np.copyto(piece, _F32(0), where=outside)
-        else:
-            assert item_keys is not None
-            part = slice(start, start + len(chosen))
+        elif stats:
             # The filled elements of this piece: (item in the piece, position in its glimpse).
             item, position = np.nonzero(outside.reshape(len(chosen), -1))
+            rows = slot[item + start] if every_item else item + start
             piece.reshape(len(chosen), -1)[item, position] = _noise_at(
-                mode, item, position.astype(np.uint32), channels,
-                (item_keys[0][part, 0], item_keys[1][part, 0]),
-                tuple(column[part].reshape(-1) for column in stats),
+                mode, rows, position.astype(np.uint32), channels, keys, stats
             )
-        out[chosen] = piece
+        if not every_item:
+            out[chosen] = piece
 
 
 def _noise_at(
