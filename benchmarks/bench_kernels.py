@@ -1,18 +1,26 @@
 """Kernel benchmark: TensorBlocks' numpy kernels against TensorFlow and a copy floor.
 
-Run ``python benchmarks/bench_kernels.py`` (``--quick`` for a short run). In one process,
-for each case it times, round-robin so that load from other processes hits all columns
-alike, the project kernel, TensorFlow's op (``tf.image.extract_patches`` /
-``tf.image.extract_glimpse``; the column reads ``-`` when TensorFlow is not importable)
-and a copy floor (``numpy.empty`` + ``numpy.copyto`` of the output's bytes, the least
-any kernel returning a fresh array must do). It prints the median times and the
-ratios ours/TF and ours/floor, and whether our output equals TF's bit for bit
-(``-`` where the output is random noise).
+Run ``python benchmarks/bench_kernels.py`` (``--quick`` for a short run, ``--only A,G4``
+for some cases, ``--verbose`` for every round). In one process, for each case it times,
+round-robin so that load from other processes hits all columns alike, the project
+kernel, TensorFlow's raw op (the column reads ``-`` when TensorFlow is not importable)
+and a copy floor (``numpy.empty`` + ``numpy.copyto`` of the output's bytes, the least any
+kernel returning a fresh array must do). Each case runs ``--rounds`` (3) back-to-back
+rounds of ``--repeats`` samples; it prints the slowest round's median for ours (the
+worst of its repeats), the medians of TF and the floor, the worst round's ratios
+ours/TF and ours/floor (taken within a round, so under the same load), "steady" (the
+slowest round of ours over the fastest) and whether our output equals TF's bit for bit
+(``-`` where the output is random noise). The load average is printed: other
+processes on the machine slow both columns, not always alike.
 
-Cases: ExtractImagePatches A-D (the performance targets: faster than TF, within 3x of
-the floor) and ExtractGlimpseV2 on [32,256,256,3] with 64x64 windows at pixel offsets
-(``centered=False, normalized=False``), about half crossing the border with zero or
-uniform noise, or all inside. A kernel that is still a stub prints ``n/a``.
+Cases: ExtractImagePatches A-D (targets: at least 3x TF's speed, at most 2x the floor,
+steady within 1.5x) and, for ExtractGlimpse V1 and V2, the glimpse cases G1-G6 at pixel
+offsets (``centered=False, normalized=False``; V1's offsets are shifted by half the
+window so both versions cut the same windows): G1 [32,256,256,3] 64x64 about half
+crossing the border (zero, uniform, gaussian fill), G2 the same all inside, G3
+[256,28,28,1] 8x8, G4 [1024,28,28,1] 8x8, G5 [256,32,32,3] 16x16, G6 [64,96,96,3]
+24x24, each about half crossing (zero and uniform). Names read ``G<n><fill
+letter>v<version>``, e.g. ``G4uv2``.
 """
 
 from __future__ import annotations
