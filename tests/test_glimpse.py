@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import threading
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from blocks.errors import InvalidArgumentError, MemoryLimitError
+from blocks.errors import CancelledError, InvalidArgumentError, MemoryLimitError
+from blocks.kernels import glimpse as glimpse_module
+from blocks.kernels import pieces as pieces_module
 from blocks.kernels.glimpse import (
     extract_glimpse,
     extract_glimpse_v2,
@@ -641,3 +644,30 @@ def test_tensorflow_conversions_of_size_and_lists() -> None:
     from_lists = extract_glimpse_v2(image.tolist(), [2, 3], offsets.tolist(), centered=False,
                                     normalized=False, **ZERO)
     np.testing.assert_array_equal(from_lists, reference)
+
+
+@pytest.mark.parametrize("noise", ["uniform", "gaussian", "zero"])
+def test_pieces_and_threads_do_not_change_the_result(noise: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(8)
+    image = rng.standard_normal((40, 20, 22, 3)).astype(np.float32)
+    offsets = rng.uniform(-10, 25, (40, 2)).astype(np.float32)
+    attrs = {"centered": False, "normalized": False, "uniform_noise": False, "noise": noise}
+    for size in ([9, 7], [2, 3], [30, 30]):  # strided rows, flat pixels, larger than the image
+        monkeypatch.setenv(pieces_module.THREADS_ENV, "1")
+        whole = extract_glimpse_v2(image, size, offsets, seed=5, **attrs)
+        monkeypatch.setenv(pieces_module.THREADS_ENV, "2")
+        monkeypatch.setattr(glimpse_module, "_PARALLEL_MIN_BYTES", 1)
+        monkeypatch.setattr(glimpse_module, "_PIECE_MIN_BYTES", 1)
+        monkeypatch.setattr(glimpse_module, "_STATS_PIECE_BYTES", 1)
+        pieces = extract_glimpse_v2(image, size, offsets, seed=5, **attrs)
+        monkeypatch.undo()
+        assert pieces.tobytes() == whole.tobytes()
+
+
+def test_a_set_cancel_event_stops_the_glimpse() -> None:
+    image = np.random.default_rng(1).random((8, 10, 10, 1), dtype=np.float32)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(CancelledError):
+        extract_glimpse(image, [6, 6], np.full((8, 2), 0.9, np.float32), cancel=cancel)

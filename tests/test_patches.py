@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from blocks import REGISTRY, extract_image_patches
 from blocks.errors import CancelledError, InvalidArgumentError, MemoryLimitError
 from blocks.kernels import patches as patches_module
+from blocks.kernels import pieces as pieces_module
 from blocks.kernels.patches import patches_output_shape, receptive_field
 from blocks.spec import InferContext, RunContext, TensorInfo
 from graph.engine import Engine
@@ -508,7 +509,7 @@ def test_large_inputs_take_the_threaded_path_and_stay_exact(
 ) -> None:
     monkeypatch.setattr(patches_module, "_PARALLEL_MIN_BYTES", 1 << 20)
     monkeypatch.setattr(patches_module, "_PIECE_MAX_BYTES", 1 << 18)
-    monkeypatch.setenv(patches_module.THREADS_ENV, "2")
+    monkeypatch.setenv(pieces_module.THREADS_ENV, "2")
     images = random_images(shape, dtype, 3)
     args = ([1, *k, 1], [1, *s, 1], [1, *r, 1], padding)
     with mock.patch.object(patches_module, "_fill_in_pieces",
@@ -576,9 +577,9 @@ def test_batch_split_across_threads_is_bit_identical(monkeypatch: pytest.MonkeyP
         ([1, 3, 3, 1], [1, 1, 1, 1], [1, 1, 1, 1], "SAME"),
         ([1, 2, 3, 1], [1, 2, 1, 1], [1, 2, 2, 1], "VALID"),
     ]
-    monkeypatch.setenv(patches_module.THREADS_ENV, "1")
+    monkeypatch.setenv(pieces_module.THREADS_ENV, "1")
     serial = [extract_image_patches(images, *case) for case in cases]
-    monkeypatch.setenv(patches_module.THREADS_ENV, "2")
+    monkeypatch.setenv(pieces_module.THREADS_ENV, "2")
     monkeypatch.setattr(patches_module, "_PARALLEL_MIN_BYTES", 1)
     monkeypatch.setattr(patches_module, "_PIECE_MAX_BYTES", 64)  # pieces of single rows
     for case, expected in zip(cases, serial, strict=True):
@@ -588,13 +589,13 @@ def test_batch_split_across_threads_is_bit_identical(monkeypatch: pytest.MonkeyP
 
 def test_threads_follow_cores_and_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     cores = len(__import__("os").sched_getaffinity(0))
-    monkeypatch.delenv(patches_module.THREADS_ENV, raising=False)
-    assert patches_module.thread_count() == min(cores, 4)
-    monkeypatch.setenv(patches_module.THREADS_ENV, "1")
-    assert patches_module.thread_count() == 1
+    monkeypatch.delenv(pieces_module.THREADS_ENV, raising=False)
+    assert pieces_module.thread_count() == min(cores, 4)
+    monkeypatch.setenv(pieces_module.THREADS_ENV, "1")
+    assert pieces_module.thread_count() == 1
     for ignored in ("0", "-3", "many", ""):
-        monkeypatch.setenv(patches_module.THREADS_ENV, ignored)
-        assert patches_module.thread_count() == min(cores, 4)
+        monkeypatch.setenv(pieces_module.THREADS_ENV, ignored)
+        assert pieces_module.thread_count() == min(cores, 4)
     # The load average is never consulted.
     with mock.patch("os.getloadavg", side_effect=AssertionError("load sampled")):
         extract_image_patches(random_images((4, 64, 64, 8), np.float32, 1), [1, 3, 3, 1],
@@ -665,11 +666,11 @@ def test_a_set_cancel_event_stops_between_pieces(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(patches_module, "_fill", fill_then_stop)
     pieces = patches_module._pieces((4, 64, 64, 27), 4 * 64 * 64 * 27 * 4,
-                                    patches_module.thread_count())
+                                    pieces_module.thread_count())
     assert len(pieces) > 10
     with pytest.raises(CancelledError):
         extract_image_patches(images, *args, cancel=cancel)
-    assert len(calls) <= patches_module.thread_count()  # each thread finishes one piece at most
+    assert len(calls) <= pieces_module.thread_count()  # each thread finishes one piece at most
     # Set before the call: no piece is filled at all.
     calls.clear()
     with pytest.raises(CancelledError):

@@ -79,7 +79,8 @@ from typing import Any
 import numpy as np
 
 from blocks.errors import InvalidArgumentError, MemoryLimitError
-from blocks.kernels.arguments import attr_flag, attr_text, check_cancel, tf_array
+from blocks.kernels.arguments import attr_flag, attr_text, tf_array
+from blocks.kernels.pieces import run_pieces, thread_count
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
@@ -94,6 +95,8 @@ _TF_NAN = np.array(0xFFC00000, np.uint32).view(np.float32)[()]
 _PIECE_MIN_BYTES = 4 << 20
 #: Images are reduced for noise statistics in pieces of about this size (in cache).
 _STATS_PIECE_BYTES = 1 << 20
+#: Work of at least this many bytes is shared with helper threads.
+_PARALLEL_MIN_BYTES = 1 << 20
 #: Per-channel statistics reduce rows of up to this many values (a power of two).
 _FOLD_ROW = 1 << 13
 #: Glimpse rows at least this many floats long are copied whole from a strided view.
@@ -431,7 +434,9 @@ def _steps(bits: np.ndarray) -> np.ndarray:
     return bits.astype(np.float32)
 
 
-def _image_stats(mode: str, image: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, ...]:
+def _image_stats(
+    mode: str, image: np.ndarray, items: np.ndarray, cancel: threading.Event | None = None
+) -> tuple[np.ndarray, ...]:
     """What the fill of ``items`` needs from their images, each ``[len(items), 1 or C]``:
     uniform ``(lo, span)`` over H, W, C (NaN skipped); gaussian ``(mean, std, min, max)``
     per channel (population std; a channel holding NaN gives NaN).
@@ -439,7 +444,7 @@ def _image_stats(mode: str, image: np.ndarray, items: np.ndarray) -> tuple[np.nd
     Images are reduced in pieces of about 1 MiB — runs of consecutive items, as views —
     so that each piece is read from memory once and its several reductions find it in
     cache. The pieces are the runs of ``items`` themselves, or all images where that is
-    cheaper (many short runs of small images).
+    cheaper (many short runs of small images). Large work is shared with helper threads.
     """
     batch, channels = image.shape[0], image.shape[3]
     flat = image.reshape(batch, -1)
@@ -447,9 +452,9 @@ def _image_stats(mode: str, image: np.ndarray, items: np.ndarray) -> tuple[np.nd
     breaks = np.flatnonzero(np.diff(items) != 1) + 1
     run_starts = items[np.concatenate(([0], breaks))]
     run_ends = items[np.concatenate((breaks - 1, [len(items) - 1]))] + 1
-    run_pieces = -(-(run_ends - run_starts) // per_piece)
+    pieces_per_run = -(-(run_ends - run_starts) // per_piece)
     # Cost in bytes read, a piece's overhead counted as 64 KiB.
-    cost_runs = 4 * flat.shape[1] * len(items) + (64 << 10) * int(run_pieces.sum())
+    cost_runs = 4 * flat.shape[1] * len(items) + (64 << 10) * int(pieces_per_run.sum())
     cost_all = 4 * flat.size + (64 << 10) * -(-batch // per_piece)
     if cost_all < cost_runs:
         run_starts, run_ends = np.asarray([0]), np.asarray([batch])
@@ -458,12 +463,24 @@ def _image_stats(mode: str, image: np.ndarray, items: np.ndarray) -> tuple[np.nd
         for begin, end in zip(run_starts.tolist(), run_ends.tolist(), strict=True)
         for first in range(begin, end, per_piece)
     ]
-    if mode == "uniform":
-        parts = [_uniform_stats(flat[first:last]) for first, last in starts]
-    else:
-        # One scratch piece for all pieces: fresh large temporaries cost page faults.
-        scratch = np.empty(min(per_piece, batch) * flat.shape[1], np.float32)
-        parts = [_gaussian_stats(flat[first:last], channels, scratch) for first, last in starts]
+    parts: list[tuple[np.ndarray, ...]] = [()] * len(starts)
+    # One scratch piece per thread: fresh large temporaries cost page faults.
+    scratches: dict[int, np.ndarray] = {}
+
+    def reduce_piece(index: int) -> None:
+        first, last = starts[index]
+        if mode == "uniform":
+            parts[index] = _uniform_stats(flat[first:last])
+            return
+        scratch = scratches.get(threading.get_ident())
+        if scratch is None:
+            scratch = np.empty(min(per_piece, batch) * flat.shape[1], np.float32)
+            scratches[threading.get_ident()] = scratch
+        parts[index] = _gaussian_stats(flat[first:last], channels, scratch)
+
+    size = sum(last - first for first, last in starts) * 4 * flat.shape[1]
+    run_pieces(len(starts), reduce_piece, cancel,
+               thread_count() if size >= _PARALLEL_MIN_BYTES else 1)
     stats = [np.concatenate(column) for column in zip(*parts, strict=True)]
     position = np.concatenate([np.arange(first, last) for first, last in starts])
     where = np.searchsorted(position, items)  # each item's row in the stats
@@ -663,18 +680,22 @@ def _gather_and_fill(
     out_w = row // channels
     items = np.arange(batch) if every_item else redo
     step = _piece_items(out, 40)
+    threads = thread_count() if len(items) * out_h * row * 4 >= _PARALLEL_MIN_BYTES else 1
+    step = max(1, min(step, -(-len(items) // threads)))  # a piece per thread at least
     stats: tuple[np.ndarray, ...] = ()
     keys = (np.empty(0, np.uint32), np.empty(0, np.uint32))
     slot = np.empty(0, np.intp)  # an item's row in stats and keys
     if mode != "zero" and redo.size:
-        stats = tuple(column.reshape(-1) for column in _image_stats(mode, image, redo))
+        stats = tuple(
+            column.reshape(-1) for column in _image_stats(mode, image, redo, cancel)
+        )
         low_key, high_key = _item_keys(key, redo + item_offset)
         keys = (low_key[:, 0], high_key[:, 0])
         if every_item:
             slot = np.empty(batch, np.intp)
             slot[redo] = np.arange(len(redo))
-    for start in range(0, len(items), step):
-        check_cancel(cancel)
+    def fill_piece(index: int) -> None:
+        start = index * step
         chosen = items[start : start + step]
         if every_item:
             piece = out[start : start + len(chosen)]
@@ -700,6 +721,8 @@ def _gather_and_fill(
             )
         if not every_item:
             out[chosen] = piece
+
+    run_pieces(-(-len(items) // step), fill_piece, cancel, threads)
 
 
 def _noise_at(

@@ -45,30 +45,27 @@ rate far larger than the image) are copied tap by tap. Outputs of 4 MiB and more
 filled in pieces (by batch, then by output rows) of at most 8 MiB, two per thread,
 taken in turn by the calling thread and pool helpers (numpy releases the GIL while
 copying, and the first-touch page faults of the fresh output are taken in parallel
-too). The number of threads is :func:`thread_count`: the cores this process may use
-(at most 4), capped by the ``TENSORBLOCKS_THREADS`` environment variable — never a
-guess from the current load, so the speed does not jump between runs. A set
+too). The number of threads is :func:`~blocks.kernels.pieces.thread_count`: the cores
+this process may use (at most 4), capped by the ``TENSORBLOCKS_THREADS`` environment
+variable — never a guess from the current load, so the speed does not jump between runs. A set
 ``cancel`` event stops the work between pieces with
 :class:`~blocks.errors.CancelledError`; temporaries stay within one piece's size.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import operator
-import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from threading import Lock
 from typing import Any
 
 import numpy as np
 
 from blocks.errors import InvalidArgumentError, MemoryLimitError
 from blocks.kernels.arguments import attr_text, check_cancel, tf_array
+from blocks.kernels.pieces import run_pieces, thread_count
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
 try:  # bfloat16 is optional (SPEC section 1).
@@ -108,8 +105,6 @@ _SPLIT_MIN_BYTES = 1 << 20
 _PARALLEL_MIN_BYTES = 4 << 20
 #: The largest piece: a Stop waits for at most one piece per thread (a few ms).
 _PIECE_MAX_BYTES = 8 << 20
-#: Environment variable that caps the number of threads (a positive integer).
-THREADS_ENV = "TENSORBLOCKS_THREADS"
 
 
 # ----------------------------------------------------------------------------- validation
@@ -412,25 +407,11 @@ def extract_image_patches(
     images = np.ascontiguousarray(images, dtype=dtype)
     pieces = _pieces(shape, out.nbytes, thread_count())
     if len(pieces) == 1:
+        check_cancel(cancel)
         _fill(out, images, plan)
     else:
         _fill_in_pieces(out, images, plan, pieces, cancel)
-    check_cancel(cancel)
     return out
-
-
-def thread_count() -> int:
-    """Threads a large kernel uses: the cores this process may run on, at most 4, capped by
-    the ``TENSORBLOCKS_THREADS`` environment variable. Never depends on the current load."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    threads = min(cores, 4)
-    setting = os.environ.get(THREADS_ENV, "").strip()
-    if setting.isdigit() and int(setting) > 0:
-        threads = min(threads, int(setting))
-    return max(1, threads)
 
 
 _Piece = tuple[slice, slice]  # (batch, output rows)
@@ -459,37 +440,20 @@ def _fill_in_pieces(
     out: np.ndarray, images: np.ndarray, plan: _Plan, pieces: list[_Piece],
     cancel: threading.Event | None,
 ) -> None:
-    """Fill ``out`` piece by piece on this thread and the pool's helpers.
-
-    Pieces are taken in turn from one counter, so the calling thread never waits for a
-    helper that has not started (on a busy machine it simply does every piece itself);
-    between pieces each thread checks ``cancel``.
-    """
-    tickets = itertools.count()  # next() on a count is atomic under the GIL
+    """Fill ``out`` piece by piece on this thread and the pool's helpers (:func:`run_pieces`)."""
     pad_top = plan.pad[0]
     assert pad_top is not None
 
-    def work() -> None:
-        for ticket in tickets:
-            if ticket >= len(pieces) or (cancel is not None and cancel.is_set()):
-                return
-            batch, rows = pieces[ticket]
-            # The rows' own plan: tap (0, 0) of output row i0 reads image row i0*sh - pad.
-            part = replace(
-                plan, out=(rows.stop - rows.start, plan.out[1]),
-                pad=(pad_top - rows.start * plan.stride[0], plan.pad[1]),
-            )
-            _fill(out[batch, rows], images[batch], part)
+    def fill_piece(index: int) -> None:
+        batch, rows = pieces[index]
+        # The rows' own plan: tap (0, 0) of output row i0 reads image row i0*sh - pad.
+        part = replace(
+            plan, out=(rows.stop - rows.start, plan.out[1]),
+            pad=(pad_top - rows.start * plan.stride[0], plan.pad[1]),
+        )
+        _fill(out[batch, rows], images[batch], part)
 
-    threads = min(thread_count(), len(pieces))
-    pool = _thread_pool()
-    helpers = [pool.submit(work) for _ in range(threads - 1)]
-    try:
-        work()
-    finally:
-        for helper in helpers:
-            if not helper.cancel():  # started: it is finishing its last piece
-                helper.result()
+    run_pieces(len(pieces), fill_piece, cancel, thread_count())
 
 
 # ----------------------------------------------------------------------------- the copy
@@ -666,15 +630,3 @@ def _fill_by_taps(target: np.ndarray, image: np.ndarray, plan: _Plan, area: _Reg
                 y0 + i_lo * sh : y0 + (i_hi - 1) * sh + 1 : sh,
                 x0 + j_lo * sw : x0 + (j_hi - 1) * sw + 1 : sw,
             ]
-
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = Lock()
-
-
-def _thread_pool() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(4, thread_name_prefix="tensorblocks-patches")
-        return _pool

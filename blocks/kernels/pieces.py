@@ -1,0 +1,79 @@
+"""Work in pieces, shared with helper threads: how many threads, and how pieces are taken.
+
+Contract:
+
+* :func:`thread_count` — the threads a large kernel uses: the cores this process may run
+  on (``os.sched_getaffinity``, else ``os.cpu_count``), at most 4, capped by the
+  ``TENSORBLOCKS_THREADS`` environment variable (a positive integer; anything else is
+  ignored). It never depends on the current load, so a kernel's speed does not jump
+  between runs because of a momentary guess.
+* :func:`run_pieces(count, work, cancel, threads)` calls ``work(i)`` once for every piece
+  ``i`` in ``range(count)``, on the calling thread and up to ``threads - 1`` pool
+  helpers. Pieces are taken in turn from one counter, so the calling thread never waits
+  for a helper that has not started (on a busy machine it simply does every piece
+  itself). Each thread checks ``cancel`` before taking a piece; once it is set no new
+  piece starts, the pieces under way finish, and :class:`~blocks.errors.CancelledError`
+  is raised. An exception in a piece is raised to the caller. ``work`` must touch
+  disjoint data per piece (numpy releases the GIL while it copies and computes, so the
+  pieces really run at once).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from blocks.kernels.arguments import check_cancel
+
+#: Environment variable that caps the number of threads (a positive integer).
+THREADS_ENV = "TENSORBLOCKS_THREADS"
+_MAX_THREADS = 4
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def thread_count() -> int:
+    """Threads a large kernel uses (see the module docstring)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    threads = min(cores, _MAX_THREADS)
+    setting = os.environ.get(THREADS_ENV, "").strip()
+    if setting.isdigit() and int(setting) > 0:
+        threads = min(threads, int(setting))
+    return max(1, threads)
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(_MAX_THREADS, thread_name_prefix="tensorblocks-kernel")
+        return _pool
+
+
+def run_pieces(
+    count: int, work: Callable[[int], None], cancel: threading.Event | None, threads: int
+) -> None:
+    """Call ``work(i)`` for ``i`` in ``range(count)``, shared by ``threads`` threads."""
+    tickets = itertools.count()  # next() on a count is atomic under the GIL
+
+    def take_pieces() -> None:
+        for ticket in tickets:
+            if ticket >= count or (cancel is not None and cancel.is_set()):
+                return
+            work(ticket)
+
+    helpers = [_thread_pool().submit(take_pieces) for _ in range(min(threads, count) - 1)]
+    try:
+        take_pieces()
+    finally:
+        for helper in helpers:
+            if not helper.cancel():  # started: it is finishing its last piece
+                helper.result()
+    check_cancel(cancel)
