@@ -96,7 +96,7 @@ _PIECE_MIN_BYTES = 4 << 20
 #: Images are reduced for noise statistics in pieces of about this size (in cache).
 _STATS_PIECE_BYTES = 1 << 20
 #: Work of at least this many bytes is shared with helper threads.
-_PARALLEL_MIN_BYTES = 1 << 20
+_PARALLEL_MIN_BYTES = 8 << 20
 #: Per-channel statistics reduce rows of up to this many values (a power of two).
 _FOLD_ROW = 1 << 13
 #: Glimpse rows at least this many floats long are copied whole from a strided view.
@@ -453,9 +453,9 @@ def _image_stats(
     run_starts = items[np.concatenate(([0], breaks))]
     run_ends = items[np.concatenate((breaks - 1, [len(items) - 1]))] + 1
     pieces_per_run = -(-(run_ends - run_starts) // per_piece)
-    # Cost in bytes read, a piece's overhead counted as 64 KiB.
-    cost_runs = 4 * flat.shape[1] * len(items) + (64 << 10) * int(pieces_per_run.sum())
-    cost_all = 4 * flat.size + (64 << 10) * -(-batch // per_piece)
+    # Cost in bytes read, a piece's overhead counted as 256 KiB.
+    cost_runs = 4 * flat.shape[1] * len(items) + (256 << 10) * int(pieces_per_run.sum())
+    cost_all = 4 * flat.size + (256 << 10) * -(-batch // per_piece)
     if cost_all < cost_runs:
         run_starts, run_ends = np.asarray([0]), np.asarray([batch])
     starts = [
@@ -714,9 +714,11 @@ def _gather_and_fill(
             np.copyto(piece, _F32(0), where=outside)
         elif stats:
             # The filled elements of this piece: (item in the piece, position in its glimpse).
-            item, position = np.nonzero(outside.reshape(len(chosen), -1))
+            filled = outside.reshape(len(chosen), -1)
+            item, position = np.nonzero(filled)
             rows = slot[item + start] if every_item else item + start
-            piece.reshape(len(chosen), -1)[item, position] = _noise_at(
+            # A boolean assignment fills the elements in the order nonzero found them.
+            piece.reshape(len(chosen), -1)[filled] = _noise_at(
                 mode, rows, position.astype(np.uint32), channels, keys, stats
             )
         if not every_item:
