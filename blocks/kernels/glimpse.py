@@ -51,6 +51,7 @@ for noise are computed only for images that have fill.
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,7 +66,6 @@ _F32 = np.float32
 # float32 values at or beyond 2**63 (and NaN/inf) do not convert to int64; TensorFlow's
 # conversion then yields INT64_MIN, which makes the whole glimpse fill.
 _INT64_LIMIT = 2.0**63
-_KEY_MASK = (1 << 128) - 1
 
 Window = tuple[int, int] | None
 
@@ -338,7 +338,7 @@ class _Filler:
         self.image = image
         self.empty_image = image.shape[1] == 0 or image.shape[2] == 0
         # Fresh noise: one random key for the whole call, still one stream per item.
-        self._key = int(np.random.SeedSequence().entropy) & _KEY_MASK if seed is None else seed
+        self._key = secrets.randbits(63) if seed is None else int(seed)
         self._item_offset = item_offset
         self._stats: dict[int, tuple[Any, ...]] = {}
 
