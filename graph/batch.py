@@ -131,6 +131,8 @@ class BatchPlan:
     #: Per run of alike items: (start, stop, {tensor: per-item shape}).
     item_shapes: list[tuple[int, int, dict[str, tuple[int, ...]]]]
     bytes_per_item: int
+    #: The dtype of every per-item tensor.
+    dtypes: dict[str, str] = field(default_factory=dict)
     file: str | None = None
     graph_digest: str = ""
 
@@ -190,8 +192,9 @@ def resolve_target(model: GraphModel, address: str) -> Target:
         raise BatchError(f"--map {text}: {spec.name} has no input '{port_name}' "
                          f"(its inputs: {names})", node=node_id, block=node.block)
     if port.kind is not PortKind.TENSOR:
-        raise BatchError(f"--map {text}: the input takes a {port.kind.value}, not a tensor "
-                         "per item", node=node_id, block=node.block, port=port_name)
+        raise BatchError(f"--map {text}: the input takes {port.kind.value} values; only "
+                         "tensor inputs take a value per item", node=node_id, block=node.block,
+                         port=port_name)
     wire = next((w for w in model.wires() if w.dst.node == node_id and w.dst.port == port_name),
                 None)
     if wire is not None:
@@ -369,7 +372,8 @@ def plan_batch(
         graph_text=graph_text, base_dir=None if base_dir is None else str(base_dir),
         targets=targets, sources=opened, n_items=n_items, chunks=chunks, regular=regular,
         chunk=size, keep=kept, tensors=tensors, seed=seed, memory_limit=memory_limit,
-        item_shapes=per_run, bytes_per_item=per_item_bytes, file=file, graph_digest=digest,
+        item_shapes=per_run, bytes_per_item=per_item_bytes, dtypes=dtypes, file=file,
+        graph_digest=digest,
     )
 
 
@@ -724,7 +728,7 @@ def run_batch(
     shared = dask.delayed(plan, pure=False)  # one copy of the plan in the task graph
     tasks = [
         dask.delayed(task, pure=False)(shared, store, k,
-                                       dask_key_name=f"tensorblocks-chunk-{k}-{token}")
+                                       dask_key_name=f"tensorblocks-chunk-{k:09d}-{token}")
         for k in pending
     ]
     if tasks:
@@ -806,7 +810,7 @@ def _run_distributed(
     with client:
         futures = client.compute(tasks)
         try:
-            for future in as_completed(futures):
+            for future in as_completed(futures, loop=client.loop):
                 if cancel is not None and cancel.is_set():
                     raise BatchCancelledError("the batch run was cancelled")
                 index, _ = future.result()
