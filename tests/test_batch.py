@@ -210,7 +210,7 @@ def test_glob_of_pngs_of_mixed_sizes(tmp_path: Path) -> None:
     offsets = np.zeros((len(sizes), 2), np.float32)
     np.save(tmp_path / "offsets.npy", offsets)
     out = tmp_path / "glob.zarr"
-    code, stdout, stderr = call(["run", str(graph), "--map", f"image={tmp_path}/photos/*.png",
+    code, _, stderr = call(["run", str(graph), "--map", f"image={tmp_path}/photos/*.png",
                                  "--map", f"focus.offsets={tmp_path / 'offsets.npy'}",
                                  "--keep", "focus.glimpse", "--keep", "image.output",
                                  "--out", str(out), "--chunk", "8"])
