@@ -192,6 +192,7 @@ class Graph:
         keep: Sequence[str] | None = None,
         resume: bool = False,
         overwrite: bool = False,
+        compress: str = "none",
         progress: Callable[[BatchEvent], None] | None = None,
     ) -> BatchSummary:
         """Run the graph over datasets into the zarr store ``out`` (what ``run --map`` does).
@@ -203,6 +204,7 @@ class Graph:
         plan = plan_batch(
             self._model, sources, base_dir=self.base_dir, keep=keep, chunk=chunk,
             workers=workers, seed=seed, memory_limit=self._engine.memory_limit, file=self._file(),
+            compress=compress,
         )
         return run_batch(plan, out, scheduler=scheduler, workers=workers, resume=resume,
                          overwrite=overwrite, progress=progress)

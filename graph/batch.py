@@ -73,6 +73,20 @@ _MAX_DEFAULT_CHUNK = 4096
 _CHUNK_BYTES = 64 * 1024**2
 _DONE = "chunks_done"
 _ITEMS = "items"
+#: Compression of stored tensors. None by default: float tensors of image data barely
+#: compress, and writing raw chunks keeps a batch run at the speed of its kernels
+#: (benchmarks/bench_batch.py); lz4 and zstd (Blosc, one thread) trade speed for size.
+COMPRESSIONS = ("none", "lz4", "zstd")
+
+
+def _compressors(name: str) -> Any:
+    if name == "none":
+        return None
+    from zarr.codecs import BloscCodec
+
+    cname: Any = name  # "lz4" or "zstd", both Blosc compressor names
+    return BloscCodec(cname=cname, clevel=1 if name == "lz4" else 3, shuffle="shuffle",
+                      typesize=4, blocksize=0)
 
 
 class BatchError(GraphError):
@@ -133,6 +147,8 @@ class BatchPlan:
     bytes_per_item: int
     #: The dtype of every per-item tensor.
     dtypes: dict[str, str] = field(default_factory=dict)
+    #: How stored chunks are compressed: "none", "lz4" or "zstd" (see :data:`COMPRESSIONS`).
+    compress: str = "none"
     file: str | None = None
     graph_digest: str = ""
 
@@ -253,6 +269,7 @@ def plan_batch(
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
     file: str | None = None,
     all_tensors: bool = False,
+    compress: str = "none",
 ) -> BatchPlan:
     """Check the mapping and plan the chunks (see the module docstring).
 
@@ -260,6 +277,9 @@ def plan_batch(
     """
     if not sources:
         raise BatchError("expected at least one --map TARGET=SOURCE", file=file)
+    if compress not in COMPRESSIONS:
+        raise BatchError(f"--compress expects one of {', '.join(COMPRESSIONS)}, got "
+                         f"'{compress}'", file=file)
     targets = [resolve_target(model, address) for address in sources]
     seen: dict[tuple[str, str], str] = {}
     for target in targets:
@@ -372,8 +392,8 @@ def plan_batch(
         graph_text=graph_text, base_dir=None if base_dir is None else str(base_dir),
         targets=targets, sources=opened, n_items=n_items, chunks=chunks, regular=regular,
         chunk=size, keep=kept, tensors=tensors, seed=seed, memory_limit=memory_limit,
-        item_shapes=per_run, bytes_per_item=per_item_bytes, dtypes=dtypes, file=file,
-        graph_digest=digest,
+        item_shapes=per_run, bytes_per_item=per_item_bytes, dtypes=dtypes, compress=compress,
+        file=file, graph_digest=digest,
     )
 
 
@@ -641,7 +661,7 @@ def _create_arrays(plan: BatchPlan, root: Any) -> None:
         root.create_array(
             name, shape=(plan.n_items, *layout.item_shape), dtype=layout.dtype,
             chunks=(min(along, plan.n_items), *[max(1, d) for d in layout.item_shape]),
-            fill_value=0,
+            fill_value=0, compressors=_compressors(plan.compress),
         )
     names = [plan.item_name(i) for i in range(plan.n_items)]
     if all(name == str(i) for i, name in enumerate(names)):
@@ -692,7 +712,7 @@ def write_chunk(plan: BatchPlan, store: str, index: int) -> tuple[int, int]:
             target = zarr.create_array(
                 store=store, name=f"{name}/{start + offset}", shape=item.shape,
                 dtype=item.dtype, chunks=tuple(max(1, d) for d in item.shape), overwrite=True,
-                fill_value=0,
+                fill_value=0, compressors=_compressors(plan.compress),
             )
             target[...] = item
     _store_array(store, _DONE)[index] = 1

@@ -21,7 +21,15 @@ from typing import Any, TextIO
 
 from blocks.errors import TensorBlocksError
 from blocks.spec import DEFAULT_MEMORY_LIMIT
-from graph.batch import BatchEvent, BatchPlan, BatchProgress, BatchStarted, plan_batch, run_batch
+from graph.batch import (
+    COMPRESSIONS,
+    BatchEvent,
+    BatchPlan,
+    BatchProgress,
+    BatchStarted,
+    plan_batch,
+    run_batch,
+)
 from graph.fileformat import graph_base_dir, load_graph
 
 
@@ -50,6 +58,8 @@ def add_arguments(run: argparse.ArgumentParser, check: argparse.ArgumentParser) 
                      help="finish an interrupted batch run into the same store")
     run.add_argument("--overwrite", action="store_true",
                      help="replace an existing batch store")
+    run.add_argument("--compress", choices=COMPRESSIONS, default="none",
+                     help="compression of the stored tensors (default: none, the fastest)")
 
 
 def parse_maps(texts: list[str]) -> dict[str, str]:
@@ -72,7 +82,7 @@ def _plan(args: argparse.Namespace, *, for_run: bool) -> BatchPlan:
         model, parse_maps(args.maps), base_dir=graph_base_dir(args.graph),
         keep=args.keep or None, chunk=args.chunk, workers=args.workers,
         seed=getattr(args, "seed", None) if for_run else None, memory_limit=memory_limit,
-        file=args.graph,
+        file=args.graph, compress=getattr(args, "compress", "none"),
     )
 
 
