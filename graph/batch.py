@@ -219,6 +219,24 @@ def resolve_target(model: GraphModel, address: str) -> Target:
     return Target(text, node_id, port_name)
 
 
+def mappable_targets(model: GraphModel) -> list[Target]:
+    """What a dataset can be mapped onto: nodes with an ``item_source``, then unwired tensor
+    inputs (the editor's "Run over dataset" lists these)."""
+    wired = {(wire.dst.node, wire.dst.port) for wire in model.wires()}
+    nodes, ports = [], []
+    for node in model.nodes():
+        spec = model.registry.get(node.block)
+        if spec is None:
+            continue
+        if spec.item_source is not None:
+            nodes.append(resolve_target(model, node.id))
+            continue
+        for port in spec.inputs:
+            if port.kind is PortKind.TENSOR and (node.id, port.name) not in wired:
+                ports.append(Target(f"{node.id}.{port.name}", node.id, port.name))
+    return nodes + ports
+
+
 def _feed_infos(
     targets: Sequence[Target], infos: Sequence[TensorInfo]
 ) -> dict[str, dict[str, Any]]:
@@ -497,6 +515,12 @@ def _first_bad_item(
         where += f" ({plan.item_name(start)})"
     error.reason = f"{where}: {error.reason}"
     return error.at(file=plan.file)
+
+
+def preview_report(plan: BatchPlan, index: int = 0) -> RunReport:
+    """The whole run report of item ``index`` alone (every node), for the editor to show."""
+    names = product_tensors(plan.model())
+    return _run_once(plan, index, index + 1, names)
 
 
 def run_items(
