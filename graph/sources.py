@@ -321,7 +321,10 @@ class GlobSource:
 
     def __init__(self, pattern: str, files: Sequence[Path]) -> None:
         self.name = pattern
-        self.files = list(files)
+        #: The files as matched (what messages and the store's ``items`` show) and their
+        #: absolute paths (what is read: a cluster's workers run in other folders).
+        self.names = [str(file) for file in files]
+        self.files = [file.absolute() for file in files]
         self._runs: list[tuple[int, int, ItemShape, np.dtype[Any]]] = []
         self._stamps: list[str] = []
         for index, file in enumerate(self.files):
@@ -341,11 +344,15 @@ class GlobSource:
         return list(self._runs)
 
     def item_name(self, index: int) -> str:
-        return str(self.files[index])
+        return self.names[index]
 
     def _peek(self, index: int) -> tuple[ItemShape, np.dtype[Any]]:
         file = self.files[index]
-        shape, dtype = peek_tensor_file(str(file), None)
+        try:
+            shape, dtype = peek_tensor_file(str(file), None)
+        except BlockFileError as error:
+            error.file = self.names[index]
+            raise error.at(location=f"item {index}") from None
         return _item_shape(file, tuple(shape)), np.dtype(dtype)
 
     def read(self, start: int, stop: int) -> np.ndarray:
@@ -355,7 +362,8 @@ class GlobSource:
             try:
                 array = read_tensor_file(str(file), None)
             except BlockFileError as error:
-                raise error.at(file=str(file), location=f"item {index}") from None
+                error.file = self.names[index]  # as the user wrote it, not the absolute path
+                raise error.at(location=f"item {index}") from None
             items.append(array.reshape(_item_shape(file, tuple(array.shape))))
         if not items:
             return np.zeros((0,), np.uint8)
@@ -365,7 +373,7 @@ class GlobSource:
                 raise _error(
                     f"expected an item like item {start} ({list(first.shape)} {first.dtype}), "
                     f"found {list(item.shape)} {item.dtype} (the file changed since the run "
-                    "began)", str(self.files[index]), index,
+                    "began)", self.names[index], index,
                 )
         return np.stack(items)
 
@@ -425,6 +433,7 @@ def open_source(
     path = Path(path_text).expanduser()
     if base_dir is not None and not path.is_absolute():
         path = base_dir / path
+    path = path.absolute()  # a cluster's workers run in other folders
     suffix = path.suffix.lower()
     if not path.exists():
         raise _error(f"no such file or folder: {path}", text)
