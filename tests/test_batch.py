@@ -540,3 +540,40 @@ def test_plan_errors_are_batch_errors(dataset: tuple[Path, Path, Path]) -> None:
                                     "focus.offsets": np.zeros((N_ITEMS, 2), np.float32)})
     summary: Any = run_batch(plan, Path(str(graph_path) + ".zarr"))
     assert summary.items == N_ITEMS
+
+
+def test_the_readme_batch_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT / "assets" / "examples")
+    maps_ = ["--map", "scenes=photos/*.png", "--map", "attention.offsets=photo_offsets.npy"]
+    code, stdout, stderr = call(["check", "attention.tbg.json", *maps_])
+    assert code == 0, stderr
+    assert "items 2..3:" in stdout and "[96,96,3]" in stdout
+    out = tmp_path / "attention.zarr"
+    code, stdout, stderr = call(["run", "attention.tbg.json", *maps_, "--out", str(out),
+                                 "--seed", "1", "--compress", "lz4"])
+    assert code == 0, stderr
+    assert stdout.startswith("6 items in 3 chunks")
+    root = zarr.open_group(store=str(out), mode="r")
+    tiles = np.asarray(root["tiles.patches"][...])
+    assert tiles.shape == (6, 3, 3, 768)
+    assert [str(name) for name in root["items"][...]][0] == "photos/photo0.png"
+    # Photo 4's glimpse reaches past the corner: zero fill in its last tile.
+    assert not tiles[4, 2, 2].any() and tiles[0].any()
+    graph = Graph.load("attention.tbg.json")
+    lazy = graph.to_dask({"scenes": "photos/*.png",
+                          "attention.offsets": np.load("photo_offsets.npy")}, seed=1)
+    np.testing.assert_array_equal(lazy["tiles.patches"].compute(), tiles)
+
+
+def test_progress_bar_on_a_terminal(dataset: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    graph, images, offsets = dataset
+    out, err = io.StringIO(), Terminal()
+    code = main(["run", str(graph), *maps(images, offsets), "--out", str(tmp_path / "p.zarr"),
+                 "--chunk", "4"], stdout=out, stderr=err)
+    assert code == 0
+    assert f"{N_ITEMS}/{N_ITEMS}" in err.getvalue() and "item/s" in err.getvalue()
+    assert out.getvalue().count("\n") == 1  # the summary line only
