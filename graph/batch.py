@@ -647,6 +647,8 @@ def _open_store(
                 f"--resume: the store {out} was made from {', '.join(differ)}; resume only the "
                 "same command, or write to a new store"
             )
+        # A run killed while it created the store: make what is missing, then go on.
+        _create_arrays(plan, root, present=set(root.keys()))
         marks: Any = root[_DONE]
         done = np.asarray(marks[:]).astype(bool).tolist()
         return root, done
@@ -660,7 +662,7 @@ def _open_store(
             raise BatchError(f"--overwrite: {out} is not a zarr store; refusing to delete it")
         shutil.rmtree(path)
     root = zarr.open_group(store=str(path), mode="w-")
-    _create_arrays(plan, root)
+    # The record first: a run killed from here on leaves a store that --resume completes.
     root.attrs["tensorblocks"] = {
         "format": STORE_FORMAT,
         "version": STORE_VERSION,
@@ -673,12 +675,16 @@ def _open_store(
                     for name, layout in plan.tensors.items()},
         "maps": {t.address: s.name for t, s in zip(plan.targets, plan.sources, strict=True)},
     }
+    _create_arrays(plan, root, present=set())
     return root, [False] * len(plan.chunks)
 
 
-def _create_arrays(plan: BatchPlan, root: Any) -> None:
+def _create_arrays(plan: BatchPlan, root: Any, *, present: set[str]) -> None:
+    """Create the store's arrays that are not ``present``; (re)write the ``items`` names."""
     along = plan.chunk if plan.regular else 1
     for name, layout in plan.tensors.items():
+        if name in present:
+            continue
         if layout.item_shape is None:
             root.create_group(name)
             continue
@@ -688,15 +694,16 @@ def _create_arrays(plan: BatchPlan, root: Any) -> None:
             fill_value=0, compressors=_compressors(plan.compress),
         )
     names = [plan.item_name(i) for i in range(plan.n_items)]
-    if all(name == str(i) for i, name in enumerate(names)):
-        items = root.create_array(_ITEMS, shape=(plan.n_items,), dtype="int64",
-                                  chunks=(min(plan.n_items, 65536),))
-        items[:] = np.arange(plan.n_items, dtype=np.int64)
-    else:
-        items = root.create_array(_ITEMS, shape=(plan.n_items,), dtype=str,
-                                  chunks=(min(plan.n_items, 65536),))
-        items[:] = np.array(names, dtype=object)
-    root.create_array(_DONE, shape=(len(plan.chunks),), dtype="uint8", chunks=(1,), fill_value=0)
+    numbered = all(name == str(i) for i, name in enumerate(names))
+    if _ITEMS not in present:
+        root.create_array(_ITEMS, shape=(plan.n_items,), dtype="int64" if numbered else str,
+                          chunks=(min(plan.n_items, 65536),))
+    items: Any = root[_ITEMS]
+    items[:] = np.arange(plan.n_items, dtype=np.int64) if numbered else np.array(names,
+                                                                               dtype=object)
+    if _DONE not in present:
+        root.create_array(_DONE, shape=(len(plan.chunks),), dtype="uint8", chunks=(1,),
+                          fill_value=0)
 
 
 _ARRAYS: dict[tuple[str, str], Any] = {}

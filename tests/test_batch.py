@@ -577,3 +577,22 @@ def test_progress_bar_on_a_terminal(dataset: tuple[Path, Path, Path], tmp_path: 
     assert code == 0
     assert f"{N_ITEMS}/{N_ITEMS}" in err.getvalue() and "item/s" in err.getvalue()
     assert out.getvalue().count("\n") == 1  # the summary line only
+
+
+def test_resume_completes_a_store_killed_while_it_was_created(
+    dataset: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    graph, images, offsets = dataset
+    out = tmp_path / "early.zarr"
+    argv = ["run", str(graph), *maps(images, offsets), "--out", str(out), "--chunk", "6",
+            "--seed", "12"]
+    assert call(argv)[0] == 0
+    complete = store_arrays(out)["tiles.patches"]
+    import shutil
+
+    for name in ("tiles.patches", "chunks_done", "items"):  # only the record was written
+        shutil.rmtree(out / name)
+    code, stdout, stderr = call([*argv, "--resume"])
+    assert code == 0, stderr
+    assert stdout.startswith(f"{N_ITEMS} items in 4 chunks")
+    np.testing.assert_array_equal(store_arrays(out)["tiles.patches"], complete)
