@@ -13,9 +13,13 @@ Example::
     print(results["centre.glimpse"].shape, results.report.nodes["centre"].status)
     g.save("my_glimpses.tbg.json")             # atomic; relative file names follow the move
 
-    # Over a dataset: item by item along axis 0, chunked, on Dask, into a zarr store.
-    g.map({"image": "photos/*.png", "centre.offsets": "offsets.npy"}, "out.zarr", seed=1)
-    lazy = g.to_dask({"image": "images.npy"})  # "node.port" -> dask array
+    # Over a dataset, item by item along axis 0: chunked, on Dask, into a zarr store.
+    a = Graph.load("assets/examples/attention.tbg.json")
+    photos = {"scenes": "assets/examples/photos/*.png",        # Input node <- one per file
+              "attention.offsets": "assets/examples/photo_offsets.npy"}   # port <- rows
+    summary = a.map(photos, "tiles.zarr", seed=1)  # the store: "tiles.patches", "items"
+    lazy = a.to_dask(photos, seed=1)               # "node.port" -> dask array
+    first = a.run_item(photos, 0, seed=1)          # item 0 alone, equal to row 0 of both
 
 Contract:
 
