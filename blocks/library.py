@@ -309,6 +309,7 @@ def _make_glimpse_run(kernel: Any) -> Any:
             seed=ctx.seed,
             item_offset=ctx.item_offset,
             memory_limit=ctx.memory_limit,
+            cancel=ctx.cancel,
             **_glimpse_kwargs(ctx.attrs),
         )
         return {"glimpse": out}
@@ -389,6 +390,7 @@ def _patches_run(ctx: RunContext) -> dict[str, np.ndarray]:
         _int_list(ctx.inputs["rates"]),
         str(ctx.inputs["padding"]),
         memory_limit=ctx.memory_limit,
+        cancel=ctx.cancel,
     )
     return {"patches": out}
 

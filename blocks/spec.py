@@ -19,6 +19,7 @@ Values that flow between blocks:
 from __future__ import annotations
 
 import enum
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,7 +146,9 @@ class RunContext:
     node id) or ``None`` for fresh noise. ``item_offset`` is the global index of batch
     item 0 (a batch run's chunk starts there; a single run at 0): a noisy kernel keys
     item ``b``'s noise by ``(seed, item_offset + b)``, so an item's noise does not depend on
-    the chunk it runs in. ``base_dir`` resolves relative paths.
+    the chunk it runs in. ``base_dir`` resolves relative paths. ``cancel`` is the run's
+    Stop event: kernels that work in pieces check it between pieces and raise
+    :class:`~blocks.errors.CancelledError` once it is set.
     """
 
     inputs: Mapping[str, PortValue]
@@ -154,6 +157,7 @@ class RunContext:
     item_offset: int = 0
     memory_limit: int = DEFAULT_MEMORY_LIMIT
     base_dir: Path | None = None
+    cancel: threading.Event | None = None
 
 
 InferRule = Callable[[InferContext], dict[str, TensorInfo]]

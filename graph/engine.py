@@ -30,8 +30,9 @@ Contract (:class:`Engine`):
 * ``feeds`` (node -> {port: array or None}) replaces literals for this run, as
   :func:`graph.resolve.prepare` describes; a node with a fed port is never a cache hit.
 * ``progress`` receives :class:`NodeStarted` / :class:`NodeFinished` for every node that
-  is visited; ``cancel`` is checked before each node starts: when set, that node and the
-  rest are ``"cancelled"`` and ``report.cancelled`` is true.
+  is visited; ``cancel`` is checked before each node starts, and kernels that work in
+  pieces check it between pieces (``RunContext.cancel``, raising CancelledError): when
+  set, the running node and the rest are ``"cancelled"`` and ``report.cancelled`` is true.
 * ``targets``: node ids (or ``node.port`` addresses) to compute; only they and their
   upstream nodes are visited. ``None``: every node.
 * ``run`` reads the model once, at the start; a caller that edits the model from another
@@ -56,7 +57,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from blocks.errors import GraphError, NodeFailedError, TensorBlocksError
+from blocks.errors import CancelledError, GraphError, NodeFailedError, TensorBlocksError
 from blocks.input_files import file_signature
 from blocks.spec import DEFAULT_MEMORY_LIMIT, AttrValue, PortKind, PortValue, RunContext
 from graph.model import GraphModel
@@ -164,6 +165,8 @@ class Engine:
         self._fresh = itertools.count()
         #: The global index of batch item 0 in the current run (RunContext.item_offset).
         self._item_offset = 0
+        #: The current run's Stop event, passed to kernels (RunContext.cancel).
+        self._cancel: threading.Event | None = None
 
     def clear_cache(self) -> None:
         """Forget every cached output."""
@@ -190,6 +193,7 @@ class Engine:
         """Validate and execute ``model`` (see the module docstring)."""
         with self._lock:
             self._item_offset = item_offset
+            self._cancel = cancel
             return self._run(model, base_dir, seed, progress, cancel, targets, feeds)
 
     # ------------------------------------------------------------------ internals
@@ -234,7 +238,10 @@ class Engine:
             )
             report.seconds = perf_counter() - t0
             reports[node_id] = report
-            if report.status == "failed":
+            if report.status == "cancelled":  # Stop landed inside the kernel
+                cancelled = True
+                failed_root[node_id] = node_id
+            elif report.status == "failed":
                 failed_root[node_id] = node_id
                 if report.error is not None and not node.problems:
                     problems.append(report.error)
@@ -315,10 +322,13 @@ class Engine:
             outputs = spec.run(
                 RunContext(
                     inputs, node.attrs, seed, item_offset=self._item_offset,
-                    memory_limit=memory_limit, base_dir=base_dir,
+                    memory_limit=memory_limit, base_dir=base_dir, cancel=self._cancel,
                 )
             )
             outputs = _checked_outputs(outputs, table.outputs, block)
+        except CancelledError:
+            self._cache.pop(node_id, None)
+            return NodeReport(node_id, block, "cancelled", 0.0, None, inputs, node.attrs)
         except TensorBlocksError as error:
             self._cache.pop(node_id, None)
             return NodeReport(
