@@ -238,6 +238,7 @@ INPUT = BlockSpec(
     run=_input_run,
     check_inputs=_input_check,
     reads_files=True,
+    item_source="initvalues",
     color="#4f9d69",
     tags=("constant", "file", "image", "source", "npy"),
 )

@@ -174,7 +174,10 @@ class BlockSpec:
     known early. ``run`` executes. ``check_inputs`` receives, for each input port, whether
     it is set (wire or literal) and returns ``(port, reason)`` problems beyond
     "required but missing" (e.g. Input's "exactly one of initvalues or file").
-    ``noisy`` marks blocks whose output depends on the seed.
+    ``noisy`` marks blocks whose output depends on the seed. ``item_source`` names the
+    input that a batch run feeds item by item when a dataset is mapped onto the node
+    itself (``--map NODE=SOURCE``): Input's ``initvalues``. The node's other unwired
+    inputs, except DTYPE ones, are then unset for the run.
     """
 
     name: str
@@ -189,6 +192,7 @@ class BlockSpec:
     check_inputs: CheckRule | None = None
     noisy: bool = False
     reads_files: bool = False
+    item_source: str | None = None
     color: str = "#5b7fbf"
     tags: tuple[str, ...] = field(default_factory=tuple)
 

@@ -27,6 +27,8 @@ Contract (:class:`Engine`):
   of the batch's item 0, passed to kernels as ``RunContext.item_offset`` so noise is keyed
   per item (a batch run's chunk, or a single run previewing item i); it is part of a
   noisy node's signature.
+* ``feeds`` (node -> {port: array or None}) replaces literals for this run, as
+  :func:`graph.resolve.prepare` describes; a node with a fed port is never a cache hit.
 * ``progress`` receives :class:`NodeStarted` / :class:`NodeFinished` for every node that
   is visited; ``cancel`` is checked before each node starts, and kernels that work in
   pieces check it between pieces (``RunContext.cancel``, raising CancelledError): when
@@ -59,7 +61,7 @@ from blocks.errors import CancelledError, GraphError, NodeFailedError, TensorBlo
 from blocks.input_files import file_signature
 from blocks.spec import DEFAULT_MEMORY_LIMIT, AttrValue, PortKind, PortValue, RunContext
 from graph.model import GraphModel
-from graph.resolve import NodePlan, Plan, int_list_from_tensor, prepare
+from graph.resolve import Feeds, NodePlan, Plan, int_list_from_tensor, prepare
 
 NodeStatus = Literal["ran", "cached", "failed", "skipped", "cancelled"]
 
@@ -186,12 +188,13 @@ class Engine:
         cancel: threading.Event | None = None,
         targets: Iterable[str] | None = None,
         item_offset: int = 0,
+        feeds: Feeds | None = None,
     ) -> RunReport:
         """Validate and execute ``model`` (see the module docstring)."""
         with self._lock:
             self._item_offset = item_offset
             self._cancel = cancel
-            return self._run(model, base_dir, seed, progress, cancel, targets)
+            return self._run(model, base_dir, seed, progress, cancel, targets, feeds)
 
     # ------------------------------------------------------------------ internals
 
@@ -203,9 +206,10 @@ class Engine:
         progress: Callable[[ProgressEvent], None] | None,
         cancel: threading.Event | None,
         targets: Iterable[str] | None,
+        feeds: Feeds | None,
     ) -> RunReport:
         started = time.perf_counter()
-        plan = prepare(model, base_dir=base_dir)
+        plan = prepare(model, base_dir=base_dir, feeds=feeds)
         order, problems = _select(plan, targets)
 
         total = len(order)
@@ -350,6 +354,8 @@ class Engine:
         spec = table.spec
         # Sorted: the order in which wires were drawn does not change what the node computes.
         parts = [node.block, node.attrs_key, node.literal_key, *sorted(upstream)]
+        if "=<fed>" in node.literal_key:  # fed values are new each run: never a cache hit
+            parts.append(f"fed={next(self._fresh)}")
         if spec.reads_files:
             for port in spec.inputs:
                 value = node.literals.get(port.name)
