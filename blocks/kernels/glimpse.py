@@ -449,6 +449,10 @@ def _image_stats(
     batch, channels = image.shape[0], image.shape[3]
     flat = image.reshape(batch, -1)
     per_piece = max(1, _STATS_PIECE_BYTES // (4 * flat.shape[1]))
+    if per_piece >= batch:  # every image fits in one piece: no planning
+        reduce = _uniform_stats if mode == "uniform" else _gaussian_stats
+        scratch = np.empty(0 if mode == "uniform" else flat.size, np.float32)
+        return tuple(column[items] for column in reduce(flat, channels, scratch))
     breaks = np.flatnonzero(np.diff(items) != 1) + 1
     run_starts = items[np.concatenate(([0], breaks))]
     run_ends = items[np.concatenate((breaks - 1, [len(items) - 1]))] + 1
@@ -470,7 +474,7 @@ def _image_stats(
     def reduce_piece(index: int) -> None:
         first, last = starts[index]
         if mode == "uniform":
-            parts[index] = _uniform_stats(flat[first:last])
+            parts[index] = _uniform_stats(flat[first:last], channels, None)
             return
         scratch = scratches.get(threading.get_ident())
         if scratch is None:
@@ -487,8 +491,12 @@ def _image_stats(
     return tuple(column[where] for column in stats)
 
 
-def _uniform_stats(piece: np.ndarray) -> tuple[np.ndarray, ...]:
-    """``(lo, span)`` ``[m, 1]`` of images ``piece`` ``[m, H*W*C]``, NaN pixels skipped."""
+def _uniform_stats(
+    piece: np.ndarray, channels: int, scratch: np.ndarray | None
+) -> tuple[np.ndarray, ...]:
+    """``(lo, span)`` ``[m, 1]`` of images ``piece`` ``[m, H*W*C]``, NaN pixels skipped
+    (``channels`` and ``scratch`` are not needed: the range spans all channels)."""
+    del channels, scratch
     flat = piece.reshape(-1)
     starts = np.arange(0, flat.size, piece.shape[1])
     # reduceat: one call over all images (faster than an axis reduction for short rows);
@@ -496,7 +504,7 @@ def _uniform_stats(piece: np.ndarray) -> tuple[np.ndarray, ...]:
     lo = np.minimum.reduceat(flat, starts)
     hi = np.maximum.reduceat(flat, starts)
     with np.errstate(invalid="ignore", over="ignore"):
-        nan = np.isnan(lo) | np.isnan(hi)
+        nan = np.isnan(lo + hi)  # also true for lo=-inf, hi=inf: redone, harmlessly
         if nan.any():
             # TensorFlow's (Eigen's) min/max skip NaN pixels; fmin/fmax do too.
             lo[nan] = np.fmin.reduce(piece[nan], axis=1)
