@@ -58,13 +58,16 @@ offsets not a matrix; offsets' first dim != batch; offsets' second dim != 2; fin
 output larger than ``memory_limit`` bytes is a :class:`~blocks.errors.MemoryLimitError`.
 A set ``cancel`` event raises :class:`~blocks.errors.CancelledError` between pieces.
 
-Speed (no Python loop per image or window): every window is computed at once; when the
-window fits in the image, one fancy index into a strided view of all h x w windows
-gathers every glimpse at its position clamped into the image (for the windows inside
-the image that is the answer); the items whose window crosses the border or misses the
-image are then redone in pieces: their in-image pixels gathered by flat index, the fill
-written through a mask, noise hashed for those items only and image statistics reduced
-for those items only. Temporaries stay within the output's size (or 4 MiB).
+Speed (no Python loop per image or window; loops run over pieces of items): every
+window is computed at once. When glimpse rows are long (w*C >= 16), one fancy index into
+a strided view of all h x (w*C) windows gathers every glimpse at its window clamped into
+the image (the answer for windows inside it); the items whose window crosses the border
+or misses the image are then redone: their pixels gathered by flat index, the fill
+written through a mask. Short rows: every glimpse is gathered by flat index and filled
+in place. Noise is hashed for the filled elements only; image statistics are reduced for
+the items with fill only, in cache-sized pieces. Temporaries stay within the output's
+size (or 4 MiB). Work of 8 MiB and more is shared with helper threads
+(:mod:`blocks.kernels.pieces`).
 """
 
 from __future__ import annotations
