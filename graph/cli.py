@@ -32,7 +32,8 @@ import numpy as np
 from blocks.errors import GraphError, TensorBlocksError, ValidationError
 from blocks.spec import PortKind, TensorInfo
 from graph.engine import Engine, RunReport
-from graph.fileformat import graph_base_dir, load_graph, write_atomically
+from graph.atomic import write_atomically
+from graph.fileformat import graph_base_dir, load_graph
 from graph.infer import infer
 from graph.model import GraphModel, PortRef
 from graph.validate import validate

@@ -26,9 +26,9 @@ Contract:
   The model does not know its file: callers pass ``base_dir=graph_base_dir(path)`` to
   :func:`graph.infer.infer` and :meth:`graph.engine.Engine.run`. :func:`rebase_paths`
   rewrites relative paths when a graph moves to another folder (Save As).
-* :func:`save_graph` is atomic: it writes a temporary file in the same folder, flushes and
-  fsyncs it and renames it over the target (``os.replace``); on any failure the previous
-  file is left intact and the temporary file removed. Attrs are written in canonical form
+* :func:`save_graph` is atomic (:func:`graph.atomic.write_atomically`, the one writer):
+  on any failure the previous file is left intact and the temporary file removed; a
+  read-only or non-regular target is refused. Attrs are written in canonical form
   (``format_attrs(parse_attrs(...))``) when they parse, otherwise exactly as typed, so
   nothing the user wrote is lost; literals are written as typed (also under a wire).
 * :func:`graph_to_dict(model, node_ids) <graph_to_dict>` with ``node_ids`` gives only those
@@ -37,11 +37,9 @@ Contract:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import secrets
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -50,6 +48,7 @@ from blocks.attrs import format_attrs, parse_attrs
 from blocks.errors import GraphFileError, TensorBlocksError
 from blocks.library import REGISTRY, BlockRegistry
 from blocks.spec import PortKind
+from graph.atomic import write_atomically
 from graph.model import NODE_ID, GraphModel, PortRef, Wire
 
 FORMAT = "tensorblocks.graph"
@@ -540,53 +539,7 @@ def save_graph(model: GraphModel, path: str | os.PathLike[str]) -> None:
     write_atomically(name, text.encode("utf-8"))
 
 
-def write_atomically(path: str | os.PathLike[str], payload: bytes | Callable[[Any], None]) -> None:
-    """Replace ``path`` with new content, leaving the old file intact on any failure.
-
-    ``payload`` is the bytes to write or a function writing to a binary file object.
-    The temporary file lives in the target's folder (a rename across file systems is not
-    atomic) and is created with the umask's permissions; an existing file's mode is kept.
-    """
-    name = os.fspath(path)
-    target = Path(name)
-    if target.is_symlink():  # replace the file the link points at, keep the link
-        target = target.resolve()
-    folder = target.parent
-    temp = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(temp, "xb") as stream:
-            if isinstance(payload, bytes):
-                stream.write(payload)
-            else:
-                payload(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        with contextlib.suppress(OSError):  # a new file keeps the umask's mode
-            os.chmod(temp, os.stat(target).st_mode & 0o7777)
-        os.replace(temp, target)
-    except BaseException as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        if isinstance(error, OSError):
-            raise GraphFileError(
-                f"cannot write the file: {error.strerror or error}", file=name
-            ) from None
-        raise
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder: Path) -> None:
-    # Make the rename itself durable; not possible (nor needed) everywhere.
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+__all__ = ["write_atomically"]  # re-exported: older callers import it from here
 
 
 # ----------------------------------------------------------------------------- moving
