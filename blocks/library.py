@@ -38,6 +38,10 @@ from blocks.spec import (
 # ----------------------------------------------------------------------------- Input
 
 
+#: The most dims a tensor may have (tensor literals nest at most this deep too).
+MAX_RANK = 32
+
+
 def _input_check(is_set: Mapping[str, bool]) -> list[tuple[str, str]]:
     has_values, has_file = is_set.get("initvalues", False), is_set.get("file", False)
     if has_values and has_file:
@@ -65,6 +69,10 @@ def _reshaped_shape(
     memory_limit: int | None,
 ) -> tuple[int, ...]:
     """The output shape of reshaping (or, for a scalar, filling) ``value_shape`` to ``shape``."""
+    if len(shape) > MAX_RANK:
+        raise InvalidArgumentError(
+            f"shape has {len(shape)} dims; at most {MAX_RANK} are supported", port="shape"
+        )
     if any(d < 0 for d in shape):
         raise InvalidArgumentError(
             f"shape must not have negative dims, got {list(shape)}", port="shape"

@@ -24,6 +24,9 @@ from graph.atomic import remove_stale_temps, temp_name, write_atomically
 from graph.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
+#: What the installed ``tensorblocks`` script runs (``python -m`` differs on Ctrl-C: runpy
+#: can turn an interrupt during start-up into death by SIGINT).
+ENTRY_POINT = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())"]
 
 
 def call(argv: list[str]) -> tuple[int, str, str]:
@@ -159,3 +162,100 @@ class TestAtomicWriter:
         text = (ROOT / "app" / "document.py").read_text(encoding="utf-8")
         assert "os.replace" not in text and "mkstemp" not in text
         assert "from graph.atomic import write_atomically" in text
+
+
+# ----------------------------------------------------------------------------- 4, 5. exits
+
+
+class TestCleanExits:
+    def test_lone_surrogates_and_controls_are_escaped_in_one_line(self, tmp_path: Path) -> None:
+        path = tmp_path / "g.tbg.json"
+        data = {"format": "tensorblocks.graph", "version": 1, "edges": [], "nodes": [
+            {"id": "a", "block": "In\x1b[31mput\x07\ud800", "inputs": {}},
+            {"id": "b", "block": "Input", "attrs": "x_ = \ud800\x1b;",
+             "inputs": {"file": "\ud800\x1b.npy"}},
+        ]}
+        path.write_text(json.dumps(data), encoding="utf-8")
+        for command in ("run", "check"):
+            out, err = io.StringIO(), io.StringIO()
+            code = main([command, str(path)], stdout=out, stderr=err)
+            assert code == 1
+            line = one_line(err.getvalue())
+            for text in (line, out.getvalue()):
+                assert "\x1b" not in text and "\x07" not in text
+                text.encode("utf-8")  # no lone surrogate left
+            assert "In\\x1b[31mput\\x07\\ud800" in line
+
+    def test_safe_text_keeps_ordinary_unicode(self) -> None:
+        from graph.text import safe_text
+
+        assert safe_text("Bildé 画像 🙂") == "Bildé 画像 🙂"
+        assert safe_text("a\nb\tc\x9b1m\u202e") == "a\\nb\\tc\\x9b1m\\u202e"
+
+    def test_shape_of_rank_65_is_refused(self, tmp_path: Path) -> None:
+        shape = "{" + ",".join(["1"] * 65) + "}"
+        path = graph_file(tmp_path, [input_node(initvalues="1", shape=shape)])
+        for command in ("run", "check"):
+            code, _, err = call([command, str(path)])
+            assert code == 1
+            line = one_line(err)
+            assert "port 'shape'" in line and "65 dims" in line and "internal" not in line
+
+    def test_signalling_nan_prints_no_warning(self, tmp_path: Path) -> None:
+        values = np.zeros(4, np.float32)
+        values.view(np.uint32)[:] = 0x7F800001  # signalling NaN
+        np.save(tmp_path / "snan.npy", values)
+        path = graph_file(tmp_path, [input_node(file="snan.npy", dtype="DT_DOUBLE"),
+                                     input_node("b", file="snan.npy")])
+        result = subprocess.run(
+            [sys.executable, "-W", "default", *ENTRY_POINT[1:], "run", str(path)],
+            capture_output=True, text=True, cwd=ROOT, timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""
+        assert "nan" in result.stdout
+
+    def test_unquoted_braces_get_a_quoting_hint(self, tmp_path: Path) -> None:
+        path = graph_file(tmp_path, [input_node(initvalues="{1,2}")])
+        # What bash makes of: --set a.initvalues={{0.5,0.5}}
+        code, _, err = call(["run", str(path), "--set", "a.initvalues={0.5}",
+                             "a.initvalues={0.5}"])
+        assert code == 2
+        assert "quote" in err.splitlines()[-1] and "a.initvalues={0.5}" in err
+
+    @pytest.mark.parametrize(("text", "expected"), [
+        ("512M", 512 << 20), ("4G", 4 << 30), ("1.5GiB", 3 << 29), ("1000", 1000),
+        ("64k", 64 << 10),
+    ])
+    def test_memory_sizes(self, text: str, expected: int) -> None:
+        from graph.memory import parse_memory_size
+
+        assert parse_memory_size(text) == expected
+
+    @pytest.mark.parametrize("text", ["", "5Q", "-1G", "0", "G", "1e9", "x" * 100])
+    def test_bad_memory_limit_is_a_usage_error(self, tmp_path: Path, text: str) -> None:
+        path = graph_file(tmp_path, [input_node(initvalues="{1,2}")])
+        code, _, err = call(["run", str(path), "--memory-limit", text])
+        assert code == 2
+        assert "memory" in err.splitlines()[-1]
+
+    def test_ctrl_c_exits_130_with_one_line(self, tmp_path: Path) -> None:
+        import signal
+        import time
+
+        # Large enough to be still running (or still importing) when the signal lands.
+        path = graph_file(tmp_path, [
+            input_node(initvalues="1", shape="{1,600,600,4}"),
+            {"id": "p", "block": "ExtractImagePatches",
+             "inputs": {"ksizes": "{1,5,5,1}", "padding": "SAME"}},
+        ], [{"from": "a.output", "to": "p.images"}])
+        for delay in (0.15, 0.6):
+            child = subprocess.Popen(
+                [*ENTRY_POINT, "run", str(path), "--memory-limit", "8G"],
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            )
+            time.sleep(delay)
+            child.send_signal(signal.SIGINT)
+            _, err = child.communicate(timeout=120)
+            assert child.returncode == 130, (delay, err)
+            assert one_line(err).endswith("interrupted (Ctrl-C)")
