@@ -19,6 +19,7 @@ Values that flow between blocks:
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +114,14 @@ class TensorInfo:
             and self.dtype is not None
         )
 
+    @property
+    def nbytes(self) -> int | None:
+        """Bytes of a tensor of this shape and dtype; ``None`` when not fully known."""
+        if not self.known:
+            return None
+        assert self.shape is not None and self.dtype is not None
+        return math.prod(int(d) for d in self.shape if d is not None) * self.dtype.itemsize
+
     def describe(self) -> str:
         """Short text for a wire label, e.g. ``[1,64,64,3] float32``."""
         if self.shape is None:
@@ -159,6 +168,8 @@ class RunContext:
 InferRule = Callable[[InferContext], dict[str, TensorInfo]]
 RunRule = Callable[[RunContext], dict[str, np.ndarray]]
 CheckRule = Callable[[Mapping[str, bool]], list[tuple[str, str]]]
+#: Bytes a step allocates (outputs included) from its InferContext and inferred outputs.
+WorkingMemoryRule = Callable[[InferContext, Mapping[str, TensorInfo]], int]
 
 
 @dataclass(frozen=True)
@@ -170,7 +181,10 @@ class BlockSpec:
     known early. ``run`` executes. ``check_inputs`` receives, for each input port, whether
     it is set (wire or literal) and returns ``(port, reason)`` problems beyond
     "required but missing" (e.g. Input's "exactly one of initvalues or file").
-    ``noisy`` marks blocks whose output depends on the seed.
+    ``noisy`` marks blocks whose output depends on the seed. ``working_memory`` says how
+    many bytes one run of the block allocates — its outputs plus its temporaries — from
+    what inference knows (``None``: the outputs' bytes); the engine reserves them from
+    the run's memory budget before calling ``run``.
     """
 
     name: str
@@ -185,6 +199,7 @@ class BlockSpec:
     check_inputs: CheckRule | None = None
     noisy: bool = False
     reads_files: bool = False
+    working_memory: WorkingMemoryRule | None = None
     color: str = "#5b7fbf"
     tags: tuple[str, ...] = field(default_factory=tuple)
 

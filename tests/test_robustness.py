@@ -259,3 +259,260 @@ class TestCleanExits:
             _, err = child.communicate(timeout=120)
             assert child.returncode == 130, (delay, err)
             assert one_line(err).endswith("interrupted (Ctrl-C)")
+
+
+# ----------------------------------------------------------------------------- 1. images
+
+
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    """A PNG whose IHDR promises width x height pixels, with no image data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+
+
+def _savable_modes() -> list[tuple[str, str]]:
+    """Every (image mode, suffix) pair Pillow can write."""
+    from PIL import Image
+
+    pairs = []
+    for suffix, fmt in ((".png", "PNG"), (".bmp", "BMP"), (".jpg", "JPEG")):
+        for mode in ("1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I", "CMYK", "PA", "F"):
+            try:
+                Image.new(mode, (2, 2)).save(io.BytesIO(), format=fmt)
+            except (OSError, KeyError, ValueError):
+                continue
+            pairs.append((mode, suffix))
+    return pairs
+
+
+FOREIGN_FORMATS = ["TIFF", "GIF", "ICO", "PPM", "WEBP", "TGA", "PCX", "SGI", "JPEG2000"]
+
+
+class TestImagesByTheirSuffixOnly:
+    @pytest.mark.parametrize("fmt", FOREIGN_FORMATS)
+    @pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp"])
+    def test_foreign_content_is_refused_by_check_and_run_alike(
+        self, tmp_path: Path, fmt: str, suffix: str
+    ) -> None:
+        from PIL import Image, features
+
+        if fmt == "WEBP" and not features.check("webp"):
+            pytest.skip("Pillow without WEBP")
+        if fmt == "JPEG2000" and not features.check("jpg_2000"):
+            pytest.skip("Pillow without JPEG 2000")
+        name = "img" + suffix
+        try:
+            Image.new("RGB", (8, 8), (10, 20, 30)).save(tmp_path / name, format=fmt)
+        except (OSError, KeyError, ValueError):
+            pytest.skip(f"Pillow cannot write {fmt} here")
+        path = graph_file(tmp_path, [input_node(file=name)])
+        lines = []
+        for command in ("check", "run"):
+            code, _, err = call([command, str(path)])
+            assert code == 1
+            lines.append(one_line(err))
+        assert lines[0] == lines[1]
+        assert "does not match its" in lines[0] and "port 'file'" in lines[0]
+
+    def test_postscript_named_png_is_never_interpreted(self, tmp_path: Path) -> None:
+        import time
+
+        (tmp_path / "x.png").write_bytes(
+            b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n{ } loop\nshowpage\n"
+        )
+        path = graph_file(tmp_path, [input_node(file="x.png")])
+        started = time.monotonic()
+        code, _, err = call(["run", str(path)])
+        assert code == 1 and "not a PNG image" in one_line(err)
+        assert time.monotonic() - started < 5
+
+    @pytest.mark.parametrize(("mode", "suffix"), _savable_modes())
+    def test_check_and_run_agree_on_every_mode(
+        self, tmp_path: Path, mode: str, suffix: str
+    ) -> None:
+        from PIL import Image
+
+        from blocks.input_files import peek_tensor_file, read_tensor_file
+
+        name = "m" + suffix
+        Image.new(mode, (7, 5)).save(tmp_path / name)
+        array = read_tensor_file(name, tmp_path)
+        assert peek_tensor_file(name, tmp_path) == (array.shape, array.dtype)
+
+    def test_decompression_bomb_is_a_clean_error(self, tmp_path: Path) -> None:
+        import warnings
+
+        from blocks.errors import BlockFileError, MemoryLimitError
+        from blocks.input_files import peek_tensor_file, read_tensor_file
+
+        _png_header_only(tmp_path / "huge.png", 20000, 10000)  # 200M px: Pillow's error zone
+        _png_header_only(tmp_path / "warn.png", 10000, 9500)  # 95M px: its warning zone
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(BlockFileError, match="too large to decode safely"):
+                peek_tensor_file("huge.png", tmp_path)
+            assert peek_tensor_file("warn.png", tmp_path)[0] == (1, 9500, 10000, 3)
+            path = graph_file(tmp_path, [input_node(file="warn.png", dtype="DT_UINT8")])
+            code, _, err = call(["run", str(path), "--memory-limit", "256M"])
+            assert code == 1 and "memory limit" in one_line(err)
+            with pytest.raises(MemoryLimitError):
+                from graph.engine import Engine
+                from graph.fileformat import load_graph
+
+                report = Engine(memory_limit=256 << 20).run(load_graph(path), base_dir=tmp_path)
+                raise report.problems[0]
+            with pytest.raises(BlockFileError):  # no data: truncated, a clean error
+                read_tensor_file("warn.png", tmp_path)
+
+
+# ----------------------------------------------------------------------------- 2. file sizes
+
+
+def _npz_of_zeros(path: Path, key: str, shape: tuple[int, ...], dtype: str) -> None:
+    """An npz whose one member holds zeros of ``shape``, written in pieces (small memory)."""
+    import zipfile
+
+    header = {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape}
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive, archive.open(
+        key + ".npy", "w", force_zip64=True
+    ) as member:
+        np.lib.format.write_array_header_2_0(member, header)
+        block = bytes(1 << 22)
+        for start in range(0, nbytes, len(block)):
+            member.write(block[: min(len(block), nbytes - start)])
+
+
+def _v3_header(text: str) -> bytes:
+    """An npy version 3.0 header (UTF-8, padded to 64 bytes) for the dict ``text``."""
+    body = text.encode("utf-8")
+    body += b" " * (-(len(body) + 13) % 64) + b"\n"
+    return b"\x93NUMPY\x03\x00" + len(body).to_bytes(4, "little") + body
+
+
+class TestFileSizes:
+    def test_size_comes_from_the_file_dtype_not_the_target(self, tmp_path: Path) -> None:
+        _npz_of_zeros(tmp_path / "z.npz", "x", (1 << 24,), "<f8")  # 128 MiB of float64
+        assert (tmp_path / "z.npz").stat().st_size < 1 << 20
+        path = graph_file(tmp_path, [input_node(file="z.npz:x", dtype="DT_UINT8")])
+        for command in ("check", "run"):  # as uint8 it would be 16 MiB: it fits, the file not
+            code, _, err = call([command, str(path), "--memory-limit", "64M"])
+            assert code == 1
+            line = one_line(err)
+            assert "float64" in line and "memory limit" in line and "port 'file'" in line
+
+    def test_npz_member_with_a_version_3_header_is_checked_before_loading(
+        self, tmp_path: Path
+    ) -> None:
+        import tracemalloc
+        import zipfile
+
+        from blocks.errors import MemoryLimitError
+        from blocks.input_files import peek_tensor_file, read_tensor_file
+
+        with zipfile.ZipFile(tmp_path / "v3.npz", "w", zipfile.ZIP_DEFLATED) as archive, \
+                archive.open("x.npy", "w", force_zip64=True) as member:
+            member.write(_v3_header("{'descr': '<f8', 'fortran_order': False, "
+                                    "'shape': (33554432,), }"))  # 256 MiB
+            block = bytes(1 << 22)
+            for _ in range((1 << 28) // len(block)):
+                member.write(block)
+        assert peek_tensor_file("v3.npz:x", tmp_path) == ((1 << 25,), np.dtype("<f8"))
+
+        def refuse(header: Any) -> None:
+            raise MemoryLimitError(f"{header.read_bytes} bytes", port="file")
+
+        tracemalloc.start()
+        with pytest.raises(MemoryLimitError, match=str(1 << 28)):
+            read_tensor_file("v3.npz:x", tmp_path, admit=refuse)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 16 << 20
+
+    def test_a_version_3_npy_reads_exactly(self, tmp_path: Path) -> None:
+        from blocks.input_files import read_tensor_file
+
+        values = np.arange(12, dtype=">i4").reshape(3, 4)
+        with (tmp_path / "v3.npy").open("wb") as stream:
+            np.lib.format.write_array(stream, np.asfortranarray(values), version=(3, 0))
+        out = read_tensor_file("v3.npy", tmp_path)
+        np.testing.assert_array_equal(out, values)
+        assert out.dtype == np.dtype(">i4")
+
+    def test_a_file_swapped_after_the_check_is_checked_again_when_read(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import blocks.library
+        from graph.engine import Engine
+        from graph.model import GraphModel
+
+        np.save(tmp_path / "a.npy", np.zeros(4, np.float32))
+        big = np.lib.format.open_memmap(tmp_path / "b.npy", "w+", np.float32, (1 << 25,))
+        del big  # a sparse 128 MiB file
+        model = GraphModel()
+        model.add_node("Input", "a")
+        model.set_literal("a", "file", "a.npy")
+
+        def swap_in_big() -> None:
+            os.replace(tmp_path / "b.npy", tmp_path / "a.npy")
+
+        original_read = blocks.library.read_tensor_file
+
+        def read_after_swap(spec: str, base_dir: Path | None, **kwargs: Any) -> Any:
+            swap_in_big()
+            return original_read(spec, base_dir, **kwargs)
+
+        monkeypatch.setattr(blocks.library, "read_tensor_file", read_after_swap)
+        report = Engine(memory_limit=64 << 20).run(model, base_dir=tmp_path)
+        assert report.with_status("failed") == ["a"]
+        error = report.nodes["a"].error
+        assert error is not None and "memory limit" in str(error) and error.port == "file"
+
+
+# ----------------------------------------------------------------------------- 7. stale cache
+
+
+def test_a_file_rewritten_with_the_same_size_and_mtime_is_read_again(tmp_path: Path) -> None:
+    from graph.engine import Engine
+    from graph.model import GraphModel
+
+    path = tmp_path / "a.npy"
+    np.save(path, np.arange(4, dtype=np.int32))
+    past = path.stat().st_mtime_ns - 10 * 10**9  # out of the racy window: stamps trusted
+    os.utime(path, ns=(past, past))
+    model = GraphModel()
+    model.add_node("Input", "a")
+    model.set_literal("a", "file", "a.npy")
+    model.set_literal("a", "dtype", "DT_INT32")
+    engine = Engine()
+    assert engine.run(model, base_dir=tmp_path).results["a.output"].tolist() == [0, 1, 2, 3]
+    assert engine.run(model, base_dir=tmp_path).statuses() == {"a": "cached"}
+    size = path.stat().st_size
+    np.save(path, np.array([9, 9, 9, 9], np.int32))
+    os.utime(path, ns=(past, past))
+    assert path.stat().st_size == size and path.stat().st_mtime_ns == past
+    report = engine.run(model, base_dir=tmp_path)
+    assert report.statuses() == {"a": "ran"}
+    assert report.results["a.output"].tolist() == [9, 9, 9, 9]
+
+
+def test_a_racy_file_is_stamped_by_its_content(tmp_path: Path) -> None:
+    from blocks.input_files import file_signature
+
+    path = tmp_path / "a.npy"
+    np.save(path, np.arange(4, dtype=np.int32))
+    first = file_signature("a.npy", tmp_path)
+    np.save(path, np.array([5, 5, 5, 5], np.int32))
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns))
+    second = file_signature("a.npy", tmp_path)
+    # Fresh files carry their content hash: different content, different stamp, even on a
+    # file system whose ctime did not tick between the two writes.
+    assert first.rsplit("|", 1)[1] != second.rsplit("|", 1)[1]
