@@ -239,6 +239,11 @@ def _input_working_memory(ctx: InferContext, outputs: Mapping[str, TensorInfo]) 
         return _file_step_bytes(header, _as_dtype(_dtype_value(ctx)))
     if values is not None and values.value is None:  # wired: maybe a cast
         return out_bytes + _CAST_SCRATCH
+    if values is not None and out is not None and values.dtype == out.dtype:
+        shape_info = ctx.inputs.get("shape")
+        filled = shape_info is not None and values.shape == ()
+        if not filled:
+            return 0  # the output is the parsed literal itself (or a reshaped view of it)
     return out_bytes
 
 

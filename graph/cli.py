@@ -39,7 +39,7 @@ from graph.atomic import write_atomically
 from graph.engine import Engine, RunReport
 from graph.fileformat import graph_base_dir, load_graph
 from graph.infer import infer
-from graph.memory import parse_memory_size
+from graph.memory import estimate_run, parse_memory_size
 from graph.model import GraphModel, PortRef
 from graph.text import safe_text
 from graph.validate import validate
@@ -439,6 +439,10 @@ def _check(
 ) -> int:
     model, base_dir = _load(path, overrides)
     inference = infer(model, base_dir=base_dir, memory_limit=memory_limit)
+    if not inference.problems:  # each tensor fits: does the whole run?
+        estimate = estimate_run(model, base_dir=base_dir, memory_limit=memory_limit)
+        if estimate.problem is not None:
+            inference.problems.append(estimate.problem)
     rows: list[list[str]] = []
     for node in model.nodes():
         spec = model.registry.get(node.block)

@@ -20,9 +20,17 @@ Contract:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
 
 from blocks.errors import MemoryLimitError, TensorBlocksError
-from blocks.spec import DEFAULT_MEMORY_LIMIT
+from blocks.spec import DEFAULT_MEMORY_LIMIT, BlockSpec, InferContext, TensorInfo
+from graph.infer import infer
+from graph.model import GraphModel
+from graph.resolve import prepare
 
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
@@ -66,17 +74,133 @@ class MemoryBudget:
 
     def reserve(self, nbytes: int, what: str, **place: str | None) -> None:
         """Take ``nbytes`` for ``what``; MemoryLimitError (nothing taken) if they do not fit."""
-        nbytes = max(int(nbytes), 0)
-        if self.used + nbytes > self.limit:
+        if nbytes <= 0:
+            return
+        used = self.used + nbytes
+        if used > self.limit:
             kept = f" with {format_bytes(self.used)} already in use" if self.used else ""
             raise MemoryLimitError(
                 f"{what} needs {format_bytes(nbytes)}{kept}: more than the memory limit of "
                 f"{format_bytes(self.limit)} (raise it with --memory-limit)",
                 **place,
             )
-        self.used += nbytes
-        self.peak = max(self.peak, self.used)
+        self.used = used
+        if used > self.peak:
+            self.peak = used
 
     def release(self, nbytes: int) -> None:
         """Give back ``nbytes`` reserved earlier."""
-        self.used = max(self.used - max(int(nbytes), 0), 0)
+        if nbytes > 0:
+            self.used = max(self.used - nbytes, 0)
+
+
+# ----------------------------------------------------------------------------- estimates
+
+
+def step_bytes(spec: BlockSpec, ctx: InferContext) -> tuple[int, dict[str, TensorInfo]]:
+    """Bytes one run of ``spec`` allocates with these inputs, and its inferred outputs.
+
+    Runs the block's shape rule (never its kernel): a shape error or a memory error the
+    kernel would raise is raised here, before anything is allocated. Outputs whose size
+    inference cannot know count as zero (the kernel checks them against its limit).
+    """
+    outputs = spec.infer(ctx)
+    if spec.working_memory is not None:
+        return max(int(spec.working_memory(ctx, outputs)), 0), outputs
+    return sum(info.nbytes or 0 for info in outputs.values()), outputs
+
+
+def array_root(array: np.ndarray) -> object:
+    """The object that owns ``array``'s memory (views share their base's)."""
+    root: object = array
+    while isinstance(root, np.ndarray) and root.base is not None:
+        root = root.base
+    return root
+
+
+def new_bytes(arrays: Iterable[np.ndarray], counted: set[int]) -> int:
+    """Bytes of ``arrays`` whose memory is not in ``counted`` yet (then added to it)."""
+    total = 0
+    for array in arrays:
+        if not isinstance(array, np.ndarray):
+            continue
+        root = array_root(array)
+        key = id(root)
+        if key in counted:
+            continue
+        counted.add(key)
+        total += root.nbytes if isinstance(root, np.ndarray) else array.nbytes
+    return total
+
+
+@dataclass
+class RunEstimate:
+    """What a run of a graph will hold, predicted from inference (see :func:`estimate_run`)."""
+
+    #: Bytes of every tensor the run keeps at its end (outputs and parsed literals).
+    kept_bytes: int
+    #: The most bytes held at once: tensors kept so far plus the largest step's work.
+    peak_bytes: int
+    #: Whether every size was known; when not, the figures are lower bounds.
+    complete: bool
+    #: node -> (step bytes, output bytes).
+    nodes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: The first step that would not fit in the memory limit (what the run would raise).
+    problem: MemoryLimitError | None = None
+
+
+def estimate_run(
+    model: GraphModel, *, base_dir: Path | None = None, memory_limit: int = DEFAULT_MEMORY_LIMIT
+) -> RunEstimate:
+    """Predict a run's kept and peak bytes from inference alone (file headers only).
+
+    The batch runner sizes its chunks with it: ``peak_bytes`` of a graph whose inputs hold
+    ``n`` items, divided by ``n``, is the bytes per item.
+    """
+    inference = infer(model, base_dir=base_dir, memory_limit=memory_limit)
+    plan = prepare(model, base_dir=base_dir)
+    complete = not inference.problems
+    counted: set[int] = set()
+    kept = peak = 0
+    budget = MemoryBudget(memory_limit)
+    problem: MemoryLimitError | None = None
+    nodes: dict[str, tuple[int, int]] = {}
+    for node_id in plan.order:
+        node = plan.nodes[node_id]
+        if node.table is None:
+            continue
+        spec = node.table.spec
+        # As the engine does: a node's parsed literals are kept from its visit on.
+        kept += new_bytes(
+            [value for value in node.literals.values() if isinstance(value, np.ndarray)], counted
+        )
+        inputs = {
+            port.name: info
+            for port in spec.inputs
+            if (info := inference.ports.get(f"{node_id}.{port.name}")) is not None
+        }
+        outputs = {name: inference.ports.get(f"{node_id}.{name}", TensorInfo(None, None))
+                   for name in node.table.outputs}
+        out_bytes = sum(info.nbytes or 0 for info in outputs.values())
+        complete = complete and all(info.known for info in outputs.values())
+        step = out_bytes
+        if spec.working_memory is not None and all(info.known for info in outputs.values()):
+            try:
+                step = spec.working_memory(
+                    InferContext(inputs, node.attrs, memory_limit=memory_limit,
+                                 base_dir=base_dir),
+                    outputs,
+                )
+            except TensorBlocksError:
+                complete = False
+        nodes[node_id] = (step, out_bytes)
+        if problem is None:
+            budget.used = kept
+            try:
+                budget.reserve(step, f"running node '{node_id}' ({node.block})",
+                               node=node_id, block=node.block)
+            except MemoryLimitError as error:
+                problem = error
+        peak = max(peak, kept + step)
+        kept += out_bytes
+    return RunEstimate(kept, max(peak, kept), complete, nodes, problem)
