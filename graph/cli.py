@@ -194,8 +194,15 @@ def _tolerant(stream: TextIO) -> TextIO:
     return stream
 
 
+#: Longest message line printed; a stranger's file can make a reason megabytes long.
+_MAX_LINE = 2000
+
+
 def _one_line(stream: TextIO, message: str) -> None:
-    print(safe_text(" ".join(message.split())), file=stream)
+    line = " ".join(message[: _MAX_LINE * 4].split())
+    if len(line) > _MAX_LINE:
+        line = line[: _MAX_LINE - 5] + " ..."
+    print(safe_text(line), file=stream)
 
 
 _ADDRESS_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_]*=")
@@ -440,7 +447,9 @@ def _check(
     model, base_dir = _load(path, overrides)
     inference = infer(model, base_dir=base_dir, memory_limit=memory_limit)
     if not inference.problems:  # each tensor fits: does the whole run?
-        estimate = estimate_run(model, base_dir=base_dir, memory_limit=memory_limit)
+        estimate = estimate_run(
+            model, base_dir=base_dir, memory_limit=memory_limit, inference=inference
+        )
         if estimate.problem is not None:
             inference.problems.append(estimate.problem)
     rows: list[list[str]] = []

@@ -58,6 +58,14 @@ CURRENT_VERSION = 1
 SUFFIX = ".tbg.json"
 #: Files larger than this are refused before parsing (a graph is a few kilobytes).
 MAX_FILE_BYTES = 64 * 1024 * 1024
+#: The most nodes a graph file may hold (so any file is checked in seconds); a visual
+#: graph has hundreds.
+MAX_NODES = 20_000
+#: The most wires: every input takes at most one, blocks have a handful of inputs.
+MAX_EDGES = 8 * MAX_NODES
+#: The most values all tensor literals of a graph may hold together (one literal holds at
+#: most blocks.literals.MAX_LITERAL_VALUES); large data belongs in .npy files.
+MAX_GRAPH_LITERAL_VALUES = 4_000_000
 
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
 #: ``MIGRATIONS[n]`` turns the dict of a version-``n`` file into a version-``n+1`` dict.
@@ -268,6 +276,7 @@ def graph_from_dict(
             file=file,
         )
     data = _migrate(data, file)
+    _check_size(data, file)
     problem = _Problems(file)
     model = GraphModel(registry)
     nodes = data.get("nodes", [])
@@ -300,6 +309,34 @@ def graph_from_dict(
         raise GraphLoadError(problem.found)
     model.extra = extra
     return model
+
+
+def _check_size(data: dict[str, Any], file: str | None) -> None:
+    """Refuse, before building anything, a graph too large to check in seconds."""
+    nodes, edges = data.get("nodes"), data.get("edges")
+    if isinstance(nodes, list) and len(nodes) > MAX_NODES:
+        raise GraphFileError(
+            f"the graph has {len(nodes)} nodes; at most {MAX_NODES} are supported", file=file,
+            location="nodes",
+        )
+    if isinstance(edges, list) and len(edges) > MAX_EDGES:
+        raise GraphFileError(
+            f"the graph has {len(edges)} wires; at most {MAX_EDGES} are supported", file=file,
+            location="edges",
+        )
+    if not isinstance(nodes, list):
+        return
+    values = 0
+    for item in nodes:
+        inputs = item.get("inputs") if isinstance(item, dict) else None
+        if isinstance(inputs, dict):
+            values += sum(text.count(",") for text in inputs.values() if isinstance(text, str))
+    if values > MAX_GRAPH_LITERAL_VALUES:
+        raise GraphFileError(
+            f"the graph's literals hold about {values} values together, more than "
+            f"{MAX_GRAPH_LITERAL_VALUES}; put large data in .npy files read by Input blocks",
+            file=file,
+        )
 
 
 class _Problems:

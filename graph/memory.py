@@ -28,7 +28,7 @@ import numpy as np
 
 from blocks.errors import MemoryLimitError, TensorBlocksError
 from blocks.spec import DEFAULT_MEMORY_LIMIT, BlockSpec, InferContext, TensorInfo
-from graph.infer import infer
+from graph.infer import Inference, infer
 from graph.model import GraphModel
 from graph.resolve import prepare
 
@@ -150,14 +150,20 @@ class RunEstimate:
 
 
 def estimate_run(
-    model: GraphModel, *, base_dir: Path | None = None, memory_limit: int = DEFAULT_MEMORY_LIMIT
+    model: GraphModel,
+    *,
+    base_dir: Path | None = None,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    inference: Inference | None = None,
 ) -> RunEstimate:
     """Predict a run's kept and peak bytes from inference alone (file headers only).
 
     The batch runner sizes its chunks with it: ``peak_bytes`` of a graph whose inputs hold
-    ``n`` items, divided by ``n``, is the bytes per item.
+    ``n`` items, divided by ``n``, is the bytes per item. ``inference``: one already
+    made of ``model`` with the same base_dir and memory_limit (not made again).
     """
-    inference = infer(model, base_dir=base_dir, memory_limit=memory_limit)
+    if inference is None:
+        inference = infer(model, base_dir=base_dir, memory_limit=memory_limit)
     plan = prepare(model, base_dir=base_dir)
     complete = not inference.problems
     counted: set[int] = set()

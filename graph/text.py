@@ -32,4 +32,6 @@ def _escape(match: re.Match[str]) -> str:
 def safe_text(text: object) -> str:
     """``str(text)`` with control characters, bidi controls and lone surrogates escaped."""
     value = text if isinstance(text, str) else str(text)
+    if value.isprintable():  # no Cc, Cf (bidi), Cs (surrogates): nothing to escape
+        return value
     return _UNSAFE.sub(_escape, value)

@@ -7,6 +7,7 @@ arguments and corrupt files through the command line.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -630,3 +631,206 @@ print(after - before, report.peak_bytes, ",".join(report.with_status("failed")))
         # Peak RSS growth within the budget plus a margin for allocator slack.
         assert int(grown) <= (limit_mib + 40) << 20, (int(grown) >> 20, limit_mib)
         assert failed.strip() == ("" if limit_mib == 400 else "p")
+
+
+# ----------------------------------------------------------------------------- 3. bombs in the file
+
+
+class TestGraphFileBombs:
+    def test_a_ring_of_10000_nodes_is_reported_in_linear_time(self, tmp_path: Path) -> None:
+        import time
+
+        from graph.fileformat import load_graph
+        from graph.validate import validate
+
+        count = 10_000
+        path = graph_file(
+            tmp_path,
+            [{"id": f"n{i}", "block": "ExtractImagePatches"} for i in range(count)],
+            [{"from": f"n{i}.patches", "to": f"n{(i + 1) % count}.images"}
+             for i in range(count)],
+        )
+        model = load_graph(path)
+        started = time.monotonic()
+        problems = validate(model)
+        assert time.monotonic() - started < 5
+        assert len(problems) == count
+        assert problems[0].reason.startswith("cycle: n0 -> n1 -> ")
+        assert problems[0].reason.endswith("-> n0 (10000 nodes)")
+        assert problems[5].reason.startswith("cycle: n5 -> n6 -> ")
+        assert max(len(p.reason) for p in problems) < 200
+
+    def test_cycles_in_two_components_each_get_their_own(self) -> None:
+        from graph.fileformat import graph_from_dict
+        from graph.validate import validate
+
+        model = graph_from_dict({
+            "format": "tensorblocks.graph", "version": 1,
+            "nodes": [{"id": n, "block": "ExtractImagePatches"} for n in "abcd"],
+            "edges": [{"from": f"{src}.patches", "to": f"{dst}.images"}
+                      for src, dst in ("ab", "ba", "cd", "dc")],
+        })
+        reasons = {p.node: p.reason for p in validate(model)}
+        assert reasons == {"a": "cycle: a -> b -> a", "b": "cycle: b -> a -> b",
+                           "c": "cycle: c -> d -> c", "d": "cycle: d -> c -> d"}
+
+    @pytest.mark.parametrize("token", ["1" * 60 + "j", "1" * 399 + "j", "1" * 300 + "e1j",
+                                       "." + "1" * 398 + "j"])
+    def test_number_patterns_do_not_backtrack(self, token: str) -> None:
+        import time
+
+        from blocks.errors import LiteralError
+        from blocks.literals import parse_literal
+        from blocks.spec import PortKind
+
+        text = "{" + ",".join([token] * (800_000 // len(token))) + "}"
+        started = time.monotonic()
+        with contextlib.suppress(LiteralError):  # out of range, or a valid tiny number
+            parse_literal(text, PortKind.TENSOR, None)
+        assert time.monotonic() - started < 5
+
+    def test_a_literal_beyond_a_million_values_is_refused_fast(self) -> None:
+        import time
+
+        from blocks.errors import LiteralError
+        from blocks.literals import parse_literal
+        from blocks.spec import PortKind
+
+        text = "{" + ",".join(["1"] * 10_000_000) + "}"
+        started = time.monotonic()
+        with pytest.raises(LiteralError, match=r"more than 1000000 values.*\.npy"):
+            parse_literal(text, PortKind.TENSOR, None)
+        assert time.monotonic() - started < 1
+
+    def test_a_million_plain_values_parse_quickly_and_exactly(self) -> None:
+        import time
+
+        from blocks.literals import parse_literal
+        from blocks.spec import PortKind
+
+        rng = np.random.default_rng(0)
+        values = rng.standard_normal((1000, 999)).astype(np.float32)
+        text = "{" + ",".join("{" + ",".join(map(repr, map(float, row))) + "}"
+                              for row in values) + "}"
+        started = time.monotonic()
+        parsed = parse_literal(text, PortKind.TENSOR, None)
+        assert time.monotonic() - started < 5
+        np.testing.assert_array_equal(parsed, values)
+
+    @pytest.mark.parametrize(("what", "make"), [
+        ("nodes", lambda: {"nodes": [{"id": f"n{i}", "block": "Input"} for i in range(20_001)]}),
+        ("attrs", lambda: {"nodes": [{"id": "n", "block": "ExtractGlimpse",
+                                      "attrs": "centered_ = true;" * 3_500_000}]}),
+        ("literals", lambda: {"nodes": [
+            {"id": f"n{i}", "block": "Input",
+             "inputs": {"initvalues": "{" + ",".join([str(i)] * 900_000) + "}"}}
+            for i in range(8)]}),
+        ("path", lambda: {"nodes": [{"id": "n", "block": "Input",
+                                     "inputs": {"file": '"' + "a" * 60_000_000 + '"'}}]}),
+    ])
+    def test_any_file_up_to_64_mib_is_checked_in_seconds(
+        self, tmp_path: Path, what: str, make: Any
+    ) -> None:
+        import time
+
+        data = {"format": "tensorblocks.graph", "version": 1, "edges": [], **make()}
+        path = tmp_path / "big.tbg.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        assert path.stat().st_size < 64 << 20
+        started = time.monotonic()
+        code, _, err = call(["check", str(path)])
+        assert time.monotonic() - started < 10  # 5 s on a quiet machine; margin for load
+        assert code == 1
+        assert len(one_line(err)) < 2100
+
+    def test_a_chain_of_the_most_nodes_is_checked_in_seconds(self, tmp_path: Path) -> None:
+        import time
+
+        count = 20_000
+        nodes = [input_node("n0", initvalues="1", shape="{1,1,1,1}")] + [
+            {"id": f"n{i}", "block": "ExtractImagePatches", "inputs": {"ksizes": "{1,1,1,1}"}}
+            for i in range(1, count)
+        ]
+        edges = [{"from": "n0.output" if i == 0 else f"n{i}.patches", "to": f"n{i + 1}.images"}
+                 for i in range(count - 1)]
+        path = graph_file(tmp_path, nodes, edges)
+        started = time.monotonic()
+        code, _, err = call(["check", str(path)])
+        assert code == 0, err
+        assert time.monotonic() - started < 10  # about 3 s on a quiet machine
+
+
+def _literal_text(array: np.ndarray, rng: np.random.Generator) -> str:
+    """``array`` as a literal with random spacing and bracket style."""
+    opening, closing = ("{", "}") if rng.random() < 0.5 else ("[", "]")
+
+    def space() -> str:
+        return str(rng.choice(["", " ", "\n", " \t "]))
+
+    def text(node: Any) -> str:
+        if isinstance(node, list):
+            return opening + space() + ("," + space()).join(map(text, node)) + space() + closing
+        return repr(node)
+
+    return text(array.tolist())
+
+
+class TestLargeLiteralPathAgrees:
+    """Large plain literals take a vectorized path; it must give what the parser gives."""
+
+    @pytest.mark.parametrize("seed", range(12))
+    def test_fast_path_equals_the_general_parser(
+        self, seed: int, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from blocks import literals
+
+        rng = np.random.default_rng(seed)
+        shape = tuple(int(d) for d in rng.integers(1, 9, size=int(rng.integers(1, 4))))
+        kind, variant = seed % 3, seed // 3 % 3
+        dtype: np.dtype[Any] | None
+        if kind == 0:
+            array = rng.integers(-(10**12), 10**12, size=shape)
+            dtype = [None, np.dtype(np.int64), np.dtype(np.float64)][variant]
+        elif kind == 1:
+            array = rng.standard_normal(shape) * 10.0 ** int(rng.integers(-30, 30))
+            dtype = [None, np.dtype(np.float32), np.dtype(np.float64)][variant]
+        else:
+            array = rng.integers(0, 255, size=shape)
+            dtype = np.dtype(np.uint8)
+        text = _literal_text(array, rng)
+        text = text + " " * max(0, 5000 - len(text))  # long enough for the fast path
+        fast = literals._fast_tensor(text, dtype)
+        assert fast is not None
+        monkeypatch.setattr(literals, "_FAST_MIN_CHARS", 1 << 40)
+        general = literals._parse_tensor(text, dtype)
+        assert fast.dtype == general.dtype and fast.shape == general.shape
+        np.testing.assert_array_equal(fast, general)
+
+    @pytest.mark.parametrize("text", [
+        "{1,2,,3}", "{{1},{2,3}}", "{1 2,3}", "{1,2}3", "{{},{1}}2", "{1,nan}", "{1,0x10}",
+        "{1_000,2}", "{{1,2},[3,4]}", "{1,2,true}", "{1e999,1}", "{1,2}}", "{{1,2}", ",1,2",
+    ])
+    def test_anything_unusual_goes_to_the_general_parser(
+        self, text: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from blocks import literals
+        from blocks.errors import LiteralError
+        from blocks.spec import PortKind
+
+        padded = text[:-1] + " " * 5000 + text[-1]
+        general: Any
+        monkeypatch.setattr(literals, "_FAST_MIN_CHARS", 1 << 40)
+        try:
+            general = literals.parse_literal(padded, PortKind.TENSOR, None)
+        except LiteralError as error:
+            general = error.reason
+        monkeypatch.undo()
+        try:
+            both: Any = literals.parse_literal(padded, PortKind.TENSOR, None)
+        except LiteralError as error:
+            both = error.reason
+        if isinstance(general, str):
+            assert both == general
+        else:
+            np.testing.assert_array_equal(both, general)
+            assert both.dtype == general.dtype
