@@ -89,6 +89,18 @@ def _resolve(path_text: str, base_dir: Path | None, spec: str) -> Path:
     return path
 
 
+def resolve_file(spec: str, base_dir: Path | None) -> Path:
+    """The absolute path ``spec`` names (``~`` expanded, ``:key`` dropped, links resolved),
+    as reading it would open it; BlockFileError for a name that cannot be a file."""
+    path_text, _ = _split_spec(spec)
+    try:
+        return _resolve(path_text, base_dir, spec).resolve()
+    except BlockFileError:
+        raise
+    except (OSError, ValueError, RuntimeError) as error:
+        raise _error(f"cannot use '{path_text}' as a file name: {error}", spec) from error
+
+
 def _suffix(path: Path, spec: str) -> str:
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES + ARRAY_SUFFIXES:

@@ -37,7 +37,7 @@ from blocks.errors import GraphError, TensorBlocksError, ValidationError
 from blocks.spec import DEFAULT_MEMORY_LIMIT, PortKind, TensorInfo
 from graph.atomic import write_atomically
 from graph.engine import Engine, RunReport
-from graph.fileformat import graph_base_dir, load_graph
+from graph.fileformat import files_outside, graph_base_dir, load_graph, outside_files_note
 from graph.infer import infer
 from graph.memory import estimate_run, parse_memory_size
 from graph.model import GraphModel, PortRef
@@ -96,6 +96,10 @@ def _memory_size(text: str) -> int:
 
 def _memory_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "--no-outside-warning", action="store_true", dest="quiet_outside",
+        help="do not warn about files read from outside the graph's folder",
+    )
+    parser.add_argument(
         "--memory-limit", type=_memory_size, default=DEFAULT_MEMORY_LIMIT, metavar="SIZE",
         help="the most memory the run may use for its tensors and working memory, e.g. "
         "512M or 4G (default 2G)",
@@ -131,9 +135,14 @@ def _command(argv: list[str], out: TextIO, err: TextIO, place: dict[str, str]) -
     place["file"] = args.graph
     overrides = [_parse_override(text) for text in args.overrides]
     limit = args.memory_limit
+    model, base_dir = _load(args.graph, overrides)
+    if not args.quiet_outside:
+        outside = files_outside(model, base_dir)
+        if outside:  # a stranger's graph: say which files it reads, before it reads them
+            _one_line(err, f"warning: {args.graph}: {outside_files_note(outside)}")
     if args.command == "run":
-        return _run(args.graph, args.out, args.seed, overrides, out, err, limit)
-    return _check(args.graph, overrides, out, err, limit)
+        return _run(args.graph, model, base_dir, args.out, args.seed, out, err, limit)
+    return _check(args.graph, model, base_dir, out, err, limit)
 
 
 def exit_status(error: BaseException) -> int:
@@ -284,14 +293,14 @@ def _fail(err: TextIO, problems: list[TensorBlocksError], file: str) -> int:
 
 def _run(
     path: str,
+    model: GraphModel,
+    base_dir: Path,
     out_path: str | None,
     seed: int | None,
-    overrides: list[tuple[PortRef, str]],
     out: TextIO,
     err: TextIO,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
 ) -> int:
-    model, base_dir = _load(path, overrides)
     problems = validate(model, base_dir=base_dir)
     if problems:
         return _fail(err, problems, path)
@@ -439,12 +448,12 @@ def _align(header: list[str], rows: list[list[str]], right: set[int] | None = No
 
 def _check(
     path: str,
-    overrides: list[tuple[PortRef, str]],
+    model: GraphModel,
+    base_dir: Path,
     out: TextIO,
     err: TextIO,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
 ) -> int:
-    model, base_dir = _load(path, overrides)
     inference = infer(model, base_dir=base_dir, memory_limit=memory_limit)
     if not inference.problems:  # each tensor fits: does the whole run?
         estimate = estimate_run(

@@ -41,12 +41,15 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from blocks.attrs import format_attrs, parse_attrs
 from blocks.errors import GraphFileError, TensorBlocksError
+from blocks.input_files import resolve_file
 from blocks.library import REGISTRY, BlockRegistry
+from blocks.literals import parse_literal
 from blocks.spec import PortKind
 from graph.atomic import write_atomically
 from graph.model import NODE_ID, GraphModel, PortRef, Wire
@@ -630,6 +633,60 @@ def rebase_paths(
     for node_id, port_name, new_text in changes:
         model.set_literal(node_id, port_name, new_text)
     return len(changes)
+
+
+@dataclass(frozen=True)
+class OutsideFile:
+    """A file a graph reads from outside its own folder."""
+
+    node: str
+    port: str
+    #: The path as written in the graph.
+    text: str
+    #: Where it resolves (``..``, ``~`` and links followed).
+    path: Path
+
+    def describe(self) -> str:
+        """``../data/x.npy (node 'image')``; a name that hides where it leads (a link, ~)
+        says it: ``data.npy (node 'image', a link to /elsewhere/x.npy)``."""
+        plain = self.text.strip('"')
+        if Path(plain).is_absolute() or ".." in Path(plain).parts:
+            return f"{self.text} (node '{self.node}')"
+        return f"{self.text} (node '{self.node}', which is {self.path})"
+
+
+def files_outside(model: GraphModel, base_dir: str | os.PathLike[str]) -> list[OutsideFile]:
+    """The files ``model`` reads that lie outside ``base_dir`` (its graph file's folder).
+
+    ``..`` paths, absolute paths and ``~`` paths that leave the folder, and links inside it
+    that point out of it. Absolute paths still work; this is so the user is told which
+    files a stranger's graph would read before its first run. Names that cannot be files
+    are left to validation.
+    """
+    folder = Path(base_dir).resolve()
+    found: list[OutsideFile] = []
+    for node in model.nodes():
+        spec = model.registry.get(node.block)
+        if spec is None:
+            continue
+        for port in spec.inputs:
+            text = node.literals.get(port.name)
+            if port.kind is not PortKind.PATH or text is None:
+                continue
+            try:
+                path = resolve_file(str(parse_literal(text, PortKind.PATH)), folder)
+            except TensorBlocksError:
+                continue
+            if not path.is_relative_to(folder):
+                found.append(OutsideFile(node.id, port.name, text.strip(), path))
+    return found
+
+
+def outside_files_note(files: list[OutsideFile], *, shown: int = 3) -> str:
+    """One line telling which files outside its folder a graph reads."""
+    names = ", ".join(item.describe() for item in files[:shown])
+    more = f" and {len(files) - shown} more" if len(files) > shown else ""
+    return f"the graph reads files outside its folder: {names}{more}"
 
 
 def models_equal(first: GraphModel, second: GraphModel) -> bool:

@@ -834,3 +834,77 @@ class TestLargeLiteralPathAgrees:
         else:
             np.testing.assert_array_equal(both, general)
             assert both.dtype == general.dtype
+
+
+# ----------------------------------------------------------------------------- 9. outside files
+
+
+class TestFilesOutsideTheGraphFolder:
+    def _graph(self, tmp_path: Path) -> Path:
+        folder = tmp_path / "graphs"
+        folder.mkdir()
+        np.save(folder / "in.npy", np.ones(2))
+        np.save(tmp_path / "up.npy", np.ones(2))
+        (folder / "link.npy").symlink_to(tmp_path / "up.npy")
+        return graph_file(folder, [
+            input_node("inside", file="in.npy"),
+            input_node("dots", file="../up.npy"),
+            input_node("absolute", file=str(tmp_path / "up.npy")),
+            input_node("link", file="link.npy"),
+            input_node("values", initvalues="{1,2}"),
+        ])
+
+    def test_which_files_are_outside(self, tmp_path: Path) -> None:
+        from graph.fileformat import files_outside, load_graph
+
+        path = self._graph(tmp_path)
+        outside = files_outside(load_graph(path), path.parent)
+        assert [(f.node, f.path) for f in outside] == [
+            ("dots", (tmp_path / "up.npy").resolve()),
+            ("absolute", (tmp_path / "up.npy").resolve()),
+            ("link", (tmp_path / "up.npy").resolve()),
+        ]
+
+    def test_the_command_line_says_so_and_absolute_paths_still_work(
+        self, tmp_path: Path
+    ) -> None:
+        path = self._graph(tmp_path)
+        code, out, err = call(["run", str(path)])
+        assert code == 0, err
+        line = one_line(err)
+        assert line.startswith("warning: ") and "outside its folder" in line
+        assert "../up.npy (node 'dots')" in line
+        assert f"link.npy (node 'link', which is {(tmp_path / 'up.npy').resolve()})" in line
+        assert "absolute.output" in out
+        code, _, err = call(["check", str(path), "--no-outside-warning"])
+        assert code == 0 and err == ""
+
+    def test_the_editor_asks_once_per_graph(self, tmp_path: Path, qtbot: Any,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+        from PySide6.QtCore import QSettings
+        from PySide6.QtWidgets import QMessageBox
+
+        from app.outside_files import WARN_SETTING, confirm_outside_files, outside_files_to_tell
+        from graph.fileformat import load_graph
+
+        path = self._graph(tmp_path)
+        model = load_graph(path)
+        settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+        shown: list[str] = []
+
+        def answer(box: QMessageBox) -> int:
+            assert box.textFormat() == Qt.TextFormat.PlainText
+            shown.append(box.text())
+            return int(QMessageBox.StandardButton.Yes)
+
+        from PySide6.QtCore import Qt
+
+        monkeypatch.setattr(QMessageBox, "exec", answer)
+        assert len(outside_files_to_tell(model, path, settings)) == 3
+        assert confirm_outside_files(None, model, path, settings)
+        assert confirm_outside_files(None, model, path, settings)
+        assert len(shown) == 1 and "../up.npy" in shown[0]
+        model.set_literal("inside", "file", "/etc/hostname.npy")  # a new outside file
+        assert outside_files_to_tell(model, path, settings)
+        settings.setValue(WARN_SETTING, False)
+        assert outside_files_to_tell(model, path, settings) == []
