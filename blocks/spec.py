@@ -19,6 +19,7 @@ Values that flow between blocks:
 from __future__ import annotations
 
 import enum
+import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -114,6 +115,14 @@ class TensorInfo:
             and self.dtype is not None
         )
 
+    @property
+    def nbytes(self) -> int | None:
+        """Bytes of a tensor of this shape and dtype; ``None`` when not fully known."""
+        if not self.known:
+            return None
+        assert self.shape is not None and self.dtype is not None
+        return math.prod(int(d) for d in self.shape if d is not None) * self.dtype.itemsize
+
     def describe(self) -> str:
         """Short text for a wire label, e.g. ``[1,64,64,3] float32``."""
         if self.shape is None:
@@ -163,6 +172,8 @@ class RunContext:
 InferRule = Callable[[InferContext], dict[str, TensorInfo]]
 RunRule = Callable[[RunContext], dict[str, np.ndarray]]
 CheckRule = Callable[[Mapping[str, bool]], list[tuple[str, str]]]
+#: Bytes a step allocates (outputs included) from its InferContext and inferred outputs.
+WorkingMemoryRule = Callable[[InferContext, Mapping[str, TensorInfo]], int]
 
 
 @dataclass(frozen=True)
@@ -178,6 +189,10 @@ class BlockSpec:
     input that a batch run feeds item by item when a dataset is mapped onto the node
     itself (``--map NODE=SOURCE``): Input's ``initvalues``. The node's other unwired
     inputs, except DTYPE ones, are then unset for the run.
+    ``working_memory`` says how
+    many bytes one run of the block allocates — its outputs plus its temporaries — from
+    what inference knows (``None``: the outputs' bytes); the engine reserves them from
+    the run's memory budget before calling ``run``.
     """
 
     name: str
@@ -193,6 +208,7 @@ class BlockSpec:
     noisy: bool = False
     reads_files: bool = False
     item_source: str | None = None
+    working_memory: WorkingMemoryRule | None = None
     color: str = "#5b7fbf"
     tags: tuple[str, ...] = field(default_factory=tuple)
 
