@@ -659,7 +659,7 @@ def test_pieces_and_threads_do_not_change_the_result(noise: str,
         monkeypatch.setenv(pieces_module.THREADS_ENV, "2")
         monkeypatch.setattr(glimpse_module, "_PARALLEL_MIN_BYTES", 1)
         monkeypatch.setattr(glimpse_module, "_PIECE_MIN_BYTES", 1)
-        monkeypatch.setattr(glimpse_module, "_STATS_PIECE_BYTES", 1)
+        monkeypatch.setattr(glimpse_module, "_STATS_PIECE_BYTES", 20 * 22 * 3 * 4)
         pieces = extract_glimpse_v2(image, size, offsets, seed=5, **attrs)
         monkeypatch.undo()
         assert pieces.tobytes() == whole.tobytes()
@@ -671,3 +671,26 @@ def test_a_set_cancel_event_stops_the_glimpse() -> None:
     cancel.set()
     with pytest.raises(CancelledError):
         extract_glimpse(image, [6, 6], np.full((8, 2), 0.9, np.float32), cancel=cancel)
+
+
+@pytest.mark.parametrize("mode", ["uniform", "gaussian"])
+def test_statistics_of_images_larger_than_a_piece_are_merged(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(4)
+    image = (rng.standard_normal((5, 30, 17, 3)) * [1, 10, 100] + [5, -50, 1000]).astype(
+        np.float32
+    )
+    image[3, 2, 2, 1] = np.nan  # uniform skips it; gaussian channel 1 of image 3 is NaN
+    items = np.asarray([0, 2, 3, 4])
+    whole = glimpse_module._image_stats(mode, image, items)
+    monkeypatch.setattr(glimpse_module, "_STATS_PIECE_BYTES", 4 * 3 * 37)  # 37-pixel chunks
+    chunked = glimpse_module._image_stats(mode, image, items)
+    for expected, got in zip(whole, chunked, strict=True):
+        assert got.shape == expected.shape and got.dtype == np.float32
+        if mode == "uniform":
+            np.testing.assert_array_equal(got, expected)
+        else:
+            np.testing.assert_allclose(got, expected, rtol=1e-5, equal_nan=True)
+    if mode == "gaussian":
+        assert np.isnan(chunked[0][2, 1]) and not np.isnan(chunked[0][2, 0])

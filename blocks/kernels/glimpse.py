@@ -94,8 +94,11 @@ _F32 = np.float32
 _INT64_LIMIT = np.float32(2.0**63)
 #: TensorFlow's NaN for the statistics of an empty image: x86's default NaN, sign bit set.
 _TF_NAN = np.array(0xFFC00000, np.uint32).view(np.float32)[()]
-#: Temporaries of the pieces stay within the output's size or this, whichever is larger.
+#: Temporaries of the pieces stay within half the output's size or this, whichever is larger.
 _PIECE_MIN_BYTES = 4 << 20
+#: The most temporaries a piece holds per glimpse element, by fill (every element filled:
+#: pixels, indices, mask, noise bits and values, statistics gathered per element).
+_BYTES_PER_ELEMENT = {"zero": 16, "uniform": 80, "gaussian": 128}
 #: Images are reduced for noise statistics in pieces of about this size (in cache).
 _STATS_PIECE_BYTES = 1 << 20
 #: Work of at least this many bytes is shared with helper threads.
@@ -444,60 +447,135 @@ def _image_stats(
     uniform ``(lo, span)`` over H, W, C (NaN skipped); gaussian ``(mean, std, min, max)``
     per channel (population std; a channel holding NaN gives NaN).
 
-    Images are reduced in pieces of about 1 MiB — runs of consecutive items, as views —
-    so that each piece is read from memory once and its several reductions find it in
-    cache. The pieces are the runs of ``items`` themselves, or all images where that is
-    cheaper (many short runs of small images). Large work is shared with helper threads.
+    Images are reduced in pieces of about 1 MiB so that each piece is read from memory
+    once and its several reductions find it in cache, and the scratch stays that small:
+    runs of consecutive whole images (views) — the runs of ``items`` themselves, or all
+    images where that is cheaper (many short runs of small images) — or, for images
+    larger than a piece, chunks of one image whose statistics are then merged (Chan's
+    formula for the variance). Large work is shared with helper threads.
     """
     batch, channels = image.shape[0], image.shape[3]
     flat = image.reshape(batch, -1)
-    per_piece = max(1, _STATS_PIECE_BYTES // (4 * flat.shape[1]))
+    size = flat.shape[1]
+    reduce = _uniform_stats if mode == "uniform" else _gaussian_stats
+    per_piece = _STATS_PIECE_BYTES // (4 * size)
     if per_piece >= batch:  # every image fits in one piece: no planning
-        reduce = _uniform_stats if mode == "uniform" else _gaussian_stats
         scratch = np.empty(0 if mode == "uniform" else flat.size, np.float32)
-        return tuple(column[items] for column in reduce(flat, channels, scratch))
-    breaks = np.flatnonzero(np.diff(items) != 1) + 1
-    run_starts = items[np.concatenate(([0], breaks))]
-    run_ends = items[np.concatenate((breaks - 1, [len(items) - 1]))] + 1
-    pieces_per_run = -(-(run_ends - run_starts) // per_piece)
-    # Cost in bytes read, a piece's overhead counted as 256 KiB.
-    cost_runs = 4 * flat.shape[1] * len(items) + (256 << 10) * int(pieces_per_run.sum())
-    cost_all = 4 * flat.size + (256 << 10) * -(-batch // per_piece)
-    if cost_all < cost_runs:
-        run_starts, run_ends = np.asarray([0]), np.asarray([batch])
-    starts = [
-        (first, min(first + per_piece, end))
-        for begin, end in zip(run_starts.tolist(), run_ends.tolist(), strict=True)
-        for first in range(begin, end, per_piece)
-    ]
+        return _final_stats(mode, tuple(column[items] for column in reduce(flat, channels,
+                                                                              scratch)))
+    if per_piece >= 1:
+        starts = _whole_image_pieces(items, batch, per_piece, size)
+    else:  # an image larger than a piece: chunks of whole pixels
+        chunk = max(1, _STATS_PIECE_BYTES // (4 * channels)) * channels
+        starts = [
+            (item, item + 1, low, min(low + chunk, size))
+            for item in items.tolist()
+            for low in range(0, size, chunk)
+        ]
     parts: list[tuple[np.ndarray, ...]] = [()] * len(starts)
     # One scratch piece per thread: fresh large temporaries cost page faults.
     scratches: dict[int, np.ndarray] = {}
 
     def reduce_piece(index: int) -> None:
-        first, last = starts[index]
-        if mode == "uniform":
-            parts[index] = _uniform_stats(flat[first:last], channels, None)
-            return
+        first, last, low, high = starts[index]
+        piece = flat[first:last, low:high]
         scratch = scratches.get(threading.get_ident())
-        if scratch is None:
-            scratch = np.empty(min(per_piece, batch) * flat.shape[1], np.float32)
+        if scratch is None or scratch.size < piece.size:
+            scratch = np.empty(0 if mode == "uniform" else piece.size, np.float32)
             scratches[threading.get_ident()] = scratch
-        parts[index] = _gaussian_stats(flat[first:last], channels, scratch)
+        parts[index] = reduce(piece, channels, scratch)
 
-    size = sum(last - first for first, last in starts) * 4 * flat.shape[1]
+    work = sum((last - first) * (high - low) for first, last, low, high in starts) * 4
     run_pieces(len(starts), reduce_piece, cancel,
-               thread_count() if size >= _PARALLEL_MIN_BYTES else 1)
+               thread_count() if work >= _PARALLEL_MIN_BYTES else 1)
+    if per_piece < 1:
+        return _final_stats(mode, _merge_chunks(mode, starts, parts, channels))
     stats = [np.concatenate(column) for column in zip(*parts, strict=True)]
-    position = np.concatenate([np.arange(first, last) for first, last in starts])
+    position = np.concatenate([np.arange(first, last) for first, last, _, _ in starts])
     where = np.searchsorted(position, items)  # each item's row in the stats
-    return tuple(column[where] for column in stats)
+    return _final_stats(mode, tuple(column[where] for column in stats))
+
+
+def _whole_image_pieces(
+    items: np.ndarray, batch: int, per_piece: int, size: int
+) -> list[tuple[int, int, int, int]]:
+    """Pieces ``(first, last, 0, size)`` of at most ``per_piece`` consecutive images: the
+    runs of ``items``, or all images when reading them all costs less than many pieces."""
+    breaks = np.flatnonzero(np.diff(items) != 1) + 1
+    run_starts = items[np.concatenate(([0], breaks))]
+    run_ends = items[np.concatenate((breaks - 1, [len(items) - 1]))] + 1
+    pieces_per_run = -(-(run_ends - run_starts) // per_piece)
+    # Cost in bytes read, a piece's overhead counted as 256 KiB.
+    cost_runs = 4 * size * len(items) + (256 << 10) * int(pieces_per_run.sum())
+    cost_all = 4 * size * batch + (256 << 10) * -(-batch // per_piece)
+    if cost_all < cost_runs:
+        run_starts, run_ends = np.asarray([0]), np.asarray([batch])
+    return [
+        (first, min(first + per_piece, end), 0, size)
+        for begin, end in zip(run_starts.tolist(), run_ends.tolist(), strict=True)
+        for first in range(begin, end, per_piece)
+    ]
+
+
+def _merge_chunks(
+    mode: str, starts: list[tuple[int, int, int, int]], parts: list[tuple[np.ndarray, ...]],
+    channels: int,
+) -> tuple[np.ndarray, ...]:
+    """Per item (in the order of ``starts``), the statistics of its chunks merged."""
+    merged: list[tuple[np.ndarray, ...]] = []
+    total = 0.0  # pixels merged so far into the current item
+    for (_, _, low, high), part in zip(starts, parts, strict=True):
+        count = float((high - low) // channels)
+        if low == 0:  # an item's first chunk
+            merged.append(part if mode == "uniform" else _with_m2(part, count))
+            total = count
+            continue
+        if mode == "uniform":
+            lo, hi = merged[-1]
+            merged[-1] = (np.fmin(lo, part[0]), np.fmax(hi, part[1]))
+            continue
+        mean, m2, least, most = merged[-1]
+        other_mean, other_m2, other_least, other_most = _with_m2(part, count)
+        both = total + count
+        delta = other_mean - mean
+        merged[-1] = (
+            mean + delta * (count / both),
+            m2 + other_m2 + delta * delta * (total * count / both),
+            np.minimum(least, other_least),
+            np.maximum(most, other_most),
+        )
+        total = both
+    columns = [np.concatenate(column) for column in zip(*merged, strict=True)]
+    if mode == "uniform":
+        return tuple(columns)
+    mean, m2, least, most = columns
+    pixels = float(starts[-1][3] // channels)  # every image has the same size
+    with np.errstate(invalid="ignore"):
+        std = np.sqrt(m2 / pixels)
+    return (mean.astype(np.float32), std.astype(np.float32), least, most)
+
+
+def _with_m2(part: tuple[np.ndarray, ...], count: float) -> tuple[np.ndarray, ...]:
+    """Gaussian chunk statistics ``(mean, std, min, max)`` as ``(mean, M2, min, max)`` in
+    float64, M2 being the sum of squared deviations."""
+    mean, std, least, most = part
+    wide = std.astype(np.float64)
+    return mean.astype(np.float64), wide * wide * count, least, most
+
+
+def _final_stats(mode: str, stats: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """Uniform ``(lo, hi)`` as ``(lo, span)`` columns; gaussian statistics as they are."""
+    if mode != "uniform":
+        return stats
+    lo, hi = stats
+    with np.errstate(invalid="ignore", over="ignore"):
+        return lo.reshape(-1, 1), (hi - lo).reshape(-1, 1)
 
 
 def _uniform_stats(
     piece: np.ndarray, channels: int, scratch: np.ndarray | None
 ) -> tuple[np.ndarray, ...]:
-    """``(lo, span)`` ``[m, 1]`` of images ``piece`` ``[m, H*W*C]``, NaN pixels skipped
+    """``(lo, hi)`` ``[m]`` of images ``piece`` ``[m, H*W*C]``, NaN pixels skipped
     (``channels`` and ``scratch`` are not needed: the range spans all channels)."""
     del channels, scratch
     flat = piece.reshape(-1)
@@ -508,11 +586,11 @@ def _uniform_stats(
     hi = np.maximum.reduceat(flat, starts)
     with np.errstate(invalid="ignore", over="ignore"):
         nan = np.isnan(lo + hi)  # also true for lo=-inf, hi=inf: redone, harmlessly
-        if nan.any():
-            # TensorFlow's (Eigen's) min/max skip NaN pixels; fmin/fmax do too.
-            lo[nan] = np.fmin.reduce(piece[nan], axis=1)
-            hi[nan] = np.fmax.reduce(piece[nan], axis=1)
-        return lo[:, None], (hi - lo)[:, None]
+    if nan.any():
+        # TensorFlow's (Eigen's) min/max skip NaN pixels; fmin/fmax do too.
+        lo[nan] = np.fmin.reduce(piece[nan], axis=1)
+        hi[nan] = np.fmax.reduce(piece[nan], axis=1)
+    return lo, hi
 
 
 def _gaussian_stats(
@@ -640,13 +718,6 @@ def _extract(
     return out.reshape(batch, out_h, out_w, channels)
 
 
-def _piece_items(out: np.ndarray, bytes_per_element: int) -> int:
-    """Items per piece so that temporaries of ``bytes_per_element`` per glimpse element
-    stay within the output's size (or ``_PIECE_MIN_BYTES``); ``out`` is ``[B, h, w*C]``."""
-    budget = max(out.nbytes, _PIECE_MIN_BYTES)
-    return max(1, budget // (bytes_per_element * out.shape[1] * out.shape[2]))
-
-
 def _take(out: np.ndarray, image: np.ndarray, corners: np.ndarray, items: np.ndarray) -> None:
     """``out[n] = glimpse of items[n]`` (window corner ``corners[n]``) where in the image;
     anything (another pixel) elsewhere.
@@ -682,17 +753,25 @@ def _gather_and_fill(
     items ``redo`` (windows crossing the border or missing the image) into pieces that are
     then written back. ``out`` is ``[B, h, w*C]``; ``redo`` are the items with fill.
 
-    In pieces of items whose temporaries (flat indices, masks, noise bits and values)
-    stay within the output's size or 4 MiB. Noise is computed for the filled elements
-    only; image statistics and item keys for the items in ``redo`` only.
+    In pieces — several items, or glimpse rows of one large item — whose temporaries
+    (pixels, flat indices, masks, noise indices, bits and values: at most
+    ``_BYTES_PER_ELEMENT[mode]`` per element) stay within half the output's size or 4 MiB.
+    Noise is computed for the filled elements only; image statistics and item keys for
+    the items in ``redo`` only.
     """
     batch, out_h, row = out.shape
     _, height, width, channels = image.shape
     out_w = row // channels
     items = np.arange(batch) if every_item else redo
-    step = _piece_items(out, 40)
+    elements = max(1, max(out.nbytes // 2, _PIECE_MIN_BYTES) // _BYTES_PER_ELEMENT[mode])
     threads = thread_count() if len(items) * out_h * row * 4 >= _PARALLEL_MIN_BYTES else 1
-    step = max(1, min(step, -(-len(items) // threads)))  # a piece per thread at least
+    per_piece = max(1, min(elements // (out_h * row), -(-len(items) // threads)))
+    rows_per_piece = out_h if per_piece > 1 else max(1, min(out_h, elements // row))
+    pieces = [
+        (start, first_row)
+        for start in range(0, len(items), per_piece)
+        for first_row in range(0, out_h, rows_per_piece)
+    ]
     stats: tuple[np.ndarray, ...] = ()
     keys = (np.empty(0, np.uint32), np.empty(0, np.uint32))
     slot = np.empty(0, np.intp)  # an item's row in stats and keys
@@ -705,18 +784,23 @@ def _gather_and_fill(
         if every_item:
             slot = np.empty(batch, np.intp)
             slot[redo] = np.arange(len(redo))
+
     def fill_piece(index: int) -> None:
-        start = index * step
-        chosen = items[start : start + step]
-        if every_item:
-            piece = out[start : start + len(chosen)]
-            where = corners[start : start + len(chosen)]
-        else:
-            piece = np.empty((len(chosen), out_h, row), np.float32)
-            where = corners[chosen]
+        start, first_row = pieces[index]
+        chosen = items[start : start + per_piece]
+        last_row = min(first_row + rows_per_piece, out_h)
+        part = (slice(start, start + len(chosen)), slice(first_row, last_row))
+        in_place = every_item and out[part].flags.c_contiguous
+        piece = out[part] if in_place else np.empty(
+            (len(chosen), last_row - first_row, row), np.float32
+        )
+        # The corners of these glimpse rows: tap (0, 0) is image pixel (top + first_row, left).
+        where = (corners[part[0]] if every_item else corners[chosen]) + np.asarray(
+            [first_row, 0], np.int64
+        )
         _take(piece, image, where, chosen)
         # Glimpse rows and columns inside the image: 0 <= top + i < H, 0 <= left + j < W.
-        rows_in = (where[:, 0:1] + _counting(out_h)).view(np.uint64) < height
+        rows_in = (where[:, 0:1] + _counting(last_row - first_row)).view(np.uint64) < height
         cols_in = (where[:, 1:2] + _counting(out_w)).view(np.uint64) < width
         if channels > 1:  # per element, so that every later step runs over flat arrays
             cols_in = np.repeat(cols_in, channels, axis=1)
@@ -724,18 +808,24 @@ def _gather_and_fill(
         if mode == "zero":
             np.copyto(piece, _F32(0), where=outside)
         elif stats:
-            # The filled elements of this piece: (item in the piece, position in its glimpse).
+            # The filled elements of this piece: (item in the piece, position in its rows).
             filled = outside.reshape(len(chosen), -1)
             item, position = np.nonzero(filled)
             rows = slot[item + start] if every_item else item + start
+            position = position.astype(np.uint32)
+            position += np.uint32(first_row * row)  # the position in the whole glimpse
             # A boolean assignment fills the elements in the order nonzero found them.
             piece.reshape(len(chosen), -1)[filled] = _noise_at(
-                mode, rows, position.astype(np.uint32), channels, keys, stats
+                mode, rows, position, channels, keys, stats
             )
-        if not every_item:
-            out[chosen] = piece
+        if in_place:
+            return
+        if every_item:
+            out[part] = piece
+        else:
+            out[chosen, first_row:last_row] = piece
 
-    run_pieces(-(-len(items) // step), fill_piece, cancel, threads)
+    run_pieces(len(pieces), fill_piece, cancel, threads)
 
 
 def _noise_at(
