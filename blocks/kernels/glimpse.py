@@ -65,9 +65,9 @@ the image (the answer for windows inside it); the items whose window crosses the
 or misses the image are then redone: their pixels gathered by flat index, the fill
 written through a mask. Short rows: every glimpse is gathered by flat index and filled
 in place. Noise is hashed for the filled elements only; image statistics are reduced for
-the items with fill only, in cache-sized pieces. Temporaries stay within the output's
-size (or 4 MiB). Work of 8 MiB and more is shared with helper threads
-(:mod:`blocks.kernels.pieces`).
+the items with fill only, in cache-sized pieces. Temporaries stay within half the
+output's size (at least 4 MiB, at most 16 MiB per piece). Work of 8 MiB and more is
+shared with helper threads (:mod:`blocks.kernels.pieces`).
 """
 
 from __future__ import annotations
@@ -94,8 +94,10 @@ _F32 = np.float32
 _INT64_LIMIT = np.float32(2.0**63)
 #: TensorFlow's NaN for the statistics of an empty image: x86's default NaN, sign bit set.
 _TF_NAN = np.array(0xFFC00000, np.uint32).view(np.float32)[()]
-#: Temporaries of the pieces stay within half the output's size or this, whichever is larger.
+#: A piece's temporaries: half the output's size, but at least the first and at most the
+#: second (a few large pieces, so that the allocator's retained memory stays small).
 _PIECE_MIN_BYTES = 4 << 20
+_PIECE_MAX_BYTES = 16 << 20
 #: The most temporaries a piece holds per glimpse element, by fill (every element filled:
 #: pixels, indices, mask, noise bits and values, statistics gathered per element).
 _BYTES_PER_ELEMENT = {"zero": 16, "uniform": 80, "gaussian": 128}
@@ -755,7 +757,8 @@ def _gather_and_fill(
 
     In pieces — several items, or glimpse rows of one large item — whose temporaries
     (pixels, flat indices, masks, noise indices, bits and values: at most
-    ``_BYTES_PER_ELEMENT[mode]`` per element) stay within half the output's size or 4 MiB.
+    ``_BYTES_PER_ELEMENT[mode]`` per element) stay within half the output's size, at
+    least 4 MiB and at most 16 MiB.
     Noise is computed for the filled elements only; image statistics and item keys for
     the items in ``redo`` only.
     """
@@ -763,7 +766,8 @@ def _gather_and_fill(
     _, height, width, channels = image.shape
     out_w = row // channels
     items = np.arange(batch) if every_item else redo
-    elements = max(1, max(out.nbytes // 2, _PIECE_MIN_BYTES) // _BYTES_PER_ELEMENT[mode])
+    budget = min(max(out.nbytes // 2, _PIECE_MIN_BYTES), _PIECE_MAX_BYTES)
+    elements = max(1, budget // _BYTES_PER_ELEMENT[mode])
     threads = thread_count() if len(items) * out_h * row * 4 >= _PARALLEL_MIN_BYTES else 1
     per_piece = max(1, min(elements // (out_h * row), -(-len(items) // threads)))
     rows_per_piece = out_h if per_piece > 1 else max(1, min(out_h, elements // row))
