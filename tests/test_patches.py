@@ -687,13 +687,16 @@ def test_stop_lands_inside_a_long_patches_node(monkeypatch: pytest.MonkeyPatch) 
     long before the kernel would have finished; the node and everything after it are
     reported cancelled."""
     model = GraphModel(REGISTRY)
-    model.add_node("Input", "image", literals={"initvalues": "1.5", "shape": "{8,256,256,3}"})
+    # 39 MB of patches in 1 MiB pieces: small, so that this test process stays small (a
+    # later test reads its subprocess's ru_maxrss, which starts at this process's peak).
+    monkeypatch.setattr(patches_module, "_PIECE_MAX_BYTES", 1 << 20)
+    model.add_node("Input", "image", literals={"initvalues": "1.5", "shape": "{8,128,128,3}"})
     model.add_node("ExtractImagePatches", "patches",
                    literals={"ksizes": "{1,5,5,1}", "padding": "SAME"})
     model.add_node("ExtractImagePatches", "after", literals={"ksizes": "{1,1,1,1}"})
     model.connect(PortRef("image", "output"), PortRef("patches", "images"))
     model.connect(PortRef("patches", "patches"), PortRef("after", "images"))
-    images = np.full((8, 256, 256, 3), 1.5, np.float32)
+    images = np.full((8, 128, 128, 3), 1.5, np.float32)
     started = perf_counter()
     extract_image_patches(images, [1, 5, 5, 1], ONES, ONES, "SAME")  # the full kernel time
     full = perf_counter() - started
