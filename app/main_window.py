@@ -1090,18 +1090,12 @@ class MainWindow(QMainWindow):
         return True
 
     def _rebase_paths(self, old_base: Path, new_base: Path) -> None:
-        from graph.fileformat import rebase_paths
+        from graph.edits import rebase_changes
 
-        moved = self.model.copy()
-        if not rebase_paths(moved, old_base, new_base):
-            return
-        commands = []
-        for node in moved.nodes():
-            current = self.model.node(node.id).literals
-            for port, text in node.literals.items():
-                if current.get(port) != text:
-                    commands.append(SetLiteral(self.model, node.id, port, text))
-        push_macro(self.undo_stack, "Rewrite file paths for the new folder", commands)
+        commands = [SetLiteral(self.model, edit.node, edit.port, edit.new)
+                    for edit in rebase_changes(self.model, old_base, new_base)]
+        if commands:
+            push_macro(self.undo_stack, "Rewrite file paths for the new folder", commands)
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
