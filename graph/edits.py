@@ -14,6 +14,8 @@ Contract:
   :data:`MAX_NPZ_ARRAYS` arrays of an ``.npz`` with several), a node-id stem and its
   literals — the file literal (relative to the graph's folder when there is one) and the
   dtype when the file's is not the port's default.
+* :func:`free_position` is where a block added at a position lands: on the canvas grid,
+  moved along the diagonal off any block already there.
 * :func:`rebase_changes` lists the PATH literal changes that keep relative file names
   pointing at the same files when the folder they resolve against changes (Save As to
   another folder, or the first save of an untitled graph, whose names resolved against the
@@ -56,6 +58,16 @@ def new_node_attrs(spec: BlockSpec | None) -> str:
     if spec is None or not spec.attrs:
         return ""
     return format_attrs(spec.default_attrs(), spec)
+
+
+def free_position(model: GraphModel, pos: tuple[float, float], grid: float
+                  ) -> tuple[float, float]:
+    """``pos`` on the ``grid``, moved along the diagonal off any block there."""
+    x, y = round(pos[0] / grid) * grid, round(pos[1] / grid) * grid
+    taken = {node.pos for node in model.nodes()}
+    while (x, y) in taken:
+        x, y = x + grid, y + grid
+    return (x, y)
 
 
 def literal_target(model: GraphModel, ref: PortRef) -> InputPort | None:
