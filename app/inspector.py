@@ -383,7 +383,7 @@ class Inspector(QScrollArea):
             row.addWidget(info)
             layout.addLayout(row)
             self.output_labels[output.name] = info
-        self.run_label = _label("", "muted")
+        self.run_label = _label("", "muted", wrap=True)
         layout.addWidget(self.run_label)
         self._build_problems(layout)
 
@@ -795,7 +795,7 @@ class Inspector(QScrollArea):
             text += f" in {ms:.1f} ms" if ms < 1000 else f" in {ms / 1000:.2f} s"
         stale = self.session.is_stale(self._node_id)
         if stale:
-            text += " — stale: edited since, run again to update"
+            text += " (stale: edited since; run again to update)"
         self.run_label.setText(text)
         self.run_label.setObjectName("error" if node_report.status == "failed"
                                      else "warning" if stale else "muted")
