@@ -181,14 +181,14 @@ class Inspector(QScrollArea):
         self.problem_labels: list[QLabel] = []
         self.run_label: QLabel | None = None
         self.subscriptions = Subscriptions(self)
-        events = session.events
-        self.subscriptions.connect(events.model, self._on_event)
-        self.subscriptions.connect(events.inference,
-                                   lambda event: self.set_inference(event.inference))
-        self.subscriptions.connect(events.report,
-                                   lambda event: self.set_run_report(event.report))
-        self.subscriptions.connect(events.stale, lambda _event: self._update_run())
-        self.subscriptions.connect(events.selection, lambda event: self.set_node(event.current))
+        self.subscriptions.follow(
+            session.events,
+            model=self._on_event,
+            inference=lambda event: self.set_inference(event.inference),
+            report=lambda event: self.set_run_report(event.report),
+            stale=lambda _event: self._update_run(),
+            selection=lambda event: self.set_node(event.current),
+        )
         self._node_id = session.current_node
         self._rebuild()
 

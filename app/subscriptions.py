@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import shiboken6
 from PySide6.QtCore import QObject
 
-from graph.session import Emitter
+from graph.session import Emitter, SessionEvents
 
 E = TypeVar("E")
 
@@ -37,6 +37,12 @@ class Subscriptions:
             callback(event)
 
         self._disconnects.append(emitter.connect(guarded))
+
+    def follow(self, events: SessionEvents, **callbacks: Callable[[Any], Any]) -> None:
+        """Connect each callback to the session emitter it is named after
+        (``follow(session.events, report=..., selection=...)``)."""
+        for name, callback in callbacks.items():
+            self.connect(getattr(events, name), callback)
 
     def disconnect_all(self) -> None:
         """End every connection."""

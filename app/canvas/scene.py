@@ -187,15 +187,14 @@ class GraphScene(QGraphicsScene):
         self._last_paste_text = ""
         self.selectionChanged.connect(self._on_selection_changed)
         self.subscriptions = Subscriptions(self)
-        events = session.events
-        self.subscriptions.connect(events.model, self._on_event)
-        self.subscriptions.connect(events.inference,
-                                   lambda event: self.set_inference(event.inference))
-        self.subscriptions.connect(events.report,
-                                   lambda event: self.set_run_report(event.report))
-        self.subscriptions.connect(events.stale,
-                                   lambda _event: self.set_run_report(self._run_report))
-        self.subscriptions.connect(events.selection, self._on_session_selection)
+        self.subscriptions.follow(
+            session.events,
+            model=self._on_event,
+            inference=lambda event: self.set_inference(event.inference),
+            report=lambda event: self.set_run_report(event.report),
+            stale=lambda _event: self.set_run_report(self._run_report),
+            selection=self._on_session_selection,
+        )
         self._rebuild()
         self.set_inference(session.inference)
         self.set_run_report(session.report)

@@ -127,11 +127,12 @@ class ResultsPanel(QWidget):
         layout.addWidget(self.tabs, 1)
         self.subscriptions = Subscriptions(self)
         if session is not None:
-            events = session.events
-            self.subscriptions.connect(events.report, lambda event: self.set_report(event.report))
-            self.subscriptions.connect(events.stale, lambda event: self.set_stale(event.nodes))
-            self.subscriptions.connect(events.selection,
-                                       lambda event: self.show_node(event.current))
+            self.subscriptions.follow(
+                session.events,
+                report=lambda event: self.set_report(event.report),
+                stale=lambda event: self.set_stale(event.nodes),
+                selection=lambda event: self.show_node(event.current),
+            )
             self._results = results_from_report(session.report)
             self._stale = session.stale
             self._current = session.current_node
