@@ -82,6 +82,8 @@ class Graph:
         base_dir: str | os.PathLike[str] | None = None,
         memory_limit: int = DEFAULT_MEMORY_LIMIT,
     ) -> None:
+        if path is None and base_dir is None:
+            base_dir = Path.cwd()  # a graph made in code: names resolve where it was made
         self.session = Session(model, path=path, base_dir=base_dir, memory_limit=memory_limit)
         self._path: Path | None = None if path is None else Path(path)
 

@@ -5,7 +5,7 @@ Contract:
 * :class:`NodeResult` is a bare record of one node's run (inputs, attrs, outputs, status);
   the panel needs nothing else, so tests and other tools build it without an engine.
 * :func:`results_from_report` turns a ``graph.engine.RunReport`` into ``{node id: NodeResult}``
-  (duck-typed: only ``report.nodes[...]`` attributes are read, ``graph`` is not imported).
+  (duck-typed: only ``report.nodes[...]`` attributes are read, so tools can pass a look-alike).
 * Statistics come from :func:`graph.stats.tensor_stats` (the command line's table uses the
   same function): shape, dtype, min, max, mean, std and NaN/inf counts, in bounded float64
   pieces so a tensor of tens of millions of elements never becomes Python objects nor one
