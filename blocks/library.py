@@ -244,6 +244,7 @@ INPUT = BlockSpec(
     run=_input_run,
     check_inputs=_input_check,
     reads_files=True,
+    item_source="initvalues",
     color="#4f9d69",
     tags=("constant", "file", "image", "source", "npy"),
 )
@@ -314,6 +315,7 @@ def _make_glimpse_run(kernel: Any) -> Any:
             seed=ctx.seed,
             item_offset=ctx.item_offset,
             memory_limit=ctx.memory_limit,
+            cancel=ctx.cancel,
             **_glimpse_kwargs(ctx.attrs),
         )
         return {"glimpse": out}
@@ -431,6 +433,7 @@ def _patches_run(ctx: RunContext) -> dict[str, np.ndarray]:
         _int_list(ctx.inputs["rates"]),
         str(ctx.inputs["padding"]),
         memory_limit=ctx.memory_limit,
+        cancel=ctx.cancel,
     )
     return {"patches": out}
 

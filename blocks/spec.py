@@ -19,6 +19,7 @@ Values that flow between blocks:
 from __future__ import annotations
 
 import enum
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,7 +146,9 @@ class RunContext:
     node id) or ``None`` for fresh noise. ``item_offset`` is the global index of batch
     item 0 (a batch run's chunk starts there; a single run at 0): a noisy kernel keys
     item ``b``'s noise by ``(seed, item_offset + b)``, so an item's noise does not depend on
-    the chunk it runs in. ``base_dir`` resolves relative paths.
+    the chunk it runs in. ``base_dir`` resolves relative paths. ``cancel`` is the run's
+    Stop event: kernels that work in pieces check it between pieces and raise
+    :class:`~blocks.errors.CancelledError` once it is set.
     """
 
     inputs: Mapping[str, PortValue]
@@ -154,6 +157,7 @@ class RunContext:
     item_offset: int = 0
     memory_limit: int = DEFAULT_MEMORY_LIMIT
     base_dir: Path | None = None
+    cancel: threading.Event | None = None
 
 
 # ----------------------------------------------------------------------------- result views
@@ -231,8 +235,11 @@ class BlockSpec:
     known early. ``run`` executes. ``check_inputs`` receives, for each input port, whether
     it is set (wire or literal) and returns ``(port, reason)`` problems beyond
     "required but missing" (e.g. Input's "exactly one of initvalues or file").
-    ``noisy`` marks blocks whose output depends on the seed. ``result_views`` declares
-    the domain views of its outputs (:class:`ResultView`).
+    ``noisy`` marks blocks whose output depends on the seed. ``item_source`` names the
+    input that a batch run feeds item by item when a dataset is mapped onto the node
+    itself (``--map NODE=SOURCE``): Input's ``initvalues``. The node's other unwired
+    inputs, except DTYPE ones, are then unset for the run. ``result_views`` declares the
+    domain views of its outputs (:class:`ResultView`).
     """
 
     name: str
@@ -247,6 +254,7 @@ class BlockSpec:
     check_inputs: CheckRule | None = None
     noisy: bool = False
     reads_files: bool = False
+    item_source: str | None = None
     color: str = "#5b7fbf"
     tags: tuple[str, ...] = field(default_factory=tuple)
     #: The domain views of its outputs the results panel offers (glimpse windows, patch

@@ -13,6 +13,14 @@ Example::
     print(results["centre.glimpse"].shape, results.report.nodes["centre"].status)
     g.save("my_glimpses.tbg.json")             # atomic; relative file names follow the move
 
+    # Over a dataset, item by item along axis 0: chunked, on Dask, into a zarr store.
+    a = Graph.load("assets/examples/attention.tbg.json")
+    photos = {"scenes": "assets/examples/photos/*.png",        # Input node <- one per file
+              "attention.offsets": "assets/examples/photo_offsets.npy"}   # port <- rows
+    summary = a.map(photos, "tiles.zarr", seed=1)  # the store: "tiles.patches", "items"
+    lazy = a.to_dask(photos, seed=1)               # "node.port" -> dask array
+    first = a.run_item(photos, 0, seed=1)          # item 0 alone, equal to row 0 of both
+
 Contract:
 
 * A :class:`Graph` stands on a :class:`~graph.session.Session` (``g.session``): the
@@ -34,7 +42,7 @@ Contract:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +51,7 @@ import numpy as np
 from blocks.errors import GraphError, TensorBlocksError, ValidationError
 from blocks.literals import format_literal
 from blocks.spec import DEFAULT_MEMORY_LIMIT, PortKind, TensorInfo
+from graph.batch import BatchEvent, BatchSummary, plan_batch, run_batch, run_items, to_dask
 from graph.edits import literal_target
 from graph.engine import RunReport
 from graph.fileformat import load_graph
@@ -170,6 +179,61 @@ class Graph:
         if strict and report.problems:
             raise ValidationError(report.problems, file=self._file())
         return Results(report)
+
+    # ------------------------------------------------------------------ datasets
+
+    def map(
+        self,
+        sources: Mapping[str, Any],
+        out: str | os.PathLike[str],
+        *,
+        chunk: int | None = None,
+        workers: int | None = None,
+        scheduler: str | None = None,
+        seed: int | None = None,
+        keep: Sequence[str] | None = None,
+        resume: bool = False,
+        overwrite: bool = False,
+        compress: str = "none",
+        progress: Callable[[BatchEvent], None] | None = None,
+    ) -> BatchSummary:
+        """Run the graph over datasets into the zarr store ``out`` (what ``run --map`` does).
+
+        ``sources`` maps an Input node id or ``node.port`` to a path (``.npy``,
+        ``name.npz:key``, ``data.zarr[:path]``, a glob) or to a numpy, zarr or dask array;
+        see :mod:`graph.batch` for chunks, determinism, the store layout and resuming.
+        """
+        plan = plan_batch(
+            self.model, sources, base_dir=self.base_dir, keep=keep, chunk=chunk,
+            workers=workers, seed=seed, memory_limit=self.session.engine.memory_limit,
+            file=self._file(), compress=compress,
+        )
+        return run_batch(plan, out, scheduler=scheduler, workers=workers, resume=resume,
+                         overwrite=overwrite, progress=progress)
+
+    def to_dask(
+        self, sources: Mapping[str, Any], *, chunk: int | None = None, seed: int | None = None
+    ) -> dict[str, Any]:
+        """Every per-item product tensor as a lazy dask array chunked along the items.
+
+        Compose them with your own dask or xarray code; computing one runs the graph chunk
+        by chunk (a tensor whose per-item shape varies between items is left out).
+        """
+        plan = plan_batch(
+            self.model, sources, base_dir=self.base_dir, chunk=chunk, seed=seed,
+            memory_limit=self.session.engine.memory_limit, file=self._file(), all_tensors=True,
+        )
+        return to_dask(plan)
+
+    def run_item(
+        self, sources: Mapping[str, Any], index: int, *, seed: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """Every per-item tensor of item ``index`` of ``sources`` alone (axis 0 of length 1).
+
+        Bit-for-bit the item's row in a :meth:`map` or :meth:`to_dask` with the same seed.
+        """
+        return run_items(self.model, sources, index, base_dir=self.base_dir, seed=seed,
+                         memory_limit=self.session.engine.memory_limit)
 
     # ------------------------------------------------------------------ saving
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from blocks.errors import GraphError, TensorBlocksError, ValidationError
 from blocks.spec import PortKind, TensorInfo
+from graph import batch_cli
 from graph.engine import RunReport
 from graph.fileformat import load_graph, write_atomically
 from graph.model import PortRef
@@ -61,8 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
         "min, max and mean.",
     )
     run.add_argument("graph", metavar="GRAPH", help="a graph file (.tbg.json)")
-    run.add_argument("--out", metavar="RESULTS.npz",
-                     help="save every product tensor under the key node.port")
+    run.add_argument("--out", metavar="RESULTS.npz|STORE.zarr",
+                     help="save every product tensor under the key node.port (with --map: "
+                     "the zarr store of the batch run)")
     run.add_argument("--seed", type=int, metavar="N",
                      help="seed of the noise of glimpse blocks (default: fresh noise)")
     run.add_argument("--set", action="append", default=[], metavar="NODE.PORT=LITERAL",
@@ -76,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("graph", metavar="GRAPH", help="a graph file (.tbg.json)")
     check.add_argument("--set", action="append", default=[], metavar="NODE.PORT=LITERAL",
                        dest="overrides", help="type LITERAL into an input port first")
+    batch_cli.add_arguments(run, check)
     return parser
 
 
@@ -96,12 +99,19 @@ def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | 
             build_parser().print_usage(err)
             _one_line(err, f"{PROG}: error: expected a command: run or check")
             return 2
+        if args.maps:
+            if args.command == "run":
+                return batch_cli.run_command(args, out, err)
+            return batch_cli.check_command(args, out, err)
         overrides = [_parse_override(text) for text in args.overrides]
         if args.command == "run":
             return _run(args.graph, args.out, args.seed, overrides, out, err)
         return _check(args.graph, overrides, out, err)
     except UsageError as error:
         _one_line(err, str(error))
+        return 2
+    except batch_cli.MapUsageError as error:
+        _one_line(err, f"{PROG}: error: {error}")
         return 2
     except TensorBlocksError as error:
         _one_line(err, f"error: {error}")

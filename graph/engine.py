@@ -27,9 +27,12 @@ Contract (:class:`Engine`):
   of the batch's item 0, passed to kernels as ``RunContext.item_offset`` so noise is keyed
   per item (a batch run's chunk, or a single run previewing item i); it is part of a
   noisy node's signature.
+* ``feeds`` (node -> {port: array or None}) replaces literals for this run, as
+  :func:`graph.resolve.prepare` describes; a node with a fed port is never a cache hit.
 * ``progress`` receives :class:`NodeStarted` / :class:`NodeFinished` for every node that
-  is visited; ``cancel`` is checked before each node starts: when set, that node and the
-  rest are ``"cancelled"`` and ``report.cancelled`` is true.
+  is visited; ``cancel`` is checked before each node starts, and kernels that work in
+  pieces check it between pieces (``RunContext.cancel``, raising CancelledError): when
+  set, the running node and the rest are ``"cancelled"`` and ``report.cancelled`` is true.
 * ``targets``: node ids (or ``node.port`` addresses) to compute; only they and their
   upstream nodes are visited. ``None``: every node.
 * ``run`` reads the model once, at the start; a caller that edits the model from another
@@ -54,11 +57,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from blocks.errors import GraphError, NodeFailedError, TensorBlocksError
+from blocks.errors import CancelledError, GraphError, NodeFailedError, TensorBlocksError
 from blocks.input_files import file_signature
 from blocks.spec import DEFAULT_MEMORY_LIMIT, AttrValue, PortKind, PortValue, RunContext
 from graph.model import GraphModel
-from graph.resolve import NodePlan, Plan, int_list_from_tensor, prepare
+from graph.resolve import Feeds, NodePlan, Plan, int_list_from_tensor, prepare
 
 NodeStatus = Literal["ran", "cached", "failed", "skipped", "cancelled"]
 
@@ -162,6 +165,8 @@ class Engine:
         self._fresh = itertools.count()
         #: The global index of batch item 0 in the current run (RunContext.item_offset).
         self._item_offset = 0
+        #: The current run's Stop event, passed to kernels (RunContext.cancel).
+        self._cancel: threading.Event | None = None
 
     def clear_cache(self) -> None:
         """Forget every cached output."""
@@ -183,11 +188,13 @@ class Engine:
         cancel: threading.Event | None = None,
         targets: Iterable[str] | None = None,
         item_offset: int = 0,
+        feeds: Feeds | None = None,
     ) -> RunReport:
         """Validate and execute ``model`` (see the module docstring)."""
         with self._lock:
             self._item_offset = item_offset
-            return self._run(model, base_dir, seed, progress, cancel, targets)
+            self._cancel = cancel
+            return self._run(model, base_dir, seed, progress, cancel, targets, feeds)
 
     # ------------------------------------------------------------------ internals
 
@@ -199,9 +206,10 @@ class Engine:
         progress: Callable[[ProgressEvent], None] | None,
         cancel: threading.Event | None,
         targets: Iterable[str] | None,
+        feeds: Feeds | None,
     ) -> RunReport:
         started = time.perf_counter()
-        plan = prepare(model, base_dir=base_dir)
+        plan = prepare(model, base_dir=base_dir, feeds=feeds)
         order, problems = _select(plan, targets)
 
         total = len(order)
@@ -230,7 +238,10 @@ class Engine:
             )
             report.seconds = perf_counter() - t0
             reports[node_id] = report
-            if report.status == "failed":
+            if report.status == "cancelled":  # Stop landed inside the kernel
+                cancelled = True
+                failed_root[node_id] = node_id
+            elif report.status == "failed":
                 failed_root[node_id] = node_id
                 if report.error is not None and not node.problems:
                     problems.append(report.error)
@@ -311,10 +322,13 @@ class Engine:
             outputs = spec.run(
                 RunContext(
                     inputs, node.attrs, seed, item_offset=self._item_offset,
-                    memory_limit=memory_limit, base_dir=base_dir,
+                    memory_limit=memory_limit, base_dir=base_dir, cancel=self._cancel,
                 )
             )
             outputs = _checked_outputs(outputs, table.outputs, block)
+        except CancelledError:
+            self._cache.pop(node_id, None)
+            return NodeReport(node_id, block, "cancelled", 0.0, None, inputs, node.attrs)
         except TensorBlocksError as error:
             self._cache.pop(node_id, None)
             return NodeReport(
@@ -340,6 +354,8 @@ class Engine:
         spec = table.spec
         # Sorted: the order in which wires were drawn does not change what the node computes.
         parts = [node.block, node.attrs_key, node.literal_key, *sorted(upstream)]
+        if "=<fed>" in node.literal_key:  # fed values are new each run: never a cache hit
+            parts.append(f"fed={next(self._fresh)}")
         if spec.reads_files:
             for port in spec.inputs:
                 value = node.literals.get(port.name)

@@ -227,8 +227,21 @@ class Plan:
     cyclic: set[str]
 
 
-def prepare(model: GraphModel, *, base_dir: Path | None = None) -> Plan:
-    """Read ``model`` once: parse, check and order everything (see the module docstring)."""
+#: node id -> {input port: value fed instead of its literal (``None``: the literal is dropped)}.
+Feeds = Mapping[str, Mapping[str, Any]]
+
+
+def prepare(
+    model: GraphModel, *, base_dir: Path | None = None, feeds: Feeds | None = None
+) -> Plan:
+    """Read ``model`` once: parse, check and order everything (see the module docstring).
+
+    ``feeds`` replaces literals with values given by the caller (a batch run feeds each
+    chunk's items this way): a fed port counts as set and its value is used as parsed;
+    a port fed ``None`` counts as unset, so the block's own input check sees the node as
+    it will run. The fed values are whatever the caller passes (arrays for the engine,
+    TensorInfo for inference); the literal key of a fed port records ``<fed>``.
+    """
     del base_dir  # files are looked at by inference and the engine, not here
     registry = _SpecLookup(model.registry)
     model_nodes = model.nodes()
@@ -241,7 +254,8 @@ def prepare(model: GraphModel, *, base_dir: Path | None = None) -> Plan:
     plans: dict[str, NodePlan] = {}
     for node in model_nodes:
         plans[node.id] = _prepare_node(node.id, node.block, node.attrs, node.literals,
-                                       incoming.get(node.id, ()), registry, blocks)
+                                       incoming.get(node.id, ()), registry, blocks,
+                                       None if feeds is None else feeds.get(node.id))
 
     order, cyclic = _order(plans)
     if cyclic:
@@ -276,6 +290,7 @@ def _prepare_node(
     wires_in: Iterable[Wire],
     registry: _SpecLookup,
     blocks: Mapping[str, str],
+    fed: Mapping[str, Any] | None = None,
 ) -> NodePlan:
     problems: list[TensorBlocksError] = []
     sources = [wire.src.node for wire in wires_in]
@@ -319,6 +334,14 @@ def _prepare_node(
     for port in table.parse_order:
         name = port.name
         text = literal_texts.get(name)
+        if fed is not None and name in fed and name not in wired:
+            value = fed[name]
+            is_set[name] = value is not None
+            if value is not None:
+                literals[name] = value
+                key_parts.append(f"{name}=<fed>")
+                continue
+            text = None
         is_set[name] = name in wired or text is not None
         if name in wired:
             continue
