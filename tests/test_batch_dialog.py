@@ -99,3 +99,29 @@ def test_cancel_stops_and_keeps_finished_chunks(dialog: BatchDialog, qtbot: Any,
     done = np.asarray(zarr.open_array(store=str(tmp_path / "c.zarr"), path="chunks_done",
                                       mode="r")[...])
     assert 3 <= done.sum() < len(images)
+
+
+def test_file_menu_opens_the_dialog_on_the_window_session(qtbot: Any, tmp_path: Path) -> None:
+    from app.main_window import MainWindow
+
+    graph = write_graph(tmp_path)
+    write_data(tmp_path)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.open_path(graph, ask=False, interactive=False)
+    action = window.actions_by_name["run_dataset"]
+    assert action in window.menuBar().actions()[0].menu().actions()
+    action.trigger()
+    dialogs = window.findChildren(BatchDialog)
+    assert len(dialogs) == 1 and dialogs[0].session is window.session
+    dialog = dialogs[0]
+    dialog.sources["image"].setText(str(tmp_path / "images.npy"))
+    dialog.sources["focus.offsets"].setText(str(tmp_path / "offsets.npy"))
+    dialog.store.setText(str(tmp_path / "menu.zarr"))
+    assert dialog.start(run=True)
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=60_000)
+    assert dialog.summary is not None
+    # The canvas previews item 0: the window's session holds its report.
+    report = window.session.report
+    assert report is not None and report.results["image.output"].shape == (1, 16, 16, 3)
+    dialog.close()
