@@ -626,3 +626,23 @@ def test_the_session_announces_a_batch_run(dataset: tuple[Path, Path, Path],
     assert isinstance(failed, BatchFinished) and failed.summary is None
     assert failed.error is not None and "s.zarr exists" in failed.error
     assert "\n" not in failed.error
+
+
+@pytest.mark.filterwarnings("ignore::zarr.errors.UnstableSpecificationWarning")
+def test_zarr_sources_are_checked_before_reading(dataset: tuple[Path, Path, Path],
+                                                 tmp_path: Path) -> None:
+    graph_path, _, offsets = dataset
+    graph = Graph.load(graph_path)
+    big = zarr.create_array(store=str(tmp_path / "big.zarr"), shape=(N_ITEMS, 512, 512, 3),
+                            chunks=(N_ITEMS, 512, 512, 3), dtype="float32")
+    del big
+    with pytest.raises(TensorBlocksError, match=r"one zarr chunk of .* rechunk it"):
+        plan_batch(graph.model, {"image": str(tmp_path / "big.zarr"),
+                                 "focus.offsets": str(offsets)}, memory_limit=64 * 2**20)
+    zarr.save_array(str(tmp_path / "text.zarr"), np.array(["a"] * N_ITEMS))
+    with pytest.raises(TensorBlocksError, match="numbers or booleans"):
+        plan_batch(graph.model, {"image": str(tmp_path / "text.zarr"),
+                                 "focus.offsets": str(offsets)})
+    code, _, stderr = call(["check", str(graph_path), "--map", f"image={tmp_path}/nothing.zarr",
+                            "--map", f"focus.offsets={offsets}"])
+    assert code == 1 and "nothing.zarr" in stderr and len(stderr.splitlines()) == 1
