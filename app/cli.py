@@ -69,8 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         print(HELP)
         return 0
     if first in _HEADLESS:
-        from graph.cli import main as headless_main
-
+        try:  # Ctrl-C while numpy and networkx load: the documented status, no traceback
+            from graph.cli import main as headless_main
+        except KeyboardInterrupt:
+            print("error: interrupted (Ctrl-C)", file=sys.stderr)
+            return 130
         return headless_main(args)
     if first is None:
         args = ["edit"]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from blocks.errors import InvalidArgumentError, MemoryLimitError, TensorBlocksError
-from blocks.input_files import peek_tensor_file, read_tensor_file
+from blocks.input_files import FileHeader, read_header, read_tensor_file
 from blocks.kernels.glimpse import (
     extract_glimpse,
     extract_glimpse_v2,
@@ -39,9 +39,14 @@ from blocks.spec import (
     RunContext,
     TensorInfo,
     Windows,
+    WorkingMemoryRule,
 )
 
 # ----------------------------------------------------------------------------- Input
+
+
+#: The most dims a tensor may have (tensor literals nest at most this deep too).
+MAX_RANK = 32
 
 
 def _input_check(is_set: Mapping[str, bool]) -> list[tuple[str, str]]:
@@ -71,6 +76,10 @@ def _reshaped_shape(
     memory_limit: int | None,
 ) -> tuple[int, ...]:
     """The output shape of reshaping (or, for a scalar, filling) ``value_shape`` to ``shape``."""
+    if len(shape) > MAX_RANK:
+        raise InvalidArgumentError(
+            f"shape has {len(shape)} dims; at most {MAX_RANK} are supported", port="shape"
+        )
     if any(d < 0 for d in shape):
         raise InvalidArgumentError(
             f"shape must not have negative dims, got {list(shape)}", port="shape"
@@ -94,12 +103,35 @@ def _reshaped_shape(
     return tuple(shape)
 
 
-def _check_memory(shape: tuple[int, ...], dtype: np.dtype[Any], memory_limit: int | None) -> None:
-    nbytes = math.prod(shape) * dtype.itemsize
+#: Elements converted at a time when a dtype cast checks its values (bounds the scratch).
+_CAST_CHUNK = 1 << 18
+
+
+def _cast_scratch(size: int) -> int:
+    """Scratch bytes of a checked cast of ``size`` elements: a few wide copies of a chunk."""
+    return min(size, _CAST_CHUNK) * 48
+
+
+#: The most scratch a checked cast needs.
+_CAST_SCRATCH = _cast_scratch(_CAST_CHUNK)
+
+
+def _file_step_bytes(header: FileHeader, dtype: np.dtype[Any]) -> int:
+    """Bytes an Input allocates to read a file and cast it to ``dtype``."""
+    if header.dtype == dtype:
+        return header.read_bytes
+    size = math.prod(header.shape)
+    return header.read_bytes + size * dtype.itemsize + _cast_scratch(size)
+
+
+def _admit_file(header: FileHeader, dtype: np.dtype[Any], memory_limit: int | None) -> None:
+    """Refuse a file whose reading (sized by the FILE's dtype) and cast would not fit."""
+    nbytes = _file_step_bytes(header, dtype)
     if memory_limit is not None and nbytes > memory_limit:
+        cast = "" if header.dtype == dtype else f" and converting them to {dtype.name}"
         raise MemoryLimitError(
-            f"the file's {list(shape)} values as {dtype.name} need {nbytes} bytes, more than "
-            f"the memory limit of {memory_limit} bytes",
+            f"reading the file's {list(header.shape)} {header.dtype.name} values{cast} "
+            f"needs {nbytes} bytes, more than the memory limit of {memory_limit} bytes",
             port="file",
         )
 
@@ -123,9 +155,12 @@ def _input_run(ctx: RunContext) -> dict[str, np.ndarray]:
             raise InvalidArgumentError(
                 "set exactly one of 'initvalues' or 'file'", port="initvalues"
             )
-        file_shape, _ = peek_tensor_file(str(file), ctx.base_dir)
-        _check_memory(file_shape, dtype, ctx.memory_limit)  # before reading, not after
-        value = read_tensor_file(str(file), ctx.base_dir)
+        # Judged on the header read from the very handle the data comes from, before
+        # anything is allocated: a file swapped since inference is judged again.
+        value = read_tensor_file(
+            str(file), ctx.base_dir,
+            admit=lambda header: _admit_file(header, dtype, ctx.memory_limit),
+        )
     value = _cast(np.asarray(value), dtype)
     shape = ctx.inputs.get("shape")
     return {"output": _reshape(value, None if shape is None else tuple(shape), ctx.memory_limit)}
@@ -138,7 +173,19 @@ def _check_cast(source: np.dtype[Any], dtype: np.dtype[Any]) -> None:
         raise InvalidArgumentError(f"cannot convert {source} values to {dtype.name}", port="dtype")
 
 
+def _chunks(array: np.ndarray) -> Iterator[np.ndarray]:
+    """``array``'s elements in memory order, a bounded chunk at a time (views, no copy)."""
+    flat = array.ravel(order="K")
+    for start in range(0, flat.size, _CAST_CHUNK):
+        yield flat[start : start + _CAST_CHUNK]
+
+
 def _cast(value: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+    """``value`` as ``dtype``, refusing values the new type cannot hold.
+
+    The checks run chunk by chunk, so the scratch stays within ``_CAST_SCRATCH`` whatever
+    the size: the cast allocates its output and little more.
+    """
     if value.dtype == dtype:
         return value
     _check_cast(value.dtype, dtype)
@@ -148,12 +195,7 @@ def _cast(value: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
         if value.dtype.kind in "iu":
             low, high = int(value.min()), int(value.max())
         else:
-            wide = value.astype(np.float64)
-            if not np.isfinite(wide).all():
-                raise InvalidArgumentError(
-                    f"cannot convert NaN or infinite values to {dtype.name}", port="dtype"
-                )
-            low, high = int(np.trunc(wide.min())), int(np.trunc(wide.max()))
+            low, high = _finite_range(value, dtype)
         if low < info.min or high > info.max:
             bad = low if low < info.min else high
             raise InvalidArgumentError(
@@ -164,14 +206,66 @@ def _cast(value: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
         out = value.astype(dtype)
     if (dtype.kind in "fc" or dtype.name == "bfloat16") and value.dtype.kind != "b" and out.size:
         # A finite value too large for a narrow float type would silently become infinity.
-        became_inf = np.isinf(out.astype(np.complex128)) & np.isfinite(value.astype(np.complex128))
-        if became_inf.any():
-            bad = value.reshape(-1)[int(np.argmax(became_inf.reshape(-1)))]
-            raise InvalidArgumentError(
-                f"value {bad} is out of range for {dtype.name} (it would be infinity)",
-                port="dtype",
+        for before, after in zip(_chunks(value), _chunks(out), strict=True):
+            became_inf = np.isinf(after.astype(np.complex128)) & np.isfinite(
+                before.astype(np.complex128)
             )
+            if became_inf.any():
+                bad = before[int(np.argmax(became_inf))]
+                raise InvalidArgumentError(
+                    f"value {bad} is out of range for {dtype.name} (it would be infinity)",
+                    port="dtype",
+                )
     return out
+
+
+def _finite_range(value: np.ndarray, dtype: np.dtype[Any]) -> tuple[int, int]:
+    """The truncated min and max of a float array; an error for NaN or infinity."""
+    low = high = 0
+    first = True
+    for chunk in _chunks(value):
+        wide = chunk.astype(np.float64)
+        if not np.isfinite(wide).all():
+            raise InvalidArgumentError(
+                f"cannot convert NaN or infinite values to {dtype.name}", port="dtype"
+            )
+        chunk_low, chunk_high = int(np.trunc(wide.min())), int(np.trunc(wide.max()))
+        low, high = (chunk_low, chunk_high) if first else (min(low, chunk_low),
+                                                           max(high, chunk_high))
+        first = False
+    return low, high
+
+
+def _input_working_memory(ctx: InferContext, outputs: Mapping[str, TensorInfo]) -> int:
+    out = outputs.get("output")
+    out_bytes = 0 if out is None else out.nbytes or 0
+    file_info, values = ctx.inputs.get("file"), ctx.inputs.get("initvalues")
+    if values is None and file_info is not None and file_info.value is not None:
+        header = read_header(str(file_info.value), ctx.base_dir)
+        return _file_step_bytes(header, _as_dtype(_dtype_value(ctx)))
+    if values is not None and values.value is None:  # wired: maybe a cast
+        return out_bytes + _CAST_SCRATCH
+    if values is not None and out is not None and values.dtype == out.dtype:
+        shape_info = ctx.inputs.get("shape")
+        filled = shape_info is not None and values.shape == ()
+        if not filled:
+            return 0  # the output is the parsed literal itself (or a reshaped view of it)
+    return out_bytes
+
+
+def _dtype_value(ctx: InferContext) -> Any:
+    info = ctx.inputs.get("dtype")
+    return None if info is None else info.value
+
+
+def _outputs_times(factor: float) -> WorkingMemoryRule:
+    """A working-memory rule: ``factor`` times the outputs' bytes (kernels' temporaries)."""
+
+    def rule(ctx: InferContext, outputs: Mapping[str, TensorInfo]) -> int:
+        del ctx
+        return int(factor * sum(info.nbytes or 0 for info in outputs.values()))
+
+    return rule
 
 
 #: Largest literal Input value (in elements) that inference computes and passes on.
@@ -210,9 +304,10 @@ def _input_infer(ctx: InferContext) -> dict[str, TensorInfo]:
     file_info = ctx.inputs.get("file")
     if file_info is None or file_info.value is None:
         return {"output": TensorInfo(shape, dtype)}
-    file_shape, file_dtype = peek_tensor_file(str(file_info.value), ctx.base_dir)
-    _check_cast(file_dtype, dtype)
-    _check_memory(tuple(file_shape), dtype, ctx.memory_limit)
+    header = read_header(str(file_info.value), ctx.base_dir)
+    _check_cast(header.dtype, dtype)
+    _admit_file(header, dtype, ctx.memory_limit)
+    file_shape = header.shape
     if shape is not None:
         file_shape = _reshaped_shape(tuple(file_shape), shape, dtype, ctx.memory_limit)
     return {"output": TensorInfo(tuple(file_shape), dtype)}
@@ -245,6 +340,7 @@ INPUT = BlockSpec(
     check_inputs=_input_check,
     reads_files=True,
     item_source="initvalues",
+    working_memory=_input_working_memory,
     color="#4f9d69",
     tags=("constant", "file", "image", "source", "npy"),
 )
@@ -367,6 +463,8 @@ def _glimpse_block(name: str, title: str, doc: str, kernel: Any, version: int) -
         infer=_glimpse_infer,
         run=_make_glimpse_run(kernel),
         noisy=True,
+        # Gaussian noise is drawn in float64 and scaled: up to 3x the output (measured).
+        working_memory=_outputs_times(3.25),
         color="#c0803a",
         tags=("crop", "window", "attention", "tf.image.extract_glimpse"),
         result_views=(
@@ -492,6 +590,7 @@ EXTRACT_IMAGE_PATCHES = BlockSpec(
     attrs=(),
     infer=_patches_infer,
     run=_patches_run,
+    working_memory=_outputs_times(1.25),  # the output and small index tables (measured)
     color="#8a5fbf",
     tags=("im2col", "patches", "tf.image.extract_patches", "conv"),
     result_views=(

@@ -19,6 +19,7 @@ Values that flow between blocks:
 from __future__ import annotations
 
 import enum
+import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -113,6 +114,14 @@ class TensorInfo:
             and all(d is not None for d in self.shape)
             and self.dtype is not None
         )
+
+    @property
+    def nbytes(self) -> int | None:
+        """Bytes of a tensor of this shape and dtype; ``None`` when not fully known."""
+        if not self.known:
+            return None
+        assert self.shape is not None and self.dtype is not None
+        return math.prod(int(d) for d in self.shape if d is not None) * self.dtype.itemsize
 
     def describe(self) -> str:
         """Short text for a wire label, e.g. ``[1,64,64,3] float32``."""
@@ -224,6 +233,8 @@ class ResultView:
 InferRule = Callable[[InferContext], dict[str, TensorInfo]]
 RunRule = Callable[[RunContext], dict[str, np.ndarray]]
 CheckRule = Callable[[Mapping[str, bool]], list[tuple[str, str]]]
+#: Bytes a step allocates (outputs included) from its InferContext and inferred outputs.
+WorkingMemoryRule = Callable[[InferContext, Mapping[str, TensorInfo]], int]
 
 
 @dataclass(frozen=True)
@@ -238,8 +249,11 @@ class BlockSpec:
     ``noisy`` marks blocks whose output depends on the seed. ``item_source`` names the
     input that a batch run feeds item by item when a dataset is mapped onto the node
     itself (``--map NODE=SOURCE``): Input's ``initvalues``. The node's other unwired
-    inputs, except DTYPE ones, are then unset for the run. ``result_views`` declares the
-    domain views of its outputs (:class:`ResultView`).
+    inputs, except DTYPE ones, are then unset for the run. ``working_memory`` says how many
+    bytes one run of the block allocates — its outputs plus its temporaries — from what
+    inference knows (``None``: the outputs' bytes); the engine reserves them from the
+    run's memory budget before calling ``run``. ``result_views`` declares the domain views
+    of its outputs (:class:`ResultView`).
     """
 
     name: str
@@ -255,6 +269,7 @@ class BlockSpec:
     noisy: bool = False
     reads_files: bool = False
     item_source: str | None = None
+    working_memory: WorkingMemoryRule | None = None
     color: str = "#5b7fbf"
     tags: tuple[str, ...] = field(default_factory=tuple)
     #: The domain views of its outputs the results panel offers (glimpse windows, patch

@@ -33,10 +33,12 @@ Contract:
   sends them to a running ``dask.distributed`` scheduler, whose workers read their items
   and write their chunks straight into the store (which they must all reach). Nothing is
   scheduled here by hand.
-* Memory: a chunk's working set is estimated from inference (every per-item tensor of
-  the graph plus the source items); the default chunk keeps ``workers`` chunks within a
-  quarter of the memory budget and at most 64 MiB each, and an explicit chunk that would
-  not fit the budget is refused before anything runs.
+* Memory: the run's one budget (``memory_limit``) is shared by the ``workers`` chunks
+  that run at once; each chunk's engine gets its share. A chunk's peak is estimated from
+  inference (:func:`graph.memory.estimate_run` at 1 and 2 items: the kept tensors and each
+  step's working memory, plus the chunk's source items); the default chunk fills at most a
+  quarter of a worker's share and 64 MiB, and an explicit chunk that would not fit is
+  refused before anything runs.
 * :func:`to_dask` gives every per-item tensor as a lazy dask array chunked like the run.
 """
 
@@ -62,6 +64,7 @@ from blocks.spec import DEFAULT_MEMORY_LIMIT, PortKind, TensorInfo
 from graph.engine import Engine, RunReport
 from graph.fileformat import graph_from_json, graph_to_dict, graph_to_json
 from graph.infer import infer
+from graph.memory import estimate_run, format_bytes
 from graph.model import GraphModel
 from graph.sources import Source, open_source
 
@@ -149,6 +152,8 @@ class BatchPlan:
     dtypes: dict[str, str] = field(default_factory=dict)
     #: How stored chunks are compressed: "none", "lz4" or "zstd" (see :data:`COMPRESSIONS`).
     compress: str = "none"
+    #: Chunks run at once; each chunk's engine gets this share of the memory budget.
+    workers: int = 1
     file: str | None = None
     graph_digest: str = ""
 
@@ -338,22 +343,30 @@ def plan_batch(
     names = product_tensors(model)
     per_run: list[tuple[int, int, dict[str, tuple[int, ...]]]] = []
     dtypes: dict[str, str] = {}
-    per_item_bytes = 0
+    per_item_bytes = fixed_bytes = 0
     following: set[str] | None = None
     for start, stop in runs:
         looks = [_item_look(source, start) for source in opened]
         shapes_by_n = []
+        peaks = []
         for n in (1, 2):
             infos = [TensorInfo((n, *shape), dtype) for shape, dtype in looks]
-            inference = infer(model, base_dir=base_dir, memory_limit=memory_limit,
-                              feeds=_feed_infos(targets, infos))
+            feeds = _feed_infos(targets, infos)
+            inference = infer(model, base_dir=base_dir, memory_limit=memory_limit, feeds=feeds)
             if inference.problems:
                 problems = [p.at(location=f"{_items_text(start, stop)} of the mapped sources")
                             for p in inference.problems]
                 raise ValidationError(problems, file=file)
             shapes_by_n.append(inference.ports)
+            # The run's peak (kept tensors and each step's working memory) at n items: its
+            # growth from 1 to 2 items is what one more item costs.
+            peaks.append(estimate_run(model, base_dir=base_dir, memory_limit=2**62,
+                                      inference=inference, feeds=feeds).peak_bytes)
         shapes: dict[str, tuple[int, ...]] = {}
-        bytes_here = sum(math.prod(shape) * dtype.itemsize for shape, dtype in looks)
+        slope = max(peaks[1] - peaks[0], 0)
+        fixed_bytes = max(fixed_bytes, peaks[0] - slope)
+        # The chunk's source items are held too (read before the run starts).
+        bytes_here = slope + sum(math.prod(shape) * dtype.itemsize for shape, dtype in looks)
         for name in names:
             one, two = shapes_by_n[0].get(name), shapes_by_n[1].get(name)
             if one is None or two is None or not one.known or not two.known:
@@ -364,7 +377,6 @@ def plan_batch(
                 item_shape = tuple(int(d) for d in one.shape[1:] if d is not None)
                 shapes[name] = item_shape
                 dtypes[name] = one.dtype.name
-                bytes_here += math.prod(item_shape) * one.dtype.itemsize
         following = set(shapes) if following is None else following & set(shapes)
         per_run.append((start, stop, shapes))
         per_item_bytes = max(per_item_bytes, bytes_here)
@@ -401,7 +413,7 @@ def plan_batch(
         tensors[name] = TensorLayout(name, dtypes[name], common)
 
     workers = workers or default_workers()
-    size = _chunk_size(chunk, n_items, per_item_bytes, workers, memory_limit, file)
+    size = _chunk_size(chunk, n_items, per_item_bytes, fixed_bytes, workers, memory_limit, file)
     chunks: list[tuple[int, int]] = []
     for start, stop in runs:
         chunks.extend((s, min(s + size, stop)) for s in range(start, stop, size))
@@ -411,6 +423,7 @@ def plan_batch(
         targets=targets, sources=opened, n_items=n_items, chunks=chunks, regular=regular,
         chunk=size, keep=kept, tensors=tensors, seed=seed, memory_limit=memory_limit,
         item_shapes=per_run, bytes_per_item=per_item_bytes, dtypes=dtypes, compress=compress,
+        workers=workers,
         file=file, graph_digest=digest,
     )
 
@@ -427,23 +440,26 @@ def _item_look(source: Source, index: int) -> tuple[tuple[int, ...], np.dtype[An
 
 
 def _chunk_size(
-    chunk: int | None, n_items: int, per_item: int, workers: int, memory_limit: int,
-    file: str | None,
+    chunk: int | None, n_items: int, per_item: int, fixed: int, workers: int,
+    memory_limit: int, file: str | None,
 ) -> int:
+    """Items per chunk: ``workers`` chunks at once share the budget (see the module)."""
     per_item = max(per_item, 1)
+    share = memory_limit // workers  # each worker's part of the run's one budget
     if chunk is not None:
         if chunk < 1:
             raise BatchError(f"--chunk must be at least 1, got {chunk}", file=file)
-        needed = chunk * per_item * workers
-        if needed > memory_limit:
+        needed = fixed + chunk * per_item
+        if needed > share:
+            most = max(1, (share - fixed) // per_item)
             raise MemoryLimitError(
-                f"--chunk {chunk} needs about {needed} bytes ({per_item} bytes per item, "
-                f"{workers} workers at once), more than the memory budget of {memory_limit} "
-                f"bytes: use --chunk {max(1, memory_limit // (per_item * workers))} or less",
-                file=file,
+                f"--chunk {chunk} needs about {format_bytes(needed * workers)} ({per_item} "
+                f"bytes per item, {workers} workers at once), more than the memory budget of "
+                f"{format_bytes(memory_limit)}: use --chunk {most} or less, fewer --workers, "
+                "or a larger --memory-limit", file=file,
             )
         return chunk
-    budget = min(memory_limit // (4 * workers), _CHUNK_BYTES)
+    budget = min(share // 4, _CHUNK_BYTES) - fixed
     size = max(1, min(budget // per_item, _MAX_DEFAULT_CHUNK))
     # Enough chunks for every worker, without slicing a small dataset into crumbs.
     return max(1, min(size, math.ceil(n_items / workers)))
@@ -472,7 +488,7 @@ def _run_once(plan: BatchPlan, start: int, stop: int, names: Iterable[str]) -> R
             error.reason = f"--map {target.address}: {error.reason}"
             raise
     base_dir = None if plan.base_dir is None else Path(plan.base_dir)
-    return Engine(memory_limit=plan.memory_limit).run(
+    return Engine(memory_limit=plan.memory_limit // plan.workers).run(
         plan.model(), base_dir=base_dir, seed=plan.seed, item_offset=start,
         feeds=_feeds(plan, arrays), targets=list(names),
     )
@@ -594,6 +610,15 @@ class BatchSummary:
         resumed = f", {skipped} chunks already done" if skipped else ""
         return (f"{self.items_run} items in {self.chunks_run} chunks, {self.seconds:.2f} s, "
                 f"{self.items_per_second:,.0f} items/s -> {self.store}{resumed}")
+
+
+@dataclass(frozen=True)
+class BatchFinished:
+    """A batch run ended: its ``summary``, or the one-line ``error``, or ``cancelled``."""
+
+    summary: BatchSummary | None
+    error: str | None = None
+    cancelled: bool = False
 
 
 BatchEvent = BatchStarted | BatchProgress
@@ -786,7 +811,7 @@ def run_batch(
         if scheduler:
             _run_distributed(scheduler, tasks, counter, cancel)
         else:
-            _run_local(tasks, workers or default_workers(), counter)
+            _run_local(tasks, workers or plan.workers, counter)
     seconds = time.perf_counter() - started
     return BatchSummary(store, plan.n_items, len(plan.chunks), counter.items_done,
                         counter.chunks_done, seconds, dict(plan.tensors))

@@ -461,25 +461,65 @@ def _order(plans: Mapping[str, NodePlan]) -> tuple[list[str], set[str]]:
     return order + [n for n in left if n in cyclic] + rest_order, cyclic
 
 
+#: The most node ids a cycle message spells out; longer cycles are shortened.
+_CYCLE_SHOWN = 8
+
+
 def _report_cycles(plans: Mapping[str, NodePlan], cyclic: set[str]) -> None:
+    """Give every node on a cycle one problem naming a cycle of its component.
+
+    Linear in the graph: one cycle is found per strongly connected component (a
+    breadth-first search from its first node back to that node), and every node of the
+    component shares its message — a ring of 10,000 nodes is one search, not one path
+    per node.
+    """
     graph = nx.DiGraph()
     graph.add_nodes_from(cyclic)
     graph.add_edges_from(
         (src, n) for n in cyclic for src in plans[n].sources if src in cyclic
     )
-    for node_id in sorted(cyclic, key=list(plans).index):
-        path = [node_id]
-        if not graph.has_edge(node_id, node_id):
-            for successor in graph.successors(node_id):
-                try:
-                    back = nx.shortest_path(graph, successor, node_id)
-                except nx.NetworkXNoPath:
-                    continue
-                path = [node_id, *back[:-1]]
-                break
-        plans[node_id].problems.append(
-            GraphError(
-                "cycle: " + " -> ".join([*path, node_id]),
-                node=node_id, block=plans[node_id].block,
+    position = {node_id: i for i, node_id in enumerate(plans)}
+    for component in nx.strongly_connected_components(graph):
+        start = min(component, key=position.__getitem__)
+        path = _cycle_through(graph, start)
+        index = {node_id: i for i, node_id in enumerate(path)}
+        for node_id in sorted(component, key=position.__getitem__):
+            # Told from the node itself when it is on the cycle found (a few ids each).
+            first = index.get(node_id, 0)
+            text = _cycle_text(path, first)
+            if node_id not in index:
+                text += f" (node '{node_id}' is on another loop of these nodes)"
+            plans[node_id].problems.append(
+                GraphError(text, node=node_id, block=plans[node_id].block)
             )
-        )
+
+
+def _cycle_text(path: list[str], first: int) -> str:
+    """``cycle: a -> b -> a`` for ``path`` started at ``path[first]``, shortened if long."""
+    count = len(path)
+    shown = [path[(first + k) % count] for k in range(min(count, _CYCLE_SHOWN))]
+    if count > _CYCLE_SHOWN:
+        return "cycle: " + " -> ".join([*shown[:-1], "..."]) + f" -> {shown[0]} ({count} nodes)"
+    return "cycle: " + " -> ".join([*shown, shown[0]])
+
+
+def _cycle_through(graph: nx.DiGraph, start: str) -> list[str]:
+    """A shortest cycle through ``start`` (its nodes from ``start``), found by one BFS."""
+    if graph.has_edge(start, start):
+        return [start]
+    parent: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following: list[str] = []
+        for node_id in frontier:
+            for successor in graph.successors(node_id):
+                if successor == start:
+                    path = [node_id]
+                    while path[-1] != start:
+                        path.append(parent[path[-1]])
+                    return path[::-1]
+                if successor not in parent:
+                    parent[successor] = node_id
+                    following.append(successor)
+        frontier = following
+    return [start]  # pragma: no cover - a strongly connected component has a cycle

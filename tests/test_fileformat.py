@@ -463,10 +463,8 @@ def test_save_failing_midway_leaves_the_old_file(
             self.stream.flush()
             raise OSError(28, "No space left on device")
 
-    real_open = open
-    monkeypatch.setattr(
-        fileformat, "open", lambda *a, **k: HalfWriter(real_open(*a, **k)), raising=False
-    )
+    real_fdopen = os.fdopen  # the one writer (graph.atomic) writes through os.fdopen
+    monkeypatch.setattr(os, "fdopen", lambda *a, **k: HalfWriter(real_fdopen(*a, **k)))
     with pytest.raises(GraphFileError, match="No space left on device") as info:
         save_graph(model, path)
     monkeypatch.undo()

@@ -1,0 +1,910 @@
+"""Safe with a stranger's graph (issue 10): hostile files, memory and time bombs, clean exits.
+
+Every outcome is a correct result or a TensorBlocksError / a clean one-line exit. One
+section per case of the issue, then hypothesis over random whole graphs, hostile kernel
+arguments and corrupt files through the command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from blocks.errors import GraphFileError
+from graph.atomic import remove_stale_temps, temp_name, write_atomically
+from graph.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+#: What the installed ``tensorblocks`` script runs (``python -m`` differs on Ctrl-C: runpy
+#: can turn an interrupt during start-up into death by SIGINT).
+ENTRY_POINT = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())"]
+
+
+def call(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(argv, stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def graph_file(
+    tmp_path: Path,
+    nodes: list[dict[str, Any]],
+    edges: list[dict[str, str]] | None = None,
+    name: str = "g.tbg.json",
+) -> Path:
+    path = tmp_path / name
+    data = {"format": "tensorblocks.graph", "version": 1, "nodes": nodes, "edges": edges or []}
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def input_node(node_id: str = "a", **inputs: str) -> dict[str, Any]:
+    return {"id": node_id, "block": "Input", "inputs": inputs, "pos": [0, 0]}
+
+
+def one_line(err: str) -> str:
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+# ----------------------------------------------------------------------------- 6. saves
+
+
+class TestAtomicWriter:
+    def test_replaces_content_and_keeps_a_private_mode(self, tmp_path: Path) -> None:
+        target = tmp_path / "g.json"
+        target.write_bytes(b"old")
+        target.chmod(0o600)
+        write_atomically(target, b"new")
+        assert target.read_bytes() == b"new"
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["g.json"]
+
+    def test_the_temp_file_is_never_more_open_than_the_target(self, tmp_path: Path) -> None:
+        target = tmp_path / "g.json"
+        target.write_bytes(b"old")
+        target.chmod(0o600)
+        seen: list[int] = []
+
+        def payload(stream: Any) -> None:
+            seen.append(stat.S_IMODE(os.fstat(stream.fileno()).st_mode))
+            stream.write(b"x")
+
+        write_atomically(target, payload)
+        assert seen == [0o600]
+
+    def test_a_failing_payload_leaves_the_old_file_and_no_temp(self, tmp_path: Path) -> None:
+        target = tmp_path / "g.json"
+        target.write_bytes(b"old")
+
+        def payload(stream: Any) -> None:
+            stream.write(b"half")
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            write_atomically(target, payload)
+        assert target.read_bytes() == b"old"
+        assert [p.name for p in tmp_path.iterdir()] == ["g.json"]
+
+    def test_read_only_target_is_refused(self, tmp_path: Path) -> None:
+        target = tmp_path / "g.json"
+        target.write_bytes(b"old")
+        target.chmod(0o444)
+        with pytest.raises(GraphFileError, match="read-only"):
+            write_atomically(target, b"new")
+        assert target.read_bytes() == b"old"
+
+    @pytest.mark.parametrize("kind", ["folder", "fifo", "device"])
+    def test_a_special_target_is_refused_never_replaced(self, tmp_path: Path, kind: str) -> None:
+        if kind == "folder":
+            target = tmp_path / "out.npz"
+            target.mkdir()
+        elif kind == "fifo":
+            target = tmp_path / "out.npz"
+            os.mkfifo(target)
+        else:
+            target = Path("/dev/full")
+            if not target.exists():
+                pytest.skip("no /dev/full on this system")
+        mode = target.lstat().st_mode
+        with pytest.raises(GraphFileError, match="not a regular file"):
+            write_atomically(target, b"new")
+        assert target.lstat().st_mode == mode
+
+    def test_stale_temps_of_dead_processes_are_removed(self, tmp_path: Path) -> None:
+        target = tmp_path / "g.json"
+        stale = tmp_path / temp_name("g.json", pid=dead_pid())
+        stale.write_bytes(b"leftover of a killed save")
+        alive = tmp_path / temp_name("g.json", pid=os.getppid())
+        alive.write_bytes(b"a save in progress elsewhere")
+        other = tmp_path / temp_name("other.json", pid=dead_pid())
+        other.write_bytes(b"another target's")
+        write_atomically(target, b"new")
+        assert not stale.exists()
+        assert alive.exists() and other.exists()
+        assert remove_stale_temps(tmp_path / "other.json") == [other]
+
+    def test_a_symlink_is_followed_and_kept(self, tmp_path: Path) -> None:
+        real = tmp_path / "real.json"
+        real.write_bytes(b"old")
+        link = tmp_path / "link.json"
+        link.symlink_to(real)
+        write_atomically(link, b"new")
+        assert link.is_symlink() and real.read_bytes() == b"new"
+
+    def test_run_out_dev_full_is_a_clean_error(self, tmp_path: Path) -> None:
+        if not Path("/dev/full").exists():
+            pytest.skip("no /dev/full on this system")
+        path = graph_file(tmp_path, [input_node(initvalues="{1,2}")])
+        code, _, err = call(["run", str(path), "--out", "/dev/full"])
+        assert code == 1
+        assert "not a regular file" in one_line(err)
+        assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+    def test_the_editor_uses_the_one_writer(self) -> None:
+        text = (ROOT / "app" / "document.py").read_text(encoding="utf-8")
+        assert "os.replace" not in text and "mkstemp" not in text
+        assert "from graph.atomic import write_atomically" in text
+
+
+# ----------------------------------------------------------------------------- 4, 5. exits
+
+
+class TestCleanExits:
+    def test_lone_surrogates_and_controls_are_escaped_in_one_line(self, tmp_path: Path) -> None:
+        path = tmp_path / "g.tbg.json"
+        data = {"format": "tensorblocks.graph", "version": 1, "edges": [], "nodes": [
+            {"id": "a", "block": "In\x1b[31mput\x07\ud800", "inputs": {}},
+            {"id": "b", "block": "Input", "attrs": "x_ = \ud800\x1b;",
+             "inputs": {"file": "\ud800\x1b.npy"}},
+        ]}
+        path.write_text(json.dumps(data), encoding="utf-8")
+        for command in ("run", "check"):
+            out, err = io.StringIO(), io.StringIO()
+            code = main([command, str(path)], stdout=out, stderr=err)
+            assert code == 1
+            line = one_line(err.getvalue())
+            for text in (line, out.getvalue()):
+                assert "\x1b" not in text and "\x07" not in text
+                text.encode("utf-8")  # no lone surrogate left
+            assert "In\\x1b[31mput\\x07\\ud800" in line
+
+    def test_safe_text_keeps_ordinary_unicode(self) -> None:
+        from graph.text import safe_text
+
+        assert safe_text("Bildé 画像 🙂") == "Bildé 画像 🙂"
+        assert safe_text("a\nb\tc\x9b1m\u202e") == "a\\nb\\tc\\x9b1m\\u202e"
+
+    def test_shape_of_rank_65_is_refused(self, tmp_path: Path) -> None:
+        shape = "{" + ",".join(["1"] * 65) + "}"
+        path = graph_file(tmp_path, [input_node(initvalues="1", shape=shape)])
+        for command in ("run", "check"):
+            code, _, err = call([command, str(path)])
+            assert code == 1
+            line = one_line(err)
+            assert "port 'shape'" in line and "65 dims" in line and "internal" not in line
+
+    def test_signalling_nan_prints_no_warning(self, tmp_path: Path) -> None:
+        values = np.zeros(4, np.float32)
+        values.view(np.uint32)[:] = 0x7F800001  # signalling NaN
+        np.save(tmp_path / "snan.npy", values)
+        path = graph_file(tmp_path, [input_node(file="snan.npy", dtype="DT_DOUBLE"),
+                                     input_node("b", file="snan.npy")])
+        result = subprocess.run(
+            [sys.executable, "-W", "default", *ENTRY_POINT[1:], "run", str(path)],
+            capture_output=True, text=True, cwd=ROOT, timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""
+        assert "nan" in result.stdout
+
+    def test_unquoted_braces_get_a_quoting_hint(self, tmp_path: Path) -> None:
+        path = graph_file(tmp_path, [input_node(initvalues="{1,2}")])
+        # What bash makes of: --set a.initvalues={{0.5,0.5}}
+        code, _, err = call(["run", str(path), "--set", "a.initvalues={0.5}",
+                             "a.initvalues={0.5}"])
+        assert code == 2
+        assert "quote" in err.splitlines()[-1] and "a.initvalues={0.5}" in err
+
+    @pytest.mark.parametrize(("text", "expected"), [
+        ("512M", 512 << 20), ("4G", 4 << 30), ("1.5GiB", 3 << 29), ("1000", 1000),
+        ("64k", 64 << 10),
+    ])
+    def test_memory_sizes(self, text: str, expected: int) -> None:
+        from graph.memory import parse_memory_size
+
+        assert parse_memory_size(text) == expected
+
+    @pytest.mark.parametrize("text", ["", "5Q", "-1G", "0", "G", "1e9", "x" * 100])
+    def test_bad_memory_limit_is_a_usage_error(self, tmp_path: Path, text: str) -> None:
+        path = graph_file(tmp_path, [input_node(initvalues="{1,2}")])
+        code, _, err = call(["run", str(path), "--memory-limit", text])
+        assert code == 2
+        assert "memory" in err.splitlines()[-1]
+
+    def test_ctrl_c_exits_130_with_one_line(self, tmp_path: Path) -> None:
+        import signal
+        import time
+
+        # Large enough to be still running (or still importing) when the signal lands.
+        path = graph_file(tmp_path, [
+            input_node(initvalues="1", shape="{1,600,600,4}"),
+            {"id": "p", "block": "ExtractImagePatches",
+             "inputs": {"ksizes": "{1,5,5,1}", "padding": "SAME"}},
+        ], [{"from": "a.output", "to": "p.images"}])
+        for delay in (0.15, 0.6):
+            child = subprocess.Popen(
+                [*ENTRY_POINT, "run", str(path), "--memory-limit", "8G"],
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            )
+            time.sleep(delay)
+            child.send_signal(signal.SIGINT)
+            _, err = child.communicate(timeout=120)
+            assert child.returncode == 130, (delay, err)
+            assert one_line(err).endswith("interrupted (Ctrl-C)")
+
+
+# ----------------------------------------------------------------------------- 1. images
+
+
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    """A PNG whose IHDR promises width x height pixels, with no image data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+
+
+def _savable_modes() -> list[tuple[str, str]]:
+    """Every (image mode, suffix) pair Pillow can write."""
+    from PIL import Image
+
+    pairs = []
+    for suffix, fmt in ((".png", "PNG"), (".bmp", "BMP"), (".jpg", "JPEG")):
+        for mode in ("1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I", "CMYK", "PA", "F"):
+            try:
+                Image.new(mode, (2, 2)).save(io.BytesIO(), format=fmt)
+            except (OSError, KeyError, ValueError):
+                continue
+            pairs.append((mode, suffix))
+    return pairs
+
+
+FOREIGN_FORMATS = ["TIFF", "GIF", "ICO", "PPM", "WEBP", "TGA", "PCX", "SGI", "JPEG2000"]
+
+
+class TestImagesByTheirSuffixOnly:
+    @pytest.mark.parametrize("fmt", FOREIGN_FORMATS)
+    @pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp"])
+    def test_foreign_content_is_refused_by_check_and_run_alike(
+        self, tmp_path: Path, fmt: str, suffix: str
+    ) -> None:
+        from PIL import Image, features
+
+        if fmt == "WEBP" and not features.check("webp"):
+            pytest.skip("Pillow without WEBP")
+        if fmt == "JPEG2000" and not features.check("jpg_2000"):
+            pytest.skip("Pillow without JPEG 2000")
+        name = "img" + suffix
+        try:
+            Image.new("RGB", (8, 8), (10, 20, 30)).save(tmp_path / name, format=fmt)
+        except (OSError, KeyError, ValueError):
+            pytest.skip(f"Pillow cannot write {fmt} here")
+        path = graph_file(tmp_path, [input_node(file=name)])
+        lines = []
+        for command in ("check", "run"):
+            code, _, err = call([command, str(path)])
+            assert code == 1
+            lines.append(one_line(err))
+        assert lines[0] == lines[1]
+        assert "does not match its" in lines[0] and "port 'file'" in lines[0]
+
+    def test_postscript_named_png_is_never_interpreted(self, tmp_path: Path) -> None:
+        import time
+
+        (tmp_path / "x.png").write_bytes(
+            b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n{ } loop\nshowpage\n"
+        )
+        path = graph_file(tmp_path, [input_node(file="x.png")])
+        started = time.monotonic()
+        code, _, err = call(["run", str(path)])
+        assert code == 1 and "not a PNG image" in one_line(err)
+        assert time.monotonic() - started < 5
+
+    @pytest.mark.parametrize(("mode", "suffix"), _savable_modes())
+    def test_check_and_run_agree_on_every_mode(
+        self, tmp_path: Path, mode: str, suffix: str
+    ) -> None:
+        from PIL import Image
+
+        from blocks.input_files import peek_tensor_file, read_tensor_file
+
+        name = "m" + suffix
+        Image.new(mode, (7, 5)).save(tmp_path / name)
+        array = read_tensor_file(name, tmp_path)
+        assert peek_tensor_file(name, tmp_path) == (array.shape, array.dtype)
+
+    def test_decompression_bomb_is_a_clean_error(self, tmp_path: Path) -> None:
+        import warnings
+
+        from blocks.errors import BlockFileError, MemoryLimitError
+        from blocks.input_files import peek_tensor_file, read_tensor_file
+
+        _png_header_only(tmp_path / "huge.png", 20000, 10000)  # 200M px: Pillow's error zone
+        _png_header_only(tmp_path / "warn.png", 10000, 9500)  # 95M px: its warning zone
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(BlockFileError, match="too large to decode safely"):
+                peek_tensor_file("huge.png", tmp_path)
+            assert peek_tensor_file("warn.png", tmp_path)[0] == (1, 9500, 10000, 3)
+            path = graph_file(tmp_path, [input_node(file="warn.png", dtype="DT_UINT8")])
+            code, _, err = call(["run", str(path), "--memory-limit", "256M"])
+            assert code == 1 and "memory limit" in one_line(err)
+            with pytest.raises(MemoryLimitError):
+                from graph.engine import Engine
+                from graph.fileformat import load_graph
+
+                report = Engine(memory_limit=256 << 20).run(load_graph(path), base_dir=tmp_path)
+                raise report.problems[0]
+            with pytest.raises(BlockFileError):  # no data: truncated, a clean error
+                read_tensor_file("warn.png", tmp_path)
+
+
+# ----------------------------------------------------------------------------- 2. file sizes
+
+
+def _npz_of_zeros(path: Path, key: str, shape: tuple[int, ...], dtype: str) -> None:
+    """An npz whose one member holds zeros of ``shape``, written in pieces (small memory)."""
+    import zipfile
+
+    header = {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape}
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive, archive.open(
+        key + ".npy", "w", force_zip64=True
+    ) as member:
+        np.lib.format.write_array_header_2_0(member, header)
+        block = bytes(1 << 22)
+        for start in range(0, nbytes, len(block)):
+            member.write(block[: min(len(block), nbytes - start)])
+
+
+def _v3_header(text: str) -> bytes:
+    """An npy version 3.0 header (UTF-8, padded to 64 bytes) for the dict ``text``."""
+    body = text.encode("utf-8")
+    body += b" " * (-(len(body) + 13) % 64) + b"\n"
+    return b"\x93NUMPY\x03\x00" + len(body).to_bytes(4, "little") + body
+
+
+class TestFileSizes:
+    def test_size_comes_from_the_file_dtype_not_the_target(self, tmp_path: Path) -> None:
+        _npz_of_zeros(tmp_path / "z.npz", "x", (1 << 24,), "<f8")  # 128 MiB of float64
+        assert (tmp_path / "z.npz").stat().st_size < 1 << 20
+        path = graph_file(tmp_path, [input_node(file="z.npz:x", dtype="DT_UINT8")])
+        for command in ("check", "run"):  # as uint8 it would be 16 MiB: it fits, the file not
+            code, _, err = call([command, str(path), "--memory-limit", "64M"])
+            assert code == 1
+            line = one_line(err)
+            assert "float64" in line and "memory limit" in line and "port 'file'" in line
+
+    def test_npz_member_with_a_version_3_header_is_checked_before_loading(
+        self, tmp_path: Path
+    ) -> None:
+        import tracemalloc
+        import zipfile
+
+        from blocks.errors import MemoryLimitError
+        from blocks.input_files import peek_tensor_file, read_tensor_file
+
+        with zipfile.ZipFile(tmp_path / "v3.npz", "w", zipfile.ZIP_DEFLATED) as archive, \
+                archive.open("x.npy", "w", force_zip64=True) as member:
+            member.write(_v3_header("{'descr': '<f8', 'fortran_order': False, "
+                                    "'shape': (33554432,), }"))  # 256 MiB
+            block = bytes(1 << 22)
+            for _ in range((1 << 28) // len(block)):
+                member.write(block)
+        assert peek_tensor_file("v3.npz:x", tmp_path) == ((1 << 25,), np.dtype("<f8"))
+
+        def refuse(header: Any) -> None:
+            raise MemoryLimitError(f"{header.read_bytes} bytes", port="file")
+
+        tracemalloc.start()
+        with pytest.raises(MemoryLimitError, match=str(1 << 28)):
+            read_tensor_file("v3.npz:x", tmp_path, admit=refuse)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 16 << 20
+
+    def test_a_version_3_npy_reads_exactly(self, tmp_path: Path) -> None:
+        from blocks.input_files import read_tensor_file
+
+        values = np.arange(12, dtype=">i4").reshape(3, 4)
+        with (tmp_path / "v3.npy").open("wb") as stream:
+            np.lib.format.write_array(stream, np.asfortranarray(values), version=(3, 0))
+        out = read_tensor_file("v3.npy", tmp_path)
+        np.testing.assert_array_equal(out, values)
+        assert out.dtype == np.dtype(">i4")
+
+    def test_a_file_swapped_after_the_check_is_checked_again_when_read(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import blocks.library
+        from graph.engine import Engine
+        from graph.model import GraphModel
+
+        np.save(tmp_path / "a.npy", np.zeros(4, np.float32))
+        big = np.lib.format.open_memmap(tmp_path / "b.npy", "w+", np.float32, (1 << 25,))
+        del big  # a sparse 128 MiB file
+        model = GraphModel()
+        model.add_node("Input", "a")
+        model.set_literal("a", "file", "a.npy")
+
+        def swap_in_big() -> None:
+            os.replace(tmp_path / "b.npy", tmp_path / "a.npy")
+
+        original_read = blocks.library.read_tensor_file
+
+        def read_after_swap(spec: str, base_dir: Path | None, **kwargs: Any) -> Any:
+            swap_in_big()
+            return original_read(spec, base_dir, **kwargs)
+
+        monkeypatch.setattr(blocks.library, "read_tensor_file", read_after_swap)
+        report = Engine(memory_limit=64 << 20).run(model, base_dir=tmp_path)
+        assert report.with_status("failed") == ["a"]
+        error = report.nodes["a"].error
+        assert error is not None and "memory limit" in str(error) and error.port == "file"
+
+
+# ----------------------------------------------------------------------------- 7. stale cache
+
+
+def test_a_file_rewritten_with_the_same_size_and_mtime_is_read_again(tmp_path: Path) -> None:
+    from graph.engine import Engine
+    from graph.model import GraphModel
+
+    path = tmp_path / "a.npy"
+    np.save(path, np.arange(4, dtype=np.int32))
+    past = path.stat().st_mtime_ns - 10 * 10**9  # out of the racy window: stamps trusted
+    os.utime(path, ns=(past, past))
+    model = GraphModel()
+    model.add_node("Input", "a")
+    model.set_literal("a", "file", "a.npy")
+    model.set_literal("a", "dtype", "DT_INT32")
+    engine = Engine()
+    assert engine.run(model, base_dir=tmp_path).results["a.output"].tolist() == [0, 1, 2, 3]
+    assert engine.run(model, base_dir=tmp_path).statuses() == {"a": "cached"}
+    size = path.stat().st_size
+    np.save(path, np.array([9, 9, 9, 9], np.int32))
+    os.utime(path, ns=(past, past))
+    assert path.stat().st_size == size and path.stat().st_mtime_ns == past
+    report = engine.run(model, base_dir=tmp_path)
+    assert report.statuses() == {"a": "ran"}
+    assert report.results["a.output"].tolist() == [9, 9, 9, 9]
+
+
+def test_a_racy_file_is_stamped_by_its_content(tmp_path: Path) -> None:
+    from blocks.input_files import file_signature
+
+    path = tmp_path / "a.npy"
+    np.save(path, np.arange(4, dtype=np.int32))
+    first = file_signature("a.npy", tmp_path)
+    np.save(path, np.array([5, 5, 5, 5], np.int32))
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns))
+    second = file_signature("a.npy", tmp_path)
+    # Fresh files carry their content hash: different content, different stamp, even on a
+    # file system whose ctime did not tick between the two writes.
+    assert first.rsplit("|", 1)[1] != second.rsplit("|", 1)[1]
+
+
+# ----------------------------------------------------------------------------- 2. the budget
+
+
+def _fill(node_id: str, shape: str, value: str = "0") -> dict[str, Any]:
+    return input_node(node_id, initvalues=value, shape=shape)
+
+
+class TestMemoryBudget:
+    def test_reserve_and_release(self) -> None:
+        from blocks.errors import MemoryLimitError
+        from graph.memory import MemoryBudget
+
+        budget = MemoryBudget(100)
+        budget.reserve(60, "a")
+        with pytest.raises(MemoryLimitError) as info:
+            budget.reserve(41, "node 'x' output", node="x", port="out")
+        assert info.value.node == "x" and info.value.port == "out"
+        assert "41 bytes" in info.value.reason and "60 bytes already" in info.value.reason
+        assert budget.used == 60 and budget.available == 40
+        budget.release(60)
+        budget.reserve(100, "b")
+        assert budget.peak == 100
+
+    def test_the_limit_is_per_run_not_per_tensor(self, tmp_path: Path) -> None:
+        from graph.engine import Engine
+        from graph.fileformat import load_graph
+
+        # Six 10 MiB tensors, each well under a 45 MiB limit; together far above it.
+        nodes = [_fill(f"t{i}", "{10,1024,256}", str(i)) for i in range(6)]  # not twins
+        path = graph_file(tmp_path, nodes)
+        report = Engine(memory_limit=45 << 20).run(load_graph(path), base_dir=tmp_path)
+        assert report.with_status("ran") == ["t0", "t1", "t2", "t3"]
+        assert report.with_status("failed") == ["t4", "t5"]
+        error = report.nodes["t4"].error
+        assert error is not None and error.node == "t4" and "memory limit" in error.reason
+        assert report.peak_bytes <= 45 << 20
+        code, _, err = call(["run", str(path), "--memory-limit", "45M"])
+        assert code == 1 and "node 't4'" in one_line(err)
+
+    def test_an_output_of_exactly_the_limit_is_refused_cleanly(self, tmp_path: Path) -> None:
+        # 2 GiB of float32 patches from a 200-byte graph: refused before allocating.
+        path = graph_file(tmp_path, [
+            _fill("a", "{1,512,1024,1}"),
+            {"id": "p", "block": "ExtractImagePatches", "inputs": {"ksizes": "{1,32,32,1}",
+                                                                    "padding": "SAME"}},
+        ], [{"from": "a.output", "to": "p.images"}])
+        assert path.stat().st_size < 400
+        for command in ("check", "run"):
+            code, _, err = call([command, str(path)])
+            assert code == 1
+            line = one_line(err)
+            assert "node 'p'" in line and "memory limit" in line and "internal" not in line
+
+    def test_estimate_matches_what_the_run_holds(self, tmp_path: Path) -> None:
+        from graph.engine import Engine
+        from graph.fileformat import load_graph
+        from graph.memory import estimate_run
+
+        np.save(tmp_path / "img.npy", np.zeros((2, 64, 64, 3), np.uint8))
+        path = graph_file(tmp_path, [
+            input_node("a", file="img.npy", dtype="DT_FLOAT"),
+            {"id": "g", "block": "ExtractGlimpse", "inputs": {"size": "{32,32}",
+                                                               "offsets": "{{0,0},{0.5,0.5}}"}},
+            {"id": "p", "block": "ExtractImagePatches", "inputs": {"ksizes": "{1,2,2,1}"}},
+        ], [{"from": "a.output", "to": "g.input"}, {"from": "a.output", "to": "p.images"}])
+        model = load_graph(path)
+        estimate = estimate_run(model, base_dir=tmp_path)
+        report = Engine().run(model, base_dir=tmp_path, seed=1)
+        assert report.ok and estimate.complete
+        results_bytes = sum(array.nbytes for array in report.results.values())
+        literal_bytes = estimate.kept_bytes - results_bytes
+        assert 0 <= literal_bytes < 1024  # the typed size and offsets
+        assert estimate.peak_bytes == report.peak_bytes
+        # The uint8 file, its float32 copy and the cast's scratch, with nothing kept yet.
+        assert estimate.nodes["a"][0] > 2 * 64 * 64 * 3 * 5
+
+    @pytest.mark.parametrize("limit_mib", [400, 250])
+    def test_peak_memory_stays_within_the_budget(self, tmp_path: Path, limit_mib: int) -> None:
+        # Kept: 48 MiB image + 48 MiB glimpses + 192 MiB patches = 288 MiB; the gaussian
+        # glimpse works in about 3x its output. At 250 MiB the patches cannot be kept.
+        path = graph_file(tmp_path, [
+            _fill("a", "{4,1024,1024,3}"),
+            {"id": "g", "block": "ExtractGlimpse",
+             "attrs": "uniform_noise_ = false;noise_ = gaussian;",
+             "inputs": {"size": "{1024,1024}", "offsets": "{{0.9,0.9},{0.9,0.9},{0,0},{0,0}}"}},
+            {"id": "p", "block": "ExtractImagePatches", "inputs": {"ksizes": "{1,2,2,1}",
+                                                                    "padding": "SAME"}},
+        ], [{"from": "a.output", "to": "g.input"}, {"from": "a.output", "to": "p.images"}])
+        script = f"""
+import resource, sys
+from graph.engine import Engine
+from graph.fileformat import load_graph
+from graph.model import GraphModel
+warm = GraphModel()
+warm.add_node("Input", "w", literals={{"initvalues": "1", "shape": "{{1,8,8,3}}"}})
+Engine().run(warm)
+import gc
+gc.collect()
+# The resident size now (not the peak so far, which start-up may have raised).
+before = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
+report = Engine(memory_limit={limit_mib << 20}).run(load_graph({str(path)!r}), seed=1)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(after - before, report.peak_bytes, ",".join(report.with_status("failed")))
+"""
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                cwd=ROOT, timeout=300)
+        assert result.returncode == 0, result.stderr
+        grown, budget_peak, failed = result.stdout.split(" ")
+        assert int(budget_peak) <= limit_mib << 20
+        # Peak RSS growth within the budget plus a margin for allocator slack.
+        assert int(grown) <= (limit_mib + 40) << 20, (int(grown) >> 20, limit_mib)
+        assert failed.strip() == ("" if limit_mib == 400 else "p")
+
+
+# ----------------------------------------------------------------------------- 3. bombs in the file
+
+
+class TestGraphFileBombs:
+    def test_a_ring_of_10000_nodes_is_reported_in_linear_time(self, tmp_path: Path) -> None:
+        import time
+
+        from graph.fileformat import load_graph
+        from graph.validate import validate
+
+        count = 10_000
+        path = graph_file(
+            tmp_path,
+            [{"id": f"n{i}", "block": "ExtractImagePatches"} for i in range(count)],
+            [{"from": f"n{i}.patches", "to": f"n{(i + 1) % count}.images"}
+             for i in range(count)],
+        )
+        model = load_graph(path)
+        started = time.monotonic()
+        problems = validate(model)
+        assert time.monotonic() - started < 5
+        assert len(problems) == count
+        assert problems[0].reason.startswith("cycle: n0 -> n1 -> ")
+        assert problems[0].reason.endswith("-> n0 (10000 nodes)")
+        assert problems[5].reason.startswith("cycle: n5 -> n6 -> ")
+        assert max(len(p.reason) for p in problems) < 200
+
+    def test_cycles_in_two_components_each_get_their_own(self) -> None:
+        from graph.fileformat import graph_from_dict
+        from graph.validate import validate
+
+        model = graph_from_dict({
+            "format": "tensorblocks.graph", "version": 1,
+            "nodes": [{"id": n, "block": "ExtractImagePatches"} for n in "abcd"],
+            "edges": [{"from": f"{src}.patches", "to": f"{dst}.images"}
+                      for src, dst in ("ab", "ba", "cd", "dc")],
+        })
+        reasons = {p.node: p.reason for p in validate(model)}
+        assert reasons == {"a": "cycle: a -> b -> a", "b": "cycle: b -> a -> b",
+                           "c": "cycle: c -> d -> c", "d": "cycle: d -> c -> d"}
+
+    @pytest.mark.parametrize("token", ["1" * 60 + "j", "1" * 399 + "j", "1" * 300 + "e1j",
+                                       "." + "1" * 398 + "j"])
+    def test_number_patterns_do_not_backtrack(self, token: str) -> None:
+        import time
+
+        from blocks.errors import LiteralError
+        from blocks.literals import parse_literal
+        from blocks.spec import PortKind
+
+        text = "{" + ",".join([token] * (800_000 // len(token))) + "}"
+        started = time.monotonic()
+        with contextlib.suppress(LiteralError):  # out of range, or a valid tiny number
+            parse_literal(text, PortKind.TENSOR, None)
+        assert time.monotonic() - started < 5
+
+    def test_a_literal_beyond_a_million_values_is_refused_fast(self) -> None:
+        import time
+
+        from blocks.errors import LiteralError
+        from blocks.literals import parse_literal
+        from blocks.spec import PortKind
+
+        text = "{" + ",".join(["1"] * 10_000_000) + "}"
+        started = time.monotonic()
+        with pytest.raises(LiteralError, match=r"more than 1000000 values.*\.npy"):
+            parse_literal(text, PortKind.TENSOR, None)
+        assert time.monotonic() - started < 1
+
+    def test_a_million_plain_values_parse_quickly_and_exactly(self) -> None:
+        import time
+
+        from blocks.literals import parse_literal
+        from blocks.spec import PortKind
+
+        rng = np.random.default_rng(0)
+        values = rng.standard_normal((1000, 999)).astype(np.float32)
+        text = "{" + ",".join("{" + ",".join(map(repr, map(float, row))) + "}"
+                              for row in values) + "}"
+        started = time.monotonic()
+        parsed = parse_literal(text, PortKind.TENSOR, None)
+        assert time.monotonic() - started < 5
+        np.testing.assert_array_equal(parsed, values)
+
+    @pytest.mark.parametrize(("what", "make"), [
+        ("nodes", lambda: {"nodes": [{"id": f"n{i}", "block": "Input"} for i in range(20_001)]}),
+        ("attrs", lambda: {"nodes": [{"id": "n", "block": "ExtractGlimpse",
+                                      "attrs": "centered_ = true;" * 3_500_000}]}),
+        ("literals", lambda: {"nodes": [
+            {"id": f"n{i}", "block": "Input",
+             "inputs": {"initvalues": "{" + ",".join([str(i)] * 900_000) + "}"}}
+            for i in range(8)]}),
+        ("path", lambda: {"nodes": [{"id": "n", "block": "Input",
+                                     "inputs": {"file": '"' + "a" * 60_000_000 + '"'}}]}),
+    ])
+    def test_any_file_up_to_64_mib_is_checked_in_seconds(
+        self, tmp_path: Path, what: str, make: Any
+    ) -> None:
+        import time
+
+        data = {"format": "tensorblocks.graph", "version": 1, "edges": [], **make()}
+        path = tmp_path / "big.tbg.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        assert path.stat().st_size < 64 << 20
+        started = time.monotonic()
+        code, _, err = call(["check", str(path)])
+        assert time.monotonic() - started < 10  # 5 s on a quiet machine; margin for load
+        assert code == 1
+        assert len(one_line(err)) < 2100
+
+    def test_a_chain_of_the_most_nodes_is_checked_in_seconds(self, tmp_path: Path) -> None:
+        import time
+
+        count = 20_000
+        nodes = [input_node("n0", initvalues="1", shape="{1,1,1,1}")] + [
+            {"id": f"n{i}", "block": "ExtractImagePatches", "inputs": {"ksizes": "{1,1,1,1}"}}
+            for i in range(1, count)
+        ]
+        edges = [{"from": "n0.output" if i == 0 else f"n{i}.patches", "to": f"n{i + 1}.images"}
+                 for i in range(count - 1)]
+        path = graph_file(tmp_path, nodes, edges)
+        started = time.monotonic()
+        code, _, err = call(["check", str(path)])
+        assert code == 0, err
+        assert time.monotonic() - started < 10  # about 3 s on a quiet machine
+
+
+def _literal_text(array: np.ndarray, rng: np.random.Generator) -> str:
+    """``array`` as a literal with random spacing and bracket style."""
+    opening, closing = ("{", "}") if rng.random() < 0.5 else ("[", "]")
+
+    def space() -> str:
+        return str(rng.choice(["", " ", "\n", " \t "]))
+
+    def text(node: Any) -> str:
+        if isinstance(node, list):
+            return opening + space() + ("," + space()).join(map(text, node)) + space() + closing
+        return repr(node)
+
+    return text(array.tolist())
+
+
+class TestLargeLiteralPathAgrees:
+    """Large plain literals take a vectorized path; it must give what the parser gives."""
+
+    @pytest.mark.parametrize("seed", range(12))
+    def test_fast_path_equals_the_general_parser(
+        self, seed: int, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from blocks import literals
+
+        rng = np.random.default_rng(seed)
+        shape = tuple(int(d) for d in rng.integers(1, 9, size=int(rng.integers(1, 4))))
+        kind, variant = seed % 3, seed // 3 % 3
+        dtype: np.dtype[Any] | None
+        if kind == 0:
+            array = rng.integers(-(10**12), 10**12, size=shape)
+            dtype = [None, np.dtype(np.int64), np.dtype(np.float64)][variant]
+        elif kind == 1:
+            array = rng.standard_normal(shape) * 10.0 ** int(rng.integers(-30, 30))
+            dtype = [None, np.dtype(np.float32), np.dtype(np.float64)][variant]
+        else:
+            array = rng.integers(0, 255, size=shape)
+            dtype = np.dtype(np.uint8)
+        text = _literal_text(array, rng)
+        text = text + " " * max(0, 5000 - len(text))  # long enough for the fast path
+        fast = literals._fast_tensor(text, dtype)
+        assert fast is not None
+        monkeypatch.setattr(literals, "_FAST_MIN_CHARS", 1 << 40)
+        general = literals._parse_tensor(text, dtype)
+        assert fast.dtype == general.dtype and fast.shape == general.shape
+        np.testing.assert_array_equal(fast, general)
+
+    @pytest.mark.parametrize("text", [
+        "{1,2,,3}", "{{1},{2,3}}", "{1 2,3}", "{1,2}3", "{{},{1}}2", "{1,nan}", "{1,0x10}",
+        "{1_000,2}", "{{1,2},[3,4]}", "{1,2,true}", "{1e999,1}", "{1,2}}", "{{1,2}", ",1,2",
+    ])
+    def test_anything_unusual_goes_to_the_general_parser(
+        self, text: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from blocks import literals
+        from blocks.errors import LiteralError
+        from blocks.spec import PortKind
+
+        padded = text[:-1] + " " * 5000 + text[-1]
+        general: Any
+        monkeypatch.setattr(literals, "_FAST_MIN_CHARS", 1 << 40)
+        try:
+            general = literals.parse_literal(padded, PortKind.TENSOR, None)
+        except LiteralError as error:
+            general = error.reason
+        monkeypatch.undo()
+        try:
+            both: Any = literals.parse_literal(padded, PortKind.TENSOR, None)
+        except LiteralError as error:
+            both = error.reason
+        if isinstance(general, str):
+            assert both == general
+        else:
+            np.testing.assert_array_equal(both, general)
+            assert both.dtype == general.dtype
+
+
+# ----------------------------------------------------------------------------- 9. outside files
+
+
+class TestFilesOutsideTheGraphFolder:
+    def _graph(self, tmp_path: Path) -> Path:
+        folder = tmp_path / "graphs"
+        folder.mkdir()
+        np.save(folder / "in.npy", np.ones(2))
+        np.save(tmp_path / "up.npy", np.ones(2))
+        (folder / "link.npy").symlink_to(tmp_path / "up.npy")
+        return graph_file(folder, [
+            input_node("inside", file="in.npy"),
+            input_node("dots", file="../up.npy"),
+            input_node("absolute", file=str(tmp_path / "up.npy")),
+            input_node("link", file="link.npy"),
+            input_node("values", initvalues="{1,2}"),
+        ])
+
+    def test_which_files_are_outside(self, tmp_path: Path) -> None:
+        from graph.fileformat import files_outside, load_graph
+
+        path = self._graph(tmp_path)
+        outside = files_outside(load_graph(path), path.parent)
+        assert [(f.node, f.path) for f in outside] == [
+            ("dots", (tmp_path / "up.npy").resolve()),
+            ("absolute", (tmp_path / "up.npy").resolve()),
+            ("link", (tmp_path / "up.npy").resolve()),
+        ]
+
+    def test_the_command_line_says_so_and_absolute_paths_still_work(
+        self, tmp_path: Path
+    ) -> None:
+        path = self._graph(tmp_path)
+        code, out, err = call(["run", str(path)])
+        assert code == 0, err
+        line = one_line(err)
+        assert line.startswith("warning: ") and "outside its folder" in line
+        assert "../up.npy (node 'dots')" in line
+        assert f"link.npy (node 'link', which is {(tmp_path / 'up.npy').resolve()})" in line
+        assert "absolute.output" in out
+        code, _, err = call(["check", str(path), "--no-outside-warning"])
+        assert code == 0 and err == ""
+
+    def test_the_editor_asks_once_per_graph(self, tmp_path: Path, qtbot: Any,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+        from PySide6.QtCore import QSettings
+        from PySide6.QtWidgets import QMessageBox
+
+        from app.outside_files import WARN_SETTING, confirm_outside_files, outside_files_to_tell
+        from graph.fileformat import load_graph
+
+        path = self._graph(tmp_path)
+        model = load_graph(path)
+        settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+        shown: list[str] = []
+
+        def answer(box: QMessageBox) -> int:
+            assert box.textFormat() == Qt.TextFormat.PlainText
+            shown.append(box.text())
+            return int(QMessageBox.StandardButton.Yes)
+
+        from PySide6.QtCore import Qt
+
+        monkeypatch.setattr(QMessageBox, "exec", answer)
+        assert len(outside_files_to_tell(model, path, settings)) == 3
+        assert confirm_outside_files(None, model, path, settings)
+        assert confirm_outside_files(None, model, path, settings)
+        assert len(shown) == 1 and "../up.npy" in shown[0]
+        model.set_literal("inside", "file", "/etc/hostname.npy")  # a new outside file
+        assert outside_files_to_tell(model, path, settings)
+        settings.setValue(WARN_SETTING, False)
+        assert outside_files_to_tell(model, path, settings) == []
