@@ -41,15 +41,16 @@ strided copy from a view of the image; the border strips around it (and, for dil
 columns, the whole output) from a small re-laid-out copy of what they read, which adds
 the zero padding and puts the columns a patch row reads next to each other, so every
 inner copy run is ``kw*C`` elements long. Inputs that are mostly padding (a kernel or
-rate far larger than the image) are copied tap by tap. Outputs of 4 MiB and more are
-filled in pieces (by batch, then by output rows) of at most 8 MiB, two per thread,
+rate far larger than the image) are copied tap by tap. Outputs are filled in pieces (by
+batch, then by output rows) of at most 8 MiB; from 16 MiB on, two pieces per thread,
 taken in turn by the calling thread and pool helpers (numpy releases the GIL while
 copying, and the first-touch page faults of the fresh output are taken in parallel
-too). The number of threads is :func:`~blocks.kernels.pieces.thread_count`: the cores
-this process may use (at most 4), capped by the ``TENSORBLOCKS_THREADS`` environment
-variable — never a guess from the current load, so the speed does not jump between runs. A set
-``cancel`` event stops the work between pieces with
-:class:`~blocks.errors.CancelledError`; temporaries stay within one piece's size.
+too; below that size a second thread measured slower). The number of threads is
+:func:`~blocks.kernels.pieces.thread_count`: the cores this process may use (at most 4),
+capped by the ``TENSORBLOCKS_THREADS`` environment variable — never a guess from the
+current load, so the speed does not jump between runs. A set ``cancel`` event stops the
+work between pieces with :class:`~blocks.errors.CancelledError`; temporaries stay
+within one piece's size.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ _TF_KERNEL_T = (
 _SPLIT_MIN_BYTES = 1 << 20
 
 #: Outputs at least this large are filled in pieces shared with helper threads.
-_PARALLEL_MIN_BYTES = 4 << 20
+_PARALLEL_MIN_BYTES = 16 << 20
 #: The largest piece: a Stop waits for at most one piece per thread (a few ms).
 _PIECE_MAX_BYTES = 8 << 20
 
@@ -453,7 +454,8 @@ def _fill_in_pieces(
         )
         _fill(out[batch, rows], images[batch], part)
 
-    run_pieces(len(pieces), fill_piece, cancel, thread_count())
+    threads = thread_count() if out.nbytes >= _PARALLEL_MIN_BYTES else 1
+    run_pieces(len(pieces), fill_piece, cancel, threads)
 
 
 # ----------------------------------------------------------------------------- the copy
