@@ -42,7 +42,7 @@ columns, the whole output) from a small re-laid-out copy of what they read, whic
 the zero padding and puts the columns a patch row reads next to each other, so every
 inner copy run is ``kw*C`` elements long. Inputs that are mostly padding (a kernel or
 rate far larger than the image) are copied tap by tap. Outputs are filled in pieces (by
-batch, then by output rows) of at most 8 MiB; from 16 MiB on, two pieces per thread,
+batch, then by output rows) of at most 4 MiB; from 16 MiB on, two pieces per thread,
 taken in turn by the calling thread and pool helpers (numpy releases the GIL while
 copying, and the first-touch page faults of the fresh output are taken in parallel
 too; below that size a second thread measured slower). The number of threads is
@@ -105,7 +105,7 @@ _SPLIT_MIN_BYTES = 1 << 20
 #: Outputs at least this large are filled in pieces shared with helper threads.
 _PARALLEL_MIN_BYTES = 16 << 20
 #: The largest piece: a Stop waits for at most one piece per thread (a few ms).
-_PIECE_MAX_BYTES = 8 << 20
+_PIECE_MAX_BYTES = 4 << 20
 
 
 # ----------------------------------------------------------------------------- validation
