@@ -786,7 +786,7 @@ def _gather_and_fill(
         low_key, high_key = _item_keys(key, redo + item_offset)
         keys = (low_key[:, 0], high_key[:, 0])
         if every_item:
-            slot = np.empty(batch, np.intp)
+            slot = np.zeros(batch, np.intp)  # items without fill: any row (nothing is taken)
             slot[redo] = np.arange(len(redo))
 
     def fill_piece(index: int) -> None:
@@ -814,14 +814,17 @@ def _gather_and_fill(
         elif stats:
             # The filled elements of this piece: (item in the piece, position in its rows).
             filled = outside.reshape(len(chosen), -1)
-            item, position = np.nonzero(filled)
-            rows = slot[item + start] if every_item else item + start
+            counts = np.count_nonzero(filled, axis=1)  # filled elements per item
+            # Each filled element's position in its glimpse: its flat index in the piece
+            # less its item's first index (repeated per item: cheaper than a division).
+            position = np.flatnonzero(filled)
+            position -= np.repeat(_counting(len(chosen)) * filled.shape[1], counts)
             position = position.astype(np.uint32)
             position += np.uint32(first_row * row)  # the position in the whole glimpse
-            # A boolean assignment fills the elements in the order nonzero found them.
-            piece.reshape(len(chosen), -1)[filled] = _noise_at(
-                mode, rows, position, channels, keys, stats
-            )
+            rows = slot[part[0]] if every_item else _counting(len(chosen)) + start
+            # A boolean assignment fills the elements in the order flatnonzero found them.
+            filled_values = _noise_at(mode, rows, counts, position, channels, keys, stats)
+            piece.reshape(len(chosen), -1)[filled] = filled_values
         if in_place:
             return
         if every_item:
@@ -833,20 +836,20 @@ def _gather_and_fill(
 
 
 def _noise_at(
-    mode: str, item: np.ndarray, positions: np.ndarray, channels: int,
+    mode: str, rows: np.ndarray, counts: np.ndarray, positions: np.ndarray, channels: int,
     keys: tuple[np.ndarray, np.ndarray], stats: tuple[np.ndarray, ...],
 ) -> np.ndarray:
-    """Noise for the elements at ``positions`` (uint32) of the glimpses of items ``item``
-    (indices into ``keys`` ``[n]`` and ``stats``, which are flat: ``[n]`` for uniform,
-    ``[n*C]`` per item and channel for gaussian)."""
-    k1, k2 = keys[0][item], keys[1][item]
+    """Noise for filled elements: ``counts[n]`` elements of the n-th item of a piece, in
+    order, at glimpse ``positions`` (uint32); ``rows[n]`` is the item's row in ``keys``
+    ``[R]`` and ``stats`` (flat: ``[R]`` for uniform, ``[R*C]`` per item and channel for
+    gaussian)."""
+    k1 = np.repeat(keys[0][rows], counts)
+    k2 = np.repeat(keys[1][rows], counts)
     with np.errstate(over="ignore", invalid="ignore"):
         if mode == "uniform":
-            lo, span = stats[0][item], stats[1][item]
             values = _steps(_bits_at(positions, k1, k2))
-            span *= _TWO_M24
-            values *= span
-            values += lo
+            values *= np.repeat(stats[1][rows] * _TWO_M24, counts)  # span * 2**-24
+            values += np.repeat(stats[0][rows], counts)  # lo
             return values
         # Box-Muller on the pair (2q, 2q+1) each element belongs to.
         first = _steps(_bits_at(positions & np.uint32(0xFFFFFFFE), k1, k2))
@@ -859,7 +862,7 @@ def _noise_at(
         angle *= _TWO_M24 * _TWO_PI
         values = np.where((positions & np.uint32(1)).astype(bool), np.sin(angle), np.cos(angle))
         values *= radius
-        channel = item * channels
+        channel = np.repeat(rows * channels, counts)  # each element's (item, channel) row
         channel += positions % np.uint32(channels)
         mean, std, low, high = (column[channel] for column in stats)
         values *= std
