@@ -463,4 +463,8 @@ class BlockRegistry(Mapping[str, BlockSpec]):
         return groups
 
 
-REGISTRY = BlockRegistry((INPUT, EXTRACT_GLIMPSE, EXTRACT_GLIMPSE_V2, EXTRACT_IMAGE_PATCHES))
+from blocks.library_ops import LIBRARY_OPS  # noqa: E402  (the resize and array ops)
+
+REGISTRY = BlockRegistry(
+    (INPUT, EXTRACT_GLIMPSE, EXTRACT_GLIMPSE_V2, EXTRACT_IMAGE_PATCHES, *LIBRARY_OPS)
+)

@@ -1,0 +1,248 @@
+"""The block library (resize, array ops): TensorFlow fixtures replayed through the blocks.
+
+The fixtures under tests/fixtures/ops were made by TensorFlow 2.21
+(``python tools/make_golden.py ops``). Each case is replayed through its block's
+declaration — ``run`` for the values, compared bit for bit (NaN payloads and -0.0
+count), and ``infer`` from shapes and literal values alone, which must give the output's
+shape and dtype or raise the very error ``run`` raises. Property tests compare the
+kernels with plain loops written from TensorFlow's C++ kernels.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from blocks import REGISTRY
+from blocks.errors import InvalidArgumentError, MemoryLimitError
+from blocks.kernels.resize import (
+    nearest_indices,
+    resize_bilinear,
+    resize_nearest_neighbor,
+    resize_scale,
+)
+from blocks.spec import InferContext, RunContext, TensorInfo
+
+try:
+    import ml_dtypes
+
+    BFLOAT16: Any = ml_dtypes.bfloat16
+except ImportError:  # pragma: no cover - ml_dtypes is a test dependency
+    BFLOAT16 = None
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ops"
+MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
+ARRAYS = dict(np.load(FIXTURES / MANIFEST["arrays"], allow_pickle=False))
+VALUE_CASES = [case for case in MANIFEST["cases"] if case["kind"] == "value"]
+ERROR_CASES = [case for case in MANIFEST["cases"] if case["kind"] == "error"]
+
+#: Inputs that inference sees as known values (small int vectors typed as literals).
+_LITERAL_LIMIT = 64
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def bits(array: np.ndarray) -> np.ndarray:
+    """The array's bit patterns as unsigned ints of the item width."""
+    array = np.ascontiguousarray(array)
+    if array.dtype.kind == "b":
+        return array.view(np.uint8)
+    return array.view(np.dtype(f"u{min(array.dtype.itemsize, 8)}"))
+
+
+def assert_same_bits(actual: np.ndarray, expected: np.ndarray) -> None:
+    assert actual.shape == expected.shape
+    assert actual.dtype == expected.dtype
+    np.testing.assert_array_equal(bits(actual), bits(expected))
+
+
+def load(case: dict[str, Any], key: str, meta: dict[str, Any]) -> np.ndarray:
+    array = ARRAYS[f"{case['id']}.{key}"]
+    if meta["storage"] == "bfloat16_bits_as_uint16":
+        array = array.view(BFLOAT16)
+    return array
+
+
+def inputs_of(case: dict[str, Any]) -> dict[str, np.ndarray]:
+    return {port: load(case, f"in.{port}", meta) for port, meta in case["inputs"].items()}
+
+
+def run_block(case: dict[str, Any], **kwargs: Any) -> dict[str, np.ndarray]:
+    spec = REGISTRY[case["block"]]
+    attrs = {**spec.default_attrs(), **case["attrs"]}
+    return spec.run(RunContext(inputs_of(case), attrs, **kwargs))
+
+
+def infer_block(case: dict[str, Any]) -> dict[str, TensorInfo]:
+    """Inference as the graph does it: tensors by shape and dtype, small int vectors known."""
+    spec = REGISTRY[case["block"]]
+    attrs = {**spec.default_attrs(), **case["attrs"]}
+    infos: dict[str, TensorInfo] = {}
+    for port, value in inputs_of(case).items():
+        small_int = value.dtype.kind in "iu" and value.size <= _LITERAL_LIMIT
+        infos[port] = TensorInfo(value.shape, value.dtype, value if small_int else None)
+    return spec.infer(InferContext(infos, attrs))
+
+
+def output_port(case: dict[str, Any]) -> str:
+    return REGISTRY[case["block"]].outputs[0].name
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+def test_fixtures_cover_the_library() -> None:
+    blocks = {case["block"] for case in MANIFEST["cases"]}
+    assert {"ResizeBilinear", "ResizeNearestNeighbor"} <= blocks
+    assert MANIFEST["tensorflow_version"].startswith("2.21")
+    for block in blocks:
+        assert REGISTRY[block].name == block
+        tags = {tag for case in VALUE_CASES if case["block"] == block for tag in case["tags"]}
+        if block.startswith("Resize"):
+            assert {"ac0hp0", "ac1hp0", "ac0hp1", "special", "dtype", "batch0"} <= tags
+
+
+@pytest.mark.parametrize("case", VALUE_CASES, ids=lambda case: case["id"])
+def test_fixture_values_are_bit_exact(case: dict[str, Any]) -> None:
+    expected = load(case, "expected", case["expected"])
+    port = output_port(case)
+    actual = run_block(case)[port]
+    assert_same_bits(actual, expected)
+    inferred = infer_block(case)[port]
+    assert inferred.shape == expected.shape
+    assert inferred.dtype == expected.dtype
+
+
+@pytest.mark.parametrize("case", ERROR_CASES, ids=lambda case: case["id"])
+def test_fixture_errors_match_tensorflow(case: dict[str, Any]) -> None:
+    where = case["error"]
+    with pytest.raises(InvalidArgumentError) as caught:
+        run_block(case)
+    error = caught.value
+    assert (error.port, error.attr) == (where["port"], where["attr"])
+    assert where["tf_message"].rstrip(".") in error.reason
+    with pytest.raises(InvalidArgumentError) as inferred:
+        infer_block(case)
+    assert inferred.value.reason == error.reason
+    assert (inferred.value.port, inferred.value.attr) == (error.port, error.attr)
+
+
+# ----------------------------------------------------------------------------- resize
+
+
+def reference_bilinear(
+    images: np.ndarray, size: tuple[int, int], align_corners: bool, half_pixel_centers: bool
+) -> np.ndarray:
+    """TensorFlow's resize_image loop, pixel by pixel, in float32."""
+    f32 = np.float32
+    batch, in_h, in_w, channels = images.shape
+    out_h, out_w = size
+
+    def weights(in_size: int, out_size: int) -> list[tuple[int, int, np.float32]]:
+        scale = resize_scale(in_size, out_size, align_corners)
+        result = []
+        for i in range(out_size):
+            coord = (f32(i) + f32(0.5)) * scale - f32(0.5) if half_pixel_centers else f32(i) * scale
+            low = np.floor(coord)
+            upper = min(int(np.ceil(coord)), in_size - 1)
+            result.append((min(max(int(low), 0), upper), upper, f32(coord - low)))
+        return result
+
+    data = images.astype(f32)
+    if (out_h, out_w) == (in_h, in_w):
+        return data
+    out = np.zeros((batch, out_h, out_w, channels), f32)
+    ys, xs = weights(in_h, out_h), weights(in_w, out_w)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for b in range(batch):
+            for y, (y0, y1, ly) in enumerate(ys):
+                for x, (x0, x1, lx) in enumerate(xs):
+                    tl, tr = data[b, y0, x0], data[b, y0, x1]
+                    bl, br = data[b, y1, x0], data[b, y1, x1]
+                    top = tl + (tr - tl) * lx
+                    bottom = bl + (br - bl) * lx
+                    out[b, y, x] = top + (bottom - top) * ly
+    return out
+
+
+_MODES = st.sampled_from([(False, False), (True, False), (False, True)])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 2), st.integers(1, 6), st.integers(1, 6), st.integers(1, 3)),
+    size=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+    mode=_MODES,
+    seed=st.integers(0, 2**16),
+)
+def test_bilinear_matches_the_pixel_loop(
+    shape: tuple[int, int, int, int], size: tuple[int, int], mode: tuple[bool, bool], seed: int
+) -> None:
+    images = np.random.default_rng(seed).standard_normal(shape).astype(np.float32) * 100
+    actual = resize_bilinear(images, size, align_corners=mode[0], half_pixel_centers=mode[1])
+    assert_same_bits(actual, reference_bilinear(images, size, *mode))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    in_size=st.integers(1, 40), out_size=st.integers(1, 40), mode=_MODES,
+)
+def test_nearest_indices_stay_inside(in_size: int, out_size: int, mode: tuple[bool, bool]) -> None:
+    indices = nearest_indices(in_size, out_size, *mode)
+    assert indices.shape == (out_size,)
+    assert indices.min() >= 0 and indices.max() <= in_size - 1
+    assert np.all(np.diff(indices) >= 0)  # monotone: no pixel order is flipped
+    if mode[0] and out_size > 1:  # align_corners: the corners map onto the corners
+        assert indices[0] == 0 and indices[-1] == in_size - 1
+
+
+def test_nearest_keeps_bits_of_every_value() -> None:
+    images = np.array([np.nan, -0.0, np.inf, 1.5], np.float32).reshape(1, 2, 2, 1)
+    out = resize_nearest_neighbor(images, (4, 4))
+    assert out.dtype == np.float32
+    assert set(bits(out).ravel().tolist()) == set(bits(images).ravel().tolist())
+
+
+def test_resize_refuses_outputs_beyond_the_memory_limit() -> None:
+    images = np.zeros((1, 2, 2, 3), np.float32)
+    with pytest.raises(MemoryLimitError) as caught:
+        resize_bilinear(images, (1000, 1000), memory_limit=1000)
+    assert caught.value.port == "size"
+    spec = REGISTRY["ResizeBilinear"]
+    ctx = InferContext(
+        {
+            "images": TensorInfo((1, 2, 2, 3), np.dtype(np.float32)),
+            "size": TensorInfo((2,), np.dtype(np.int32), np.array([1000, 1000], np.int32)),
+        },
+        spec.default_attrs(),
+        memory_limit=1000,
+    )
+    with pytest.raises(MemoryLimitError):
+        spec.infer(ctx)
+
+
+def test_resize_infers_unknown_size_as_unknown_dims() -> None:
+    spec = REGISTRY["ResizeNearestNeighbor"]
+    ctx = InferContext(
+        {
+            "images": TensorInfo((4, 8, 8, 3), np.dtype(np.uint8)),
+            "size": TensorInfo((2,), np.dtype(np.int32)),
+        },
+        spec.default_attrs(),
+    )
+    info = spec.infer(ctx)["resized_images"]
+    assert info.shape == (4, None, None, 3)
+    assert info.dtype == np.uint8
+
+
+def test_resize_refuses_a_float_size() -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        resize_bilinear(np.zeros((1, 2, 2, 1), np.float32), np.array([2.0, 2.0]))
+    assert caught.value.port == "size"

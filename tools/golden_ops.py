@@ -1,0 +1,279 @@
+"""Make the library-op fixtures (resize, array ops) with TensorFlow (the ``oracle`` extra).
+
+``main(out_dir)`` runs every case below through TensorFlow 2.21's raw op of the same
+name and writes ``out_dir/manifest.json`` plus ``out_dir/ops.npz`` holding, per case
+``<id>``, each input ``<id>.in.<port>`` and (value cases) the output ``<id>.expected``.
+bfloat16 arrays are stored as their uint16 bit patterns (``"storage":
+"bfloat16_bits_as_uint16"``). Error cases record TF's exception type and cleaned message
+and the port or attr our block names. Tests replay it all through the blocks'
+declarations (run and infer) without TensorFlow.
+
+A case names the block, its inputs by our port names, and its attrs by our attr names;
+:data:`TF_CALLS` maps them onto ``tf.raw_ops``. Value cases cover every attr
+combination, edge sizes (1, larger than the image, empty batch), special floats (NaN
+with payloads, infinities, -0.0, subnormals, the largest finite) and every dtype the
+op takes.
+
+Run it through ``python tools/make_golden.py ops``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# tools/ is the script's folder (python tools/make_golden.py), so its modules import bare.
+from golden_patches import _write_npz, make_images
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+SEED = 20261126
+NPZ_NAME = "ops.npz"
+RESIZE_DTYPES = ["int8", "uint8", "int16", "uint16", "int32", "int64", "bfloat16", "float16",
+                 "float32", "float64"]
+# (align_corners, half_pixel_centers): every combination TF accepts.
+RESIZE_MODES = [(False, False), (True, False), (False, True)]
+
+Case = dict[str, Any]
+
+
+def _i32(*values: Any) -> np.ndarray:
+    return np.array(values, dtype=np.int32)
+
+
+class _Cases:
+    """Collects cases; inputs given as arrays or as (shape, dtype, special) to generate."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.items: list[Case] = []
+
+    def image(self, shape: list[int], dtype: str = "float32", special: bool = False) -> Any:
+        if dtype == "bool":
+            return self.rng.random(shape) < 0.5
+        if dtype in ("uint32", "uint64", "complex64", "complex128", "int8", "int16", "int32",
+                     "int64", "uint8", "uint16", "float16", "float32", "float64", "bfloat16"):
+            return make_images(shape, dtype, self.rng, special)
+        raise ValueError(dtype)
+
+    def add(self, block: str, case_id: str, inputs: dict[str, Any], attrs: dict[str, Any],
+            *, port: str | None = None, attr: str | None = None,
+            tags: tuple[str, ...] = ()) -> None:
+        self.items.append({"block": block, "id": case_id, "inputs": inputs, "attrs": attrs,
+                           "port": port, "attr": attr, "tags": list(tags)})
+
+
+# ----------------------------------------------------------------------------- resize
+
+
+def _resize_cases(cases: _Cases) -> None:
+    shapes = [
+        ([1, 1, 1, 1], (1, 1), "one_pixel"),
+        ([1, 1, 1, 2], (4, 3), "from_one_pixel"),
+        ([2, 5, 7, 3], (3, 4), "down"),
+        ([2, 5, 7, 3], (11, 13), "up"),
+        ([1, 5, 7, 3], (5, 7), "same_size"),
+        ([1, 5, 7, 2], (5, 9), "same_height"),
+        ([1, 4, 4, 1], (1, 9), "to_one_row"),
+        ([1, 3, 5, 4], (7, 2), "mixed"),
+        ([1, 2, 3, 1], (17, 23), "much_larger"),
+        ([1, 9, 6, 5], (4, 4), "c5"),
+        ([0, 4, 4, 2], (3, 3), "batch0"),
+        ([1, 6, 8, 1], (4, 6), "ratio_3_4"),
+        ([1, 7, 7, 3], (3, 3), "ratio_3_7"),
+    ]
+    for block, short in (("ResizeBilinear", "bl"), ("ResizeNearestNeighbor", "nn")):
+        for align, half in RESIZE_MODES:
+            mode = f"ac{int(align)}hp{int(half)}"
+            attrs = {"align_corners": align, "half_pixel_centers": half}
+            for shape, size, tag in shapes:
+                cases.add(block, f"{short}_{mode}_{tag}",
+                          {"images": cases.image(shape), "size": _i32(*size)}, attrs,
+                          tags=(tag, mode))
+            cases.add(block, f"{short}_{mode}_special_up",
+                      {"images": cases.image([2, 4, 5, 3], special=True), "size": _i32(7, 9)},
+                      attrs, tags=("special", mode))
+            cases.add(block, f"{short}_{mode}_special_down",
+                      {"images": cases.image([1, 9, 8, 3], special=True), "size": _i32(4, 3)},
+                      attrs, tags=("special", mode))
+            for channels, (shape, size) in ((1, ([1, 6, 7], (9, 4))), (4, ([2, 5, 4], (3, 8)))):
+                cases.add(block, f"{short}_{mode}_special_c{channels}",
+                          {"images": cases.image([*shape, channels], special=True),
+                           "size": _i32(*size)}, attrs, tags=("special", mode))
+            cases.add(block, f"{short}_{mode}_special_same",
+                      {"images": cases.image([1, 3, 3, 3], special=True), "size": _i32(3, 3)},
+                      attrs, tags=("special", mode))
+        for index, dtype in enumerate(RESIZE_DTYPES):
+            align, half = RESIZE_MODES[index % 3]
+            attrs = {"align_corners": align, "half_pixel_centers": half}
+            cases.add(block, f"{short}_dtype_{dtype}",
+                      {"images": cases.image([2, 5, 6, 3], dtype, special=True),
+                       "size": _i32(8, 4)}, attrs, tags=("dtype",))
+        for dtype in ("float64", "float16", "bfloat16"):  # the no-op resize converts only
+            cases.add(block, f"{short}_same_size_{dtype}",
+                      {"images": cases.image([1, 4, 5, 3], dtype, special=True),
+                       "size": _i32(4, 5)}, {"align_corners": False,
+                                              "half_pixel_centers": False},
+                      tags=("dtype", "same_size"))
+        tiny = np.array([1e-40, -1e-40, 1e-45, 3e-39, 1.5, -0.0, 1e-300, 2.0**-126],
+                        np.float64).reshape(1, 2, 4, 1)
+        for size in ((2, 4), (3, 5)):
+            cases.add(block, f"{short}_denormals_float64_{size[0]}x{size[1]}",
+                      {"images": tiny, "size": _i32(*size)},
+                      {"align_corners": False, "half_pixel_centers": False},
+                      tags=("special", "denormal"))
+            cases.add(block, f"{short}_denormals_float32_{size[0]}x{size[1]}",
+                      {"images": tiny.astype(np.float32), "size": _i32(*size)},
+                      {"align_corners": False, "half_pixel_centers": True},
+                      tags=("special", "denormal"))
+        ok = {"align_corners": False, "half_pixel_centers": False}
+        image = cases.image([1, 4, 4, 3])
+        errors: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, str]]] = [
+            ("hp_and_ac", {"images": image, "size": _i32(2, 2)},
+             {"align_corners": True, "half_pixel_centers": True},
+             {"attr": "half_pixel_centers"}),
+            ("rank3", {"images": image[0], "size": _i32(2, 2)}, ok, {"port": "images"}),
+            ("rank5", {"images": image[None], "size": _i32(2, 2)}, ok, {"port": "images"}),
+            ("c0", {"images": cases.image([1, 4, 4, 0]), "size": _i32(2, 2)}, ok,
+             {"port": "images"}),
+            ("h0", {"images": cases.image([1, 0, 4, 3]), "size": _i32(2, 2)}, ok,
+             {"port": "images"}),
+            ("w0", {"images": cases.image([2, 4, 0, 3]), "size": _i32(2, 2)}, ok,
+             {"port": "images"}),
+            ("size3", {"images": image, "size": _i32(2, 2, 2)}, ok, {"port": "size"}),
+            ("size1", {"images": image, "size": _i32(2)}, ok, {"port": "size"}),
+            ("size2d", {"images": image, "size": _i32(2, 2).reshape(1, 2)}, ok,
+             {"port": "size"}),
+            ("size_zero", {"images": image, "size": _i32(0, 2)}, ok, {"port": "size"}),
+            ("size_negative", {"images": image, "size": _i32(3, -1)}, ok, {"port": "size"}),
+            ("bool", {"images": cases.image([1, 4, 4, 3], "bool"), "size": _i32(2, 2)}, ok,
+             {"port": "images"}),
+            ("uint32", {"images": cases.image([1, 4, 4, 3], "uint32"), "size": _i32(2, 2)}, ok,
+             {"port": "images"}),
+            ("complex64", {"images": cases.image([1, 4, 4, 3], "complex64"),
+                           "size": _i32(2, 2)}, ok, {"port": "images"}),
+            ("order_dtype_before_attrs", {"images": cases.image([4, 4, 3], "bool"),
+                                          "size": _i32(2, 2)},
+             {"align_corners": True, "half_pixel_centers": True}, {"port": "images"}),
+            ("order_attrs_before_rank", {"images": image[0], "size": _i32(2, 2, 2)},
+             {"align_corners": True, "half_pixel_centers": True},
+             {"attr": "half_pixel_centers"}),
+            ("order_rank_before_size", {"images": image[0], "size": _i32(0, 0, 0)}, ok,
+             {"port": "images"}),
+            ("order_channels_before_height", {"images": cases.image([1, 0, 4, 0]),
+                                              "size": _i32(2, 2)}, ok, {"port": "images"}),
+            ("order_image_before_size", {"images": cases.image([1, 0, 4, 3]),
+                                         "size": _i32(0, 2)}, ok, {"port": "images"}),
+            ("order_size_rank_before_count", {"images": image,
+                                              "size": _i32(2, 2, 2).reshape(3, 1)}, ok,
+             {"port": "size"}),
+        ]
+        for name, inputs, attrs, where in errors:
+            cases.add(block, f"{short}_e_{name}", inputs, attrs, tags=("error",), **where)
+
+
+# ----------------------------------------------------------------------------- TensorFlow
+
+TfCall = Callable[[dict[str, Any], dict[str, Any]], Any]
+
+
+def _tf_calls() -> dict[str, TfCall]:
+    import tensorflow as tf
+
+    raw = tf.raw_ops
+
+    def resize(op: Any) -> TfCall:
+        return lambda i, a: op(images=i["images"], size=i["size"],
+                               align_corners=a["align_corners"],
+                               half_pixel_centers=a["half_pixel_centers"])
+
+    return {
+        "ResizeBilinear": resize(raw.ResizeBilinear),
+        "ResizeNearestNeighbor": resize(raw.ResizeNearestNeighbor),
+    }
+
+
+def _clean_message(message: str) -> str:
+    """TF's message without the op-location decorations around it."""
+    message = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", message)
+    message = message.split("\n\t; NodeDef")[0]
+    message = re.sub(r"\s*\[Op:\w+\]( name: \S*)?\s*$", "", message)
+    return message.strip()
+
+
+def _store(arrays: dict[str, np.ndarray], key: str, array: np.ndarray) -> dict[str, Any]:
+    """Put ``array`` in the npz under ``key``; returns its manifest entry."""
+    storage = None
+    stored = array
+    if array.dtype.name == "bfloat16":
+        stored, storage = array.view(np.uint16), "bfloat16_bits_as_uint16"
+    arrays[key] = stored
+    return {"dtype": array.dtype.name, "shape": list(array.shape), "storage": storage}
+
+
+def _tf_input(array: np.ndarray) -> Any:
+    import tensorflow as tf
+
+    return tf.constant(array)
+
+
+def main(out_dir: Path) -> None:
+    """Regenerate ``out_dir/manifest.json`` and ``out_dir/ops.npz`` with TensorFlow."""
+    import tensorflow as tf
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cases = _Cases(np.random.default_rng(SEED))
+    _resize_cases(cases)
+    calls = _tf_calls()
+    arrays: dict[str, np.ndarray] = {}
+    entries: list[dict[str, Any]] = []
+    for case in cases.items:
+        entry: dict[str, Any] = {
+            "id": case["id"], "block": case["block"], "attrs": case["attrs"],
+            "tags": case["tags"], "inputs": {},
+        }
+        for port, value in case["inputs"].items():
+            entry["inputs"][port] = _store(arrays, f"{case['id']}.in.{port}", np.asarray(value))
+        tf_inputs = {port: _tf_input(np.asarray(v)) for port, v in case["inputs"].items()}
+        try:
+            expected = np.asarray(calls[case["block"]](tf_inputs, case["attrs"]))
+        except Exception as error:  # TF's error is the expected result here
+            if case["port"] is None and case["attr"] is None:
+                raise RuntimeError(f"{case['id']}: TF refused a value case: {error}") from error
+            entry["kind"] = "error"
+            entry["error"] = {"tf_type": type(error).__name__,
+                              "tf_message": _clean_message(str(error)),
+                              "port": case["port"], "attr": case["attr"]}
+        else:
+            if case["port"] is not None or case["attr"] is not None:
+                raise RuntimeError(f"{case['id']}: TensorFlow accepted an error case")
+            entry["kind"] = "value"
+            entry["expected"] = _store(arrays, f"{case['id']}.expected", expected)
+        entries.append(entry)
+    npz_path = out_dir / NPZ_NAME
+    _write_npz(npz_path, arrays)
+    manifest = {
+        "generator": "tools/golden_ops.py (via tools/make_golden.py)",
+        "tensorflow_version": tf.__version__,
+        "numpy_version": np.__version__,
+        "seed": SEED,
+        "arrays": NPZ_NAME,
+        "arrays_sha256": hashlib.sha256(npz_path.read_bytes()).hexdigest(),
+        "n_value_cases": sum(e["kind"] == "value" for e in entries),
+        "n_error_cases": sum(e["kind"] == "error" for e in entries),
+        "cases": entries,
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    print(f"ops: {len(entries)} cases -> {out_dir}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main(Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "ops")
