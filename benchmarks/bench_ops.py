@@ -60,7 +60,11 @@ def _block_case(
 
     theirs = None
     if tf is not None:
-        tf_inputs = {key: tf.constant(value) for key, value in inputs.items()}
+        tf_inputs = {
+            key: tf.constant(value)
+            for key, value in inputs.items()
+            if isinstance(value, np.ndarray)
+        }
 
         def theirs() -> np.ndarray:
             return np.asarray(tf_call(tf_inputs))
@@ -105,7 +109,44 @@ def cases() -> list[Case]:
                     _tf_resize(op, attrs),
                 )
             )
+    array_cases: list[tuple[str, str, str, dict[str, Any], dict[str, Any], str, Any]] = [
+        ("cast-0", "Cast [8,224,224,3] uint8 -> float32", "Cast",
+         {"x": photos, "DstT": np.dtype(np.float32)}, {}, "Cast", {"DstT": tf_dtype("float32")}),
+        ("cast-1", "Cast [8,224,224,3] float32 -> bfloat16", "Cast",
+         {"x": floats, "DstT": np.dtype("bfloat16")}, {}, "Cast", {"DstT": tf_dtype("bfloat16")}),
+        ("cast-2", "Cast [8,224,224,3] float32 -> int32 (in range)", "Cast",
+         {"x": floats, "DstT": np.dtype(np.int32)}, {}, "Cast", {"DstT": tf_dtype("int32")}),
+        ("tr-0", "Transpose [8,224,224,3] NHWC -> NCHW", "Transpose",
+         {"x": floats, "perm": np.array([0, 3, 1, 2], np.int32)}, {}, "Transpose", {}),
+        ("tr-1", "Transpose [4,64,64,16] swap H and W", "Transpose",
+         {"x": feature, "perm": np.array([0, 2, 1, 3], np.int32)}, {}, "Transpose", {}),
+        ("sl-0", "Slice [8,224,224,3] centre 112x112", "Slice",
+         {"input": floats, "begin": np.array([0, 56, 56, 0], np.int32),
+          "size": np.array([-1, 112, 112, -1], np.int32)}, {}, "Slice", {}),
+        ("rs-0", "Reshape [8,224,224,3] -> [8,-1]", "Reshape",
+         {"tensor": floats, "shape": np.array([8, -1], np.int32)}, {}, "Reshape", {}),
+    ]
+    for name, label, block, inputs, attrs, op_name, tf_attrs in array_cases:
+        tensors = {key: value for key, value in inputs.items() if isinstance(value, np.ndarray)}
+        op = getattr(raw, op_name) if raw is not None else None
+        result.append(
+            _block_case(name, label, block, inputs, attrs, _tf_op(op, tensors, tf_attrs))
+        )
     return result
+
+
+def tf_dtype(name: str) -> Any:
+    """TensorFlow's dtype called ``name`` (``None`` without TensorFlow)."""
+    return None if tf is None else tf.as_dtype(name)
+
+
+def _tf_op(op: Any, tensors: dict[str, Any], attrs: dict[str, Any]) -> Callable[..., Any]:
+    names = list(tensors)
+
+    def call(inputs: dict[str, Any]) -> Any:
+        return op(**{name: inputs[name] for name in names}, **attrs)
+
+    return call
 
 
 def _median_ms(samples: list[float]) -> float:

@@ -15,11 +15,27 @@ from typing import Any
 
 import numpy as np
 
+from blocks.kernels.array_ops import (
+    check_array_dtype,
+    expand_dims,
+    expand_dims_shape,
+    parse_squeeze_dims,
+    reshape,
+    reshape_shape,
+    slice_plan,
+    slice_tensor,
+    squeeze,
+    squeeze_shape,
+    transpose,
+    transpose_plan,
+)
+from blocks.kernels.cast import cast, cast_plan
 from blocks.kernels.resize import (
     resize_bilinear,
     resize_nearest_neighbor,
     resize_plan,
 )
+from blocks.literals import parse_dtype
 from blocks.spec import (
     AttrSpec,
     BlockSpec,
@@ -136,5 +152,205 @@ RESIZE_NEAREST_NEIGHBOR = _resize_block(
     "[B,h,w,C] of the images' dtype",
 )
 
+# ----------------------------------------------------------------------------- array ops
+
+
+def _dst_dtype(value: Any) -> np.dtype[Any]:
+    if value is None:
+        return parse_dtype("DT_FLOAT")
+    return parse_dtype(value) if isinstance(value, str) else np.dtype(value)
+
+
+def _cast_infer(ctx: InferContext) -> dict[str, TensorInfo]:
+    x = ctx.inputs.get("x")
+    dst = cast_plan(
+        _dtype(x), _dst_dtype(_value(ctx.inputs.get("DstT"))), _shape(x), ctx.memory_limit
+    )
+    return {"y": TensorInfo(_shape(x), dst)}
+
+
+def _cast_run(ctx: RunContext) -> dict[str, np.ndarray]:
+    out = cast(
+        ctx.inputs["x"],
+        _dst_dtype(ctx.inputs.get("DstT")),
+        truncate=bool(ctx.attrs["Truncate"]),
+        memory_limit=ctx.memory_limit,
+    )
+    return {"y": out}
+
+
+CAST = BlockSpec(
+    name="Cast",
+    title="Cast",
+    category="Array",
+    doc="x converted to DstT as TensorFlow converts it (complex to real keeps the real part; "
+    "float to integer truncates; NaN or out-of-range floats to integers are refused).",
+    inputs=(
+        InputPort("x", PortKind.TENSOR, "any tensor"),
+        InputPort(
+            "DstT", PortKind.DTYPE, "the dtype to convert to", required=False, default="DT_FLOAT"
+        ),
+    ),
+    outputs=(OutputPort("y", "x as DstT"),),
+    attrs=(
+        AttrSpec(
+            "Truncate",
+            bool,
+            False,
+            "to fewer mantissa bits: cut the low bits instead of rounding to nearest",
+        ),
+    ),
+    infer=_cast_infer,
+    run=_cast_run,
+    color=_ARRAY_COLOR,
+    tags=("convert", "dtype", "tf.cast"),
+)
+
+
+def _reshape_infer(ctx: InferContext) -> dict[str, TensorInfo]:
+    tensor = ctx.inputs.get("tensor")
+    check_array_dtype("tensor", _dtype(tensor))
+    shape = reshape_shape(_shape(tensor), _value(ctx.inputs.get("shape")))
+    return {"output": TensorInfo(shape, _dtype(tensor))}
+
+
+RESHAPE = BlockSpec(
+    name="Reshape",
+    title="Reshape",
+    category="Array",
+    doc="The tensor's values in a new shape; one dim may be -1 (inferred from the others).",
+    inputs=(
+        InputPort("tensor", PortKind.TENSOR, "any tensor"),
+        InputPort("shape", PortKind.TENSOR, "the new shape, int32 [N]", dtype="int32"),
+    ),
+    outputs=(OutputPort("output", "the tensor reshaped"),),
+    attrs=(),
+    infer=_reshape_infer,
+    run=lambda ctx: {"output": reshape(ctx.inputs["tensor"], ctx.inputs["shape"])},
+    color=_ARRAY_COLOR,
+    tags=("shape", "flatten", "view", "tf.reshape"),
+)
+
+
+def _expand_dims_infer(ctx: InferContext) -> dict[str, TensorInfo]:
+    tensor = ctx.inputs.get("input")
+    check_array_dtype("input", _dtype(tensor))
+    shape = expand_dims_shape(_shape(tensor), _value(ctx.inputs.get("axis")))
+    return {"output": TensorInfo(shape, _dtype(tensor))}
+
+
+EXPAND_DIMS = BlockSpec(
+    name="ExpandDims",
+    title="Expand Dims",
+    category="Array",
+    doc="A dim of size 1 inserted at axis (negative counts from the end).",
+    inputs=(
+        InputPort("input", PortKind.TENSOR, "any tensor"),
+        InputPort("axis", PortKind.TENSOR, "where the new dim goes, int32", dtype="int32"),
+    ),
+    outputs=(OutputPort("output", "input with one more dim"),),
+    attrs=(),
+    infer=_expand_dims_infer,
+    run=lambda ctx: {"output": expand_dims(ctx.inputs["input"], ctx.inputs["axis"])},
+    color=_ARRAY_COLOR,
+    tags=("shape", "unsqueeze", "newaxis", "tf.expand_dims"),
+)
+
+
+def _squeeze_infer(ctx: InferContext) -> dict[str, TensorInfo]:
+    tensor = ctx.inputs.get("input")
+    check_array_dtype("input", _dtype(tensor))
+    dims = parse_squeeze_dims(ctx.attrs["squeeze_dims"])
+    return {"output": TensorInfo(squeeze_shape(_shape(tensor), dims), _dtype(tensor))}
+
+
+SQUEEZE = BlockSpec(
+    name="Squeeze",
+    title="Squeeze",
+    category="Array",
+    doc="Dims of size 1 removed: those listed in squeeze_dims, or all of them.",
+    inputs=(InputPort("input", PortKind.TENSOR, "any tensor"),),
+    outputs=(OutputPort("output", "input without the squeezed dims"),),
+    attrs=(
+        AttrSpec(
+            "squeeze_dims",
+            str,
+            "",
+            "the dims to remove, e.g. 0,2 (negative count from the end); empty: every "
+            "dim of size 1",
+        ),
+    ),
+    infer=_squeeze_infer,
+    run=lambda ctx: {
+        "output": squeeze(ctx.inputs["input"], parse_squeeze_dims(ctx.attrs["squeeze_dims"]))
+    },
+    color=_ARRAY_COLOR,
+    tags=("shape", "tf.squeeze"),
+)
+
+
+def _transpose_infer(ctx: InferContext) -> dict[str, TensorInfo]:
+    x = ctx.inputs.get("x")
+    check_array_dtype("x", _dtype(x))
+    shape, _ = transpose_plan(_shape(x), _value(ctx.inputs.get("perm")))
+    return {"y": TensorInfo(shape, _dtype(x))}
+
+
+TRANSPOSE = BlockSpec(
+    name="Transpose",
+    title="Transpose",
+    category="Array",
+    doc="The dims of x reordered: output dim i is input dim perm[i].",
+    inputs=(
+        InputPort("x", PortKind.TENSOR, "any tensor"),
+        InputPort("perm", PortKind.TENSOR, "a permutation of the dims, int32", dtype="int32"),
+    ),
+    outputs=(OutputPort("y", "x transposed"),),
+    attrs=(),
+    infer=_transpose_infer,
+    run=lambda ctx: {"y": transpose(ctx.inputs["x"], ctx.inputs["perm"])},
+    color=_ARRAY_COLOR,
+    tags=("permute", "NCHW", "NHWC", "tf.transpose"),
+)
+
+
+def _slice_infer(ctx: InferContext) -> dict[str, TensorInfo]:
+    tensor = ctx.inputs.get("input")
+    check_array_dtype("input", _dtype(tensor))
+    shape, _ = slice_plan(
+        _shape(tensor), _value(ctx.inputs.get("begin")), _value(ctx.inputs.get("size"))
+    )
+    return {"output": TensorInfo(shape, _dtype(tensor))}
+
+
+SLICE = BlockSpec(
+    name="Slice",
+    title="Slice",
+    category="Array",
+    doc="The block of input starting at begin with the given size (-1: to the end).",
+    inputs=(
+        InputPort("input", PortKind.TENSOR, "any tensor"),
+        InputPort("begin", PortKind.TENSOR, "start per dim, int32 [rank]", dtype="int32"),
+        InputPort("size", PortKind.TENSOR, "size per dim (-1: to the end), int32", dtype="int32"),
+    ),
+    outputs=(OutputPort("output", "the slice"),),
+    attrs=(),
+    infer=_slice_infer,
+    run=lambda ctx: {
+        "output": slice_tensor(ctx.inputs["input"], ctx.inputs["begin"], ctx.inputs["size"])
+    },
+    color=_ARRAY_COLOR,
+    tags=("crop", "subset", "tf.slice"),
+)
+
 #: The library's blocks, in palette order.
-LIBRARY_OPS: tuple[BlockSpec, ...] = (RESIZE_BILINEAR, RESIZE_NEAREST_NEIGHBOR)
+LIBRARY_OPS: tuple[BlockSpec, ...] = (
+    RESIZE_BILINEAR,
+    RESIZE_NEAREST_NEIGHBOR,
+    CAST,
+    RESHAPE,
+    EXPAND_DIMS,
+    SQUEEZE,
+    TRANSPOSE,
+    SLICE,
+)

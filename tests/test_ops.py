@@ -21,12 +21,24 @@ from hypothesis import strategies as st
 
 from blocks import REGISTRY
 from blocks.errors import InvalidArgumentError, MemoryLimitError
+from blocks.kernels.array_ops import (
+    expand_dims,
+    expand_dims_shape,
+    parse_squeeze_dims,
+    reshape_shape,
+    slice_tensor,
+    squeeze,
+    squeeze_shape,
+    transpose,
+)
+from blocks.kernels.cast import cast
 from blocks.kernels.resize import (
     nearest_indices,
     resize_bilinear,
     resize_nearest_neighbor,
     resize_scale,
 )
+from blocks.literals import parse_dtype
 from blocks.spec import InferContext, RunContext, TensorInfo
 
 try:
@@ -74,10 +86,15 @@ def inputs_of(case: dict[str, Any]) -> dict[str, np.ndarray]:
     return {port: load(case, f"in.{port}", meta) for port, meta in case["inputs"].items()}
 
 
+def literals_of(case: dict[str, Any]) -> dict[str, Any]:
+    """Inputs typed as text (Cast's DstT), as the graph parses them."""
+    return {port: parse_dtype(text) for port, text in case.get("literals", {}).items()}
+
+
 def run_block(case: dict[str, Any], **kwargs: Any) -> dict[str, np.ndarray]:
     spec = REGISTRY[case["block"]]
     attrs = {**spec.default_attrs(), **case["attrs"]}
-    return spec.run(RunContext(inputs_of(case), attrs, **kwargs))
+    return spec.run(RunContext({**inputs_of(case), **literals_of(case)}, attrs, **kwargs))
 
 
 def infer_block(case: dict[str, Any]) -> dict[str, TensorInfo]:
@@ -88,6 +105,8 @@ def infer_block(case: dict[str, Any]) -> dict[str, TensorInfo]:
     for port, value in inputs_of(case).items():
         small_int = value.dtype.kind in "iu" and value.size <= _LITERAL_LIMIT
         infos[port] = TensorInfo(value.shape, value.dtype, value if small_int else None)
+    for port, dtype in literals_of(case).items():
+        infos[port] = TensorInfo((), None, dtype)
     return spec.infer(InferContext(infos, attrs))
 
 
@@ -246,3 +265,92 @@ def test_resize_refuses_a_float_size() -> None:
     with pytest.raises(InvalidArgumentError) as caught:
         resize_bilinear(np.zeros((1, 2, 2, 1), np.float32), np.array([2.0, 2.0]))
     assert caught.value.port == "size"
+
+
+# ----------------------------------------------------------------------------- array ops
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    shape=st.lists(st.integers(0, 4), min_size=0, max_size=4),
+    data=st.data(),
+)
+def test_transpose_and_slice_match_numpy(shape: list[int], data: st.DataObject) -> None:
+    x = np.arange(int(np.prod(shape)), dtype=np.int16).reshape(shape)
+    perm = data.draw(st.permutations(range(len(shape))))
+    assert_same_bits(transpose(x, np.array(perm, np.int32)), np.transpose(x, perm).copy())
+    begin = [data.draw(st.integers(0, d)) for d in shape]
+    pairs = list(zip(shape, begin, strict=True))
+    size = [data.draw(st.sampled_from([-1, d - b])) if d else 0 for d, b in pairs]
+    begin = [b if d else 0 for d, b in zip(shape, begin, strict=True)]
+    expected = x[tuple(slice(b, None) for b in begin)]
+    out = slice_tensor(x, np.array(begin, np.int64), np.array(size, np.int64))
+    assert_same_bits(out, np.array(expected, copy=True))
+    assert out.flags.c_contiguous and not np.shares_memory(out, x)
+
+
+def test_reshape_infers_what_is_known() -> None:
+    assert reshape_shape((2, 3), np.array([-1, 2])) == (3, 2)
+    assert reshape_shape((None, 3), np.array([-1, 3])) == (None, 3)
+    assert reshape_shape((None, 3), None) is None
+    assert reshape_shape(None, np.array([4, 5])) == (4, 5)
+    spec = REGISTRY["Reshape"]
+    info = spec.infer(
+        InferContext(
+            {"tensor": TensorInfo((2, 3), np.dtype(np.uint8)), "shape": TensorInfo((2,), None)},
+            {},
+        )
+    )["output"]
+    assert info.shape is None and info.dtype == np.uint8
+
+
+def test_squeeze_dims_attr_parses_and_refuses_words() -> None:
+    assert parse_squeeze_dims("") == []
+    assert parse_squeeze_dims(" {0, -2} ") == [0, -2]
+    with pytest.raises(InvalidArgumentError) as caught:
+        parse_squeeze_dims("0,x")
+    assert caught.value.attr == "squeeze_dims"
+    x = np.zeros((1, 3, 1), np.float32)
+    assert squeeze(x, parse_squeeze_dims("2")).shape == (1, 3)
+    # Unknown dims: which ones are 1 is only known at run time, unless listed.
+    assert squeeze_shape((None, 3, 1), []) is None
+    assert squeeze_shape((None, 3, 1), [2]) == (None, 3)
+
+
+def test_expand_dims_with_unknown_axis_knows_the_rank() -> None:
+    assert expand_dims_shape((2, 3), None) == (None, None, None)
+    assert expand_dims(np.float32(1), np.int32(0)).shape == (1,)
+
+
+# ----------------------------------------------------------------------------- Cast
+
+
+@pytest.mark.parametrize(
+    ("value", "dtype"),
+    [(np.nan, "int32"), (np.inf, "int64"), (-1.5, "uint8"), (128.0, "int8"), (2.0**63, "int64")],
+)
+def test_cast_refuses_floats_without_a_defined_integer(value: float, dtype: str) -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        cast(np.array([1.0, value], np.float32), np.dtype(dtype))
+    assert caught.value.port == "x"
+    assert dtype in caught.value.reason
+
+
+def test_cast_in_range_truncates_toward_zero() -> None:
+    x = np.array([-128.9, 127.9, -0.5, 0.99], np.float64)
+    assert cast(x, np.dtype(np.int8)).tolist() == [-128, 127, 0, 0]
+
+
+def test_cast_checks_memory_and_infers_the_dtype() -> None:
+    with pytest.raises(MemoryLimitError):
+        cast(np.zeros(100, np.int8), np.dtype(np.complex128), memory_limit=1000)
+    spec = REGISTRY["Cast"]
+    ctx = InferContext(
+        {"x": TensorInfo((4, None), np.dtype(np.uint8)), "DstT": TensorInfo((), None, "DT_HALF")},
+        spec.default_attrs(),
+    )
+    info = spec.infer(ctx)["y"]
+    assert info.shape == (4, None) and info.dtype == np.float16
+    # Without a DstT literal the port's default applies: DT_FLOAT.
+    ctx = InferContext({"x": TensorInfo((2,), np.dtype(np.int32))}, spec.default_attrs())
+    assert spec.infer(ctx)["y"].dtype == np.float32

@@ -66,9 +66,11 @@ class _Cases:
 
     def add(self, block: str, case_id: str, inputs: dict[str, Any], attrs: dict[str, Any],
             *, port: str | None = None, attr: str | None = None,
-            tags: tuple[str, ...] = ()) -> None:
+            tags: tuple[str, ...] = (), literals: dict[str, str] | None = None) -> None:
+        """A case; ``literals`` are inputs typed as text (a dtype name for Cast's DstT)."""
         self.items.append({"block": block, "id": case_id, "inputs": inputs, "attrs": attrs,
-                           "port": port, "attr": attr, "tags": list(tags)})
+                           "port": port, "attr": attr, "tags": list(tags),
+                           "literals": literals or {}})
 
 
 # ----------------------------------------------------------------------------- resize
@@ -177,7 +179,192 @@ def _resize_cases(cases: _Cases) -> None:
              {"port": "size"}),
         ]
         for name, inputs, attrs, where in errors:
-            cases.add(block, f"{short}_e_{name}", inputs, attrs, tags=("error",), **where)
+            cases.add(block, f"{short}_e_{name}", inputs, attrs, tags=("error",),
+                      port=where.get("port"), attr=where.get("attr"))
+
+
+# ----------------------------------------------------------------------------- array ops
+
+ALL_DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+              "float16", "bfloat16", "float32", "float64", "complex64", "complex128"]
+
+
+def _array_cases(cases: _Cases) -> None:
+    for index, dtype in enumerate(ALL_DTYPES):
+        x = cases.image([2, 3, 1, 4], dtype, special=True)
+        cases.add("Reshape", f"reshape_{dtype}", {"tensor": x, "shape": _i32(4, -1)}, {},
+                  tags=("dtype",))
+        cases.add("ExpandDims", f"expand_dims_{dtype}", {"input": x, "axis": _i32(-2)}, {},
+                  tags=("dtype",))
+        dims = ["", "2", "-2", "2,2"][index % 4]
+        cases.add("Squeeze", f"squeeze_{dtype}", {"input": x}, {"squeeze_dims": dims},
+                  tags=("dtype",))
+        cases.add("Transpose", f"transpose_{dtype}", {"x": x, "perm": _i32(3, 0, 2, 1)}, {},
+                  tags=("dtype",))
+        cases.add("Slice", f"slice_{dtype}",
+                  {"input": x, "begin": _i32(1, 1, 0, 1), "size": _i32(-1, 2, 1, -1)}, {},
+                  tags=("dtype",))
+    x = cases.image([2, 3], "float32")
+    empty = cases.image([0, 3], "float32")
+    values: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
+        ("Reshape", "reshape_scalar_shape", {"tensor": x, "shape": np.int32(6)}, {}),
+        ("Reshape", "reshape_to_scalar", {"tensor": x[:1, :1], "shape": _i32()}, {}),
+        ("Reshape", "reshape_empty_keep_zero", {"tensor": empty, "shape": _i32(0, -1)}, {}),
+        ("Reshape", "reshape_empty_infer", {"tensor": empty, "shape": _i32(-1, 2)}, {}),
+        ("Reshape", "reshape_int64_shape", {"tensor": x, "shape": np.array([3, 2], np.int64)},
+         {}),
+        ("ExpandDims", "expand_dims_last", {"input": x, "axis": _i32(2)}, {}),
+        ("ExpandDims", "expand_dims_first_negative", {"input": x, "axis": _i32(-3)}, {}),
+        ("ExpandDims", "expand_dims_scalar", {"input": np.float32(2.5), "axis": _i32(0)}, {}),
+        ("ExpandDims", "expand_dims_axis_vector", {"input": x, "axis": _i32(1)}, {}),
+        ("Squeeze", "squeeze_all", {"input": cases.image([1, 3, 1, 2])}, {"squeeze_dims": ""}),
+        ("Squeeze", "squeeze_empty_dim", {"input": cases.image([1, 0, 1])},
+         {"squeeze_dims": ""}),
+        ("Squeeze", "squeeze_listed", {"input": cases.image([1, 3, 1, 2])},
+         {"squeeze_dims": "0,-4"}),
+        ("Transpose", "transpose_negative", {"x": cases.image([1, 3, 1, 2]),
+                                             "perm": _i32(0, 1, 3, -2)}, {}),
+        ("Transpose", "transpose_scalar", {"x": np.float32(3), "perm": _i32()}, {}),
+        ("Transpose", "transpose_empty", {"x": cases.image([0, 2, 3]), "perm": _i32(2, 0, 1)},
+         {}),
+        ("Slice", "slice_empty_size", {"input": x, "begin": _i32(1, 3), "size": _i32(1, -1)},
+         {}),
+        ("Slice", "slice_zero_dim", {"input": empty, "begin": _i32(0, 1), "size": _i32(0, 2)},
+         {}),
+        ("Slice", "slice_scalar", {"input": np.float32(1), "begin": _i32(), "size": _i32()}, {}),
+    ]
+    for block, case_id, inputs, attrs in values:
+        cases.add(block, case_id, inputs, attrs, tags=("edge",))
+    z = cases.image([2, 3, 4], "int32")
+    y = cases.image([1, 3, 1, 2])
+    errors: list[tuple[str, str, dict[str, Any], dict[str, Any], dict[str, str]]] = [
+        ("Reshape", "two_unknown", {"tensor": x, "shape": _i32(-1, -1)}, {}, {"port": "shape"}),
+        ("Reshape", "negative", {"tensor": x, "shape": _i32(-2, 3)}, {}, {"port": "shape"}),
+        ("Reshape", "count", {"tensor": x, "shape": _i32(4)}, {}, {"port": "shape"}),
+        ("Reshape", "not_multiple", {"tensor": x, "shape": _i32(4, -1)}, {}, {"port": "shape"}),
+        ("Reshape", "zero_with_unknown", {"tensor": x, "shape": _i32(0, -1)}, {},
+         {"port": "shape"}),
+        ("Reshape", "shape_2d", {"tensor": x, "shape": _i32(6).reshape(1, 1)}, {},
+         {"port": "shape"}),
+        ("Reshape", "order_unknown_before_negative", {"tensor": x, "shape": _i32(-1, -1, -3)},
+         {}, {"port": "shape"}),
+        ("Reshape", "too_many", {"tensor": x, "shape": np.array([2**40, 2**40], np.int64)}, {},
+         {"port": "shape"}),
+        ("ExpandDims", "axis_low", {"input": x, "axis": _i32(-4)}, {}, {"port": "axis"}),
+        ("ExpandDims", "axis_high", {"input": x, "axis": _i32(3)}, {}, {"port": "axis"}),
+        ("ExpandDims", "axis_two", {"input": x, "axis": _i32(1, 2)}, {}, {"port": "axis"}),
+        ("ExpandDims", "axis_none", {"input": x, "axis": _i32()}, {}, {"port": "axis"}),
+        ("Squeeze", "not_one", {"input": y}, {"squeeze_dims": "1"}, {"attr": "squeeze_dims"}),
+        ("Squeeze", "index_high", {"input": y}, {"squeeze_dims": "4"}, {"attr": "squeeze_dims"}),
+        ("Squeeze", "index_low", {"input": y}, {"squeeze_dims": "-5"},
+         {"attr": "squeeze_dims"}),
+        ("Squeeze", "order_index_before_size", {"input": y}, {"squeeze_dims": "1,4"},
+         {"attr": "squeeze_dims"}),
+        ("Transpose", "short", {"x": y, "perm": _i32(1, 0)}, {}, {"port": "perm"}),
+        ("Transpose", "duplicate", {"x": y, "perm": _i32(0, 0, 1, 2)}, {}, {"port": "perm"}),
+        ("Transpose", "out_of_range", {"x": y, "perm": _i32(0, 1, 2, 4)}, {}, {"port": "perm"}),
+        ("Transpose", "negative_out_of_range", {"x": y, "perm": _i32(0, 1, 2, -5)}, {},
+         {"port": "perm"}),
+        ("Transpose", "perm_2d", {"x": y, "perm": _i32(0, 1, 2, 3).reshape(1, 4)}, {},
+         {"port": "perm"}),
+        ("Slice", "short", {"input": z, "begin": _i32(0, 1), "size": _i32(2, 1)}, {},
+         {"port": "begin"}),
+        ("Slice", "size_short", {"input": z, "begin": _i32(0, 1, 1), "size": _i32(2, 1)}, {},
+         {"port": "size"}),
+        ("Slice", "begin_high", {"input": z, "begin": _i32(0, 4, 1), "size": _i32(2, -1, 2)},
+         {}, {"port": "begin"}),
+        ("Slice", "begin_negative", {"input": z, "begin": _i32(0, -1, 1),
+                                     "size": _i32(2, 1, 2)}, {}, {"port": "begin"}),
+        ("Slice", "size_high", {"input": z, "begin": _i32(0, 1, 1), "size": _i32(2, 3, 2)}, {},
+         {"port": "size"}),
+        ("Slice", "size_negative", {"input": z, "begin": _i32(0, 1, 1),
+                                    "size": _i32(2, -2, 2)}, {}, {"port": "size"}),
+        ("Slice", "order_dims_in_turn", {"input": z, "begin": _i32(3, 1, 1),
+                                         "size": _i32(2, 5, 2)}, {}, {"port": "begin"}),
+        ("Slice", "zero_dim_begin", {"input": empty, "begin": _i32(1, 0), "size": _i32(0, 1)},
+         {}, {"port": "begin"}),
+    ]
+    for block, name, inputs, attrs, where in errors:
+        cases.add(block, f"{block.lower()}_e_{name}", inputs, attrs, tags=("error",),
+                      port=where.get("port"), attr=where.get("attr"))
+
+
+# ----------------------------------------------------------------------------- Cast
+
+_CAST_FLOATS = [0.0, -0.0, 0.3, -0.7, 1.5, -1.5, 2.5, -2.7, 2.7, 127.9, -128.9, 255.5,
+                32767.9, -32768.9, 65535.5, 65520.0, 65519.99, 1.00048828125, 1.0009765625,
+                1.005859375, 3.0000002, 16777217.0, 2147483520.0, -2147483648.0,
+                4294967040.0, 9.2e18, -9.2e18, 1.8e19, 1e20, -1e20, 3.4e38, 1e300, 1e-40,
+                -1e-45, 1e-310, 6e-8, 2.0**-126, 2.0**-149, 2.0**-24, 1 / 3, -1e-20]
+_SPECIAL = [np.nan, -np.nan, np.inf, -np.inf]
+_NAN_BITS = {"float16": [0x7E01, 0x7C01, 0xFE02], "bfloat16": [0x7FC1, 0x7F81, 0xFF82],
+             "float32": [0x7FC00001, 0x7F800001, 0xFFC00123],
+             "float64": [0x7FF8000000000001, 0x7FF0000000000001, 0xFFF8000000000123]}
+
+
+def _float_values(dtype: str) -> np.ndarray:
+    """Rounding-sensitive, extreme, denormal and NaN-payload values of a float dtype."""
+    base = np.array(_CAST_FLOATS + _SPECIAL, np.float64)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        if dtype == "bfloat16":
+            import ml_dtypes
+
+            values = base.astype(np.float32).astype(ml_dtypes.bfloat16)
+        elif dtype == "float16":
+            values = base.astype(np.float32).astype(np.float16)
+        else:
+            values = base.astype(dtype)
+    unsigned = {"float16": np.uint16, "bfloat16": np.uint16, "float32": np.uint32,
+                "float64": np.uint64}[dtype]
+    payloads = np.array(_NAN_BITS[dtype], unsigned).view(values.dtype)
+    return np.concatenate([values, payloads])
+
+
+def _cast_source(cases: _Cases, src: str, dst: str) -> np.ndarray:
+    if src == "bool":
+        return np.array([True, False, True, True])
+    if src.startswith("complex"):
+        part = "float32" if src == "complex64" else "float64"
+        real = _cast_source(cases, part, dst)
+        imag = _float_values(part)
+        imag = np.resize(imag, real.shape)[::-1]
+        out = np.empty(real.shape, src)
+        out.real, out.imag = real, imag
+        return out
+    if src in ("float16", "bfloat16", "float32", "float64"):
+        values = _float_values(src)
+        if dst in ALL_DTYPES[1:9]:  # to integers: only values with a defined result
+            info = np.iinfo(dst)
+            with np.errstate(invalid="ignore"):
+                whole = np.trunc(values.astype(np.float64))
+                keep = np.isfinite(whole) & (whole >= info.min) & (whole <= info.max)
+            values = values[keep]
+        return values
+    info = np.iinfo(src)
+    extremes = np.array([info.min, info.max, 0, 1, info.max - 1, info.min + 1], src)
+    small = np.array([-1, 127, -128, 255, 256, 32767, -32769, 65535, 65536, 16777217,
+                      2**31 - 1, 2**53 + 1, 2**62 + 2**39 + 1], np.int64)
+    if info.min == 0:
+        small = small[small >= 0]
+    fits = small[(small >= int(info.min)) & (small <= int(info.max))].astype(src)
+    wraps = small.astype(src) if src in ("int8", "uint8", "int16", "uint16") else fits
+    return np.concatenate([extremes, fits, wraps, cases.image([8], src)])
+
+
+def _cast_cases(cases: _Cases) -> None:
+    for src in ALL_DTYPES:
+        for dst in ALL_DTYPES:
+            if src == dst:
+                continue
+            x = _cast_source(cases, src, dst)
+            for truncate in (False, True):
+                cases.add("Cast", f"cast_{src}_to_{dst}{'_truncate' if truncate else ''}",
+                          {"x": x}, {"Truncate": truncate}, literals={"DstT": dst},
+                          tags=("dtype", "truncate" if truncate else "round"))
+    cases.add("Cast", "cast_float32_same", {"x": _float_values("float32")},
+              {"Truncate": False}, literals={"DstT": "float32"}, tags=("dtype",))
+    cases.add("Cast", "cast_empty", {"x": cases.image([0, 3], "float64")},
+              {"Truncate": False}, literals={"DstT": "int8"}, tags=("edge",))
 
 
 # ----------------------------------------------------------------------------- TensorFlow
@@ -195,9 +382,20 @@ def _tf_calls() -> dict[str, TfCall]:
                                align_corners=a["align_corners"],
                                half_pixel_centers=a["half_pixel_centers"])
 
+    def squeeze_dims(text: str) -> list[int]:
+        return [int(v) for v in text.split(",") if v.strip()]
+
     return {
         "ResizeBilinear": resize(raw.ResizeBilinear),
         "ResizeNearestNeighbor": resize(raw.ResizeNearestNeighbor),
+        "Cast": lambda i, a: raw.Cast(x=i["x"], DstT=tf.as_dtype(a["DstT"]),
+                                      Truncate=a["Truncate"]),
+        "Reshape": lambda i, a: raw.Reshape(tensor=i["tensor"], shape=i["shape"]),
+        "ExpandDims": lambda i, a: raw.ExpandDims(input=i["input"], axis=i["axis"]),
+        "Squeeze": lambda i, a: raw.Squeeze(input=i["input"],
+                                            axis=squeeze_dims(a["squeeze_dims"])),
+        "Transpose": lambda i, a: raw.Transpose(x=i["x"], perm=i["perm"]),
+        "Slice": lambda i, a: raw.Slice(input=i["input"], begin=i["begin"], size=i["size"]),
     }
 
 
@@ -232,19 +430,22 @@ def main(out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     cases = _Cases(np.random.default_rng(SEED))
     _resize_cases(cases)
+    _array_cases(cases)
+    _cast_cases(cases)
     calls = _tf_calls()
     arrays: dict[str, np.ndarray] = {}
     entries: list[dict[str, Any]] = []
     for case in cases.items:
         entry: dict[str, Any] = {
             "id": case["id"], "block": case["block"], "attrs": case["attrs"],
-            "tags": case["tags"], "inputs": {},
+            "tags": case["tags"], "inputs": {}, "literals": case["literals"],
         }
         for port, value in case["inputs"].items():
             entry["inputs"][port] = _store(arrays, f"{case['id']}.in.{port}", np.asarray(value))
         tf_inputs = {port: _tf_input(np.asarray(v)) for port, v in case["inputs"].items()}
         try:
-            expected = np.asarray(calls[case["block"]](tf_inputs, case["attrs"]))
+            tf_attrs = {**case["attrs"], **case["literals"]}
+            expected = np.asarray(calls[case["block"]](tf_inputs, tf_attrs))
         except Exception as error:  # TF's error is the expected result here
             if case["port"] is None and case["attr"] is None:
                 raise RuntimeError(f"{case['id']}: TF refused a value case: {error}") from error
