@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from blocks.kernels.float32_math import flush_denormals, to_float32
 from blocks.kernels.op_checks import BFLOAT16, check_memory, port_error, tf_dtype_name
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
@@ -119,38 +120,6 @@ def _truncated(values: np.ndarray, dst: np.dtype[Any]) -> np.ndarray:
     return _zero_low_bits(values, _digits(src) - _digits(dst))
 
 
-def _flush(values: np.ndarray) -> np.ndarray:
-    """Denormal floats as zeros of their sign (x86's DAZ/FTZ in TF's threads)."""
-    tiny = np.abs(values) < np.finfo(values.dtype).tiny
-    if not tiny.any():
-        return values
-    return np.where(tiny, np.copysign(values.dtype.type(0), values), values)
-
-
-def _quiet(values: np.ndarray, quiet_bit: int) -> np.ndarray:
-    nan = np.isnan(values)
-    if not nan.any():
-        return values
-    unsigned = np.dtype(f"u{values.dtype.itemsize}")
-    bits = values.view(unsigned).copy()
-    bits[nan] |= unsigned.type(quiet_bit)
-    return bits.view(values.dtype)
-
-
-def _to_float32(values: np.ndarray) -> np.ndarray:
-    """A real float or integer array as float32, as TF's CPU converts it."""
-    src = values.dtype
-    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-        if src == _F32:
-            return values
-        if src == _F64:
-            return _flush(values.astype(_F32))
-        out = values.astype(_F32)
-    if src == _F16:
-        out = _quiet(out, 0x00400000)  # the F16C conversion quiets signalling NaNs
-    return out
-
-
 def _float_to_half(values: np.ndarray) -> np.ndarray:
     """float32 -> float16 as F16C: round to nearest even; a NaN keeps its sign and top
     payload bits and becomes quiet."""
@@ -190,7 +159,7 @@ def _real_to(values: np.ndarray, dst: np.dtype[Any], signless_nan: bool = False)
         if src.itemsize == 2 and is_float:  # Eigen's half and bfloat16 test their bits
             return (values.view(np.uint16) & np.uint16(0x7FFF)) != 0
         if is_float:
-            values = _flush(values)  # float32/64 compare with denormals read as zero
+            values = flush_denormals(values)  # float32/64 compare with denormals read as zero
         return values != 0
     if dst.kind in "iu":
         if is_float:
@@ -204,9 +173,9 @@ def _real_to(values: np.ndarray, dst: np.dtype[Any], signless_nan: bool = False)
     # float -> float
     if dst == _F64:
         if src == _F32:
-            return _flush(values).astype(_F64)
-        return _flush(_to_float32(values)).astype(_F64)  # half/bfloat16 go through float
-    single = _to_float32(values)
+            return flush_denormals(values).astype(_F64)
+        return flush_denormals(to_float32(values)).astype(_F64)  # half/bfloat16 go through float
+    single = to_float32(values)
     if dst == _F32:
         return single
     if dst == BFLOAT16:

@@ -42,6 +42,14 @@ from typing import Any
 
 import numpy as np
 
+from blocks.kernels.float32_math import (
+    INTEGER_MODE,
+    SumOrder,
+    arithmetic_mode,
+    flush_denormals,
+    lerp,
+    to_float32,
+)
 from blocks.kernels.op_checks import (
     INT32_MAX,
     attr_error,
@@ -207,124 +215,29 @@ def resize_bilinear(
     if images.size == 0 or math.prod(shape) == 0:
         return np.zeros(shape, _F32)
     if (out_h, out_w) == (in_h, in_w):
-        return _to_float32(images)  # TF's no-op resize: a plain conversion
+        return to_float32(images)  # TF's no-op resize: a plain conversion
     y_lo, y_hi, y_lerp = _bilinear_weights(in_h, out_h, align_corners, half_pixel_centers)
     x_lo, x_hi, x_lerp = _bilinear_weights(in_w, out_w, align_corners, half_pixel_centers)
     # Horizontal pass on the rows the vertical pass reads, in float32.
     rows, row_pos = np.unique(np.concatenate([y_lo, y_hi]), return_inverse=True)
     top_pos, bottom_pos = row_pos[:out_h], row_pos[out_h:]
     source = images[:, rows] if len(rows) < in_h else images
-    source = _to_float32(source)
-    magnitude = np.abs(source)
-    # Finite values below 2^126 cannot overflow, so no NaN or inf appears anywhere and
-    # the operand order of a sum cannot show (see _lerp).
-    tame = bool(magnitude.max() < _TAME_LIMIT)
-    flush = bool(((magnitude < _FLUSH_FREE) & (magnitude > 0)).any())
-    del magnitude
-    if flush:
-        source = _flush_denormals(source)
-    vector_path = images.shape[3] == 3  # TF's SSE code path
+    source = to_float32(source)
+    # Integers are finite, far below 2^126 and at least 1 when non-zero: nothing to check.
+    mode = INTEGER_MODE if images.dtype.kind in "iu" else arithmetic_mode(source)
+    if mode.flush:
+        source = flush_denormals(source)
+    # TF's SSE code path (3 channels) adds in written order, its scalar path does not.
+    order: SumOrder = "columns_but_last" if images.shape[3] == 3 else "product_first"
     with np.errstate(invalid="ignore", over="ignore", under="ignore"):  # inf - inf is NaN
         left = np.take(source, x_lo, axis=2)
         horizontal = np.take(source, x_hi, axis=2)
-        horizontal = _lerp(left, horizontal, x_lerp[:, None], flush, tame, vector_path)
+        horizontal = lerp(left, horizontal, x_lerp[:, None], mode, order)
         del left
         top = np.take(horizontal, top_pos, axis=1)
         out = np.take(horizontal, bottom_pos, axis=1)
-        out = _lerp(top, out, y_lerp[:, None, None], flush, tame, vector_path)
+        out = lerp(top, out, y_lerp[:, None, None], mode, order)
     return out
-
-
-#: The smallest normal float32. TensorFlow runs kernels with denormals flushed to zero
-#: (inputs read as zero, results written as zero: x86's DAZ and FTZ).
-_MIN_NORMAL = _F32(np.finfo(np.float32).tiny)
-#: Below this magnitude no difference of two values overflows to infinity.
-_TAME_LIMIT = _F32(2.0**126)
-#: With every non-zero input at least this large, no difference, product by a lerp
-#: (>= 2^-55) or sum in a lerp can be denormal, so flushing cannot change anything.
-_FLUSH_FREE = _F32(2.0**-48)
-
-
-def _to_float32(values: np.ndarray) -> np.ndarray:
-    """The images as float32, converted as TF's CPU converts them.
-
-    float64 results below the normal range become zero (flush to zero); float16
-    signalling NaNs come out quiet (the F16C conversion quiets them); bfloat16 and
-    integers convert exactly or by rounding to nearest, as numpy does.
-    """
-    if values.dtype == _F32:
-        return values
-    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-        converted = values.astype(_F32)
-    if values.dtype == np.float64:
-        converted = _flush_denormals(converted)
-    elif values.dtype == np.float16:
-        nan = np.isnan(converted)
-        if nan.any():
-            converted[nan] = _quiet(converted[nan])
-    return converted
-
-
-def _quiet(values: np.ndarray) -> np.ndarray:
-    """NaNs with the quiet bit set, payload and sign kept."""
-    return (values.view(np.uint32) | np.uint32(0x00400000)).view(_F32)
-
-
-def _flush_denormals(values: np.ndarray) -> np.ndarray:
-    """Denormals replaced by a zero of their sign, as TF's flush-to-zero mode does."""
-    denormal = np.abs(values) < _MIN_NORMAL
-    if not denormal.any():
-        return values
-    return np.where(denormal, np.copysign(_F32(0), values), values)
-
-
-def _lerp(
-    low: np.ndarray,
-    high: np.ndarray,
-    weight: np.ndarray,
-    flush: bool,
-    tame: bool,
-    vector_path: bool,
-) -> np.ndarray:
-    """``low + (high - low)*weight``, each step rounded to float32 (``high`` is reused).
-
-    When both operands of a sum or difference are NaN, x86 keeps the first one's bits,
-    so the result depends on the operand order of TF's machine code: its SSE path
-    (``vector_path``: 3 channels, every output column but the last) adds ``low`` first,
-    its scalar path adds the product first. numpy does not promise an operand order, so
-    unless the values are ``tame`` (no NaN can arise) the rule is applied explicitly.
-    """
-    if tame:
-        np.subtract(high, low, out=high)
-        if flush:
-            high = _flush_denormals(high)
-        np.multiply(high, weight, out=high)
-        if flush:
-            high = _flush_denormals(high)
-        np.add(high, low, out=high)
-        return _flush_denormals(high) if flush else high
-    product = _keeping_first_nan(np.subtract, high, low)
-    if flush:
-        product = _flush_denormals(product)
-    np.multiply(product, weight, out=product)
-    if flush:
-        product = _flush_denormals(product)
-    total = _keeping_first_nan(np.add, product, low)
-    if vector_path:
-        head = (slice(None), slice(None), slice(0, -1))
-        total[head] = _keeping_first_nan(np.add, low[head], product[head])
-    return _flush_denormals(total) if flush else total
-
-
-def _keeping_first_nan(
-    operation: np.ufunc, first: np.ndarray, second: np.ndarray
-) -> np.ndarray:
-    """``operation(first, second)`` where two NaNs give ``first``'s, quieted (x86's rule)."""
-    result = operation(first, second)
-    both = np.isnan(first) & np.isnan(second)
-    if both.any():
-        result[both] = _quiet(np.broadcast_to(first, both.shape)[both])
-    return result
 
 
 def resize_nearest_neighbor(

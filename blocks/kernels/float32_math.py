@@ -1,0 +1,142 @@
+"""TensorFlow's float32 arithmetic on x86, reproduced bit for bit in numpy.
+
+Contract: the helpers here give the same bits as TensorFlow 2.21's CPU kernels:
+
+* TF runs kernels with x86's denormals-are-zero and flush-to-zero modes on: a denormal
+  operand reads as zero and a denormal result is written as zero (of the same sign).
+  :func:`arithmetic_mode` finds out cheaply whether that can matter for some values;
+  :func:`flush_denormals` applies it.
+* When both operands of a sum or difference are NaN, x86 returns the first operand's
+  NaN (made quiet), so the result depends on the operand order of TF's machine code.
+  numpy promises no operand order, so :func:`lerp` spells the rule out unless the
+  values are finite and small enough that no NaN can arise.
+* :func:`to_float32` converts as TF's CPU does: float64 through the FTZ conversion,
+  float16 through F16C (which quiets signalling NaNs), integers rounding to nearest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+_F32 = np.float32
+#: The smallest normal float32.
+_MIN_NORMAL = _F32(np.finfo(np.float32).tiny)
+#: Below this magnitude no difference of two values overflows to infinity.
+_TAME_LIMIT = _F32(2.0**126)
+#: With every non-zero input at least this large, no difference, product by a lerp
+#: weight (>= 2^-55) or sum in a lerp can be denormal, so flushing cannot change anything.
+_FLUSH_FREE = _F32(2.0**-48)
+
+#: How TF's machine code orders the operands of a lerp's final sum: ``"product_first"``
+#: (its scalar loops), ``"low_first"`` (written order) or ``"columns_but_last"`` (an SSE
+#: loop in written order over all output columns but the last, done by the scalar tail).
+SumOrder = Literal["product_first", "low_first", "columns_but_last"]
+
+
+@dataclass(frozen=True)
+class ArithmeticMode:
+    """Whether denormals may appear (``flush``) and whether no NaN can (``tame``)."""
+
+    flush: bool
+    tame: bool
+
+
+#: The mode of values converted from integers: no denormals, no NaN.
+INTEGER_MODE = ArithmeticMode(flush=False, tame=True)
+
+
+def arithmetic_mode(*arrays: np.ndarray) -> ArithmeticMode:
+    """What float32 lerps over ``arrays`` need: flushing, explicit NaN order, or neither."""
+    flush, tame = False, True
+    for values in arrays:
+        if values.size == 0:
+            continue
+        magnitude = np.abs(values)
+        tame = tame and bool(magnitude.max() < _TAME_LIMIT)  # NaN compares false
+        flush = flush or bool(((magnitude < _FLUSH_FREE) & (magnitude > 0)).any())
+    return ArithmeticMode(flush, tame)
+
+
+def to_float32(values: np.ndarray) -> np.ndarray:
+    """``values`` as float32, converted as TF's CPU converts them."""
+    if values.dtype == _F32:
+        return values
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        converted = values.astype(_F32)
+    if values.dtype == np.float64:
+        converted = flush_denormals(converted)
+    elif values.dtype == np.float16:
+        converted = quiet_nans(converted)
+    return converted
+
+
+def quiet_nans(values: np.ndarray) -> np.ndarray:
+    """NaNs with the quiet bit set, payload and sign kept (any float dtype)."""
+    nan = np.isnan(values)
+    if not nan.any():
+        return values
+    unsigned = np.dtype(f"u{values.dtype.itemsize}")
+    quiet_bit = 1 << (np.finfo(values.dtype).nmant - 1)
+    bits = values.view(unsigned).copy()
+    bits[nan] |= unsigned.type(quiet_bit)
+    return bits.view(values.dtype)
+
+
+def flush_denormals(values: np.ndarray) -> np.ndarray:
+    """Denormals replaced by a zero of their sign, as TF's flush-to-zero mode does."""
+    denormal = np.abs(values) < np.finfo(values.dtype).tiny
+    if not denormal.any():
+        return values
+    return np.where(denormal, np.copysign(values.dtype.type(0), values), values)
+
+
+def lerp(
+    low: np.ndarray,
+    high: np.ndarray,
+    weight: np.ndarray,
+    mode: ArithmeticMode,
+    order: SumOrder,
+) -> np.ndarray:
+    """``low + (high - low)*weight``, each step rounded to float32 (``high`` is reused).
+
+    ``order`` says which operand TF's code adds first (it decides which of two NaNs
+    survives); column-wise orders refer to axis 2.
+    """
+    flush = mode.flush
+    if mode.tame:
+        np.subtract(high, low, out=high)
+        if flush:
+            high = flush_denormals(high)
+        np.multiply(high, weight, out=high)
+        if flush:
+            high = flush_denormals(high)
+        np.add(high, low, out=high)
+        return flush_denormals(high) if flush else high
+    product = _keeping_first_nan(np.subtract, high, low)
+    if flush:
+        product = flush_denormals(product)
+    np.multiply(product, weight, out=product)
+    if flush:
+        product = flush_denormals(product)
+    if order == "low_first":
+        total = _keeping_first_nan(np.add, low, product)
+    else:
+        total = _keeping_first_nan(np.add, product, low)
+        if order == "columns_but_last":
+            head = (slice(None), slice(None), slice(0, -1))
+            total[head] = _keeping_first_nan(np.add, low[head], product[head])
+    return flush_denormals(total) if flush else total
+
+
+def _keeping_first_nan(
+    operation: np.ufunc, first: np.ndarray, second: np.ndarray
+) -> np.ndarray:
+    """``operation(first, second)`` where two NaNs give ``first``'s, quieted (x86's rule)."""
+    result = operation(first, second)
+    both = np.isnan(first) & np.isnan(second)
+    if both.any():
+        result[both] = quiet_nans(np.broadcast_to(first, both.shape)[both])
+    return result
