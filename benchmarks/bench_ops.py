@@ -126,6 +126,17 @@ def cases() -> list[Case]:
         ("rs-0", "Reshape [8,224,224,3] -> [8,-1]", "Reshape",
          {"tensor": floats, "shape": np.array([8, -1], np.int32)}, {}, "Reshape", {}),
     ]
+    rois = rng.random((64, 4)).astype(np.float32)
+    rois[:, 2:] = np.maximum(rois[:, :2], rois[:, 2:])
+    which = (np.arange(64) % 8).astype(np.int32)
+    for method in ("bilinear", "nearest"):
+        array_cases.append((
+            f"crop-{method[0]}", f"CropAndResize 64 boxes of [8,224,224,3] -> 32x32 {method}",
+            "CropAndResize",
+            {"image": floats, "boxes": rois, "box_ind": which,
+             "crop_size": np.array([32, 32], np.int32)},
+            {"method": method}, "CropAndResize", {"method": method},
+        ))
     for name, label, block, inputs, attrs, op_name, tf_attrs in array_cases:
         tensors = {key: value for key, value in inputs.items() if isinstance(value, np.ndarray)}
         op = getattr(raw, op_name) if raw is not None else None

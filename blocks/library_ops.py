@@ -30,6 +30,7 @@ from blocks.kernels.array_ops import (
     transpose_plan,
 )
 from blocks.kernels.cast import cast, cast_plan
+from blocks.kernels.crop_and_resize import METHODS, crop_and_resize, crop_and_resize_plan
 from blocks.kernels.resize import (
     resize_bilinear,
     resize_nearest_neighbor,
@@ -150,6 +151,68 @@ RESIZE_NEAREST_NEIGHBOR = _resize_block(
     resize_nearest_neighbor,
     "Images resized to size (h, w) by picking the nearest pixel; the dtype is kept.",
     "[B,h,w,C] of the images' dtype",
+)
+
+
+
+def _crop_infer(ctx: InferContext) -> dict[str, TensorInfo]:
+    image, boxes, box_ind = (ctx.inputs.get(name) for name in ("image", "boxes", "box_ind"))
+    plan = crop_and_resize_plan(
+        _shape(image),
+        _dtype(image),
+        _shape(boxes),
+        _value(box_ind),
+        _shape(box_ind),
+        _value(ctx.inputs.get("crop_size")),
+        method=str(ctx.attrs["method"]),
+        extrapolation_value=ctx.attrs["extrapolation_value"],
+        boxes=_value(boxes),
+        memory_limit=ctx.memory_limit,
+    )
+    return {"crops": TensorInfo(plan.shape, np.dtype(np.float32))}
+
+
+def _crop_run(ctx: RunContext) -> dict[str, np.ndarray]:
+    out = crop_and_resize(
+        ctx.inputs["image"],
+        ctx.inputs["boxes"],
+        ctx.inputs["box_ind"],
+        ctx.inputs["crop_size"],
+        method=str(ctx.attrs["method"]),
+        extrapolation_value=ctx.attrs["extrapolation_value"],
+        memory_limit=ctx.memory_limit,
+    )
+    return {"crops": out}
+
+
+CROP_AND_RESIZE = BlockSpec(
+    name="CropAndResize",
+    title="Crop And Resize",
+    category="Image",
+    doc="Boxes (y1, x1, y2, x2, normalised) cut from the images box_ind names and resampled "
+    "to crop_size; samples outside the image are extrapolation_value.",
+    inputs=(
+        InputPort("image", PortKind.TENSOR, "images [B,H,W,C]"),
+        InputPort(
+            "boxes", PortKind.TENSOR, "boxes [N,4]: y1, x1, y2, x2 in [0,1]", dtype="float32"
+        ),
+        InputPort("box_ind", PortKind.TENSOR, "the image of each box, int32 [N]", dtype="int32"),
+        InputPort("crop_size", PortKind.TENSOR, "crop size (h, w), int32 [2]", dtype="int32"),
+    ),
+    outputs=(OutputPort("crops", "[N,h,w,C] float32"),),
+    attrs=(
+        AttrSpec("method", str, "bilinear", "bilinear or nearest sampling", choices=METHODS),
+        AttrSpec(
+            "extrapolation_value",
+            str,
+            "0",
+            "the value of samples outside the image (a number)",
+        ),
+    ),
+    infer=_crop_infer,
+    run=_crop_run,
+    color=_IMAGE_COLOR,
+    tags=("crop", "roi", "boxes", "attention", "tf.image.crop_and_resize"),
 )
 
 # ----------------------------------------------------------------------------- array ops
@@ -347,6 +410,7 @@ SLICE = BlockSpec(
 LIBRARY_OPS: tuple[BlockSpec, ...] = (
     RESIZE_BILINEAR,
     RESIZE_NEAREST_NEIGHBOR,
+    CROP_AND_RESIZE,
     CAST,
     RESHAPE,
     EXPAND_DIMS,

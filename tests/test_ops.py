@@ -32,6 +32,7 @@ from blocks.kernels.array_ops import (
     transpose,
 )
 from blocks.kernels.cast import cast
+from blocks.kernels.crop_and_resize import crop_and_resize
 from blocks.kernels.resize import (
     nearest_indices,
     resize_bilinear,
@@ -54,7 +55,7 @@ ARRAYS = dict(np.load(FIXTURES / MANIFEST["arrays"], allow_pickle=False))
 VALUE_CASES = [case for case in MANIFEST["cases"] if case["kind"] == "value"]
 ERROR_CASES = [case for case in MANIFEST["cases"] if case["kind"] == "error"]
 
-#: Inputs that inference sees as known values (small int vectors typed as literals).
+#: Inputs that inference sees as known values (small ones, as typed literals would be).
 _LITERAL_LIMIT = 64
 
 
@@ -103,8 +104,8 @@ def infer_block(case: dict[str, Any]) -> dict[str, TensorInfo]:
     attrs = {**spec.default_attrs(), **case["attrs"]}
     infos: dict[str, TensorInfo] = {}
     for port, value in inputs_of(case).items():
-        small_int = value.dtype.kind in "iu" and value.size <= _LITERAL_LIMIT
-        infos[port] = TensorInfo(value.shape, value.dtype, value if small_int else None)
+        small = value.size <= _LITERAL_LIMIT
+        infos[port] = TensorInfo(value.shape, value.dtype, value if small else None)
     for port, dtype in literals_of(case).items():
         infos[port] = TensorInfo((), None, dtype)
     return spec.infer(InferContext(infos, attrs))
@@ -354,3 +355,31 @@ def test_cast_checks_memory_and_infers_the_dtype() -> None:
     # Without a DstT literal the port's default applies: DT_FLOAT.
     ctx = InferContext({"x": TensorInfo((2,), np.dtype(np.int32))}, spec.default_attrs())
     assert spec.infer(ctx)["y"].dtype == np.float32
+
+
+# ----------------------------------------------------------------------------- CropAndResize
+
+
+def test_crop_infers_shape_from_wires_and_literals() -> None:
+    spec = REGISTRY["CropAndResize"]
+    ctx = InferContext(
+        {
+            "image": TensorInfo((4, 32, 32, 3), np.dtype(np.uint8)),
+            "boxes": TensorInfo((None, 4), np.dtype(np.float32)),
+            "box_ind": TensorInfo((None,), np.dtype(np.int32)),
+            "crop_size": TensorInfo((2,), np.dtype(np.int32), np.array([8, 6], np.int32)),
+        },
+        spec.default_attrs(),
+    )
+    info = spec.infer(ctx)["crops"]
+    assert info.shape == (None, 8, 6, 3) and info.dtype == np.float32
+
+
+def test_crop_refuses_a_fill_that_is_not_a_number() -> None:
+    image = np.zeros((1, 2, 2, 1), np.float32)
+    boxes = np.array([[0, 0, 1, 1]], np.float32)
+    with pytest.raises(InvalidArgumentError) as caught:
+        crop_and_resize(image, boxes, np.zeros(1, np.int32), (2, 2), extrapolation_value="x")
+    assert caught.value.attr == "extrapolation_value"
+    out = crop_and_resize(image, boxes - 2, np.zeros(1, np.int32), (2, 2), extrapolation_value="7")
+    assert np.all(out == 7)

@@ -183,6 +183,89 @@ def _resize_cases(cases: _Cases) -> None:
                       port=where.get("port"), attr=where.get("attr"))
 
 
+# ----------------------------------------------------------------------------- CropAndResize
+
+CROP_DTYPES = ["uint8", "uint16", "int8", "int16", "int32", "int64", "float16", "float32",
+               "float64"]
+_BOXES = np.array([
+    [0.0, 0.0, 1.0, 1.0],        # the whole image
+    [0.1, 0.2, 0.7, 0.9],        # inside
+    [0.8, 0.9, 0.2, 0.1],        # flipped
+    [-0.3, -0.2, 0.6, 1.4],      # partly outside
+    [1.2, 1.1, 1.9, 1.5],        # wholly outside
+    [0.5, 0.25, 0.5, 0.75],      # a line
+    [0.33, 0.66, 0.34, 0.67],    # tiny
+    [-2.0, -3.0, 3.0, 4.0],      # much larger than the image
+], np.float32)
+
+
+def _crop_cases(cases: _Cases) -> None:
+    def add(case_id: str, image: np.ndarray, boxes: np.ndarray, box_ind: np.ndarray,
+            size: tuple[int, ...], method: str = "bilinear", fill: str = "0",
+            tags: tuple[str, ...] = (), **where: str) -> None:
+        cases.add("CropAndResize", case_id,
+                  {"image": image, "boxes": boxes, "box_ind": box_ind, "crop_size": _i32(*size)},
+                  {"method": method, "extrapolation_value": fill}, tags=tags,
+                  port=where.get("port"), attr=where.get("attr"))
+
+    boxes = _BOXES
+    spread = _i32(*[i % 2 for i in range(len(boxes))])
+    for method in ("bilinear", "nearest"):
+        for size in ((1, 1), (1, 5), (4, 1), (3, 3), (7, 4)):
+            for fill in ("0", "-1.5"):
+                add(f"crop_{method}_{size[0]}x{size[1]}_fill{fill}", cases.image([2, 5, 6, 3]),
+                    boxes, spread, size, method, fill, tags=(method, "sizes"))
+        for channels in (1, 4, 17):
+            add(f"crop_{method}_c{channels}_special",
+                cases.image([2, 6, 5, channels], special=True), boxes, spread, (5, 6), method,
+                tags=(method, "special"))
+        add(f"crop_{method}_special_c3", cases.image([2, 4, 4, 3], special=True), boxes, spread,
+            (6, 5), method, tags=(method, "special"))
+        add(f"crop_{method}_one_pixel_image", cases.image([1, 1, 1, 2]), boxes[:3],
+            _i32(0, 0, 0), (3, 2), method, tags=(method, "edge"))
+        add(f"crop_{method}_empty_boxes", cases.image([1, 3, 3, 2]),
+            np.zeros((0, 4), np.float32), _i32(), (2, 2), method, tags=(method, "edge"))
+        add(f"crop_{method}_c0", cases.image([1, 3, 3, 0]), boxes[:2], _i32(0, 0), (2, 2),
+            method, tags=(method, "edge"))
+        add(f"crop_{method}_denormals", np.array(
+            [1e-40, -1e-40, 1.5, -0.0, 1e-300, 3e-39, 2.0**-126, 1.0], np.float64
+        ).reshape(1, 2, 4, 1), boxes, _i32(*[0] * len(boxes)), (3, 5), method,
+            tags=(method, "special"))
+        for index, dtype in enumerate(CROP_DTYPES):
+            add(f"crop_{method}_dtype_{dtype}", cases.image([2, 5, 4, 3], dtype, special=True),
+                boxes, spread, (4, 3 + index % 3), method, tags=(method, "dtype"))
+    image = cases.image([2, 5, 6, 3])
+    two = boxes[:2]
+    ind = _i32(0, 1)
+    add("crop_e_method", image, two, ind, (2, 2), method="bicubic", attr="method")
+    add("crop_e_bool", cases.image([2, 5, 6, 3], "bool"), two, ind, (2, 2), port="image")
+    add("crop_e_uint32", cases.image([2, 5, 6, 3], "uint32"), two, ind, (2, 2), port="image")
+    add("crop_e_image_3d", image[0], two, ind, (2, 2), port="image")
+    add("crop_e_image_h0", cases.image([2, 0, 6, 3]), two, ind, (2, 2), port="image")
+    add("crop_e_boxes_1d", image, two[0], ind, (2, 2), port="boxes")
+    add("crop_e_boxes_empty_1d", image, np.zeros(0, np.float32), _i32(), (2, 2), port="boxes")
+    add("crop_e_boxes_3_columns", image, two[:, :3], ind, (2, 2), port="boxes")
+    add("crop_e_box_ind_2d", image, two, ind[None], (2, 2), port="box_ind")
+    add("crop_e_box_ind_length", image, two, ind[:1], (2, 2), port="box_ind")
+    add("crop_e_crop_size_3", image, two, ind, (2, 2, 2), port="crop_size")
+    add("crop_e_crop_size_2d", image, two, ind, (2, 2), port="crop_size")
+    cases.items[-1]["inputs"]["crop_size"] = _i32(2, 2).reshape(1, 2)
+    add("crop_e_crop_size_zero", image, two, ind, (0, 2), port="crop_size")
+    add("crop_e_box_ind_high", image, two, _i32(0, 2), (2, 2), port="box_ind")
+    add("crop_e_box_ind_negative", image, two, _i32(-1, 0), (2, 2), port="box_ind")
+    add("crop_e_empty_batch", cases.image([0, 5, 6, 3]), two, ind, (2, 2), port="box_ind")
+    nan_boxes = two.copy()
+    nan_boxes[1, 3] = np.nan
+    add("crop_e_boxes_nan", image, nan_boxes, ind, (2, 2), port="boxes")
+    inf_boxes = two.copy()
+    inf_boxes[0, 0] = -np.inf
+    add("crop_e_boxes_inf", image, inf_boxes, ind, (2, 2), port="boxes")
+    add("crop_e_order_box_ind_before_nan", image, nan_boxes, _i32(0, 5), (2, 2),
+        port="box_ind")
+    add("crop_e_order_image_before_boxes", image[0], two[0], ind, (2, 2), port="image")
+    add("crop_e_order_boxes_before_crop_size", image, two[:, :3], ind, (0, 2), port="boxes")
+
+
 # ----------------------------------------------------------------------------- array ops
 
 ALL_DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -388,6 +471,9 @@ def _tf_calls() -> dict[str, TfCall]:
     return {
         "ResizeBilinear": resize(raw.ResizeBilinear),
         "ResizeNearestNeighbor": resize(raw.ResizeNearestNeighbor),
+        "CropAndResize": lambda i, a: raw.CropAndResize(
+            image=i["image"], boxes=i["boxes"], box_ind=i["box_ind"], crop_size=i["crop_size"],
+            method=a["method"], extrapolation_value=float(a["extrapolation_value"])),
         "Cast": lambda i, a: raw.Cast(x=i["x"], DstT=tf.as_dtype(a["DstT"]),
                                       Truncate=a["Truncate"]),
         "Reshape": lambda i, a: raw.Reshape(tensor=i["tensor"], shape=i["shape"]),
@@ -430,6 +516,7 @@ def main(out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     cases = _Cases(np.random.default_rng(SEED))
     _resize_cases(cases)
+    _crop_cases(cases)
     _array_cases(cases)
     _cast_cases(cases)
     calls = _tf_calls()

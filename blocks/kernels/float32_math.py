@@ -17,7 +17,7 @@ Contract: the helpers here give the same bits as TensorFlow 2.21's CPU kernels:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any
 
 import numpy as np
 
@@ -30,10 +30,10 @@ _TAME_LIMIT = _F32(2.0**126)
 #: weight (>= 2^-55) or sum in a lerp can be denormal, so flushing cannot change anything.
 _FLUSH_FREE = _F32(2.0**-48)
 
-#: How TF's machine code orders the operands of a lerp's final sum: ``"product_first"``
-#: (its scalar loops), ``"low_first"`` (written order) or ``"columns_but_last"`` (an SSE
-#: loop in written order over all output columns but the last, done by the scalar tail).
-SumOrder = Literal["product_first", "low_first", "columns_but_last"]
+#: Where TF's machine code adds a lerp's ``low`` first (an index into the result; the
+#: rest adds the product first). Which operand comes first decides which of two NaNs
+#: survives; it differs between TF's vector loops and their scalar tails.
+LowFirst = tuple[Any, ...] | None
 
 
 @dataclass(frozen=True)
@@ -98,12 +98,12 @@ def lerp(
     high: np.ndarray,
     weight: np.ndarray,
     mode: ArithmeticMode,
-    order: SumOrder,
+    low_first: LowFirst = None,
 ) -> np.ndarray:
     """``low + (high - low)*weight``, each step rounded to float32 (``high`` is reused).
 
-    ``order`` says which operand TF's code adds first (it decides which of two NaNs
-    survives); column-wise orders refer to axis 2.
+    ``low_first`` indexes the elements whose final sum TF computes as ``low + product``;
+    the others it computes as ``product + low``.
     """
     flush = mode.flush
     if mode.tame:
@@ -121,13 +121,9 @@ def lerp(
     np.multiply(product, weight, out=product)
     if flush:
         product = flush_denormals(product)
-    if order == "low_first":
-        total = _keeping_first_nan(np.add, low, product)
-    else:
-        total = _keeping_first_nan(np.add, product, low)
-        if order == "columns_but_last":
-            head = (slice(None), slice(None), slice(0, -1))
-            total[head] = _keeping_first_nan(np.add, low[head], product[head])
+    total = _keeping_first_nan(np.add, product, low)
+    if low_first is not None:
+        total[low_first] = _keeping_first_nan(np.add, low[low_first], product[low_first])
     return flush_denormals(total) if flush else total
 
 

@@ -44,7 +44,7 @@ import numpy as np
 
 from blocks.kernels.float32_math import (
     INTEGER_MODE,
-    SumOrder,
+    LowFirst,
     arithmetic_mode,
     flush_denormals,
     lerp,
@@ -227,8 +227,9 @@ def resize_bilinear(
     mode = INTEGER_MODE if images.dtype.kind in "iu" else arithmetic_mode(source)
     if mode.flush:
         source = flush_denormals(source)
-    # TF's SSE code path (3 channels) adds in written order, its scalar path does not.
-    order: SumOrder = "columns_but_last" if images.shape[3] == 3 else "product_first"
+    # TF's SSE path (3 channels, all output columns but the last) adds in written order;
+    # its scalar code adds the product first.
+    order: LowFirst = (slice(None), slice(None), slice(0, -1)) if images.shape[3] == 3 else None
     with np.errstate(invalid="ignore", over="ignore", under="ignore"):  # inf - inf is NaN
         left = np.take(source, x_lo, axis=2)
         horizontal = np.take(source, x_hi, axis=2)
