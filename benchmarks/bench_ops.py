@@ -90,6 +90,7 @@ def cases() -> list[Case]:
     for block, op_name, short in (
         ("ResizeBilinear", "ResizeBilinear", "bl"),
         ("ResizeNearestNeighbor", "ResizeNearestNeighbor", "nn"),
+        ("ResizeBicubic", "ResizeBicubic", "bc"),
     ):
         op = getattr(raw, op_name) if raw is not None else None
         for label, images, size, half in (
@@ -126,6 +127,14 @@ def cases() -> list[Case]:
         ("rs-0", "Reshape [8,224,224,3] -> [8,-1]", "Reshape",
          {"tensor": floats, "shape": np.array([8, -1], np.int32)}, {}, "Reshape", {}),
     ]
+    for label, images, size in (
+        ("[8,224,224,3] float32 -> 56x56", floats, (56, 56)),
+        ("[8,224,224,3] uint8 -> 100x150", photos, (100, 150)),
+    ):
+        array_cases.append((
+            f"ar-{len(array_cases) % 2}", f"ResizeArea {label}", "ResizeArea",
+            {"images": images, "size": np.array(size, np.int32)}, {}, "ResizeArea", {},
+        ))
     rois = rng.random((64, 4)).astype(np.float32)
     rois[:, 2:] = np.maximum(rois[:, :2], rois[:, 2:])
     which = (np.arange(64) % 8).astype(np.int32)

@@ -36,6 +36,7 @@ from blocks.kernels.resize import (
     resize_nearest_neighbor,
     resize_plan,
 )
+from blocks.kernels.resize_filters import resize_area, resize_bicubic
 from blocks.literals import parse_dtype
 from blocks.spec import (
     AttrSpec,
@@ -86,14 +87,19 @@ ResizeKernel = Callable[..., np.ndarray]
 
 
 def _resize_kwargs(attrs: Mapping[str, Any]) -> dict[str, bool]:
-    return {
-        "align_corners": bool(attrs["align_corners"]),
-        "half_pixel_centers": bool(attrs["half_pixel_centers"]),
-    }
+    # ResizeArea has no half_pixel_centers attr (TF's op has none either).
+    return {name: bool(attrs[name]) for name in ("align_corners", "half_pixel_centers")
+            if name in attrs}
 
 
 def _resize_block(
-    name: str, title: str, method: str, kernel: ResizeKernel, doc: str, output_doc: str
+    name: str,
+    title: str,
+    method: str,
+    kernel: ResizeKernel,
+    doc: str,
+    output_doc: str = "[B,h,w,C] float32",
+    attrs: tuple[AttrSpec, ...] = _RESIZE_ATTRS,
 ) -> BlockSpec:
     # All resize blocks share ports, attrs and the checked plan; only the kernel differs.
     def infer(ctx: InferContext) -> dict[str, TensorInfo]:
@@ -127,7 +133,7 @@ def _resize_block(
             InputPort("size", PortKind.TENSOR, "new size (h, w), int32 [2]", dtype="int32"),
         ),
         outputs=(OutputPort("resized_images", output_doc),),
-        attrs=_RESIZE_ATTRS,
+        attrs=attrs,
         infer=infer,
         run=run,
         color=_IMAGE_COLOR,
@@ -141,7 +147,6 @@ RESIZE_BILINEAR = _resize_block(
     "bilinear",
     resize_bilinear,
     "Images resized to size (h, w) by bilinear interpolation, in float32 as TensorFlow.",
-    "[B,h,w,C] float32",
 )
 
 RESIZE_NEAREST_NEIGHBOR = _resize_block(
@@ -406,10 +411,31 @@ SLICE = BlockSpec(
     tags=("crop", "subset", "tf.slice"),
 )
 
+RESIZE_BICUBIC = _resize_block(
+    "ResizeBicubic",
+    "Resize Bicubic",
+    "bicubic",
+    resize_bicubic,
+    "Images resized to size (h, w) by cubic convolution (Keys' a=-0.5 with half pixel "
+    "centres, else -0.75), in float32 as TensorFlow.",
+)
+
+RESIZE_AREA = _resize_block(
+    "ResizeArea",
+    "Resize Area",
+    "area",
+    resize_area,
+    "Images resized to size (h, w) by averaging the input area each output pixel covers "
+    "(a box filter, best for shrinking), in float32 as TensorFlow.",
+    attrs=_RESIZE_ATTRS[:1],
+)
+
 #: The library's blocks, in palette order.
 LIBRARY_OPS: tuple[BlockSpec, ...] = (
     RESIZE_BILINEAR,
     RESIZE_NEAREST_NEIGHBOR,
+    RESIZE_BICUBIC,
+    RESIZE_AREA,
     CROP_AND_RESIZE,
     CAST,
     RESHAPE,

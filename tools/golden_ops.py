@@ -76,6 +76,12 @@ class _Cases:
 # ----------------------------------------------------------------------------- resize
 
 
+def _resize_attrs(block: str, align: bool, half: bool) -> dict[str, bool]:
+    if block == "ResizeArea":
+        return {"align_corners": align}
+    return {"align_corners": align, "half_pixel_centers": half}
+
+
 def _resize_cases(cases: _Cases) -> None:
     shapes = [
         ([1, 1, 1, 1], (1, 1), "one_pixel"),
@@ -92,10 +98,13 @@ def _resize_cases(cases: _Cases) -> None:
         ([1, 6, 8, 1], (4, 6), "ratio_3_4"),
         ([1, 7, 7, 3], (3, 3), "ratio_3_7"),
     ]
-    for block, short in (("ResizeBilinear", "bl"), ("ResizeNearestNeighbor", "nn")):
-        for align, half in RESIZE_MODES:
+    for block, short in (("ResizeBilinear", "bl"), ("ResizeNearestNeighbor", "nn"),
+                         ("ResizeBicubic", "bc"), ("ResizeArea", "ar")):
+        # ResizeArea has only align_corners (TF's op has no half_pixel_centers).
+        modes = RESIZE_MODES[:2] if block == "ResizeArea" else RESIZE_MODES
+        for align, half in modes:
             mode = f"ac{int(align)}hp{int(half)}"
-            attrs = {"align_corners": align, "half_pixel_centers": half}
+            attrs = _resize_attrs(block, align, half)
             for shape, size, tag in shapes:
                 cases.add(block, f"{short}_{mode}_{tag}",
                           {"images": cases.image(shape), "size": _i32(*size)}, attrs,
@@ -114,29 +123,27 @@ def _resize_cases(cases: _Cases) -> None:
                       {"images": cases.image([1, 3, 3, 3], special=True), "size": _i32(3, 3)},
                       attrs, tags=("special", mode))
         for index, dtype in enumerate(RESIZE_DTYPES):
-            align, half = RESIZE_MODES[index % 3]
-            attrs = {"align_corners": align, "half_pixel_centers": half}
+            align, half = modes[index % len(modes)]
+            attrs = _resize_attrs(block, align, half)
             cases.add(block, f"{short}_dtype_{dtype}",
                       {"images": cases.image([2, 5, 6, 3], dtype, special=True),
                        "size": _i32(8, 4)}, attrs, tags=("dtype",))
         for dtype in ("float64", "float16", "bfloat16"):  # the no-op resize converts only
             cases.add(block, f"{short}_same_size_{dtype}",
                       {"images": cases.image([1, 4, 5, 3], dtype, special=True),
-                       "size": _i32(4, 5)}, {"align_corners": False,
-                                              "half_pixel_centers": False},
+                       "size": _i32(4, 5)}, _resize_attrs(block, False, False),
                       tags=("dtype", "same_size"))
         tiny = np.array([1e-40, -1e-40, 1e-45, 3e-39, 1.5, -0.0, 1e-300, 2.0**-126],
                         np.float64).reshape(1, 2, 4, 1)
         for size in ((2, 4), (3, 5)):
             cases.add(block, f"{short}_denormals_float64_{size[0]}x{size[1]}",
-                      {"images": tiny, "size": _i32(*size)},
-                      {"align_corners": False, "half_pixel_centers": False},
+                      {"images": tiny, "size": _i32(*size)}, _resize_attrs(block, False, False),
                       tags=("special", "denormal"))
             cases.add(block, f"{short}_denormals_float32_{size[0]}x{size[1]}",
                       {"images": tiny.astype(np.float32), "size": _i32(*size)},
-                      {"align_corners": False, "half_pixel_centers": True},
+                      _resize_attrs(block, block == "ResizeArea", block != "ResizeArea"),
                       tags=("special", "denormal"))
-        ok = {"align_corners": False, "half_pixel_centers": False}
+        ok = _resize_attrs(block, False, False)
         image = cases.image([1, 4, 4, 3])
         errors: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, str]]] = [
             ("hp_and_ac", {"images": image, "size": _i32(2, 2)},
@@ -179,6 +186,10 @@ def _resize_cases(cases: _Cases) -> None:
              {"port": "size"}),
         ]
         for name, inputs, attrs, where in errors:
+            if block == "ResizeArea":
+                if where.get("attr") == "half_pixel_centers":
+                    continue  # ResizeArea has no such attr
+                attrs = {"align_corners": attrs["align_corners"]}
             cases.add(block, f"{short}_e_{name}", inputs, attrs, tags=("error",),
                       port=where.get("port"), attr=where.get("attr"))
 
@@ -471,6 +482,9 @@ def _tf_calls() -> dict[str, TfCall]:
     return {
         "ResizeBilinear": resize(raw.ResizeBilinear),
         "ResizeNearestNeighbor": resize(raw.ResizeNearestNeighbor),
+        "ResizeBicubic": resize(raw.ResizeBicubic),
+        "ResizeArea": lambda i, a: raw.ResizeArea(images=i["images"], size=i["size"],
+                                                  align_corners=a["align_corners"]),
         "CropAndResize": lambda i, a: raw.CropAndResize(
             image=i["image"], boxes=i["boxes"], box_ind=i["box_ind"], crop_size=i["crop_size"],
             method=a["method"], extrapolation_value=float(a["extrapolation_value"])),

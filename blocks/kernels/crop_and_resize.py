@@ -249,12 +249,13 @@ def _bilinear(image: np.ndarray, b: np.ndarray, in_y: np.ndarray, in_x: np.ndarr
     if mode.flush:
         corners = [flush_denormals(corner) for corner in corners]
     top_left, top_right, bottom_left, bottom_right = corners
-    # TF's channel loop (measured): the horizontal sums add the product first in whole
-    # blocks of 16 channels and ``low`` first in the rest; the vertical sum always adds
-    # the product first.
+    # TF's channel loop (measured with tagged NaNs): the top row's and the vertical sums
+    # add the product first; the bottom row's sum does too in whole blocks of 16
+    # channels, but adds ``low`` first in the remaining channels.
     vector_channels = 16 * (image.shape[3] // 16)
-    horizontal_order = (Ellipsis, slice(vector_channels, None))
     with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-        upper = lerp(top_left, top_right, x_lerp, mode, horizontal_order)
-        lower = lerp(bottom_left, bottom_right, x_lerp, mode, horizontal_order)
+        upper = lerp(top_left, top_right, x_lerp, mode)
+        lower = lerp(
+            bottom_left, bottom_right, x_lerp, mode, (Ellipsis, slice(vector_channels, None))
+        )
         return lerp(upper, lower, y_lerp, mode)

@@ -48,14 +48,19 @@ class ArithmeticMode:
 INTEGER_MODE = ArithmeticMode(flush=False, tame=True)
 
 
-def arithmetic_mode(*arrays: np.ndarray) -> ArithmeticMode:
-    """What float32 lerps over ``arrays`` need: flushing, explicit NaN order, or neither."""
+def arithmetic_mode(*arrays: np.ndarray, growth: float = 1.0) -> ArithmeticMode:
+    """What float32 arithmetic over ``arrays`` needs: flushing, explicit NaN order, or neither.
+
+    ``growth`` bounds how much larger than its largest input a result can get (a sum of
+    n weighted values: n times the largest weight); below the limit nothing overflows.
+    """
     flush, tame = False, True
+    limit = _F32(_TAME_LIMIT / growth)
     for values in arrays:
         if values.size == 0:
             continue
         magnitude = np.abs(values)
-        tame = tame and bool(magnitude.max() < _TAME_LIMIT)  # NaN compares false
+        tame = tame and bool(magnitude.max() < limit)  # NaN compares false
         flush = flush or bool(((magnitude < _FLUSH_FREE) & (magnitude > 0)).any())
     return ArithmeticMode(flush, tame)
 
@@ -125,6 +130,18 @@ def lerp(
     if low_first is not None:
         total[low_first] = _keeping_first_nan(np.add, low[low_first], product[low_first])
     return flush_denormals(total) if flush else total
+
+
+def add(first: np.ndarray, second: np.ndarray, mode: ArithmeticMode) -> np.ndarray:
+    """``first + second`` in float32 as TF's ``first + second`` (NaN of ``first`` wins)."""
+    total = np.add(first, second) if mode.tame else _keeping_first_nan(np.add, first, second)
+    return flush_denormals(total) if mode.flush else total
+
+
+def multiply(values: np.ndarray, weights: np.ndarray, mode: ArithmeticMode) -> np.ndarray:
+    """``values * weights`` in float32 (weights are never NaN, so the order cannot show)."""
+    product = np.multiply(values, weights)
+    return flush_denormals(product) if mode.flush else product
 
 
 def _keeping_first_nan(

@@ -13,7 +13,7 @@ TensorFlow's arithmetic (``image_resizer_state.h``, ``resize_bilinear_op.cc``,
 ``resize_nearest_neighbor_op.cc``), every step in float32 with one rounding per
 operation (TF's CPU build has no fused multiply-add):
 
-* scale = ``(in - 1) / float(out - 1)`` with align_corners and out > 1, else
+* scale = ``(in - 1) / float(out - 1)`` with align_corners, out > 1 and in > 1, else
   ``in / float(out)``;
 * bilinear source coordinate ``x*scale`` (legacy) or ``(x + 0.5)*scale - 0.5`` (half
   pixel centres); ``lower = max(floor, 0)``, ``upper = min(ceil, in - 1)``,
@@ -74,6 +74,8 @@ _TF_LISTS = {
     "bilinear": "int8, uint8, int16, uint16, int32, int64, bfloat16, half, float, double, "
     "bfloat16",
     "nearest": "int8, uint8, int16, uint16, int32, int64, half, float, double, bfloat16",
+    "bicubic": "int8, uint8, int16, uint16, int32, int64, half, float, double, bfloat16",
+    "area": "int8, uint8, int16, uint16, int32, int64, half, float, double, bfloat16",
 }
 #: TensorFlow's nearest-neighbour kernel refuses images this tall or wide.
 _NEAREST_MAX_SIZE = 1 << 24
@@ -145,7 +147,7 @@ def resize_plan(
     ):
         raise port_error("images", "nearest neighbor requires max height & width of 2^24")
     dtype = None if images_dtype is None else np.dtype(images_dtype)
-    out_dtype = np.dtype(_F32) if method != "nearest" else dtype
+    out_dtype = np.dtype(_F32) if method != "nearest" else dtype  # nearest copies values
     shape = None if images_shape is None else (batch, out[0], out[1], channels)
     if shape is not None:
         check_memory("size", shape, out_dtype, memory_limit)
@@ -156,8 +158,12 @@ def resize_plan(
 
 
 def resize_scale(in_size: int, out_size: int, align_corners: bool) -> np.float32:
-    """TensorFlow's CalculateResizeScale, in float32."""
-    if align_corners and out_size > 1:
+    """TensorFlow's CalculateResizeScale, in float32.
+
+    Measured on TF 2.21: with align_corners a one-pixel input dim scales as without it
+    (``in / out``, not 0); bicubic and area results depend on it.
+    """
+    if align_corners and out_size > 1 and in_size > 1:
         return _F32(in_size - 1) / _F32(out_size - 1)
     return _F32(in_size) / _F32(out_size)
 
