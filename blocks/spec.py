@@ -191,6 +191,9 @@ class BlockSpec:
     item_source: str | None = None
     color: str = "#5b7fbf"
     tags: tuple[str, ...] = field(default_factory=tuple)
+    #: The distribution that declared the block through a plugin entry point (``None``:
+    #: TensorBlocks itself); set by :mod:`blocks.plugins`.
+    package: str | None = None
 
     def input(self, name: str) -> InputPort | None:
         """The input port called ``name``, or ``None``."""
