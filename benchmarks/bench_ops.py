@@ -135,6 +135,12 @@ def cases() -> list[Case]:
             f"ar-{len(array_cases) % 2}", f"ResizeArea {label}", "ResizeArea",
             {"images": images, "size": np.array(size, np.int32)}, {}, "ResizeArea", {},
         ))
+    unit = rng.random((8, 224, 224, 3)).astype(np.float32)
+    for op_name in ("RGBToHSV", "HSVToRGB"):
+        array_cases.append((
+            op_name.lower(), f"{op_name} [8,224,224,3] float32", op_name,
+            {"images": unit}, {}, op_name, {},
+        ))
     rois = rng.random((64, 4)).astype(np.float32)
     rois[:, 2:] = np.maximum(rois[:, :2], rois[:, 2:])
     which = (np.arange(64) % 8).astype(np.int32)

@@ -30,6 +30,7 @@ from blocks.kernels.array_ops import (
     transpose_plan,
 )
 from blocks.kernels.cast import cast, cast_plan
+from blocks.kernels.colorspace import colorspace_shape, hsv_to_rgb, rgb_to_hsv
 from blocks.kernels.crop_and_resize import METHODS, crop_and_resize, crop_and_resize_plan
 from blocks.kernels.resize import (
     resize_bilinear,
@@ -218,6 +219,44 @@ CROP_AND_RESIZE = BlockSpec(
     run=_crop_run,
     color=_IMAGE_COLOR,
     tags=("crop", "roi", "boxes", "attention", "tf.image.crop_and_resize"),
+)
+
+
+
+def _colorspace_block(name: str, title: str, kernel: Any, doc: str) -> BlockSpec:
+    # Both conversions share ports, checks and shape rule.
+    def infer(ctx: InferContext) -> dict[str, TensorInfo]:
+        images = ctx.inputs.get("images")
+        shape = colorspace_shape(_shape(images), _dtype(images))
+        return {"output": TensorInfo(shape, _dtype(images))}
+
+    return BlockSpec(
+        name=name,
+        title=title,
+        category="Image",
+        doc=doc,
+        inputs=(InputPort("images", PortKind.TENSOR, "[..., 3] half, bfloat16, float, double"),),
+        outputs=(OutputPort("output", "same shape and dtype"),),
+        attrs=(),
+        infer=infer,
+        run=lambda ctx: {"output": kernel(ctx.inputs["images"])},
+        color=_IMAGE_COLOR,
+        tags=("color", "hsv", "rgb", "tf.image"),
+    )
+
+
+RGB_TO_HSV = _colorspace_block(
+    "RGBToHSV",
+    "RGB To HSV",
+    rgb_to_hsv,
+    "RGB values in [0,1] (last dim 3) as hue, saturation, value in [0,1].",
+)
+
+HSV_TO_RGB = _colorspace_block(
+    "HSVToRGB",
+    "HSV To RGB",
+    hsv_to_rgb,
+    "Hue, saturation, value in [0,1] (last dim 3) as RGB.",
 )
 
 # ----------------------------------------------------------------------------- array ops
@@ -437,6 +476,8 @@ LIBRARY_OPS: tuple[BlockSpec, ...] = (
     RESIZE_BICUBIC,
     RESIZE_AREA,
     CROP_AND_RESIZE,
+    RGB_TO_HSV,
+    HSV_TO_RGB,
     CAST,
     RESHAPE,
     EXPAND_DIMS,

@@ -277,6 +277,35 @@ def _crop_cases(cases: _Cases) -> None:
     add("crop_e_order_boxes_before_crop_size", image, two[:, :3], ind, (0, 2), port="boxes")
 
 
+# ----------------------------------------------------------------------------- colorspace
+
+
+def _colorspace_cases(cases: _Cases) -> None:
+    for block, short in (("RGBToHSV", "rgb2hsv"), ("HSVToRGB", "hsv2rgb")):
+        for dtype in ("float16", "bfloat16", "float32", "float64"):
+            unit = np.abs(cases.image([4, 5, 3], "float64")) / 150.0
+            for_dtype = unit.astype(np.float32).astype(dtype) if dtype == "bfloat16" else (
+                unit.astype(dtype))
+            cases.add(block, f"{short}_{dtype}_unit", {"images": for_dtype}, {},
+                      tags=("dtype",))
+            cases.add(block, f"{short}_{dtype}_special",
+                      {"images": cases.image([40, 3], dtype, special=True)}, {},
+                      tags=("dtype", "special"))
+        grey = np.array([[0.3, 0.3, 0.3], [0, 0, 0], [1, 1, 1], [-0.0, 0, 0], [1, 0, 0],
+                         [0, 1, 0], [0, 0, 1], [1, 1, 0], [0.5, 0.5, 0.2], [0.2, 0.5, 0.5],
+                         [1e-40, 0, 0], [2, -1, 0.5], [1.2, 0.3, 7.0]], np.float32)
+        cases.add(block, f"{short}_edges", {"images": grey}, {}, tags=("edge",))
+        cases.add(block, f"{short}_one_pixel", {"images": grey[4]}, {}, tags=("edge",))
+        cases.add(block, f"{short}_empty", {"images": np.zeros((0, 3), np.float32)}, {},
+                  tags=("edge",))
+        cases.add(block, f"{short}_e_channels", {"images": np.zeros((2, 4), np.float32)}, {},
+                  port="images", tags=("error",))
+        cases.add(block, f"{short}_e_scalar", {"images": np.float32(1)}, {}, port="images",
+                  tags=("error",))
+        cases.add(block, f"{short}_e_uint8", {"images": np.zeros((2, 3), np.uint8)}, {},
+                  port="images", tags=("error",))
+
+
 # ----------------------------------------------------------------------------- array ops
 
 ALL_DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -488,6 +517,8 @@ def _tf_calls() -> dict[str, TfCall]:
         "CropAndResize": lambda i, a: raw.CropAndResize(
             image=i["image"], boxes=i["boxes"], box_ind=i["box_ind"], crop_size=i["crop_size"],
             method=a["method"], extrapolation_value=float(a["extrapolation_value"])),
+        "RGBToHSV": lambda i, a: raw.RGBToHSV(images=i["images"]),
+        "HSVToRGB": lambda i, a: raw.HSVToRGB(images=i["images"]),
         "Cast": lambda i, a: raw.Cast(x=i["x"], DstT=tf.as_dtype(a["DstT"]),
                                       Truncate=a["Truncate"]),
         "Reshape": lambda i, a: raw.Reshape(tensor=i["tensor"], shape=i["shape"]),
@@ -531,6 +562,7 @@ def main(out_dir: Path) -> None:
     cases = _Cases(np.random.default_rng(SEED))
     _resize_cases(cases)
     _crop_cases(cases)
+    _colorspace_cases(cases)
     _array_cases(cases)
     _cast_cases(cases)
     calls = _tf_calls()

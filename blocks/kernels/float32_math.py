@@ -120,21 +120,21 @@ def lerp(
             high = flush_denormals(high)
         np.add(high, low, out=high)
         return flush_denormals(high) if flush else high
-    product = _keeping_first_nan(np.subtract, high, low)
+    product = keeping_first_nan(np.subtract, high, low)
     if flush:
         product = flush_denormals(product)
     np.multiply(product, weight, out=product)
     if flush:
         product = flush_denormals(product)
-    total = _keeping_first_nan(np.add, product, low)
+    total = keeping_first_nan(np.add, product, low)
     if low_first is not None:
-        total[low_first] = _keeping_first_nan(np.add, low[low_first], product[low_first])
+        total[low_first] = keeping_first_nan(np.add, low[low_first], product[low_first])
     return flush_denormals(total) if flush else total
 
 
 def add(first: np.ndarray, second: np.ndarray, mode: ArithmeticMode) -> np.ndarray:
     """``first + second`` in float32 as TF's ``first + second`` (NaN of ``first`` wins)."""
-    total = np.add(first, second) if mode.tame else _keeping_first_nan(np.add, first, second)
+    total = np.add(first, second) if mode.tame else keeping_first_nan(np.add, first, second)
     return flush_denormals(total) if mode.flush else total
 
 
@@ -144,10 +144,11 @@ def multiply(values: np.ndarray, weights: np.ndarray, mode: ArithmeticMode) -> n
     return flush_denormals(product) if mode.flush else product
 
 
-def _keeping_first_nan(
+def keeping_first_nan(
     operation: np.ufunc, first: np.ndarray, second: np.ndarray
 ) -> np.ndarray:
-    """``operation(first, second)`` where two NaNs give ``first``'s, quieted (x86's rule)."""
+    """``operation(first, second)`` where two NaNs give ``first``'s, quieted (x86's rule;
+    numpy itself promises no operand order)."""
     result = operation(first, second)
     both = np.isnan(first) & np.isnan(second)
     if both.any():
