@@ -63,7 +63,7 @@ def _block_case(
         tf_inputs = {
             key: tf.constant(value)
             for key, value in inputs.items()
-            if isinstance(value, np.ndarray)
+            if isinstance(value, (np.ndarray, np.generic))
         }
 
         def theirs() -> np.ndarray:
@@ -141,6 +141,11 @@ def cases() -> list[Case]:
             op_name.lower(), f"{op_name} [8,224,224,3] float32", op_name,
             {"images": unit}, {}, op_name, {},
         ))
+    for op_name, factor, value in (("AdjustSaturation", "scale", 1.5), ("AdjustHue", "delta", 0.2)):
+        array_cases.append((
+            op_name.lower()[6:], f"{op_name} [8,224,224,3] float32", op_name,
+            {"images": unit, factor: np.float32(value)}, {}, op_name, {},
+        ))
     rois = rng.random((64, 4)).astype(np.float32)
     rois[:, 2:] = np.maximum(rois[:, :2], rois[:, 2:])
     which = (np.arange(64) % 8).astype(np.int32)
@@ -153,7 +158,11 @@ def cases() -> list[Case]:
             {"method": method}, "CropAndResize", {"method": method},
         ))
     for name, label, block, inputs, attrs, op_name, tf_attrs in array_cases:
-        tensors = {key: value for key, value in inputs.items() if isinstance(value, np.ndarray)}
+        tensors = {
+            key: value
+            for key, value in inputs.items()
+            if isinstance(value, (np.ndarray, np.generic))
+        }
         op = getattr(raw, op_name) if raw is not None else None
         result.append(
             _block_case(name, label, block, inputs, attrs, _tf_op(op, tensors, tf_attrs))

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from blocks.kernels.adjust import adjust_hue, adjust_saturation, adjust_shape
 from blocks.kernels.array_ops import (
     check_array_dtype,
     expand_dims,
@@ -259,6 +260,51 @@ HSV_TO_RGB = _colorspace_block(
     "Hue, saturation, value in [0,1] (last dim 3) as RGB.",
 )
 
+
+
+def _adjust_block(name: str, title: str, factor: str, kernel: Any, doc: str) -> BlockSpec:
+    # AdjustSaturation and AdjustHue share ports (but for the factor's name) and checks.
+    def infer(ctx: InferContext) -> dict[str, TensorInfo]:
+        images = ctx.inputs.get("images")
+        shape = adjust_shape(_shape(images), _dtype(images), _shape(ctx.inputs.get(factor)),
+                             factor)
+        return {"output": TensorInfo(shape, _dtype(images))}
+
+    return BlockSpec(
+        name=name,
+        title=title,
+        category="Image",
+        doc=doc,
+        inputs=(
+            InputPort("images", PortKind.TENSOR, "RGB images [..., 3] float32"),
+            InputPort(factor, PortKind.TENSOR, f"the {factor}, a float32 scalar",
+                      dtype="float32"),
+        ),
+        outputs=(OutputPort("output", "same shape, float32"),),
+        attrs=(),
+        infer=infer,
+        run=lambda ctx: {"output": kernel(ctx.inputs["images"], ctx.inputs[factor])},
+        color=_IMAGE_COLOR,
+        tags=("color", "hsv", "augment", "tf.image"),
+    )
+
+
+ADJUST_SATURATION = _adjust_block(
+    "AdjustSaturation",
+    "Adjust Saturation",
+    "scale",
+    adjust_saturation,
+    "RGB images with their HSV saturation multiplied by scale (clamped to [0, 1]).",
+)
+
+ADJUST_HUE = _adjust_block(
+    "AdjustHue",
+    "Adjust Hue",
+    "delta",
+    adjust_hue,
+    "RGB images with delta (in turns, e.g. 0.25) added to their hue.",
+)
+
 # ----------------------------------------------------------------------------- array ops
 
 
@@ -478,6 +524,8 @@ LIBRARY_OPS: tuple[BlockSpec, ...] = (
     CROP_AND_RESIZE,
     RGB_TO_HSV,
     HSV_TO_RGB,
+    ADJUST_SATURATION,
+    ADJUST_HUE,
     CAST,
     RESHAPE,
     EXPAND_DIMS,

@@ -20,6 +20,7 @@ Run it through ``python tools/make_golden.py ops``.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -306,6 +307,50 @@ def _colorspace_cases(cases: _Cases) -> None:
                   port="images", tags=("error",))
 
 
+# ----------------------------------------------------------------------------- adjust
+
+
+def _adjust_cases(cases: _Cases) -> None:
+    for block, short, factor, values in (
+        ("AdjustSaturation", "sat", "scale", (0.0, 0.5, 1.0, 2.5, -1.0, np.nan, np.inf)),
+        ("AdjustHue", "hue", "delta", (0.0, 0.25, -0.7, 1.5, -3.3, 0.5)),
+    ):
+        unit = np.abs(cases.image([2, 4, 5, 3], "float64")) / 150.0
+        for index, value in enumerate(values):
+            cases.add(block, f"{short}_{index}_unit", {
+                "images": unit.astype(np.float32), factor: np.float32(value)}, {},
+                tags=("values",))
+            cases.add(block, f"{short}_{index}_special", {
+                "images": cases.image([30, 1, 3], "float32", special=True),
+                factor: np.float32(value)}, {}, tags=("special",))
+        edges = np.array([[0.3, 0.3, 0.3], [0, 0, 0], [1, 1, 1], [-0.0, 0, 0], [1, 0, 0],
+                          [0, 1, 0], [0, 0, 1], [1, 1, 0], [0.5, 0.5, 0.2], [0.2, 0.5, 0.5],
+                          [1e-40, 0, 0], [2, -1, 0.5], [1.2, 0.3, 7.0]], np.float32)
+        cases.add(block, f"{short}_edges", {"images": edges.reshape(13, 1, 3),
+                                            factor: np.float32(0.3)}, {}, tags=("edge",))
+        cases.add(block, f"{short}_empty", {"images": np.zeros((0, 2, 3), np.float32),
+                                            factor: np.float32(0.3)}, {}, tags=("edge",))
+        grid_values = [1e-40, -1e-40, 0.0, -0.0, -1.0, 1.0, 2.0, np.nan, 3e-39]
+        grid = np.array(list(itertools.product(grid_values, repeat=3)), np.float32)
+        cases.add(block, f"{short}_denormal_grid", {"images": grid.reshape(-1, 1, 3),
+                                                    factor: np.float32(0.3)}, {},
+                  tags=("special", "denormal"))
+        one = np.float32(0.5)
+        cases.add(block, f"{short}_e_rank2", {"images": edges, factor: one}, {},
+                  port="images", tags=("error",))
+        cases.add(block, f"{short}_e_channels", {"images": np.zeros((1, 2, 4), np.float32),
+                                                 factor: one}, {}, port="images",
+                  tags=("error",))
+        cases.add(block, f"{short}_e_factor_vector", {"images": edges.reshape(13, 1, 3),
+                                                      factor: np.array([0.5], np.float32)}, {},
+                  port=factor, tags=("error",))
+        cases.add(block, f"{short}_e_float64", {"images": edges.reshape(13, 1, 3).astype(
+            np.float64), factor: one}, {}, port="images", tags=("error",))
+        cases.add(block, f"{short}_e_order_rank_before_factor", {
+            "images": edges, factor: np.array([0.5], np.float32)}, {}, port="images",
+            tags=("error",))
+
+
 # ----------------------------------------------------------------------------- array ops
 
 ALL_DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -519,6 +564,9 @@ def _tf_calls() -> dict[str, TfCall]:
             method=a["method"], extrapolation_value=float(a["extrapolation_value"])),
         "RGBToHSV": lambda i, a: raw.RGBToHSV(images=i["images"]),
         "HSVToRGB": lambda i, a: raw.HSVToRGB(images=i["images"]),
+        "AdjustSaturation": lambda i, a: raw.AdjustSaturation(images=i["images"],
+                                                              scale=i["scale"]),
+        "AdjustHue": lambda i, a: raw.AdjustHue(images=i["images"], delta=i["delta"]),
         "Cast": lambda i, a: raw.Cast(x=i["x"], DstT=tf.as_dtype(a["DstT"]),
                                       Truncate=a["Truncate"]),
         "Reshape": lambda i, a: raw.Reshape(tensor=i["tensor"], shape=i["shape"]),
@@ -563,6 +611,7 @@ def main(out_dir: Path) -> None:
     _resize_cases(cases)
     _crop_cases(cases)
     _colorspace_cases(cases)
+    _adjust_cases(cases)
     _array_cases(cases)
     _cast_cases(cases)
     calls = _tf_calls()
