@@ -33,6 +33,7 @@ from blocks.kernels.array_ops import (
 from blocks.kernels.cast import cast, cast_plan
 from blocks.kernels.colorspace import colorspace_shape, hsv_to_rgb, rgb_to_hsv
 from blocks.kernels.crop_and_resize import METHODS, crop_and_resize, crop_and_resize_plan
+from blocks.kernels.draw_boxes import draw_bounding_boxes, draw_boxes_shape
 from blocks.kernels.resize import (
     resize_bilinear,
     resize_nearest_neighbor,
@@ -305,6 +306,60 @@ ADJUST_HUE = _adjust_block(
     "RGB images with delta (in turns, e.g. 0.25) added to their hue.",
 )
 
+
+
+def _draw_boxes_block(name: str, title: str, with_colors: bool, doc: str) -> BlockSpec:
+    # V1 and V2 differ only by V2's colors input.
+    def infer(ctx: InferContext) -> dict[str, TensorInfo]:
+        images = ctx.inputs.get("images")
+        shape = draw_boxes_shape(
+            _shape(images), _dtype(images), _shape(ctx.inputs.get("boxes")),
+            _shape(ctx.inputs.get("colors")) if with_colors else None,
+        )
+        return {"output": TensorInfo(shape, _dtype(images))}
+
+    def run(ctx: RunContext) -> dict[str, np.ndarray]:
+        colors = ctx.inputs["colors"] if with_colors else None
+        return {"output": draw_bounding_boxes(ctx.inputs["images"], ctx.inputs["boxes"], colors)}
+
+    colors_port = (
+        InputPort("colors", PortKind.TENSOR, "colors [K, >= depth] float32 (empty: TF's ten)",
+                  dtype="float32"),
+    )
+    return BlockSpec(
+        name=name,
+        title=title,
+        category="Image",
+        doc=doc,
+        inputs=(
+            InputPort("images", PortKind.TENSOR, "images [B,H,W,1|3|4] float32 or half"),
+            InputPort("boxes", PortKind.TENSOR, "boxes [B,N,4]: y_min, x_min, y_max, x_max",
+                      dtype="float32"),
+            *(colors_port if with_colors else ()),
+        ),
+        outputs=(OutputPort("output", "the images with the boxes drawn"),),
+        attrs=(),
+        infer=infer,
+        run=run,
+        color=_IMAGE_COLOR,
+        tags=("boxes", "draw", "outline", "tf.image.draw_bounding_boxes"),
+    )
+
+
+DRAW_BOUNDING_BOXES = _draw_boxes_block(
+    "DrawBoundingBoxes",
+    "Draw Bounding Boxes",
+    False,
+    "The images with each box outlined one pixel wide, in TF's ten colors by box index.",
+)
+
+DRAW_BOUNDING_BOXES_V2 = _draw_boxes_block(
+    "DrawBoundingBoxesV2",
+    "Draw Bounding Boxes V2",
+    True,
+    "As DrawBoundingBoxes, in the given colors (one row per color, cycling by box index).",
+)
+
 # ----------------------------------------------------------------------------- array ops
 
 
@@ -526,6 +581,8 @@ LIBRARY_OPS: tuple[BlockSpec, ...] = (
     HSV_TO_RGB,
     ADJUST_SATURATION,
     ADJUST_HUE,
+    DRAW_BOUNDING_BOXES,
+    DRAW_BOUNDING_BOXES_V2,
     CAST,
     RESHAPE,
     EXPAND_DIMS,

@@ -351,6 +351,65 @@ def _adjust_cases(cases: _Cases) -> None:
             tags=("error",))
 
 
+# ----------------------------------------------------------------------------- boxes
+
+_DRAW_BOXES = np.array([
+    [0.1, 0.2, 0.6, 0.9],       # inside
+    [0.0, 0.0, 1.0, 1.0],       # the border
+    [-0.3, -0.2, 0.5, 1.4],     # partly outside
+    [0.7, 0.8, 0.2, 0.3],       # inverted: skipped
+    [1.5, 1.2, 2.0, 3.0],       # wholly outside: skipped
+    [0.5, 0.5, 0.5, 0.5],       # a point
+    [np.nan, 0.1, 0.5, 0.5],    # NaN: INT64_MIN
+    [0.2, -np.inf, 0.4, np.inf],
+    [-1e30, 0.3, 1e30, 0.6],
+    [0.3, 0.3, 0.7, 0.35],
+    [0.05, 0.05, 0.95, 0.95],   # the 11th box: colour index wraps
+], np.float32)
+
+
+def _draw_cases(cases: _Cases) -> None:
+    for depth in (1, 3, 4):
+        for dtype in ("float32", "float16"):
+            images = cases.image([2, 9, 11, depth], dtype)
+            boxes = np.stack([_DRAW_BOXES, _DRAW_BOXES[::-1]])
+            cases.add("DrawBoundingBoxes", f"draw_d{depth}_{dtype}",
+                      {"images": images, "boxes": boxes}, {}, tags=("values",))
+            colors = np.abs(cases.image([3, 4], "float32")) / 100
+            cases.add("DrawBoundingBoxesV2", f"draw2_d{depth}_{dtype}",
+                      {"images": images, "boxes": boxes, "colors": colors}, {},
+                      tags=("values",))
+    images = cases.image([1, 5, 6, 3])
+    one = _DRAW_BOXES[None, :4]
+    cases.add("DrawBoundingBoxesV2", "draw2_empty_colors",
+              {"images": images, "boxes": one, "colors": np.zeros((0, 3), np.float32)}, {},
+              tags=("edge",))
+    cases.add("DrawBoundingBoxesV2", "draw2_wide_colors",
+              {"images": images, "boxes": one, "colors": np.eye(5, dtype=np.float32)}, {},
+              tags=("edge",))
+    cases.add("DrawBoundingBoxes", "draw_one_pixel", {
+        "images": cases.image([1, 1, 1, 3]), "boxes": one}, {}, tags=("edge",))
+    cases.add("DrawBoundingBoxes", "draw_no_boxes", {
+        "images": images, "boxes": np.zeros((1, 0, 4), np.float32)}, {}, tags=("edge",))
+    errors = [
+        ("rank3", {"images": images[0], "boxes": one}, "images"),
+        ("boxes_rank2", {"images": images, "boxes": one[0]}, "boxes"),
+        ("batch", {"images": images, "boxes": np.concatenate([one, one])}, "boxes"),
+        ("depth2", {"images": cases.image([1, 5, 6, 2]), "boxes": one}, "images"),
+        ("box_width", {"images": images, "boxes": one[..., :3]}, "boxes"),
+        ("float64", {"images": images.astype(np.float64), "boxes": one}, "images"),
+    ]
+    for name, inputs, port in errors:
+        cases.add("DrawBoundingBoxes", f"draw_e_{name}", inputs, {}, port=port,
+                  tags=("error",))
+    cases.add("DrawBoundingBoxesV2", "draw2_e_colors_1d", {
+        "images": images, "boxes": one, "colors": np.ones(3, np.float32)}, {}, port="colors",
+        tags=("error",))
+    cases.add("DrawBoundingBoxesV2", "draw2_e_colors_narrow", {
+        "images": images, "boxes": one, "colors": np.ones((2, 2), np.float32)}, {},
+        port="colors", tags=("error",))
+
+
 # ----------------------------------------------------------------------------- array ops
 
 ALL_DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -567,6 +626,10 @@ def _tf_calls() -> dict[str, TfCall]:
         "AdjustSaturation": lambda i, a: raw.AdjustSaturation(images=i["images"],
                                                               scale=i["scale"]),
         "AdjustHue": lambda i, a: raw.AdjustHue(images=i["images"], delta=i["delta"]),
+        "DrawBoundingBoxes": lambda i, a: raw.DrawBoundingBoxes(images=i["images"],
+                                                                boxes=i["boxes"]),
+        "DrawBoundingBoxesV2": lambda i, a: raw.DrawBoundingBoxesV2(
+            images=i["images"], boxes=i["boxes"], colors=i["colors"]),
         "Cast": lambda i, a: raw.Cast(x=i["x"], DstT=tf.as_dtype(a["DstT"]),
                                       Truncate=a["Truncate"]),
         "Reshape": lambda i, a: raw.Reshape(tensor=i["tensor"], shape=i["shape"]),
@@ -612,6 +675,7 @@ def main(out_dir: Path) -> None:
     _crop_cases(cases)
     _colorspace_cases(cases)
     _adjust_cases(cases)
+    _draw_cases(cases)
     _array_cases(cases)
     _cast_cases(cases)
     calls = _tf_calls()
