@@ -146,6 +146,15 @@ def cases() -> list[Case]:
             op_name.lower()[6:], f"{op_name} [8,224,224,3] float32", op_name,
             {"images": unit, factor: np.float32(value)}, {}, op_name, {},
         ))
+    corners = rng.random((2000, 2)).astype(np.float32) * 0.9
+    proposals = np.concatenate([corners, corners + 0.1], axis=1).astype(np.float32)
+    array_cases.append((
+        "nms", "NonMaxSuppressionV3 2000 boxes, iou 0.5, keep 100", "NonMaxSuppressionV3",
+        {"boxes": proposals, "scores": rng.random(2000).astype(np.float32),
+         "max_output_size": np.int32(100), "iou_threshold": np.float32(0.5),
+         "score_threshold": np.float32(-np.inf)},
+        {}, "NonMaxSuppressionV3", {},
+    ))
     rois = rng.random((64, 4)).astype(np.float32)
     rois[:, 2:] = np.maximum(rois[:, :2], rois[:, 2:])
     which = (np.arange(64) % 8).astype(np.int32)

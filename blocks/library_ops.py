@@ -34,6 +34,7 @@ from blocks.kernels.cast import cast, cast_plan
 from blocks.kernels.colorspace import colorspace_shape, hsv_to_rgb, rgb_to_hsv
 from blocks.kernels.crop_and_resize import METHODS, crop_and_resize, crop_and_resize_plan
 from blocks.kernels.draw_boxes import draw_bounding_boxes, draw_boxes_shape
+from blocks.kernels.nms import nms_plan, non_max_suppression_v3
 from blocks.kernels.resize import (
     resize_bilinear,
     resize_nearest_neighbor,
@@ -360,6 +361,49 @@ DRAW_BOUNDING_BOXES_V2 = _draw_boxes_block(
     "As DrawBoundingBoxes, in the given colors (one row per color, cycling by box index).",
 )
 
+
+
+def _nms_infer(ctx: InferContext) -> dict[str, TensorInfo]:
+    boxes = ctx.inputs.get("boxes")
+    limit, iou = ctx.inputs.get("max_output_size"), ctx.inputs.get("iou_threshold")
+    shape = nms_plan(
+        _shape(boxes), _dtype(boxes), _shape(ctx.inputs.get("scores")), _value(limit),
+        _shape(limit), _value(iou), _shape(iou), _shape(ctx.inputs.get("score_threshold")),
+    )
+    return {"selected_indices": TensorInfo(shape, np.dtype(np.int32))}
+
+
+def _nms_run(ctx: RunContext) -> dict[str, np.ndarray]:
+    out = non_max_suppression_v3(
+        ctx.inputs["boxes"], ctx.inputs["scores"], ctx.inputs["max_output_size"],
+        ctx.inputs["iou_threshold"], ctx.inputs["score_threshold"],
+    )
+    return {"selected_indices": out}
+
+
+NON_MAX_SUPPRESSION_V3 = BlockSpec(
+    name="NonMaxSuppressionV3",
+    title="Non Max Suppression V3",
+    category="Image",
+    doc="The indices of at most max_output_size boxes, best score first, dropping boxes "
+    "that overlap a better one by more than iou_threshold or score at most score_threshold.",
+    inputs=(
+        InputPort("boxes", PortKind.TENSOR, "boxes [N,4] float32 or half"),
+        InputPort("scores", PortKind.TENSOR, "scores [N], the boxes' dtype"),
+        InputPort("max_output_size", PortKind.TENSOR, "int32 scalar", dtype="int32"),
+        InputPort("iou_threshold", PortKind.TENSOR, "float32 scalar in [0, 1]",
+                  required=False, default="0.5", dtype="float32"),
+        InputPort("score_threshold", PortKind.TENSOR, "float32 scalar", required=False,
+                  default="-inf", dtype="float32"),
+    ),
+    outputs=(OutputPort("selected_indices", "[M] int32"),),
+    attrs=(),
+    infer=_nms_infer,
+    run=_nms_run,
+    color=_IMAGE_COLOR,
+    tags=("nms", "boxes", "detection", "tf.image.non_max_suppression"),
+)
+
 # ----------------------------------------------------------------------------- array ops
 
 
@@ -583,6 +627,7 @@ LIBRARY_OPS: tuple[BlockSpec, ...] = (
     ADJUST_HUE,
     DRAW_BOUNDING_BOXES,
     DRAW_BOUNDING_BOXES_V2,
+    NON_MAX_SUPPRESSION_V3,
     CAST,
     RESHAPE,
     EXPAND_DIMS,

@@ -153,7 +153,12 @@ def test_fixture_values_are_bit_exact(case: dict[str, Any]) -> None:
         actual[..., 1][both_nan] = expected[..., 1][both_nan]
     assert_same_bits(actual, expected)
     inferred = infer_block(case)[port]
-    assert inferred.shape == expected.shape
+    # Inference knows every dim but the data-dependent ones (NMS's number of boxes).
+    assert inferred.shape is not None and len(inferred.shape) == expected.ndim
+    known = [d for d, e in zip(inferred.shape, expected.shape, strict=True) if d is not None]
+    assert known == [e for d, e in zip(inferred.shape, expected.shape, strict=True)
+                     if d is not None]
+    assert None not in inferred.shape or case["block"] == "NonMaxSuppressionV3"
     assert inferred.dtype == expected.dtype
 
 

@@ -410,6 +410,68 @@ def _draw_cases(cases: _Cases) -> None:
         port="colors", tags=("error",))
 
 
+# ----------------------------------------------------------------------------- NMS
+
+
+def _nms_cases(cases: _Cases) -> None:
+    rng = cases.rng
+
+    def add(case_id: str, boxes: np.ndarray, scores: np.ndarray, limit: int,
+            iou: float = 0.5, floor: float = -np.inf, port: str | None = None,
+            tags: tuple[str, ...] = ()) -> None:
+        cases.add("NonMaxSuppressionV3", case_id, {
+            "boxes": boxes, "scores": scores, "max_output_size": np.int32(limit),
+            "iou_threshold": np.float32(iou), "score_threshold": np.float32(floor)}, {},
+            port=port, tags=tags)
+
+    def random_boxes(n: int, dtype: str = "float32") -> tuple[np.ndarray, np.ndarray]:
+        corner = rng.random((n, 2)) * 0.8
+        size = rng.random((n, 2)) * 0.4
+        boxes = np.concatenate([corner, corner + size], axis=1)
+        flip = rng.random(n) < 0.3  # corners given in either order
+        boxes[flip] = boxes[flip][:, [2, 3, 0, 1]]
+        scores = rng.random(n).round(2)  # ties
+        return boxes.astype(dtype), scores.astype(dtype)
+
+    for dtype in ("float32", "float16"):
+        boxes, scores = random_boxes(60, dtype)
+        for iou in (0.0, 0.3, 0.5, 1.0):
+            for floor in (-np.inf, 0.4):
+                add(f"nms_{dtype}_iou{iou}_floor{floor}", boxes, scores, 25, iou, floor,
+                    tags=("values",))
+        add(f"nms_{dtype}_limit0", boxes, scores, 0, tags=("edge",))
+        add(f"nms_{dtype}_limit_large", boxes, scores, 1000, tags=("edge",))
+    special_boxes = np.array([
+        [0, 0, 1, 1], [0, 0, 1, 1], [0.1, 0.1, 0.9, 0.9], [np.nan, 0, 1, 1],
+        [0, 0, np.inf, 1], [0.5, 0.5, 0.5, 0.5], [1, 1, 0, 0], [-0.0, 0, 1e-40, 1],
+        [0.2, 0.2, 0.4, 0.4], [0.3, 0.3, 0.5, 0.5]], np.float32)
+    special_scores = np.array([0.9, 0.9, np.nan, 0.8, 0.7, 0.95, np.inf, 0.5, 0.0, -1.0],
+                              np.float32)
+    for floor in (-np.inf, 0.0, -2.0):
+        add(f"nms_special_floor{floor}", special_boxes, special_scores, 10, 0.5, floor,
+            tags=("special",))
+    add("nms_empty", np.zeros((0, 4), np.float32), np.zeros(0, np.float32), 5,
+        tags=("edge",))
+    boxes, scores = random_boxes(5)
+    add("nms_e_limit_1d", boxes, scores, 3, port="max_output_size", tags=("error",))
+    cases.items[-1]["inputs"]["max_output_size"] = np.array([3], np.int32)
+    add("nms_e_iou_high", boxes, scores, 3, iou=1.5, port="iou_threshold", tags=("error",))
+    add("nms_e_iou_nan", boxes, scores, 3, iou=np.nan, port="iou_threshold",
+        tags=("error",))
+    add("nms_e_iou_1d", boxes, scores, 3, port="iou_threshold", tags=("error",))
+    cases.items[-1]["inputs"]["iou_threshold"] = np.array([0.5], np.float32)
+    add("nms_e_score_1d", boxes, scores, 3, port="score_threshold", tags=("error",))
+    cases.items[-1]["inputs"]["score_threshold"] = np.array([0.5], np.float32)
+    add("nms_e_boxes_1d", boxes[0], scores, 3, port="boxes", tags=("error",))
+    add("nms_e_boxes_3_columns", boxes[:, :3], scores, 3, port="boxes", tags=("error",))
+    add("nms_e_scores_2d", boxes, scores[None], 3, port="scores", tags=("error",))
+    add("nms_e_scores_length", boxes, scores[:4], 3, port="scores", tags=("error",))
+    add("nms_e_limit_negative", boxes, scores, -1, port="max_output_size", tags=("error",))
+    add("nms_e_order_limit_before_boxes", boxes[0], scores, 3, port="max_output_size",
+        tags=("error",))
+    cases.items[-1]["inputs"]["max_output_size"] = np.array([3], np.int32)
+
+
 # ----------------------------------------------------------------------------- array ops
 
 ALL_DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -630,6 +692,9 @@ def _tf_calls() -> dict[str, TfCall]:
                                                                 boxes=i["boxes"]),
         "DrawBoundingBoxesV2": lambda i, a: raw.DrawBoundingBoxesV2(
             images=i["images"], boxes=i["boxes"], colors=i["colors"]),
+        "NonMaxSuppressionV3": lambda i, a: raw.NonMaxSuppressionV3(
+            boxes=i["boxes"], scores=i["scores"], max_output_size=i["max_output_size"],
+            iou_threshold=i["iou_threshold"], score_threshold=i["score_threshold"]),
         "Cast": lambda i, a: raw.Cast(x=i["x"], DstT=tf.as_dtype(a["DstT"]),
                                       Truncate=a["Truncate"]),
         "Reshape": lambda i, a: raw.Reshape(tensor=i["tensor"], shape=i["shape"]),
@@ -676,6 +741,7 @@ def main(out_dir: Path) -> None:
     _colorspace_cases(cases)
     _adjust_cases(cases)
     _draw_cases(cases)
+    _nms_cases(cases)
     _array_cases(cases)
     _cast_cases(cases)
     calls = _tf_calls()
