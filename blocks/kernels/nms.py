@@ -84,36 +84,92 @@ def _threshold(value: Any, dtype: np.dtype[Any] | None) -> Any:
     return np.float16(single) if dtype == np.float16 else single
 
 
-def _iou(boxes: np.ndarray, i: int, others: np.ndarray) -> np.ndarray:
-    """TF's IOU of box ``i`` with each box in ``others``, float32, denormals as zero."""
+def _f(x: Any) -> np.ndarray:
+    return flush_denormals(np.asarray(x, _F32))
 
-    def lo(a: Any, b: Any) -> Any:  # std::min: b < a ? b : a
-        return np.where(flush_denormals(np.asarray(b)) < flush_denormals(np.asarray(a)), b, a)
 
-    def hi(a: Any, b: Any) -> Any:  # std::max: a < b ? b : a
-        return np.where(flush_denormals(np.asarray(a)) < flush_denormals(np.asarray(b)), b, a)
+def _lo(a: Any, b: Any) -> Any:
+    """std::min(a, b) = b < a ? b : a (compared with denormals as zero)."""
+    return np.where(_f(b) < _f(a), b, a)
 
-    def f(x: Any) -> np.ndarray:
-        return flush_denormals(np.asarray(x, _F32))
 
-    one = boxes[i]
-    many = boxes[others]
-    ymin_i, xmin_i = lo(one[0], one[2]), lo(one[1], one[3])
-    ymax_i, xmax_i = hi(one[0], one[2]), hi(one[1], one[3])
-    ymin_j, xmin_j = lo(many[:, 0], many[:, 2]), lo(many[:, 1], many[:, 3])
-    ymax_j, xmax_j = hi(many[:, 0], many[:, 2]), hi(many[:, 1], many[:, 3])
-    with np.errstate(all="ignore"):
-        area_i = f(f(f(ymax_i) - f(ymin_i)) * f(f(xmax_i) - f(xmin_i)))
-        area_j = f(f(f(ymax_j) - f(ymin_j)) * f(f(xmax_j) - f(xmin_j)))
-        top, left = hi(ymin_i, ymin_j), hi(xmin_i, xmin_j)
-        bottom, right = lo(ymax_i, ymax_j), lo(xmax_i, xmax_j)
-        height = hi(f(f(bottom) - f(top)), _F32(0))
-        width = hi(f(f(right) - f(left)), _F32(0))
-        inter = f(f(height) * f(width))
-        union = f(f(f(area_i) + f(area_j)) - inter)
-        ratio = f(inter / union)
-    empty = (f(area_i) <= 0) | (f(area_j) <= 0)
-    return np.where(empty, _F32(0), ratio)
+def _hi(a: Any, b: Any) -> Any:
+    """std::max(a, b) = a < b ? b : a."""
+    return np.where(_f(a) < _f(b), b, a)
+
+
+#: Non-zero coordinates at least this large (and finite, below _FAST_LIMIT) keep every
+#: difference, product and quotient of the IOU normal and NaN-free, so plain numpy
+#: operations give TF's bits without flushing.
+_PLAIN_MIN = 2.0**-30
+
+
+class _Geometry:
+    """Per box, what TF's IOU computes from that box alone: corners and area (float32)."""
+
+    def __init__(self, boxes: np.ndarray) -> None:
+        magnitude = np.abs(boxes)
+        nonzero = magnitude[magnitude != 0]
+        self.plain = bool(
+            np.isfinite(boxes).all()
+            and (magnitude < _FAST_LIMIT).all()
+            and (nonzero.size == 0 or nonzero.min() >= _PLAIN_MIN)
+        )
+        self.ymin, self.xmin = _lo(boxes[:, 0], boxes[:, 2]), _lo(boxes[:, 1], boxes[:, 3])
+        self.ymax, self.xmax = _hi(boxes[:, 0], boxes[:, 2]), _hi(boxes[:, 1], boxes[:, 3])
+        with np.errstate(all="ignore"):
+            self.area = _f(_f(_f(self.ymax) - _f(self.ymin)) * _f(_f(self.xmax) - _f(self.xmin)))
+
+    def iou(self, i: int, others: np.ndarray) -> np.ndarray:
+        """TF's IOU of box ``i`` with each box in ``others``."""
+        if self.plain:
+            top = np.maximum(self.ymin[i], self.ymin[others])
+            left = np.maximum(self.xmin[i], self.xmin[others])
+            height = np.maximum(np.minimum(self.ymax[i], self.ymax[others]) - top, _F32(0))
+            width = np.maximum(np.minimum(self.xmax[i], self.xmax[others]) - left, _F32(0))
+            inter = height * width
+            union = (self.area[i] + self.area[others]) - inter
+            with np.errstate(all="ignore"):
+                ratio = inter / union
+            return np.where((self.area[i] <= 0) | (self.area[others] <= 0), _F32(0), ratio)
+        with np.errstate(all="ignore"):
+            top, left = _hi(self.ymin[i], self.ymin[others]), _hi(self.xmin[i], self.xmin[others])
+            bottom = _lo(self.ymax[i], self.ymax[others])
+            right = _lo(self.xmax[i], self.xmax[others])
+            height = _hi(_f(_f(bottom) - _f(top)), _F32(0))
+            width = _hi(_f(_f(right) - _f(left)), _F32(0))
+            inter = _f(_f(height) * _f(width))
+            union = _f(_f(self.area[i] + self.area[others]) - inter)
+            ratio = _f(inter / union)
+        empty = (self.area[i] <= 0) | (self.area[others] <= 0)
+        return np.where(empty, _F32(0), ratio)
+
+
+#: With every coordinate finite and below this, areas and unions stay finite and
+#: positive, so no overlap is NaN, every weight is 1 and TF's queue never re-admits a box.
+_FAST_LIMIT = 1e18
+
+
+def _greedy(
+    geometry: _Geometry, keep: np.ndarray, scores: np.ndarray, limit: int, iou_t: Any,
+    t: Any,
+) -> np.ndarray:
+    """TF's selection when no overlap can be NaN: best first, ties by lower index; a box
+    is taken unless a taken box overlaps it by more than the threshold. IOU(a, b) and
+    IOU(b, a) decide alike, so each taken box strikes out the later candidates at once."""
+    order = keep[np.lexsort((keep, -scores[keep].astype(np.float64)))]
+    struck = np.zeros(len(order), bool)
+    selected: list[int] = []
+    k = 0
+    while k < len(order) and len(selected) < limit:
+        box = int(order[k])
+        selected.append(box)
+        rest = order[k + 1:]
+        if rest.size:
+            struck[k + 1:] |= geometry.iou(box, rest).astype(t) > iou_t
+        free = np.flatnonzero(~struck[k + 1:])
+        k = k + 1 + int(free[0]) if free.size else len(order)
+    return np.array(selected, np.int32)
 
 
 def non_max_suppression_v3(
@@ -133,10 +189,15 @@ def non_max_suppression_v3(
     t = np.float16 if half else _F32
     iou_t, floor_t = _threshold(iou, boxes.dtype), _threshold(floor, boxes.dtype)
     coords = boxes.astype(_F32)
+    geometry = _Geometry(coords)
+    with np.errstate(invalid="ignore"):
+        keep = np.flatnonzero(scores > floor_t)
+    bounded = bool(np.isfinite(coords).all() and (np.abs(coords) < _FAST_LIMIT).all())
+    if bounded:
+        return _greedy(geometry, keep, scores, int(limit), iou_t, t)
     queue: list[tuple[float, int, Any, int]] = []
-    for index, score in enumerate(scores):
-        if score > floor_t:
-            heapq.heappush(queue, (-float(score), index, t(score), 0))
+    for box in keep.tolist():
+        heapq.heappush(queue, (-float(scores[box]), box, t(scores[box]), 0))
     selected: list[int] = []
     wanted = int(limit)
     while len(selected) < wanted and queue:
@@ -145,8 +206,14 @@ def non_max_suppression_v3(
         hard = False
         if len(selected) > begin:
             earlier = np.array(selected[begin:][::-1], np.intp)  # newest first
-            overlaps = _iou(coords, index, earlier)
-            for overlap in (t(o) for o in overlaps):
+            overlaps = geometry.iou(index, earlier).astype(t)
+            if not np.isnan(overlaps).any():
+                # Every weight is 1: the score stays; any overlap above the threshold
+                # suppresses (the walk below would stop at the first such overlap).
+                if not (overlaps > iou_t).any():
+                    selected.append(index)
+                continue
+            for overlap in overlaps:
                 with np.errstate(invalid="ignore"):
                     weight = t(1) if overlap <= iou_t else t(0)  # exp(0 * s * s) is 1
                     score = t(score * weight)
