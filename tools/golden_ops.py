@@ -578,6 +578,35 @@ def _array_cases(cases: _Cases) -> None:
                       port=where.get("port"), attr=where.get("attr"))
 
 
+# ----------------------------------------------------------------------------- ConcatV2
+# Kernel cases: the ConcatV2 block needs variadic ports (not declared yet); tests replay
+# these through blocks.kernels.array_ops.concat_v2 directly.
+
+
+def _concat_cases(cases: _Cases) -> None:
+    def add(case_id: str, values: list[np.ndarray], axis: Any, port: str | None = None,
+            tags: tuple[str, ...] = ()) -> None:
+        inputs: dict[str, Any] = {f"values_{k}": v for k, v in enumerate(values)}
+        inputs["axis"] = np.asarray(axis, np.int32)
+        cases.add("ConcatV2", case_id, inputs, {}, port=port, tags=tags)
+
+    for dtype in ALL_DTYPES:
+        a, b = cases.image([2, 3, 2], dtype, special=True), cases.image([2, 1, 2], dtype)
+        add(f"concat_{dtype}", [a, b, a], 1, tags=("dtype",))
+    x = cases.image([2, 3])
+    add("concat_axis0", [x, cases.image([4, 3])], 0, tags=("values",))
+    add("concat_negative_axis", [x, cases.image([2, 5])], -1, tags=("values",))
+    add("concat_empty_part", [cases.image([0, 3]), x], 0, tags=("edge",))
+    add("concat_axis_vector", [x, x], [1], tags=("edge",))
+    add("concat_e_axis_high", [x, x], 2, port="axis", tags=("error",))
+    add("concat_e_axis_low", [x, x], -3, port="axis", tags=("error",))
+    add("concat_e_dims", [x, cases.image([2, 4])], 0, port="values_1", tags=("error",))
+    add("concat_e_ranks", [x, cases.image([2])], 0, port="values_1", tags=("error",))
+    add("concat_e_third", [x, x, cases.image([3, 5])], 1, port="values_2", tags=("error",))
+    add("concat_e_scalars", [np.array(1, np.float32), np.array(2, np.float32)], 0, port="values_0",
+        tags=("error",))
+
+
 # ----------------------------------------------------------------------------- Cast
 
 _CAST_FLOATS = [0.0, -0.0, 0.3, -0.7, 1.5, -1.5, 2.5, -2.7, 2.7, 127.9, -128.9, 255.5,
@@ -697,6 +726,8 @@ def _tf_calls() -> dict[str, TfCall]:
             iou_threshold=i["iou_threshold"], score_threshold=i["score_threshold"]),
         "Cast": lambda i, a: raw.Cast(x=i["x"], DstT=tf.as_dtype(a["DstT"]),
                                       Truncate=a["Truncate"]),
+        "ConcatV2": lambda i, a: raw.ConcatV2(
+            values=[i[f"values_{k}"] for k in range(len(i) - 1)], axis=i["axis"]),
         "Reshape": lambda i, a: raw.Reshape(tensor=i["tensor"], shape=i["shape"]),
         "ExpandDims": lambda i, a: raw.ExpandDims(input=i["input"], axis=i["axis"]),
         "Squeeze": lambda i, a: raw.Squeeze(input=i["input"],
@@ -743,6 +774,7 @@ def main(out_dir: Path) -> None:
     _draw_cases(cases)
     _nms_cases(cases)
     _array_cases(cases)
+    _concat_cases(cases)
     _cast_cases(cases)
     calls = _tf_calls()
     arrays: dict[str, np.ndarray] = {}

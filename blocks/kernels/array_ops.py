@@ -325,3 +325,74 @@ def slice_tensor(input: Any, begin: Any, size: Any) -> np.ndarray:
     array = _as_array(input)
     _, index = slice_plan(array.shape, begin, size)
     return np.array(array[tuple(index)], copy=True, order="C")
+
+
+# ----------------------------------------------------------------------------- ConcatV2
+
+
+def concat_shape(
+    shapes: Sequence[Shape | None], dtypes: Sequence[np.dtype[Any] | None], axis: Any
+) -> Shape | None:
+    """TensorFlow's ConcatV2 checks (ports ``values_0..values_{N-1}``, ``axis``), in order.
+
+    ``axis`` ``None``: not known yet (the rank is then all that can be said).
+    """
+    if len(shapes) < 2:
+        raise port_error("values", f"Value for attr 'N' of {len(shapes)} must be at least "
+                         "minimum 2")
+    first = next((d for d in dtypes if d is not None), None)
+    for index, dtype in enumerate(dtypes):
+        check_array_dtype(f"values_{index}", dtype)
+        if dtype is not None and first is not None and np.dtype(dtype) != np.dtype(first):
+            raise port_error(f"values_{index}", f"expected {np.dtype(first).name} like the "
+                             f"other values, got {np.dtype(dtype).name}")
+    if axis is not None:
+        values = int_vector("axis", axis, "int64")
+        if values.size != 1 or values.ndim > 1:
+            raise port_error("axis", "Concat dim tensor should be a scalar integer, but got "
+                             f"shape {shape_text(values.shape)}")
+        axis = int(values.reshape(-1)[0])
+    reference = shapes[0]
+    if reference is None:
+        return None
+    rank = len(reference)
+    if rank == 0:
+        raise port_error("values_0", "ConcatOp : Can't concatenate scalars (use tf.stack "
+                         "instead)")
+    if axis is None:
+        return (None,) * rank
+    if not -rank <= axis < rank:
+        raise port_error("axis", "ConcatOp : Expected concatenating dimensions in the range "
+                         f"[{-rank}, {rank}), but got {axis}")
+    axis = axis + rank if axis < 0 else axis
+    total: int | None = reference[axis]
+    out = list(reference)
+    for index, shape in enumerate(shapes[1:], start=1):
+        if shape is None:
+            total = None
+            continue
+        if len(shape) != rank:
+            raise port_error(f"values_{index}", "ConcatOp : Ranks of all input tensors should "
+                             f"match: shape[0] = {shape_text(reference)} vs. shape[{index}] = "
+                             f"{shape_text(shape)}")
+        for dim in range(rank):
+            if dim == axis:
+                continue
+            a, b = reference[dim], shape[dim]
+            if a is not None and b is not None and a != b:
+                raise port_error(f"values_{index}", f"ConcatOp : Dimension {dim} in both "
+                                 f"shapes must be equal: shape[0] = {shape_text(reference)} "
+                                 f"vs. shape[{index}] = {shape_text(shape)}")
+            if a is None:
+                out[dim] = b
+        total = None if total is None or shape[axis] is None else total + int(shape[axis])
+    out[axis] = total
+    return tuple(out)
+
+
+def concat_v2(values: Sequence[Any], axis: Any) -> np.ndarray:
+    """TensorFlow's ConcatV2 of two or more tensors along ``axis`` (values as bits)."""
+    arrays = [np.asarray(value) for value in values]
+    concat_shape([a.shape for a in arrays], [a.dtype for a in arrays], axis)
+    index = int(np.asarray(axis).reshape(-1)[0])
+    return np.concatenate(arrays, axis=index)
