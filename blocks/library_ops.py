@@ -162,6 +162,25 @@ RESIZE_NEAREST_NEIGHBOR = _resize_block(
     "[B,h,w,C] of the images' dtype",
 )
 
+RESIZE_BICUBIC = _resize_block(
+    "ResizeBicubic",
+    "Resize Bicubic",
+    "bicubic",
+    resize_bicubic,
+    "Images resized to size (h, w) by cubic convolution (Keys' a=-0.5 with half pixel "
+    "centres, else -0.75), in float32 as TensorFlow.",
+)
+
+RESIZE_AREA = _resize_block(
+    "ResizeArea",
+    "Resize Area",
+    "area",
+    resize_area,
+    "Images resized to size (h, w) by averaging the input area each output pixel covers "
+    "(a box filter, best for shrinking), in float32 as TensorFlow.",
+    attrs=_RESIZE_ATTRS[:1],
+)
+
 
 
 def _crop_infer(ctx: InferContext) -> dict[str, TensorInfo]:
@@ -459,70 +478,90 @@ CAST = BlockSpec(
 )
 
 
-def _reshape_infer(ctx: InferContext) -> dict[str, TensorInfo]:
-    tensor = ctx.inputs.get("tensor")
-    check_array_dtype("tensor", _dtype(tensor))
-    shape = reshape_shape(_shape(tensor), _value(ctx.inputs.get("shape")))
-    return {"output": TensorInfo(shape, _dtype(tensor))}
+ShapeRule = Callable[[Any, list[Any], Mapping[str, Any]], Any]
+ArrayKernel = Callable[[Any, list[Any], Mapping[str, Any]], np.ndarray]
 
 
-RESHAPE = BlockSpec(
-    name="Reshape",
-    title="Reshape",
-    category="Array",
-    doc="The tensor's values in a new shape; one dim may be -1 (inferred from the others).",
-    inputs=(
-        InputPort("tensor", PortKind.TENSOR, "any tensor"),
-        InputPort("shape", PortKind.TENSOR, "the new shape, int32 [N]", dtype="int32"),
-    ),
-    outputs=(OutputPort("output", "the tensor reshaped"),),
-    attrs=(),
-    infer=_reshape_infer,
-    run=lambda ctx: {"output": reshape(ctx.inputs["tensor"], ctx.inputs["shape"])},
-    color=_ARRAY_COLOR,
-    tags=("shape", "flatten", "view", "tf.reshape"),
+def _array_block(
+    name: str,
+    title: str,
+    doc: str,
+    data: str,
+    extra: tuple[InputPort, ...],
+    output: OutputPort,
+    shape_rule: ShapeRule,
+    kernel: ArrayKernel,
+    tags: tuple[str, ...],
+    attrs: tuple[AttrSpec, ...] = (),
+) -> BlockSpec:
+    """A block that moves the values of its ``data`` tensor (any dtype), steered by small
+    int inputs (``extra``, known to inference when typed as literals) and attrs."""
+    names = [port.name for port in extra]
+
+    def infer(ctx: InferContext) -> dict[str, TensorInfo]:
+        tensor = ctx.inputs.get(data)
+        check_array_dtype(data, _dtype(tensor))
+        values = [_value(ctx.inputs.get(port)) for port in names]
+        return {output.name: TensorInfo(shape_rule(_shape(tensor), values, ctx.attrs),
+                                        _dtype(tensor))}
+
+    def run(ctx: RunContext) -> dict[str, np.ndarray]:
+        values = [ctx.inputs[port] for port in names]
+        return {output.name: kernel(ctx.inputs[data], values, ctx.attrs)}
+
+    return BlockSpec(
+        name=name,
+        title=title,
+        category="Array",
+        doc=doc,
+        inputs=(InputPort(data, PortKind.TENSOR, "any tensor"), *extra),
+        outputs=(output,),
+        attrs=attrs,
+        infer=infer,
+        run=run,
+        color=_ARRAY_COLOR,
+        tags=tags,
+    )
+
+
+def _int_port(name: str, doc: str) -> InputPort:
+    return InputPort(name, PortKind.TENSOR, doc, dtype="int32")
+
+
+RESHAPE = _array_block(
+    "Reshape",
+    "Reshape",
+    "The tensor's values in a new shape; one dim may be -1 (inferred from the others).",
+    "tensor",
+    (_int_port("shape", "the new shape, int32 [N]"),),
+    OutputPort("output", "the tensor reshaped"),
+    lambda shape, v, _: reshape_shape(shape, v[0]),
+    lambda x, v, _: reshape(x, v[0]),
+    ("shape", "flatten", "view", "tf.reshape"),
 )
 
-
-def _expand_dims_infer(ctx: InferContext) -> dict[str, TensorInfo]:
-    tensor = ctx.inputs.get("input")
-    check_array_dtype("input", _dtype(tensor))
-    shape = expand_dims_shape(_shape(tensor), _value(ctx.inputs.get("axis")))
-    return {"output": TensorInfo(shape, _dtype(tensor))}
-
-
-EXPAND_DIMS = BlockSpec(
-    name="ExpandDims",
-    title="Expand Dims",
-    category="Array",
-    doc="A dim of size 1 inserted at axis (negative counts from the end).",
-    inputs=(
-        InputPort("input", PortKind.TENSOR, "any tensor"),
-        InputPort("axis", PortKind.TENSOR, "where the new dim goes, int32", dtype="int32"),
-    ),
-    outputs=(OutputPort("output", "input with one more dim"),),
-    attrs=(),
-    infer=_expand_dims_infer,
-    run=lambda ctx: {"output": expand_dims(ctx.inputs["input"], ctx.inputs["axis"])},
-    color=_ARRAY_COLOR,
-    tags=("shape", "unsqueeze", "newaxis", "tf.expand_dims"),
+EXPAND_DIMS = _array_block(
+    "ExpandDims",
+    "Expand Dims",
+    "A dim of size 1 inserted at axis (negative counts from the end).",
+    "input",
+    (_int_port("axis", "where the new dim goes, int32"),),
+    OutputPort("output", "input with one more dim"),
+    lambda shape, v, _: expand_dims_shape(shape, v[0]),
+    lambda x, v, _: expand_dims(x, v[0]),
+    ("shape", "unsqueeze", "newaxis", "tf.expand_dims"),
 )
 
-
-def _squeeze_infer(ctx: InferContext) -> dict[str, TensorInfo]:
-    tensor = ctx.inputs.get("input")
-    check_array_dtype("input", _dtype(tensor))
-    dims = parse_squeeze_dims(ctx.attrs["squeeze_dims"])
-    return {"output": TensorInfo(squeeze_shape(_shape(tensor), dims), _dtype(tensor))}
-
-
-SQUEEZE = BlockSpec(
-    name="Squeeze",
-    title="Squeeze",
-    category="Array",
-    doc="Dims of size 1 removed: those listed in squeeze_dims, or all of them.",
-    inputs=(InputPort("input", PortKind.TENSOR, "any tensor"),),
-    outputs=(OutputPort("output", "input without the squeezed dims"),),
+SQUEEZE = _array_block(
+    "Squeeze",
+    "Squeeze",
+    "Dims of size 1 removed: those listed in squeeze_dims, or all of them.",
+    "input",
+    (),
+    OutputPort("output", "input without the squeezed dims"),
+    lambda shape, _, attrs: squeeze_shape(shape, parse_squeeze_dims(attrs["squeeze_dims"])),
+    lambda x, _, attrs: squeeze(x, parse_squeeze_dims(attrs["squeeze_dims"])),
+    ("shape", "tf.squeeze"),
     attrs=(
         AttrSpec(
             "squeeze_dims",
@@ -532,86 +571,33 @@ SQUEEZE = BlockSpec(
             "dim of size 1",
         ),
     ),
-    infer=_squeeze_infer,
-    run=lambda ctx: {
-        "output": squeeze(ctx.inputs["input"], parse_squeeze_dims(ctx.attrs["squeeze_dims"]))
-    },
-    color=_ARRAY_COLOR,
-    tags=("shape", "tf.squeeze"),
 )
 
+TRANSPOSE = _array_block(
+    "Transpose",
+    "Transpose",
+    "The dims of x reordered: output dim i is input dim perm[i].",
+    "x",
+    (_int_port("perm", "a permutation of the dims, int32"),),
+    OutputPort("y", "x transposed"),
+    lambda shape, v, _: transpose_plan(shape, v[0])[0],
+    lambda x, v, _: transpose(x, v[0]),
+    ("permute", "NCHW", "NHWC", "tf.transpose"),
+)
 
-def _transpose_infer(ctx: InferContext) -> dict[str, TensorInfo]:
-    x = ctx.inputs.get("x")
-    check_array_dtype("x", _dtype(x))
-    shape, _ = transpose_plan(_shape(x), _value(ctx.inputs.get("perm")))
-    return {"y": TensorInfo(shape, _dtype(x))}
-
-
-TRANSPOSE = BlockSpec(
-    name="Transpose",
-    title="Transpose",
-    category="Array",
-    doc="The dims of x reordered: output dim i is input dim perm[i].",
-    inputs=(
-        InputPort("x", PortKind.TENSOR, "any tensor"),
-        InputPort("perm", PortKind.TENSOR, "a permutation of the dims, int32", dtype="int32"),
+SLICE = _array_block(
+    "Slice",
+    "Slice",
+    "The block of input starting at begin with the given size (-1: to the end).",
+    "input",
+    (
+        _int_port("begin", "start per dim, int32 [rank]"),
+        _int_port("size", "size per dim (-1: to the end), int32"),
     ),
-    outputs=(OutputPort("y", "x transposed"),),
-    attrs=(),
-    infer=_transpose_infer,
-    run=lambda ctx: {"y": transpose(ctx.inputs["x"], ctx.inputs["perm"])},
-    color=_ARRAY_COLOR,
-    tags=("permute", "NCHW", "NHWC", "tf.transpose"),
-)
-
-
-def _slice_infer(ctx: InferContext) -> dict[str, TensorInfo]:
-    tensor = ctx.inputs.get("input")
-    check_array_dtype("input", _dtype(tensor))
-    shape, _ = slice_plan(
-        _shape(tensor), _value(ctx.inputs.get("begin")), _value(ctx.inputs.get("size"))
-    )
-    return {"output": TensorInfo(shape, _dtype(tensor))}
-
-
-SLICE = BlockSpec(
-    name="Slice",
-    title="Slice",
-    category="Array",
-    doc="The block of input starting at begin with the given size (-1: to the end).",
-    inputs=(
-        InputPort("input", PortKind.TENSOR, "any tensor"),
-        InputPort("begin", PortKind.TENSOR, "start per dim, int32 [rank]", dtype="int32"),
-        InputPort("size", PortKind.TENSOR, "size per dim (-1: to the end), int32", dtype="int32"),
-    ),
-    outputs=(OutputPort("output", "the slice"),),
-    attrs=(),
-    infer=_slice_infer,
-    run=lambda ctx: {
-        "output": slice_tensor(ctx.inputs["input"], ctx.inputs["begin"], ctx.inputs["size"])
-    },
-    color=_ARRAY_COLOR,
-    tags=("crop", "subset", "tf.slice"),
-)
-
-RESIZE_BICUBIC = _resize_block(
-    "ResizeBicubic",
-    "Resize Bicubic",
-    "bicubic",
-    resize_bicubic,
-    "Images resized to size (h, w) by cubic convolution (Keys' a=-0.5 with half pixel "
-    "centres, else -0.75), in float32 as TensorFlow.",
-)
-
-RESIZE_AREA = _resize_block(
-    "ResizeArea",
-    "Resize Area",
-    "area",
-    resize_area,
-    "Images resized to size (h, w) by averaging the input area each output pixel covers "
-    "(a box filter, best for shrinking), in float32 as TensorFlow.",
-    attrs=_RESIZE_ATTRS[:1],
+    OutputPort("output", "the slice"),
+    lambda shape, v, _: slice_plan(shape, v[0], v[1])[0],
+    lambda x, v, _: slice_tensor(x, v[0], v[1]),
+    ("crop", "subset", "tf.slice"),
 )
 
 #: The library's blocks, in palette order.

@@ -196,7 +196,20 @@ def nearest_indices(
     return result
 
 
-def _known(plan: ResizePlan) -> tuple[int, ...]:
+def checked_output_shape(
+    method: str,
+    images: np.ndarray,
+    size: Any,
+    *,
+    align_corners: bool,
+    half_pixel_centers: bool = False,
+    memory_limit: int | None,
+) -> tuple[int, ...]:
+    """The output shape of resizing ``images`` (checked by :func:`resize_plan`)."""
+    plan = resize_plan(
+        method, images.shape, images.dtype, size, align_corners=align_corners,
+        half_pixel_centers=half_pixel_centers, memory_limit=memory_limit,
+    )
     assert plan.shape is not None and all(d is not None for d in plan.shape)
     return tuple(int(d) for d in plan.shape if d is not None)
 
@@ -211,11 +224,10 @@ def resize_bilinear(
 ) -> np.ndarray:
     """TensorFlow's ResizeBilinear: ``[B, h, w, C]`` float32."""
     images = np.asarray(images)
-    plan = resize_plan(
-        "bilinear", images.shape, images.dtype, size, align_corners=align_corners,
+    shape = checked_output_shape(
+        "bilinear", images, size, align_corners=align_corners,
         half_pixel_centers=half_pixel_centers, memory_limit=memory_limit,
     )
-    shape = _known(plan)
     _, out_h, out_w, _ = shape
     in_h, in_w = images.shape[1], images.shape[2]
     if images.size == 0 or math.prod(shape) == 0:
@@ -257,11 +269,10 @@ def resize_nearest_neighbor(
 ) -> np.ndarray:
     """TensorFlow's ResizeNearestNeighbor: ``[B, h, w, C]`` in the images' dtype."""
     images = np.asarray(images)
-    plan = resize_plan(
-        "nearest", images.shape, images.dtype, size, align_corners=align_corners,
+    shape = checked_output_shape(
+        "nearest", images, size, align_corners=align_corners,
         half_pixel_centers=half_pixel_centers, memory_limit=memory_limit,
     )
-    shape = _known(plan)
     _, out_h, out_w, _ = shape
     in_h, in_w = images.shape[1], images.shape[2]
     if math.prod(shape) == 0:

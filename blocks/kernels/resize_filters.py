@@ -48,7 +48,7 @@ from blocks.kernels.float32_math import (
     multiply,
     to_float32,
 )
-from blocks.kernels.resize import ResizePlan, resize_plan, resize_scale
+from blocks.kernels.resize import checked_output_shape, resize_scale
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
 _F32 = np.float32
@@ -136,11 +136,6 @@ def _source(images: np.ndarray, growth: float) -> tuple[np.ndarray, ArithmeticMo
     return (flush_denormals(source) if mode.flush else source), mode
 
 
-def _shape(plan: ResizePlan) -> tuple[int, ...]:
-    assert plan.shape is not None
-    return tuple(int(d) for d in plan.shape if d is not None)
-
-
 def resize_bicubic(
     images: Any,
     size: Any,
@@ -151,11 +146,10 @@ def resize_bicubic(
 ) -> np.ndarray:
     """TensorFlow's ResizeBicubic: ``[B, h, w, C]`` float32."""
     images = np.asarray(images)
-    plan = resize_plan(
-        "bicubic", images.shape, images.dtype, size, align_corners=align_corners,
+    shape = checked_output_shape(
+        "bicubic", images, size, align_corners=align_corners,
         half_pixel_centers=half_pixel_centers, memory_limit=memory_limit,
     )
-    shape = _shape(plan)
     if math.prod(shape) == 0:
         return np.zeros(shape, _F32)
     _, out_h, out_w, _ = shape
@@ -212,11 +206,9 @@ def resize_area(
 ) -> np.ndarray:
     """TensorFlow's ResizeArea: ``[B, h, w, C]`` float32."""
     images = np.asarray(images)
-    plan = resize_plan(
-        "area", images.shape, images.dtype, size, align_corners=align_corners,
-        memory_limit=memory_limit,
+    shape = checked_output_shape(
+        "area", images, size, align_corners=align_corners, memory_limit=memory_limit
     )
-    shape = _shape(plan)
     if math.prod(shape) == 0:
         return np.zeros(shape, _F32)
     _, out_h, out_w, _ = shape
