@@ -59,6 +59,14 @@ def arithmetic_mode(*arrays: np.ndarray, growth: float = 1.0) -> ArithmeticMode:
     for values in arrays:
         if values.size == 0:
             continue
+        if values.dtype == _F32:
+            # On the bit patterns: |x| orders like its bits, NaN above inf, 0 at the bottom;
+            # two passes fewer than comparing floats.
+            bits = np.bitwise_and(values.view(np.uint32), np.uint32(0x7FFFFFFF))
+            tame = tame and bool(bits.max() < np.asarray(limit).view(np.uint32))
+            small = np.asarray(_FLUSH_FREE).view(np.uint32)
+            flush = flush or bool((np.subtract(bits, np.uint32(1)) < small - 1).any())
+            continue
         magnitude = np.abs(values)
         tame = tame and bool(magnitude.max() < limit)  # NaN compares false
         flush = flush or bool(((magnitude < _FLUSH_FREE) & (magnitude > 0)).any())

@@ -44,6 +44,7 @@ import numpy as np
 
 from blocks.kernels.float32_math import (
     INTEGER_MODE,
+    ArithmeticMode,
     LowFirst,
     arithmetic_mode,
     flush_denormals,
@@ -250,13 +251,26 @@ def resize_bilinear(
     order: LowFirst = (slice(None), slice(None), slice(0, -1)) if images.shape[3] == 3 else None
     with np.errstate(invalid="ignore", over="ignore", under="ignore"):  # inf - inf is NaN
         left = np.take(source, x_lo, axis=2)
-        horizontal = np.take(source, x_hi, axis=2)
-        horizontal = lerp(left, horizontal, x_lerp[:, None], mode, order)
+        if _exact_samples(x_lo, x_hi, x_lerp, mode):
+            horizontal = left + _F32(0)  # tl + (tl - tl)*0: the value, -0.0 made +0.0
+        else:
+            horizontal = np.take(source, x_hi, axis=2)
+            horizontal = lerp(left, horizontal, x_lerp[:, None], mode, order)
         del left
         top = np.take(horizontal, top_pos, axis=1)
+        if _exact_samples(y_lo, y_hi, y_lerp, mode):
+            return top + _F32(0)
         out = np.take(horizontal, bottom_pos, axis=1)
         out = lerp(top, out, y_lerp[:, None, None], mode, order)
     return out
+
+
+def _exact_samples(
+    low: np.ndarray, high: np.ndarray, weight: np.ndarray, mode: ArithmeticMode
+) -> bool:
+    """Whether every output falls exactly on an input pixel (e.g. halving without half
+    pixel centres) and the values are tame, so a lerp is ``value + 0``."""
+    return mode.tame and not mode.flush and bool((low == high).all() and (weight == 0).all())
 
 
 def resize_nearest_neighbor(
