@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from blocks.kernels.float32_math import flush_denormals, keeping_first_nan
+from blocks.kernels.float32_math import TFArithmetic, flush_denormals, tame_inputs
 from blocks.kernels.op_checks import check_dtype, dtypes, port_error, shape_text
 
 _F32 = np.float32
@@ -53,46 +53,6 @@ def adjust_shape(
     return None if shape is None else tuple(shape)
 
 
-def _add(a: Any, b: Any) -> np.ndarray:
-    """``a + b`` in float32 with denormal operands and results as zero, x86's NaN rule."""
-    first, second = np.broadcast_arrays(flush_denormals(np.asarray(a, _F32)),
-                                        flush_denormals(np.asarray(b, _F32)))
-    return flush_denormals(keeping_first_nan(np.add, first, second))
-
-
-def _mul(a: Any, b: Any) -> np.ndarray:
-    first, second = np.broadcast_arrays(flush_denormals(np.asarray(a, _F32)),
-                                        flush_denormals(np.asarray(b, _F32)))
-    return flush_denormals(keeping_first_nan(np.multiply, first, second))
-
-
-def _sub(a: np.ndarray, b: Any) -> np.ndarray:
-    first, second = np.broadcast_arrays(flush_denormals(np.asarray(a, _F32)),
-                                        flush_denormals(np.asarray(b, _F32)))
-    return flush_denormals(keeping_first_nan(np.subtract, first, second))
-
-
-def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    first, second = np.broadcast_arrays(flush_denormals(a), flush_denormals(b))
-    return flush_denormals(keeping_first_nan(np.divide, first, second))
-
-
-def _std_max(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """std::max(a, b) = a < b ? b : a (compared with denormals as zero)."""
-    return np.where(flush_denormals(a) < flush_denormals(b), b, a)
-
-
-def _std_min(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """std::min(a, b) = b < a ? b : a."""
-    return np.where(flush_denormals(b) < flush_denormals(a), b, a)
-
-
-def _plus_double(values: np.ndarray, constant: float) -> np.ndarray:
-    """``float + double constant``, rounded to float (TF's ``... + 2.0 / 6.0``)."""
-    wide = flush_denormals(values).astype(np.float64) + constant
-    return flush_denormals(wide.astype(_F32))
-
-
 def _pixels(images: Any) -> tuple[np.ndarray, list[np.ndarray]]:
     values = np.asarray(images)
     flat = values.reshape(-1, 3)
@@ -106,46 +66,48 @@ def adjust_saturation(images: Any, scale: Any) -> np.ndarray:
     adjust_shape(values.shape, values.dtype, factor.shape, "scale")
     values, (red, green, blue) = _pixels(values)
     factor32 = factor.astype(_F32)
+    a = TFArithmetic(np.dtype(_F32), careful=not (tame_inputs(values) and tame_inputs(factor32)))
     with np.errstate(all="ignore"):
-        value = _std_max(red, _std_max(green, blue))
-        spread = _sub(value, _std_min(red, _std_min(green, blue)))
-        saturation = np.where(flush_denormals(value) > 0, _div(spread, value), _F32(0))
-        norm = _div(np.ones_like(spread), _mul(np.full_like(spread, 6), spread))
+        value = a.std_max(red, a.std_max(green, blue))
+        spread = a.sub(value, a.std_min(red, a.std_min(green, blue)))
+        saturation = np.where(a.operand(value) > 0, a.div(spread, value), _F32(0))
+        norm = a.div(np.ones_like(spread), a.mul(np.full_like(spread, 6), spread))
         hue = np.where(
             red == value,
-            _mul(norm, _sub(green, blue)),
+            a.mul(norm, a.sub(green, blue)),
             np.where(
                 green == value,
-                _plus_double(_mul(norm, _sub(blue, red)), 2.0 / 6.0),
-                _plus_double(_mul(norm, _sub(red, green)), 4.0 / 6.0),
+                a.plus_double(a.mul(norm, a.sub(blue, red)), 2.0 / 6.0),
+                a.plus_double(a.mul(norm, a.sub(red, green)), 4.0 / 6.0),
             ),
         )
-        hue = np.where(flush_denormals(spread) <= 0, _F32(0), hue)
-        hue = np.where(flush_denormals(hue) < 0, _add(hue, np.asarray(_F32(1))), hue)
-        scaled = _mul(saturation, np.broadcast_to(factor32, saturation.shape))
-        saturation = _std_min(np.full_like(scaled, 1), _std_max(np.zeros_like(scaled), scaled))
-        out = _hsv_to_rgb(hue, saturation, value)
+        hue = np.where(a.operand(spread) <= 0, _F32(0), hue)
+        hue = np.where(a.operand(hue) < 0, a.add(hue, np.asarray(_F32(1))), hue)
+        scaled = a.mul(saturation, np.broadcast_to(factor32, saturation.shape))
+        saturation = a.std_min(np.full_like(scaled, 1), a.std_max(np.zeros_like(scaled), scaled))
+        out = _hsv_to_rgb(a, hue, saturation, value)
     return out.reshape(values.shape)
 
 
-def _hsv_to_rgb(hue: np.ndarray, saturation: np.ndarray, value: np.ndarray) -> np.ndarray:
-    chroma = _mul(saturation, value)
-    low = _sub(value, chroma)
-    scaled = _mul(hue, np.full_like(hue, 6))
+def _hsv_to_rgb(
+    a: TFArithmetic, hue: np.ndarray, saturation: np.ndarray, value: np.ndarray) -> np.ndarray:
+    chroma = a.mul(saturation, value)
+    low = a.sub(value, chroma)
+    scaled = a.mul(hue, np.full_like(hue, 6))
     with np.errstate(invalid="ignore"):
         category = np.where(np.isfinite(scaled), np.trunc(scaled), -1).astype(np.int64)
     wrapped = scaled.copy()
     while True:  # TF's two while loops, one step per turn (h is in [0, 6] here)
-        step = flush_denormals(wrapped) <= 0
+        step = a.operand(wrapped) <= 0
         if not step.any():
             break
-        wrapped = np.where(step, _add(wrapped, np.asarray(_F32(2))), wrapped)
+        wrapped = np.where(step, a.add(wrapped, np.asarray(_F32(2))), wrapped)
     while True:
-        step = flush_denormals(wrapped) >= 2
+        step = a.operand(wrapped) >= 2
         if not step.any():
             break
-        wrapped = np.where(step, _sub(wrapped, _F32(2)), wrapped)
-    x = _mul(chroma, _sub(np.full_like(wrapped, 1), np.abs(_sub(wrapped, _F32(1)))))
+        wrapped = np.where(step, a.sub(wrapped, _F32(2)), wrapped)
+    x = a.mul(chroma, a.sub(np.full_like(wrapped, 1), np.abs(a.sub(wrapped, _F32(1)))))
     zero = np.zeros_like(x)
     table = {0: (chroma, x, zero), 1: (x, chroma, zero), 2: (zero, chroma, x),
              3: (zero, x, chroma), 4: (x, zero, chroma), 5: (chroma, zero, x)}
@@ -154,7 +116,7 @@ def _hsv_to_rgb(hue: np.ndarray, saturation: np.ndarray, value: np.ndarray) -> n
         picked = zero
         for index, parts in table.items():
             picked = np.where(category == index, parts[k], picked)
-        channels.append(_add(picked, low))
+        channels.append(a.add(picked, low))
     return np.stack(channels, axis=-1)
 
 
@@ -172,26 +134,28 @@ def adjust_hue(images: Any, delta: Any) -> np.ndarray:
             f"delta in [-{_MAX_DELTA:g}, {_MAX_DELTA:g}], e.g. delta modulo 1",
         )
     values, (red, green, blue) = _pixels(values)
+    tame = tame_inputs(values) and tame_inputs(np.asarray(shift))
+    a = TFArithmetic(np.dtype(_F32), careful=not tame)
     with np.errstate(all="ignore"):
-        hue, v_min, v_max = _rgb_to_hv_range(red, green, blue)
+        hue, v_min, v_max = _rgb_to_hv_range(a, red, green, blue)
         turns = _F32(6)
-        hue = _add(hue, _mul(shift, turns))
+        hue = a.add(hue, a.mul(shift, turns))
         while True:
-            step = flush_denormals(hue) < 0
+            step = a.operand(hue) < 0
             if not step.any():
                 break
-            hue = np.where(step, _add(hue, np.asarray(turns)), hue)
+            hue = np.where(step, a.add(hue, np.asarray(turns)), hue)
         while True:
-            step = flush_denormals(hue) >= turns
+            step = a.operand(hue) >= turns
             if not step.any():
                 break
-            hue = np.where(step, _sub(hue, turns), hue)
-        out = _hv_range_to_rgb(hue, v_min, v_max)
+            hue = np.where(step, a.sub(hue, turns), hue)
+        out = _hv_range_to_rgb(a, hue, v_min, v_max)
     return out.reshape(values.shape)
 
 
 def _rgb_to_hv_range(
-    red: np.ndarray, green: np.ndarray, blue: np.ndarray
+    a: TFArithmetic, red: np.ndarray, green: np.ndarray, blue: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r, g, b = (flush_denormals(c) for c in (red, green, blue))
     r_lt_g, b_lt_r, b_gt_g, b_lt_g, b_gt_r = r < g, b < r, b > g, b < g, b > r
@@ -217,24 +181,25 @@ def _rgb_to_hv_range(
     # maximum with a max instruction, which returns a denormal as zero; elsewhere the
     # values keep their bits.
     v_max = np.where(np.isin(category, (2, 4, 5)), flush_denormals(v_max), v_max)
-    flat = flush_denormals(v_max) == flush_denormals(v_min)
-    ratio = _div(_sub(v_mid, v_min), _sub(v_max, v_min))
+    flat = a.operand(v_max) == flush_denormals(v_min)
+    ratio = a.div(a.sub(v_mid, v_min), a.sub(v_max, v_min))
     increase = (category & 1) == 0
-    part = np.where(increase, ratio, _sub(np.ones_like(ratio), ratio))
-    hue = _add(category.astype(_F32), part)
+    part = np.where(increase, ratio, a.sub(np.ones_like(ratio), ratio))
+    hue = a.add(category.astype(_F32), part)
     hue = np.where(flat, _F32(0), hue)
     return hue, v_min, v_max
 
 
-def _hv_range_to_rgb(hue: np.ndarray, v_min: np.ndarray, v_max: np.ndarray) -> np.ndarray:
+def _hv_range_to_rgb(
+    a: TFArithmetic, hue: np.ndarray, v_min: np.ndarray, v_max: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         finite = np.isfinite(hue)
         category = np.where(finite, np.trunc(np.where(finite, hue, 0)), -(2**31)).astype(np.int64)
     # int(NaN) is INT_MIN on x86: its float is -2^31 and it counts as "increase".
-    ratio = _sub(hue, category.astype(_F32))
+    ratio = a.sub(hue, category.astype(_F32))
     increase = (category & 1) == 0
-    ratio = np.where(increase, ratio, _sub(np.ones_like(ratio), ratio))
-    v_mid = _add(_mul(ratio, _sub(v_max, v_min)), v_min)  # product first
+    ratio = np.where(increase, ratio, a.sub(np.ones_like(ratio), ratio))
+    v_mid = a.add(a.mul(ratio, a.sub(v_max, v_min)), v_min)  # product first
     table = {0: (v_max, v_mid, v_min), 1: (v_mid, v_max, v_min), 2: (v_min, v_max, v_mid),
              3: (v_min, v_mid, v_max), 4: (v_mid, v_min, v_max)}
     channels = []

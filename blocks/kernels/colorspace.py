@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from blocks.kernels.float32_math import flush_denormals, keeping_first_nan, quiet_nans
+from blocks.kernels.float32_math import TFArithmetic, tame_inputs
 from blocks.kernels.op_checks import BFLOAT16, check_dtype, dtypes, port_error, shape_text
 
 COLORSPACE_DTYPES = dtypes("float16", "bfloat16", "float32", "float64")
@@ -55,119 +55,13 @@ def colorspace_shape(
     return tuple(shape)
 
 
-class _Arithmetic:
-    """Elementwise operations in a TF dtype: denormals as zero, rounding after each op."""
-
-    def __init__(
-        self, dtype: np.dtype[Any], canonical_nan: bool = True, careful: bool = True
-    ) -> None:
-        self.dtype = dtype
-        self.compute = np.dtype(np.float64 if dtype == np.float64 else np.float32)
-        #: bfloat16 only: whether a NaN result becomes 0x7fc0 (Eigen's vector rounding).
-        self.canonical_nan = canonical_nan
-        #: False when the inputs are tame (see _tame): no denormal and no unmasked NaN can
-        #: arise, so flushing and the NaN operand rule are skipped.
-        self.careful = careful
-
-    def load(self, values: np.ndarray) -> np.ndarray:
-        """Values widened to the compute dtype, bits kept (a max may return them as is)."""
-        return values.astype(self.compute)
-
-    def constant(self, value: float) -> Any:
-        return self.round(np.asarray(value, self.compute))
-
-    def round(self, values: np.ndarray) -> np.ndarray:
-        """A result as TF stores it: flushed, then rounded to the dtype (kept in compute)."""
-        values = np.asarray(values, self.compute)
-        if self.careful:
-            values = flush_denormals(values)
-        if self.dtype in (np.float32, np.float64):
-            return values
-        rounded = self.load(values.astype(self.dtype))
-        if self.dtype == BFLOAT16 and self.canonical_nan:  # Eigen's vector rounding
-            rounded[np.isnan(rounded)] = np.float32(np.nan)
-        return rounded
-
-    def operand(self, values: Any) -> np.ndarray:
-        """A value as arithmetic reads it: float16 through F16C (NaNs quiet), denormals 0."""
-        values = np.asarray(values, self.compute)
-        if not self.careful:
-            return values
-        if self.dtype == np.float16:
-            values = quiet_nans(values)
-        return flush_denormals(values)
-
-    def _apply(self, operation: np.ufunc, a: Any, b: Any) -> np.ndarray:
-        if not self.careful:
-            return self.round(operation(a, b))
-        first, second = np.broadcast_arrays(self.operand(a), self.operand(b))
-        return self.round(keeping_first_nan(operation, first, second))
-
-    def add(self, a: Any, b: Any) -> np.ndarray:
-        return self._apply(np.add, a, b)
-
-    def sub(self, a: Any, b: Any) -> np.ndarray:
-        return self._apply(np.subtract, a, b)
-
-    def add_negated(self, a: Any, b: Any) -> np.ndarray:
-        """TF's ``-a + b``: for float and double the compiler makes it ``b - a`` (the same
-        but for a NaN's sign); half and bfloat16 negate first."""
-        if self.dtype in (np.float32, np.float64):
-            return self.sub(b, a)
-        return self.add(-np.asarray(a, self.compute), b)
-
-    def mul(self, a: Any, b: Any) -> np.ndarray:
-        return self._apply(np.multiply, a, b)
-
-    def div(self, a: Any, b: Any) -> np.ndarray:
-        return self._apply(np.divide, a, b)
-
-    def _picked(self, values: Any) -> np.ndarray:
-        # x86 max/min read denormals as zero and return that zero; Eigen's half and
-        # bfloat16 compare converted copies and return the operand itself.
-        wide = self.dtype in (np.float32, np.float64)
-        return self.operand(values) if wide else np.asarray(values, self.compute)
-
-    def larger(self, a: Any, b: Any) -> np.ndarray:
-        """The reduction's max: ``a > b ? a : b`` (a NaN operand gives ``b``)."""
-        return np.where(self.operand(a) > self.operand(b), self._picked(a), self._picked(b))
-
-    def smaller(self, a: Any, b: Any) -> np.ndarray:
-        return np.where(self.operand(a) < self.operand(b), self._picked(a), self._picked(b))
-
-    def cwise_max(self, a: Any, b: Any) -> np.ndarray:
-        """Eigen's cwiseMax: ``b > a ? b : a`` (a NaN operand gives ``a``)."""
-        return np.where(self.operand(b) > self.operand(a), b, a)
-
-    def cwise_min(self, a: Any, b: Any) -> np.ndarray:
-        return np.where(self.operand(b) < self.operand(a), b, a)
-
-
-#: Inputs whose non-zero magnitudes lie in this range keep every intermediate result
-#: normal and finite, except NaNs that a select later discards (1/0 * 0 where range is 0).
-_TAME_RANGE = (2.0**-40, 2.0**40)
-
-
-def _tame(values: np.ndarray) -> bool:
-    if values.size == 0:
-        return True
-    with np.errstate(invalid="ignore"):
-        magnitude = np.abs(values.astype(np.float64))
-    nonzero = magnitude[magnitude != 0]
-    return bool(
-        np.isfinite(magnitude).all()
-        and (nonzero.size == 0 or (nonzero.min() >= _TAME_RANGE[0]
-                                   and nonzero.max() <= _TAME_RANGE[1]))
-    )
-
-
-def _check(images: Any) -> tuple[np.ndarray, _Arithmetic]:
+def _check(images: Any) -> tuple[np.ndarray, TFArithmetic]:
     values = np.asarray(images)
     colorspace_shape(values.shape, values.dtype)
-    return values, _Arithmetic(values.dtype, careful=not _tame(values))
+    return values, TFArithmetic(values.dtype, careful=not tame_inputs(values))
 
 
-def _store(arithmetic: _Arithmetic, channels: list[np.ndarray], shape: tuple[int, ...]) -> Any:
+def _store(arithmetic: TFArithmetic, channels: list[np.ndarray], shape: tuple[int, ...]) -> Any:
     """The channels in the tensor's dtype; every value is representable, NaN bits kept."""
     out = np.stack(channels, axis=-1).reshape(shape)
     if arithmetic.dtype == BFLOAT16:
@@ -200,7 +94,7 @@ def rgb_to_hsv(images: Any) -> np.ndarray:
         norm = a.mul(a.div(a.constant(1.0), spread), a.div(a.constant(1.0), a.constant(6.0)))
         third = a.div(a.constant(2.0), a.constant(6.0))
         two_thirds = a.div(a.constant(4.0), a.constant(6.0))
-        a = _Arithmetic(a.dtype, canonical_nan=False, careful=a.careful)  # hue keeps NaN signs
+        a = TFArithmetic(a.dtype, canonical_nan=False, careful=a.careful)  # hue keeps NaN signs
         hue = np.where(
             a.operand(red) == a.operand(value),
             a.mul(norm, a.sub(green, blue)),
