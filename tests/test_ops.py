@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_patches import BFLOAT16, assert_same_bits, bits  # the same bit comparisons
 
 from blocks import REGISTRY
 from blocks.errors import InvalidArgumentError, MemoryLimitError
@@ -44,13 +45,6 @@ from blocks.kernels.resize import (
 from blocks.literals import parse_dtype
 from blocks.spec import InferContext, RunContext, TensorInfo
 
-try:
-    import ml_dtypes
-
-    BFLOAT16: Any = ml_dtypes.bfloat16
-except ImportError:  # pragma: no cover - ml_dtypes is a test dependency
-    BFLOAT16 = None
-
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ops"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
 ARRAYS = dict(np.load(FIXTURES / MANIFEST["arrays"], allow_pickle=False))
@@ -62,20 +56,6 @@ _LITERAL_LIMIT = 64
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def bits(array: np.ndarray) -> np.ndarray:
-    """The array's bit patterns as unsigned ints of the item width."""
-    array = np.ascontiguousarray(array)
-    if array.dtype.kind == "b":
-        return array.view(np.uint8)
-    return array.view(np.dtype(f"u{min(array.dtype.itemsize, 8)}"))
-
-
-def assert_same_bits(actual: np.ndarray, expected: np.ndarray) -> None:
-    assert actual.shape == expected.shape
-    assert actual.dtype == expected.dtype
-    np.testing.assert_array_equal(bits(actual), bits(expected))
 
 
 def load(case: dict[str, Any], key: str, meta: dict[str, Any]) -> np.ndarray:
