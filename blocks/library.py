@@ -631,4 +631,10 @@ class BlockRegistry(Mapping[str, BlockSpec]):
         return groups
 
 
-REGISTRY = BlockRegistry((INPUT, EXTRACT_GLIMPSE, EXTRACT_GLIMPSE_V2, EXTRACT_IMAGE_PATCHES))
+from blocks.library_ops import LIBRARY_OPS  # noqa: E402  (the resize and array ops)
+from blocks.plugins import load_plugins  # noqa: E402
+
+_BUILT_IN = (INPUT, EXTRACT_GLIMPSE, EXTRACT_GLIMPSE_V2, EXTRACT_IMAGE_PATCHES, *LIBRARY_OPS)
+#: The installed plugins' blocks and problems (blocks/plugins.py).
+PLUGINS = load_plugins(spec.name for spec in _BUILT_IN)
+REGISTRY = BlockRegistry((*_BUILT_IN, *PLUGINS.specs))
