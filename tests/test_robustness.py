@@ -908,3 +908,292 @@ class TestFilesOutsideTheGraphFolder:
         assert outside_files_to_tell(model, path, settings)
         settings.setValue(WARN_SETTING, False)
         assert outside_files_to_tell(model, path, settings) == []
+
+
+# ----------------------------------------------------------------------------- 10. fuzzing
+
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FUZZ = settings(max_examples=120, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                       HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Data files the random graphs name: good, odd and broken ones."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("fuzzdata")
+    rng = np.random.default_rng(0)
+    np.save(folder / "img.npy", rng.random((2, 9, 7, 3), dtype=np.float32))
+    np.save(folder / "big_endian.npy", np.arange(48, dtype=">f8").reshape(1, 4, 4, 3))
+    np.save(folder / "ints.npy", np.arange(-8, 8, dtype=np.int16).reshape(1, 4, 4, 1))
+    np.save(folder / "flags.npy", np.array([[True, False]]))
+    np.save(folder / "cplx.npy", np.array([1 + 2j, 3j], np.complex64))
+    np.save(folder / "fortran.npy", np.asfortranarray(np.ones((1, 3, 5, 2), np.uint8)))
+    np.savez(folder / "z.npz", x=np.ones((1, 6, 6, 1), np.float32), y=np.zeros(3))
+    Image.fromarray(rng.integers(0, 255, (5, 6, 3), dtype=np.uint8)).save(folder / "rgb.png")
+    Image.new("P", (4, 4)).save(folder / "pal.bmp")
+    Image.new("L", (3, 3)).save(folder / "grey.jpg")
+    (folder / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    (folder / "bad.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
+    Image.new("RGB", (4, 4)).save(folder / "tiff.png", format="TIFF")
+    return folder
+
+
+TENSOR_TEXTS = [
+    "{1,2}", "{{0,0}}", "{8,8}", "{4,4}", "{{0.5,-0.5}}", "{{0.2,0.1},{-2,9}}", "1", "0", "{}",
+    "nan", "{{{{1},{2}},{{3},{4}}}}", "{1e40}", "{-1,3}", "{0,0}", "{{1,2,3}}", "{2147483648,1}",
+    "{{{{1,2,3},{4,5,6}}}}", "{{inf,-inf}}", "true", "{1,2", "\ud800", "\x1b[31m", "{{1},{2,3}}",
+    "[[1,2]]", "{1,1,1,1}", "{3,3}", "{{-0.0,nan}}",
+]
+INT_LIST_TEXTS = [
+    "{1,2,2,1}", "{1,1,1,1}", "{1,3,3,1}", "{1,0,1,1}", "{1,-1,2,1}", "{1,99999999999,1,1}",
+    "{1,2}", "{}", "x", "{1,2,2,2}", "{2,1,1,1}", "{1,4,1,1}", "{1,1,5,1}",
+]
+SHAPE_TEXTS = ["{1,4,4,1}", "{2,2}", "{0}", "{1,-1}", "{4}", "{1,2,2,1}", "{1,1,2,1}",
+               "{" + ",".join(["1"] * 40) + "}", "{1,100000,100000,1}"]
+STRING_TEXTS = ["SAME", "VALID", "same", '"SAME"', "", '"<h1>x</h1>"']
+DTYPE_TEXTS = ["DT_FLOAT", "DT_UINT8", "DT_HALF", "DT_BOOL", "DT_COMPLEX64", "DT_BFLOAT16",
+               "int7", "DT_INT64", "DT_DOUBLE", "DT_INT8"]
+PATH_TEXTS = ["img.npy", "big_endian.npy", "ints.npy", "flags.npy", "cplx.npy", "fortran.npy",
+              "z.npz:x", "z.npz:y", "z.npz", "rgb.png", "pal.bmp", "grey.jpg", "bad.png",
+              "bad.npy", "tiff.png", "missing.npy", "../nowhere.npy", "a\x00b.npy", "x.txt"]
+ATTRS_TEXTS = [
+    "", "centered_ = false;", "normalized_ = false;uniform_noise_ = false;noise_ = zero;",
+    "uniform_noise_ = false;noise_ = gaussian;", "centered_ = false;normalized_ = false;",
+    "bogus_ = 1;", 'noise_ = "<h1>x</h1>";', "noise_ = ;", "centered_ = true", "\ud800 = 1;",
+]
+
+
+def _port_texts(kind: Any, name: str) -> list[str]:
+    from blocks.spec import PortKind
+
+    if name == "shape":
+        return SHAPE_TEXTS
+    return {
+        PortKind.TENSOR: TENSOR_TEXTS, PortKind.INT_LIST: INT_LIST_TEXTS,
+        PortKind.STRING: STRING_TEXTS, PortKind.DTYPE: DTYPE_TEXTS, PortKind.PATH: PATH_TEXTS,
+    }[kind]
+
+
+GOOD_ATTRS = [
+    "", "centered_ = false;", "normalized_ = false;uniform_noise_ = false;noise_ = zero;",
+    "uniform_noise_ = false;noise_ = gaussian;", "centered_ = false;normalized_ = false;",
+    "uniform_noise_ = false;noise_ = uniform;", "noise_ = \"\";",
+]
+
+
+@st.composite
+def random_graphs(draw: st.DrawFn) -> dict[str, Any]:
+    """A whole graph file's JSON: a valid pipeline (an Input feeding glimpse and patches
+    blocks, chained at random), then hostile changes: literals and attrs replaced by odd
+    or broken texts, unknown blocks, stray and wrong wires."""
+    from blocks.library import REGISTRY
+
+    batch, height, width, depth = (draw(st.integers(1, 3)), draw(st.integers(1, 9)),
+                                   draw(st.integers(1, 9)), draw(st.integers(1, 3)))
+    if draw(st.booleans()):
+        source = {"initvalues": draw(st.sampled_from(["1", "0.5", "-2", "nan"])),
+                  "shape": f"{{{batch},{height},{width},{depth}}}",
+                  "dtype": draw(st.sampled_from(["DT_FLOAT", "DT_FLOAT", "DT_UINT8", "DT_HALF"]))}
+    else:
+        name = draw(st.sampled_from(["img.npy", "rgb.png", "z.npz:x", "big_endian.npy",
+                                     "fortran.npy", "pal.bmp", "grey.jpg", "ints.npy"]))
+        source = {"file": name, "dtype": draw(st.sampled_from(["DT_FLOAT", "DT_DOUBLE"]))}
+        batch = {"img.npy": 2}.get(name, 1)
+    nodes: list[dict[str, Any]] = [{"id": "n0", "block": "Input", "inputs": source}]
+    edges: list[dict[str, str]] = []
+    outputs = ["n0.output"]
+    for index in range(1, draw(st.integers(1, 5))):
+        block = draw(st.sampled_from(["ExtractGlimpse", "ExtractGlimpseV2",
+                                      "ExtractImagePatches"]))
+        feed = draw(st.sampled_from(outputs))
+        if block == "ExtractImagePatches":
+            k, r, stride = (draw(st.integers(1, 3)) for _ in range(3))
+            inputs = {"ksizes": f"{{1,{k},{k},1}}", "strides": f"{{1,{stride},{stride},1}}",
+                      "rates": f"{{1,{r},{r},1}}",
+                      "padding": draw(st.sampled_from(["SAME", "VALID"]))}
+            edges.append({"from": feed, "to": f"n{index}.images"})
+            outputs.append(f"n{index}.patches")
+            attrs = ""
+        else:
+            rows = ",".join(
+                "{" + ",".join(str(draw(st.sampled_from([0, 0.5, -0.75, 1.5, 3, -9])))
+                               for _ in range(2)) + "}" for _ in range(batch))
+            inputs = {"size": f"{{{draw(st.integers(1, 6))},{draw(st.integers(1, 6))}}}",
+                      "offsets": "{" + rows + "}"}
+            edges.append({"from": feed, "to": f"n{index}.input"})
+            outputs.append(f"n{index}.glimpse")
+            attrs = draw(st.sampled_from(GOOD_ATTRS))
+        nodes.append({"id": f"n{index}", "block": block, "inputs": inputs, "attrs": attrs})
+    # Hostile changes.
+    for node in nodes:
+        spec = REGISTRY[node["block"]]
+        if draw(st.integers(0, 3)) == 0:
+            port = draw(st.sampled_from(spec.inputs))
+            node["inputs"][port.name] = draw(st.sampled_from(_port_texts(port.kind, port.name)))
+        if spec.attrs and draw(st.integers(0, 5)) == 0:
+            node["attrs"] = draw(st.sampled_from(ATTRS_TEXTS))
+    if draw(st.integers(0, 9)) == 0:
+        nodes.append({"id": "odd", "block": "NoSuchBlock"})
+    if draw(st.integers(0, 4)) == 0:
+        src, dst = draw(st.sampled_from(outputs)), draw(st.sampled_from(nodes))
+        port = draw(st.sampled_from([p.name for p in REGISTRY[dst["block"]].inputs]
+                                    if dst["block"] in REGISTRY else ["x"]))
+        wired = {edge["to"] for edge in edges}
+        if f"{dst['id']}.{port}" not in wired:
+            edges.append({"from": src, "to": f"{dst['id']}.{port}"})
+    return {"format": "tensorblocks.graph", "version": 1, "nodes": nodes, "edges": edges}
+
+
+#: Disagreements of check and run that lie in the kernels' shape functions (not this
+#: suite's files); each has a strict xfail regression test in TestKernelGaps.
+KNOWN_KERNEL_GAPS = (
+    "expected float32 numbers, got values of type",  # glimpse input bool/complex
+    "input must be a vector of size 2",  # glimpse size wired from a tensor of another shape
+)
+
+
+#: Failures only the data can show (check reads file headers, never values).
+DATA_DEPENDENT = ("out of range for", "cannot convert NaN or infinite", "cannot read the image")
+
+
+def _agrees(inferred: Any, array: np.ndarray) -> bool:
+    if inferred is None or inferred.shape is None:
+        return True
+    shape_ok = len(inferred.shape) == array.ndim and all(
+        d is None or d == a for d, a in zip(inferred.shape, array.shape, strict=True)
+    )
+    return shape_ok and (inferred.dtype is None or inferred.dtype == array.dtype)
+
+
+class TestFuzzWholeGraphs:
+    @FUZZ
+    @given(data=random_graphs(), seed=st.integers(0, 3))
+    def test_validate_infer_run_give_results_or_our_errors(
+        self, data_dir: Path, data: dict[str, Any], seed: int
+    ) -> None:
+        from blocks.errors import TensorBlocksError
+        from graph.engine import Engine
+        from graph.fileformat import graph_from_dict, graph_to_json
+        from graph.infer import infer
+        from graph.validate import validate
+
+        try:
+            model = graph_from_dict(json.loads(json.dumps(data)))
+        except TensorBlocksError:
+            return  # a structural problem: refused with our error, as it should be
+        problems = validate(model, base_dir=data_dir)
+        assert all(isinstance(p, TensorBlocksError) for p in problems)
+        inference = infer(model, base_dir=data_dir, memory_limit=32 << 20)
+        assert all(isinstance(p, TensorBlocksError) for p in inference.problems)
+        assert all("internal error" not in p.reason for p in inference.problems), [
+            str(p) for p in inference.problems]
+        report = Engine(memory_limit=32 << 20).run(model, base_dir=data_dir, seed=seed)
+        event(f"ran {len(report.with_status('ran'))}, ok {report.ok}")
+        assert report.peak_bytes <= 32 << 20
+        for node in report.nodes.values():
+            if node.status == "failed":
+                assert isinstance(node.error, TensorBlocksError)
+                assert "internal error" not in node.error.reason, str(node.error)
+        if not inference.problems:  # check and run agree
+            assert report.ok or all(
+                any(gap in p.reason for gap in KNOWN_KERNEL_GAPS + DATA_DEPENDENT)
+                for p in report.problems
+            ), [str(p) for p in report.problems]
+        for key, array in report.results.items():
+            assert _agrees(inference.ports.get(key), array), (key, array.shape, array.dtype)
+        graph_to_json(model)  # whatever loaded can be saved
+
+    @settings(max_examples=40, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(data=random_graphs())
+    def test_the_command_line_exits_cleanly(self, data_dir: Path, data: dict[str, Any]) -> None:
+        path = data_dir / "fuzz.tbg.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        for command in ("check", "run"):
+            code, out, err = call([command, str(path), "--memory-limit", "32M", "--seed", "1"]
+                                  if command == "run" else [command, str(path)])
+            assert code in (0, 1)
+            lines = [line for line in err.splitlines() if not line.startswith("warning: ")]
+            assert len(lines) == (1 if code else 0), err
+            assert "internal error" not in err and "Traceback" not in err
+            for text in (out, err):
+                assert "\x1b" not in text
+                text.encode("utf-8")
+
+
+def _mutations(raw: bytes) -> st.SearchStrategy[bytes]:
+    cut = st.integers(0, len(raw)).map(lambda n: raw[:n])
+    def patched(changes: list[tuple[int, int]]) -> bytes:
+        out = bytearray(raw)
+        for index, value in changes:
+            out[index] = value
+        return bytes(out)
+
+    flip = st.lists(st.tuples(st.integers(0, len(raw) - 1), st.integers(0, 255)),
+                    min_size=1, max_size=8).map(patched)
+    grow = st.binary(max_size=64).map(lambda tail: raw + tail)
+    return st.one_of(cut, flip, grow)
+
+
+def _sample_files() -> dict[str, bytes]:
+    from PIL import Image
+
+    samples: dict[str, bytes] = {}
+    stream = io.BytesIO()
+    np.save(stream, np.arange(24, dtype=np.float32).reshape(1, 2, 4, 3))
+    samples["a.npy"] = stream.getvalue()
+    stream = io.BytesIO()
+    np.savez_compressed(stream, x=np.arange(16, dtype=np.uint8).reshape(1, 4, 4, 1))
+    samples["a.npz:x"] = stream.getvalue()
+    for suffix, fmt in ((".png", "PNG"), (".bmp", "BMP"), (".jpg", "JPEG")):
+        stream = io.BytesIO()
+        Image.new("RGB", (6, 5), (9, 99, 199)).save(stream, format=fmt)
+        samples["a" + suffix] = stream.getvalue()
+    return samples
+
+
+SAMPLES = _sample_files()
+
+
+class TestCorruptFilesThroughTheCommandLine:
+    @settings(max_examples=150, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(data=st.data(), name=st.sampled_from(sorted(SAMPLES)))
+    def test_corrupt_data_files(self, tmp_path: Path, data: st.DataObject, name: str) -> None:
+        content = data.draw(_mutations(SAMPLES[name]))
+        file_name = name.split(":")[0]
+        (tmp_path / file_name).write_bytes(content)
+        path = graph_file(tmp_path, [input_node(file=name)])
+        results = []
+        for command in ("check", "run"):
+            code, _, err = call([command, str(path), "--memory-limit", "64M"])
+            assert code in (0, 1)
+            if code:
+                line = one_line(err)
+                assert "internal error" not in line and "port 'file'" in line, line
+            results.append(code)
+        # A file check accepts is one run reads (decoding may still fail on damaged data).
+        assert results[0] == 1 or results[1] in (0, 1)
+
+    @settings(max_examples=100, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(content=st.one_of(
+        _mutations(json.dumps({"format": "tensorblocks.graph", "version": 1, "nodes": [
+            {"id": "a", "block": "Input", "inputs": {"initvalues": "{{1,2},{3,4}}"}},
+            {"id": "p", "block": "ExtractImagePatches", "inputs": {"ksizes": "{1,1,1,1}"}}],
+            "edges": [{"from": "a.output", "to": "p.images"}]}).encode()),
+        st.binary(max_size=200),
+    ))
+    def test_corrupt_graph_files(self, tmp_path: Path, content: bytes) -> None:
+        path = tmp_path / "g.tbg.json"
+        path.write_bytes(content)
+        for command in ("check", "run"):
+            code, _, err = call([command, str(path)])
+            assert code in (0, 1)
+            if code:
+                assert "internal error" not in one_line(err)
