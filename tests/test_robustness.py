@@ -1197,3 +1197,153 @@ class TestCorruptFilesThroughTheCommandLine:
             assert code in (0, 1)
             if code:
                 assert "internal error" not in one_line(err)
+
+
+# ------------------------------------------------------------------- hostile kernel arguments
+
+
+def _variants(array: np.ndarray) -> list[np.ndarray]:
+    """The same values laid out as a stranger might hand them over."""
+    big_endian = array.astype(array.dtype.newbyteorder(">"))
+    padded = np.zeros((array.shape[0], array.shape[1] * 2, *array.shape[2:]), array.dtype)
+    padded[:, ::2] = array
+    fortran = np.asfortranarray(array)
+    read_only = array.copy()
+    read_only.flags.writeable = False
+    return [big_endian, padded[:, ::2], fortran, read_only, array.transpose(0, 2, 1, 3).copy()
+            .transpose(0, 2, 1, 3)]
+
+
+@st.composite
+def images(draw: st.DrawFn, dtype: Any = np.float32) -> np.ndarray:
+    shape = tuple(draw(st.integers(1, n)) for n in (2, 7, 7, 3))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return (rng.standard_normal(shape) * 50).astype(dtype)
+
+
+class TestHostileKernelArguments:
+    @settings(max_examples=60, deadline=None)
+    @given(image=images(), k=st.integers(1, 4), stride=st.integers(1, 3), rate=st.integers(1, 3),
+           padding=st.sampled_from(["SAME", "VALID"]),
+           dtype=st.sampled_from([np.float32, np.float64, np.uint8, np.int16, np.float16]))
+    def test_patches_do_not_depend_on_layout_or_byte_order(
+        self, image: np.ndarray, k: int, stride: int, rate: int, padding: str, dtype: Any
+    ) -> None:
+        import blocks
+        from blocks.errors import TensorBlocksError
+
+        image = image.astype(dtype)
+        args = ([1, k, k, 1], [1, stride, stride, 1], [1, rate, rate, 1], padding)
+        try:
+            expected = blocks.extract_image_patches(image, *args)
+        except TensorBlocksError:
+            return
+        for variant in _variants(image):
+            out = blocks.extract_image_patches(variant, *args)
+            assert out.shape == expected.shape
+            np.testing.assert_array_equal(out, expected.astype(out.dtype))
+            assert out.tobytes() == expected.astype(out.dtype).tobytes()
+
+    @settings(max_examples=60, deadline=None)
+    @given(image=images(), h=st.integers(0, 9), w=st.integers(0, 9),
+           version=st.sampled_from(["v1", "v2"]), centered=st.booleans(),
+           normalized=st.booleans(), data=st.data())
+    def test_glimpse_does_not_depend_on_layout_or_byte_order(
+        self, image: np.ndarray, h: int, w: int, version: str, centered: bool,
+        normalized: bool, data: st.DataObject,
+    ) -> None:
+        import blocks
+        from blocks.errors import TensorBlocksError
+
+        kernel = blocks.extract_glimpse if version == "v1" else blocks.extract_glimpse_v2
+        offsets = np.array(
+            [[data.draw(st.floats(-3, 3, width=32)) for _ in range(2)]
+             for _ in range(image.shape[0])], np.float32)
+        kwargs = {"centered": centered, "normalized": normalized, "uniform_noise": False,
+                  "noise": "zero"}
+        try:
+            expected = kernel(image, [h, w], offsets, **kwargs)
+        except TensorBlocksError:
+            return
+        for variant in _variants(image):
+            for offsets_variant in _variants(offsets.reshape(-1, 2, 1, 1))[:3]:
+                out = kernel(variant, np.array([h, w], ">i8"),
+                             offsets_variant.reshape(-1, 2), **kwargs)
+                assert out.tobytes() == expected.tobytes()
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        size=st.one_of(st.lists(st.integers(-5, 2**40), min_size=0, max_size=3),
+                       st.sampled_from([[np.nan, 2], [2.5, 2], "8,8", None, [[2, 2]], [True, 1]])),
+        offsets=st.one_of(
+            st.lists(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=0,
+                              max_size=3), min_size=0, max_size=3),
+            st.sampled_from([None, "0,0", [[1 + 2j, 0]], [[b"x", 0]]])),
+        noise=st.sampled_from(["uniform", "gaussian", "zero", "", "bogus", "<h1>x</h1>"]),
+        uniform_noise=st.booleans(),
+    )
+    def test_glimpse_with_garbage_raises_only_our_errors(
+        self, size: Any, offsets: Any, noise: str, uniform_noise: bool
+    ) -> None:
+        import blocks
+        from blocks.errors import TensorBlocksError
+
+        image = np.zeros((1, 5, 5, 2), np.float32)
+        for kernel in (blocks.extract_glimpse, blocks.extract_glimpse_v2):
+            try:
+                out = kernel(image, size, offsets, noise=noise, uniform_noise=uniform_noise,
+                             seed=1, memory_limit=1 << 20)
+            except TensorBlocksError:
+                continue
+            assert isinstance(out, np.ndarray) and out.dtype == np.float32
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        ksizes=st.lists(st.integers(-2, 2**33), min_size=0, max_size=5),
+        strides=st.lists(st.integers(-2, 2**33), min_size=0, max_size=5),
+        rates=st.lists(st.integers(-2, 2**33), min_size=0, max_size=5),
+        padding=st.sampled_from(["SAME", "VALID", "same", "", "FULL", "\x1b"]),
+        shape=st.lists(st.integers(0, 4), min_size=0, max_size=5),
+    )
+    def test_patches_with_garbage_raise_only_our_errors(
+        self, ksizes: list[int], strides: list[int], rates: list[int], padding: str,
+        shape: list[int],
+    ) -> None:
+        import blocks
+        from blocks.errors import TensorBlocksError
+
+        images_ = np.zeros(shape, np.float32)
+        try:
+            out = blocks.extract_image_patches(images_, ksizes, strides, rates, padding,
+                                               memory_limit=1 << 20)
+        except TensorBlocksError:
+            return
+        assert out.nbytes <= 1 << 20
+
+
+class TestKernelGaps:
+    """Where check and run disagree because of the kernels' shape functions (to be fixed in
+    blocks/kernels by their owner): check must report what run reports."""
+
+    @pytest.mark.xfail(strict=True, reason="glimpse_output_shape is not told the input dtype: "
+                       "check accepts a bool/complex input that the kernel refuses")
+    @pytest.mark.parametrize("dtype", ["DT_BOOL", "DT_COMPLEX64"])
+    def test_glimpse_input_dtype_is_checked_by_check(self, tmp_path: Path, dtype: str) -> None:
+        path = graph_file(tmp_path, [
+            input_node("a", initvalues="1", shape="{1,2,2,1}", dtype=dtype),
+            {"id": "g", "block": "ExtractGlimpse", "inputs": {"size": "{1,1}",
+                                                               "offsets": "{{0,0}}"}},
+        ], [{"from": "a.output", "to": "g.input"}])
+        assert call(["run", str(path)])[0] == 1
+        assert call(["check", str(path)])[0] == 1
+
+    @pytest.mark.xfail(strict=True, reason="glimpse_output_shape takes the size value only: "
+                       "a wired size tensor of a known wrong shape passes check")
+    def test_glimpse_size_shape_is_checked_by_check(self, tmp_path: Path) -> None:
+        np.save(tmp_path / "a.npy", np.ones((1, 2, 2, 1), np.float32))  # value unknown to check
+        path = graph_file(tmp_path, [
+            input_node("a", file="a.npy"),
+            {"id": "g", "block": "ExtractGlimpse", "inputs": {"offsets": "{{0,0}}"}},
+        ], [{"from": "a.output", "to": "g.input"}, {"from": "a.output", "to": "g.size"}])
+        assert call(["run", str(path)])[0] == 1
+        assert call(["check", str(path)])[0] == 1
