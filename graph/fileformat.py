@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -607,32 +607,37 @@ def rebase_paths(
     if old_dir == new_dir:
         return 0
     changes: list[tuple[str, str, str]] = []
+    for node_id, port_name, text in path_literals(model):
+        stripped = text.strip()
+        quoted = stripped.startswith('"') and stripped.endswith('"') and len(stripped) >= 2
+        inner = stripped[1:-1] if quoted else stripped
+        file_part, key = _split_npz_key(inner)
+        if not file_part or Path(file_part).is_absolute():
+            continue
+        absolute = old_dir / file_part
+        try:
+            moved = Path(os.path.relpath(absolute, new_dir)).as_posix()
+        except ValueError:
+            moved = absolute.as_posix()
+        new_inner = moved + key
+        new_text = f'"{new_inner}"' if quoted or new_inner != new_inner.strip() else new_inner
+        if new_text != text:
+            changes.append((node_id, port_name, new_text))
+    for node_id, port_name, new_text in changes:
+        model.set_literal(node_id, port_name, new_text)
+    return len(changes)
+
+
+def path_literals(model: GraphModel) -> Iterator[tuple[str, str, str]]:
+    """(node id, port, text) of every PATH literal in ``model`` (the files it names)."""
     for node in model.nodes():
         spec = model.registry.get(node.block)
         if spec is None:
             continue
         for port in spec.inputs:
             text = node.literals.get(port.name)
-            if port.kind is not PortKind.PATH or text is None:
-                continue
-            stripped = text.strip()
-            quoted = stripped.startswith('"') and stripped.endswith('"') and len(stripped) >= 2
-            inner = stripped[1:-1] if quoted else stripped
-            file_part, key = _split_npz_key(inner)
-            if not file_part or Path(file_part).is_absolute():
-                continue
-            absolute = old_dir / file_part
-            try:
-                moved = Path(os.path.relpath(absolute, new_dir)).as_posix()
-            except ValueError:
-                moved = absolute.as_posix()
-            new_inner = moved + key
-            new_text = f'"{new_inner}"' if quoted or new_inner != new_inner.strip() else new_inner
-            if new_text != text:
-                changes.append((node.id, port.name, new_text))
-    for node_id, port_name, new_text in changes:
-        model.set_literal(node_id, port_name, new_text)
-    return len(changes)
+            if port.kind is PortKind.PATH and text is not None:
+                yield node.id, port.name, text
 
 
 @dataclass(frozen=True)
@@ -665,20 +670,13 @@ def files_outside(model: GraphModel, base_dir: str | os.PathLike[str]) -> list[O
     """
     folder = Path(base_dir).resolve()
     found: list[OutsideFile] = []
-    for node in model.nodes():
-        spec = model.registry.get(node.block)
-        if spec is None:
+    for node_id, port_name, text in path_literals(model):
+        try:
+            path = resolve_file(str(parse_literal(text, PortKind.PATH)), folder)
+        except TensorBlocksError:
             continue
-        for port in spec.inputs:
-            text = node.literals.get(port.name)
-            if port.kind is not PortKind.PATH or text is None:
-                continue
-            try:
-                path = resolve_file(str(parse_literal(text, PortKind.PATH)), folder)
-            except TensorBlocksError:
-                continue
-            if not path.is_relative_to(folder):
-                found.append(OutsideFile(node.id, port.name, text.strip(), path))
+        if not path.is_relative_to(folder):
+            found.append(OutsideFile(node_id, port_name, text.strip(), path))
     return found
 
 
