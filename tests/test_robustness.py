@@ -536,7 +536,7 @@ class TestMemoryBudget:
         with pytest.raises(MemoryLimitError) as info:
             budget.reserve(41, "node 'x' output", node="x", port="out")
         assert info.value.node == "x" and info.value.port == "out"
-        assert "41 bytes" in info.value.reason and "60 bytes already" in info.value.reason
+        assert "41 bytes" in info.value.reason and "next to 60 bytes" in info.value.reason
         assert budget.used == 60 and budget.available == 40
         budget.release(60)
         budget.reserve(100, "b")
@@ -1347,3 +1347,12 @@ class TestKernelGaps:
         ], [{"from": "a.output", "to": "g.input"}, {"from": "a.output", "to": "g.size"}])
         assert call(["run", str(path)])[0] == 1
         assert call(["check", str(path)])[0] == 1
+
+
+def test_text_from_files_shows_as_plain_text_in_rich_text_places() -> None:
+    from graph.text import as_plain_html
+
+    html_text = as_plain_html('<h1>x</h1><img src="http://e/x.png">\nline 2 \\n \x1b')
+    assert "<h1>" not in html_text and "<img" not in html_text
+    assert "&lt;h1&gt;x&lt;/h1&gt;&lt;img" in html_text
+    assert "<br>line 2 \\n \\x1b" in html_text
