@@ -21,18 +21,24 @@ from blocks.kernels.glimpse import (
     extract_glimpse,
     extract_glimpse_v2,
     glimpse_output_shape,
+    glimpse_windows,
 )
-from blocks.kernels.patches import extract_image_patches, patches_output_shape
+from blocks.kernels.patches import extract_image_patches, patches_output_shape, receptive_field
 from blocks.literals import parse_dtype
 from blocks.spec import (
     AttrSpec,
+    AttrValue,
     BlockSpec,
     InferContext,
     InputPort,
     OutputPort,
+    PatchGrid,
     PortKind,
+    ResultView,
+    ResultViewKind,
     RunContext,
     TensorInfo,
+    Windows,
     WorkingMemoryRule,
 )
 
@@ -333,6 +339,7 @@ INPUT = BlockSpec(
     run=_input_run,
     check_inputs=_input_check,
     reads_files=True,
+    item_source="initvalues",
     working_memory=_input_working_memory,
     color="#4f9d69",
     tags=("constant", "file", "image", "source", "npy"),
@@ -404,6 +411,7 @@ def _make_glimpse_run(kernel: Any) -> Any:
             seed=ctx.seed,
             item_offset=ctx.item_offset,
             memory_limit=ctx.memory_limit,
+            cancel=ctx.cancel,
             **_glimpse_kwargs(ctx.attrs),
         )
         return {"glimpse": out}
@@ -411,7 +419,38 @@ def _make_glimpse_run(kernel: Any) -> Any:
     return run
 
 
-def _glimpse_block(name: str, title: str, doc: str, kernel: Any) -> BlockSpec:
+def _fill_name(attrs: Mapping[str, AttrValue]) -> str:
+    noise = str(attrs.get("noise", "uniform"))
+    if noise:
+        return "zeros" if noise == "zero" else f"{noise} noise"
+    return "uniform noise" if attrs.get("uniform_noise", True) else "gaussian noise"
+
+
+def _glimpse_windows_rule(version: int) -> Any:
+    """The results panel's windows over the input: the kernel's own window arithmetic."""
+
+    def windows(image_shape: tuple[int, ...], inputs: Mapping[str, Any],
+                attrs: Mapping[str, AttrValue]) -> Windows:
+        centered = bool(attrs.get("centered", True))
+        normalized = bool(attrs.get("normalized", True))
+        mode = f"V{version}, centered={centered}, normalized={normalized}"
+        missing = [name for name in ("size", "offsets") if name not in inputs]
+        if missing:
+            raise InvalidArgumentError(f"({mode}) the node's {', '.join(missing)} are not known")
+        size = [int(v) for v in np.asarray(inputs["size"]).reshape(-1)]
+        try:
+            origins = glimpse_windows(image_shape, size, np.asarray(inputs["offsets"]),
+                                      version=version, centered=centered,
+                                      normalized=normalized)
+        except TensorBlocksError as error:
+            raise error.__class__(f"({mode}) {error.reason}") from None
+        caption = f"{mode}; hatched: outside the image, filled with {_fill_name(attrs)}."
+        return Windows((size[0], size[1]), origins, caption)
+
+    return windows
+
+
+def _glimpse_block(name: str, title: str, doc: str, kernel: Any, version: int) -> BlockSpec:
     # V1 and V2 share ports, attrs and shape rule; only the offset arithmetic differs.
     return BlockSpec(
         name=name,
@@ -428,6 +467,10 @@ def _glimpse_block(name: str, title: str, doc: str, kernel: Any) -> BlockSpec:
         working_memory=_outputs_times(3.25),
         color="#c0803a",
         tags=("crop", "window", "attention", "tf.image.extract_glimpse"),
+        result_views=(
+            ResultView(ResultViewKind.WINDOWS, "Glimpses", output="glimpse", source="input",
+                       windows=_glimpse_windows_rule(version)),
+        ),
     )
 
 
@@ -437,6 +480,7 @@ EXTRACT_GLIMPSE = _glimpse_block(
     "Windows of size (h, w) cut from each image at its offset (V1: centred offsets are the "
     "window centre, unnormalized centred offsets are halved); outside the image: noise or zero.",
     extract_glimpse,
+    1,
 )
 
 EXTRACT_GLIMPSE_V2 = _glimpse_block(
@@ -445,6 +489,7 @@ EXTRACT_GLIMPSE_V2 = _glimpse_block(
     "As ExtractGlimpse, with V2 offsets (tf.image.extract_glimpse): uncentred offsets are "
     "the window's top-left corner.",
     extract_glimpse_v2,
+    2,
 )
 
 # ----------------------------------------------------------------------------- ExtractImagePatches
@@ -486,8 +531,29 @@ def _patches_run(ctx: RunContext) -> dict[str, np.ndarray]:
         _int_list(ctx.inputs["rates"]),
         str(ctx.inputs["padding"]),
         memory_limit=ctx.memory_limit,
+        cancel=ctx.cancel,
     )
     return {"patches": out}
+
+
+def _patch_grid(image_shape: tuple[int, ...], inputs: Mapping[str, Any]) -> PatchGrid:
+    """The results panel's patch tiles and receptive field: the kernel's own geometry."""
+    missing = [name for name in ("ksizes", "strides", "rates", "padding") if name not in inputs]
+    if missing:
+        raise InvalidArgumentError(f"the node's {', '.join(missing)} are not known")
+    ksizes, strides, rates = (_int_list(inputs[name]) for name in ("ksizes", "strides", "rates"))
+    padding = str(inputs["padding"])
+    if not (len(ksizes) == len(strides) == len(rates) == 4):
+        raise InvalidArgumentError("ksizes, strides and rates must have 4 entries each")
+    kh, kw = ksizes[1], ksizes[2]
+    extent = (kh + (kh - 1) * (rates[1] - 1), kw + (kw - 1) * (rates[2] - 1))
+    caption = (f"dilated extent {extent[0]}x{extent[1]} · strides {strides[1]},{strides[2]}"
+               f" · rates {rates[1]},{rates[2]} · {padding}")
+
+    def taps(row: int, col: int) -> list[tuple[int, int]]:
+        return receptive_field(image_shape, ksizes, strides, rates, padding, row, col)
+
+    return PatchGrid((kh, kw), caption, taps)
 
 
 EXTRACT_IMAGE_PATCHES = BlockSpec(
@@ -527,6 +593,10 @@ EXTRACT_IMAGE_PATCHES = BlockSpec(
     working_memory=_outputs_times(1.25),  # the output and small index tables (measured)
     color="#8a5fbf",
     tags=("im2col", "patches", "tf.image.extract_patches", "conv"),
+    result_views=(
+        ResultView(ResultViewKind.PATCHES, "Patches", output="patches", source="images",
+                   patches=_patch_grid),
+    ),
 )
 
 

@@ -37,19 +37,21 @@ import re
 import sys
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
 from blocks.errors import GraphError, TensorBlocksError, ValidationError
 from blocks.spec import DEFAULT_MEMORY_LIMIT, PortKind, TensorInfo
+from graph import batch_cli
 from graph.atomic import write_atomically
-from graph.engine import Engine, RunReport
-from graph.fileformat import files_outside, graph_base_dir, load_graph, outside_files_note
-from graph.infer import infer
+from graph.engine import RunReport
+from graph.fileformat import files_outside, load_graph, outside_files_note
 from graph.memory import estimate_run, parse_memory_size
-from graph.model import GraphModel, PortRef
+from graph.model import PortRef
+from graph.session import Session
+from graph.stats import format_number
+from graph.stats import tensor_stats as compute_stats
 from graph.text import safe_text
 from graph.validate import validate
 
@@ -76,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         "min, max and mean.",
     )
     run.add_argument("graph", metavar="GRAPH", help="a graph file (.tbg.json)")
-    run.add_argument("--out", metavar="RESULTS.npz",
-                     help="save every product tensor under the key node.port")
+    run.add_argument("--out", metavar="RESULTS.npz|STORE.zarr",
+                     help="save every product tensor under the key node.port (with --map: "
+                     "the zarr store of the batch run)")
     run.add_argument("--seed", type=int, metavar="N",
                      help="seed of the noise of glimpse blocks (default: fresh noise)")
     run.add_argument("--set", action="append", default=[], metavar="NODE.PORT=LITERAL",
@@ -93,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--set", action="append", default=[], metavar="NODE.PORT=LITERAL",
                        dest="overrides", help="type LITERAL into an input port first")
     _memory_option(check)
+    batch_cli.add_arguments(run, check)
     return parser
 
 
@@ -142,21 +146,24 @@ def _command(argv: list[str], out: TextIO, err: TextIO, place: dict[str, str]) -
         build_parser().print_usage(err)
         raise UsageError(f"{PROG}: error: expected a command: run or check")
     place["file"] = args.graph
+    if args.maps:  # a batch run over datasets (graph.batch_cli)
+        if args.command == "run":
+            return batch_cli.run_command(args, out, err)
+        return batch_cli.check_command(args, out, err)
     overrides = [_parse_override(text) for text in args.overrides]
-    limit = args.memory_limit
-    model, base_dir = _load(args.graph, overrides)
+    session = _load(args.graph, overrides, args.memory_limit)
     if not args.quiet_outside:
-        outside = files_outside(model, base_dir)
+        outside = files_outside(session.model, session.resolve_dir)
         if outside:  # a stranger's graph: say which files it reads, before it reads them
             _one_line(err, f"warning: {args.graph}: {outside_files_note(outside)}")
     if args.command == "run":
-        return _run(args.graph, model, base_dir, args.out, args.seed, out, err, limit)
-    return _check(args.graph, model, base_dir, out, err, limit)
+        return _run(args.graph, session, args.out, args.seed, out, err)
+    return _check(args.graph, session, out, err)
 
 
 def exit_status(error: BaseException) -> int:
     """The documented exit status for a failure: 2 usage, 130 Ctrl-C, 1 anything else."""
-    if isinstance(error, UsageError):
+    if isinstance(error, UsageError | batch_cli.MapUsageError):
         return 2
     if isinstance(error, KeyboardInterrupt):
         return 130
@@ -170,6 +177,8 @@ def failure_line(error: BaseException, file: str | None = None) -> str:
     where = f"{file}: " if file else ""
     if isinstance(error, UsageError):
         return str(error)
+    if isinstance(error, batch_cli.MapUsageError):
+        return f"{PROG}: error: {error}"
     if isinstance(error, TensorBlocksError):
         if file and error.file is None:
             error = copy.copy(error).at(file=file)
@@ -261,38 +270,22 @@ def _parse_override(text: str) -> tuple[PortRef, str]:
     return ref, literal
 
 
-def _apply_overrides(model: GraphModel, overrides: list[tuple[PortRef, str]], file: str) -> None:
+def _apply_overrides(session: Session, overrides: list[tuple[PortRef, str]], file: str) -> None:
     for ref, literal in overrides:
-        if ref.node not in model:
-            known = ", ".join(model.node_ids()) or "none"
-            raise GraphError(f"--set {ref}: no node '{ref.node}' (nodes: {known})", file=file)
-        node = model.node(ref.node)
-        spec = model.registry.get(node.block)
-        if spec is not None:
-            port = spec.input(ref.port)
-            if port is None:
-                names = ", ".join(p.name for p in spec.inputs)
-                raise GraphError(
-                    f"--set: {spec.name} has no input '{ref.port}' (its inputs: {names})",
-                    file=file, node=ref.node, block=node.block, port=ref.port,
-                )
-            if port.kind.wirable and model.wire_into(ref) is not None:
-                wire = model.wire_into(ref)
-                raise GraphError(
-                    f"--set: the input is fed by a wire from '{wire.src if wire else '?'}'; "
-                    "a wire takes precedence over a typed value",
-                    file=file, node=ref.node, block=node.block, port=ref.port,
-                )
-        model.set_literal(ref.node, ref.port, literal)
+        try:
+            session.set_literal(ref, literal)
+        except GraphError as error:
+            raise GraphError(f"--set {ref}: {error.reason}", file=file, node=error.node,
+                             block=error.block, port=error.port) from None
 
 
 # ----------------------------------------------------------------------------- run
 
 
-def _load(path: str, overrides: list[tuple[PortRef, str]]) -> tuple[GraphModel, Path]:
-    model = load_graph(path)
-    _apply_overrides(model, overrides, path)
-    return model, graph_base_dir(path)
+def _load(path: str, overrides: list[tuple[PortRef, str]], memory_limit: int) -> Session:
+    session = Session(load_graph(path), path=path, memory_limit=memory_limit)
+    _apply_overrides(session, overrides, path)
+    return session
 
 
 def _fail(err: TextIO, problems: list[TensorBlocksError], file: str) -> int:
@@ -302,18 +295,16 @@ def _fail(err: TextIO, problems: list[TensorBlocksError], file: str) -> int:
 
 def _run(
     path: str,
-    model: GraphModel,
-    base_dir: Path,
+    session: Session,
     out_path: str | None,
     seed: int | None,
     out: TextIO,
     err: TextIO,
-    memory_limit: int = DEFAULT_MEMORY_LIMIT,
 ) -> int:
-    problems = validate(model, base_dir=base_dir)
+    problems = validate(session.model, base_dir=session.base_dir)
     if problems:
         return _fail(err, problems, path)
-    report = Engine(memory_limit=memory_limit).run(model, base_dir=base_dir, seed=seed)
+    report = session.run(seed)
     _print_nodes(report, out)
     if report.results:
         print(file=out)
@@ -375,55 +366,36 @@ def _shape_text(shape: tuple[int | None, ...] | None) -> str:
     return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
 
 
-def _number_text(value: Any) -> str:
-    if isinstance(value, complex | np.complexfloating):
-        return f"{complex(value):.6g}".strip("()")
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
-        return str(int(value))
-    number = float(value)
-    if math.isnan(number):
-        return "nan"
-    if math.isinf(number):
-        return "inf" if number > 0 else "-inf"
-    return f"{number:.6g}"
-
-
 def tensor_stats(array: np.ndarray) -> tuple[str, str, str]:
-    """min, max and mean of ``array`` as text: NaN-aware, ``-`` where undefined.
+    """min, max and mean of ``array`` as text (:func:`graph.stats.tensor_stats`), ``-`` where
+    undefined.
 
-    NaNs are left out of the statistics and counted in the mean column; a complex tensor
-    has no order, so only its mean is shown; a bool tensor counts as 0/1.
+    NaNs are left out and counted in the mean column; infinities are the extremes they are
+    (and make the mean infinite); a complex tensor has no order, so only its mean is shown;
+    a bool tensor counts as 0/1.
     """
-    values = np.asarray(array)
-    if values.size == 0:
+    stats = compute_stats(array)
+    if stats.empty:
         return "-", "-", "-"
-    if values.dtype.kind == "b":
-        values = values.astype(np.uint8)
-    if values.dtype.kind == "c":
-        finite = values[~np.isnan(values)]
-        mean = "nan" if finite.size == 0 else _number_text(finite.astype(np.complex128).mean())
-        return "-", "-", mean
-    if values.dtype.kind in "iu":
-        return (
-            _number_text(values.min()),
-            _number_text(values.max()),
-            _number_text(values.mean(dtype=np.float64)),
-        )
-    if values.dtype.kind not in "f":
-        try:
-            values = values.astype(np.float64)  # bfloat16 and friends
-        except (TypeError, ValueError):
-            return "-", "-", "-"
-    wide = values.astype(np.float64)
-    nan_count = int(np.isnan(wide).sum())
-    if nan_count == wide.size:
-        return "nan", "nan", f"nan ({nan_count} NaN)"
-    finite = wide[~np.isnan(wide)]
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean = _number_text(finite.mean())
-    if nan_count:
-        mean += f" ({nan_count} NaN)"
-    return _number_text(finite.min()), _number_text(finite.max()), mean
+    if stats.complex_mean is not None:
+        return "-", "-", format_number(stats.complex_mean)
+    if stats.nan == stats.size:
+        return "nan", "nan", f"nan ({stats.nan} NaN)"
+    if stats.min is None and not stats.inf:
+        return "-", "-", "-"  # a dtype without numbers
+    low = "-inf" if stats.neg_inf else format_number(stats.min if stats.min is not None
+                                                     else math.inf)
+    high = "inf" if stats.pos_inf else format_number(stats.max if stats.max is not None
+                                                     else -math.inf)
+    if stats.pos_inf and stats.neg_inf:
+        mean = "nan"
+    elif stats.inf:
+        mean = "inf" if stats.pos_inf else "-inf"
+    else:
+        mean = format_number(stats.mean)
+    if stats.nan:
+        mean += f" ({stats.nan} NaN)"
+    return low, high, mean
 
 
 def format_table(results: dict[str, np.ndarray]) -> str:
@@ -455,18 +427,13 @@ def _align(header: list[str], rows: list[list[str]], right: set[int] | None = No
 # ----------------------------------------------------------------------------- check
 
 
-def _check(
-    path: str,
-    model: GraphModel,
-    base_dir: Path,
-    out: TextIO,
-    err: TextIO,
-    memory_limit: int = DEFAULT_MEMORY_LIMIT,
-) -> int:
-    inference = infer(model, base_dir=base_dir, memory_limit=memory_limit)
+def _check(path: str, session: Session, out: TextIO, err: TextIO) -> int:
+    model = session.model
+    inference = session.infer()
     if not inference.problems:  # each tensor fits: does the whole run?
         estimate = estimate_run(
-            model, base_dir=base_dir, memory_limit=memory_limit, inference=inference
+            model, base_dir=session.resolve_dir, memory_limit=session.engine.memory_limit,
+            inference=inference,
         )
         if estimate.problem is not None:
             inference.problems.append(estimate.problem)

@@ -36,9 +36,12 @@ Contract (:class:`Engine`):
   of the batch's item 0, passed to kernels as ``RunContext.item_offset`` so noise is keyed
   per item (a batch run's chunk, or a single run previewing item i); it is part of a
   noisy node's signature.
+* ``feeds`` (node -> {port: array or None}) replaces literals for this run, as
+  :func:`graph.resolve.prepare` describes; a node with a fed port is never a cache hit.
 * ``progress`` receives :class:`NodeStarted` / :class:`NodeFinished` for every node that
-  is visited; ``cancel`` is checked before each node starts: when set, that node and the
-  rest are ``"cancelled"`` and ``report.cancelled`` is true.
+  is visited; ``cancel`` is checked before each node starts, and kernels that work in
+  pieces check it between pieces (``RunContext.cancel``, raising CancelledError): when
+  set, the running node and the rest are ``"cancelled"`` and ``report.cancelled`` is true.
 * ``targets``: node ids (or ``node.port`` addresses) to compute; only they and their
   upstream nodes are visited. ``None``: every node.
 * ``run`` reads the model once, at the start; a caller that edits the model from another
@@ -63,7 +66,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from blocks.errors import GraphError, MemoryLimitError, NodeFailedError, TensorBlocksError
+from blocks.errors import (
+    CancelledError,
+    GraphError,
+    MemoryLimitError,
+    NodeFailedError,
+    TensorBlocksError,
+)
 from blocks.input_files import file_signature
 from blocks.spec import (
     DEFAULT_MEMORY_LIMIT,
@@ -77,7 +86,7 @@ from blocks.spec import (
 from graph.infer import literal_info
 from graph.memory import MemoryBudget, new_bytes, step_bytes
 from graph.model import GraphModel
-from graph.resolve import NodePlan, Plan, int_list_from_tensor, prepare
+from graph.resolve import Feeds, NodePlan, Plan, int_list_from_tensor, prepare
 
 NodeStatus = Literal["ran", "cached", "failed", "skipped", "cancelled"]
 
@@ -183,6 +192,8 @@ class Engine:
         self._fresh = itertools.count()
         #: The global index of batch item 0 in the current run (RunContext.item_offset).
         self._item_offset = 0
+        #: The current run's Stop event, passed to kernels (RunContext.cancel).
+        self._cancel: threading.Event | None = None
         #: What the shape rule sees -> the bytes a step allocates (see _step_need).
         self._step_memo: dict[tuple[Any, ...], int] = {}
 
@@ -206,11 +217,13 @@ class Engine:
         cancel: threading.Event | None = None,
         targets: Iterable[str] | None = None,
         item_offset: int = 0,
+        feeds: Feeds | None = None,
     ) -> RunReport:
         """Validate and execute ``model`` (see the module docstring)."""
         with self._lock:
             self._item_offset = item_offset
-            return self._run(model, base_dir, seed, progress, cancel, targets)
+            self._cancel = cancel
+            return self._run(model, base_dir, seed, progress, cancel, targets, feeds)
 
     # ------------------------------------------------------------------ internals
 
@@ -222,9 +235,10 @@ class Engine:
         progress: Callable[[ProgressEvent], None] | None,
         cancel: threading.Event | None,
         targets: Iterable[str] | None,
+        feeds: Feeds | None,
     ) -> RunReport:
         started = time.perf_counter()
-        plan = prepare(model, base_dir=base_dir)
+        plan = prepare(model, base_dir=base_dir, feeds=feeds)
         order, problems = _select(plan, targets)
 
         total = len(order)
@@ -255,7 +269,10 @@ class Engine:
             )
             report.seconds = perf_counter() - t0
             reports[node_id] = report
-            if report.status == "failed":
+            if report.status == "cancelled":  # Stop landed inside the kernel
+                cancelled = True
+                failed_root[node_id] = node_id
+            elif report.status == "failed":
                 failed_root[node_id] = node_id
                 if report.error is not None and not node.problems:
                     problems.append(report.error)
@@ -362,12 +379,15 @@ class Engine:
                     RunContext(
                         inputs, node.attrs, seed, item_offset=self._item_offset,
                         memory_limit=need + budget.available, base_dir=base_dir,
+                        cancel=self._cancel,
                     )
                 )
             finally:
                 budget.release(need)
             outputs = _checked_outputs(outputs, table.outputs, block)
             self._keep(list(outputs.values()), budget, counted, node_id, block)
+        except CancelledError:
+            return NodeReport(node_id, block, "cancelled", 0.0, None, inputs, node.attrs)
         except TensorBlocksError as error:
             return NodeReport(
                 node_id, block, "failed", 0.0, error.at(node=node_id, block=block),
@@ -459,6 +479,8 @@ class Engine:
         spec = table.spec
         # Sorted: the order in which wires were drawn does not change what the node computes.
         parts = [node.block, node.attrs_key, node.literal_key, *sorted(upstream)]
+        if "=<fed>" in node.literal_key:  # fed values are new each run: never a cache hit
+            parts.append(f"fed={next(self._fresh)}")
         if spec.reads_files:
             for port in spec.inputs:
                 value = node.literals.get(port.name)

@@ -24,8 +24,9 @@ Contract:
   one reads up to 1").
 * Relative paths in a graph (an Input's ``file``) are relative to the graph file's folder.
   The model does not know its file: callers pass ``base_dir=graph_base_dir(path)`` to
-  :func:`graph.infer.infer` and :meth:`graph.engine.Engine.run`. :func:`rebase_paths`
-  rewrites relative paths when a graph moves to another folder (Save As).
+  :func:`graph.infer.infer` and :meth:`graph.engine.Engine.run`.
+  :func:`graph.edits.rebase_changes` says how relative paths change when a graph moves to
+  another folder (Save As).
 * :func:`save_graph` is atomic (:func:`graph.atomic.write_atomically`, the one writer):
   on any failure the previous file is left intact and the temporary file removed; a
   read-only or non-regular target is refused. Attrs are written in canonical form
@@ -583,49 +584,6 @@ __all__ = ["write_atomically"]  # re-exported: older callers import it from here
 
 
 # ----------------------------------------------------------------------------- moving
-
-
-def _split_npz_key(path: str) -> tuple[str, str]:
-    """``data.npz:key`` -> (``data.npz``, ``:key``); other paths -> (path, "")."""
-    lowered = path.lower()
-    marker = lowered.rfind(".npz:")
-    if marker >= 0:
-        return path[: marker + 4], path[marker + 4 :]
-    return path, ""
-
-
-def rebase_paths(
-    model: GraphModel, old_base: str | os.PathLike[str], new_base: str | os.PathLike[str]
-) -> int:
-    """Rewrite relative PATH literals so they point at the same files from ``new_base``.
-
-    Used when a graph is saved into another folder. Each change goes through
-    :meth:`GraphModel.set_literal` (so listeners see it); returns how many changed. A path
-    that cannot be made relative (another drive) becomes absolute.
-    """
-    old_dir, new_dir = Path(old_base).resolve(), Path(new_base).resolve()
-    if old_dir == new_dir:
-        return 0
-    changes: list[tuple[str, str, str]] = []
-    for node_id, port_name, text in path_literals(model):
-        stripped = text.strip()
-        quoted = stripped.startswith('"') and stripped.endswith('"') and len(stripped) >= 2
-        inner = stripped[1:-1] if quoted else stripped
-        file_part, key = _split_npz_key(inner)
-        if not file_part or Path(file_part).is_absolute():
-            continue
-        absolute = old_dir / file_part
-        try:
-            moved = Path(os.path.relpath(absolute, new_dir)).as_posix()
-        except ValueError:
-            moved = absolute.as_posix()
-        new_inner = moved + key
-        new_text = f'"{new_inner}"' if quoted or new_inner != new_inner.strip() else new_inner
-        if new_text != text:
-            changes.append((node_id, port_name, new_text))
-    for node_id, port_name, new_text in changes:
-        model.set_literal(node_id, port_name, new_text)
-    return len(changes)
 
 
 def path_literals(model: GraphModel) -> Iterator[tuple[str, str, str]]:

@@ -30,7 +30,7 @@ from blocks.errors import MemoryLimitError, TensorBlocksError
 from blocks.spec import DEFAULT_MEMORY_LIMIT, BlockSpec, InferContext, TensorInfo
 from graph.infer import Inference, infer
 from graph.model import GraphModel
-from graph.resolve import prepare
+from graph.resolve import Feeds, prepare
 
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
@@ -155,16 +155,18 @@ def estimate_run(
     base_dir: Path | None = None,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
     inference: Inference | None = None,
+    feeds: Feeds | None = None,
 ) -> RunEstimate:
     """Predict a run's kept and peak bytes from inference alone (file headers only).
 
     The batch runner sizes its chunks with it: ``peak_bytes`` of a graph whose inputs hold
     ``n`` items, divided by ``n``, is the bytes per item. ``inference``: one already
-    made of ``model`` with the same base_dir and memory_limit (not made again).
+    made of ``model`` with the same base_dir, memory_limit and feeds (not made again).
+    ``feeds`` (see :func:`graph.resolve.prepare`) gives fed ports a TensorInfo.
     """
     if inference is None:
-        inference = infer(model, base_dir=base_dir, memory_limit=memory_limit)
-    plan = prepare(model, base_dir=base_dir)
+        inference = infer(model, base_dir=base_dir, memory_limit=memory_limit, feeds=feeds)
+    plan = prepare(model, base_dir=base_dir, feeds=feeds)
     complete = not inference.problems
     counted: set[int] = set()
     kept = peak = 0

@@ -138,6 +138,51 @@ def parse_literal_cached(text: str, kind: PortKind, dtype: str | np.dtype[Any] |
     return hit
 
 
+def check_literal(port: InputPort, text: str, node_dtype: Any = None) -> PortValue:
+    """The value of literal ``text`` typed into ``port``: the one rule for literals.
+
+    Parses ``text`` as the port's kind (a TENSOR port without a dtype of its own takes
+    ``node_dtype``, the value of its block's DTYPE input) and, for a port with choices,
+    checks the parsed value is one of them. Raises the LiteralError naming the problem;
+    validation, the inspector and the canvas all judge literals through this function.
+    """
+    dtype: str | np.dtype[Any] | None = port.dtype
+    if dtype is None and port.kind is PortKind.TENSOR and isinstance(node_dtype, np.dtype):
+        dtype = node_dtype
+    value = parse_literal_cached(text, port.kind, dtype)
+    if port.choices and value not in port.choices:
+        raise LiteralError(f"expected one of {', '.join(port.choices)}, got '{value}'")
+    return value
+
+
+def literal_problem(port: InputPort, text: str, node_dtype: Any = None) -> str | None:
+    """Why ``text`` is not a valid literal for ``port`` (:func:`check_literal`), or ``None``."""
+    try:
+        check_literal(port, text, node_dtype)
+    except TensorBlocksError as error:
+        return error.reason
+    return None
+
+
+def literal_dtype(spec: BlockSpec, literals: Mapping[str, str]) -> np.dtype[Any] | None:
+    """The dtype untyped tensor literals of a node take: its DTYPE input's value (or default).
+
+    ``None`` when the block has no DTYPE input or its value does not parse.
+    """
+    port = port_table(spec).dtype_port
+    if port is None:
+        return None
+    declared = port_table(spec).inputs[port]
+    text = literals.get(port) or declared.default
+    if not text:
+        return None
+    try:
+        value = check_literal(declared, text)
+    except TensorBlocksError:
+        return None
+    return value if isinstance(value, np.dtype) else None
+
+
 def int_list_from_tensor(value: Any) -> tuple[int, ...]:
     """A wired tensor for an INT_LIST port: a 1-D integer array -> ``tuple[int, ...]``."""
     if isinstance(value, tuple):
@@ -195,8 +240,21 @@ class Plan:
     cyclic: set[str]
 
 
-def prepare(model: GraphModel, *, base_dir: Path | None = None) -> Plan:
-    """Read ``model`` once: parse, check and order everything (see the module docstring)."""
+#: node id -> {input port: value fed instead of its literal (``None``: the literal is dropped)}.
+Feeds = Mapping[str, Mapping[str, Any]]
+
+
+def prepare(
+    model: GraphModel, *, base_dir: Path | None = None, feeds: Feeds | None = None
+) -> Plan:
+    """Read ``model`` once: parse, check and order everything (see the module docstring).
+
+    ``feeds`` replaces literals with values given by the caller (a batch run feeds each
+    chunk's items this way): a fed port counts as set and its value is used as parsed;
+    a port fed ``None`` counts as unset, so the block's own input check sees the node as
+    it will run. The fed values are whatever the caller passes (arrays for the engine,
+    TensorInfo for inference); the literal key of a fed port records ``<fed>``.
+    """
     del base_dir  # files are looked at by inference and the engine, not here
     registry = _SpecLookup(model.registry)
     model_nodes = model.nodes()
@@ -209,7 +267,8 @@ def prepare(model: GraphModel, *, base_dir: Path | None = None) -> Plan:
     plans: dict[str, NodePlan] = {}
     for node in model_nodes:
         plans[node.id] = _prepare_node(node.id, node.block, node.attrs, node.literals,
-                                       incoming.get(node.id, ()), registry, blocks)
+                                       incoming.get(node.id, ()), registry, blocks,
+                                       None if feeds is None else feeds.get(node.id))
 
     order, cyclic = _order(plans)
     if cyclic:
@@ -244,6 +303,7 @@ def _prepare_node(
     wires_in: Iterable[Wire],
     registry: _SpecLookup,
     blocks: Mapping[str, str],
+    fed: Mapping[str, Any] | None = None,
 ) -> NodePlan:
     problems: list[TensorBlocksError] = []
     sources = [wire.src.node for wire in wires_in]
@@ -287,6 +347,14 @@ def _prepare_node(
     for port in table.parse_order:
         name = port.name
         text = literal_texts.get(name)
+        if fed is not None and name in fed and name not in wired:
+            value = fed[name]
+            is_set[name] = value is not None
+            if value is not None:
+                literals[name] = value
+                key_parts.append(f"{name}=<fed>")
+                continue
+            text = None
         is_set[name] = name in wired or text is not None
         if name in wired:
             continue
@@ -301,22 +369,11 @@ def _prepare_node(
                         )
                     )
                 continue
-        dtype: str | np.dtype[Any] | None = port.dtype
-        if dtype is None and port.kind is PortKind.TENSOR and table.dtype_port is not None:
-            dtype_value = literals.get(table.dtype_port)
-            dtype = dtype_value if isinstance(dtype_value, np.dtype) else None
+        node_dtype = None if table.dtype_port is None else literals.get(table.dtype_port)
         try:
-            value = parse_literal_cached(text, port.kind, dtype)
+            value = check_literal(port, text, node_dtype)
         except TensorBlocksError as error:
             problems.append(error.at(node=node_id, block=block, port=name))
-            continue
-        if port.choices and value not in port.choices:
-            problems.append(
-                LiteralError(
-                    f"expected one of {', '.join(port.choices)}, got '{value}'",
-                    node=node_id, block=block, port=name,
-                )
-            )
             continue
         literals[name] = value
         key_parts.append(f"{name}={text}")

@@ -15,6 +15,8 @@ import pytest
 
 import app.cli
 import graph.cli
+import graph.engine
+import graph.session
 from blocks import __version__
 from graph.cli import format_table, main, tensor_stats
 
@@ -222,7 +224,7 @@ def test_an_unexpected_exception_is_one_line(
         def run(self, *args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(graph.cli, "Engine", Exploding)
+    monkeypatch.setattr(graph.session, "Engine", Exploding)
     code, _, err = call(["run", str(small_graph(tmp_path))])
     assert code == 1
     assert assert_one_line_error(err) == "internal error: RuntimeError: boom second line"
@@ -250,10 +252,10 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
 def test_check_prints_every_port_without_running(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_engine(**kwargs: Any) -> Any:
+    def no_run(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("check must not execute")
 
-    monkeypatch.setattr(graph.cli, "Engine", no_engine)
+    monkeypatch.setattr(graph.engine.Engine, "run", no_run)
     code, out, err = call(["check", str(small_graph(tmp_path))])
     assert (code, err) == (0, "")
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
