@@ -34,6 +34,8 @@ ACTIONS: list[tuple[str, str, str, Any, str | None, str | None, str]] = [
     ("save", "&Save", "files.save", QKeySequence.StandardKey.Save, "save", "Save the graph", ""),
     ("save_as", "Save &As…", "files.save_as_dialog", QKeySequence.StandardKey.SaveAs, None,
      None, ""),
+    ("run_dataset", "Run over &Dataset…", "files.run_over_dataset", "Ctrl+Shift+B", None,
+     "Run the graph over a dataset (files, .npy, .npz, zarr) into a zarr store", ""),
     ("quit", "&Quit", "close", QKeySequence.StandardKey.Quit, None, None, ""),
     ("cut", "Cu&t", "scene.cut_selection", QKeySequence.StandardKey.Cut, None, None, ""),
     ("copy", "&Copy", "scene.copy_selection", QKeySequence.StandardKey.Copy, None, None, ""),

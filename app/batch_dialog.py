@@ -12,9 +12,13 @@ Contract:
   :func:`graph.batch.run_batch` — the same code as ``tensorblocks run --map`` — on a
   worker ``QThread``, with a progress bar (items, items/s, time left) and **Cancel**
   (chunks already written stay; running again offers to resume).
-* Before the run starts, item 0 is run alone and ``previewReady(report)`` carries its
-  :class:`~graph.engine.RunReport`, so the canvas and results panel show item 0 of the
-  batch (equal to the batch's item 0, noise included).
+* It takes the editor's :class:`~graph.session.Session`: the worker plans on a copy of the
+  model (edits made meanwhile cannot race with it) and its events come back to the GUI
+  thread, where they are announced on the session's batch events
+  (:meth:`~graph.session.Session.batch_event`) for any widget that follows them.
+* Before the run starts, item 0 is run alone and the session gets its report as the
+  latest run (``begin_run``/``finish_run``), so the canvas and the results panel preview
+  item 0 of the batch (equal to the batch's item 0, noise included).
 * Text from files and errors is shown as plain text. The dialog never names a block.
 """
 
@@ -25,7 +29,6 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtWidgets import (
@@ -48,6 +51,7 @@ from PySide6.QtWidgets import (
 from blocks.errors import TensorBlocksError
 from graph.batch import (
     BatchEvent,
+    BatchFinished,
     BatchPlan,
     BatchProgress,
     BatchSummary,
@@ -56,7 +60,8 @@ from graph.batch import (
     preview_report,
     run_batch,
 )
-from graph.model import GraphModel
+from graph.engine import RunReport
+from graph.session import Session
 
 
 class BatchWorker(QObject):
@@ -98,19 +103,19 @@ class BatchWorker(QObject):
 class BatchDialog(QDialog):
     """See the module docstring."""
 
-    previewReady = Signal(object)  # RunReport of item 0
-
-    def __init__(self, model: GraphModel, base_dir: Path | None, *, seed: int | None,
-                 memory_limit: int | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, *, seed: int | None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Run over dataset")
         self.setMinimumWidth(640)
-        self.model = model.copy()
-        self.base_dir = base_dir
-        self.memory_limit = memory_limit
+        self.session = session
+        self.model = session.model.copy()
+        self.base_dir = session.resolve_dir
+        self.memory_limit = session.engine.memory_limit
         self._thread: QThread | None = None
         self._worker: BatchWorker | None = None
         self._cancel = threading.Event()
+        self._is_run = False
         self._started = 0.0
 
         layout = QVBoxLayout(self)
@@ -210,13 +215,12 @@ class BatchDialog(QDialog):
                 if field.text().strip()}
 
     def _make_plan(self) -> BatchPlan:
-        kwargs: dict[str, Any] = {}
-        if self.memory_limit is not None:
-            kwargs["memory_limit"] = self.memory_limit
+        path = self.session.path
         return plan_batch(
             self.model, self.mapping(), base_dir=self.base_dir,
-            chunk=self.chunk.value() or None,
-            seed=None if self.seed.value() < 0 else self.seed.value(), **kwargs,
+            chunk=self.chunk.value() or None, memory_limit=self.memory_limit,
+            seed=None if self.seed.value() < 0 else self.seed.value(),
+            file=None if path is None else str(path),
         )
 
     # ------------------------------------------------------------------ running
@@ -243,13 +247,14 @@ class BatchDialog(QDialog):
                     return False
                 resume, overwrite = answer == "resume", answer == "overwrite"
         self._cancel = threading.Event()
+        self._is_run = run
         worker = BatchWorker(self._make_plan, out, resume=resume, overwrite=overwrite,
                              run=run, cancel=self._cancel)
         thread = QThread(self)
         worker.moveToThread(thread)
         thread.started.connect(worker.work)
         worker.planned.connect(self._on_planned)
-        worker.preview.connect(self.previewReady)
+        worker.preview.connect(self._on_preview)
         worker.progress.connect(self._on_progress)
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
@@ -304,7 +309,13 @@ class BatchDialog(QDialog):
         self.bar.setValue(0)
 
     @Slot(object)
+    def _on_preview(self, report: RunReport) -> None:
+        self.session.begin_run(self.plan.seed if self.plan is not None else None)
+        self.session.finish_run(report)
+
+    @Slot(object)
     def _on_progress(self, event: BatchEvent) -> None:
+        self.session.batch_event(event)
         if not isinstance(event, BatchProgress):
             return
         self.bar.setRange(0, max(event.items, 1))
@@ -317,10 +328,15 @@ class BatchDialog(QDialog):
     def _on_finished(self, summary: BatchSummary) -> None:
         self.summary = summary
         self.status.setText(summary.line())
+        self.session.batch_event(BatchFinished(summary))
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
         self.status.setText(message)
+        if self._is_run:  # a run that stopped, not a Check that found a problem
+            cancelled = self._cancel.is_set()
+            self.session.batch_event(BatchFinished(None, None if cancelled else message,
+                                                   cancelled=cancelled))
 
     @Slot()
     def _on_thread_done(self) -> None:

@@ -15,6 +15,8 @@ Contract (:class:`FileActions`, owned by the main window):
   is undone.
 * The recent-files menu lists existing files, most recent first; an autosave left by a
   crash is offered back at start.
+* Run over dataset… opens :class:`~app.batch_dialog.BatchDialog` on the window's session
+  with the tool bar's seed; item 0 of the batch previews on the canvas.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
+from app.batch_dialog import BatchDialog
 from app.commands import SetLiteral, push_macro
 from app.document import GRAPH_SUFFIX, pending_recovery, recent_files
 from blocks.errors import TensorBlocksError
@@ -41,6 +44,17 @@ class FileActions(QObject):
         super().__init__(window)
         self.window = window
         self.document = window.document
+
+    def run_over_dataset(self) -> BatchDialog | None:
+        """File > Run over dataset…: the batch dialog (modeless); ``None`` for an empty graph."""
+        window = self.window
+        if len(window.model) == 0:
+            window.statusBar().showMessage("Nothing to run: the graph is empty", 3000)
+            return None
+        dialog = BatchDialog(window.session, seed=window.seed_controls.seed, parent=window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def _last_dir(self) -> str:
         return str(self.window.settings.value("lastDir", str(Path.home())))

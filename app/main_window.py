@@ -200,7 +200,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self._fill_recent_menu()
-        self._fill_menu(file_menu, "| save save_as | quit")
+        self._fill_menu(file_menu, "| save save_as | run_dataset | quit")
         for title, names in MENUS.items():
             menu = bar.addMenu(title)
             self._fill_menu(menu, names)

@@ -51,7 +51,7 @@ import numpy as np
 from blocks.errors import GraphError, TensorBlocksError, ValidationError
 from blocks.literals import format_literal
 from blocks.spec import DEFAULT_MEMORY_LIMIT, PortKind, TensorInfo
-from graph.batch import BatchEvent, BatchSummary, plan_batch, run_batch, run_items, to_dask
+from graph.batch import BatchEvent, BatchSummary, run_items, to_dask
 from graph.edits import literal_target
 from graph.engine import RunReport
 from graph.fileformat import load_graph
@@ -202,14 +202,21 @@ class Graph:
         ``sources`` maps an Input node id or ``node.port`` to a path (``.npy``,
         ``name.npz:key``, ``data.zarr[:path]``, a glob) or to a numpy, zarr or dask array;
         see :mod:`graph.batch` for chunks, determinism, the store layout and resuming.
+        ``progress`` receives the run's start and one event per chunk (as do the session's
+        batch events).
         """
-        plan = plan_batch(
-            self.model, sources, base_dir=self.base_dir, keep=keep, chunk=chunk,
-            workers=workers, seed=seed, memory_limit=self.session.engine.memory_limit,
-            file=self._file(), compress=compress,
-        )
-        return run_batch(plan, out, scheduler=scheduler, workers=workers, resume=resume,
-                         overwrite=overwrite, progress=progress)
+        plan = self.session.plan_batch(sources, keep=keep, chunk=chunk, workers=workers,
+                                       seed=seed, compress=compress)
+        following = [] if progress is None else [
+            self.session.events.batch_started.connect(progress),
+            self.session.events.batch_progress.connect(progress),
+        ]
+        try:
+            return self.session.run_batch(plan, out, scheduler=scheduler, workers=workers,
+                                          resume=resume, overwrite=overwrite)
+        finally:
+            for disconnect in following:
+                disconnect()
 
     def to_dask(
         self, sources: Mapping[str, Any], *, chunk: int | None = None, seed: int | None = None
@@ -219,10 +226,7 @@ class Graph:
         Compose them with your own dask or xarray code; computing one runs the graph chunk
         by chunk (a tensor whose per-item shape varies between items is left out).
         """
-        plan = plan_batch(
-            self.model, sources, base_dir=self.base_dir, chunk=chunk, seed=seed,
-            memory_limit=self.session.engine.memory_limit, file=self._file(), all_tensors=True,
-        )
+        plan = self.session.plan_batch(sources, chunk=chunk, seed=seed, all_tensors=True)
         return to_dask(plan)
 
     def run_item(
@@ -232,8 +236,8 @@ class Graph:
 
         Bit-for-bit the item's row in a :meth:`map` or :meth:`to_dask` with the same seed.
         """
-        return run_items(self.model, sources, index, base_dir=self.base_dir, seed=seed,
-                         memory_limit=self.session.engine.memory_limit)
+        return run_items(self.model, sources, index, base_dir=self.session.resolve_dir,
+                         seed=seed, memory_limit=self.session.engine.memory_limit)
 
     # ------------------------------------------------------------------ saving
 

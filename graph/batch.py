@@ -612,6 +612,15 @@ class BatchSummary:
                 f"{self.items_per_second:,.0f} items/s -> {self.store}{resumed}")
 
 
+@dataclass(frozen=True)
+class BatchFinished:
+    """A batch run ended: its ``summary``, or the one-line ``error``, or ``cancelled``."""
+
+    summary: BatchSummary | None
+    error: str | None = None
+    cancelled: bool = False
+
+
 BatchEvent = BatchStarted | BatchProgress
 
 

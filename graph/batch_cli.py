@@ -27,10 +27,8 @@ from graph.batch import (
     BatchPlan,
     BatchProgress,
     BatchStarted,
-    plan_batch,
-    run_batch,
 )
-from graph.fileformat import graph_base_dir, load_graph
+from graph.session import Session
 
 
 class MapUsageError(TensorBlocksError):
@@ -75,15 +73,15 @@ def parse_maps(texts: list[str]) -> dict[str, str]:
     return maps
 
 
-def _plan(args: argparse.Namespace, *, for_run: bool) -> BatchPlan:
-    model = load_graph(args.graph)
+def _plan(args: argparse.Namespace, *, for_run: bool) -> tuple[Session, BatchPlan]:
     memory_limit = getattr(args, "memory_limit", None) or DEFAULT_MEMORY_LIMIT
-    return plan_batch(
-        model, parse_maps(args.maps), base_dir=graph_base_dir(args.graph),
-        keep=args.keep or None, chunk=args.chunk, workers=args.workers,
-        seed=getattr(args, "seed", None) if for_run else None, memory_limit=memory_limit,
-        file=args.graph, compress=getattr(args, "compress", "none"),
+    session = Session.load(args.graph, memory_limit=memory_limit)
+    plan = session.plan_batch(
+        parse_maps(args.maps), keep=args.keep or None, chunk=args.chunk, workers=args.workers,
+        seed=getattr(args, "seed", None) if for_run else None, file=args.graph,
+        compress=getattr(args, "compress", "none"),
     )
+    return session, plan
 
 
 def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -97,14 +95,15 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise MapUsageError("--set cannot be combined with --map: map the port instead")
     if args.workers is not None and args.workers < 1:
         raise MapUsageError(f"--workers must be at least 1, got {args.workers}")
-    plan = _plan(args, for_run=True)
+    session, plan = _plan(args, for_run=True)
     bar = _ProgressBar(err) if _is_terminal(err) else None
+    if bar is not None:
+        session.events.batch_started.connect(bar.update)
+        session.events.batch_progress.connect(bar.update)
     try:
-        summary = run_batch(
-            plan, args.out, scheduler=args.scheduler, workers=args.workers,
-            resume=args.resume, overwrite=args.overwrite,
-            progress=None if bar is None else bar.update,
-        )
+        summary = session.run_batch(plan, args.out, scheduler=args.scheduler,
+                                    workers=args.workers, resume=args.resume,
+                                    overwrite=args.overwrite)
     finally:
         if bar is not None:
             bar.close()
@@ -115,7 +114,7 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def check_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``check GRAPH --map ...``: the mapping checked, per-item shapes printed."""
     del err
-    plan = _plan(args, for_run=False)
+    _, plan = _plan(args, for_run=False)
     for target, source in zip(plan.targets, plan.sources, strict=True):
         print(f"--map {target.address}: {source.name}, {len(source)} items -> "
               f"{target.node}.{target.port}", file=out)

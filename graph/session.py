@@ -31,23 +31,39 @@ Contract:
   :class:`~graph.model.GraphReset` (open, new) drops the report.
 * Selection: ``select(ids)`` keeps the ids in the model (in the given order); removing or
   renaming a selected node updates it. Announced only when it changes.
-* Batch runs over datasets (graph/batch.py) get their own group of events in
-  :class:`SessionEvents` beside the run events (``BatchStarted``/``BatchProgress``/
-  ``BatchFinished``): add the dataclasses here and three emitters there; nothing else
-  changes.
+* Batch runs over datasets (:mod:`graph.batch`): :meth:`plan_batch` maps datasets onto
+  the session's graph (its folder and memory budget); :meth:`run_batch` runs a plan into a
+  zarr store here and now (the API and the command line). Both announce on the batch
+  group: ``events.batch_started`` (:class:`~graph.batch.BatchStarted`),
+  ``events.batch_progress`` (:class:`~graph.batch.BatchProgress`, one per chunk) and
+  ``events.batch_finished`` (:class:`~graph.batch.BatchFinished`: the summary, or the
+  one-line error, or cancelled). The editor runs a batch on a worker thread and brings
+  the events to the GUI thread through :meth:`batch_event`; ``batch`` is the latest
+  finished batch.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from blocks.errors import GraphError
+from blocks.errors import GraphError, TensorBlocksError
 from blocks.spec import DEFAULT_MEMORY_LIMIT
+from graph.batch import (
+    BatchCancelledError,
+    BatchEvent,
+    BatchFinished,
+    BatchPlan,
+    BatchProgress,
+    BatchStarted,
+    BatchSummary,
+    plan_batch,
+    run_batch,
+)
 from graph.edits import LiteralEdit, apply_edits, literal_target, rebase_changes
 from graph.engine import Engine, ProgressEvent, RunReport
 from graph.fileformat import graph_base_dir, load_graph, save_graph
@@ -161,12 +177,15 @@ class SessionEvents:
         self.model: Emitter[GraphEvent] = Emitter("model")
         self.path: Emitter[PathChanged] = Emitter("path")
         self.inference: Emitter[InferenceChanged] = Emitter("inference")
-        # Runs. (Batch runs over datasets add their group here: batch_started,
-        # batch_progress, batch_finished.)
+        # Runs.
         self.run_started: Emitter[RunStarted] = Emitter("run_started")
         self.report: Emitter[ReportChanged] = Emitter("report")
         self.stale: Emitter[StaleChanged] = Emitter("stale")
         self.selection: Emitter[SelectionChanged] = Emitter("selection")
+        # Batch runs over datasets.
+        self.batch_started: Emitter[BatchStarted] = Emitter("batch_started")
+        self.batch_progress: Emitter[BatchProgress] = Emitter("batch_progress")
+        self.batch_finished: Emitter[BatchFinished] = Emitter("batch_finished")
 
 
 # ----------------------------------------------------------------------------- the session
@@ -200,6 +219,7 @@ class Session:
         #: Nodes changed since the current (or last) run began: stale once its report is in.
         self._changed_since_run: set[str] = set()
         self._selection: tuple[str, ...] = ()
+        self._batch: BatchFinished | None = None
         self.model.subscribe(self._on_model_event)
 
     @classmethod
@@ -331,6 +351,51 @@ class Session:
         if nodes != self._stale:
             self._stale = nodes
             self.events.stale.emit(StaleChanged(nodes))
+
+    # ------------------------------------------------------------------ batch runs
+
+    def plan_batch(self, sources: Mapping[str, Any], **options: Any) -> BatchPlan:
+        """Map ``sources`` onto the graph (:func:`graph.batch.plan_batch`; ``options`` are its
+        keywords), with the session's folder and memory budget."""
+        options.setdefault("memory_limit", self.engine.memory_limit)
+        options.setdefault("file", None if self._path is None else str(self._path))
+        return plan_batch(self.model, sources, base_dir=self.resolve_dir, **options)
+
+    def run_batch(
+        self,
+        plan: BatchPlan,
+        out: str | os.PathLike[str],
+        *,
+        cancel: threading.Event | None = None,
+        **options: Any,
+    ) -> BatchSummary:
+        """Run ``plan`` into the store ``out`` here and now (:func:`graph.batch.run_batch`),
+        announcing its start, each chunk and its end; errors are announced, then raised."""
+        try:
+            summary = run_batch(plan, out, progress=self.batch_event, cancel=cancel, **options)
+        except BatchCancelledError:
+            self.batch_event(BatchFinished(None, None, cancelled=True))
+            raise
+        except TensorBlocksError as error:
+            self.batch_event(BatchFinished(None, " ".join(str(error).split())))
+            raise
+        self.batch_event(BatchFinished(summary))
+        return summary
+
+    @property
+    def batch(self) -> BatchFinished | None:
+        """How the latest batch run ended (``None`` before the first)."""
+        return self._batch
+
+    def batch_event(self, event: BatchEvent | BatchFinished) -> None:
+        """Announce a batch run's event on its emitter (call from the session's thread)."""
+        if isinstance(event, BatchStarted):
+            self.events.batch_started.emit(event)
+        elif isinstance(event, BatchProgress):
+            self.events.batch_progress.emit(event)
+        else:
+            self._batch = event
+            self.events.batch_finished.emit(event)
 
     # ------------------------------------------------------------------ selection
 

@@ -296,7 +296,7 @@ def _member_data_offset(path: Path, info: zipfile.ZipInfo) -> int:
 class ZarrSource(ArraySource):
     """A zarr array in a store on disk, read chunk by chunk."""
 
-    def __init__(self, path: Path, inner: str | None, name: str) -> None:
+    def __init__(self, path: Path, inner: str | None, name: str, memory_limit: int) -> None:
         import zarr  # imported on use: a plain run needs no zarr
 
         try:
@@ -304,11 +304,22 @@ class ZarrSource(ArraySource):
         except Exception as error:  # zarr raises several types for a missing or bad store
             raise _error(f"not a readable zarr array ({type(error).__name__}: {error})",
                          name) from error
-        super().__init__(array, name)
+        super().__init__(array, name)  # refuses object and string dtypes before any read
+        # Reading one item decodes its whole zarr chunk: a stranger's store with a huge
+        # chunk would be a memory bomb, so the chunk must fit the budget.
+        chunk_bytes = math.prod(int(d) for d in array.chunks) * self.dtype.itemsize
+        if chunk_bytes > memory_limit:
+            raise MemoryLimitError(
+                f"one zarr chunk of {list(array.chunks)} holds {chunk_bytes} bytes, more than "
+                f"the memory budget of {memory_limit} bytes; rechunk it along axis 0",
+                file=name,
+            )
         self.path, self.inner = path, inner or ""
 
     def fingerprint(self) -> str:
-        metadata = sorted(self.path.glob("**/zarr.json"))
+        # The array's own metadata, not a walk over every chunk file of a large store.
+        folder = self.path / self.inner if self.inner else self.path
+        metadata = [p for p in (folder / "zarr.json", folder / ".zarray") if p.is_file()]
         return _digest("zarr", str(self.path.resolve()), self.inner, str(self.shape),
                        str(self.dtype), *(f"{p}|{p.stat().st_mtime_ns}" for p in metadata))
 
@@ -438,7 +449,7 @@ def open_source(
     if not path.exists():
         raise _error(f"no such file or folder: {path}", text)
     if suffix == ".zarr":
-        return ZarrSource(path, inner, text)
+        return ZarrSource(path, inner, text, memory_limit)
     if suffix in ARRAY_SUFFIXES and not path.is_file():
         raise _error(f"expected a file, found a folder or special file: {path}", text)
     if suffix == ".npy":

@@ -596,3 +596,53 @@ def test_resume_completes_a_store_killed_while_it_was_created(
     assert code == 0, stderr
     assert stdout.startswith(f"{N_ITEMS} items in 4 chunks")
     np.testing.assert_array_equal(store_arrays(out)["tiles.patches"], complete)
+
+
+def test_the_session_announces_a_batch_run(dataset: tuple[Path, Path, Path],
+                                           tmp_path: Path) -> None:
+    from graph.batch import BatchFinished, BatchProgress, BatchStarted
+
+    graph_path, images, offsets = dataset
+    graph = Graph.load(graph_path)
+    seen: list[object] = []
+    events = graph.session.events
+    for emitter in (events.batch_started, events.batch_progress, events.batch_finished):
+        emitter.connect(seen.append)
+    told: list[object] = []
+    summary = graph.map({"image": str(images), "focus.offsets": str(offsets)},
+                        tmp_path / "s.zarr", chunk=10, progress=told.append)
+    assert [type(event) for event in seen] == [BatchStarted, BatchProgress, BatchProgress,
+                                               BatchProgress, BatchFinished]
+    last = seen[-1]
+    assert isinstance(last, BatchFinished) and last.summary is summary
+    assert graph.session.batch is last
+    assert told == seen[:-1]  # the caller's progress: the start and every chunk
+    progress = seen[3]
+    assert isinstance(progress, BatchProgress) and progress.items_done == N_ITEMS
+    # A failing run is announced with its one-line error, then raised.
+    with pytest.raises(TensorBlocksError, match="exists"):
+        graph.map({"image": str(images), "focus.offsets": str(offsets)}, tmp_path / "s.zarr")
+    failed = graph.session.batch
+    assert isinstance(failed, BatchFinished) and failed.summary is None
+    assert failed.error is not None and "s.zarr exists" in failed.error
+    assert "\n" not in failed.error
+
+
+@pytest.mark.filterwarnings("ignore::zarr.errors.UnstableSpecificationWarning")
+def test_zarr_sources_are_checked_before_reading(dataset: tuple[Path, Path, Path],
+                                                 tmp_path: Path) -> None:
+    graph_path, _, offsets = dataset
+    graph = Graph.load(graph_path)
+    big = zarr.create_array(store=str(tmp_path / "big.zarr"), shape=(N_ITEMS, 512, 512, 3),
+                            chunks=(N_ITEMS, 512, 512, 3), dtype="float32")
+    del big
+    with pytest.raises(TensorBlocksError, match=r"one zarr chunk of .* rechunk it"):
+        plan_batch(graph.model, {"image": str(tmp_path / "big.zarr"),
+                                 "focus.offsets": str(offsets)}, memory_limit=64 * 2**20)
+    zarr.save_array(str(tmp_path / "text.zarr"), np.array(["a"] * N_ITEMS))
+    with pytest.raises(TensorBlocksError, match="numbers or booleans"):
+        plan_batch(graph.model, {"image": str(tmp_path / "text.zarr"),
+                                 "focus.offsets": str(offsets)})
+    code, _, stderr = call(["check", str(graph_path), "--map", f"image={tmp_path}/nothing.zarr",
+                            "--map", f"focus.offsets={offsets}"])
+    assert code == 1 and "nothing.zarr" in stderr and len(stderr.splitlines()) == 1
