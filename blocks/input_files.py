@@ -231,6 +231,41 @@ def _read_npy_data(
 
 # ----------------------------------------------------------------------------- npz
 
+#: The most entries an npz may have: the zip directory is read whole (linear in entries),
+#: and a small file can hold millions of empty entries.
+MAX_NPZ_ENTRIES = 16384
+_MAX_NPZ_DIRECTORY = 8 << 20
+_EOCD = b"PK\x05\x06"
+_EOCD64 = b"PK\x06\x06"
+
+
+def _check_zip_entries(stream: BinaryIO, path: Path, spec: str) -> None:
+    """Refuse an archive whose directory lists too many entries, before reading it.
+
+    The count comes from the end-of-directory record in the file's last 64 KiB (the
+    zip64 record when there is one); an archive without one is left to zipfile's error.
+    """
+    size = stream.seek(0, os.SEEK_END)
+    stream.seek(max(0, size - (1 << 16) - 22))
+    tail = stream.read()
+    stream.seek(0)
+    count = directory = -1
+    at = tail.rfind(_EOCD)
+    if at >= 0 and len(tail) >= at + 16:
+        count = int.from_bytes(tail[at + 10 : at + 12], "little")
+        directory = int.from_bytes(tail[at + 12 : at + 16], "little")
+    at64 = tail.rfind(_EOCD64)
+    if at64 >= 0 and len(tail) >= at64 + 48:
+        count = max(count, int.from_bytes(tail[at64 + 32 : at64 + 40], "little"))
+        directory = max(directory, int.from_bytes(tail[at64 + 40 : at64 + 48], "little"))
+    if count > MAX_NPZ_ENTRIES or directory > _MAX_NPZ_DIRECTORY:
+        raise _error(
+            f"{path.name} lists {count} entries in a {directory}-byte directory; an .npz "
+            f"may hold at most {MAX_NPZ_ENTRIES} entries in {_MAX_NPZ_DIRECTORY} bytes",
+            spec,
+        )
+
+
 
 def _npz_member(archive: zipfile.ZipFile, key: str | None, spec: str) -> str:
     """The member name of ``key`` in an npz archive (the only array when key is None)."""
@@ -381,6 +416,7 @@ def _with_file(
                 with image:
                     return _image_header(image)[0], None
             if suffix == ".npz":
+                _check_zip_entries(raw, path, spec)
                 with zipfile.ZipFile(raw) as archive:
                     member = _npz_member(archive, key, spec)
                     size = archive.getinfo(member).file_size

@@ -1436,3 +1436,26 @@ class TestDeclaredWorkingMemory:
             used = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
         assert used <= declared, (block, used >> 10, declared >> 10)
+
+
+def test_an_npz_with_a_huge_directory_is_refused_before_reading_it(tmp_path: Path) -> None:
+    import time
+    import zipfile
+
+    from blocks.errors import BlockFileError
+    from blocks.input_files import MAX_NPZ_ENTRIES, peek_tensor_file
+
+    stream = io.BytesIO()
+    np.save(stream, np.arange(3))
+    with zipfile.ZipFile(tmp_path / "many.npz", "w") as archive:
+        for index in range(MAX_NPZ_ENTRIES + 10):
+            archive.writestr(f"e{index}.npy", b"")
+        archive.writestr("x.npy", stream.getvalue())
+    started = time.monotonic()
+    with pytest.raises(BlockFileError, match=r"lists 16395 entries.*at most 16384"):
+        peek_tensor_file("many.npz:x", tmp_path)
+    assert time.monotonic() - started < 0.5
+    with zipfile.ZipFile(tmp_path / "some.npz", "w") as archive:
+        for index in range(100):
+            archive.writestr(f"e{index}.npy", stream.getvalue())
+    assert peek_tensor_file("some.npz:e42", tmp_path) == ((3,), np.dtype(np.int64))
