@@ -42,6 +42,7 @@ import hashlib
 import io
 import math
 import os
+import stat
 import time
 import warnings
 import zipfile
@@ -131,6 +132,25 @@ def _existing(spec: str, base_dir: Path | None) -> tuple[Path, str, str | None]:
             raise
         raise _error(f"cannot use '{path_text}' as a file name: {error}", spec) from error
     return path, suffix, key
+
+
+def _open_regular(path: Path, spec: str) -> BinaryIO:
+    """``path`` opened for reading, refused unless what was opened is a regular file.
+
+    Judged on the open descriptor (never blocking: a FIFO swapped in after the check
+    would otherwise hang the read), so the file read is the file checked.
+    """
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                         | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise _error(f"expected a file, found a folder or special file: {path}", spec)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
 
 
 def _check_dtype(dtype: np.dtype[Any], spec: str, what: str) -> None:
@@ -406,7 +426,7 @@ def _with_file(
     """Open ``spec`` once: its header, and (``read``) its data after ``admit`` accepted it."""
     path, suffix, key = _existing(spec, base_dir)
     try:
-        with path.open("rb") as raw:
+        with _open_regular(path, spec) as raw:
             stream: BinaryIO = raw
             if suffix in IMAGE_SUFFIXES:
                 if read:
@@ -506,7 +526,7 @@ def file_signature(spec: str, base_dir: Path | None) -> str:
 
 def _content_hash(path: Path) -> str:
     digest = hashlib.blake2b(digest_size=16)
-    with path.open("rb") as stream:
+    with _open_regular(path, str(path)) as stream:
         while chunk := stream.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()

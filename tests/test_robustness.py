@@ -1459,3 +1459,29 @@ def test_an_npz_with_a_huge_directory_is_refused_before_reading_it(tmp_path: Pat
         for index in range(100):
             archive.writestr(f"e{index}.npy", stream.getvalue())
     assert peek_tensor_file("some.npz:e42", tmp_path) == ((3,), np.dtype(np.int64))
+
+
+def test_a_fifo_swapped_in_after_the_check_does_not_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+
+    import blocks.input_files as input_files
+    from blocks.errors import BlockFileError
+
+    fifo = tmp_path / "x.npy"
+    os.mkfifo(fifo)
+    # As if x.npy was a regular file when checked and became a FIFO right after.
+    monkeypatch.setattr(input_files, "_existing", lambda spec, base: (fifo, ".npy", None))
+
+    def hung(signum: int, frame: Any) -> None:
+        raise AssertionError("the read blocked on a FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        with pytest.raises(BlockFileError, match="special file"):
+            input_files.read_tensor_file("x.npy", tmp_path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
