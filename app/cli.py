@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import signal
 import sys
 
 USAGE = """\
@@ -74,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("error: interrupted (Ctrl-C)", file=sys.stderr)
             return 130
-        return headless_main(args)
+        status = headless_main(args)
+        # The status is decided: a Ctrl-C while the interpreter tears down (freeing the
+        # tensors takes a moment) must not turn it into death by SIGINT.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return status
     if first is None:
         args = ["edit"]
     elif first != "edit":

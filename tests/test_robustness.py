@@ -246,18 +246,27 @@ class TestCleanExits:
 
         # Large enough to be still running (or still importing) when the signal lands.
         path = graph_file(tmp_path, [
-            input_node(initvalues="1", shape="{1,600,600,4}"),
+            input_node(initvalues="1", shape="{1,900,900,4}"),
             {"id": "p", "block": "ExtractImagePatches",
              "inputs": {"ksizes": "{1,5,5,1}", "padding": "SAME"}},
         ], [{"from": "a.output", "to": "p.images"}])
+        watch = ("import faulthandler, signal; "
+                 "faulthandler.register(signal.SIGUSR1, all_threads=True); ")
         for delay in (0.15, 0.6):
             child = subprocess.Popen(
-                [*ENTRY_POINT, "run", str(path), "--memory-limit", "8G"],
+                [ENTRY_POINT[0], "-c", watch + ENTRY_POINT[2], "run", str(path),
+                 "--memory-limit", "8G"],
                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             )
             time.sleep(delay)
             child.send_signal(signal.SIGINT)
-            _, err = child.communicate(timeout=120)
+            try:
+                _, err = child.communicate(timeout=60)
+            except subprocess.TimeoutExpired:  # say where it hangs, for whoever fixes it
+                child.send_signal(signal.SIGUSR1)
+                time.sleep(1)
+                child.kill()
+                raise AssertionError(f"no exit after Ctrl-C:\n{child.communicate()[1]}") from None
             assert child.returncode == 130, (delay, err)
             assert one_line(err).endswith("interrupted (Ctrl-C)")
 
