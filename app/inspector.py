@@ -795,7 +795,7 @@ class Inspector(QScrollArea):
             text += f" in {ms:.1f} ms" if ms < 1000 else f" in {ms / 1000:.2f} s"
         stale = self.session.is_stale(self._node_id)
         if stale:
-            text += " (stale: edited since; run again to update)"
+            text += " (stale: it or its inputs changed since; run again to update)"
         self.run_label.setText(text)
         self.run_label.setObjectName("error" if node_report.status == "failed"
                                      else "warning" if stale else "muted")

@@ -125,9 +125,9 @@ class Runner(QObject):
         self._thread: QThread | None = None
         self._worker: RunWorker | None = None
         self._cancel: threading.Event | None = None
-        # (model copy, base dir, whether its report belongs to the session)
-        self._queued: tuple[GraphModel, Path | None, bool] | None = None
-        self._for_session = False
+        # (model copy, base dir, the session's number of the run, if it is the session's)
+        self._queued: tuple[GraphModel, Path | None, int | None] | None = None
+        self._session_run: int | None = None
 
     @property
     def running(self) -> bool:
@@ -143,14 +143,14 @@ class Runner(QObject):
                 raise ValueError("Runner.start() needs a model when it has no session")
             model, base_dir = session.model, session.base_dir
         snapshot = model.copy()
-        for_session = session is not None and model is session.model
-        if for_session and session is not None:
-            session.begin_run(self.seed)  # edits from now on stay stale after this run
+        run = None
+        if session is not None and model is session.model:
+            run = session.begin_run(self.seed)  # edits from now on stay stale after this run
         if self.running:
-            self._queued = (snapshot, base_dir, for_session)
+            self._queued = (snapshot, base_dir, run)
             self.stop()
             return
-        self._launch(snapshot, base_dir, for_session)
+        self._launch(snapshot, base_dir, run)
 
     def stop(self) -> None:
         """Ask the current run to stop before its next node."""
@@ -181,8 +181,8 @@ class Runner(QObject):
 
     # ------------------------------------------------------------------ internals
 
-    def _launch(self, model: GraphModel, base_dir: Path | None, for_session: bool) -> None:
-        self._for_session = for_session
+    def _launch(self, model: GraphModel, base_dir: Path | None, run: int | None) -> None:
+        self._session_run = run
         cancel = threading.Event()
         thread = QThread()
         thread.setObjectName("tensorblocks-run")
@@ -218,9 +218,9 @@ class Runner(QObject):
     def _on_finished(self, report: RunReport) -> None:
         self._end_thread()
         self.last_report = report
-        if self._for_session and self.session is not None and self._queued is None:
-            # A run cancelled for a queued one is superseded: only the last report counts.
-            self.session.finish_run(report)
+        if self.session is not None and self._session_run is not None:
+            # The session ignores a run superseded by a queued one: the last report counts.
+            self.session.finish_run(report, self._session_run)
         self.runFinished.emit(report)
         self._next()
 

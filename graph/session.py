@@ -23,7 +23,9 @@ Contract:
   resolve now: ``base_dir``, else the current folder.
 * Runs: :meth:`run` runs synchronously (the API and the command line);
   :meth:`begin_run` / :meth:`finish_run` bracket a run made elsewhere (the editor runs a
-  copy of the model on a worker thread). A run's report replaces the previous one.
+  copy of the model on a worker thread). A run's report replaces the previous one; the
+  report of a run superseded by a later ``begin_run``, or of a graph since replaced
+  (GraphReset), is ignored.
 * Stale results: after a change that affects results (anything but a move), the changed
   node and everything downstream of it are stale if the report holds them — their results
   no longer match the graph — until a run covers them again. Changes made while a run is in
@@ -218,6 +220,8 @@ class Session:
         self._stale: frozenset[str] = frozenset()
         #: Nodes changed since the current (or last) run began: stale once its report is in.
         self._changed_since_run: set[str] = set()
+        self._run_serial = 0  # which begin_run the next report must answer
+        self._running = False
         self._selection: tuple[str, ...] = ()
         self._batch: BatchFinished | None = None
         self.model.subscribe(self._on_model_event)
@@ -315,14 +319,22 @@ class Session:
         """Whether ``node_id``'s results in the report are out of date."""
         return node_id in self._stale
 
-    def begin_run(self, seed: int | None = None) -> None:
-        """A run of the model as it is now begins (announced); pair with :meth:`finish_run`."""
+    def begin_run(self, seed: int | None = None) -> int:
+        """A run of the model as it is now begins (announced); returns the run's number for
+        :meth:`finish_run`."""
+        self._run_serial += 1
         self._changed_since_run = set()
+        self._running = True
         self.events.run_started.emit(RunStarted(seed))
+        return self._run_serial
 
-    def finish_run(self, report: RunReport | None) -> None:
-        """The run's report arrived: it replaces the previous one (announced); results of
-        nodes changed since the run began stay stale."""
+    def finish_run(self, report: RunReport | None, run: int | None = None) -> None:
+        """The report of run number ``run`` (``None``: the latest) arrived: it replaces the
+        previous one (announced), unless a later run began or the graph was replaced since;
+        results of nodes changed since the run began stay stale."""
+        if run is not None and run != self._run_serial:
+            return
+        self._running = False
         self._report = report
         self.events.report.emit(ReportChanged(report))
         nodes = set() if report is None else set(report.nodes)
@@ -336,10 +348,10 @@ class Session:
         cancel: threading.Event | None = None,
     ) -> RunReport:
         """Run the graph here and now (validation problems come back in the report)."""
-        self.begin_run(seed)
+        run = self.begin_run(seed)
         report = self.engine.run(self.model, base_dir=self.resolve_dir, seed=seed,
                                  progress=progress, cancel=cancel)
-        self.finish_run(report)
+        self.finish_run(report, run)
         return report
 
     def clear_report(self) -> None:
@@ -439,11 +451,14 @@ class Session:
 
     def _on_model_event(self, event: GraphEvent) -> None:
         if isinstance(event, GraphReset):
+            self._run_serial += 1  # a run in progress ran the graph that was replaced
             self._changed_since_run = set()
             self.clear_report()
             self.select(())
         elif not isinstance(event, NodeMoved):
-            affected = self._affected(event)
+            # Only needed while a run is in progress or a report is shown.
+            affected = (self._affected(event) if self._running or self._report is not None
+                        else set())
             self._changed_since_run |= affected
             if self._report is not None and affected:
                 self._set_stale(self._stale | (affected & set(self._report.nodes)))

@@ -8,7 +8,7 @@ Contract:
   tensor has no order: its min .. std are those of the magnitude ``|z|`` and
   ``complex_mean`` is the mean of the finite elements themselves.
 * Memory is bounded whatever the tensor: the array is read in pieces of at most
-  :data:`STATS_CHUNK` elements, each widened to float64 on its own (32 MiB of scratch), and a
+  :data:`STATS_CHUNK` elements, each widened to float64 on its own (8 MiB of scratch), and a
   non-contiguous array is never flattened into a full-size copy. Means and variances of the
   pieces are merged with Chan's formula (numerically sound, one pass over the data).
 * :func:`format_number` is the compact text of a number (6 significant digits, integers as
@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-#: Elements per piece when computing statistics (bounds the float64 scratch memory to 32 MiB).
-STATS_CHUNK = 1 << 22
+#: Elements per piece when computing statistics (bounds the float64 scratch memory to 8 MiB).
+STATS_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -135,15 +135,16 @@ def tensor_stats(array: np.ndarray) -> TensorStats:
         if chunk.size == 0:
             continue
         n = int(chunk.size)
+        chunk_low, chunk_high = float(chunk.min()), float(chunk.max())
         chunk_mean = float(chunk.sum()) / n
-        deviation = chunk - chunk_mean
-        chunk_squares = float(np.dot(deviation, deviation))
+        chunk -= chunk_mean  # a fresh float64 copy of the piece: deviations in place
+        chunk_squares = float(np.dot(chunk, chunk))
         total = count + n
         delta = chunk_mean - mean
         mean += delta * n / total
         squares += chunk_squares + delta * delta * count * n / total
         count = total
-        low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
+        low, high = min(low, chunk_low), max(high, chunk_high)
     complex_mean = (complex_sum / count if count else complex(math.nan, math.nan)) \
         if is_complex else None
     if count == 0:

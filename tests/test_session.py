@@ -137,6 +137,20 @@ def test_edits_made_during_a_run_stay_stale_when_its_report_arrives() -> None:
     assert session.report is not None and "other" in session.report.nodes
 
 
+def test_a_report_of_a_replaced_graph_or_a_superseded_run_is_ignored() -> None:
+    session = Session(chain())
+    first = session.begin_run()
+    report = session.engine.run(session.model.copy())
+    session.model.replace_with(chain())  # opened another graph while the run was going
+    session.finish_run(report, first)
+    assert session.report is None
+    first, second = session.begin_run(), session.begin_run()
+    session.finish_run(report, first)
+    assert session.report is None
+    session.finish_run(report, second)
+    assert session.report is report
+
+
 def test_opening_another_graph_drops_the_report_and_the_selection() -> None:
     session = Session(chain())
     session.run()

@@ -191,13 +191,17 @@ class GraphScene(QGraphicsScene):
             session.events,
             model=self._on_event,
             inference=lambda event: self.set_inference(event.inference),
-            report=lambda event: self.set_run_report(event.report),
-            stale=lambda _event: self.set_run_report(self._run_report),
+            # A new report and new stale nodes both redraw the run badges.
+            report=self._show_session_runs,
+            stale=self._show_session_runs,
             selection=self._on_session_selection,
         )
         self._rebuild()
         self.set_inference(session.inference)
         self.set_run_report(session.report)
+
+    def _show_session_runs(self, _event: object) -> None:
+        self.set_run_report(self.session.report)
 
     def detach(self) -> None:
         """Stop following the session (before dropping the scene while the session lives on)."""

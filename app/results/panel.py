@@ -91,8 +91,8 @@ class _NodePage(QWidget):
         self.pin_button = button
         self.node_view.header_layout.addWidget(button, 0, Qt.AlignmentFlag.AlignTop)
         self.stale_label = QLabel(
-            f"Stale: {node_id} was edited after this run, so these results no longer match "
-            "the graph. Run again (F5) to update them.", self)
+            f"Stale: {node_id} or a block upstream of it was edited after this run, so these "
+            "results no longer match the graph. Run again (F5) to update them.", self)
         self.stale_label.setObjectName("warning")
         self.stale_label.setWordWrap(True)
         self.stale_label.hide()
@@ -244,7 +244,8 @@ class ResultsPanel(QWidget):
             title = f"{node_id} (pinned)" if pinned else node_id  # no emoji: fonts lack it
             self.tabs.addTab(page, title + (" — stale" if stale else ""))
             self.tabs.setTabToolTip(self.tabs.count() - 1, f"{result.block}: {result.status}"
-                                    + (" (stale: edited since this run)" if stale else ""))
+                                    + (" (stale: the graph changed since this run)"
+                                       if stale else ""))
         for key, old in self._pages.items():
             if key not in pages:
                 old.deleteLater()
