@@ -15,6 +15,7 @@ import importlib.util
 import re
 import signal
 import sys
+import threading
 
 USAGE = """\
 usage: tensorblocks [edit] [GRAPH] [--run] [--screenshot PNG]
@@ -76,9 +77,11 @@ def main(argv: list[str] | None = None) -> int:
             print("error: interrupted (Ctrl-C)", file=sys.stderr)
             return 130
         status = headless_main(args)
-        # The status is decided: a Ctrl-C while the interpreter tears down (freeing the
-        # tensors takes a moment) must not turn it into death by SIGINT.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if argv is None and threading.current_thread() is threading.main_thread():
+            # Run as the program (not called in-process): the status is decided, and a
+            # Ctrl-C while the interpreter tears down (freeing the tensors takes a moment)
+            # must not turn it into death by SIGINT.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         return status
     if first is None:
         args = ["edit"]

@@ -1494,3 +1494,14 @@ def test_a_fifo_swapped_in_after_the_check_does_not_hang(
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_calling_the_command_line_in_process_leaves_ctrl_c_alone(tmp_path: Path) -> None:
+    import signal
+
+    import app.cli
+
+    path = graph_file(tmp_path, [input_node(initvalues="{1,2}")])
+    before = signal.getsignal(signal.SIGINT)
+    assert app.cli.main(["run", str(path)]) == 0
+    assert signal.getsignal(signal.SIGINT) is before
