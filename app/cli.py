@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import signal
 import sys
+import threading
 
 USAGE = """\
 usage: tensorblocks [edit] [GRAPH] [--run] [--screenshot PNG]
@@ -74,7 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("error: interrupted (Ctrl-C)", file=sys.stderr)
             return 130
-        return headless_main(args)
+        status = headless_main(args)
+        if argv is None and threading.current_thread() is threading.main_thread():
+            # Run as the program (not called in-process): the status is decided, and a
+            # Ctrl-C while the interpreter tears down (freeing the tensors takes a moment)
+            # must not turn it into death by SIGINT.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return status
     if first is None:
         args = ["edit"]
     elif first != "edit":

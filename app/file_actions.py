@@ -31,6 +31,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 from app.batch_dialog import BatchDialog
 from app.commands import SetLiteral, push_macro
 from app.document import GRAPH_SUFFIX, pending_recovery, recent_files
+from app.outside_files import confirm_outside_files
 from blocks.errors import TensorBlocksError
 
 if TYPE_CHECKING:
@@ -50,6 +51,10 @@ class FileActions(QObject):
         window = self.window
         if len(window.model) == 0:
             window.statusBar().showMessage("Nothing to run: the graph is empty", 3000)
+            return None
+        path = window.session.path
+        if path is not None and not confirm_outside_files(window, window.model, path,
+                                                          window.settings):
             return None
         dialog = BatchDialog(window.session, seed=window.seed_controls.seed, parent=window)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -83,6 +83,7 @@ from graph.model import (
 )
 from graph.resolve import literal_dtype, literal_problem
 from graph.session import Session
+from graph.text import as_plain_html
 
 #: How an empty string choice is shown in a combo box.
 EMPTY_CHOICE = '""  (empty)'
@@ -95,6 +96,7 @@ def dtype_choices() -> list[str]:
 
 def _label(text: str, name: str, parent: QWidget | None = None, *, wrap: bool = False) -> QLabel:
     label = QLabel(text, parent)
+    label.setTextFormat(Qt.TextFormat.PlainText)  # names and messages come from files
     label.setObjectName(name)
     label.setWordWrap(wrap)
     if wrap:
@@ -676,7 +678,7 @@ class Inspector(QScrollArea):
             self.attrs_edit.setText(text)
         if not self.attrs_edit.hasFocus():
             self.attrs_edit.setCursorPosition(0)  # the start of a long string, not its end
-        self.attrs_edit.setToolTip(text or "the block's defaults")
+        self.attrs_edit.setToolTip(as_plain_html(text) if text else "the block's defaults")
         if not self._on_attrs_edited(text):
             # A string that does not parse: the form offers the defaults; editing it
             # replaces the bad string with a valid one.

@@ -60,6 +60,7 @@ from app.drops import CanvasDrops
 from app.file_actions import FileActions
 from app.inspector import Inspector
 from app.messages import LogList, ProblemsList
+from app.outside_files import confirm_outside_files
 from app.palette import Palette
 from app.results.panel import ResultsPanel
 from app.run_controls import SeedControls, as_bool
@@ -422,6 +423,10 @@ class MainWindow(QMainWindow):
         self._autorun_timer.stop()
         if len(self.model) == 0:
             self.statusBar().showMessage("Nothing to run: the graph is empty", 3000)
+            return
+        path = self.session.path  # a stranger's graph says which outside files it reads
+        if path is not None and not confirm_outside_files(self, self.model, path, self.settings):
+            self.statusBar().showMessage("Not run: it reads files outside its folder", 5000)
             return
         self.runner.start()
 

@@ -38,6 +38,7 @@ from app.subscriptions import Subscriptions
 from blocks.errors import TensorBlocksError
 from graph.infer import Inference
 from graph.session import Session
+from graph.text import as_plain_html
 
 
 class MessageList(QTreeWidget):
@@ -72,7 +73,7 @@ class MessageList(QTreeWidget):
         item = QTreeWidgetItem(values)
         item.setData(0, Qt.ItemDataRole.UserRole, node or "")
         item.setData(0, Qt.ItemDataRole.UserRole + 1, level)
-        item.setToolTip(len(values) - 1, values[-1])
+        item.setToolTip(len(values) - 1, as_plain_html(values[-1]))
         self._paint(item)
         self.addTopLevelItem(item)
         return item
@@ -149,7 +150,7 @@ class LogList(MessageList):
         self.message(f"internal error: {text}", node=node or None, level="error")
         rows = self.items()
         if rows:
-            rows[-1].setToolTip(2, detail[-4000:])
+            rows[-1].setToolTip(2, as_plain_html(detail[-4000:]))
         self.statusMessage.emit(f"Internal error: {text} (see the log)")
 
 

@@ -42,6 +42,7 @@ import hashlib
 import io
 import math
 import os
+import stat
 import time
 import warnings
 import zipfile
@@ -131,6 +132,25 @@ def _existing(spec: str, base_dir: Path | None) -> tuple[Path, str, str | None]:
             raise
         raise _error(f"cannot use '{path_text}' as a file name: {error}", spec) from error
     return path, suffix, key
+
+
+def _open_regular(path: Path, spec: str) -> BinaryIO:
+    """``path`` opened for reading, refused unless what was opened is a regular file.
+
+    Judged on the open descriptor (never blocking: a FIFO swapped in after the check
+    would otherwise hang the read), so the file read is the file checked.
+    """
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                         | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise _error(f"expected a file, found a folder or special file: {path}", spec)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
 
 
 def _check_dtype(dtype: np.dtype[Any], spec: str, what: str) -> None:
@@ -230,6 +250,41 @@ def _read_npy_data(
 
 
 # ----------------------------------------------------------------------------- npz
+
+#: The most entries an npz may have: the zip directory is read whole (linear in entries),
+#: and a small file can hold millions of empty entries.
+MAX_NPZ_ENTRIES = 16384
+_MAX_NPZ_DIRECTORY = 8 << 20
+_EOCD = b"PK\x05\x06"
+_EOCD64 = b"PK\x06\x06"
+
+
+def _check_zip_entries(stream: BinaryIO, path: Path, spec: str) -> None:
+    """Refuse an archive whose directory lists too many entries, before reading it.
+
+    The count comes from the end-of-directory record in the file's last 64 KiB (the
+    zip64 record when there is one); an archive without one is left to zipfile's error.
+    """
+    size = stream.seek(0, os.SEEK_END)
+    stream.seek(max(0, size - (1 << 16) - 22))
+    tail = stream.read()
+    stream.seek(0)
+    count = directory = -1
+    at = tail.rfind(_EOCD)
+    if at >= 0 and len(tail) >= at + 16:
+        count = int.from_bytes(tail[at + 10 : at + 12], "little")
+        directory = int.from_bytes(tail[at + 12 : at + 16], "little")
+    at64 = tail.rfind(_EOCD64)
+    if at64 >= 0 and len(tail) >= at64 + 48:
+        count = max(count, int.from_bytes(tail[at64 + 32 : at64 + 40], "little"))
+        directory = max(directory, int.from_bytes(tail[at64 + 40 : at64 + 48], "little"))
+    if count > MAX_NPZ_ENTRIES or directory > _MAX_NPZ_DIRECTORY:
+        raise _error(
+            f"{path.name} lists {count} entries in a {directory}-byte directory; an .npz "
+            f"may hold at most {MAX_NPZ_ENTRIES} entries in {_MAX_NPZ_DIRECTORY} bytes",
+            spec,
+        )
+
 
 
 def _npz_member(archive: zipfile.ZipFile, key: str | None, spec: str) -> str:
@@ -371,7 +426,7 @@ def _with_file(
     """Open ``spec`` once: its header, and (``read``) its data after ``admit`` accepted it."""
     path, suffix, key = _existing(spec, base_dir)
     try:
-        with path.open("rb") as raw:
+        with _open_regular(path, spec) as raw:
             stream: BinaryIO = raw
             if suffix in IMAGE_SUFFIXES:
                 if read:
@@ -381,6 +436,7 @@ def _with_file(
                 with image:
                     return _image_header(image)[0], None
             if suffix == ".npz":
+                _check_zip_entries(raw, path, spec)
                 with zipfile.ZipFile(raw) as archive:
                     member = _npz_member(archive, key, spec)
                     size = archive.getinfo(member).file_size
@@ -470,7 +526,7 @@ def file_signature(spec: str, base_dir: Path | None) -> str:
 
 def _content_hash(path: Path) -> str:
     digest = hashlib.blake2b(digest_size=16)
-    with path.open("rb") as stream:
+    with _open_regular(path, str(path)) as stream:
         while chunk := stream.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()

@@ -39,7 +39,6 @@ from blocks.spec import (
     RunContext,
     TensorInfo,
     Windows,
-    WorkingMemoryRule,
 )
 
 # ----------------------------------------------------------------------------- Input
@@ -107,6 +106,9 @@ def _reshaped_shape(
 _CAST_CHUNK = 1 << 18
 
 
+_READ_SLACK = 64 << 10
+
+
 def _cast_scratch(size: int) -> int:
     """Scratch bytes of a checked cast of ``size`` elements: a few wide copies of a chunk."""
     return min(size, _CAST_CHUNK) * 48
@@ -117,7 +119,7 @@ _CAST_SCRATCH = _cast_scratch(_CAST_CHUNK)
 
 
 def _file_step_bytes(header: FileHeader, dtype: np.dtype[Any]) -> int:
-    """Bytes an Input allocates to read a file and cast it to ``dtype``."""
+    """Bytes an Input allocates to read a file's data and cast it to ``dtype``."""
     if header.dtype == dtype:
         return header.read_bytes
     size = math.prod(header.shape)
@@ -242,7 +244,8 @@ def _input_working_memory(ctx: InferContext, outputs: Mapping[str, TensorInfo]) 
     file_info, values = ctx.inputs.get("file"), ctx.inputs.get("initvalues")
     if values is None and file_info is not None and file_info.value is not None:
         header = read_header(str(file_info.value), ctx.base_dir)
-        return _file_step_bytes(header, _as_dtype(_dtype_value(ctx)))
+        # The data, and the file object's buffers and parsed header (a few kilobytes).
+        return _file_step_bytes(header, _as_dtype(_dtype_value(ctx))) + _READ_SLACK
     if values is not None and values.value is None:  # wired: maybe a cast
         return out_bytes + _CAST_SCRATCH
     if values is not None and out is not None and values.dtype == out.dtype:
@@ -258,14 +261,36 @@ def _dtype_value(ctx: InferContext) -> Any:
     return None if info is None else info.value
 
 
-def _outputs_times(factor: float) -> WorkingMemoryRule:
-    """A working-memory rule: ``factor`` times the outputs' bytes (kernels' temporaries)."""
+#: The most a kernel holds of its work at once, for outputs too small to be cut by item.
+_KERNEL_PIECE = 4 << 20
 
-    def rule(ctx: InferContext, outputs: Mapping[str, TensorInfo]) -> int:
-        del ctx
-        return int(factor * sum(info.nbytes or 0 for info in outputs.values()))
 
-    return rule
+def _piece_bytes(info: TensorInfo) -> int:
+    """Bytes of the largest piece a kernel works on at once: one item, or 4 MiB of items."""
+    nbytes = info.nbytes or 0
+    if not nbytes or info.shape is None or not info.shape or not info.shape[0]:
+        return nbytes
+    item = nbytes // int(info.shape[0] or 1)
+    return min(nbytes, max(item, _KERNEL_PIECE))
+
+
+def _glimpse_working_memory(ctx: InferContext, outputs: Mapping[str, TensorInfo]) -> int:
+    """The output, and per piece the noise arrays (measured up to 18.3 pieces for gaussian
+    noise, uniform below it; a zero fill up to 0.7 of a piece)."""
+    out = outputs.get("glimpse")
+    if out is None or not out.nbytes:
+        return 0
+    factor = 1 if ctx.attrs.get("noise") == "zero" else 20
+    return out.nbytes + factor * _piece_bytes(out)
+
+
+def _patches_working_memory(ctx: InferContext, outputs: Mapping[str, TensorInfo]) -> int:
+    """The output, an eighth of it in index tables and a piece of scratch (measured)."""
+    del ctx
+    out = outputs.get("patches")
+    if out is None or not out.nbytes:
+        return 0
+    return out.nbytes + out.nbytes // 8 + 2 * _KERNEL_PIECE
 
 
 #: Largest literal Input value (in elements) that inference computes and passes on.
@@ -463,8 +488,7 @@ def _glimpse_block(name: str, title: str, doc: str, kernel: Any, version: int) -
         infer=_glimpse_infer,
         run=_make_glimpse_run(kernel),
         noisy=True,
-        # Gaussian noise is drawn in float64 and scaled: up to 3x the output (measured).
-        working_memory=_outputs_times(3.25),
+        working_memory=_glimpse_working_memory,
         color="#c0803a",
         tags=("crop", "window", "attention", "tf.image.extract_glimpse"),
         result_views=(
@@ -590,7 +614,7 @@ EXTRACT_IMAGE_PATCHES = BlockSpec(
     attrs=(),
     infer=_patches_infer,
     run=_patches_run,
-    working_memory=_outputs_times(1.25),  # the output and small index tables (measured)
+    working_memory=_patches_working_memory,
     color="#8a5fbf",
     tags=("im2col", "patches", "tf.image.extract_patches", "conv"),
     result_views=(
@@ -631,4 +655,10 @@ class BlockRegistry(Mapping[str, BlockSpec]):
         return groups
 
 
-REGISTRY = BlockRegistry((INPUT, EXTRACT_GLIMPSE, EXTRACT_GLIMPSE_V2, EXTRACT_IMAGE_PATCHES))
+from blocks.library_ops import LIBRARY_OPS  # noqa: E402  (the resize and array ops)
+from blocks.plugins import load_plugins  # noqa: E402
+
+_BUILT_IN = (INPUT, EXTRACT_GLIMPSE, EXTRACT_GLIMPSE_V2, EXTRACT_IMAGE_PATCHES, *LIBRARY_OPS)
+#: The installed plugins' blocks and problems (blocks/plugins.py).
+PLUGINS = load_plugins(spec.name for spec in _BUILT_IN)
+REGISTRY = BlockRegistry((*_BUILT_IN, *PLUGINS.specs))

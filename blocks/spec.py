@@ -275,6 +275,9 @@ class BlockSpec:
     #: The domain views of its outputs the results panel offers (glimpse windows, patch
     #: mosaics and receptive fields, ...); see :class:`ResultView`.
     result_views: tuple[ResultView, ...] = ()
+    #: The distribution that declared the block through a plugin entry point (``None``:
+    #: TensorBlocks itself); set by :mod:`blocks.plugins`.
+    package: str | None = None
 
     def input(self, name: str) -> InputPort | None:
         """The input port called ``name``, or ``None``."""

@@ -80,6 +80,9 @@ _ITEMS = "items"
 #: compress, and writing raw chunks keeps a batch run at the speed of its kernels
 #: (benchmarks/bench_batch.py); lz4 and zstd (Blosc, one thread) trade speed for size.
 COMPRESSIONS = ("none", "lz4", "zstd")
+#: Every chunk is written, even one equal to the fill value: zarr's check for such chunks
+#: is a full pass over the data that costs more than writing it (bench_batch.py).
+_WRITE_CONFIG: Any = {"write_empty_chunks": True}
 
 
 def _compressors(name: str) -> Any:
@@ -162,8 +165,14 @@ class BatchPlan:
         return _model_for(self.graph_digest, self.graph_text)
 
     def item_name(self, index: int) -> str:
-        """How item ``index`` is named in messages: the first source's file or its index."""
-        return self.sources[0].item_name(index) if self.sources else str(index)
+        """How item ``index`` is named: its file in the first glob mapped, else its index."""
+        named = next((s for s in self.sources if s.item_names() is not None), None)
+        return str(index) if named is None else named.item_name(index)
+
+    def item_names(self) -> list[str] | None:
+        """Every item's name (``item_name``), or ``None`` when items are known by index."""
+        return next((names for s in self.sources if (names := s.item_names()) is not None),
+                    None)
 
     def describe_items(self, start: int, stop: int) -> str:
         return f"item {start}" if stop - start == 1 else f"items {start}..{stop - 1}"
@@ -716,10 +725,10 @@ def _create_arrays(plan: BatchPlan, root: Any, *, present: set[str]) -> None:
         root.create_array(
             name, shape=(plan.n_items, *layout.item_shape), dtype=layout.dtype,
             chunks=(min(along, plan.n_items), *[max(1, d) for d in layout.item_shape]),
-            fill_value=0, compressors=_compressors(plan.compress),
+            fill_value=0, compressors=_compressors(plan.compress), config=_WRITE_CONFIG,
         )
-    names = [plan.item_name(i) for i in range(plan.n_items)]
-    numbered = all(name == str(i) for i, name in enumerate(names))
+    names = plan.item_names()
+    numbered = names is None
     if _ITEMS not in present:
         root.create_array(_ITEMS, shape=(plan.n_items,), dtype="int64" if numbered else str,
                           chunks=(min(plan.n_items, 65536),))
@@ -744,7 +753,8 @@ def _store_array(store: str, name: str) -> Any:
         if array is None:
             if len(_ARRAYS) > 256:
                 _ARRAYS.clear()
-            array = _ARRAYS[key] = zarr.open_array(store=store, path=name, mode="r+")
+            opened = zarr.open_array(store=store, path=name, mode="r+")
+            array = _ARRAYS[key] = opened.with_config(_WRITE_CONFIG)
         return array
 
 
@@ -768,7 +778,7 @@ def write_chunk(plan: BatchPlan, store: str, index: int) -> tuple[int, int]:
             target = zarr.create_array(
                 store=store, name=f"{name}/{start + offset}", shape=item.shape,
                 dtype=item.dtype, chunks=tuple(max(1, d) for d in item.shape), overwrite=True,
-                fill_value=0, compressors=_compressors(plan.compress),
+                fill_value=0, compressors=_compressors(plan.compress), config=_WRITE_CONFIG,
             )
             target[...] = item
     _store_array(store, _DONE)[index] = 1

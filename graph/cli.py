@@ -8,11 +8,20 @@ mean only) and one line per node (ran or cached, seconds). With ``--out`` every 
 tensor is saved under the key ``node.port`` with ``numpy.savez``, atomically.
 
 ``main(["check", GRAPH])`` validates and prints every port's inferred shape and dtype
-(inputs and outputs) without executing.
+(inputs and outputs) without executing, and whether the whole run fits the memory limit
+(:func:`graph.memory.estimate_run`).
+
+Both take ``--memory-limit SIZE`` (``512M``, ``4G``; default 2 GiB): one budget for the
+whole run (:mod:`graph.memory`). A graph reading files outside its own folder gets one
+``warning:`` line on stderr naming them, before anything is read (``--no-outside-warning``
+turns it off).
 
 Exit status: 0 success; 1 an unreadable or invalid graph or a failed run, with ONE line on
-stderr naming the file and, where it applies, node, block and port; 2 bad usage. No
-traceback is ever printed: an unexpected exception becomes one "internal error" line.
+stderr naming the file and, where it applies, node, block and port; 2 bad usage (with a
+hint when the shell split an unquoted ``{...}`` literal); 130 Ctrl-C. No traceback is ever
+printed: every failure goes through :func:`report_failure` (an unexpected exception becomes
+one "internal error" line), and every line printed goes through
+:func:`graph.text.safe_text`, so control characters from a file never reach the terminal.
 Relative paths in the graph resolve against the graph file's folder.
 """
 

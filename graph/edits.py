@@ -37,6 +37,7 @@ from blocks.input_files import ARRAY_SUFFIXES, peek_tensor_file
 from blocks.library import BlockRegistry
 from blocks.literals import dtype_name, format_literal, parse_dtype
 from blocks.spec import BlockSpec, InputPort, PortKind
+from graph.fileformat import path_literals
 from graph.model import GraphModel, PortRef
 
 #: At most this many arrays of one dropped ``.npz`` become blocks.
@@ -178,29 +179,22 @@ def rebase_changes(
     if old_dir == new_dir:
         return []
     changes: list[LiteralEdit] = []
-    for node in model.nodes():
-        spec = model.registry.get(node.block)
-        if spec is None:
+    for node_id, port_name, text in path_literals(model):
+        stripped = text.strip()
+        quoted = stripped.startswith('"') and stripped.endswith('"') and len(stripped) >= 2
+        inner = stripped[1:-1] if quoted else stripped
+        file_part, key = _split_npz_key(inner)
+        if not file_part or Path(file_part).is_absolute():
             continue
-        for port in spec.inputs:
-            text = node.literals.get(port.name)
-            if port.kind is not PortKind.PATH or text is None:
-                continue
-            stripped = text.strip()
-            quoted = stripped.startswith('"') and stripped.endswith('"') and len(stripped) >= 2
-            inner = stripped[1:-1] if quoted else stripped
-            file_part, key = _split_npz_key(inner)
-            if not file_part or Path(file_part).is_absolute():
-                continue
-            absolute = old_dir / file_part
-            try:
-                moved = Path(os.path.relpath(absolute, new_dir)).as_posix()
-            except ValueError:
-                moved = absolute.as_posix()
-            new_inner = moved + key
-            new_text = f'"{new_inner}"' if quoted or new_inner != new_inner.strip() else new_inner
-            if new_text != text:
-                changes.append(LiteralEdit(node.id, port.name, text, new_text))
+        absolute = old_dir / file_part
+        try:
+            moved = Path(os.path.relpath(absolute, new_dir)).as_posix()
+        except ValueError:
+            moved = absolute.as_posix()
+        new_inner = moved + key
+        new_text = f'"{new_inner}"' if quoted or new_inner != new_inner.strip() else new_inner
+        if new_text != text:
+            changes.append(LiteralEdit(node_id, port_name, text, new_text))
     return changes
 
 

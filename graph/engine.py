@@ -372,8 +372,8 @@ class Engine:
         need = 0
         try:
             # Reserve the step's working memory before the kernel allocates any of it.
-            need = self._step_need(node, inputs, base_dir, budget.available)
-            budget.reserve(need, f"running node '{node_id}' ({block})", node=node_id, block=block)
+            need = self._step_need(node, inputs, base_dir, budget)
+            budget.reserve(need, "the step", node=node_id, block=block)
             try:
                 outputs = spec.run(
                     RunContext(
@@ -414,14 +414,19 @@ class Engine:
         return NodeReport(node_id, block, "ran", 0.0, None, inputs, node.attrs, outputs)
 
     def _step_need(
-        self, node: NodePlan, inputs: dict[str, PortValue], base_dir: Path | None, available: int
+        self,
+        node: NodePlan,
+        inputs: dict[str, PortValue],
+        base_dir: Path | None,
+        budget: MemoryBudget,
     ) -> int:
         """The bytes a step will allocate (:func:`graph.memory.step_bytes`), memoized.
 
         The memo key is what the shape rule sees — block, attrs, literal texts, wired
         shapes and dtypes — so a chain of like nodes, or an edit-and-rerun, computes it
-        once. Nodes naming a file are never memoized (the file may change); a memoized
-        need above ``available`` is recomputed so the shape rule names the problem.
+        once. Nodes naming a file are never memoized (the file may change). The shape rule
+        gets the run's whole limit: what does not fit next to the kept tensors is the
+        budget's to say (naming what the run holds already).
         """
         table = node.table
         assert table is not None
@@ -435,13 +440,13 @@ class Engine:
                 for name, value in inputs.items() if name in node.wires
             ))
             need = self._step_memo.get(key)
-            if need is not None and need <= available:
+            if need is not None:
                 return need
         need, _ = step_bytes(
             table.spec,
             InferContext(
                 {name: _info(value, name in node.wires) for name, value in inputs.items()},
-                node.attrs, memory_limit=available, base_dir=base_dir,
+                node.attrs, memory_limit=budget.limit, base_dir=base_dir,
             ),
         )
         if key is not None:
@@ -462,7 +467,7 @@ class Engine:
         """Count ``arrays`` as kept by the run (memory shared with counted arrays is free)."""
         budget.reserve(
             new_bytes(arrays, counted),
-            f"keeping {what} (node '{node_id}', {block})",
+            f"keeping {what}",
             node=node_id, block=block,
         )
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -586,6 +586,18 @@ __all__ = ["write_atomically"]  # re-exported: older callers import it from here
 # ----------------------------------------------------------------------------- moving
 
 
+def path_literals(model: GraphModel) -> Iterator[tuple[str, str, str]]:
+    """(node id, port, text) of every PATH literal in ``model`` (the files it names)."""
+    for node in model.nodes():
+        spec = model.registry.get(node.block)
+        if spec is None:
+            continue
+        for port in spec.inputs:
+            text = node.literals.get(port.name)
+            if port.kind is PortKind.PATH and text is not None:
+                yield node.id, port.name, text
+
+
 @dataclass(frozen=True)
 class OutsideFile:
     """A file a graph reads from outside its own folder."""
@@ -616,20 +628,13 @@ def files_outside(model: GraphModel, base_dir: str | os.PathLike[str]) -> list[O
     """
     folder = Path(base_dir).resolve()
     found: list[OutsideFile] = []
-    for node in model.nodes():
-        spec = model.registry.get(node.block)
-        if spec is None:
+    for node_id, port_name, text in path_literals(model):
+        try:
+            path = resolve_file(str(parse_literal(text, PortKind.PATH)), folder)
+        except TensorBlocksError:
             continue
-        for port in spec.inputs:
-            text = node.literals.get(port.name)
-            if port.kind is not PortKind.PATH or text is None:
-                continue
-            try:
-                path = resolve_file(str(parse_literal(text, PortKind.PATH)), folder)
-            except TensorBlocksError:
-                continue
-            if not path.is_relative_to(folder):
-                found.append(OutsideFile(node.id, port.name, text.strip(), path))
+        if not path.is_relative_to(folder):
+            found.append(OutsideFile(node_id, port_name, text.strip(), path))
     return found
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from blocks.errors import TensorBlocksError
 from blocks.spec import DEFAULT_MEMORY_LIMIT, InferContext, PortKind, PortValue, TensorInfo
 from graph.model import GraphModel
-from graph.resolve import Feeds, int_list_from_tensor, prepare
+from graph.resolve import Feeds, check_int_list_tensor, int_list_from_tensor, prepare
 
 UNKNOWN = TensorInfo(None, None)
 _INT64 = np.dtype(np.int64)
@@ -97,9 +97,12 @@ def infer(
         if not failed:
             for port_name, src in node.wires.items():
                 info = ports.get(str(src), UNKNOWN)
-                if table.inputs[port_name].kind is PortKind.INT_LIST and info.value is not None:
+                if table.inputs[port_name].kind is PortKind.INT_LIST:
                     try:
-                        info = literal_info(int_list_from_tensor(info.value))
+                        if info.value is not None:
+                            info = literal_info(int_list_from_tensor(info.value))
+                        else:  # the same rule on what is known of it
+                            check_int_list_tensor(info.shape, info.dtype)
                     except TensorBlocksError as error:
                         result.problems.append(
                             error.at(node=node_id, block=node.block, port=port_name)

@@ -78,10 +78,10 @@ class MemoryBudget:
             return
         used = self.used + nbytes
         if used > self.limit:
-            kept = f" with {format_bytes(self.used)} already in use" if self.used else ""
+            kept = f" next to {format_bytes(self.used)} the run holds" if self.used else ""
             raise MemoryLimitError(
-                f"{what} needs {format_bytes(nbytes)}{kept}: more than the memory limit of "
-                f"{format_bytes(self.limit)} (raise it with --memory-limit)",
+                f"{what} needs {format_bytes(nbytes)}{kept}: more than the run's memory limit "
+                f"of {format_bytes(self.limit)} (raise it with --memory-limit)",
                 **place,
             )
         self.used = used
@@ -205,8 +205,7 @@ def estimate_run(
         if problem is None:
             budget.used = kept
             try:
-                budget.reserve(step, f"running node '{node_id}' ({node.block})",
-                               node=node_id, block=node.block)
+                budget.reserve(step, "the step", node=node_id, block=node.block)
             except MemoryLimitError as error:
                 problem = error
         peak = max(peak, kept + step)

@@ -188,12 +188,25 @@ def int_list_from_tensor(value: Any) -> tuple[int, ...]:
     if isinstance(value, tuple):
         return value
     array = np.asarray(value)
-    if array.ndim != 1 or array.dtype.kind not in "iu":
-        raise InvalidArgumentError(
-            "an int list port takes a 1-D integer tensor, got shape "
-            f"[{','.join(map(str, array.shape))}] {array.dtype.name}"
-        )
+    check_int_list_tensor(tuple(array.shape), array.dtype)
     return tuple(array.tolist())
+
+
+def check_int_list_tensor(
+    shape: tuple[int | None, ...] | None, dtype: np.dtype[Any] | None
+) -> None:
+    """Refuse a tensor for an INT_LIST port unless it is 1-D of integers (unknowns pass).
+
+    The one rule for the engine (with the value) and inference (shape and dtype only).
+    """
+    rank_bad = shape is not None and len(shape) != 1
+    dtype_bad = dtype is not None and dtype.kind not in "iu"
+    if rank_bad or dtype_bad:
+        dims = "?" if shape is None else ",".join("?" if d is None else str(d) for d in shape)
+        raise InvalidArgumentError(
+            f"an int list port takes a 1-D integer tensor, got shape [{dims}] "
+            f"{'?' if dtype is None else dtype.name}"
+        )
 
 
 @dataclass

@@ -75,6 +75,10 @@ class Source(Protocol):
         """How item ``index`` is named: its file for a glob, else its index."""
         ...
 
+    def item_names(self) -> list[str] | None:
+        """Every item's file for a glob; ``None`` where items are known by index."""
+        ...
+
     def fingerprint(self) -> str:
         """A stamp of what the source holds (changes when its files change)."""
         ...
@@ -123,6 +127,9 @@ class _Rows:
 
     def item_name(self, index: int) -> str:
         return str(index)
+
+    def item_names(self) -> list[str] | None:
+        return None
 
     def _check_range(self, start: int, stop: int) -> None:
         if not 0 <= start <= stop <= self.shape[0]:
@@ -356,6 +363,9 @@ class GlobSource:
 
     def item_name(self, index: int) -> str:
         return self.names[index]
+
+    def item_names(self) -> list[str] | None:
+        return self.names  # shared, not copied: callers only read it
 
     def _peek(self, index: int) -> tuple[ItemShape, np.dtype[Any]]:
         file = self.files[index]

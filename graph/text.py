@@ -7,10 +7,14 @@ overrides and isolates (which reorder what a reader sees), and lone surrogates (
 cannot be encoded, so printing them raised UnicodeEncodeError). Everything else — accents,
 CJK, emoji — is kept. The result always encodes as UTF-8. Every message the command line
 prints goes through it; the editor shows such text as plain text (never rich text).
+
+:func:`as_plain_html` is for the places Qt always reads as rich text when the text looks
+like HTML (tool tips, item tool tips): the text escaped so it shows literally.
 """
 
 from __future__ import annotations
 
+import html
 import re
 
 # C0, DEL, C1; bidi embeddings/overrides/isolates and marks; lone surrogates.
@@ -35,3 +39,11 @@ def safe_text(text: object) -> str:
     if value.isprintable():  # no Cc, Cf (bidi), Cs (surrogates): nothing to escape
         return value
     return _UNSAFE.sub(_escape, value)
+
+
+def as_plain_html(text: object) -> str:
+    """``text`` as HTML that shows it literally (each line escaped by :func:`safe_text`,
+    line breaks kept): for Qt tool tips, which render anything looking like HTML."""
+    value = text if isinstance(text, str) else str(text)
+    lines = (html.escape(safe_text(line), quote=False) for line in value.split("\n"))
+    return "<p style='white-space:pre-wrap'>" + "<br>".join(lines) + "</p>"

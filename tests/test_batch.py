@@ -508,12 +508,15 @@ def test_peak_memory_follows_the_chunk_not_the_dataset(tmp_path: Path) -> None:
     images[::97, 5, 5, 0] = 1.0  # a few pages of data; the rest stays a sparse file
     del images
     np.save(tmp_path / "offsets.npy", np.zeros((count, 2), np.float32))
+    # Peak resident size from /proc (VmHWM, reset first): getrusage's ru_maxrss would carry
+    # the parent's peak over the exec.
     script = (
-        "import resource, sys\n"
+        "import sys\n"
+        "open('/proc/self/clear_refs', 'w').write('5')\n"
         "from graph.cli import main\n"
         "code = main(sys.argv[1:])\n"
-        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
-        "print('PEAK', peak)\n"
+        "status = open('/proc/self/status').read().split('VmHWM:')[1].split()[0]\n"
+        "print('PEAK', int(status) * 1024)\n"
         "sys.exit(code)\n"
     )
     result = subprocess.run(

@@ -246,18 +246,27 @@ class TestCleanExits:
 
         # Large enough to be still running (or still importing) when the signal lands.
         path = graph_file(tmp_path, [
-            input_node(initvalues="1", shape="{1,600,600,4}"),
+            input_node(initvalues="1", shape="{1,900,900,4}"),
             {"id": "p", "block": "ExtractImagePatches",
              "inputs": {"ksizes": "{1,5,5,1}", "padding": "SAME"}},
         ], [{"from": "a.output", "to": "p.images"}])
+        watch = ("import faulthandler, signal; "
+                 "faulthandler.register(signal.SIGUSR1, all_threads=True); ")
         for delay in (0.15, 0.6):
             child = subprocess.Popen(
-                [*ENTRY_POINT, "run", str(path), "--memory-limit", "8G"],
+                [ENTRY_POINT[0], "-c", watch + ENTRY_POINT[2], "run", str(path),
+                 "--memory-limit", "8G"],
                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             )
             time.sleep(delay)
             child.send_signal(signal.SIGINT)
-            _, err = child.communicate(timeout=120)
+            try:
+                _, err = child.communicate(timeout=60)
+            except subprocess.TimeoutExpired:  # say where it hangs, for whoever fixes it
+                child.send_signal(signal.SIGUSR1)
+                time.sleep(1)
+                child.kill()
+                raise AssertionError(f"no exit after Ctrl-C:\n{child.communicate()[1]}") from None
             assert child.returncode == 130, (delay, err)
             assert one_line(err).endswith("interrupted (Ctrl-C)")
 
@@ -536,7 +545,7 @@ class TestMemoryBudget:
         with pytest.raises(MemoryLimitError) as info:
             budget.reserve(41, "node 'x' output", node="x", port="out")
         assert info.value.node == "x" and info.value.port == "out"
-        assert "41 bytes" in info.value.reason and "60 bytes already" in info.value.reason
+        assert "41 bytes" in info.value.reason and "next to 60 bytes" in info.value.reason
         assert budget.used == 60 and budget.available == 40
         budget.release(60)
         budget.reserve(100, "b")
@@ -598,7 +607,7 @@ class TestMemoryBudget:
     @pytest.mark.parametrize("limit_mib", [400, 250])
     def test_peak_memory_stays_within_the_budget(self, tmp_path: Path, limit_mib: int) -> None:
         # Kept: 48 MiB image + 48 MiB glimpses + 192 MiB patches = 288 MiB; the gaussian
-        # glimpse works in about 3x its output. At 250 MiB the patches cannot be kept.
+        # glimpse's noise arrays take many times an item while they are drawn.
         path = graph_file(tmp_path, [
             _fill("a", "{4,1024,1024,3}"),
             {"id": "g", "block": "ExtractGlimpse",
@@ -607,21 +616,29 @@ class TestMemoryBudget:
             {"id": "p", "block": "ExtractImagePatches", "inputs": {"ksizes": "{1,2,2,1}",
                                                                     "padding": "SAME"}},
         ], [{"from": "a.output", "to": "g.input"}, {"from": "a.output", "to": "p.images"}])
+        # Peak resident size from /proc (VmHWM of this process's memory only; getrusage's
+        # ru_maxrss also counts the forking parent's size, carried over at exec).
         script = f"""
-import resource, sys
+import gc
 from graph.engine import Engine
 from graph.fileformat import load_graph
 from graph.model import GraphModel
+
+def status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise SystemExit("no " + field)
+
 warm = GraphModel()
 warm.add_node("Input", "w", literals={{"initvalues": "1", "shape": "{{1,8,8,3}}"}})
 Engine().run(warm)
-import gc
 gc.collect()
-# The resident size now (not the peak so far, which start-up may have raised).
-before = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
+before = status("VmRSS")
+with open("/proc/self/clear_refs", "w") as stream:
+    stream.write("5")  # the peak restarts from the resident size now
 report = Engine(memory_limit={limit_mib << 20}).run(load_graph({str(path)!r}), seed=1)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(after - before, report.peak_bytes, ",".join(report.with_status("failed")))
+print(status("VmHWM") - before, report.peak_bytes, ",".join(report.with_status("failed")))
 """
         result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                                 cwd=ROOT, timeout=300)
@@ -630,7 +647,8 @@ print(after - before, report.peak_bytes, ",".join(report.with_status("failed")))
         assert int(budget_peak) <= limit_mib << 20
         # Peak RSS growth within the budget plus a margin for allocator slack.
         assert int(grown) <= (limit_mib + 40) << 20, (int(grown) >> 20, limit_mib)
-        assert failed.strip() == ("" if limit_mib == 400 else "p")
+        # At 250 MiB neither the noisy glimpse (its noise arrays) nor the patches fit.
+        assert failed.strip() == ("" if limit_mib == 400 else "g,p")
 
 
 # ----------------------------------------------------------------------------- 3. bombs in the file
@@ -908,3 +926,582 @@ class TestFilesOutsideTheGraphFolder:
         assert outside_files_to_tell(model, path, settings)
         settings.setValue(WARN_SETTING, False)
         assert outside_files_to_tell(model, path, settings) == []
+
+
+# ----------------------------------------------------------------------------- 10. fuzzing
+
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FUZZ = settings(max_examples=120, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                       HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Data files the random graphs name: good, odd and broken ones."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("fuzzdata")
+    rng = np.random.default_rng(0)
+    np.save(folder / "img.npy", rng.random((2, 9, 7, 3), dtype=np.float32))
+    np.save(folder / "big_endian.npy", np.arange(48, dtype=">f8").reshape(1, 4, 4, 3))
+    np.save(folder / "ints.npy", np.arange(-8, 8, dtype=np.int16).reshape(1, 4, 4, 1))
+    np.save(folder / "flags.npy", np.array([[True, False]]))
+    np.save(folder / "cplx.npy", np.array([1 + 2j, 3j], np.complex64))
+    np.save(folder / "fortran.npy", np.asfortranarray(np.ones((1, 3, 5, 2), np.uint8)))
+    np.savez(folder / "z.npz", x=np.ones((1, 6, 6, 1), np.float32), y=np.zeros(3))
+    Image.fromarray(rng.integers(0, 255, (5, 6, 3), dtype=np.uint8)).save(folder / "rgb.png")
+    Image.new("P", (4, 4)).save(folder / "pal.bmp")
+    Image.new("L", (3, 3)).save(folder / "grey.jpg")
+    (folder / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    (folder / "bad.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
+    Image.new("RGB", (4, 4)).save(folder / "tiff.png", format="TIFF")
+    return folder
+
+
+TENSOR_TEXTS = [
+    "{1,2}", "{{0,0}}", "{8,8}", "{4,4}", "{{0.5,-0.5}}", "{{0.2,0.1},{-2,9}}", "1", "0", "{}",
+    "nan", "{{{{1},{2}},{{3},{4}}}}", "{1e40}", "{-1,3}", "{0,0}", "{{1,2,3}}", "{2147483648,1}",
+    "{{{{1,2,3},{4,5,6}}}}", "{{inf,-inf}}", "true", "{1,2", "\ud800", "\x1b[31m", "{{1},{2,3}}",
+    "[[1,2]]", "{1,1,1,1}", "{3,3}", "{{-0.0,nan}}",
+]
+INT_LIST_TEXTS = [
+    "{1,2,2,1}", "{1,1,1,1}", "{1,3,3,1}", "{1,0,1,1}", "{1,-1,2,1}", "{1,99999999999,1,1}",
+    "{1,2}", "{}", "x", "{1,2,2,2}", "{2,1,1,1}", "{1,4,1,1}", "{1,1,5,1}",
+]
+SHAPE_TEXTS = ["{1,4,4,1}", "{2,2}", "{0}", "{1,-1}", "{4}", "{1,2,2,1}", "{1,1,2,1}",
+               "{" + ",".join(["1"] * 40) + "}", "{1,100000,100000,1}"]
+STRING_TEXTS = ["SAME", "VALID", "same", '"SAME"', "", '"<h1>x</h1>"']
+DTYPE_TEXTS = ["DT_FLOAT", "DT_UINT8", "DT_HALF", "DT_BOOL", "DT_COMPLEX64", "DT_BFLOAT16",
+               "int7", "DT_INT64", "DT_DOUBLE", "DT_INT8"]
+PATH_TEXTS = ["img.npy", "big_endian.npy", "ints.npy", "flags.npy", "cplx.npy", "fortran.npy",
+              "z.npz:x", "z.npz:y", "z.npz", "rgb.png", "pal.bmp", "grey.jpg", "bad.png",
+              "bad.npy", "tiff.png", "missing.npy", "../nowhere.npy", "a\x00b.npy", "x.txt"]
+ATTRS_TEXTS = [
+    "", "centered_ = false;", "normalized_ = false;uniform_noise_ = false;noise_ = zero;",
+    "uniform_noise_ = false;noise_ = gaussian;", "centered_ = false;normalized_ = false;",
+    "bogus_ = 1;", 'noise_ = "<h1>x</h1>";', "noise_ = ;", "centered_ = true", "\ud800 = 1;",
+]
+
+
+def _port_texts(kind: Any, name: str) -> list[str]:
+    from blocks.spec import PortKind
+
+    if name == "shape":
+        return SHAPE_TEXTS
+    return {
+        PortKind.TENSOR: TENSOR_TEXTS, PortKind.INT_LIST: INT_LIST_TEXTS,
+        PortKind.STRING: STRING_TEXTS, PortKind.DTYPE: DTYPE_TEXTS, PortKind.PATH: PATH_TEXTS,
+    }[kind]
+
+
+GOOD_ATTRS = [
+    "", "centered_ = false;", "normalized_ = false;uniform_noise_ = false;noise_ = zero;",
+    "uniform_noise_ = false;noise_ = gaussian;", "centered_ = false;normalized_ = false;",
+    "uniform_noise_ = false;noise_ = uniform;", "noise_ = \"\";",
+]
+
+
+@st.composite
+def random_graphs(draw: st.DrawFn) -> dict[str, Any]:
+    """A whole graph file's JSON: a valid pipeline (an Input feeding glimpse and patches
+    blocks, chained at random), then hostile changes: literals and attrs replaced by odd
+    or broken texts, unknown blocks, stray and wrong wires."""
+    from blocks.library import REGISTRY
+
+    batch, height, width, depth = (draw(st.integers(1, 3)), draw(st.integers(1, 9)),
+                                   draw(st.integers(1, 9)), draw(st.integers(1, 3)))
+    if draw(st.booleans()):
+        source = {"initvalues": draw(st.sampled_from(["1", "0.5", "-2", "nan"])),
+                  "shape": f"{{{batch},{height},{width},{depth}}}",
+                  "dtype": draw(st.sampled_from(["DT_FLOAT", "DT_FLOAT", "DT_UINT8", "DT_HALF"]))}
+    else:
+        name = draw(st.sampled_from(["img.npy", "rgb.png", "z.npz:x", "big_endian.npy",
+                                     "fortran.npy", "pal.bmp", "grey.jpg", "ints.npy"]))
+        source = {"file": name, "dtype": draw(st.sampled_from(["DT_FLOAT", "DT_DOUBLE"]))}
+        batch = {"img.npy": 2}.get(name, 1)
+    nodes: list[dict[str, Any]] = [{"id": "n0", "block": "Input", "inputs": source}]
+    edges: list[dict[str, str]] = []
+    outputs = ["n0.output"]
+    for index in range(1, draw(st.integers(1, 5))):
+        block = draw(st.sampled_from(["ExtractGlimpse", "ExtractGlimpseV2",
+                                      "ExtractImagePatches"]))
+        feed = draw(st.sampled_from(outputs))
+        if block == "ExtractImagePatches":
+            k, r, stride = (draw(st.integers(1, 3)) for _ in range(3))
+            inputs = {"ksizes": f"{{1,{k},{k},1}}", "strides": f"{{1,{stride},{stride},1}}",
+                      "rates": f"{{1,{r},{r},1}}",
+                      "padding": draw(st.sampled_from(["SAME", "VALID"]))}
+            edges.append({"from": feed, "to": f"n{index}.images"})
+            outputs.append(f"n{index}.patches")
+            attrs = ""
+        else:
+            rows = ",".join(
+                "{" + ",".join(str(draw(st.sampled_from([0, 0.5, -0.75, 1.5, 3, -9])))
+                               for _ in range(2)) + "}" for _ in range(batch))
+            inputs = {"size": f"{{{draw(st.integers(1, 6))},{draw(st.integers(1, 6))}}}",
+                      "offsets": "{" + rows + "}"}
+            edges.append({"from": feed, "to": f"n{index}.input"})
+            outputs.append(f"n{index}.glimpse")
+            attrs = draw(st.sampled_from(GOOD_ATTRS))
+        nodes.append({"id": f"n{index}", "block": block, "inputs": inputs, "attrs": attrs})
+    # Hostile changes.
+    for node in nodes:
+        spec = REGISTRY[node["block"]]
+        if draw(st.integers(0, 3)) == 0:
+            port = draw(st.sampled_from(spec.inputs))
+            node["inputs"][port.name] = draw(st.sampled_from(_port_texts(port.kind, port.name)))
+        if spec.attrs and draw(st.integers(0, 5)) == 0:
+            node["attrs"] = draw(st.sampled_from(ATTRS_TEXTS))
+    if draw(st.integers(0, 9)) == 0:
+        nodes.append({"id": "odd", "block": "NoSuchBlock"})
+    if draw(st.integers(0, 4)) == 0:
+        src, dst = draw(st.sampled_from(outputs)), draw(st.sampled_from(nodes))
+        port = draw(st.sampled_from([p.name for p in REGISTRY[dst["block"]].inputs]
+                                    if dst["block"] in REGISTRY else ["x"]))
+        wired = {edge["to"] for edge in edges}
+        if f"{dst['id']}.{port}" not in wired:
+            edges.append({"from": src, "to": f"{dst['id']}.{port}"})
+    return {"format": "tensorblocks.graph", "version": 1, "nodes": nodes, "edges": edges}
+
+
+#: Disagreements of check and run that lie in the kernels' shape functions (not this
+#: suite's files); each has a strict xfail regression test in TestKernelGaps.
+KNOWN_KERNEL_GAPS = (
+    "expected float32 numbers, got values of type",  # glimpse input bool/complex
+    "input must be a vector of size 2",  # glimpse size wired from a tensor of another shape
+)
+
+
+#: Failures only the data can show (check reads file headers, never values).
+DATA_DEPENDENT = ("out of range for", "cannot convert NaN or infinite", "cannot read the image")
+
+
+def _agrees(inferred: Any, array: np.ndarray) -> bool:
+    if inferred is None or inferred.shape is None:
+        return True
+    shape_ok = len(inferred.shape) == array.ndim and all(
+        d is None or d == a for d, a in zip(inferred.shape, array.shape, strict=True)
+    )
+    return shape_ok and (inferred.dtype is None or inferred.dtype == array.dtype)
+
+
+class TestFuzzWholeGraphs:
+    @FUZZ
+    @given(data=random_graphs(), seed=st.integers(0, 3))
+    def test_validate_infer_run_give_results_or_our_errors(
+        self, data_dir: Path, data: dict[str, Any], seed: int
+    ) -> None:
+        from blocks.errors import TensorBlocksError
+        from graph.engine import Engine
+        from graph.fileformat import graph_from_dict, graph_to_json
+        from graph.infer import infer
+        from graph.validate import validate
+
+        try:
+            model = graph_from_dict(json.loads(json.dumps(data)))
+        except TensorBlocksError:
+            return  # a structural problem: refused with our error, as it should be
+        problems = validate(model, base_dir=data_dir)
+        assert all(isinstance(p, TensorBlocksError) for p in problems)
+        inference = infer(model, base_dir=data_dir, memory_limit=32 << 20)
+        assert all(isinstance(p, TensorBlocksError) for p in inference.problems)
+        assert all("internal error" not in p.reason for p in inference.problems), [
+            str(p) for p in inference.problems]
+        report = Engine(memory_limit=32 << 20).run(model, base_dir=data_dir, seed=seed)
+        event(f"ran {len(report.with_status('ran'))}, ok {report.ok}")
+        assert report.peak_bytes <= 32 << 20
+        for node in report.nodes.values():
+            if node.status == "failed":
+                assert isinstance(node.error, TensorBlocksError)
+                assert "internal error" not in node.error.reason, str(node.error)
+        if not inference.problems:  # check and run agree
+            assert report.ok or all(
+                any(gap in p.reason for gap in KNOWN_KERNEL_GAPS + DATA_DEPENDENT)
+                for p in report.problems
+            ), [str(p) for p in report.problems]
+        for key, array in report.results.items():
+            assert _agrees(inference.ports.get(key), array), (key, array.shape, array.dtype)
+        graph_to_json(model)  # whatever loaded can be saved
+
+    @settings(max_examples=40, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(data=random_graphs())
+    def test_the_command_line_exits_cleanly(self, data_dir: Path, data: dict[str, Any]) -> None:
+        path = data_dir / "fuzz.tbg.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        for command in ("check", "run"):
+            code, out, err = call([command, str(path), "--memory-limit", "32M", "--seed", "1"]
+                                  if command == "run" else [command, str(path)])
+            assert code in (0, 1)
+            lines = [line for line in err.splitlines() if not line.startswith("warning: ")]
+            assert len(lines) == (1 if code else 0), err
+            assert "internal error" not in err and "Traceback" not in err
+            for text in (out, err):
+                assert "\x1b" not in text
+                text.encode("utf-8")
+
+
+def _mutations(raw: bytes) -> st.SearchStrategy[bytes]:
+    cut = st.integers(0, len(raw)).map(lambda n: raw[:n])
+    def patched(changes: list[tuple[int, int]]) -> bytes:
+        out = bytearray(raw)
+        for index, value in changes:
+            out[index] = value
+        return bytes(out)
+
+    flip = st.lists(st.tuples(st.integers(0, len(raw) - 1), st.integers(0, 255)),
+                    min_size=1, max_size=8).map(patched)
+    grow = st.binary(max_size=64).map(lambda tail: raw + tail)
+    return st.one_of(cut, flip, grow)
+
+
+def _sample_files() -> dict[str, bytes]:
+    from PIL import Image
+
+    samples: dict[str, bytes] = {}
+    stream = io.BytesIO()
+    np.save(stream, np.arange(24, dtype=np.float32).reshape(1, 2, 4, 3))
+    samples["a.npy"] = stream.getvalue()
+    stream = io.BytesIO()
+    np.savez_compressed(stream, x=np.arange(16, dtype=np.uint8).reshape(1, 4, 4, 1))
+    samples["a.npz:x"] = stream.getvalue()
+    for suffix, fmt in ((".png", "PNG"), (".bmp", "BMP"), (".jpg", "JPEG")):
+        stream = io.BytesIO()
+        Image.new("RGB", (6, 5), (9, 99, 199)).save(stream, format=fmt)
+        samples["a" + suffix] = stream.getvalue()
+    return samples
+
+
+SAMPLES = _sample_files()
+
+
+class TestCorruptFilesThroughTheCommandLine:
+    @settings(max_examples=150, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(data=st.data(), name=st.sampled_from(sorted(SAMPLES)))
+    def test_corrupt_data_files(self, tmp_path: Path, data: st.DataObject, name: str) -> None:
+        content = data.draw(_mutations(SAMPLES[name]))
+        file_name = name.split(":")[0]
+        (tmp_path / file_name).write_bytes(content)
+        path = graph_file(tmp_path, [input_node(file=name)])
+        results = []
+        for command in ("check", "run"):
+            code, _, err = call([command, str(path), "--memory-limit", "64M"])
+            assert code in (0, 1)
+            if code:
+                line = one_line(err)
+                assert "internal error" not in line and "port 'file'" in line, line
+            results.append(code)
+        # A file check accepts is one run reads (decoding may still fail on damaged data).
+        assert results[0] == 1 or results[1] in (0, 1)
+
+    @settings(max_examples=100, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(content=st.one_of(
+        _mutations(json.dumps({"format": "tensorblocks.graph", "version": 1, "nodes": [
+            {"id": "a", "block": "Input", "inputs": {"initvalues": "{{1,2},{3,4}}"}},
+            {"id": "p", "block": "ExtractImagePatches", "inputs": {"ksizes": "{1,1,1,1}"}}],
+            "edges": [{"from": "a.output", "to": "p.images"}]}).encode()),
+        st.binary(max_size=200),
+    ))
+    def test_corrupt_graph_files(self, tmp_path: Path, content: bytes) -> None:
+        path = tmp_path / "g.tbg.json"
+        path.write_bytes(content)
+        for command in ("check", "run"):
+            code, _, err = call([command, str(path)])
+            assert code in (0, 1)
+            if code:
+                assert "internal error" not in one_line(err)
+
+
+# ------------------------------------------------------------------- hostile kernel arguments
+
+
+def _variants(array: np.ndarray) -> list[np.ndarray]:
+    """The same values laid out as a stranger might hand them over."""
+    big_endian = array.astype(array.dtype.newbyteorder(">"))
+    padded = np.zeros((array.shape[0], array.shape[1] * 2, *array.shape[2:]), array.dtype)
+    padded[:, ::2] = array
+    fortran = np.asfortranarray(array)
+    read_only = array.copy()
+    read_only.flags.writeable = False
+    return [big_endian, padded[:, ::2], fortran, read_only, array.transpose(0, 2, 1, 3).copy()
+            .transpose(0, 2, 1, 3)]
+
+
+@st.composite
+def images(draw: st.DrawFn, dtype: Any = np.float32) -> np.ndarray:
+    shape = tuple(draw(st.integers(1, n)) for n in (2, 7, 7, 3))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return (rng.standard_normal(shape) * 50).astype(dtype)
+
+
+class TestHostileKernelArguments:
+    @settings(max_examples=60, deadline=None)
+    @given(image=images(), k=st.integers(1, 4), stride=st.integers(1, 3), rate=st.integers(1, 3),
+           padding=st.sampled_from(["SAME", "VALID"]),
+           dtype=st.sampled_from([np.float32, np.float64, np.uint8, np.int16, np.float16]))
+    def test_patches_do_not_depend_on_layout_or_byte_order(
+        self, image: np.ndarray, k: int, stride: int, rate: int, padding: str, dtype: Any
+    ) -> None:
+        import blocks
+        from blocks.errors import TensorBlocksError
+
+        image = image.astype(dtype)
+        args = ([1, k, k, 1], [1, stride, stride, 1], [1, rate, rate, 1], padding)
+        try:
+            expected = blocks.extract_image_patches(image, *args)
+        except TensorBlocksError:
+            return
+        for variant in _variants(image):
+            out = blocks.extract_image_patches(variant, *args)
+            assert out.shape == expected.shape
+            np.testing.assert_array_equal(out, expected.astype(out.dtype))
+            assert out.tobytes() == expected.astype(out.dtype).tobytes()
+
+    @settings(max_examples=60, deadline=None)
+    @given(image=images(), h=st.integers(0, 9), w=st.integers(0, 9),
+           version=st.sampled_from(["v1", "v2"]), centered=st.booleans(),
+           normalized=st.booleans(), data=st.data())
+    def test_glimpse_does_not_depend_on_layout_or_byte_order(
+        self, image: np.ndarray, h: int, w: int, version: str, centered: bool,
+        normalized: bool, data: st.DataObject,
+    ) -> None:
+        import blocks
+        from blocks.errors import TensorBlocksError
+
+        kernel = blocks.extract_glimpse if version == "v1" else blocks.extract_glimpse_v2
+        offsets = np.array(
+            [[data.draw(st.floats(-3, 3, width=32)) for _ in range(2)]
+             for _ in range(image.shape[0])], np.float32)
+        kwargs = {"centered": centered, "normalized": normalized, "uniform_noise": False,
+                  "noise": "zero"}
+        try:
+            expected = kernel(image, [h, w], offsets, **kwargs)
+        except TensorBlocksError:
+            return
+        for variant in _variants(image):
+            for offsets_variant in _variants(offsets.reshape(-1, 2, 1, 1))[:3]:
+                out = kernel(variant, np.array([h, w], ">i8"),
+                             offsets_variant.reshape(-1, 2), **kwargs)
+                assert out.tobytes() == expected.tobytes()
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        size=st.one_of(st.lists(st.integers(-5, 2**40), min_size=0, max_size=3),
+                       st.sampled_from([[np.nan, 2], [2.5, 2], "8,8", None, [[2, 2]], [True, 1]])),
+        offsets=st.one_of(
+            st.lists(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=0,
+                              max_size=3), min_size=0, max_size=3),
+            st.sampled_from([None, "0,0", [[1 + 2j, 0]], [[b"x", 0]]])),
+        noise=st.sampled_from(["uniform", "gaussian", "zero", "", "bogus", "<h1>x</h1>"]),
+        uniform_noise=st.booleans(),
+    )
+    def test_glimpse_with_garbage_raises_only_our_errors(
+        self, size: Any, offsets: Any, noise: str, uniform_noise: bool
+    ) -> None:
+        import blocks
+        from blocks.errors import TensorBlocksError
+
+        image = np.zeros((1, 5, 5, 2), np.float32)
+        for kernel in (blocks.extract_glimpse, blocks.extract_glimpse_v2):
+            try:
+                out = kernel(image, size, offsets, noise=noise, uniform_noise=uniform_noise,
+                             seed=1, memory_limit=1 << 20)
+            except TensorBlocksError:
+                continue
+            assert isinstance(out, np.ndarray) and out.dtype == np.float32
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        ksizes=st.lists(st.integers(-2, 2**33), min_size=0, max_size=5),
+        strides=st.lists(st.integers(-2, 2**33), min_size=0, max_size=5),
+        rates=st.lists(st.integers(-2, 2**33), min_size=0, max_size=5),
+        padding=st.sampled_from(["SAME", "VALID", "same", "", "FULL", "\x1b"]),
+        shape=st.lists(st.integers(0, 4), min_size=0, max_size=5),
+    )
+    def test_patches_with_garbage_raise_only_our_errors(
+        self, ksizes: list[int], strides: list[int], rates: list[int], padding: str,
+        shape: list[int],
+    ) -> None:
+        import blocks
+        from blocks.errors import TensorBlocksError
+
+        images_ = np.zeros(shape, np.float32)
+        try:
+            out = blocks.extract_image_patches(images_, ksizes, strides, rates, padding,
+                                               memory_limit=1 << 20)
+        except TensorBlocksError:
+            return
+        assert out.nbytes <= 1 << 20
+
+
+class TestKernelGaps:
+    """Where check and run disagree because of the kernels' shape functions (to be fixed in
+    blocks/kernels by their owner): check must report what run reports."""
+
+    @pytest.mark.xfail(strict=True, reason="glimpse_output_shape is not told the input dtype: "
+                       "check accepts a bool/complex input that the kernel refuses")
+    @pytest.mark.parametrize("dtype", ["DT_BOOL", "DT_COMPLEX64"])
+    def test_glimpse_input_dtype_is_checked_by_check(self, tmp_path: Path, dtype: str) -> None:
+        path = graph_file(tmp_path, [
+            input_node("a", initvalues="1", shape="{1,2,2,1}", dtype=dtype),
+            {"id": "g", "block": "ExtractGlimpse", "inputs": {"size": "{1,1}",
+                                                               "offsets": "{{0,0}}"}},
+        ], [{"from": "a.output", "to": "g.input"}])
+        assert call(["run", str(path)])[0] == 1
+        assert call(["check", str(path)])[0] == 1
+
+    @pytest.mark.xfail(strict=True, reason="glimpse_output_shape takes the size value only: "
+                       "a wired size tensor of a known wrong shape passes check")
+    def test_glimpse_size_shape_is_checked_by_check(self, tmp_path: Path) -> None:
+        np.save(tmp_path / "a.npy", np.ones((1, 2, 2, 1), np.float32))  # value unknown to check
+        path = graph_file(tmp_path, [
+            input_node("a", file="a.npy"),
+            {"id": "g", "block": "ExtractGlimpse", "inputs": {"offsets": "{{0,0}}"}},
+        ], [{"from": "a.output", "to": "g.input"}, {"from": "a.output", "to": "g.size"}])
+        assert call(["run", str(path)])[0] == 1
+        assert call(["check", str(path)])[0] == 1
+
+
+def test_text_from_files_shows_as_plain_text_in_rich_text_places() -> None:
+    from graph.text import as_plain_html
+
+    html_text = as_plain_html('<h1>x</h1><img src="http://e/x.png">\nline 2 \\n \x1b')
+    assert "<h1>" not in html_text and "<img" not in html_text
+    assert "&lt;h1&gt;x&lt;/h1&gt;&lt;img" in html_text
+    assert "<br>line 2 \\n \\x1b" in html_text
+
+
+class TestDeclaredWorkingMemory:
+    """Each block's declared working memory covers what its kernel really allocates (traced
+    by tracemalloc): the budget is only as honest as these declarations."""
+
+    CASES = [
+        ("ExtractGlimpse", (4, 256, 256, 3), {"size": (256, 256)}, 0.9, noise)
+        for noise in ("uniform", "gaussian", "zero")
+    ] + [
+        ("ExtractGlimpseV2", (1, 600, 600, 3), {"size": (600, 600)}, 5.0, "gaussian"),
+        ("ExtractGlimpse", (2, 32, 32, 3), {"size": (700, 500)}, 0.0, "uniform"),
+        ("ExtractGlimpse", (16, 128, 128, 3), {"size": (64, 64)}, 5.0, "gaussian"),
+        ("ExtractGlimpse", (64, 16, 16, 1), {"size": (3, 3)}, 0.9, "gaussian"),
+    ]
+
+    @pytest.mark.parametrize(("block", "shape", "sizes", "offset", "noise"), CASES)
+    def test_glimpse(self, block: str, shape: tuple[int, ...], sizes: dict[str, Any],
+                     offset: float, noise: str) -> None:
+        offsets = np.full((shape[0], 2), offset, np.float32)
+        self._check(block, {"input": np.random.default_rng(0).random(shape, np.float32),
+                            "size": np.array(sizes["size"], np.int32), "offsets": offsets},
+                    {"centered": True, "normalized": True, "uniform_noise": False,
+                     "noise": noise})
+
+    @pytest.mark.parametrize(("shape", "k", "s", "r", "padding", "dtype"), [
+        ((4, 256, 256, 3), 3, 1, 1, "SAME", np.float32),
+        ((4, 256, 256, 3), 2, 3, 2, "VALID", np.float32),
+        ((2, 300, 200, 5), 7, 4, 2, "VALID", np.uint8),
+        ((1, 64, 64, 1), 5, 1, 3, "SAME", np.float64),
+        ((8, 32, 32, 3), 1, 5, 1, "SAME", np.float16),
+    ])
+    def test_patches(self, shape: tuple[int, ...], k: int, s: int, r: int, padding: str,
+                     dtype: Any) -> None:
+        images_ = (np.random.default_rng(0).random(shape) * 100).astype(dtype)
+        self._check("ExtractImagePatches",
+                    {"images": images_, "ksizes": (1, k, k, 1), "strides": (1, s, s, 1),
+                     "rates": (1, r, r, 1), "padding": padding}, {})
+
+    def test_input_reading_and_casting_a_file(self, tmp_path: Path) -> None:
+        np.save(tmp_path / "a.npy", np.arange(1 << 22, dtype=np.int16).reshape(4, 1024, 1024))
+        for dtype in ("DT_FLOAT", "DT_INT16", "DT_UINT8", "DT_HALF", "DT_COMPLEX64"):
+            from blocks.literals import parse_dtype
+
+            self._check("Input", {"file": "a.npy", "dtype": parse_dtype(dtype)}, {},
+                        base_dir=tmp_path, data_errors_ok=True)
+
+    @staticmethod
+    def _check(block: str, inputs: dict[str, Any], attrs: dict[str, Any],
+               base_dir: Path | None = None, data_errors_ok: bool = False) -> None:
+        import tracemalloc
+
+        from blocks.errors import TensorBlocksError
+        from blocks.library import REGISTRY
+        from blocks.spec import InferContext, RunContext
+        from graph.infer import literal_info
+        from graph.memory import step_bytes
+
+        spec = REGISTRY[block]
+        infos = {name: literal_info(value) for name, value in inputs.items()}
+        declared, _ = step_bytes(spec, InferContext(infos, attrs, base_dir=base_dir))
+        tracemalloc.start()
+        try:
+            spec.run(RunContext(inputs, attrs, seed=3, base_dir=base_dir))
+        except TensorBlocksError:
+            if not data_errors_ok:
+                raise
+        finally:
+            used = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        assert used <= declared, (block, used >> 10, declared >> 10)
+
+
+def test_an_npz_with_a_huge_directory_is_refused_before_reading_it(tmp_path: Path) -> None:
+    import time
+    import zipfile
+
+    from blocks.errors import BlockFileError
+    from blocks.input_files import MAX_NPZ_ENTRIES, peek_tensor_file
+
+    stream = io.BytesIO()
+    np.save(stream, np.arange(3))
+    with zipfile.ZipFile(tmp_path / "many.npz", "w") as archive:
+        for index in range(MAX_NPZ_ENTRIES + 10):
+            archive.writestr(f"e{index}.npy", b"")
+        archive.writestr("x.npy", stream.getvalue())
+    started = time.monotonic()
+    with pytest.raises(BlockFileError, match=r"lists 16395 entries.*at most 16384"):
+        peek_tensor_file("many.npz:x", tmp_path)
+    assert time.monotonic() - started < 0.5
+    with zipfile.ZipFile(tmp_path / "some.npz", "w") as archive:
+        for index in range(100):
+            archive.writestr(f"e{index}.npy", stream.getvalue())
+    assert peek_tensor_file("some.npz:e42", tmp_path) == ((3,), np.dtype(np.int64))
+
+
+def test_a_fifo_swapped_in_after_the_check_does_not_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+
+    import blocks.input_files as input_files
+    from blocks.errors import BlockFileError
+
+    fifo = tmp_path / "x.npy"
+    os.mkfifo(fifo)
+    # As if x.npy was a regular file when checked and became a FIFO right after.
+    monkeypatch.setattr(input_files, "_existing", lambda spec, base: (fifo, ".npy", None))
+
+    def hung(signum: int, frame: Any) -> None:
+        raise AssertionError("the read blocked on a FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        with pytest.raises(BlockFileError, match="special file"):
+            input_files.read_tensor_file("x.npy", tmp_path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_calling_the_command_line_in_process_leaves_ctrl_c_alone(tmp_path: Path) -> None:
+    import signal
+
+    import app.cli
+
+    path = graph_file(tmp_path, [input_node(initvalues="{1,2}")])
+    before = signal.getsignal(signal.SIGINT)
+    assert app.cli.main(["run", str(path)]) == 0
+    assert signal.getsignal(signal.SIGINT) is before
