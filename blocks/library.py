@@ -18,6 +18,7 @@ import numpy as np
 from blocks.errors import InvalidArgumentError, MemoryLimitError, TensorBlocksError
 from blocks.input_files import FileHeader, read_header, read_tensor_file
 from blocks.kernels.glimpse import (
+    check_input_dtype,
     extract_glimpse,
     extract_glimpse_v2,
     glimpse_output_shape,
@@ -422,8 +423,10 @@ def _glimpse_infer(ctx: InferContext) -> dict[str, TensorInfo]:
         None if size is None or size.value is None else np.asarray(size.value),
         None if offsets is None else offsets.shape,
         memory_limit=ctx.memory_limit,
+        size_shape=None if size is None or size.value is not None else size.shape,
         **_glimpse_kwargs(ctx.attrs),
     )
+    check_input_dtype(None if image is None else image.dtype)  # after the shapes, as run
     return {"glimpse": TensorInfo(shape, np.dtype(np.float32))}
 
 

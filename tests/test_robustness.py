@@ -1340,11 +1340,9 @@ class TestHostileKernelArguments:
 
 
 class TestKernelGaps:
-    """Where check and run disagree because of the kernels' shape functions (to be fixed in
-    blocks/kernels by their owner): check must report what run reports."""
+    """Where check and run disagreed because of the kernels' shape functions: check must
+    report what run reports."""
 
-    @pytest.mark.xfail(strict=True, reason="glimpse_output_shape is not told the input dtype: "
-                       "check accepts a bool/complex input that the kernel refuses")
     @pytest.mark.parametrize("dtype", ["DT_BOOL", "DT_COMPLEX64"])
     def test_glimpse_input_dtype_is_checked_by_check(self, tmp_path: Path, dtype: str) -> None:
         path = graph_file(tmp_path, [
@@ -1355,8 +1353,6 @@ class TestKernelGaps:
         assert call(["run", str(path)])[0] == 1
         assert call(["check", str(path)])[0] == 1
 
-    @pytest.mark.xfail(strict=True, reason="glimpse_output_shape takes the size value only: "
-                       "a wired size tensor of a known wrong shape passes check")
     def test_glimpse_size_shape_is_checked_by_check(self, tmp_path: Path) -> None:
         np.save(tmp_path / "a.npy", np.ones((1, 2, 2, 1), np.float32))  # value unknown to check
         path = graph_file(tmp_path, [

@@ -164,11 +164,11 @@ def _fill_mode(uniform_noise: Any, noise: Any) -> str:
     return mode
 
 
-def _size_pair(size: Any) -> tuple[int, int]:
-    """``size`` as (h, w) Python ints, checked as TensorFlow checks it (shape, then signs)."""
-    values = tf_array(size, "size", hint="int32")
-    if values.ndim != 1 or values.shape[0] != 2:
-        shown = _shape_text(values.shape)
+def _check_size_shape(shape: Sequence[int | None]) -> None:
+    """``size`` must be a vector of 2 (a known shape; ``None`` dims pass)."""
+    dims = tuple(shape)
+    if len(dims) != 1 or dims[0] not in (2, None):
+        shown = _shape_text(dims)
         raise InvalidArgumentError(
             "size: "
             + _tf_says(
@@ -177,6 +177,22 @@ def _size_pair(size: Any) -> tuple[int, int]:
             ),
             port="size",
         )
+
+
+def check_input_dtype(dtype: np.dtype[Any] | None, port: str = "input") -> None:
+    """The input must convert to float32: integers and floats do; bool, complex and text do
+    not (the same refusal the kernels make when they convert, named here for inference)."""
+    if dtype is None or dtype == np.float32 or dtype.kind in "iuf" or dtype.name == "bfloat16":
+        return
+    raise InvalidArgumentError(
+        f"{port}: expected float32 numbers, got values of type {dtype.name}", port=port
+    )
+
+
+def _size_pair(size: Any) -> tuple[int, int]:
+    """``size`` as (h, w) Python ints, checked as TensorFlow checks it (shape, then signs)."""
+    values = tf_array(size, "size", hint="int32")
+    _check_size_shape(values.shape)
     if values.dtype.kind in "biu":
         pair = [int(v) for v in values.tolist()]
     elif values.dtype.kind == "f":
@@ -209,12 +225,9 @@ def _as_float32(array: np.ndarray, port: str) -> np.ndarray:
     """``array`` as float32; integers and other floats convert, anything else is refused."""
     if array.dtype == np.float32:
         return array
-    if array.dtype.kind in "iuf" or array.dtype.name == "bfloat16":
-        with np.errstate(over="ignore", invalid="ignore"):
-            return array.astype(np.float32)
-    raise InvalidArgumentError(
-        f"{port}: expected float32 numbers, got values of type {array.dtype.name}", port=port
-    )
+    check_input_dtype(array.dtype, port)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return array.astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- shapes
@@ -230,11 +243,13 @@ def glimpse_output_shape(
     uniform_noise: bool | None = True,
     noise: str | bytes | None = "uniform",
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    size_shape: Sequence[int | None] | None = None,
 ) -> tuple[int | None, ...] | None:
     """Output shape ``(B, h, w, C)``; ``None`` dims where unknown (e.g. size comes from a wire).
 
     ``centered`` and ``normalized`` do not change the shape; they are accepted so that
-    callers pass the attrs unchanged.
+    callers pass the attrs unchanged. ``size_shape``: the shape of a ``size`` whose value is
+    not known yet (wired), checked as the value would be.
     """
     del centered, normalized
     _fill_mode(uniform_noise, noise)
@@ -257,6 +272,8 @@ def glimpse_output_shape(
     width: int | None = None
     if size is not None:
         height, width = _size_pair(size)
+    elif size_shape is not None:
+        _check_size_shape(size_shape)
     if offsets_shape is not None:
         rows = tuple(offsets_shape)
         shown = _shape_text(rows)
