@@ -57,10 +57,11 @@ from blocks.kernels.op_checks import (
     attr_error,
     check_dtype,
     check_memory,
+    check_rank,
     dtypes,
-    int_vector,
     port_error,
     shape_text,
+    size_pair,
 )
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
@@ -96,20 +97,6 @@ class ResizePlan:
     half_pixel_centers: bool
 
 
-def _size_pair(size: Any) -> tuple[int, int]:
-    values = int_vector("size", size)
-    if values.ndim != 1:
-        raise port_error("size", f"shape_t must be 1-dimensional{shape_text(values.shape)}")
-    if values.size != 2:
-        raise port_error("size", f"shape_t must have two elements{shape_text(values.shape)}")
-    height, width = int(values[0]), int(values[1])
-    if height <= 0 or width <= 0:
-        raise port_error(
-            "size", f"output dimensions must be positive, got [{height}, {width}]"
-        )
-    return height, width
-
-
 def resize_plan(
     method: str,
     images_shape: tuple[int | None, ...] | None,
@@ -131,8 +118,7 @@ def resize_plan(
     batch: int | None = None
     channels: int | None = None
     if images_shape is not None:
-        if len(images_shape) != 4:
-            raise port_error("images", f"input must be 4-dimensional{shape_text(images_shape)}")
+        check_rank("images", images_shape, 4, "input must be 4-dimensional{shape}")
         batch, in_h, in_w, channels = images_shape
         if channels is not None and channels <= 0:
             raise port_error("images", "image must have at least one channel")
@@ -143,7 +129,9 @@ def resize_plan(
             )
         if (in_h or 0) > INT32_MAX or (in_w or 0) > INT32_MAX:
             raise port_error("images", "input sizes must be between 0 and max int32")
-    out: tuple[int | None, int | None] = (None, None) if size is None else _size_pair(size)
+    out: tuple[int | None, int | None] = (None, None) if size is None else size_pair(
+        "size", size, "shape_t", "1-dimensional", "output dimensions"
+    )
     if method == "nearest" and (
         (in_h or 0) >= _NEAREST_MAX_SIZE or (in_w or 0) >= _NEAREST_MAX_SIZE
     ):
