@@ -46,28 +46,41 @@ from blocks.spec import (
     AttrSpec,
     BlockSpec,
     InferContext,
+    InferRule,
     InputPort,
     OutputPort,
     PortKind,
     RunContext,
+    RunRule,
     TensorInfo,
 )
 
-_IMAGE_COLOR = "#3a9bc0"
-_ARRAY_COLOR = "#7f8c8d"
+#: The palette colour of each category this module declares blocks in.
+_COLORS = {"Image": "#3a9bc0", "Array": "#7f8c8d"}
 
 
-def _value(info: TensorInfo | None) -> Any:
-    """The value inference knows for a port, or ``None``."""
-    return None if info is None else info.value
+def _declare(
+    name: str,
+    title: str,
+    category: str,
+    doc: str,
+    ports: tuple[tuple[InputPort, ...], OutputPort],
+    rules: tuple[InferRule, RunRule],
+    tags: tuple[str, ...],
+    attrs: tuple[AttrSpec, ...] = (),
+) -> BlockSpec:
+    """Every block of this module: one output, the colour of its category."""
+    inputs, output = ports
+    infer, run = rules
+    return BlockSpec(name=name, title=title, category=category, doc=doc, inputs=inputs,
+                     outputs=(output,), attrs=attrs, infer=infer, run=run,
+                     color=_COLORS[category], tags=tags)
 
 
-def _shape(info: TensorInfo | None) -> tuple[int | None, ...] | None:
-    return None if info is None else info.shape
-
-
-def _dtype(info: TensorInfo | None) -> np.dtype[Any] | None:
-    return None if info is None else info.dtype
+def _images_rule(check: Callable[[InferContext], tuple[int | None, ...] | None]) -> InferRule:
+    """The shape rule of a block whose ``output`` has its images' dtype and the shape
+    ``check`` returns (the kernel module's checks)."""
+    return lambda ctx: {"output": TensorInfo(check(ctx), ctx.dtype("images"))}
 
 
 # ----------------------------------------------------------------------------- resize
@@ -107,12 +120,11 @@ def _resize_block(
 ) -> BlockSpec:
     # All resize blocks share ports, attrs and the checked plan; only the kernel differs.
     def infer(ctx: InferContext) -> dict[str, TensorInfo]:
-        images = ctx.inputs.get("images")
         plan = resize_plan(
             method,
-            _shape(images),
-            _dtype(images),
-            _value(ctx.inputs.get("size")),
+            ctx.shape("images"),
+            ctx.dtype("images"),
+            ctx.value("size"),
             memory_limit=ctx.memory_limit,
             **_resize_kwargs(ctx.attrs),
         )
@@ -127,22 +139,15 @@ def _resize_block(
         )
         return {"resized_images": out}
 
-    return BlockSpec(
-        name=name,
-        title=title,
-        category="Image",
-        doc=doc,
-        inputs=(
+    ports = (
+        (
             InputPort("images", PortKind.TENSOR, "images [B,H,W,C]"),
             InputPort("size", PortKind.TENSOR, "new size (h, w), int32 [2]", dtype="int32"),
         ),
-        outputs=(OutputPort("resized_images", output_doc),),
-        attrs=attrs,
-        infer=infer,
-        run=run,
-        color=_IMAGE_COLOR,
-        tags=("resize", "scale", "tf.image.resize", method),
+        OutputPort("resized_images", output_doc),
     )
+    tags = ("resize", "scale", "tf.image.resize", method)
+    return _declare(name, title, "Image", doc, ports, (infer, run), tags, attrs)
 
 
 RESIZE_BILINEAR = _resize_block(
@@ -184,17 +189,16 @@ RESIZE_AREA = _resize_block(
 
 
 def _crop_infer(ctx: InferContext) -> dict[str, TensorInfo]:
-    image, boxes, box_ind = (ctx.inputs.get(name) for name in ("image", "boxes", "box_ind"))
     plan = crop_and_resize_plan(
-        _shape(image),
-        _dtype(image),
-        _shape(boxes),
-        _value(box_ind),
-        _shape(box_ind),
-        _value(ctx.inputs.get("crop_size")),
+        ctx.shape("image"),
+        ctx.dtype("image"),
+        ctx.shape("boxes"),
+        ctx.value("box_ind"),
+        ctx.shape("box_ind"),
+        ctx.value("crop_size"),
         method=str(ctx.attrs["method"]),
         extrapolation_value=ctx.attrs["extrapolation_value"],
-        boxes=_value(boxes),
+        boxes=ctx.value("boxes"),
         memory_limit=ctx.memory_limit,
     )
     return {"crops": TensorInfo(plan.shape, np.dtype(np.float32))}
@@ -213,22 +217,29 @@ def _crop_run(ctx: RunContext) -> dict[str, np.ndarray]:
     return {"crops": out}
 
 
-CROP_AND_RESIZE = BlockSpec(
-    name="CropAndResize",
-    title="Crop And Resize",
-    category="Image",
-    doc="Boxes (y1, x1, y2, x2, normalised) cut from the images box_ind names and resampled "
+CROP_AND_RESIZE = _declare(
+    "CropAndResize",
+    "Crop And Resize",
+    "Image",
+    "Boxes (y1, x1, y2, x2, normalised) cut from the images box_ind names and resampled "
     "to crop_size; samples outside the image are extrapolation_value.",
-    inputs=(
-        InputPort("image", PortKind.TENSOR, "images [B,H,W,C]"),
-        InputPort(
-            "boxes", PortKind.TENSOR, "boxes [N,4]: y1, x1, y2, x2 in [0,1]", dtype="float32"
+    (
+        (
+            InputPort("image", PortKind.TENSOR, "images [B,H,W,C]"),
+            InputPort(
+                "boxes", PortKind.TENSOR, "boxes [N,4]: y1, x1, y2, x2 in [0,1]",
+                dtype="float32",
+            ),
+            InputPort("box_ind", PortKind.TENSOR, "the image of each box, int32 [N]",
+                      dtype="int32"),
+            InputPort("crop_size", PortKind.TENSOR, "crop size (h, w), int32 [2]",
+                      dtype="int32"),
         ),
-        InputPort("box_ind", PortKind.TENSOR, "the image of each box, int32 [N]", dtype="int32"),
-        InputPort("crop_size", PortKind.TENSOR, "crop size (h, w), int32 [2]", dtype="int32"),
+        OutputPort("crops", "[N,h,w,C] float32"),
     ),
-    outputs=(OutputPort("crops", "[N,h,w,C] float32"),),
-    attrs=(
+    (_crop_infer, _crop_run),
+    ("crop", "roi", "boxes", "attention", "tf.image.crop_and_resize"),
+    (
         AttrSpec("method", str, "bilinear", "bilinear or nearest sampling", choices=METHODS),
         AttrSpec(
             "extrapolation_value",
@@ -237,34 +248,21 @@ CROP_AND_RESIZE = BlockSpec(
             "the value of samples outside the image (a number)",
         ),
     ),
-    infer=_crop_infer,
-    run=_crop_run,
-    color=_IMAGE_COLOR,
-    tags=("crop", "roi", "boxes", "attention", "tf.image.crop_and_resize"),
 )
 
 
 
 def _colorspace_block(name: str, title: str, kernel: Any, doc: str) -> BlockSpec:
     # Both conversions share ports, checks and shape rule.
-    def infer(ctx: InferContext) -> dict[str, TensorInfo]:
-        images = ctx.inputs.get("images")
-        shape = colorspace_shape(_shape(images), _dtype(images))
-        return {"output": TensorInfo(shape, _dtype(images))}
-
-    return BlockSpec(
-        name=name,
-        title=title,
-        category="Image",
-        doc=doc,
-        inputs=(InputPort("images", PortKind.TENSOR, "[..., 3] half, bfloat16, float, double"),),
-        outputs=(OutputPort("output", "same shape and dtype"),),
-        attrs=(),
-        infer=infer,
-        run=lambda ctx: {"output": kernel(ctx.inputs["images"])},
-        color=_IMAGE_COLOR,
-        tags=("color", "hsv", "rgb", "tf.image"),
+    ports = (
+        (InputPort("images", PortKind.TENSOR, "[..., 3] half, bfloat16, float, double"),),
+        OutputPort("output", "same shape and dtype"),
     )
+    rules: tuple[InferRule, RunRule] = (
+        _images_rule(lambda ctx: colorspace_shape(ctx.shape("images"), ctx.dtype("images"))),
+        lambda ctx: {"output": kernel(ctx.inputs["images"])},
+    )
+    return _declare(name, title, "Image", doc, ports, rules, ("color", "hsv", "rgb", "tf.image"))
 
 
 RGB_TO_HSV = _colorspace_block(
@@ -285,29 +283,21 @@ HSV_TO_RGB = _colorspace_block(
 
 def _adjust_block(name: str, title: str, factor: str, kernel: Any, doc: str) -> BlockSpec:
     # AdjustSaturation and AdjustHue share ports (but for the factor's name) and checks.
-    def infer(ctx: InferContext) -> dict[str, TensorInfo]:
-        images = ctx.inputs.get("images")
-        shape = adjust_shape(_shape(images), _dtype(images), _shape(ctx.inputs.get(factor)),
-                             factor)
-        return {"output": TensorInfo(shape, _dtype(images))}
-
-    return BlockSpec(
-        name=name,
-        title=title,
-        category="Image",
-        doc=doc,
-        inputs=(
+    ports = (
+        (
             InputPort("images", PortKind.TENSOR, "RGB images [..., 3] float32"),
             InputPort(factor, PortKind.TENSOR, f"the {factor}, a float32 scalar",
                       dtype="float32"),
         ),
-        outputs=(OutputPort("output", "same shape, float32"),),
-        attrs=(),
-        infer=infer,
-        run=lambda ctx: {"output": kernel(ctx.inputs["images"], ctx.inputs[factor])},
-        color=_IMAGE_COLOR,
-        tags=("color", "hsv", "augment", "tf.image"),
+        OutputPort("output", "same shape, float32"),
     )
+    rules: tuple[InferRule, RunRule] = (
+        _images_rule(lambda ctx: adjust_shape(ctx.shape("images"), ctx.dtype("images"),
+                                              ctx.shape(factor), factor)),
+        lambda ctx: {"output": kernel(ctx.inputs["images"], ctx.inputs[factor])},
+    )
+    tags = ("color", "hsv", "augment", "tf.image")
+    return _declare(name, title, "Image", doc, ports, rules, tags)
 
 
 ADJUST_SATURATION = _adjust_block(
@@ -330,13 +320,11 @@ ADJUST_HUE = _adjust_block(
 
 def _draw_boxes_block(name: str, title: str, with_colors: bool, doc: str) -> BlockSpec:
     # V1 and V2 differ only by V2's colors input.
-    def infer(ctx: InferContext) -> dict[str, TensorInfo]:
-        images = ctx.inputs.get("images")
-        shape = draw_boxes_shape(
-            _shape(images), _dtype(images), _shape(ctx.inputs.get("boxes")),
-            _shape(ctx.inputs.get("colors")) if with_colors else None,
+    def check(ctx: InferContext) -> tuple[int | None, ...] | None:
+        return draw_boxes_shape(
+            ctx.shape("images"), ctx.dtype("images"), ctx.shape("boxes"),
+            ctx.shape("colors") if with_colors else None,
         )
-        return {"output": TensorInfo(shape, _dtype(images))}
 
     def run(ctx: RunContext) -> dict[str, np.ndarray]:
         colors = ctx.inputs["colors"] if with_colors else None
@@ -346,24 +334,17 @@ def _draw_boxes_block(name: str, title: str, with_colors: bool, doc: str) -> Blo
         InputPort("colors", PortKind.TENSOR, "colors [K, >= depth] float32 (empty: TF's ten)",
                   dtype="float32"),
     )
-    return BlockSpec(
-        name=name,
-        title=title,
-        category="Image",
-        doc=doc,
-        inputs=(
+    ports = (
+        (
             InputPort("images", PortKind.TENSOR, "images [B,H,W,1|3|4] float32 or half"),
             InputPort("boxes", PortKind.TENSOR, "boxes [B,N,4]: y_min, x_min, y_max, x_max",
                       dtype="float32"),
             *(colors_port if with_colors else ()),
         ),
-        outputs=(OutputPort("output", "the images with the boxes drawn"),),
-        attrs=(),
-        infer=infer,
-        run=run,
-        color=_IMAGE_COLOR,
-        tags=("boxes", "draw", "outline", "tf.image.draw_bounding_boxes"),
+        OutputPort("output", "the images with the boxes drawn"),
     )
+    tags = ("boxes", "draw", "outline", "tf.image.draw_bounding_boxes")
+    return _declare(name, title, "Image", doc, ports, (_images_rule(check), run), tags)
 
 
 DRAW_BOUNDING_BOXES = _draw_boxes_block(
@@ -383,11 +364,10 @@ DRAW_BOUNDING_BOXES_V2 = _draw_boxes_block(
 
 
 def _nms_infer(ctx: InferContext) -> dict[str, TensorInfo]:
-    boxes = ctx.inputs.get("boxes")
-    limit, iou = ctx.inputs.get("max_output_size"), ctx.inputs.get("iou_threshold")
     shape = nms_plan(
-        _shape(boxes), _dtype(boxes), _shape(ctx.inputs.get("scores")), _value(limit),
-        _shape(limit), _value(iou), _shape(iou), _shape(ctx.inputs.get("score_threshold")),
+        ctx.shape("boxes"), ctx.dtype("boxes"), ctx.shape("scores"),
+        ctx.value("max_output_size"), ctx.shape("max_output_size"),
+        ctx.value("iou_threshold"), ctx.shape("iou_threshold"), ctx.shape("score_threshold"),
     )
     return {"selected_indices": TensorInfo(shape, np.dtype(np.int32))}
 
@@ -400,27 +380,26 @@ def _nms_run(ctx: RunContext) -> dict[str, np.ndarray]:
     return {"selected_indices": out}
 
 
-NON_MAX_SUPPRESSION_V3 = BlockSpec(
-    name="NonMaxSuppressionV3",
-    title="Non Max Suppression V3",
-    category="Image",
-    doc="The indices of at most max_output_size boxes, best score first, dropping boxes "
+NON_MAX_SUPPRESSION_V3 = _declare(
+    "NonMaxSuppressionV3",
+    "Non Max Suppression V3",
+    "Image",
+    "The indices of at most max_output_size boxes, best score first, dropping boxes "
     "that overlap a better one by more than iou_threshold or score at most score_threshold.",
-    inputs=(
-        InputPort("boxes", PortKind.TENSOR, "boxes [N,4] float32 or half"),
-        InputPort("scores", PortKind.TENSOR, "scores [N], the boxes' dtype"),
-        InputPort("max_output_size", PortKind.TENSOR, "int32 scalar", dtype="int32"),
-        InputPort("iou_threshold", PortKind.TENSOR, "float32 scalar in [0, 1]",
-                  required=False, default="0.5", dtype="float32"),
-        InputPort("score_threshold", PortKind.TENSOR, "float32 scalar", required=False,
-                  default="-inf", dtype="float32"),
+    (
+        (
+            InputPort("boxes", PortKind.TENSOR, "boxes [N,4] float32 or half"),
+            InputPort("scores", PortKind.TENSOR, "scores [N], the boxes' dtype"),
+            InputPort("max_output_size", PortKind.TENSOR, "int32 scalar", dtype="int32"),
+            InputPort("iou_threshold", PortKind.TENSOR, "float32 scalar in [0, 1]",
+                      required=False, default="0.5", dtype="float32"),
+            InputPort("score_threshold", PortKind.TENSOR, "float32 scalar", required=False,
+                      default="-inf", dtype="float32"),
+        ),
+        OutputPort("selected_indices", "[M] int32"),
     ),
-    outputs=(OutputPort("selected_indices", "[M] int32"),),
-    attrs=(),
-    infer=_nms_infer,
-    run=_nms_run,
-    color=_IMAGE_COLOR,
-    tags=("nms", "boxes", "detection", "tf.image.non_max_suppression"),
+    (_nms_infer, _nms_run),
+    ("nms", "boxes", "detection", "tf.image.non_max_suppression"),
 )
 
 # ----------------------------------------------------------------------------- array ops
@@ -433,11 +412,10 @@ def _dst_dtype(value: Any) -> np.dtype[Any]:
 
 
 def _cast_infer(ctx: InferContext) -> dict[str, TensorInfo]:
-    x = ctx.inputs.get("x")
     dst = cast_plan(
-        _dtype(x), _dst_dtype(_value(ctx.inputs.get("DstT"))), _shape(x), ctx.memory_limit
+        ctx.dtype("x"), _dst_dtype(ctx.value("DstT")), ctx.shape("x"), ctx.memory_limit
     )
-    return {"y": TensorInfo(_shape(x), dst)}
+    return {"y": TensorInfo(ctx.shape("x"), dst)}
 
 
 def _cast_run(ctx: RunContext) -> dict[str, np.ndarray]:
@@ -450,20 +428,23 @@ def _cast_run(ctx: RunContext) -> dict[str, np.ndarray]:
     return {"y": out}
 
 
-CAST = BlockSpec(
-    name="Cast",
-    title="Cast",
-    category="Array",
-    doc="x converted to DstT as TensorFlow converts it (complex to real keeps the real part; "
+CAST = _declare(
+    "Cast",
+    "Cast",
+    "Array",
+    "x converted to DstT as TensorFlow converts it (complex to real keeps the real part; "
     "float to integer truncates; NaN or out-of-range floats to integers are refused).",
-    inputs=(
-        InputPort("x", PortKind.TENSOR, "any tensor"),
-        InputPort(
-            "DstT", PortKind.DTYPE, "the dtype to convert to", required=False, default="DT_FLOAT"
+    (
+        (
+            InputPort("x", PortKind.TENSOR, "any tensor"),
+            InputPort("DstT", PortKind.DTYPE, "the dtype to convert to", required=False,
+                      default="DT_FLOAT"),
         ),
+        OutputPort("y", "x as DstT"),
     ),
-    outputs=(OutputPort("y", "x as DstT"),),
-    attrs=(
+    (_cast_infer, _cast_run),
+    ("convert", "dtype", "tf.cast"),
+    (
         AttrSpec(
             "Truncate",
             bool,
@@ -471,10 +452,6 @@ CAST = BlockSpec(
             "to fewer mantissa bits: cut the low bits instead of rounding to nearest",
         ),
     ),
-    infer=_cast_infer,
-    run=_cast_run,
-    color=_ARRAY_COLOR,
-    tags=("convert", "dtype", "tf.cast"),
 )
 
 
@@ -499,29 +476,17 @@ def _array_block(
     names = [port.name for port in extra]
 
     def infer(ctx: InferContext) -> dict[str, TensorInfo]:
-        tensor = ctx.inputs.get(data)
-        check_array_dtype(data, _dtype(tensor))
-        values = [_value(ctx.inputs.get(port)) for port in names]
-        return {output.name: TensorInfo(shape_rule(_shape(tensor), values, ctx.attrs),
-                                        _dtype(tensor))}
+        check_array_dtype(data, ctx.dtype(data))
+        values = [ctx.value(port) for port in names]
+        return {output.name: TensorInfo(shape_rule(ctx.shape(data), values, ctx.attrs),
+                                        ctx.dtype(data))}
 
     def run(ctx: RunContext) -> dict[str, np.ndarray]:
         values = [ctx.inputs[port] for port in names]
         return {output.name: kernel(ctx.inputs[data], values, ctx.attrs)}
 
-    return BlockSpec(
-        name=name,
-        title=title,
-        category="Array",
-        doc=doc,
-        inputs=(InputPort(data, PortKind.TENSOR, "any tensor"), *extra),
-        outputs=(output,),
-        attrs=attrs,
-        infer=infer,
-        run=run,
-        color=_ARRAY_COLOR,
-        tags=tags,
-    )
+    ports = ((InputPort(data, PortKind.TENSOR, "any tensor"), *extra), output)
+    return _declare(name, title, "Array", doc, ports, (infer, run), tags, attrs)
 
 
 def _int_port(name: str, doc: str) -> InputPort:

@@ -146,6 +146,26 @@ class InferContext:
     memory_limit: int = DEFAULT_MEMORY_LIMIT
     base_dir: Path | None = None
 
+    # Shape rules read unconnected inputs as unknown; these say so once for all of them.
+    def shape(self, port: str) -> tuple[int | None, ...] | None:
+        """The shape inference knows for input ``port`` (``None``: unknown or unset)."""
+        info = self.inputs.get(port)
+        return None if info is None else info.shape
+
+    def dtype(self, port: str) -> np.dtype[Any] | None:
+        """The dtype inference knows for input ``port`` (``None``: unknown or unset)."""
+        info = self.inputs.get(port)
+        return None if info is None else info.dtype
+
+    def value(self, port: str) -> PortValue | None:
+        """The literal value of input ``port`` when known before running, else ``None``."""
+        info = self.inputs.get(port)
+        return None if info is None else info.value
+
+    def passthrough(self, port: str) -> TensorInfo:
+        """An output with input ``port``'s shape and dtype (as far as they are known)."""
+        return TensorInfo(self.shape(port), self.dtype(port))
+
 
 @dataclass(frozen=True)
 class RunContext:

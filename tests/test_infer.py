@@ -222,3 +222,18 @@ def test_a_missing_file_is_an_inference_problem_on_its_node(tmp_path: Path) -> N
     [problem] = result.problems
     assert problem.node == "file_image" and problem.block == "Input"
     assert result.output("same", "patches") == UNKNOWN
+
+
+def test_a_shape_rule_reads_what_inference_knows_of_each_input() -> None:
+    size = np.array([3, 4], np.int32)
+    ctx = InferContext(
+        {"x": TensorInfo((2, None), np.dtype(np.float16)),
+         "size": TensorInfo((2,), np.dtype(np.int32), size)},
+        {},
+    )
+    assert ctx.shape("x") == (2, None) and ctx.dtype("x") == np.float16
+    assert ctx.value("x") is None and ctx.value("size") is size
+    assert ctx.passthrough("x") == TensorInfo((2, None), np.dtype(np.float16))
+    # An input with neither wire nor literal is unknown, not an error.
+    assert ctx.shape("unset") is None and ctx.dtype("unset") is None
+    assert ctx.value("unset") is None and ctx.passthrough("unset") == TensorInfo(None, None)

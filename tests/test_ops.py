@@ -401,3 +401,31 @@ def test_crop_refuses_a_fill_that_is_not_a_number() -> None:
     assert caught.value.attr == "extrapolation_value"
     out = crop_and_resize(image, boxes - 2, np.zeros(1, np.int32), (2, 2), extrapolation_value="7")
     assert np.all(out == 7)
+
+
+def test_shared_checks_fill_in_tensorflows_message() -> None:
+    from blocks.kernels.op_checks import check_dim, check_rank, size_pair
+
+    def reason(call: Any) -> str:
+        with pytest.raises(InvalidArgumentError) as caught:
+            call()
+        assert caught.value.port in ("boxes", "size")
+        return caught.value.reason
+
+    check_rank("boxes", None, 2, "unused {shape}")  # unknown: nothing to check
+    check_rank("boxes", (3, None), 2, "unused {shape}")
+    assert reason(lambda: check_rank("boxes", (3,), 2, "must be 2-D{shape} (rank {rank})")) == (
+        "boxes: must be 2-D[3] (rank 1)"
+    )
+    check_dim("boxes", (3, None), 1, 4, "unused {dim}")
+    assert reason(lambda: check_dim("boxes", (3, 5), 1, 4, "4 columns, not {dim}")) == (
+        "boxes: 4 columns, not 5"
+    )
+    two = np.array([3, 4], np.int32)
+    assert size_pair("size", two, "shape_t", "1-D", "dims") == (3, 4)
+    assert reason(lambda: size_pair("size", np.array([3, 0]), "shape_t", "1-D", "dims")) == (
+        "size: dims must be positive, got [3, 0]"
+    )
+    assert reason(lambda: size_pair("size", two[None], "shape_t", "1-D", "dims")) == (
+        "size: shape_t must be 1-D[1,2]"
+    )

@@ -41,13 +41,17 @@ from blocks.kernels.float32_math import (
     to_float32,
 )
 from blocks.kernels.op_checks import (
+    PartialShape,
     attr_error,
+    check_dim,
     check_dtype,
     check_memory,
+    check_rank,
     dtypes,
     int_vector,
     port_error,
     shape_text,
+    size_pair,
 )
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
@@ -62,7 +66,7 @@ METHODS = ("bilinear", "nearest")
 class CropPlan:
     """A checked crop: output shape (``None`` where unknown) and the parsed attrs."""
 
-    shape: tuple[int | None, ...] | None
+    shape: PartialShape
     method: str
     extrapolation_value: np.float32
 
@@ -78,11 +82,11 @@ def parse_extrapolation_value(text: Any) -> np.float32:
 
 
 def crop_and_resize_plan(
-    image_shape: tuple[int | None, ...] | None,
+    image_shape: PartialShape,
     image_dtype: np.dtype[Any] | None,
-    boxes_shape: tuple[int | None, ...] | None,
+    boxes_shape: PartialShape,
     box_ind: Any,
-    box_ind_shape: tuple[int | None, ...] | None,
+    box_ind_shape: PartialShape,
     crop_size: Any,
     *,
     method: str = "bilinear",
@@ -101,26 +105,20 @@ def crop_and_resize_plan(
     fill = parse_extrapolation_value(extrapolation_value)
     batch = depth = None
     if image_shape is not None:
-        if len(image_shape) != 4:
-            raise port_error("image", f"input image must be 4-D{shape_text(image_shape)}")
+        check_rank("image", image_shape, 4, "input image must be 4-D{shape}")
         batch, height, width, depth = image_shape
         if (height is not None and height <= 0) or (width is not None and width <= 0):
             raise port_error(
                 "image", f"image dimensions must be positive, got {shape_text(image_shape)}"
             )
-    if boxes_shape is not None and len(boxes_shape) != 2:
-        raise port_error("boxes", f"boxes must be 2-D, got: {shape_text(boxes_shape)}")
-    if box_ind_shape is not None and len(box_ind_shape) != 1:
-        raise port_error(
-            "box_ind", f"box_indices must be rank 1 but is shape {shape_text(box_ind_shape)}"
-        )
+    check_rank("boxes", boxes_shape, 2, "boxes must be 2-D, got: {shape}")
+    check_rank("box_ind", box_ind_shape, 1, "box_indices must be rank 1 but is shape {shape}")
     num_boxes = None if boxes_shape is None else boxes_shape[0]
     both_empty = _count(boxes_shape) == 0 and _count(box_ind_shape) == 0
     if both_empty:
         num_boxes = 0
     else:
-        if boxes_shape is not None and boxes_shape[1] is not None and boxes_shape[1] != 4:
-            raise port_error("boxes", "boxes must have 4 columns")
+        check_dim("boxes", boxes_shape, 1, 4, "boxes must have 4 columns")
         if (
             box_ind_shape is not None
             and num_boxes is not None
@@ -134,18 +132,7 @@ def crop_and_resize_plan(
             )
     crop: tuple[int | None, int | None] = (None, None)
     if crop_size is not None:
-        sizes = int_vector("crop_size", crop_size)
-        if sizes.ndim != 1:
-            raise port_error("crop_size", f"crop_size must be 1-D{shape_text(sizes.shape)}")
-        if sizes.size != 2:
-            raise port_error(
-                "crop_size", f"crop_size must have two elements{shape_text(sizes.shape)}"
-            )
-        if sizes[0] <= 0 or sizes[1] <= 0:
-            raise port_error(
-                "crop_size", f"crop dimensions must be positive, got {sizes.tolist()}"
-            )
-        crop = (int(sizes[0]), int(sizes[1]))
+        crop = size_pair("crop_size", crop_size, "crop_size", "1-D", "crop dimensions")
     shape = (num_boxes, crop[0], crop[1], depth)
     check_memory("crop_size", shape, np.dtype(_F32), memory_limit)
     if box_ind is not None and batch is not None:
@@ -165,7 +152,7 @@ def crop_and_resize_plan(
     return CropPlan(shape, method, fill)
 
 
-def _count(shape: tuple[int | None, ...] | None) -> int | None:
+def _count(shape: PartialShape) -> int | None:
     if shape is None or any(d is None for d in shape):
         return None
     return math.prod(int(d) for d in shape if d is not None)

@@ -20,7 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from blocks.kernels.op_checks import check_dtype, dtypes, port_error, shape_text
+from blocks.kernels.op_checks import (
+    PartialShape,
+    check_dim,
+    check_dtype,
+    check_rank,
+    dtypes,
+    port_error,
+    shape_text,
+)
 
 DRAW_DTYPES = dtypes("float16", "float32")
 _INT64_MIN = -(2**63)
@@ -32,19 +40,15 @@ _DEFAULT_COLORS = np.array(
 
 
 def draw_boxes_shape(
-    images_shape: tuple[int | None, ...] | None,
+    images_shape: PartialShape,
     images_dtype: np.dtype[Any] | None,
-    boxes_shape: tuple[int | None, ...] | None,
-    colors_shape: tuple[int | None, ...] | None = None,
-) -> tuple[int | None, ...] | None:
+    boxes_shape: PartialShape,
+    colors_shape: PartialShape = None,
+) -> PartialShape:
     """TF's checks, in its order; the output has the images' shape."""
     check_dtype("images", images_dtype, DRAW_DTYPES, "float, half")
-    if images_shape is not None and len(images_shape) != 4:
-        raise port_error("images", f"The rank of the images should be 4, got "
-                         f"{shape_text(images_shape)}")
-    if boxes_shape is not None and len(boxes_shape) != 3:
-        raise port_error("boxes", f"The rank of the boxes tensor should be 3, got "
-                         f"{shape_text(boxes_shape)}")
+    check_rank("images", images_shape, 4, "The rank of the images should be 4, got {shape}")
+    check_rank("boxes", boxes_shape, 3, "The rank of the boxes tensor should be 3, got {shape}")
     if images_shape is None or boxes_shape is None:
         return images_shape
     if None not in (images_shape[0], boxes_shape[0]) and images_shape[0] != boxes_shape[0]:
@@ -54,12 +58,10 @@ def draw_boxes_shape(
     if depth is not None and depth not in (1, 3, 4):
         raise port_error("images", "Channel depth should be either 1 (GRY), 3 (RGB), or 4 "
                          f"(RGBA), got {depth}")
-    if boxes_shape[2] is not None and boxes_shape[2] != 4:
-        raise port_error("boxes", "The size of the third dimension of the box must be 4. "
-                         f"Received: {boxes_shape[2]}")
+    check_dim("boxes", boxes_shape, 2, 4,
+              "The size of the third dimension of the box must be 4. Received: {dim}")
     if colors_shape is not None:
-        if len(colors_shape) != 2:
-            raise port_error("colors", f"colors must be a 2-D matrix{shape_text(colors_shape)}")
+        check_rank("colors", colors_shape, 2, "colors must be a 2-D matrix{shape}")
         if None not in (depth, colors_shape[1]) and colors_shape[1] < depth:  # type: ignore[operator]
             raise port_error("colors", "colors must have equal or more channels than the "
                              f"image provided: {shape_text(colors_shape)}")

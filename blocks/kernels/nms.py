@@ -24,50 +24,47 @@ from typing import Any
 import numpy as np
 
 from blocks.kernels.float32_math import flush_denormals
-from blocks.kernels.op_checks import check_dtype, dtypes, port_error, shape_text
+from blocks.kernels.op_checks import (
+    PartialShape,
+    check_dim,
+    check_dtype,
+    check_rank,
+    dtypes,
+    port_error,
+)
 
 NMS_DTYPES = dtypes("float16", "float32")
 _F32 = np.float32
 
 
-def _rank_text(shape: tuple[int | None, ...], rank: int) -> str:
-    return f"{shape_text(shape)} (Shape must be rank {rank} but is rank {len(shape)})"
-
-
 def nms_plan(
-    boxes_shape: tuple[int | None, ...] | None,
+    boxes_shape: PartialShape,
     boxes_dtype: np.dtype[Any] | None,
-    scores_shape: tuple[int | None, ...] | None,
+    scores_shape: PartialShape,
     max_output_size: Any,
-    max_output_shape: tuple[int | None, ...] | None,
+    max_output_shape: PartialShape,
     iou_threshold: Any,
-    iou_shape: tuple[int | None, ...] | None,
-    score_shape: tuple[int | None, ...] | None,
+    iou_shape: PartialShape,
+    score_shape: PartialShape,
 ) -> tuple[int | None, ...]:
     """TF's checks in its order; returns the output shape ``[?]``."""
     check_dtype("boxes", boxes_dtype, NMS_DTYPES, "half, float")
-    if max_output_shape is not None and len(max_output_shape) != 0:
-        raise port_error("max_output_size", "max_output_size must be 0-D, got shape "
-                         f"{_rank_text(max_output_shape, 0)}")
-    if iou_shape is not None and len(iou_shape) != 0:
-        raise port_error("iou_threshold", "iou_threshold must be 0-D, got shape "
-                         f"{_rank_text(iou_shape, 0)}")
+    check_rank("max_output_size", max_output_shape, 0, "max_output_size must be 0-D, got "
+               "shape {shape} (Shape must be rank 0 but is rank {rank})")
+    check_rank("iou_threshold", iou_shape, 0, "iou_threshold must be 0-D, got shape {shape} "
+               "(Shape must be rank 0 but is rank {rank})")
     if iou_threshold is not None:
         value = _threshold(iou_threshold, boxes_dtype)
         if not (value >= 0 and value <= 1):
             raise port_error("iou_threshold", f"iou_threshold must be in [0, 1], got {value}")
-    if score_shape is not None and len(score_shape) != 0:
-        raise port_error("score_threshold", "score_threshold must be 0-D, got shape "
-                         f"{shape_text(score_shape)}")
-    if boxes_shape is not None:
-        if len(boxes_shape) != 2:
-            raise port_error("boxes", f"boxes must be 2-D{_rank_text(boxes_shape, 2)}")
-        if boxes_shape[1] is not None and boxes_shape[1] != 4:
-            raise port_error("boxes", "boxes must have 4 columns (Dimension must be 4 but is "
-                             f"{boxes_shape[1]})")
+    check_rank("score_threshold", score_shape, 0, "score_threshold must be 0-D, got shape {shape}")
+    check_rank("boxes", boxes_shape, 2,
+               "boxes must be 2-D{shape} (Shape must be rank 2 but is rank {rank})")
+    check_dim("boxes", boxes_shape, 1, 4,
+              "boxes must have 4 columns (Dimension must be 4 but is {dim})")
     if scores_shape is not None:
-        if len(scores_shape) != 1:
-            raise port_error("scores", f"scores must be 1-D{_rank_text(scores_shape, 1)}")
+        check_rank("scores", scores_shape, 1,
+                   "scores must be 1-D{shape} (Shape must be rank 1 but is rank {rank})")
         count = None if boxes_shape is None else boxes_shape[0]
         if None not in (count, scores_shape[0]) and count != scores_shape[0]:
             raise port_error("scores", "scores has incompatible shape (Dimensions must be "

@@ -25,6 +25,9 @@ except ImportError:  # pragma: no cover - ml_dtypes is installed in development
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
+#: A shape as inference knows it: ``None`` when unknown, a ``None`` dim where that is.
+PartialShape = tuple[int | None, ...] | None
+
 #: TensorFlow's names of the dtypes, as its messages write them.
 _TF_NAMES = {
     "float16": "half", "float32": "float", "float64": "double", "bfloat16": "bfloat16",
@@ -78,6 +81,34 @@ def check_dtype(
         f"Value for attr '{attr}' of {tf_dtype_name(np.dtype(dtype))} is not in the list of "
         f"allowed values: {tf_list}",
     )
+
+
+def check_rank(port: str, shape: PartialShape, rank: int, message: str) -> None:
+    """Refuse a known shape whose rank is not ``rank``; ``message`` is TensorFlow's, with
+    ``{shape}`` (as :func:`shape_text`) and ``{rank}`` (the shape's rank) filled in."""
+    if shape is not None and len(shape) != rank:
+        raise port_error(port, message.format(shape=shape_text(shape), rank=len(shape)))
+
+
+def check_dim(port: str, shape: PartialShape, axis: int, size: int, message: str) -> None:
+    """Refuse a known dim ``axis`` that is not ``size``; ``{dim}`` in ``message`` is the dim."""
+    dim = None if shape is None else shape[axis]
+    if dim is not None and dim != size:
+        raise port_error(port, message.format(dim=dim))
+
+
+def size_pair(port: str, value: Any, name: str, vector: str, dims: str) -> tuple[int, int]:
+    """A ``(height, width)`` size tensor checked as TensorFlow checks ``size`` and
+    ``crop_size``: int32, ``{name} must be {vector}``, two elements, ``{dims}`` positive."""
+    values = int_vector(port, value)
+    if values.ndim != 1:
+        raise port_error(port, f"{name} must be {vector}{shape_text(values.shape)}")
+    if values.size != 2:
+        raise port_error(port, f"{name} must have two elements{shape_text(values.shape)}")
+    height, width = int(values[0]), int(values[1])
+    if height <= 0 or width <= 0:
+        raise port_error(port, f"{dims} must be positive, got [{height}, {width}]")
+    return height, width
 
 
 def int_vector(port: str, value: Any, what: str = "int32") -> np.ndarray:

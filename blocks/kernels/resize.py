@@ -6,8 +6,9 @@ Contract:
   the images' dtype (values copied as bits).
 * ``resize_plan(method, images_shape, images_dtype, size, ...)`` checks every argument
   without touching data and returns the :class:`ResizePlan` (output shape and dtype,
-  ``None`` dims where the size is not known yet). The kernels call it first, so the
-  block's inference and its run raise the same errors.
+  ``None`` dims where the size is not known yet). Every kernel starts with
+  ``checked_resize`` (which calls it on the images' shape and dtype), so the block's
+  inference and its run raise the same errors.
 
 TensorFlow's arithmetic (``image_resizer_state.h``, ``resize_bilinear_op.cc``,
 ``resize_nearest_neighbor_op.cc``), every step in float32 with one rounding per
@@ -38,7 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
@@ -56,10 +57,11 @@ from blocks.kernels.op_checks import (
     attr_error,
     check_dtype,
     check_memory,
+    check_rank,
     dtypes,
-    int_vector,
     port_error,
     shape_text,
+    size_pair,
 )
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
@@ -95,20 +97,6 @@ class ResizePlan:
     half_pixel_centers: bool
 
 
-def _size_pair(size: Any) -> tuple[int, int]:
-    values = int_vector("size", size)
-    if values.ndim != 1:
-        raise port_error("size", f"shape_t must be 1-dimensional{shape_text(values.shape)}")
-    if values.size != 2:
-        raise port_error("size", f"shape_t must have two elements{shape_text(values.shape)}")
-    height, width = int(values[0]), int(values[1])
-    if height <= 0 or width <= 0:
-        raise port_error(
-            "size", f"output dimensions must be positive, got [{height}, {width}]"
-        )
-    return height, width
-
-
 def resize_plan(
     method: str,
     images_shape: tuple[int | None, ...] | None,
@@ -130,8 +118,7 @@ def resize_plan(
     batch: int | None = None
     channels: int | None = None
     if images_shape is not None:
-        if len(images_shape) != 4:
-            raise port_error("images", f"input must be 4-dimensional{shape_text(images_shape)}")
+        check_rank("images", images_shape, 4, "input must be 4-dimensional{shape}")
         batch, in_h, in_w, channels = images_shape
         if channels is not None and channels <= 0:
             raise port_error("images", "image must have at least one channel")
@@ -142,7 +129,9 @@ def resize_plan(
             )
         if (in_h or 0) > INT32_MAX or (in_w or 0) > INT32_MAX:
             raise port_error("images", "input sizes must be between 0 and max int32")
-    out: tuple[int | None, int | None] = (None, None) if size is None else _size_pair(size)
+    out: tuple[int | None, int | None] = (None, None) if size is None else size_pair(
+        "size", size, "shape_t", "1-dimensional", "output dimensions"
+    )
     if method == "nearest" and (
         (in_h or 0) >= _NEAREST_MAX_SIZE or (in_w or 0) >= _NEAREST_MAX_SIZE
     ):
@@ -169,13 +158,21 @@ def resize_scale(in_size: int, out_size: int, align_corners: bool) -> np.float32
     return _F32(in_size) / _F32(out_size)
 
 
+def source_coordinates(
+    in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool
+) -> np.ndarray:
+    """Per output index, its float32 source coordinate as TF's bilinear and bicubic
+    scalers give it: ``(x + 0.5)*scale - 0.5`` with half pixel centres, else ``x*scale``."""
+    scale = resize_scale(in_size, out_size, align_corners)
+    index = np.arange(out_size, dtype=_F32)
+    return (index + _HALF) * scale - _HALF if half_pixel_centers else index * scale
+
+
 def _bilinear_weights(
     in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per output index: lower and upper source index and the float32 lerp."""
-    scale = resize_scale(in_size, out_size, align_corners)
-    index = np.arange(out_size, dtype=_F32)
-    coord = (index + _HALF) * scale - _HALF if half_pixel_centers else index * scale
+    coord = source_coordinates(in_size, out_size, align_corners, half_pixel_centers)
     floor = np.floor(coord)
     upper = np.minimum(np.ceil(coord).astype(np.int64), in_size - 1)
     lower = np.minimum(np.maximum(floor.astype(np.int64), 0), upper)
@@ -197,42 +194,63 @@ def nearest_indices(
     return result
 
 
-def checked_output_shape(
-    method: str,
-    images: np.ndarray,
-    size: Any,
-    *,
-    align_corners: bool,
-    half_pixel_centers: bool = False,
-    memory_limit: int | None,
-) -> tuple[int, ...]:
-    """The output shape of resizing ``images`` (checked by :func:`resize_plan`)."""
-    plan = resize_plan(
-        method, images.shape, images.dtype, size, align_corners=align_corners,
-        half_pixel_centers=half_pixel_centers, memory_limit=memory_limit,
-    )
-    assert plan.shape is not None and all(d is not None for d in plan.shape)
-    return tuple(int(d) for d in plan.shape if d is not None)
+class ResizeOptions(TypedDict, total=False):
+    """The keyword arguments every resize kernel but ResizeArea takes (TF's attrs and our
+    memory limit); missing ones default as in :func:`resize_plan`."""
+
+    align_corners: bool
+    half_pixel_centers: bool
+    memory_limit: int | None
 
 
-def resize_bilinear(
-    images: np.ndarray,
-    size: Any,
-    *,
-    align_corners: bool = False,
-    half_pixel_centers: bool = False,
-    memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
-) -> np.ndarray:
-    """TensorFlow's ResizeBilinear: ``[B, h, w, C]`` float32."""
+@dataclass(frozen=True)
+class ResizeCall:
+    """A resize call checked by :func:`resize_plan`: the images as an array, the known
+    output shape ``(B, h, w, C)`` and the attrs, as every kernel starts from them."""
+
+    images: np.ndarray
+    shape: tuple[int, int, int, int]
+    align_corners: bool
+    half_pixel_centers: bool
+
+    @property
+    def in_size(self) -> tuple[int, int]:
+        """Input height and width."""
+        return int(self.images.shape[1]), int(self.images.shape[2])
+
+    @property
+    def out_size(self) -> tuple[int, int]:
+        """Output height and width."""
+        return self.shape[1], self.shape[2]
+
+    @property
+    def empty(self) -> bool:
+        """Whether the output has no element (then the kernels return zeros)."""
+        return math.prod(self.shape) == 0
+
+
+def checked_resize(
+    method: str, images: Any, size: Any, **options: Unpack[ResizeOptions]
+) -> ResizeCall:
+    """The first step of every resize kernel: ``images`` as an array, checked with ``size``
+    and the options by :func:`resize_plan` (so inference and running raise alike)."""
     images = np.asarray(images)
-    shape = checked_output_shape(
-        "bilinear", images, size, align_corners=align_corners,
-        half_pixel_centers=half_pixel_centers, memory_limit=memory_limit,
+    plan = resize_plan(method, images.shape, images.dtype, size, **options)
+    assert plan.shape is not None and all(d is not None for d in plan.shape)
+    batch, out_h, out_w, channels = (int(d) for d in plan.shape if d is not None)
+    return ResizeCall(
+        images, (batch, out_h, out_w, channels), plan.align_corners, plan.half_pixel_centers
     )
-    _, out_h, out_w, _ = shape
-    in_h, in_w = images.shape[1], images.shape[2]
-    if images.size == 0 or math.prod(shape) == 0:
-        return np.zeros(shape, _F32)
+
+
+def resize_bilinear(images: Any, size: Any, **options: Unpack[ResizeOptions]) -> np.ndarray:
+    """TensorFlow's ResizeBilinear: ``[B, h, w, C]`` float32."""
+    call = checked_resize("bilinear", images, size, **options)
+    images = call.images
+    (in_h, in_w), (out_h, out_w) = call.in_size, call.out_size
+    align_corners, half_pixel_centers = call.align_corners, call.half_pixel_centers
+    if images.size == 0 or call.empty:
+        return np.zeros(call.shape, _F32)
     if (out_h, out_w) == (in_h, in_w):
         return to_float32(images)  # TF's no-op resize: a plain conversion
     y_lo, y_hi, y_lerp = _bilinear_weights(in_h, out_h, align_corners, half_pixel_centers)
@@ -274,25 +292,14 @@ def _exact_samples(
 
 
 def resize_nearest_neighbor(
-    images: np.ndarray,
-    size: Any,
-    *,
-    align_corners: bool = False,
-    half_pixel_centers: bool = False,
-    memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+    images: Any, size: Any, **options: Unpack[ResizeOptions]
 ) -> np.ndarray:
     """TensorFlow's ResizeNearestNeighbor: ``[B, h, w, C]`` in the images' dtype."""
-    images = np.asarray(images)
-    shape = checked_output_shape(
-        "nearest", images, size, align_corners=align_corners,
-        half_pixel_centers=half_pixel_centers, memory_limit=memory_limit,
-    )
-    _, out_h, out_w, _ = shape
-    in_h, in_w = images.shape[1], images.shape[2]
-    if math.prod(shape) == 0:
-        return np.zeros(shape, images.dtype)
-    rows = nearest_indices(in_h, out_h, align_corners, half_pixel_centers)
-    cols = nearest_indices(in_w, out_w, align_corners, half_pixel_centers)
-    picked = np.take(images, rows, axis=1)
+    call = checked_resize("nearest", images, size, **options)
+    if call.empty:
+        return np.zeros(call.shape, call.images.dtype)
+    (in_h, in_w), (out_h, out_w) = call.in_size, call.out_size
+    rows = nearest_indices(in_h, out_h, call.align_corners, call.half_pixel_centers)
+    cols = nearest_indices(in_w, out_w, call.align_corners, call.half_pixel_centers)
+    picked = np.take(call.images, rows, axis=1)
     return np.take(picked, cols, axis=2)
-

@@ -33,9 +33,8 @@ differ from TF's. Every other value, and whether a value is NaN, is bit-exact.
 
 from __future__ import annotations
 
-import math
 from functools import cache
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 
@@ -48,7 +47,12 @@ from blocks.kernels.float32_math import (
     multiply,
     to_float32,
 )
-from blocks.kernels.resize import checked_output_shape, resize_scale
+from blocks.kernels.resize import (
+    ResizeOptions,
+    checked_resize,
+    resize_scale,
+    source_coordinates,
+)
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
 _F32 = np.float32
@@ -73,10 +77,7 @@ def _cubic_taps(
     in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per output index: the four source indices and their float32 weights."""
-    scale = resize_scale(in_size, out_size, align_corners)
-    index = np.arange(out_size, dtype=_F32)
-    half = _F32(0.5)
-    loc = (index + half) * scale - half if half_pixel_centers else index * scale
+    loc = source_coordinates(in_size, out_size, align_corners, half_pixel_centers)
     in_loc = np.floor(loc).astype(np.int64)
     delta = loc - in_loc.astype(_F32)
     offset = np.rint(delta * _F32(_TABLE_SIZE)).astype(np.int64)  # lrintf: ties to even
@@ -136,23 +137,13 @@ def _source(images: np.ndarray, growth: float) -> tuple[np.ndarray, ArithmeticMo
     return (flush_denormals(source) if mode.flush else source), mode
 
 
-def resize_bicubic(
-    images: Any,
-    size: Any,
-    *,
-    align_corners: bool = False,
-    half_pixel_centers: bool = False,
-    memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
-) -> np.ndarray:
+def resize_bicubic(images: Any, size: Any, **options: Unpack[ResizeOptions]) -> np.ndarray:
     """TensorFlow's ResizeBicubic: ``[B, h, w, C]`` float32."""
-    images = np.asarray(images)
-    shape = checked_output_shape(
-        "bicubic", images, size, align_corners=align_corners,
-        half_pixel_centers=half_pixel_centers, memory_limit=memory_limit,
-    )
-    if math.prod(shape) == 0:
-        return np.zeros(shape, _F32)
-    _, out_h, out_w, _ = shape
+    call = checked_resize("bicubic", images, size, **options)
+    if call.empty:
+        return np.zeros(call.shape, _F32)
+    images, (out_h, out_w) = call.images, call.out_size
+    align_corners, half_pixel_centers = call.align_corners, call.half_pixel_centers
     rows, row_weights = _cubic_taps(images.shape[1], out_h, align_corners, half_pixel_centers)
     cols, col_weights = _cubic_taps(images.shape[2], out_w, align_corners, half_pixel_centers)
     # Each pass multiplies by weights up to ~1.3 and adds four terms.
@@ -205,14 +196,12 @@ def resize_area(
     memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
 ) -> np.ndarray:
     """TensorFlow's ResizeArea: ``[B, h, w, C]`` float32."""
-    images = np.asarray(images)
-    shape = checked_output_shape(
-        "area", images, size, align_corners=align_corners, memory_limit=memory_limit
-    )
-    if math.prod(shape) == 0:
-        return np.zeros(shape, _F32)
-    _, out_h, out_w, _ = shape
-    in_h, in_w = images.shape[1], images.shape[2]
+    call = checked_resize("area", images, size, align_corners=align_corners,
+                          memory_limit=memory_limit)
+    if call.empty:
+        return np.zeros(call.shape, _F32)
+    images, shape = call.images, call.shape
+    (in_h, in_w), (out_h, out_w) = call.in_size, call.out_size
     height_scale = resize_scale(in_h, out_h, align_corners)
     width_scale = resize_scale(in_w, out_w, align_corners)
     with np.errstate(divide="ignore"):  # a zero scale (align_corners from 1 pixel): inf

@@ -24,8 +24,7 @@ from blocks.spec import (
 
 
 def _same(ctx: InferContext) -> dict[str, TensorInfo]:
-    x = ctx.inputs.get("x")
-    return {"y": TensorInfo(None if x is None else x.shape, None if x is None else x.dtype)}
+    return {"y": ctx.passthrough("x")}
 
 
 def _invert(ctx: RunContext) -> dict[str, np.ndarray]:
