@@ -28,10 +28,19 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from PySide6.QtCore import QCoreApplication, QElapsedTimer, QTimer
+from PySide6.QtCore import (
+    QCoreApplication,
+    QElapsedTimer,
+    QMessageLogContext,
+    QTimer,
+    QtMsgType,
+    qInstallMessageHandler,
+)
 from PySide6.QtWidgets import QApplication
 
 from app.document import APPLICATION, ORGANIZATION
+from app.qt_check import startup_problem
+from app.wheel_guard import install_wheel_guard
 
 ExceptHook = Callable[[type[BaseException], BaseException, TracebackType | None], object]
 
@@ -59,14 +68,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Qt warnings that say nothing to a user: the offscreen plugin prints this on every
+#: top-level window it shows (three times per ``--screenshot``).
+QUIET_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",)
+
+
+def qt_message(mode: QtMsgType, context: QMessageLogContext, message: str) -> None:
+    """Qt's messages on stderr as Qt prints them, less :data:`QUIET_QT_MESSAGES`."""
+    if message.strip() in QUIET_QT_MESSAGES:
+        return
+    print(message, file=sys.stderr)
+
+
 def application() -> QApplication:
-    """The QApplication (created if there is none yet)."""
+    """The QApplication (created if there is none yet), with the wheel guard installed."""
     app = QApplication.instance()
     if isinstance(app, QApplication):
+        install_wheel_guard(app)
         return app
+    qInstallMessageHandler(qt_message)
     QCoreApplication.setOrganizationName(ORGANIZATION)
     QCoreApplication.setApplicationName(APPLICATION)
-    return QApplication(sys.argv[:1])
+    app = QApplication(sys.argv[:1])
+    install_wheel_guard(app)
+    return app
 
 
 def _settle(app: QApplication, milliseconds: int = 150) -> None:
@@ -128,6 +153,11 @@ def run_editor(argv: list[str]) -> int:
     if screenshot is not None and QApplication.instance() is None:
         # A screenshot needs no display: render offscreen unless told otherwise.
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    problem = None if QApplication.instance() is not None else startup_problem(os.environ)
+    if problem is not None:
+        # Qt would abort (exit 134) on start-up: say what is missing instead.
+        print(f"tensorblocks edit: {problem}", file=sys.stderr)
+        return 1
     app = application()
     from app.main_window import MainWindow
 

@@ -1,0 +1,209 @@
+"""The editor as a person uses it (issue 12): the wheel guard, Qt start-up messages, the
+level of detail, attrs on the blocks' faces, output thumbnails, the start page, the
+shortcuts sheet, the palette's empty-search hint, images that fill their view."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QScrollArea,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import qt_check
+from app.wheel_guard import install_wheel_guard
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wheel(widget: QWidget, steps: int = 1) -> None:
+    """Send ``steps`` wheel notches (down) to the middle of ``widget``."""
+    centre = QPointF(widget.width() / 2, widget.height() / 2)
+    for _ in range(steps):
+        event = QWheelEvent(
+            centre,
+            QPointF(widget.mapToGlobal(QPoint(int(centre.x()), int(centre.y())))),
+            QPoint(0, 0),
+            QPoint(0, -120),
+            Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.NoModifier,
+            Qt.ScrollPhase.NoScrollPhase,
+            False,
+        )
+        QApplication.sendEvent(widget, event)
+
+
+# ----------------------------------------------------------------------------- wheel guard
+
+
+@pytest.fixture
+def form(qtbot: Any) -> tuple[QScrollArea, QComboBox, QSpinBox, QSlider]:
+    install_wheel_guard(QApplication.instance())  # type: ignore[arg-type]
+    area = QScrollArea()
+    inner = QWidget()
+    layout = QVBoxLayout(inner)
+    combo = QComboBox()
+    combo.addItems(["uniform", "gaussian", "zero", ""])
+    spin = QSpinBox()
+    spin.setRange(0, 100)
+    spin.setValue(50)
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setRange(0, 100)
+    slider.setValue(50)
+    for widget in (combo, spin, slider):
+        layout.addWidget(widget)
+    area.setWidget(inner)
+    qtbot.addWidget(area)
+    area.show()
+    qtbot.waitExposed(area)
+    area.setFocus()
+    return area, combo, spin, slider
+
+
+def test_wheel_over_unfocused_value_widgets_changes_nothing(form: Any) -> None:
+    _area, combo, spin, slider = form
+    combo.setCurrentIndex(1)
+    for widget in (combo, spin, slider):
+        assert not widget.hasFocus()
+        wheel(widget, 3)
+    assert combo.currentIndex() == 1
+    assert spin.value() == 50
+    assert slider.value() == 50
+
+
+def test_wheel_still_scrolls_the_scroll_area(form: Any, qtbot: Any) -> None:
+    area, *_ = form
+    area.widget().setMinimumHeight(3000)
+    area.resize(200, 150)
+    qtbot.waitUntil(lambda: area.verticalScrollBar().maximum() > 0)
+    wheel(area.viewport(), 2)
+    assert area.verticalScrollBar().value() > 0
+
+
+def test_wheel_changes_a_focused_value_widget(form: Any, qtbot: Any) -> None:
+    _area, _combo, spin, _slider = form
+    spin.setFocus()
+    qtbot.waitUntil(spin.hasFocus)
+    wheel(spin, 2)
+    assert spin.value() == 48  # two notches down; the guard lets a focused widget do its job
+
+
+def test_guarded_widgets_are_not_focused_by_the_wheel(form: Any) -> None:
+    _area, combo, spin, slider = form
+    for widget in (combo, spin, slider):
+        assert widget.focusPolicy() != Qt.FocusPolicy.WheelFocus
+
+
+def test_wheel_guard_is_installed_once() -> None:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    assert install_wheel_guard(app) is install_wheel_guard(app)
+
+
+# ----------------------------------------------------------------------------- Qt start-up
+
+
+def test_debian_package_names_follow_the_soname() -> None:
+    assert qt_check.debian_package("libxcb-cursor.so.0") == "libxcb-cursor0"
+    assert qt_check.debian_package("libxcb-icccm.so.4") == "libxcb-icccm4"
+    assert qt_check.debian_package("libxcb-keysyms.so.1") == "libxcb-keysyms1"
+    assert qt_check.debian_package("libxkbcommon-x11.so.0") == "libxkbcommon-x11-0"
+    assert qt_check.debian_package("libEGL.so.1") == "libegl1"
+    assert qt_check.debian_package("libglib-2.0.so.0") == "libglib2.0-0"
+
+
+def test_install_script_installs_every_package_the_check_names() -> None:
+    script = (ROOT / qt_check.SCRIPT).read_text(encoding="utf-8")
+    for soname in ("libxcb-cursor.so.0", "libxcb-icccm.so.4", "libxcb-keysyms.so.1",
+                   "libxkbcommon-x11.so.0", "libEGL.so.1", "libGL.so.1"):
+        assert qt_check.debian_package(soname) in script.split()
+
+
+def test_platform_follows_the_environment() -> None:
+    assert qt_check.qt_platform({"QT_QPA_PLATFORM": "offscreen"}) == "offscreen"
+    assert qt_check.qt_platform({"QT_QPA_PLATFORM": "wayland;xcb"}) == "wayland"
+    if sys.platform.startswith("linux"):
+        assert qt_check.qt_platform({}) == "xcb"
+        assert qt_check.startup_problem({"QT_QPA_PLATFORM": "offscreen"}) is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the xcb check is Linux's")
+def test_no_display_is_one_line() -> None:
+    problem = qt_check.startup_problem({"QT_QPA_PLATFORM": "xcb"})
+    assert problem is not None and "\n" not in problem
+    assert "DISPLAY" in problem
+
+
+def test_a_missing_library_names_its_package() -> None:
+    error = ImportError("libEGL.so.1: cannot open shared object file: No such file or directory")
+    line = qt_check.library_problem(error)
+    assert line is not None and "\n" not in line
+    assert "libEGL.so.1" in line and "apt-get install libegl1" in line
+    assert qt_check.SCRIPT in line
+    assert qt_check.library_problem(ImportError("No module named 'PySide6'")) is None
+
+
+def test_missing_libraries_of_the_xcb_plugin_come_from_ldd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listing = (
+        "\tlibxcb-cursor.so.0 => not found\n\tlibc.so.6 => /lib/libc.so.6\n"
+        "\tlibxcb-icccm.so.4 => not found\n"
+    )
+
+    class Done:
+        stdout = listing
+
+    monkeypatch.setattr(qt_check.subprocess, "run", lambda *_a, **_k: Done())
+    missing = qt_check._missing_libraries(tmp_path / "libqxcb.so", "")
+    assert missing == ["libxcb-cursor.so.0", "libxcb-icccm.so.4"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the xcb check is Linux's")
+def test_edit_without_a_display_says_so_and_does_not_abort() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["QT_QPA_PLATFORM"] = "xcb"
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "edit"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 1  # not 134 (abort)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "no X display" in lines[0]
+
+
+def test_screenshot_prints_no_propagate_size_hints(tmp_path: Path) -> None:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
+               TENSORBLOCKS_SETTINGS_DIR=str(tmp_path / "settings"))
+    png = tmp_path / "shot.png"
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "edit", "assets/examples/glimpses.tbg.json",
+         "--screenshot", str(png)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert png.is_file()
+    assert "propagateSizeHints" not in done.stderr + done.stdout
+
+
+def test_readme_set_up_is_two_commands_and_the_first_installs_the_system_packages() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Set up", 1)[1].split("\n## ", 1)[0]
+    commands = [line.strip() for line in section.splitlines() if line.startswith("    ")]
+    assert len(commands) == 2
+    assert commands[0].startswith(qt_check.SCRIPT + " && python3 -m venv .venv")
+    assert os.access(ROOT / qt_check.SCRIPT, os.X_OK)
