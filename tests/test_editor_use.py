@@ -207,3 +207,29 @@ def test_readme_set_up_is_two_commands_and_the_first_installs_the_system_package
     assert len(commands) == 2
     assert commands[0].startswith(qt_check.SCRIPT + " && python3 -m venv .venv")
     assert os.access(ROOT / qt_check.SCRIPT, os.X_OK)
+
+
+# ----------------------------------------------------------------------------- style sheets
+
+
+@pytest.mark.parametrize("name", ["light", "dark"])
+def test_spin_box_arrows_are_drawn_by_the_style_sheet(name: str) -> None:
+    import re
+
+    from app import style
+
+    sheet = style.style_sheet(style.theme_named(name))
+    assert "${" not in sheet
+    for arrow in ("up-arrow", "down-arrow"):
+        rule = re.search(r"QSpinBox::" + arrow + r"[^{]*\{[^}]*url\(([^)]+)\)", sheet)
+        assert rule is not None and Path(rule.group(1)).is_file()
+
+
+def test_dark_theme_frame_lines_are_not_white() -> None:
+    from PySide6.QtGui import QColor, QPalette
+
+    from app import style
+
+    pal = style.palette(style.DARK)
+    for role in (QPalette.ColorRole.Light, QPalette.ColorRole.Midlight):
+        assert pal.color(role) == QColor(style.DARK.border)
