@@ -233,3 +233,20 @@ def test_dark_theme_frame_lines_are_not_white() -> None:
     pal = style.palette(style.DARK)
     for role in (QPalette.ColorRole.Light, QPalette.ColorRole.Midlight):
         assert pal.color(role) == QColor(style.DARK.border)
+
+
+# ----------------------------------------------------------------------------- palette
+
+
+def test_palette_says_so_when_the_search_finds_nothing(qtbot: Any) -> None:
+    from app.palette import Palette
+
+    palette = Palette()
+    qtbot.addWidget(palette)
+    palette.show()
+    palette.set_filter("zzz")
+    assert palette.visible_blocks() == []
+    assert palette.empty_hint.isVisible()
+    assert "zzz" in palette.empty_hint.text() and "tag" in palette.empty_hint.text()
+    palette.set_filter("glimpse")
+    assert palette.visible_blocks() and not palette.empty_hint.isVisible()
