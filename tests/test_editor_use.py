@@ -250,3 +250,74 @@ def test_palette_says_so_when_the_search_finds_nothing(qtbot: Any) -> None:
     assert "zzz" in palette.empty_hint.text() and "tag" in palette.empty_hint.text()
     palette.set_filter("glimpse")
     assert palette.visible_blocks() and not palette.empty_hint.isVisible()
+
+
+# ----------------------------------------------------------------------------- canvas view
+
+
+def glimpse_model() -> Any:
+    from graph.model import GraphModel, PortRef
+
+    m = GraphModel()
+    m.add_node("Input", "image", literals={"initvalues": "{{{{1},{2}},{{3},{4}}}}"}, pos=(0, 0))
+    m.add_node("ExtractGlimpse", "glimpse", literals={"size": "{1,1}"}, pos=(320, 0))
+    m.connect(PortRef("image", "output"), PortRef("glimpse", "input"))
+    return m
+
+
+@pytest.fixture
+def view(qtbot: Any) -> Any:
+    from PySide6.QtGui import QUndoStack
+
+    from app.canvas.scene import GraphScene
+    from app.canvas.view import GraphView
+
+    stack = QUndoStack()
+    scene = GraphScene(glimpse_model(), stack)
+    graph_view = GraphView(scene)
+    graph_view.stack = stack  # type: ignore[attr-defined]
+    graph_view.resize(900, 600)
+    qtbot.addWidget(graph_view)
+    graph_view.show()
+    qtbot.waitExposed(graph_view)
+    yield graph_view
+    scene.detach()
+
+
+def test_fit_all_holds_through_resizes_until_the_user_zooms(view: Any, qtbot: Any) -> None:
+    view.fit_all()
+    before = view.zoom()
+    view.resize(450, 300)  # the window laying out its docks after the first show
+    qtbot.waitUntil(lambda: view.zoom() < before)
+    visible = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert visible.contains(view.graph_scene.nodes_rect())
+    view.zoom_by(1.5)
+    zoomed = view.zoom()
+    view.resize(900, 600)
+    QApplication.processEvents()
+    assert view.zoom() == pytest.approx(zoomed)  # the user's zoom is kept
+
+
+def test_quick_added_block_is_in_view_and_the_popup_inside_the_canvas(view: Any) -> None:
+    view.resetTransform()
+    view.centerOn(300, 100)
+    corner = view.mapToScene(view.viewport().rect().bottomRight())
+    popup = view.show_quick_add(corner - QPointF(5, 5))
+    top_left = view.viewport().mapFromGlobal(popup.geometry().topLeft())
+    frame = 4  # the platform's window frame around the popup
+    assert top_left.x() + popup.width() <= view.viewport().width() + frame
+    assert top_left.y() + popup.height() <= view.viewport().height() + frame
+    popup.search.setText("patches")
+    popup.choose_current()
+    QApplication.processEvents()
+    added = [i for i in view.graph_scene.node_items() if i.block == "ExtractImagePatches"]
+    assert len(added) == 1
+    visible = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert visible.contains(added[0].sceneBoundingRect())
+
+
+def test_pointer_scene_pos_is_none_off_the_canvas(view: Any) -> None:
+    from PySide6.QtGui import QCursor
+
+    QCursor.setPos(view.mapToGlobal(QPoint(-50, -50)))
+    assert view.pointer_scene_pos() is None
