@@ -356,7 +356,7 @@ class MainWindow(QMainWindow):
             self.actions_by_name[action.objectName()] = action
         a("cut", "Cu&t", lambda: self.scene.cut_selection(), key.Cut)
         a("copy", "&Copy", lambda: self.scene.copy_selection(), key.Copy)
-        a("paste", "&Paste", lambda: self.scene.paste(), key.Paste)
+        a("paste", "&Paste", lambda: self.scene.paste(self.view.pointer_scene_pos()), key.Paste)
         a("duplicate", "D&uplicate", lambda: self.scene.duplicate_selection(), "Ctrl+D")
         a(
             "delete",

@@ -321,3 +321,27 @@ def test_pointer_scene_pos_is_none_off_the_canvas(view: Any) -> None:
 
     QCursor.setPos(view.mapToGlobal(QPoint(-50, -50)))
     assert view.pointer_scene_pos() is None
+
+
+def test_paste_lands_at_the_pointer(qtbot: Any, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtGui import QCursor
+
+    from app.main_window import MainWindow
+
+    monkeypatch.setenv("TENSORBLOCKS_SETTINGS_DIR", str(tmp_path / "settings"))
+    window = MainWindow(restore_layout=False, autosave_dir=tmp_path)
+    qtbot.addWidget(window)
+    window.resize(1200, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    window.add_block("Input", (0.0, 0.0))
+    window.scene.select_nodes(window.model.node_ids())
+    window.actions_by_name["copy"].trigger()
+    target = window.view.mapFromScene(QPointF(400, 300))
+    QCursor.setPos(window.view.viewport().mapToGlobal(target))
+    window.actions_by_name["paste"].trigger()
+    pasted = [n for n in window.model.nodes() if n.id != "input"]
+    assert len(pasted) == 1
+    x, y = pasted[0].pos
+    assert abs(x - 400) <= 20 and abs(y - 300) <= 20  # snapped to the grid at the pointer
