@@ -316,20 +316,28 @@ def test_quick_added_block_is_in_view_and_the_popup_inside_the_canvas(view: Any)
     assert visible.contains(added[0].sceneBoundingRect())
 
 
-def test_pointer_scene_pos_is_none_off_the_canvas(view: Any) -> None:
+def test_pointer_scene_pos_is_none_off_the_canvas(
+    view: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from PySide6.QtGui import QCursor
 
-    QCursor.setPos(view.mapToGlobal(QPoint(-50, -50)))
+    outside = view.mapToGlobal(QPoint(-50, -50))
+    monkeypatch.setattr(QCursor, "pos", staticmethod(lambda: outside))
     assert view.pointer_scene_pos() is None
+    inside = view.viewport().mapToGlobal(QPoint(100, 80))
+    monkeypatch.setattr(QCursor, "pos", staticmethod(lambda: inside))
+    assert view.pointer_scene_pos() == view.mapToScene(QPoint(100, 80))
 
 
 def test_paste_lands_at_the_pointer(qtbot: Any, tmp_path: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from PySide6.QtGui import QCursor
+    from PySide6.QtWidgets import QMessageBox
 
     from app.main_window import MainWindow
 
     monkeypatch.setenv("TENSORBLOCKS_SETTINGS_DIR", str(tmp_path / "settings"))
+    monkeypatch.setattr(QMessageBox, "question", lambda *_a: QMessageBox.StandardButton.Discard)
     window = MainWindow(restore_layout=False, autosave_dir=tmp_path)
     qtbot.addWidget(window)
     window.resize(1200, 800)
@@ -338,10 +346,13 @@ def test_paste_lands_at_the_pointer(qtbot: Any, tmp_path: Path,
     window.add_block("Input", (0.0, 0.0))
     window.scene.select_nodes(window.model.node_ids())
     window.actions_by_name["copy"].trigger()
-    target = window.view.mapFromScene(QPointF(400, 300))
-    QCursor.setPos(window.view.viewport().mapToGlobal(target))
+    target = QPoint(60, 50)
+    expected = window.view.mapToScene(target)
+    pointer = window.view.viewport().mapToGlobal(target)
+    monkeypatch.setattr(QCursor, "pos", staticmethod(lambda: pointer))  # offscreen: no mouse
     window.actions_by_name["paste"].trigger()
     pasted = [n for n in window.model.nodes() if n.id != "input"]
     assert len(pasted) == 1
     x, y = pasted[0].pos
-    assert abs(x - 400) <= 20 and abs(y - 300) <= 20  # snapped to the grid at the pointer
+    # snapped to the grid at the pointer
+    assert abs(x - expected.x()) <= 20 and abs(y - expected.y()) <= 20
