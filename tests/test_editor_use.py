@@ -356,3 +356,122 @@ def test_paste_lands_at_the_pointer(qtbot: Any, tmp_path: Path,
     x, y = pasted[0].pos
     # snapped to the grid at the pointer
     assert abs(x - expected.x()) <= 20 and abs(y - expected.y()) <= 20
+
+
+# ----------------------------------------------------------------------------- block faces
+
+
+def test_attrs_on_the_face_follow_the_model_and_edit_in_place(
+    view: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QMenu
+
+    from app.commands import SetAttrs
+
+    scene = view.graph_scene
+    item = scene.node_item("glimpse")
+    assert item.attr_shown("centered") is True and item.attr_shown("noise") == "uniform"
+    scene.undo_stack.push(SetAttrs(scene.model, "glimpse", "centered_ = false;"))
+    assert item.attr_shown("centered") is False  # the face follows an edit made elsewhere
+    scene.undo_stack.undo()
+    assert item.attr_shown("centered") is True
+
+    def click(name: str) -> None:
+        rect = item._cells[name].rect
+        pos = view.mapFromScene(item.mapToScene(rect.left() + 3, rect.center().y()))
+        from PySide6.QtTest import QTest
+
+        QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                         Qt.KeyboardModifier.NoModifier, pos)
+        QApplication.processEvents()
+
+    view.resetTransform()
+    view.centerOn(item.sceneBoundingRect().center())
+    click("centered")
+    assert "centered_ = false" in scene.model.node("glimpse").attrs
+    assert item.attr_shown("centered") is False
+    assert scene.undo_stack.undoText().startswith("Set attrs")
+
+    def pick_zero(menu: QMenu, _pos: Any) -> QAction:
+        return next(a for a in menu.actions() if a.data() == "zero")
+
+    from app.canvas import face
+
+    monkeypatch.setattr(face, "choose_from_menu", pick_zero)
+    click("noise")
+    assert item.attr_shown("noise") == "zero"
+    assert "noise_ = zero" in scene.model.node("glimpse").attrs
+    scene.undo_stack.undo()
+    assert item.attr_shown("noise") == "uniform"
+
+
+def test_a_block_shows_a_thumbnail_of_an_image_output_switchable_per_block(view: Any) -> None:
+    import numpy as np
+
+    item = view.graph_scene.node_item("image")
+    height = item.height
+    image = np.zeros((2, 40, 60, 3), np.float32)
+    image[0, :, 30:, 0] = 1.0
+    item.set_outputs({"output": image})
+    thumb = item.thumbnail()
+    assert thumb is not None and (thumb.width(), thumb.height()) == (60, 40)
+    assert thumb.pixelColor(45, 20).red() == 255 and thumb.pixelColor(5, 20).red() == 0
+    assert item.height > height  # the block grew to show it
+    item.set_preview_enabled(False)
+    assert item.thumbnail() is None and item.height < height + 30
+    item.set_preview_enabled(True)
+    item.set_outputs({"output": np.zeros((1, 2, 2, 768), np.float32)})  # not an image
+    assert item.thumbnail() is None
+
+
+def test_thumbnail_of_a_large_output_is_small() -> None:
+    import numpy as np
+
+    from app.canvas import face
+
+    thumb = face.thumbnail(np.arange(2000 * 1000, dtype=np.float32).reshape(1, 2000, 1000, 1))
+    assert thumb is not None and max(thumb.width(), thumb.height()) <= face.THUMB_SIZE
+    assert face.thumbnail(np.full((4, 4), np.nan)) is None
+    assert face.thumbnail("not an array") is None
+
+
+def test_run_report_feeds_the_thumbnails(view: Any) -> None:
+    from graph.engine import Engine
+
+    scene = view.graph_scene
+    report = Engine().run(scene.model)
+    scene.set_run_report(report)
+    assert scene.node_item("image").thumbnail() is not None
+    scene.set_run_report(None)
+    assert scene.node_item("image").thumbnail() is None
+
+
+def test_far_zoomed_out_blocks_show_a_large_title_and_no_port_rows(view: Any) -> None:
+    from PySide6.QtGui import QImage, QPainter
+
+    item = view.graph_scene.node_item("glimpse")
+    view.resetTransform()
+    view.scale(0.3, 0.3)
+    view.centerOn(item.sceneBoundingRect().center())
+    canvas = QImage(view.viewport().size(), QImage.Format.Format_ARGB32)
+    painter = QPainter(canvas)
+    view.render(painter)
+    painter.end()
+    assert item.compact_title() == "glimpse"
+    view.resetTransform()
+    item._compact_title = ""
+    canvas.fill(0)
+    painter = QPainter(canvas)
+    view.render(painter)
+    painter.end()
+    assert item.compact_title() == ""  # at 100 % the full rows are drawn
+
+
+def test_wire_labels_are_drawn_above_the_blocks(view: Any) -> None:
+    scene = view.graph_scene
+    wire = scene.wire_items()[0]
+    assert wire.label_item.scene() is scene
+    assert wire.label_item.zValue() > scene.node_item("glimpse").zValue()
+    scene.model.disconnect(wire.wire.dst)
+    assert wire.label_item.scene() is None  # leaves with its wire
