@@ -475,3 +475,37 @@ def test_wire_labels_are_drawn_above_the_blocks(view: Any) -> None:
     assert wire.label_item.zValue() > scene.node_item("glimpse").zValue()
     scene.model.disconnect(wire.wire.dst)
     assert wire.label_item.scene() is None  # leaves with its wire
+
+
+# ----------------------------------------------------------------------------- results images
+
+
+def test_batch_grid_follows_the_views_aspect_ratio() -> None:
+    from app.results.image import grid_columns
+
+    assert grid_columns(4, 48, 48, 1200, 200) == 4  # a wide panel: one row
+    assert grid_columns(4, 48, 48, 200, 1200) == 1  # a tall one: one column
+    assert grid_columns(4, 48, 48, 500, 500) == 2
+    assert grid_columns(4, 48, 48, 0, 0) == 2  # no size yet: square-ish
+    assert grid_columns(1, 48, 48, 1200, 200) == 1
+
+
+def test_image_panel_regrids_when_the_view_changes_shape(qtbot: Any) -> None:
+    import numpy as np
+
+    from app.results.image import ImagePanel
+
+    panel = ImagePanel(np.zeros((4, 32, 32, 3), np.float32))
+    qtbot.addWidget(panel)
+    panel.resize(1200, 300)
+    panel.show()
+    qtbot.waitExposed(panel)
+    qtbot.waitUntil(lambda: panel.view.columns() == 4, timeout=3000)
+    rendered: list[int] = []
+    panel.rendered.connect(lambda: rendered.append(1))
+    panel.resize(300, 1200)
+    qtbot.waitUntil(lambda: panel.view.columns() == 1, timeout=3000)
+    assert rendered  # overlays re-attach on the new grid
+    # The images fill the view: the grid's height uses most of it.
+    shown = panel.view.mapFromScene(panel.view.images_rect()).boundingRect()
+    assert shown.height() > 0.8 * panel.view.viewport().height()
