@@ -509,3 +509,28 @@ def test_image_panel_regrids_when_the_view_changes_shape(qtbot: Any) -> None:
     # The images fill the view: the grid's height uses most of it.
     shown = panel.view.mapFromScene(panel.view.images_rect()).boundingRect()
     assert shown.height() > 0.8 * panel.view.viewport().height()
+
+
+# ----------------------------------------------------------------------------- shortcuts
+
+
+def test_shortcuts_sheet_lists_actions_and_gestures(qtbot: Any) -> None:
+    from PySide6.QtGui import QAction, QKeySequence
+
+    from app.shortcuts import ShortcutsSheet, shortcut_rows, show_shortcuts_sheet
+
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    save = QAction("&Save", parent)
+    save.setShortcut(QKeySequence("Ctrl+S"))
+    silent = QAction("&About", parent)
+    rows = shortcut_rows([save, silent])
+    assert ("Commands", "Save", "Ctrl+S") in rows
+    assert not any(what == "About" for _, what, _ in rows)  # no shortcut, not listed
+    keys = " ".join(k for _, _, k in rows)
+    for gesture in ("Tab", "Mouse wheel", "Middle-drag", "Space + drag", "Esc"):
+        assert gesture in keys
+    sheet = show_shortcuts_sheet(parent, [save])
+    assert isinstance(sheet, ShortcutsSheet)
+    assert "Quick-add a block at the pointer" in sheet.text.toPlainText()
+    assert show_shortcuts_sheet(parent, [save]) is sheet  # one at a time
