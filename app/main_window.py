@@ -1267,19 +1267,10 @@ class MainWindow(QMainWindow):
             self.report_exception(type(error), error, error.__traceback__)
 
     def show_shortcuts(self) -> None:
-        """A list of every action and its shortcuts."""
-        rows = []
-        for action in self.actions_by_name.values():
-            keys = ", ".join(
-                k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()
-            )
-            if keys:
-                rows.append(
-                    f"<tr><td>{action.text().replace('&', '')}</td><td><b>{keys}</b></td></tr>"
-                )
-        QMessageBox.information(
-            self, "Keyboard shortcuts", "<table cellpadding=3>" + "".join(rows) + "</table>"
-        )
+        """The shortcuts sheet: every action's keys and the canvas gestures."""
+        from app.shortcuts import show_shortcuts_sheet
+
+        show_shortcuts_sheet(self, self.actions_by_name.values())
 
     def show_about(self) -> None:
         """The about box."""
