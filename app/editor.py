@@ -4,7 +4,8 @@ Contract: ``run_editor(argv)`` with ``argv = ["edit", GRAPH?, "--run"?, "--scree
 "--theme" light|dark?, "--select" NODE?]`` (the leading ``"edit"`` is optional) returns
 the exit status:
 
-* without ``--screenshot``: shows the main window, first offers to recover an autosave
+* without ``--screenshot``: shows the main window with its start page over the empty
+  canvas and File > Examples (:mod:`app.start_page`), first offers to recover an autosave
   left by a crash (when recovered, GRAPH is not opened), opens GRAPH, runs it with
   ``--run``, and returns when the window closes (0);
 * with ``--screenshot PNG``: opens GRAPH, runs it when ``--run`` is given (waiting for the
@@ -14,6 +15,11 @@ the exit status:
   works with ``QT_QPA_PLATFORM=offscreen``. A graph that cannot be opened or a PNG that
   cannot be written, or a NODE the graph does not have, gives 1 with a one-line message on
   stderr; bad usage gives 2.
+
+Before Qt starts, :func:`app.qt_check.startup_problem` is asked: where Qt would abort
+(no X display, xcb libraries missing) one line says what is missing and how to install
+it, and the status is 1. Qt's "This plugin does not support propagateSizeHints()" is not
+printed. The wheel guard (:mod:`app.wheel_guard`) is installed on the application.
 
 ``sys.excepthook`` is pointed at the window's log while the editor runs, so an exception in
 a handler is shown in the log panel instead of ending the program.
@@ -40,6 +46,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.document import APPLICATION, ORGANIZATION
 from app.qt_check import startup_problem
+from app.start_page import install_start_page
 from app.wheel_guard import install_wheel_guard
 
 ExceptHook = Callable[[type[BaseException], BaseException, TracebackType | None], object]
@@ -185,6 +192,8 @@ def run_editor(argv: list[str]) -> int:
             window.runner.shutdown()
             window.hide()
             return 0
+        # The start page (recent files, examples) over the empty canvas, and File > Examples.
+        install_start_page(window)  # the page is a child of the canvas viewport
         window.show()
         # An autosave left by a crash is offered first, so this session never overwrites it.
         recovered = window.offer_recovery()

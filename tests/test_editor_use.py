@@ -534,3 +534,37 @@ def test_shortcuts_sheet_lists_actions_and_gestures(qtbot: Any) -> None:
     assert isinstance(sheet, ShortcutsSheet)
     assert "Quick-add a block at the pointer" in sheet.text.toPlainText()
     assert show_shortcuts_sheet(parent, [save]) is sheet  # one at a time
+
+
+# ----------------------------------------------------------------------------- start page
+
+
+def test_start_page_lists_examples_with_thumbnails_and_hides_with_a_graph(
+    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.main_window import MainWindow
+    from app.start_page import examples, install_start_page
+
+    monkeypatch.setenv("TENSORBLOCKS_SETTINGS_DIR", str(tmp_path / "settings"))
+    monkeypatch.setattr(QMessageBox, "question", lambda *_a: QMessageBox.StandardButton.Discard)
+    window = MainWindow(restore_layout=False, autosave_dir=tmp_path)
+    qtbot.addWidget(window)
+    page = install_start_page(window)
+    window.resize(1200, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    assert page.isVisible()
+    assert page.examples.count() == len(examples()) >= 5
+    for index in range(page.examples.count()):
+        assert not page.examples.item(index).icon().isNull()  # a thumbnail of the graph
+    assert len(window.examples_menu.actions()) == len(examples())
+    item = next(page.examples.item(i) for i in range(page.examples.count())
+                if "attention" in page.examples.item(i).text())
+    page._on_activated(item)
+    assert len(window.model) > 0 and not page.isVisible()
+    assert window.document.path is not None and window.document.path.name.startswith("attention")
+    window.new_graph()
+    assert page.isVisible()  # back over the empty canvas, with the file now recent
+    assert page.recent.count() == 1
