@@ -92,8 +92,6 @@ class StartPage(QFrame):
         self.model = model
         self.settings = settings
         self.setAutoFillBackground(True)
-        title = QLabel("Start")
-        title.setObjectName("blockTitle")
         self.recent = QListWidget(self)
         self.recent.setObjectName("recentFiles")
         self.recent.setMaximumHeight(130)
@@ -112,8 +110,7 @@ class StartPage(QFrame):
         self.dismiss.setToolTip("Hide this page and start from an empty canvas")
         self.dismiss.clicked.connect(self.hide)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 18, 24, 18)
-        layout.addWidget(title)
+        layout.setContentsMargins(24, 4, 24, 10)
         self.recent_header = QLabel("RECENT FILES")
         self.recent_header.setObjectName("sectionHeader")
         layout.addWidget(self.recent_header)
