@@ -568,3 +568,39 @@ def test_start_page_lists_examples_with_thumbnails_and_hides_with_a_graph(
     window.new_graph()
     assert page.isVisible()  # back over the empty canvas, with the file now recent
     assert page.recent.count() == 1
+
+
+# ----------------------------------------------------------------------------- compare
+
+
+def test_compare_says_why_it_cannot_subtract_and_keeps_the_stats_start_visible(
+    qtbot: Any,
+) -> None:
+    import numpy as np
+
+    from app.results.views import CompareView, StatsCache, TensorView
+
+    compare = CompareView(StatsCache())
+    qtbot.addWidget(compare)
+    compare.entries = {"a.out": np.zeros((4, 8, 8, 3), np.float32),
+                       "b.out": np.zeros((4, 4, 4, 3), np.float32)}
+    compare.first.addItems(list(compare.entries))
+    compare.second.addItems(list(compare.entries))
+    compare.compare("a.out", "b.out", "difference")
+    text = compare.summary.text()
+    assert "No difference" not in text and "Cannot subtract" in text and "shapes" in text
+
+    view = TensorView("attention.glimpse", np.arange(4 * 48 * 48 * 3, dtype=np.float32)
+                      .reshape(4, 48, 48, 3))
+    qtbot.addWidget(view)
+    view.resize(420, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    view.header.setText("<b>attention.glimpse</b>  " + "min 0 max 255 mean 137.361 " * 4)
+    view.resize(430, 300)
+    corner = view.tabs.cornerWidget()
+    tab_bar = view.tabs.tabBar()
+    # The corner asks only for the room beside the tabs, so the label is clipped at its
+    # right end (the name and shape stay readable), never hung under the tabs on the left.
+    assert corner.sizeHint().width() <= view.tabs.width() - tab_bar.sizeHint().width()
+    assert view.header.geometry().left() >= 0
