@@ -614,10 +614,10 @@ class MainWindow(QMainWindow):
             [max(220, width // 7), max(320, width * 9 // 40)],
             Qt.Orientation.Horizontal,
         )
-        # The results get about a third of the height (their images fill their views and a
+        # The results get 40% of the height (their images fill their views and a
         # batch lays out as a row in a wide panel); the canvas keeps the rest, so fitting
         # the graph does not shrink its text into blobs.
-        self.resizeDocks([self.results_dock], [max(240, height * 33 // 100)],
+        self.resizeDocks([self.results_dock], [max(240, height * 40 // 100)],
                          Qt.Orientation.Vertical)
 
     def showEvent(self, event: QShowEvent) -> None:
