@@ -9,7 +9,8 @@ Contract (this module imports no Qt, so :mod:`app.cli` may use it before Qt load
 * :func:`qt_platform` is the platform plugin Qt will pick (``QT_QPA_PLATFORM``, else
   ``wayland`` in a Wayland session, else ``xcb`` on Linux).
 * :func:`startup_problem` returns ``None`` when Qt can be expected to start, else one line:
-  no X display, or the xcb plugin's missing libraries with the Debian/Ubuntu packages that
+  no X display (DISPLAY unset, or a local display without its X socket), or the xcb
+  plugin's missing libraries with the Debian/Ubuntu packages that
   hold them and the ``apt-get`` command (and ``tools/install_system_packages.sh``). Only the
   xcb plugin on Linux is checked; other platforms are left to Qt.
 * :func:`library_problem` turns an import or load error naming a missing shared library
@@ -115,6 +116,13 @@ def startup_problem(environ: Mapping[str, str]) -> str | None:
             "Qt cannot start: no X display (DISPLAY is not set); start it from a desktop "
             "session, or take a screenshot without one: --screenshot PNG "
             "(QT_QPA_PLATFORM=offscreen)"
+        )
+    display = environ["DISPLAY"].strip()
+    local = re.fullmatch(r"(?:unix)?:(\d+)(?:\.\d+)?", display)
+    if local is not None and not Path(f"/tmp/.X11-unix/X{local.group(1)}").exists():
+        return (
+            f"Qt cannot start: no X server answers on display {display} (no socket "
+            f"/tmp/.X11-unix/X{local.group(1)}); check DISPLAY"
         )
     plugin = _xcb_plugin()
     if plugin is None:

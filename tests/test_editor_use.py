@@ -147,6 +147,12 @@ def test_no_display_is_one_line() -> None:
     assert "DISPLAY" in problem
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the xcb check is Linux's")
+def test_a_local_display_without_an_x_server_is_one_line() -> None:
+    problem = qt_check.startup_problem({"QT_QPA_PLATFORM": "xcb", "DISPLAY": ":987"})
+    assert problem is not None and "\n" not in problem and ":987" in problem
+
+
 def test_a_missing_library_names_its_package() -> None:
     error = ImportError("libEGL.so.1: cannot open shared object file: No such file or directory")
     line = qt_check.library_problem(error)
