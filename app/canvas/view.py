@@ -166,9 +166,10 @@ class GraphView(QGraphicsView):
 
     # ------------------------------------------------------------------ quick add
 
-    def pointer_scene_pos(self) -> QPointF | None:
-        """The scene position under the mouse, or ``None`` when the mouse is off the canvas."""
-        local = self.viewport().mapFromGlobal(QCursor.pos())
+    def pointer_scene_pos(self, global_pos: QPoint | None = None) -> QPointF | None:
+        """The scene position under the mouse (or ``global_pos``), or ``None`` when it is
+        off the canvas."""
+        local = self.viewport().mapFromGlobal(QCursor.pos() if global_pos is None else global_pos)
         if not self.viewport().rect().contains(local):
             return None
         return self.mapToScene(local)
