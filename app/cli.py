@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import signal
 import sys
+import threading
 
 USAGE = """\
 usage: tensorblocks [edit] [GRAPH] [--run] [--screenshot PNG]
@@ -69,9 +71,18 @@ def main(argv: list[str] | None = None) -> int:
         print(HELP)
         return 0
     if first in _HEADLESS:
-        from graph.cli import main as headless_main
-
-        return headless_main(args)
+        try:  # Ctrl-C while numpy and networkx load: the documented status, no traceback
+            from graph.cli import main as headless_main
+        except KeyboardInterrupt:
+            print("error: interrupted (Ctrl-C)", file=sys.stderr)
+            return 130
+        status = headless_main(args)
+        if argv is None and threading.current_thread() is threading.main_thread():
+            # Run as the program (not called in-process): the status is decided, and a
+            # Ctrl-C while the interpreter tears down (freeing the tensors takes a moment)
+            # must not turn it into death by SIGINT.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return status
     if first is None:
         args = ["edit"]
     elif first != "edit":

@@ -5,8 +5,9 @@ in ``redo`` and its exact inverse in ``undo``; the canvas never edits the model
 otherwise. The model's change events then update every view, so commands know nothing
 of the canvas.
 
-* :class:`AddNode` — adds a block instance; ``.node_id`` is its id (chosen on first redo
-  when not given, and kept for every later redo).
+* :class:`AddNode` — adds a block instance, with its canonical attrs
+  (:func:`graph.edits.new_node_attrs`) unless given; ``.node_id`` is its id (chosen on
+  first redo when not given, and kept for every later redo).
 * :class:`RemoveNodes` — removes nodes; undo restores each node (id, block, attrs,
   literals, position) and every wire that touched them, exactly.
 * :class:`Connect` — wires ``src -> dst``; undo removes it and restores the wire it
@@ -36,6 +37,7 @@ from typing import Any
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from blocks.errors import GraphError
+from graph.edits import new_node_attrs
 from graph.fileformat import graph_from_dict, graph_to_dict
 from graph.model import GraphModel, Node, PortRef, Wire
 
@@ -53,7 +55,7 @@ class AddNode(QUndoCommand):
         block: str,
         node_id: str | None = None,
         pos: Pos = (0.0, 0.0),
-        attrs: str = "",
+        attrs: str | None = None,
         literals: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(f"Add {block}")
@@ -61,7 +63,8 @@ class AddNode(QUndoCommand):
         self.block = block
         self.node_id: str | None = node_id
         self.pos = (float(pos[0]), float(pos[1]))
-        self.attrs = attrs
+        # By default the block's full canonical attrs (palette, quick-add and drops alike).
+        self.attrs = new_node_attrs(model.registry.get(block)) if attrs is None else attrs
         self.literals = dict(literals or {})
 
     def redo(self) -> None:

@@ -38,6 +38,7 @@ from PySide6.QtCore import QObject, QSettings, QStandardPaths, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
 from blocks.errors import GraphFileError
+from graph.atomic import write_atomically
 from graph.model import GraphModel
 
 ORGANIZATION = "TensorBlocks"
@@ -117,17 +118,6 @@ def pending_recovery(folder: Path | None = None) -> Recovery | None:
         Path(original) if isinstance(original, str) and original else None,
         float(saved_at) if isinstance(saved_at, int | float) else path.stat().st_mtime,
     )
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Document(QObject):
@@ -257,7 +247,7 @@ class Document(QObject):
             "saved_at": time.time(),
         }
         self.autosave_path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(self.autosave_path, json.dumps(data, indent=1))
+        write_atomically(self.autosave_path, json.dumps(data, indent=1).encode("utf-8"))
         self._autosaved_revision = self.model.revision
         self._owns_autosave = True
         return True

@@ -2,11 +2,14 @@
 
 Contract:
 
-* ``Inspector(model, undo_stack)`` subscribes to the model's change events and keeps
-  itself current (a rename follows the node, a removal empties the view, literal and attrs
-  changes update the fields in place so typing is never interrupted). ``set_node(id)``
-  chooses the node (``None``: a placeholder); ``set_inference`` and ``set_run_report``
-  give it inferred shapes, problems and run statistics to show.
+* ``Inspector(session, undo_stack)`` takes a :class:`~graph.session.Session` and connects
+  to its events: model changes keep it current (a rename follows the node, a removal
+  empties the view, literal and attrs changes update the fields in place so typing is never
+  interrupted); the selection chooses the node shown (its current node; none: a
+  placeholder); inference gives inferred shapes and problems, the report and stale events
+  the latest run's status and time (marked stale when the node was edited since); the path
+  event the folder file names are made relative to. ``set_node``, ``set_inference`` and
+  ``set_run_report`` do the same by hand.
 * Everything shown comes from the block's declaration (:class:`~blocks.spec.BlockSpec`):
   title, doc, each input port (kind, doc, default, choices), each attr, each output.
 * Node id: edited in a field; an invalid or taken id is refused with an inline message;
@@ -14,8 +17,8 @@ Contract:
 * Input ports: a wired port shows its source (and a button to disconnect); an unwired one
   has an editor — a combo of the choices for a STRING port with choices, an editable combo
   of ``DT_*`` names for a DTYPE port, otherwise a line edit with the default as
-  placeholder. Text is parsed as it is typed (:func:`blocks.literals.parse_literal`) and a
-  parse error is shown in red under the field; the literal is applied with
+  placeholder. Text is judged as it is typed (:func:`graph.resolve.check_literal`, the rule
+  validation uses) and a problem is shown in red under the field; the literal is applied with
   :class:`~app.commands.SetLiteral` on Enter or focus-out only when it parses (an empty
   field clears the literal, so the default applies).
 * Attrs: a form generated from the declaration (a check box per bool, a combo per string
@@ -56,17 +59,13 @@ from PySide6.QtWidgets import (
 
 from app.commands import Disconnect, RenameNode, SetAttrs, SetLiteral
 from app.style import LIGHT, Theme, block_icon
+from app.subscriptions import Subscriptions
 from blocks.attrs import format_attrs, parse_attrs
 from blocks.errors import AttrsError, TensorBlocksError
-from blocks.literals import (
-    describe_kind,
-    dtype_name,
-    format_literal,
-    parse_dtype,
-    parse_literal,
-    supported_dtypes,
-)
+from blocks.literals import describe_kind, dtype_name, format_literal, supported_dtypes
 from blocks.spec import AttrValue, BlockSpec, InputPort, PortKind, TensorInfo
+from graph.engine import RunReport
+from graph.infer import Inference
 from graph.model import (
     NODE_ID,
     AttrsChanged,
@@ -82,6 +81,9 @@ from graph.model import (
     WireAdded,
     WireRemoved,
 )
+from graph.resolve import literal_dtype, literal_problem
+from graph.session import Session
+from graph.text import as_plain_html
 
 #: How an empty string choice is shown in a combo box.
 EMPTY_CHOICE = '""  (empty)'
@@ -92,21 +94,9 @@ def dtype_choices() -> list[str]:
     return [dtype_name(dtype) for dtype in supported_dtypes()]
 
 
-def literal_error(text: str, port: InputPort, dtype: Any = None) -> str | None:
-    """Why ``text`` is not a valid literal for ``port`` (``None`` if it is, or is empty)."""
-    if not text.strip():
-        return None
-    try:
-        value = parse_literal(text, port.kind, port.dtype or dtype)
-    except TensorBlocksError as error:
-        return error.reason
-    if port.kind is PortKind.STRING and port.choices and value not in port.choices:
-        return f"expected one of {', '.join(port.choices)}, found '{value}'"
-    return None
-
-
 def _label(text: str, name: str, parent: QWidget | None = None, *, wrap: bool = False) -> QLabel:
     label = QLabel(text, parent)
+    label.setTextFormat(Qt.TextFormat.PlainText)  # names and messages come from files
     label.setObjectName(name)
     label.setWordWrap(wrap)
     if wrap:
@@ -167,22 +157,21 @@ class Inspector(QScrollArea):
     nodeRenamed = Signal(str)
 
     def __init__(
-        self, model: GraphModel, undo_stack: QUndoStack, parent: QWidget | None = None
+        self, session: Session, undo_stack: QUndoStack, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
-        self.model = model
+        self.session = session
+        self.model: GraphModel = session.model
         self.undo_stack = undo_stack
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._node_id: str | None = None
-        self._inference: Any = None
-        self._report: Any = None
+        self._inference: Inference | None = session.inference
+        self._report: RunReport | None = session.report
         self._theme: Theme = LIGHT
         self._rebuild_pending = False
         self._rebuilding = False
-        #: The graph file's folder: the file browser starts there and makes names relative.
-        self.base_dir: Path | None = None
         # Widgets of the current view (rebuilt with it); tests reach them through these.
         self.id_edit: QLineEdit | None = None
         self.id_error: QLabel | None = None
@@ -193,7 +182,16 @@ class Inspector(QScrollArea):
         self.output_labels: dict[str, QLabel] = {}
         self.problem_labels: list[QLabel] = []
         self.run_label: QLabel | None = None
-        self._unsubscribe = model.subscribe(self._on_event)
+        self.subscriptions = Subscriptions(self)
+        self.subscriptions.follow(
+            session.events,
+            model=self._on_event,
+            inference=lambda event: self.set_inference(event.inference),
+            report=lambda event: self.set_run_report(event.report),
+            stale=lambda _event: self._update_run(),
+            selection=lambda event: self.set_node(event.current),
+        )
+        self._node_id = session.current_node
         self._rebuild()
 
     # ------------------------------------------------------------------ public API
@@ -212,13 +210,18 @@ class Inspector(QScrollArea):
         self._node_id = node_id
         self._rebuild()
 
-    def set_inference(self, inference: Any) -> None:
-        """Take a :class:`graph.infer.Inference` (shapes, dtypes, problems) to show."""
+    @property
+    def base_dir(self) -> Path | None:
+        """The graph file's folder: the file browser starts there and makes names relative."""
+        return self.session.base_dir
+
+    def set_inference(self, inference: Inference | None) -> None:
+        """Show ``inference`` (shapes, dtypes, problems)."""
         self._inference = inference
         self._update_inference()
 
-    def set_run_report(self, report: Any) -> None:
-        """Take the latest :class:`graph.engine.RunReport` (status and time per node)."""
+    def set_run_report(self, report: RunReport | None) -> None:
+        """Show the latest run's status and time of the node."""
         self._report = report
         self._update_run()
 
@@ -228,8 +231,8 @@ class Inspector(QScrollArea):
         self._schedule_rebuild()
 
     def close_model(self) -> None:
-        """Stop listening to the model."""
-        self._unsubscribe()
+        """Stop following the session."""
+        self.subscriptions.disconnect_all()
 
     # ------------------------------------------------------------------ model events
 
@@ -382,7 +385,7 @@ class Inspector(QScrollArea):
             row.addWidget(info)
             layout.addLayout(row)
             self.output_labels[output.name] = info
-        self.run_label = _label("", "muted")
+        self.run_label = _label("", "muted", wrap=True)
         layout.addWidget(self.run_label)
         self._build_problems(layout)
 
@@ -529,21 +532,6 @@ class Inspector(QScrollArea):
         except TensorBlocksError as error:
             self.statusMessage.emit(str(error))
 
-    def _tensor_dtype(self, spec: BlockSpec) -> Any:
-        """The dtype untyped tensor literals take: the block's DTYPE port value, if any."""
-        if self._node_id is None:
-            return None
-        node = self.model.node(self._node_id)
-        for port in spec.inputs:
-            if port.kind is PortKind.DTYPE:
-                text = node.literals.get(port.name) or port.default
-                if text:
-                    try:
-                        return parse_dtype(text)
-                    except TensorBlocksError:
-                        return None
-        return None
-
     # ------------------------------------------------------------------ node id
 
     def _id_problem(self, text: str) -> str | None:
@@ -590,7 +578,10 @@ class Inspector(QScrollArea):
         spec = self._spec()
         if spec is None:
             return
-        row.typed_error = literal_error(row.text(), row.port, self._tensor_dtype(spec))
+        text = row.text()
+        node_dtype = (None if self._node_id is None
+                      else literal_dtype(spec, self.model.node(self._node_id).literals))
+        row.typed_error = literal_problem(row.port, text, node_dtype) if text.strip() else None
         self._show_port_error(row)
 
     def _show_port_error(self, row: _PortRow) -> None:
@@ -687,7 +678,7 @@ class Inspector(QScrollArea):
             self.attrs_edit.setText(text)
         if not self.attrs_edit.hasFocus():
             self.attrs_edit.setCursorPosition(0)  # the start of a long string, not its end
-        self.attrs_edit.setToolTip(text or "the block's defaults")
+        self.attrs_edit.setToolTip(as_plain_html(text) if text else "the block's defaults")
         if not self._on_attrs_edited(text):
             # A string that does not parse: the form offers the defaults; editing it
             # replaces the bad string with a valid one.
@@ -804,8 +795,12 @@ class Inspector(QScrollArea):
         text = f"last run: {node_report.status}"
         if node_report.status == "ran":
             text += f" in {ms:.1f} ms" if ms < 1000 else f" in {ms / 1000:.2f} s"
+        stale = self.session.is_stale(self._node_id)
+        if stale:
+            text += " (stale: it or its inputs changed since; run again to update)"
         self.run_label.setText(text)
-        self.run_label.setObjectName("error" if node_report.status == "failed" else "muted")
+        self.run_label.setObjectName("error" if node_report.status == "failed"
+                                     else "warning" if stale else "muted")
         self.run_label.style().unpolish(self.run_label)
         self.run_label.style().polish(self.run_label)
 

@@ -16,6 +16,11 @@ Contract:
   node, and the report comes back with ``cancelled`` set.
 * ``seed`` is the run seed (default 0): noisy blocks give the same noise on every run, so
   their outputs are cached like any other.
+* With a :class:`~graph.session.Session` (``Runner(session=...)``, the editor's way), the
+  runner uses the session's engine and ``start()`` runs the session's graph in its folder:
+  the session hears ``begin_run`` when the copy is taken and ``finish_run(report)`` when the
+  report arrives, so every widget subscribed to the session sees the new results (and which
+  are stale) at once.
 """
 
 from __future__ import annotations
@@ -37,6 +42,21 @@ from PySide6.QtCore import (
 
 from graph.engine import Engine, NodeFinished, NodeStarted, RunReport
 from graph.model import GraphModel
+from graph.session import Session
+
+
+def run_headline(report: RunReport) -> str:
+    """One line about a finished run: how it ended and how many nodes ran, were cached..."""
+    counts: dict[str, int] = {}
+    for status in report.statuses().values():
+        counts[status] = counts.get(status, 0) + 1
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items()) or "nothing to run"
+    if report.cancelled:
+        return f"Run cancelled ({summary})"
+    if report.problems:
+        count = len(report.problems)
+        return f"Run finished with {count} problem{'s' * (count != 1)} ({summary})"
+    return f"Run finished in {report.seconds * 1000.0:.0f} ms ({summary})"
 
 
 class RunWorker(QObject):
@@ -90,30 +110,47 @@ class Runner(QObject):
     runningChanged = Signal(bool)
 
     def __init__(
-        self, engine: Engine | None = None, *, seed: int | None = 0, parent: QObject | None = None
+        self,
+        engine: Engine | None = None,
+        *,
+        session: Session | None = None,
+        seed: int | None = 0,
+        parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self.engine = engine or Engine()
+        self.session = session
+        self.engine = engine or (session.engine if session is not None else Engine())
         self.seed = seed
         self.last_report: RunReport | None = None
         self._thread: QThread | None = None
         self._worker: RunWorker | None = None
         self._cancel: threading.Event | None = None
-        self._queued: tuple[GraphModel, Path | None] | None = None
+        # (model copy, base dir, the session's number of the run, if it is the session's)
+        self._queued: tuple[GraphModel, Path | None, int | None] | None = None
+        self._session_run: int | None = None
 
     @property
     def running(self) -> bool:
         """Whether a run is in progress."""
         return self._thread is not None
 
-    def start(self, model: GraphModel, *, base_dir: Path | None = None) -> None:
-        """Run a copy of ``model`` (queued behind a cancelled run if one is in progress)."""
+    def start(self, model: GraphModel | None = None, *, base_dir: Path | None = None) -> None:
+        """Run a copy of ``model`` — by default the session's graph, in the session's folder —
+        queued behind a cancelled run if one is in progress."""
+        session = self.session
+        if model is None:
+            if session is None:
+                raise ValueError("Runner.start() needs a model when it has no session")
+            model, base_dir = session.model, session.base_dir
         snapshot = model.copy()
+        run = None
+        if session is not None and model is session.model:
+            run = session.begin_run(self.seed)  # edits from now on stay stale after this run
         if self.running:
-            self._queued = (snapshot, base_dir)
+            self._queued = (snapshot, base_dir, run)
             self.stop()
             return
-        self._launch(snapshot, base_dir)
+        self._launch(snapshot, base_dir, run)
 
     def stop(self) -> None:
         """Ask the current run to stop before its next node."""
@@ -144,7 +181,8 @@ class Runner(QObject):
 
     # ------------------------------------------------------------------ internals
 
-    def _launch(self, model: GraphModel, base_dir: Path | None) -> None:
+    def _launch(self, model: GraphModel, base_dir: Path | None, run: int | None) -> None:
+        self._session_run = run
         cancel = threading.Event()
         thread = QThread()
         thread.setObjectName("tensorblocks-run")
@@ -180,6 +218,9 @@ class Runner(QObject):
     def _on_finished(self, report: RunReport) -> None:
         self._end_thread()
         self.last_report = report
+        if self.session is not None and self._session_run is not None:
+            # The session ignores a run superseded by a queued one: the last report counts.
+            self.session.finish_run(report, self._session_run)
         self.runFinished.emit(report)
         self._next()
 

@@ -41,6 +41,7 @@ from app.document import recent_files
 from blocks.errors import TensorBlocksError
 from graph.fileformat import load_graph
 from graph.model import GraphEvent, GraphModel
+from graph.session import Session
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
 THUMB = QSize(240, 140)
@@ -64,7 +65,7 @@ def graph_thumbnail(path: Path, size: QSize = THUMB) -> QImage | None:
         model = load_graph(path)
     except (TensorBlocksError, OSError):
         return None
-    scene = GraphScene(model, QUndoStack())
+    scene = GraphScene(Session(model), QUndoStack())
     try:
         image = QImage(size, QImage.Format.Format_ARGB32_Premultiplied)
         image.fill(QColor(scene.theme.background))

@@ -11,24 +11,27 @@ Contract:
   ``currentColor`` — and tints it with the theme's icon colour (a disabled variant uses the
   muted colour). :func:`block_icon` finds ``block_<snake_name>.svg`` for a block and falls
   back to the generic ``block.svg``, so adding a block needs no list here.
-* :func:`canvas_theme(theme) <canvas_theme>` is the matching canvas theme
-  (``app.canvas.theme.LIGHT``/``DARK``) or ``None`` while the canvas module is missing.
+* One theme system: a :class:`Theme` also carries the colours the canvas paints with
+  (``theme.canvas``, an :class:`app.canvas.theme.CanvasTheme`), so switching the theme
+  switches the widgets and the canvas together.
 """
 
 from __future__ import annotations
 
-import re
 import tempfile
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from string import Template
-from typing import Any
 
 from PySide6.QtCore import QByteArray, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QApplication
+
+from app.canvas import theme as canvas_themes
+from app.canvas.theme import CanvasTheme
+from graph.model import snake_case
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 ICONS = ASSETS / "icons"
@@ -54,6 +57,7 @@ class Theme:
     warning: str
     success: str
     icon: str  # the tint of toolbar icons
+    canvas: CanvasTheme  # what the canvas paints with
 
     @property
     def dark(self) -> bool:
@@ -77,6 +81,7 @@ LIGHT = Theme(
     warning="#9a6700",
     success="#1a7f37",
     icon="#3b4149",
+    canvas=canvas_themes.LIGHT,
 )
 
 DARK = Theme(
@@ -95,6 +100,7 @@ DARK = Theme(
     warning="#e3b341",
     success="#56d364",
     icon="#c9ced6",
+    canvas=canvas_themes.DARK,
 )
 
 THEMES = {LIGHT.name: LIGHT, DARK.name: DARK}
@@ -205,8 +211,7 @@ def icon(name: str, theme: Theme, colour: str | None = None) -> QIcon:
 
 def block_icon_name(block: str) -> str:
     """``ExtractGlimpseV2`` -> ``block_extract_glimpse_v2`` if that icon exists, else ``block``."""
-    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", block).lower()
-    name = f"block_{snake}"
+    name = f"block_{snake_case(block)}"
     return name if _svg_text(name) is not None else "block"
 
 
@@ -223,12 +228,3 @@ def app_icon() -> QIcon:
         for size in (16, 32, 48, 64, 128, 256):
             result.addPixmap(_render(svg, "#ffffff", size))
     return result
-
-
-def canvas_theme(theme: Theme) -> Any:
-    """The canvas theme matching ``theme``, or ``None`` while the canvas has none."""
-    try:
-        from app.canvas import theme as canvas_themes
-    except ImportError:
-        return None
-    return getattr(canvas_themes, "DARK" if theme.dark else "LIGHT", None)

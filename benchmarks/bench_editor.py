@@ -40,6 +40,7 @@ from app.canvas import GraphScene, GraphView
 from app.commands import MoveNodes
 from graph.infer import infer
 from graph.model import GraphModel, GraphReset, PortRef
+from graph.session import Session
 
 
 def make_graph(chains: int) -> GraphModel:
@@ -102,7 +103,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     stack = QUndoStack()
-    scene = GraphScene(model, stack)
+    scene = GraphScene(Session(model), stack)
     scene.set_inference(inference)
     t_open = time.perf_counter() - t0
 

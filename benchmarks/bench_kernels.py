@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from blocks import extract_glimpse_v2, extract_image_patches
+from blocks import extract_glimpse, extract_glimpse_v2, extract_image_patches
 
 try:
     import tensorflow as tf
@@ -73,54 +73,72 @@ def _patches_case(
     return Case(name, description, ours, theirs, True)
 
 
-def _glimpse_case(name: str, noise: str, crossing: bool) -> Case:
+_GLIMPSE_OPS = {1: "ExtractGlimpse", 2: "ExtractGlimpseV2"}
+
+
+def _glimpse_case(
+    name: str, version: int, shape: tuple[int, int, int, int], window: int, noise: str,
+    crossing: bool,
+) -> Case:
+    """Windows at pixel offsets (``centered=False, normalized=False``): all inside, or every
+    other one sticking out over a random side by 1/8 to 5/8 of the window."""
     rng = np.random.default_rng(1)
-    batch, height, width, window = 32, 256, 256, 64
-    images = rng.random((batch, height, width, 3), dtype=np.float32)
-    inside = rng.integers(0, height - window + 1, size=(batch, 2)).astype(np.float32)
+    batch, height, width, _ = shape
+    images = rng.random(shape, dtype=np.float32)
+    inside = rng.integers(0, min(height, width) - window + 1, size=(batch, 2))
     if crossing:
-        # Every other window sticks out by 8..40 pixels over a random side.
-        across = rng.integers(8, 41, size=(batch, 2)).astype(np.float32)
+        across = rng.integers(window // 8, 5 * window // 8 + 1, size=(batch, 2))
         low_side = rng.random((batch, 2)) < 0.5
-        sticking = np.where(low_side, -across, height - window + across)
-        offsets = np.where((np.arange(batch) % 2 == 0)[:, None], sticking, inside)
+        sticking = np.where(low_side, -across, np.array([height, width]) - window + across)
+        tops_lefts = np.where((np.arange(batch) % 2 == 0)[:, None], sticking, inside)
     else:
-        offsets = inside
-    offsets = offsets.astype(np.float32)
+        tops_lefts = inside
+    # V1 takes the window's centre: y = oy - h/2 lands on the same top-left.
+    offsets = (tops_lefts + (window / 2 if version == 1 else 0)).astype(np.float32)
     size = np.array([window, window], np.int32)
+    attrs: dict[str, Any] = {
+        "centered": False, "normalized": False, "uniform_noise": False, "noise": noise,
+    }
+    kernel = extract_glimpse if version == 1 else extract_glimpse_v2
 
     def ours() -> np.ndarray:
-        return extract_glimpse_v2(
-            images, size, offsets, centered=False, normalized=False, uniform_noise=False,
-            noise=noise, seed=7,
-        )  # uniform_noise=False: what tf.image.extract_glimpse passes to the raw op
+        return kernel(images, size, offsets, seed=7, **attrs)
 
     theirs = None
     if tf is not None:
         tensor, tf_size, tf_offsets = tf.constant(images), tf.constant(size), tf.constant(offsets)
+        op = getattr(tf.raw_ops, _GLIMPSE_OPS[version])
 
         def theirs() -> np.ndarray:
-            return np.asarray(
-                tf.image.extract_glimpse(
-                    tensor, tf_size, tf_offsets, centered=False, normalized=False, noise=noise
-                )
-            )
+            return np.asarray(op(input=tensor, size=tf_size, offsets=tf_offsets, **attrs))
 
     where = "~half crossing" if crossing else "all inside"
-    description = f"glimpse [32x256x256x3] 64x64 {where}, noise={noise}"
+    shown = "x".join(str(d) for d in shape)
+    description = f"glimpse V{version} [{shown}] {window}x{window} {where}, noise={noise}"
     return Case(name, description, ours, theirs, noise == "zero" or not crossing)
 
 
 def _cases() -> list[Case]:
-    return [
+    cases = [
         _patches_case("A", (8, 224, 224, 3), 3, 1, 1, "SAME", "float32"),
         _patches_case("B", (1, 1024, 1024, 3), 7, 4, 2, "VALID", "float32"),
         _patches_case("C", (32, 64, 64, 16), 5, 2, 1, "SAME", "float32"),
         _patches_case("D", (32, 64, 64, 16), 5, 2, 1, "SAME", "uint8"),
-        _glimpse_case("Ga", "zero", crossing=True),
-        _glimpse_case("Gb", "uniform", crossing=True),
-        _glimpse_case("Gc", "uniform", crossing=False),
     ]
+    glimpses: list[tuple[str, tuple[int, int, int, int], int, bool, tuple[str, ...]]] = [
+        ("G1", (32, 256, 256, 3), 64, True, ("zero", "uniform", "gaussian")),
+        ("G2", (32, 256, 256, 3), 64, False, ("zero", "uniform")),
+        ("G3", (256, 28, 28, 1), 8, True, ("zero", "uniform")),
+        ("G4", (1024, 28, 28, 1), 8, True, ("zero", "uniform")),
+        ("G5", (256, 32, 32, 3), 16, True, ("zero", "uniform")),
+        ("G6", (64, 96, 96, 3), 24, True, ("zero", "uniform")),
+    ]
+    for label, shape, window, crossing, noises in glimpses:
+        for version in (1, 2):
+            for noise in noises:
+                name = f"{label}{noise[0]}v{version}"
+                cases.append(_glimpse_case(name, version, shape, window, noise, crossing))
+    return cases
 
 
 def _floor_for(reference: np.ndarray) -> Callable[[], np.ndarray]:
@@ -154,11 +172,12 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
-def _run_case(case: Case, repeats: int) -> list[str]:
+def _run_case(case: Case, repeats: int, rounds: int, verbose: bool = False) -> list[str]:
+    """``rounds`` back-to-back rounds of ``repeats`` round-robin samples; the worst round counts."""
     try:
         reference = case.ours()  # also the warm-up
     except NotImplementedError:
-        return [case.name, case.description, "n/a", "-", "-", "-", "-", "-"]
+        return [case.name, case.description, "n/a", "-", "-", "-", "-", "-", "-"]
     functions: list[Callable[[], Any]] = [case.ours, _floor_for(reference)]
     match = "-"
     if case.theirs is not None:
@@ -166,17 +185,27 @@ def _run_case(case: Case, repeats: int) -> list[str]:
         if case.comparable:
             match = "yes" if _same_bits(reference, expected) else "NO"
         functions.append(case.theirs)
-    medians = _time_round_robin(functions, repeats)
-    ours_s, floor_s = medians[0], medians[1]
-    theirs_s = medians[2] if len(medians) > 2 else None
+    per_round = [_time_round_robin(functions, repeats) for _ in range(rounds)]
+    if verbose:
+        shown = "; ".join(
+            "/".join(f"{seconds * 1e3:.2f}" for seconds in medians) for medians in per_round
+        )
+        print(f"  {case.name} rounds (ours/floor/TF ms): {shown}", file=sys.stderr, flush=True)
+    ours = [medians[0] for medians in per_round]
+    floor = [medians[1] for medians in per_round]
+    theirs = [medians[2] for medians in per_round] if len(functions) > 2 else []
+    # Ratios are taken within a round (same load for every column), the worst one shown.
+    to_tf = max(m[0] / m[2] for m in per_round) if theirs else None
+    to_floor = max(m[0] / m[1] for m in per_round)
     return [
         case.name,
         case.description,
-        f"{ours_s * 1e3:.2f}",
-        "-" if theirs_s is None else f"{theirs_s * 1e3:.2f}",
-        f"{floor_s * 1e3:.2f}",
-        "-" if theirs_s is None else f"{ours_s / theirs_s:.2f}",
-        f"{ours_s / floor_s:.2f}",
+        f"{max(ours) * 1e3:.3f}",
+        "-" if not theirs else f"{statistics.median(theirs) * 1e3:.3f}",
+        f"{statistics.median(floor) * 1e3:.3f}",
+        "-" if to_tf is None else f"{to_tf:.2f} ({1 / to_tf:.1f}x)",
+        f"{to_floor:.2f}",
+        f"{max(ours) / min(ours):.2f}",
         match,
     ]
 
@@ -185,19 +214,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few repeats, for a smoke run")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per column")
-    parser.add_argument("--only", default="", help="comma-separated case names, e.g. A,B")
+    parser.add_argument("--rounds", type=int, default=3, help="back-to-back rounds per case")
+    parser.add_argument("--only", default="", help="comma-separated case names or prefixes")
+    parser.add_argument("--verbose", action="store_true", help="print every round's medians")
     args = parser.parse_args(argv)
     repeats = args.repeats or (5 if args.quick else 21)
-    wanted = {name.strip() for name in args.only.split(",") if name.strip()}
-    header = ["case", "what", "ours ms", "TF ms", "floor ms", "ours/TF", "ours/floor", "same as TF"]
+    wanted = [name.strip() for name in args.only.split(",") if name.strip()]
+    header = [
+        "case", "what", "ours ms", "TF ms", "floor ms", "ours/TF", "ours/floor", "steady",
+        "same as TF",
+    ]
     rows = [header]
     for case in _cases():
-        if wanted and case.name not in wanted:
+        if wanted and not any(case.name.startswith(name) for name in wanted):
             continue
-        rows.append(_run_case(case, repeats))
+        rows.append(_run_case(case, repeats, args.rounds, args.verbose))
         print(f"  done {case.name}", file=sys.stderr, flush=True)
     tf_version = "not importable" if tf is None else tf.__version__
-    print(f"numpy {np.__version__}, TensorFlow {tf_version}, {repeats} repeats, medians")
+    load = " ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(
+        f"numpy {np.__version__}, TensorFlow {tf_version}, {args.rounds} rounds x {repeats} "
+        f"repeats; ours = slowest round's median, TF/floor = median of round medians, "
+        f"ratios = worst round; steady = slowest/fastest round of ours; load average {load}"
+    )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))

@@ -165,10 +165,19 @@ def _value_of(attr: AttrSpec, raw: str, block: str) -> AttrValue:
     return text
 
 
+#: Longest attrs string read (a block has a handful of attrs; a longer text is an attack).
+MAX_ATTRS_CHARS = 65536
+
+
 def parse_attrs(text: str, spec: BlockSpec) -> dict[str, AttrValue]:
     """Every attr of ``spec``, from ``text`` or its default."""
     if not isinstance(text, str):
         raise AttrsError(f"expected an attrs string, found {type(text).__name__}", block=spec.name)
+    if len(text) > MAX_ATTRS_CHARS:
+        raise AttrsError(
+            f"the attrs string has {len(text)} characters; at most {MAX_ATTRS_CHARS}",
+            block=spec.name,
+        )
     values = spec.default_attrs()
     seen: dict[str, str] = {}
     for piece, offset in _split_pairs(text, spec.name):

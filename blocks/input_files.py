@@ -2,10 +2,24 @@
 
 Images are read as ``[1, H, W, C]`` uint8 (grey images as C=1, palette images converted
 to RGB/RGBA). Relative paths resolve against ``base_dir`` (the graph file's folder).
-Nothing is unpickled (``allow_pickle=False``). ``peek_tensor_file`` gives shape and dtype
-without reading the data (npy header, image header); ``file_signature`` is a cheap
-stamp (resolved path, size, modification time) for the engine's cache. Errors are
-:class:`blocks.errors.BlockFileError` naming the file and what was expected.
+Errors are :class:`blocks.errors.BlockFileError` naming the file and what was expected.
+
+Files come from strangers:
+
+* Nothing is unpickled or evaluated: npy headers (versions 1, 2 and 3, also inside an
+  npz) are read by NumPy's header readers, object arrays are refused from the header.
+* Only Pillow's PNG, JPEG and BMP decoders ever run, chosen by the suffix
+  (``Image.open(..., formats=[...])``): a file whose content does not match its suffix
+  (a PostScript, TIFF or GIF file named ``x.png``) is refused, never decoded. Peek and
+  read use the same header rule, so ``check`` and ``run`` agree on the shape.
+* :func:`peek_tensor_file` reads the header only. :func:`read_tensor_file` reads the
+  header and the data through ONE open file handle and calls ``admit`` with what that
+  header says (:class:`FileHeader`: shape, dtype, and the bytes reading will allocate)
+  before allocating anything, so a file swapped after a check is checked again at the
+  moment of reading. A header promising more data than the file holds is refused.
+* Images beyond Pillow's decompression-bomb limit are a clean error; below it the size
+  is the caller's to judge through ``admit`` (Pillow's warning is not printed).
+* :func:`file_signature` changes whenever the file is changed (see its docstring).
 
 File names:
 
@@ -24,16 +38,31 @@ Arrays must hold numbers or booleans (no object, string, structured or void arra
 
 from __future__ import annotations
 
+import hashlib
+import io
 import math
+import os
+import stat
+import time
+import warnings
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
-from blocks.errors import BlockFileError
+from blocks.errors import BlockFileError, TensorBlocksError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+#: The only Pillow decoder each image suffix may run.
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP"}
+#: Bytes per pixel Pillow may hold while decoding and converting an image, beyond the
+#: array returned: its own 4-byte-per-pixel buffer and one converted copy.
+_IMAGE_SCRATCH_PER_PIXEL = 8
+_IMAGE_MAGIC = {"PNG": b"\x89PNG\r\n\x1a\n", "JPEG": b"\xff\xd8\xff", "BMP": b"BM"}
+_NPY_MAX_HEADER = 10000  # NumPy's own default: a header is a few hundred bytes
 ARRAY_SUFFIXES = (".npy", ".npz")
 _NUMERIC_KINDS = "biufc"
 _NPZ_MARK = ".npz:"
@@ -59,6 +88,18 @@ def _resolve(path_text: str, base_dir: Path | None, spec: str) -> Path:
     if not path.is_absolute():
         path = (base_dir if base_dir is not None else Path.cwd()) / path
     return path
+
+
+def resolve_file(spec: str, base_dir: Path | None) -> Path:
+    """The absolute path ``spec`` names (``~`` expanded, ``:key`` dropped, links resolved),
+    as reading it would open it; BlockFileError for a name that cannot be a file."""
+    path_text, _ = _split_spec(spec)
+    try:
+        return _resolve(path_text, base_dir, spec).resolve()
+    except BlockFileError:
+        raise
+    except (OSError, ValueError, RuntimeError) as error:
+        raise _error(f"cannot use '{path_text}' as a file name: {error}", spec) from error
 
 
 def _suffix(path: Path, spec: str) -> str:
@@ -93,6 +134,25 @@ def _existing(spec: str, base_dir: Path | None) -> tuple[Path, str, str | None]:
     return path, suffix, key
 
 
+def _open_regular(path: Path, spec: str) -> BinaryIO:
+    """``path`` opened for reading, refused unless what was opened is a regular file.
+
+    Judged on the open descriptor (never blocking: a FIFO swapped in after the check
+    would otherwise hang the read), so the file read is the file checked.
+    """
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                         | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise _error(f"expected a file, found a folder or special file: {path}", spec)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
 def _check_dtype(dtype: np.dtype[Any], spec: str, what: str) -> None:
     if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None:
         raise _error(
@@ -102,7 +162,129 @@ def _check_dtype(dtype: np.dtype[Any], spec: str, what: str) -> None:
         )
 
 
+# ----------------------------------------------------------------------------- headers
+
+
+@dataclass(frozen=True)
+class FileHeader:
+    """What a data file's header says: shape, dtype, and the bytes reading it allocates."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    read_bytes: int
+
+
+Admit = Callable[[FileHeader], None]
+
+
+def _npy_header(stream: BinaryIO, total_bytes: int, spec: str, path: Path) -> tuple[
+    tuple[int, ...], np.dtype[Any], bool
+]:
+    """(shape, dtype, fortran_order) of the npy data starting at ``stream``'s position.
+
+    ``total_bytes`` is the size of the whole npy data (file or archive member): a header
+    promising more data than that is refused here, before anything is allocated.
+    """
+    start = stream.tell()
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(
+            stream, max_header_size=_NPY_MAX_HEADER
+        )
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(
+            stream, max_header_size=_NPY_MAX_HEADER
+        )
+    elif version == (3, 0):
+        # Version 3 is version 2 with a UTF-8 header (for non-ASCII field names of
+        # structured dtypes, refused anyway): an ASCII one reads as version 2.
+        raw_length = stream.read(4)
+        length = int.from_bytes(raw_length, "little") if len(raw_length) == 4 else -1
+        if not 0 <= length <= _NPY_MAX_HEADER:
+            raise ValueError("bad or too long version 3 header")
+        header = stream.read(length)
+        if not header.isascii():
+            raise ValueError("a version 3 header with non-ASCII text (structured dtype)")
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(
+            io.BytesIO(raw_length + header), max_header_size=_NPY_MAX_HEADER
+        )
+    else:  # pragma: no cover - read_magic accepts any version; numpy knows 1-3
+        raise ValueError(f"unknown npy version {version}")
+    header_end = stream.tell() - start
+    shape = tuple(int(d) for d in shape)
+    dtype = np.dtype(dtype)
+    _check_dtype(dtype, spec, "an array")
+    needed = math.prod(shape) * dtype.itemsize
+    available = total_bytes - header_end
+    if needed > available:
+        raise _TruncatedError(
+            f"truncated: its header promises {list(shape)} {dtype} ({needed} bytes of data) "
+            f"but only {max(available, 0)} bytes follow"
+        )
+    return shape, dtype, bool(fortran)
+
+
+class _TruncatedError(Exception):
+    """An npy header promises more data than there is."""
+
+
+def _read_npy_data(
+    stream: BinaryIO, shape: tuple[int, ...], dtype: np.dtype[Any], fortran: bool
+) -> np.ndarray:
+    """The array data following an npy header, read into one new array."""
+    if fortran:
+        array = np.empty(shape[::-1], dtype).T  # F-ordered; its transpose is C-contiguous
+        flat = array.T
+    else:
+        array = flat = np.empty(shape, dtype)
+    view = flat.reshape(-1).view(np.uint8).data if flat.size else memoryview(bytearray())
+    filled = 0
+    while filled < len(view):
+        count = stream.readinto(view[filled:])  # type: ignore[attr-defined]
+        if not count:
+            raise _TruncatedError(
+                f"truncated: {len(view) - filled} bytes of data missing at the end"
+            )
+        filled += count
+    return array
+
+
 # ----------------------------------------------------------------------------- npz
+
+#: The most entries an npz may have: the zip directory is read whole (linear in entries),
+#: and a small file can hold millions of empty entries.
+MAX_NPZ_ENTRIES = 16384
+_MAX_NPZ_DIRECTORY = 8 << 20
+_EOCD = b"PK\x05\x06"
+_EOCD64 = b"PK\x06\x06"
+
+
+def _check_zip_entries(stream: BinaryIO, path: Path, spec: str) -> None:
+    """Refuse an archive whose directory lists too many entries, before reading it.
+
+    The count comes from the end-of-directory record in the file's last 64 KiB (the
+    zip64 record when there is one); an archive without one is left to zipfile's error.
+    """
+    size = stream.seek(0, os.SEEK_END)
+    stream.seek(max(0, size - (1 << 16) - 22))
+    tail = stream.read()
+    stream.seek(0)
+    count = directory = -1
+    at = tail.rfind(_EOCD)
+    if at >= 0 and len(tail) >= at + 16:
+        count = int.from_bytes(tail[at + 10 : at + 12], "little")
+        directory = int.from_bytes(tail[at + 12 : at + 16], "little")
+    at64 = tail.rfind(_EOCD64)
+    if at64 >= 0 and len(tail) >= at64 + 48:
+        count = max(count, int.from_bytes(tail[at64 + 32 : at64 + 40], "little"))
+        directory = max(directory, int.from_bytes(tail[at64 + 40 : at64 + 48], "little"))
+    if count > MAX_NPZ_ENTRIES or directory > _MAX_NPZ_DIRECTORY:
+        raise _error(
+            f"{path.name} lists {count} entries in a {directory}-byte directory; an .npz "
+            f"may hold at most {MAX_NPZ_ENTRIES} entries in {_MAX_NPZ_DIRECTORY} bytes",
+            spec,
+        )
+
 
 
 def _npz_member(archive: zipfile.ZipFile, key: str | None, spec: str) -> str:
@@ -120,45 +302,6 @@ def _npz_member(archive: zipfile.ZipFile, key: str | None, spec: str) -> str:
     if key not in members:
         raise _error(f"no array '{key}' in the archive; its keys are: {keys}", spec)
     return members[key]
-
-
-def _read_npz(path: Path, key: str | None, spec: str) -> np.ndarray:
-    with np.load(path, allow_pickle=False) as archive:
-        zip_file = archive.zip
-        member = _npz_member(zip_file, key, spec)
-        return np.asarray(archive[member[:-4]])
-
-
-def _peek_npy_stream(
-    stream: BinaryIO, total_bytes: int
-) -> tuple[tuple[int, ...], np.dtype[Any]] | None:
-    """Shape and dtype from an npy header; ``None`` for header versions without a reader.
-
-    ``total_bytes`` is the size of the whole npy data (file or archive member): a header
-    promising more data than that is refused here, before NumPy would allocate it.
-    """
-    version = np.lib.format.read_magic(stream)
-    if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
-    elif version == (2, 0):
-        shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
-    else:
-        return None  # version 3.0 (utf-8 header) has no public reader
-    shape = tuple(int(d) for d in shape)
-    dtype = np.dtype(dtype)
-    if dtype.kind in _NUMERIC_KINDS and dtype.fields is None:
-        needed = math.prod(shape) * dtype.itemsize
-        available = total_bytes - stream.tell()
-        if needed > available:
-            raise _TruncatedError(
-                f"truncated: its header promises {list(shape)} {dtype} ({needed} bytes of data) "
-                f"but only {max(available, 0)} bytes follow"
-            )
-    return shape, dtype
-
-
-class _TruncatedError(Exception):
-    """An npy header promises more data than there is."""
 
 
 # ----------------------------------------------------------------------------- images
@@ -191,21 +334,60 @@ def _image_plan(mode: str, info: dict[str, Any]) -> tuple[str | None, int, np.dt
     return "RGB", 3, np.dtype(np.uint8)  # CMYK, YCbCr, LAB, HSV, RGBX, ...
 
 
-def _open_image(path: Path, spec: str) -> Any:
+def _open_image(stream: BinaryIO, suffix: str, path: Path, spec: str) -> Any:
+    """The image in ``stream`` opened (header only) by the one decoder its suffix allows."""
     from PIL import Image  # Pillow is imported only when an image is read
 
+    expected = IMAGE_FORMATS[suffix]
     try:
-        return Image.open(path)
+        with warnings.catch_warnings():
+            # Size is judged by the caller (admit); Pillow's warning would only print.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(stream, formats=[expected])
+    except Image.UnidentifiedImageError:
+        stream.seek(0)
+        if stream.read(8).startswith(_IMAGE_MAGIC[expected]):
+            raise _error(
+                f"cannot read the image {path.name}: a damaged {expected} file", spec
+            ) from None
+        raise _error(
+            f"{path.name} is not a {expected} image: its content does not match its "
+            f"{suffix} suffix (only PNG, JPEG and BMP files are read, by their suffix)",
+            spec,
+        ) from None
+    except Image.DecompressionBombError as error:
+        raise _error(
+            f"the image {path.name} is too large to decode safely ({error}); "
+            "save it as a .npy file",
+            spec,
+        ) from None
     except Exception as error:  # Pillow raises many types for bad files
         raise _error(f"cannot read the image {path.name}: {error}", spec) from error
 
 
-def _read_image(path: Path, spec: str) -> np.ndarray:
-    image = _open_image(path, spec)
+def _image_header(image: Any) -> tuple[FileHeader, str | None]:
+    """The header of an opened image and the mode it is converted to (None: kept)."""
+    width, height = (int(v) for v in image.size)
+    convert, channels, dtype = _image_plan(image.mode, image.info)
+    shape = (1, height, width, channels)
+    pixels = height * width
+    read_bytes = pixels * channels * dtype.itemsize + pixels * _IMAGE_SCRATCH_PER_PIXEL
+    return FileHeader(shape, dtype, read_bytes), convert
+
+
+def _read_image(stream: BinaryIO, suffix: str, path: Path, spec: str, admit: Admit | None) -> (
+    np.ndarray
+):
+    image = _open_image(stream, suffix, path, spec)
     try:
         with image:
+            header, convert = _image_header(image)
+            if admit is not None:
+                admit(header)
+            mode = image.mode
             image.load()
-            convert, channels, dtype = _image_plan(image.mode, image.info)
+            if image.mode != mode:  # the header's promise is what check reported
+                raise _error(f"{path.name} changed its image mode while decoding", spec)
             if convert is not None:
                 image = image.convert(convert)
             if image.mode.startswith("I;16"):
@@ -213,47 +395,93 @@ def _read_image(path: Path, spec: str) -> np.ndarray:
                 array = np.asarray(image).astype(np.uint16)
             else:
                 array = np.asarray(image)
-    except BlockFileError:
+    except (TensorBlocksError, MemoryError):
         raise
     except Exception as error:
         raise _error(f"cannot read the image {path.name}: {error}", spec) from error
-    array = np.ascontiguousarray(array, dtype=dtype)
-    height, width = array.shape[:2]
-    return array.reshape(1, height, width, channels)
-
-
-def _peek_image(path: Path, spec: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
-    image = _open_image(path, spec)
-    with image:
-        width, height = image.size
-        _, channels, dtype = _image_plan(image.mode, image.info)
-    return (1, int(height), int(width), channels), dtype
+    array = np.ascontiguousarray(array, dtype=header.dtype)
+    return array.reshape(header.shape)
 
 
 # ----------------------------------------------------------------------------- public
 
 
-def read_tensor_file(spec: str, base_dir: Path | None) -> np.ndarray:
-    """The array stored in ``spec`` (``a.npy``, ``b.npz:key``, ``c.png``)."""
-    path, suffix, key = _existing(spec, base_dir)
-    if suffix in IMAGE_SUFFIXES:
-        return _read_image(path, spec)
-    # The header check first: it refuses non-npy data and object arrays with a clear
-    # message before NumPy would mistake them for pickles.
-    shape, dtype = peek_tensor_file(spec, base_dir)
+def _array_header(
+    stream: BinaryIO, total_bytes: int, path: Path, suffix: str, spec: str
+) -> tuple[FileHeader, bool]:
     try:
-        if suffix == ".npz":
-            array = _read_npz(path, key, spec)
-        else:
-            array = np.asarray(np.load(path, allow_pickle=False))
+        shape, dtype, fortran = _npy_header(stream, total_bytes, spec, path)
     except BlockFileError:
         raise
-    except Exception as error:  # ValueError, zipfile, OSError, EOFError from a corrupt file
+    except _TruncatedError as error:
+        raise _error(f"cannot read {path.name}: {error}", spec) from error
+    except Exception as error:  # bad magic, bad header
         raise _invalid(path, suffix, error, spec) from error
-    _check_dtype(array.dtype, spec, "an array")
-    if array.shape != shape or array.dtype != dtype:  # pragma: no cover - file changed meanwhile
-        raise _error(f"{path.name} changed while it was read", spec)
+    return FileHeader(shape, dtype, math.prod(shape) * dtype.itemsize), fortran
+
+
+def _with_file(
+    spec: str, base_dir: Path | None, admit: Admit | None, read: bool
+) -> tuple[FileHeader, np.ndarray | None]:
+    """Open ``spec`` once: its header, and (``read``) its data after ``admit`` accepted it."""
+    path, suffix, key = _existing(spec, base_dir)
+    try:
+        with _open_regular(path, spec) as raw:
+            stream: BinaryIO = raw
+            if suffix in IMAGE_SUFFIXES:
+                if read:
+                    array = _read_image(stream, suffix, path, spec, admit)
+                    return FileHeader(array.shape, array.dtype, array.nbytes), array
+                image = _open_image(stream, suffix, path, spec)
+                with image:
+                    return _image_header(image)[0], None
+            if suffix == ".npz":
+                _check_zip_entries(raw, path, spec)
+                with zipfile.ZipFile(raw) as archive:
+                    member = _npz_member(archive, key, spec)
+                    size = archive.getinfo(member).file_size
+                    with archive.open(member) as member_stream:
+                        return _read_array(
+                            member_stream, size, path, suffix, spec, admit, read  # type: ignore[arg-type]
+                        )
+            return _read_array(stream, os.fstat(raw.fileno()).st_size, path, suffix, spec,
+                               admit, read)
+    except (TensorBlocksError, MemoryError):  # ours, or admit's refusal
+        raise
+    except _TruncatedError as error:
+        raise _error(f"cannot read {path.name}: {error}", spec) from error
+    except Exception as error:  # zipfile, OSError, EOFError from a corrupt file
+        raise _invalid(path, suffix, error, spec) from error
+
+
+def _read_array(
+    stream: BinaryIO, total_bytes: int, path: Path, suffix: str, spec: str,
+    admit: Admit | None, read: bool,
+) -> tuple[FileHeader, np.ndarray | None]:
+    header, fortran = _array_header(stream, total_bytes, path, suffix, spec)
+    if not read:
+        return header, None
+    if admit is not None:
+        admit(header)
+    return header, _read_npy_data(stream, header.shape, header.dtype, fortran)
+
+
+def read_tensor_file(spec: str, base_dir: Path | None, *, admit: Admit | None = None) -> (
+    np.ndarray
+):
+    """The array stored in ``spec`` (``a.npy``, ``b.npz:key``, ``c.png``).
+
+    ``admit`` is called with the header read from the very handle the data is then read
+    from, before anything is allocated; it raises to refuse (e.g. the memory budget).
+    """
+    _, array = _with_file(spec, base_dir, admit, read=True)
+    assert array is not None
     return array
+
+
+def read_header(spec: str, base_dir: Path | None) -> FileHeader:
+    """The header of ``spec`` (shape, dtype, bytes reading allocates) without its data."""
+    return _with_file(spec, base_dir, None, read=False)[0]
 
 
 def _invalid(path: Path, suffix: str, error: Exception, spec: str) -> BlockFileError:
@@ -264,44 +492,41 @@ def _invalid(path: Path, suffix: str, error: Exception, spec: str) -> BlockFileE
 
 def peek_tensor_file(spec: str, base_dir: Path | None) -> tuple[tuple[int, ...], np.dtype[Any]]:
     """Shape and dtype of the array in ``spec`` without reading its data."""
-    path, suffix, key = _existing(spec, base_dir)
-    if suffix in IMAGE_SUFFIXES:
-        return _peek_image(path, spec)
-    try:
-        if suffix == ".npz":
-            with zipfile.ZipFile(path) as archive:
-                member = _npz_member(archive, key, spec)
-                size = archive.getinfo(member).file_size
-                with archive.open(member) as stream:
-                    found = _peek_npy_stream(stream, size)  # type: ignore[arg-type]
-            if found is None:
-                with np.load(path, allow_pickle=False) as npz:
-                    array = npz[member[:-4]]
-                found = array.shape, array.dtype
-        else:
-            with path.open("rb") as stream:
-                found = _peek_npy_stream(stream, path.stat().st_size)
-            if found is None:  # a memory map reads the header only
-                mapped = np.load(path, mmap_mode="r", allow_pickle=False)
-                found = mapped.shape, mapped.dtype
-                del mapped
-    except BlockFileError:
-        raise
-    except _TruncatedError as error:
-        raise _error(f"cannot read {path.name}: {error}", spec) from error
-    except Exception as error:  # bad magic, bad header, bad zip, OSError
-        raise _invalid(path, suffix, error, spec) from error
-    shape, dtype = found
-    _check_dtype(dtype, spec, "an array")
-    return shape, dtype
+    header = read_header(spec, base_dir)
+    return header.shape, header.dtype
+
+
+#: A file changed less than this long ago may change again within the same timestamp
+#: tick (file system clocks are coarse); its signature then includes its content.
+_RACY_SECONDS = 2.0
 
 
 def file_signature(spec: str, base_dir: Path | None) -> str:
-    """A stamp that changes when the file changes."""
+    """A stamp that changes whenever the file changes.
+
+    Resolved path and npz key, device and inode (a file replaced by another), size,
+    modification time and status-change time in nanoseconds (a rewrite that restores the
+    size and the mtime still changes the ctime). Within a timestamp tick of a change
+    (``_RACY_SECONDS``) the stamps cannot be trusted, so the content hash is added too.
+    """
     path, _, key = _existing(spec, base_dir)
     try:
-        stat = path.stat()
+        info = path.stat()
+        stamp = (
+            f"{path.resolve()}{'' if key is None else ':' + key}|{info.st_dev}|{info.st_ino}"
+            f"|{info.st_size}|{info.st_mtime_ns}|{info.st_ctime_ns}"
+        )
+        newest = max(info.st_mtime_ns, info.st_ctime_ns) / 1e9
+        if time.time() - newest < _RACY_SECONDS:
+            stamp += "|" + _content_hash(path)
     except OSError as error:
         raise _error(f"cannot read {path}: {error}", spec) from error
-    suffix = "" if key is None else f":{key}"
-    return f"{path.resolve()}{suffix}|{stat.st_size}|{stat.st_mtime_ns}"
+    return stamp
+
+
+def _content_hash(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with _open_regular(path, str(path)) as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -16,26 +16,36 @@ from typing import Any
 import numpy as np
 
 from blocks.errors import InvalidArgumentError, MemoryLimitError, TensorBlocksError
-from blocks.input_files import peek_tensor_file, read_tensor_file
+from blocks.input_files import FileHeader, read_header, read_tensor_file
 from blocks.kernels.glimpse import (
     extract_glimpse,
     extract_glimpse_v2,
     glimpse_output_shape,
+    glimpse_windows,
 )
-from blocks.kernels.patches import extract_image_patches, patches_output_shape
+from blocks.kernels.patches import extract_image_patches, patches_output_shape, receptive_field
 from blocks.literals import parse_dtype
 from blocks.spec import (
     AttrSpec,
+    AttrValue,
     BlockSpec,
     InferContext,
     InputPort,
     OutputPort,
+    PatchGrid,
     PortKind,
+    ResultView,
+    ResultViewKind,
     RunContext,
     TensorInfo,
+    Windows,
 )
 
 # ----------------------------------------------------------------------------- Input
+
+
+#: The most dims a tensor may have (tensor literals nest at most this deep too).
+MAX_RANK = 32
 
 
 def _input_check(is_set: Mapping[str, bool]) -> list[tuple[str, str]]:
@@ -65,6 +75,10 @@ def _reshaped_shape(
     memory_limit: int | None,
 ) -> tuple[int, ...]:
     """The output shape of reshaping (or, for a scalar, filling) ``value_shape`` to ``shape``."""
+    if len(shape) > MAX_RANK:
+        raise InvalidArgumentError(
+            f"shape has {len(shape)} dims; at most {MAX_RANK} are supported", port="shape"
+        )
     if any(d < 0 for d in shape):
         raise InvalidArgumentError(
             f"shape must not have negative dims, got {list(shape)}", port="shape"
@@ -88,12 +102,38 @@ def _reshaped_shape(
     return tuple(shape)
 
 
-def _check_memory(shape: tuple[int, ...], dtype: np.dtype[Any], memory_limit: int | None) -> None:
-    nbytes = math.prod(shape) * dtype.itemsize
+#: Elements converted at a time when a dtype cast checks its values (bounds the scratch).
+_CAST_CHUNK = 1 << 18
+
+
+_READ_SLACK = 64 << 10
+
+
+def _cast_scratch(size: int) -> int:
+    """Scratch bytes of a checked cast of ``size`` elements: a few wide copies of a chunk."""
+    return min(size, _CAST_CHUNK) * 48
+
+
+#: The most scratch a checked cast needs.
+_CAST_SCRATCH = _cast_scratch(_CAST_CHUNK)
+
+
+def _file_step_bytes(header: FileHeader, dtype: np.dtype[Any]) -> int:
+    """Bytes an Input allocates to read a file's data and cast it to ``dtype``."""
+    if header.dtype == dtype:
+        return header.read_bytes
+    size = math.prod(header.shape)
+    return header.read_bytes + size * dtype.itemsize + _cast_scratch(size)
+
+
+def _admit_file(header: FileHeader, dtype: np.dtype[Any], memory_limit: int | None) -> None:
+    """Refuse a file whose reading (sized by the FILE's dtype) and cast would not fit."""
+    nbytes = _file_step_bytes(header, dtype)
     if memory_limit is not None and nbytes > memory_limit:
+        cast = "" if header.dtype == dtype else f" and converting them to {dtype.name}"
         raise MemoryLimitError(
-            f"the file's {list(shape)} values as {dtype.name} need {nbytes} bytes, more than "
-            f"the memory limit of {memory_limit} bytes",
+            f"reading the file's {list(header.shape)} {header.dtype.name} values{cast} "
+            f"needs {nbytes} bytes, more than the memory limit of {memory_limit} bytes",
             port="file",
         )
 
@@ -117,9 +157,12 @@ def _input_run(ctx: RunContext) -> dict[str, np.ndarray]:
             raise InvalidArgumentError(
                 "set exactly one of 'initvalues' or 'file'", port="initvalues"
             )
-        file_shape, _ = peek_tensor_file(str(file), ctx.base_dir)
-        _check_memory(file_shape, dtype, ctx.memory_limit)  # before reading, not after
-        value = read_tensor_file(str(file), ctx.base_dir)
+        # Judged on the header read from the very handle the data comes from, before
+        # anything is allocated: a file swapped since inference is judged again.
+        value = read_tensor_file(
+            str(file), ctx.base_dir,
+            admit=lambda header: _admit_file(header, dtype, ctx.memory_limit),
+        )
     value = _cast(np.asarray(value), dtype)
     shape = ctx.inputs.get("shape")
     return {"output": _reshape(value, None if shape is None else tuple(shape), ctx.memory_limit)}
@@ -132,7 +175,19 @@ def _check_cast(source: np.dtype[Any], dtype: np.dtype[Any]) -> None:
         raise InvalidArgumentError(f"cannot convert {source} values to {dtype.name}", port="dtype")
 
 
+def _chunks(array: np.ndarray) -> Iterator[np.ndarray]:
+    """``array``'s elements in memory order, a bounded chunk at a time (views, no copy)."""
+    flat = array.ravel(order="K")
+    for start in range(0, flat.size, _CAST_CHUNK):
+        yield flat[start : start + _CAST_CHUNK]
+
+
 def _cast(value: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+    """``value`` as ``dtype``, refusing values the new type cannot hold.
+
+    The checks run chunk by chunk, so the scratch stays within ``_CAST_SCRATCH`` whatever
+    the size: the cast allocates its output and little more.
+    """
     if value.dtype == dtype:
         return value
     _check_cast(value.dtype, dtype)
@@ -142,12 +197,7 @@ def _cast(value: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
         if value.dtype.kind in "iu":
             low, high = int(value.min()), int(value.max())
         else:
-            wide = value.astype(np.float64)
-            if not np.isfinite(wide).all():
-                raise InvalidArgumentError(
-                    f"cannot convert NaN or infinite values to {dtype.name}", port="dtype"
-                )
-            low, high = int(np.trunc(wide.min())), int(np.trunc(wide.max()))
+            low, high = _finite_range(value, dtype)
         if low < info.min or high > info.max:
             bad = low if low < info.min else high
             raise InvalidArgumentError(
@@ -158,14 +208,89 @@ def _cast(value: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
         out = value.astype(dtype)
     if (dtype.kind in "fc" or dtype.name == "bfloat16") and value.dtype.kind != "b" and out.size:
         # A finite value too large for a narrow float type would silently become infinity.
-        became_inf = np.isinf(out.astype(np.complex128)) & np.isfinite(value.astype(np.complex128))
-        if became_inf.any():
-            bad = value.reshape(-1)[int(np.argmax(became_inf.reshape(-1)))]
-            raise InvalidArgumentError(
-                f"value {bad} is out of range for {dtype.name} (it would be infinity)",
-                port="dtype",
+        for before, after in zip(_chunks(value), _chunks(out), strict=True):
+            became_inf = np.isinf(after.astype(np.complex128)) & np.isfinite(
+                before.astype(np.complex128)
             )
+            if became_inf.any():
+                bad = before[int(np.argmax(became_inf))]
+                raise InvalidArgumentError(
+                    f"value {bad} is out of range for {dtype.name} (it would be infinity)",
+                    port="dtype",
+                )
     return out
+
+
+def _finite_range(value: np.ndarray, dtype: np.dtype[Any]) -> tuple[int, int]:
+    """The truncated min and max of a float array; an error for NaN or infinity."""
+    low = high = 0
+    first = True
+    for chunk in _chunks(value):
+        wide = chunk.astype(np.float64)
+        if not np.isfinite(wide).all():
+            raise InvalidArgumentError(
+                f"cannot convert NaN or infinite values to {dtype.name}", port="dtype"
+            )
+        chunk_low, chunk_high = int(np.trunc(wide.min())), int(np.trunc(wide.max()))
+        low, high = (chunk_low, chunk_high) if first else (min(low, chunk_low),
+                                                           max(high, chunk_high))
+        first = False
+    return low, high
+
+
+def _input_working_memory(ctx: InferContext, outputs: Mapping[str, TensorInfo]) -> int:
+    out = outputs.get("output")
+    out_bytes = 0 if out is None else out.nbytes or 0
+    file_info, values = ctx.inputs.get("file"), ctx.inputs.get("initvalues")
+    if values is None and file_info is not None and file_info.value is not None:
+        header = read_header(str(file_info.value), ctx.base_dir)
+        # The data, and the file object's buffers and parsed header (a few kilobytes).
+        return _file_step_bytes(header, _as_dtype(_dtype_value(ctx))) + _READ_SLACK
+    if values is not None and values.value is None:  # wired: maybe a cast
+        return out_bytes + _CAST_SCRATCH
+    if values is not None and out is not None and values.dtype == out.dtype:
+        shape_info = ctx.inputs.get("shape")
+        filled = shape_info is not None and values.shape == ()
+        if not filled:
+            return 0  # the output is the parsed literal itself (or a reshaped view of it)
+    return out_bytes
+
+
+def _dtype_value(ctx: InferContext) -> Any:
+    info = ctx.inputs.get("dtype")
+    return None if info is None else info.value
+
+
+#: The most a kernel holds of its work at once, for outputs too small to be cut by item.
+_KERNEL_PIECE = 4 << 20
+
+
+def _piece_bytes(info: TensorInfo) -> int:
+    """Bytes of the largest piece a kernel works on at once: one item, or 4 MiB of items."""
+    nbytes = info.nbytes or 0
+    if not nbytes or info.shape is None or not info.shape or not info.shape[0]:
+        return nbytes
+    item = nbytes // int(info.shape[0] or 1)
+    return min(nbytes, max(item, _KERNEL_PIECE))
+
+
+def _glimpse_working_memory(ctx: InferContext, outputs: Mapping[str, TensorInfo]) -> int:
+    """The output, and per piece the noise arrays (measured up to 18.3 pieces for gaussian
+    noise, uniform below it; a zero fill up to 0.7 of a piece)."""
+    out = outputs.get("glimpse")
+    if out is None or not out.nbytes:
+        return 0
+    factor = 1 if ctx.attrs.get("noise") == "zero" else 20
+    return out.nbytes + factor * _piece_bytes(out)
+
+
+def _patches_working_memory(ctx: InferContext, outputs: Mapping[str, TensorInfo]) -> int:
+    """The output, an eighth of it in index tables and a piece of scratch (measured)."""
+    del ctx
+    out = outputs.get("patches")
+    if out is None or not out.nbytes:
+        return 0
+    return out.nbytes + out.nbytes // 8 + 2 * _KERNEL_PIECE
 
 
 #: Largest literal Input value (in elements) that inference computes and passes on.
@@ -204,9 +329,10 @@ def _input_infer(ctx: InferContext) -> dict[str, TensorInfo]:
     file_info = ctx.inputs.get("file")
     if file_info is None or file_info.value is None:
         return {"output": TensorInfo(shape, dtype)}
-    file_shape, file_dtype = peek_tensor_file(str(file_info.value), ctx.base_dir)
-    _check_cast(file_dtype, dtype)
-    _check_memory(tuple(file_shape), dtype, ctx.memory_limit)
+    header = read_header(str(file_info.value), ctx.base_dir)
+    _check_cast(header.dtype, dtype)
+    _admit_file(header, dtype, ctx.memory_limit)
+    file_shape = header.shape
     if shape is not None:
         file_shape = _reshaped_shape(tuple(file_shape), shape, dtype, ctx.memory_limit)
     return {"output": TensorInfo(tuple(file_shape), dtype)}
@@ -238,6 +364,8 @@ INPUT = BlockSpec(
     run=_input_run,
     check_inputs=_input_check,
     reads_files=True,
+    item_source="initvalues",
+    working_memory=_input_working_memory,
     color="#4f9d69",
     tags=("constant", "file", "image", "source", "npy"),
 )
@@ -308,6 +436,7 @@ def _make_glimpse_run(kernel: Any) -> Any:
             seed=ctx.seed,
             item_offset=ctx.item_offset,
             memory_limit=ctx.memory_limit,
+            cancel=ctx.cancel,
             **_glimpse_kwargs(ctx.attrs),
         )
         return {"glimpse": out}
@@ -315,7 +444,38 @@ def _make_glimpse_run(kernel: Any) -> Any:
     return run
 
 
-def _glimpse_block(name: str, title: str, doc: str, kernel: Any) -> BlockSpec:
+def _fill_name(attrs: Mapping[str, AttrValue]) -> str:
+    noise = str(attrs.get("noise", "uniform"))
+    if noise:
+        return "zeros" if noise == "zero" else f"{noise} noise"
+    return "uniform noise" if attrs.get("uniform_noise", True) else "gaussian noise"
+
+
+def _glimpse_windows_rule(version: int) -> Any:
+    """The results panel's windows over the input: the kernel's own window arithmetic."""
+
+    def windows(image_shape: tuple[int, ...], inputs: Mapping[str, Any],
+                attrs: Mapping[str, AttrValue]) -> Windows:
+        centered = bool(attrs.get("centered", True))
+        normalized = bool(attrs.get("normalized", True))
+        mode = f"V{version}, centered={centered}, normalized={normalized}"
+        missing = [name for name in ("size", "offsets") if name not in inputs]
+        if missing:
+            raise InvalidArgumentError(f"({mode}) the node's {', '.join(missing)} are not known")
+        size = [int(v) for v in np.asarray(inputs["size"]).reshape(-1)]
+        try:
+            origins = glimpse_windows(image_shape, size, np.asarray(inputs["offsets"]),
+                                      version=version, centered=centered,
+                                      normalized=normalized)
+        except TensorBlocksError as error:
+            raise error.__class__(f"({mode}) {error.reason}") from None
+        caption = f"{mode}; hatched: outside the image, filled with {_fill_name(attrs)}."
+        return Windows((size[0], size[1]), origins, caption)
+
+    return windows
+
+
+def _glimpse_block(name: str, title: str, doc: str, kernel: Any, version: int) -> BlockSpec:
     # V1 and V2 share ports, attrs and shape rule; only the offset arithmetic differs.
     return BlockSpec(
         name=name,
@@ -328,8 +488,13 @@ def _glimpse_block(name: str, title: str, doc: str, kernel: Any) -> BlockSpec:
         infer=_glimpse_infer,
         run=_make_glimpse_run(kernel),
         noisy=True,
+        working_memory=_glimpse_working_memory,
         color="#c0803a",
         tags=("crop", "window", "attention", "tf.image.extract_glimpse"),
+        result_views=(
+            ResultView(ResultViewKind.WINDOWS, "Glimpses", output="glimpse", source="input",
+                       windows=_glimpse_windows_rule(version)),
+        ),
     )
 
 
@@ -339,6 +504,7 @@ EXTRACT_GLIMPSE = _glimpse_block(
     "Windows of size (h, w) cut from each image at its offset (V1: centred offsets are the "
     "window centre, unnormalized centred offsets are halved); outside the image: noise or zero.",
     extract_glimpse,
+    1,
 )
 
 EXTRACT_GLIMPSE_V2 = _glimpse_block(
@@ -347,6 +513,7 @@ EXTRACT_GLIMPSE_V2 = _glimpse_block(
     "As ExtractGlimpse, with V2 offsets (tf.image.extract_glimpse): uncentred offsets are "
     "the window's top-left corner.",
     extract_glimpse_v2,
+    2,
 )
 
 # ----------------------------------------------------------------------------- ExtractImagePatches
@@ -388,8 +555,29 @@ def _patches_run(ctx: RunContext) -> dict[str, np.ndarray]:
         _int_list(ctx.inputs["rates"]),
         str(ctx.inputs["padding"]),
         memory_limit=ctx.memory_limit,
+        cancel=ctx.cancel,
     )
     return {"patches": out}
+
+
+def _patch_grid(image_shape: tuple[int, ...], inputs: Mapping[str, Any]) -> PatchGrid:
+    """The results panel's patch tiles and receptive field: the kernel's own geometry."""
+    missing = [name for name in ("ksizes", "strides", "rates", "padding") if name not in inputs]
+    if missing:
+        raise InvalidArgumentError(f"the node's {', '.join(missing)} are not known")
+    ksizes, strides, rates = (_int_list(inputs[name]) for name in ("ksizes", "strides", "rates"))
+    padding = str(inputs["padding"])
+    if not (len(ksizes) == len(strides) == len(rates) == 4):
+        raise InvalidArgumentError("ksizes, strides and rates must have 4 entries each")
+    kh, kw = ksizes[1], ksizes[2]
+    extent = (kh + (kh - 1) * (rates[1] - 1), kw + (kw - 1) * (rates[2] - 1))
+    caption = (f"dilated extent {extent[0]}x{extent[1]} · strides {strides[1]},{strides[2]}"
+               f" · rates {rates[1]},{rates[2]} · {padding}")
+
+    def taps(row: int, col: int) -> list[tuple[int, int]]:
+        return receptive_field(image_shape, ksizes, strides, rates, padding, row, col)
+
+    return PatchGrid((kh, kw), caption, taps)
 
 
 EXTRACT_IMAGE_PATCHES = BlockSpec(
@@ -426,8 +614,13 @@ EXTRACT_IMAGE_PATCHES = BlockSpec(
     attrs=(),
     infer=_patches_infer,
     run=_patches_run,
+    working_memory=_patches_working_memory,
     color="#8a5fbf",
     tags=("im2col", "patches", "tf.image.extract_patches", "conv"),
+    result_views=(
+        ResultView(ResultViewKind.PATCHES, "Patches", output="patches", source="images",
+                   patches=_patch_grid),
+    ),
 )
 
 
@@ -462,4 +655,10 @@ class BlockRegistry(Mapping[str, BlockSpec]):
         return groups
 
 
-REGISTRY = BlockRegistry((INPUT, EXTRACT_GLIMPSE, EXTRACT_GLIMPSE_V2, EXTRACT_IMAGE_PATCHES))
+from blocks.library_ops import LIBRARY_OPS  # noqa: E402  (the resize and array ops)
+from blocks.plugins import load_plugins  # noqa: E402
+
+_BUILT_IN = (INPUT, EXTRACT_GLIMPSE, EXTRACT_GLIMPSE_V2, EXTRACT_IMAGE_PATCHES, *LIBRARY_OPS)
+#: The installed plugins' blocks and problems (blocks/plugins.py).
+PLUGINS = load_plugins(spec.name for spec in _BUILT_IN)
+REGISTRY = BlockRegistry((*_BUILT_IN, *PLUGINS.specs))

@@ -52,6 +52,14 @@ from blocks.spec import PortKind, PortValue
 MAX_RANK = 32
 #: Longest single number a literal may contain, in characters.
 MAX_NUMBER_CHARS = 400
+#: Longest tensor literal text, and longest text of any other literal (a dtype, a path).
+MAX_TENSOR_CHARS = 32 * 1024 * 1024
+MAX_TEXT_CHARS = 65536
+#: Most values a tensor literal may hold; larger data belongs in a .npy file.
+MAX_LITERAL_VALUES = 1_000_000
+#: Most values of a literal read by the general parser; beyond it only plain decimal
+#: numbers in a regular nested list (read by vectorized steps) are accepted.
+MAX_GENERAL_VALUES = 100_000
 
 try:  # bfloat16 is optional (SPEC section 1).
     import ml_dtypes
@@ -185,7 +193,9 @@ def _short(text: str, limit: int = 40) -> str:
 
 # ----------------------------------------------------------------------------- scalars
 
-_NUM = r"(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|nan|inf(?:inity)?)"
+# Unambiguous (each text matches one way), so matching is linear in the text: the old
+# ``\d+\.?\d*`` could split a run of digits n ways, and a long "111...1j" backtracked.
+_NUM = r"(?:\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|nan|inf(?:inity)?)"
 # re.ASCII: only 0-9 are digits (Python's int() would also take other scripts' digits).
 _INT_RE = re.compile(r"[+-]?\d+", re.ASCII)
 _FLOAT_RE = re.compile(rf"[+-]?{_NUM}", re.IGNORECASE | re.ASCII)
@@ -504,7 +514,27 @@ def _convert(scalars: list[_Scalar], dtype: np.dtype[Any]) -> np.ndarray:
     raise LiteralError(f"dtype {dtype} is not supported for tensor literals")
 
 
+def _check_size(text: str) -> None:
+    """Refuse a literal with too many values before reading any of it (linear, in C)."""
+    if text.count(",") >= MAX_LITERAL_VALUES:
+        raise LiteralError(
+            f"the literal holds more than {MAX_LITERAL_VALUES} values; put large data in a "
+            ".npy file and read it with an Input block's file port"
+        )
+
+
 def _parse_tensor(text: str, dtype: np.dtype[Any] | None) -> np.ndarray:
+    _check_size(text)
+    if len(text) > _FAST_MIN_CHARS:
+        fast = _fast_tensor(text, dtype)
+        if fast is not None:
+            return fast
+        if text.count(",") >= MAX_GENERAL_VALUES:
+            raise LiteralError(
+                f"the literal holds more than {MAX_GENERAL_VALUES} values that are not plain "
+                "decimal numbers in a regular list (booleans, complex, nan/inf, or a ragged "
+                "or malformed list); put large data in a .npy file"
+            )
     tree = _Parser(text).parse()
     shape = _shape_of(tree)
     scalars: list[_Scalar] = []
@@ -513,7 +543,112 @@ def _parse_tensor(text: str, dtype: np.dtype[Any] | None) -> np.ndarray:
     return _convert(scalars, target).reshape(shape)
 
 
+# ----------------------------------------------------------------------------- large literals
+
+#: Literals shorter than this always take the general parser (exact messages).
+_FAST_MIN_CHARS = 4096
+_DELIMS = re.compile(r"[{}\[\],]")
+_NOT_DELIMS = re.compile(r"[^{}\[\],]+")
+_SPLIT_ATOMS = re.compile(r"[^\s{}\[\],]\s+[^\s{}\[\],]")
+_INT_CHARS = str.maketrans("", "", "0123456789+-,")
+_DECIMAL_CHARS = str.maketrans("", "", "0123456789+-.eE,")
+
+
+def _regular_shape(skeleton: str) -> tuple[int, ...] | None:
+    """The shape of a regular nested list from its brackets and commas alone, or None.
+
+    ``skeleton`` is the literal with everything but ``{}[],`` removed. Each level's
+    length follows from the one below (n children of length L take n * (L + 1) + 1
+    characters), so the candidate shape is read from the first list at each level and
+    the whole skeleton is compared with the one that shape would have (string
+    operations, linear and in C).
+    """
+    if not skeleton or skeleton[0] not in "{[":
+        if skeleton.strip(","):  # a bare flat list 1,2,3 has commas only
+            return None
+        return (len(skeleton) + 1,)
+    opening = skeleton[0]
+    closing = "}" if opening == "{" else "]"
+    depth = len(skeleton) - len(skeleton.lstrip(opening))
+    if depth > MAX_RANK:
+        return None
+    rest = skeleton[depth:]
+    count = len(rest) - len(rest.lstrip(",")) + 1
+    if not rest.startswith("," * (count - 1) + closing):
+        return None  # an empty innermost list, or not regular
+    dims = [count]
+    length = count + 1
+    for level in range(depth - 1, 0, -1):
+        separators = skeleton[level + length :: length + 1]
+        count = len(separators) - len(separators.lstrip(",")) + 1
+        dims.append(count)
+        length = count * (length + 1) + 1
+    shape = tuple(reversed(dims))
+    expected = opening + "," * (shape[-1] - 1) + closing
+    for count in reversed(shape[:-1]):
+        expected = opening + ",".join([expected] * count) + closing
+    return shape if expected == skeleton else None
+
+
+def _fast_tensor(text: str, dtype: np.dtype[Any] | None) -> np.ndarray | None:
+    """A large literal of plain decimal numbers in a regular list, read by vectorized
+    steps (linear, mostly in C); None when the general parser must read it (it then
+    gives the exact message for any mistake). Values are exactly what the general
+    parser gives: ``float(text)`` for floats, ``int(text)`` for integers."""
+    if not text.isascii() or _SPLIT_ATOMS.search(text):
+        return None
+    compact = "".join(text.split())
+    skeleton = _NOT_DELIMS.sub("", compact)
+    shape = _regular_shape(skeleton)
+    if shape is None:
+        return None
+    gaps = _DELIMS.split(compact)
+    lengths = np.fromiter(map(len, gaps), dtype=np.int64, count=len(gaps))
+    codes = np.frombuffer(skeleton.encode("ascii"), dtype=np.uint8)
+    opens_or_commas = np.isin(codes, np.frombuffer(b"{[,", np.uint8))
+    closes_or_commas = np.isin(codes, np.frombuffer(b"}],", np.uint8))
+    slots = np.zeros(len(gaps), dtype=bool)
+    if skeleton[:1] in ("{", "["):
+        slots[1:-1] = opens_or_commas[:-1] & closes_or_commas[1:]
+    else:  # a bare flat list: every gap holds a value
+        slots[:] = True
+    if not ((lengths[slots] > 0).all() and (lengths[~slots] == 0).all()):
+        return None
+    joined = ",".join(gap for gap in gaps if gap)
+    parts = joined.split(",")
+    if len(parts) != math.prod(shape):
+        return None  # pragma: no cover - a regular skeleton with filled slots
+    # Only digits, signs, points and exponents: then int() and float() accept exactly
+    # what the general parser's number patterns accept (no "nan", "inf", "1_0", "0x1").
+    if joined.translate(_INT_CHARS) == "" and (dtype is None or dtype.kind in "iu"):
+        try:
+            values = np.array(list(map(int, parts)), dtype=np.int64)
+        except (ValueError, OverflowError):
+            return None
+        target = np.dtype(np.int64) if dtype is None else dtype
+        if target != values.dtype and values.size:
+            info = np.iinfo(target)
+            if values.min() < info.min or values.max() > info.max:
+                return None
+        return values.astype(target).reshape(shape)
+    target = np.dtype(np.float32) if dtype is None else dtype
+    if not _is_float_dtype(target) or joined.translate(_DECIMAL_CHARS) != "":
+        return None
+    try:
+        wide = np.array(list(map(float, parts)), dtype=np.float64)
+    except ValueError:
+        return None
+    with np.errstate(over="ignore"):
+        out = wide.astype(target)
+    if not np.isfinite(out.astype(np.float64)).all():
+        return None  # an overflow: the general parser names the value
+    return out.reshape(shape)
+
+
 def _parse_int_list(text: str) -> tuple[int, ...]:
+    _check_size(text)
+    if text.count(",") >= MAX_GENERAL_VALUES:
+        raise LiteralError(f"an int list of more than {MAX_GENERAL_VALUES} values is too long")
     tree = _Parser(text).parse()
     shape = _shape_of(tree)
     if len(shape) > 1:
@@ -583,6 +718,10 @@ def parse_literal(text: str, kind: PortKind, dtype: str | np.dtype[Any] | None =
     """The value of a literal for a port of ``kind`` (tensor literals cast to ``dtype``)."""
     if not isinstance(text, str):
         raise LiteralError(f"expected literal text, found {type(text).__name__}")
+    longest = MAX_TENSOR_CHARS if kind is PortKind.TENSOR else MAX_TEXT_CHARS
+    if len(text) > longest:
+        more = "; put large data in a .npy file" if kind is PortKind.TENSOR else ""
+        raise LiteralError(f"the literal has {len(text)} characters; at most {longest}{more}")
     if kind is PortKind.TENSOR:
         target = (
             None

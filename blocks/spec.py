@@ -19,6 +19,8 @@ Values that flow between blocks:
 from __future__ import annotations
 
 import enum
+import math
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +115,14 @@ class TensorInfo:
             and self.dtype is not None
         )
 
+    @property
+    def nbytes(self) -> int | None:
+        """Bytes of a tensor of this shape and dtype; ``None`` when not fully known."""
+        if not self.known:
+            return None
+        assert self.shape is not None and self.dtype is not None
+        return math.prod(int(d) for d in self.shape if d is not None) * self.dtype.itemsize
+
     def describe(self) -> str:
         """Short text for a wire label, e.g. ``[1,64,64,3] float32``."""
         if self.shape is None:
@@ -145,7 +155,9 @@ class RunContext:
     node id) or ``None`` for fresh noise. ``item_offset`` is the global index of batch
     item 0 (a batch run's chunk starts there; a single run at 0): a noisy kernel keys
     item ``b``'s noise by ``(seed, item_offset + b)``, so an item's noise does not depend on
-    the chunk it runs in. ``base_dir`` resolves relative paths.
+    the chunk it runs in. ``base_dir`` resolves relative paths. ``cancel`` is the run's
+    Stop event: kernels that work in pieces check it between pieces and raise
+    :class:`~blocks.errors.CancelledError` once it is set.
     """
 
     inputs: Mapping[str, PortValue]
@@ -154,11 +166,75 @@ class RunContext:
     item_offset: int = 0
     memory_limit: int = DEFAULT_MEMORY_LIMIT
     base_dir: Path | None = None
+    cancel: threading.Event | None = None
+
+
+# ----------------------------------------------------------------------------- result views
+
+
+class ResultViewKind(enum.Enum):
+    """The domain views the results panel knows how to draw (besides Image and Table)."""
+
+    WINDOWS = "windows"  # rectangles over the source image, one per batch item
+    PATCHES = "patches"  # depth vectors unfolded into tiles, receptive field on the source
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Where a block's windows lie on its source image (:attr:`ResultViewKind.WINDOWS`)."""
+
+    #: Window height and width in image pixels.
+    size: tuple[int, int]
+    #: Each batch item's window ``(top, left)`` (it may hang over the border), or ``None``
+    #: when no image pixel lands in it.
+    origins: list[tuple[int, int] | None]
+    #: One line: how the windows were placed and what fills their outside part.
+    caption: str
+
+
+@dataclass(frozen=True)
+class PatchGrid:
+    """How a block's output depth unfolds into patches (:attr:`ResultViewKind.PATCHES`)."""
+
+    #: Taps per patch, ``(kh, kw)``: a depth vector is ``kh*kw*C``, patch row then column.
+    kernel: tuple[int, int]
+    #: One line: patch size, dilated extent, strides, rates, padding.
+    caption: str
+    #: ``(out_row, out_col)`` -> the source pixel ``(row, col)`` each tap reads (may lie in
+    #: the padding, outside the image).
+    taps: Callable[[int, int], list[tuple[int, int]]]
+
+
+#: (source image shape, resolved input values, attrs) -> where the windows lie.
+WindowsRule = Callable[[tuple[int, ...], Mapping[str, Any], Mapping[str, AttrValue]], Windows]
+#: (source image shape, resolved input values) -> how the patches unfold.
+PatchesRule = Callable[[tuple[int, ...], Mapping[str, Any]], PatchGrid]
+
+
+@dataclass(frozen=True)
+class ResultView:
+    """A domain view a block offers for one of its outputs, declared on its BlockSpec.
+
+    The results panel reads this declaration and never names a block: ``kind`` says which
+    view draws it, ``output`` which output it explains, ``source`` which input holds the
+    image it draws over, and the rule (``windows`` for WINDOWS, ``patches`` for PATCHES,
+    built on the kernel module's public functions) computes the geometry. A rule raises a
+    TensorBlocksError when the values it needs are missing or bad; the panel shows it.
+    """
+
+    kind: ResultViewKind
+    title: str
+    output: str
+    source: str
+    windows: WindowsRule | None = None
+    patches: PatchesRule | None = None
 
 
 InferRule = Callable[[InferContext], dict[str, TensorInfo]]
 RunRule = Callable[[RunContext], dict[str, np.ndarray]]
 CheckRule = Callable[[Mapping[str, bool]], list[tuple[str, str]]]
+#: Bytes a step allocates (outputs included) from its InferContext and inferred outputs.
+WorkingMemoryRule = Callable[[InferContext, Mapping[str, TensorInfo]], int]
 
 
 @dataclass(frozen=True)
@@ -170,7 +246,14 @@ class BlockSpec:
     known early. ``run`` executes. ``check_inputs`` receives, for each input port, whether
     it is set (wire or literal) and returns ``(port, reason)`` problems beyond
     "required but missing" (e.g. Input's "exactly one of initvalues or file").
-    ``noisy`` marks blocks whose output depends on the seed.
+    ``noisy`` marks blocks whose output depends on the seed. ``item_source`` names the
+    input that a batch run feeds item by item when a dataset is mapped onto the node
+    itself (``--map NODE=SOURCE``): Input's ``initvalues``. The node's other unwired
+    inputs, except DTYPE ones, are then unset for the run. ``working_memory`` says how many
+    bytes one run of the block allocates — its outputs plus its temporaries — from what
+    inference knows (``None``: the outputs' bytes); the engine reserves them from the
+    run's memory budget before calling ``run``. ``result_views`` declares the domain views
+    of its outputs (:class:`ResultView`).
     """
 
     name: str
@@ -185,8 +268,16 @@ class BlockSpec:
     check_inputs: CheckRule | None = None
     noisy: bool = False
     reads_files: bool = False
+    item_source: str | None = None
+    working_memory: WorkingMemoryRule | None = None
     color: str = "#5b7fbf"
     tags: tuple[str, ...] = field(default_factory=tuple)
+    #: The domain views of its outputs the results panel offers (glimpse windows, patch
+    #: mosaics and receptive fields, ...); see :class:`ResultView`.
+    result_views: tuple[ResultView, ...] = ()
+    #: The distribution that declared the block through a plugin entry point (``None``:
+    #: TensorBlocks itself); set by :mod:`blocks.plugins`.
+    package: str | None = None
 
     def input(self, name: str) -> InputPort | None:
         """The input port called ``name``, or ``None``."""
@@ -209,6 +300,12 @@ class BlockSpec:
             if attr.name == bare:
                 return attr
         return None
+
+    def result_views_of(self, output: str, kind: ResultViewKind | None = None
+                        ) -> list[ResultView]:
+        """The declared result views of ``output`` (of ``kind`` only, when given)."""
+        return [view for view in self.result_views
+                if view.output == output and (kind is None or view.kind is kind)]
 
     def default_attrs(self) -> dict[str, AttrValue]:
         """Every attr at its default."""

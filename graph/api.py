@@ -13,24 +13,36 @@ Example::
     print(results["centre.glimpse"].shape, results.report.nodes["centre"].status)
     g.save("my_glimpses.tbg.json")             # atomic; relative file names follow the move
 
+    # Over a dataset, item by item along axis 0: chunked, on Dask, into a zarr store.
+    a = Graph.load("assets/examples/attention.tbg.json")
+    photos = {"scenes": "assets/examples/photos/*.png",        # Input node <- one per file
+              "attention.offsets": "assets/examples/photo_offsets.npy"}   # port <- rows
+    summary = a.map(photos, "tiles.zarr", seed=1)  # the store: "tiles.patches", "items"
+    lazy = a.to_dask(photos, seed=1)               # "node.port" -> dask array
+    first = a.run_item(photos, 0, seed=1)          # item 0 alone, equal to row 0 of both
+
 Contract:
 
-* A :class:`Graph` wraps a :class:`~graph.model.GraphModel` (``g.model``) and the folder its
-  relative paths resolve against (``g.base_dir``: the graph file's folder, or the current
-  folder for a graph made in code).
-* :meth:`Graph.set` and :meth:`Graph.set_attrs` check that the node and port exist (a
-  GraphError otherwise); the literal itself is judged by validation when checking or running,
-  as in the editor.
+* A :class:`Graph` stands on a :class:`~graph.session.Session` (``g.session``): the
+  :class:`~graph.model.GraphModel` (``g.model``), the folder its relative paths resolve
+  against (``g.base_dir``: the graph file's folder, or the current folder for a graph made
+  in code), the engine and the latest report. Subscribe to ``g.session.events`` to follow
+  what a script does.
+* :meth:`Graph.set` and :meth:`Graph.set_attrs` check that the node and port exist and that
+  no wire feeds the port (:func:`graph.edits.literal_target`; a GraphError otherwise); the
+  literal itself is judged by validation when checking or running, as in the editor.
 * :meth:`Graph.check` and :meth:`Graph.run` raise :class:`~blocks.errors.ValidationError`
   (its ``problems`` lists every problem) when the graph is invalid or a node fails, unless
   ``strict=False``; :meth:`Graph.problems` lists the problems without raising. A Graph keeps
   one :class:`~graph.engine.Engine`, so a second run reuses the outputs of unchanged nodes.
+* :meth:`Graph.save` rewrites relative file names when the folder changes (also on the
+  first save of a graph made in code) — :meth:`graph.session.Session.save`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +51,12 @@ import numpy as np
 from blocks.errors import GraphError, TensorBlocksError, ValidationError
 from blocks.literals import format_literal
 from blocks.spec import DEFAULT_MEMORY_LIMIT, PortKind, TensorInfo
-from graph.engine import Engine, RunReport
-from graph.fileformat import graph_base_dir, load_graph, rebase_paths, save_graph
-from graph.infer import infer
+from graph.batch import BatchEvent, BatchSummary, run_items, to_dask
+from graph.edits import literal_target
+from graph.engine import RunReport
+from graph.fileformat import load_graph
 from graph.model import GraphModel, PortRef
+from graph.session import Session
 from graph.validate import validate
 
 
@@ -77,15 +91,10 @@ class Graph:
         base_dir: str | os.PathLike[str] | None = None,
         memory_limit: int = DEFAULT_MEMORY_LIMIT,
     ) -> None:
-        self._model = model if model is not None else GraphModel()
-        self.path: Path | None = None if path is None else Path(path)
-        if base_dir is not None:
-            self.base_dir = Path(base_dir).resolve()
-        elif self.path is not None:
-            self.base_dir = graph_base_dir(self.path)
-        else:
-            self.base_dir = Path.cwd()
-        self._engine = Engine(memory_limit=memory_limit)
+        if path is None and base_dir is None:
+            base_dir = Path.cwd()  # a graph made in code: names resolve where it was made
+        self.session = Session(model, path=path, base_dir=base_dir, memory_limit=memory_limit)
+        self._path: Path | None = None if path is None else Path(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Graph:
@@ -95,7 +104,17 @@ class Graph:
     @property
     def model(self) -> GraphModel:
         """The underlying model (change it directly for anything beyond set/set_attrs)."""
-        return self._model
+        return self.session.model
+
+    @property
+    def path(self) -> Path | None:
+        """The graph file, as it was given (``None`` for a graph made in code, until saved)."""
+        return self._path
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative file names resolve against."""
+        return self.session.resolve_dir
 
     # ------------------------------------------------------------------ editing
 
@@ -106,53 +125,41 @@ class Graph:
         ``Path``) is written as the literal that parses back to it.
         """
         ref = PortRef.parse(address)
-        node = self._model.node(ref.node)
-        spec = self._model.registry.get(node.block)
-        kind = None
-        if spec is not None:
-            port = spec.input(ref.port)
-            if port is None:
-                names = ", ".join(p.name for p in spec.inputs)
-                raise GraphError(
-                    f"{spec.name} has no input '{ref.port}' (its inputs: {names})",
-                    node=ref.node, block=node.block, port=ref.port,
-                )
-            kind = port.kind
+        port = literal_target(self.model, ref)
         if value is None or isinstance(value, str):
             text = value
         elif isinstance(value, os.PathLike):
             text = format_literal(os.fspath(value), PortKind.PATH)
-        elif kind is None:
+        elif port is None:
+            block = self.model.node(ref.node).block
             raise GraphError(
                 f"cannot write {type(value).__name__} for a port of unknown block "
-                f"'{node.block}': pass the literal text",
-                node=ref.node, block=node.block, port=ref.port,
+                f"'{block}': pass the literal text",
+                node=ref.node, block=block, port=ref.port,
             )
-        elif kind in (PortKind.TENSOR, PortKind.INT_LIST):
-            text = format_literal(np.asarray(value), kind)
+        elif port.kind in (PortKind.TENSOR, PortKind.INT_LIST):
+            text = format_literal(np.asarray(value), port.kind)
         else:
-            text = format_literal(value, kind)
-        self._model.set_literal(ref.node, ref.port, text)
+            text = format_literal(value, port.kind)
+        self.model.set_literal(ref.node, ref.port, text)
 
     def set_attrs(self, node_id: str, text: str) -> None:
         """Set the attrs string of ``node_id`` (e.g. ``"centered_ = false;"``)."""
-        self._model.node(node_id)  # GraphError naming the node if there is none
-        self._model.set_attrs(node_id, text)
+        self.model.node(node_id)  # GraphError naming the node if there is none
+        self.model.set_attrs(node_id, text)
 
     # ------------------------------------------------------------------ checking
 
     def problems(self) -> list[TensorBlocksError]:
         """Every problem validation and inference find (empty for a graph that can run)."""
-        return infer(self._model, base_dir=self.base_dir,
-                     memory_limit=self._engine.memory_limit).problems
+        return self.session.infer().problems
 
     def check(self, *, strict: bool = True) -> dict[str, TensorInfo]:
         """Every port's inferred shape and dtype, ``"node.port"`` -> TensorInfo, without running.
 
         With ``strict`` (the default) a ValidationError lists the problems, if any.
         """
-        inference = infer(self._model, base_dir=self.base_dir,
-                          memory_limit=self._engine.memory_limit)
+        inference = self.session.infer()
         if strict and inference.problems:
             raise ValidationError(inference.problems, file=self._file())
         return dict(inference.ports)
@@ -165,13 +172,72 @@ class Graph:
         ``results.report.problems`` says what went wrong.
         """
         if strict:
-            problems = validate(self._model, base_dir=self.base_dir)
+            problems = validate(self.model, base_dir=self.base_dir)
             if problems:
                 raise ValidationError(problems, file=self._file())
-        report = self._engine.run(self._model, base_dir=self.base_dir, seed=seed)
+        report = self.session.run(seed)
         if strict and report.problems:
             raise ValidationError(report.problems, file=self._file())
         return Results(report)
+
+    # ------------------------------------------------------------------ datasets
+
+    def map(
+        self,
+        sources: Mapping[str, Any],
+        out: str | os.PathLike[str],
+        *,
+        chunk: int | None = None,
+        workers: int | None = None,
+        scheduler: str | None = None,
+        seed: int | None = None,
+        keep: Sequence[str] | None = None,
+        resume: bool = False,
+        overwrite: bool = False,
+        compress: str = "none",
+        progress: Callable[[BatchEvent], None] | None = None,
+    ) -> BatchSummary:
+        """Run the graph over datasets into the zarr store ``out`` (what ``run --map`` does).
+
+        ``sources`` maps an Input node id or ``node.port`` to a path (``.npy``,
+        ``name.npz:key``, ``data.zarr[:path]``, a glob) or to a numpy, zarr or dask array;
+        see :mod:`graph.batch` for chunks, determinism, the store layout and resuming.
+        ``progress`` receives the run's start and one event per chunk (as do the session's
+        batch events).
+        """
+        plan = self.session.plan_batch(sources, keep=keep, chunk=chunk, workers=workers,
+                                       seed=seed, compress=compress)
+        following = [] if progress is None else [
+            self.session.events.batch_started.connect(progress),
+            self.session.events.batch_progress.connect(progress),
+        ]
+        try:
+            return self.session.run_batch(plan, out, scheduler=scheduler, workers=workers,
+                                          resume=resume, overwrite=overwrite)
+        finally:
+            for disconnect in following:
+                disconnect()
+
+    def to_dask(
+        self, sources: Mapping[str, Any], *, chunk: int | None = None, seed: int | None = None
+    ) -> dict[str, Any]:
+        """Every per-item product tensor as a lazy dask array chunked along the items.
+
+        Compose them with your own dask or xarray code; computing one runs the graph chunk
+        by chunk (a tensor whose per-item shape varies between items is left out).
+        """
+        plan = self.session.plan_batch(sources, chunk=chunk, seed=seed, all_tensors=True)
+        return to_dask(plan)
+
+    def run_item(
+        self, sources: Mapping[str, Any], index: int, *, seed: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """Every per-item tensor of item ``index`` of ``sources`` alone (axis 0 of length 1).
+
+        Bit-for-bit the item's row in a :meth:`map` or :meth:`to_dask` with the same seed.
+        """
+        return run_items(self.model, sources, index, base_dir=self.session.resolve_dir,
+                         seed=seed, memory_limit=self.session.engine.memory_limit)
 
     # ------------------------------------------------------------------ saving
 
@@ -181,22 +247,16 @@ class Graph:
         Saving into another folder rewrites relative file names so they still point at
         the same files; the graph then belongs to the new file.
         """
-        target = Path(path) if path is not None else self.path
+        target = Path(path) if path is not None else self._path
         if target is None:
             raise GraphError("the graph has no file yet: pass a path to save()")
-        new_base = graph_base_dir(target)
-        moved = self._model.copy()
-        if rebase_paths(moved, self.base_dir, new_base):
-            save_graph(moved, target)  # the model changes only once the file is written
-            rebase_paths(self._model, self.base_dir, new_base)
-        else:
-            save_graph(self._model, target)
-        self.path, self.base_dir = target, new_base
+        self.session.save(target)
+        self._path = target
         return target
 
     def _file(self) -> str | None:
-        return None if self.path is None else str(self.path)
+        return None if self._path is None else str(self._path)
 
     def __repr__(self) -> str:
-        where = f" from {self.path}" if self.path is not None else ""
-        return f"<Graph{where}: {len(self._model)} nodes, {len(self._model.wires())} wires>"
+        where = f" from {self._path}" if self._path is not None else ""
+        return f"<Graph{where}: {len(self.model)} nodes, {len(self.model.wires())} wires>"

@@ -8,11 +8,20 @@ mean only) and one line per node (ran or cached, seconds). With ``--out`` every 
 tensor is saved under the key ``node.port`` with ``numpy.savez``, atomically.
 
 ``main(["check", GRAPH])`` validates and prints every port's inferred shape and dtype
-(inputs and outputs) without executing.
+(inputs and outputs) without executing, and whether the whole run fits the memory limit
+(:func:`graph.memory.estimate_run`).
+
+Both take ``--memory-limit SIZE`` (``512M``, ``4G``; default 2 GiB): one budget for the
+whole run (:mod:`graph.memory`). A graph reading files outside its own folder gets one
+``warning:`` line on stderr naming them, before anything is read (``--no-outside-warning``
+turns it off).
 
 Exit status: 0 success; 1 an unreadable or invalid graph or a failed run, with ONE line on
-stderr naming the file and, where it applies, node, block and port; 2 bad usage. No
-traceback is ever printed: an unexpected exception becomes one "internal error" line.
+stderr naming the file and, where it applies, node, block and port; 2 bad usage (with a
+hint when the shell split an unquoted ``{...}`` literal); 130 Ctrl-C. No traceback is ever
+printed: every failure goes through :func:`report_failure` (an unexpected exception becomes
+one "internal error" line), and every line printed goes through
+:func:`graph.text.safe_text`, so control characters from a file never reach the terminal.
 Relative paths in the graph resolve against the graph file's folder.
 """
 
@@ -20,21 +29,30 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
+import errno
 import math
 import os
+import re
 import sys
+import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
 from blocks.errors import GraphError, TensorBlocksError, ValidationError
-from blocks.spec import PortKind, TensorInfo
-from graph.engine import Engine, RunReport
-from graph.fileformat import graph_base_dir, load_graph, write_atomically
-from graph.infer import infer
-from graph.model import GraphModel, PortRef
+from blocks.spec import DEFAULT_MEMORY_LIMIT, PortKind, TensorInfo
+from graph import batch_cli
+from graph.atomic import write_atomically
+from graph.engine import RunReport
+from graph.fileformat import files_outside, load_graph, outside_files_note
+from graph.memory import estimate_run, parse_memory_size
+from graph.model import PortRef
+from graph.session import Session
+from graph.stats import format_number
+from graph.stats import tensor_stats as compute_stats
+from graph.text import safe_text
 from graph.validate import validate
 
 PROG = "tensorblocks"
@@ -60,13 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
         "min, max and mean.",
     )
     run.add_argument("graph", metavar="GRAPH", help="a graph file (.tbg.json)")
-    run.add_argument("--out", metavar="RESULTS.npz",
-                     help="save every product tensor under the key node.port")
+    run.add_argument("--out", metavar="RESULTS.npz|STORE.zarr",
+                     help="save every product tensor under the key node.port (with --map: "
+                     "the zarr store of the batch run)")
     run.add_argument("--seed", type=int, metavar="N",
                      help="seed of the noise of glimpse blocks (default: fresh noise)")
     run.add_argument("--set", action="append", default=[], metavar="NODE.PORT=LITERAL",
                      dest="overrides",
                      help="type LITERAL into an input port before running (repeatable)")
+    _memory_option(run)
     check = commands.add_parser(
         "check",
         help="validate a graph and print every port's shape and dtype without running it",
@@ -75,54 +95,162 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("graph", metavar="GRAPH", help="a graph file (.tbg.json)")
     check.add_argument("--set", action="append", default=[], metavar="NODE.PORT=LITERAL",
                        dest="overrides", help="type LITERAL into an input port first")
+    _memory_option(check)
+    batch_cli.add_arguments(run, check)
     return parser
+
+
+def _memory_size(text: str) -> int:
+    try:
+        return parse_memory_size(text)
+    except TensorBlocksError as error:
+        raise argparse.ArgumentTypeError(error.reason) from None
+
+
+def _memory_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-outside-warning", action="store_true", dest="quiet_outside",
+        help="do not warn about files read from outside the graph's folder",
+    )
+    parser.add_argument(
+        "--memory-limit", type=_memory_size, default=DEFAULT_MEMORY_LIMIT, metavar="SIZE",
+        help="the most memory the run may use for its tensors and working memory, e.g. "
+        "512M or 4G (default 2G)",
+    )
 
 
 def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run the command in ``argv`` (without the program name); returns the exit status."""
-    out = stdout if stdout is not None else sys.stdout
-    err = stderr if stderr is not None else sys.stderr
-    try:
+    out = stdout if stdout is not None else _tolerant(sys.stdout)
+    err = stderr if stderr is not None else _tolerant(sys.stderr)
+    place: dict[str, str] = {}
+    # NumPy's floating-point warnings (a signalling NaN read from a file, overflow in a
+    # statistic) would print lines of their own: the result table already says nan/inf.
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
         try:
-            args = build_parser().parse_args(list(argv))
-        except UsageError as error:
-            build_parser().print_usage(err)
-            _one_line(err, str(error))
-            return 2
-        except SystemExit as stop:  # --help
-            return int(stop.code or 0) if isinstance(stop.code, int | None) else 2
-        if args.command is None:
-            build_parser().print_usage(err)
-            _one_line(err, f"{PROG}: error: expected a command: run or check")
-            return 2
-        overrides = [_parse_override(text) for text in args.overrides]
-        if args.command == "run":
-            return _run(args.graph, args.out, args.seed, overrides, out, err)
-        return _check(args.graph, overrides, out, err)
+            return _command(list(argv), out, err, place)
+        except BaseException as error:  # the one place a failure becomes an exit status
+            return report_failure(error, err, out=out, file=place.get("file"))
+
+
+def _command(argv: list[str], out: TextIO, err: TextIO, place: dict[str, str]) -> int:
+    try:
+        args = build_parser().parse_args(argv)
     except UsageError as error:
-        _one_line(err, str(error))
+        build_parser().print_usage(err)
+        raise UsageError(str(error) + _brace_hint(argv)) from None
+    except SystemExit as stop:  # --help
+        return int(stop.code or 0) if isinstance(stop.code, int | None) else 2
+    if args.command is None:
+        build_parser().print_usage(err)
+        raise UsageError(f"{PROG}: error: expected a command: run or check")
+    place["file"] = args.graph
+    if args.maps:  # a batch run over datasets (graph.batch_cli)
+        if args.command == "run":
+            return batch_cli.run_command(args, out, err)
+        return batch_cli.check_command(args, out, err)
+    overrides = [_parse_override(text) for text in args.overrides]
+    session = _load(args.graph, overrides, args.memory_limit)
+    if not args.quiet_outside:
+        outside = files_outside(session.model, session.resolve_dir)
+        if outside:  # a stranger's graph: say which files it reads, before it reads them
+            _one_line(err, f"warning: {args.graph}: {outside_files_note(outside)}")
+    if args.command == "run":
+        return _run(args.graph, session, args.out, args.seed, out, err)
+    return _check(args.graph, session, out, err)
+
+
+def exit_status(error: BaseException) -> int:
+    """The documented exit status for a failure: 2 usage, 130 Ctrl-C, 1 anything else."""
+    if isinstance(error, UsageError | batch_cli.MapUsageError):
         return 2
-    except TensorBlocksError as error:
-        _one_line(err, f"error: {error}")
-        return 1
-    except KeyboardInterrupt:
-        _one_line(err, "interrupted")
+    if isinstance(error, KeyboardInterrupt):
         return 130
-    except BrokenPipeError:
+    if isinstance(error, SystemExit):
+        return error.code if isinstance(error.code, int) else 1
+    return 1
+
+
+def failure_line(error: BaseException, file: str | None = None) -> str:
+    """The one line a user reads for ``error`` (not yet escaped: see :func:`report_failure`)."""
+    where = f"{file}: " if file else ""
+    if isinstance(error, UsageError):
+        return str(error)
+    if isinstance(error, batch_cli.MapUsageError):
+        return f"{PROG}: error: {error}"
+    if isinstance(error, TensorBlocksError):
+        if file and error.file is None:
+            error = copy.copy(error).at(file=file)
+        return f"error: {error}"
+    if isinstance(error, KeyboardInterrupt):
+        return f"error: {where}interrupted (Ctrl-C)"
+    if isinstance(error, MemoryError):
+        return f"error: {where}out of memory ({error or 'MemoryError'}); try a smaller input"
+    if isinstance(error, OSError):
+        target = f" {error.filename}" if error.filename else ""
+        return f"error: {where}cannot access{target}: {error.strerror or error}"
+    return f"internal error: {type(error).__name__}: {error}"
+
+
+def report_failure(
+    error: BaseException, err: TextIO, *, out: TextIO | None = None, file: str | None = None
+) -> int:
+    """Print the one line for ``error`` on ``err``; returns the exit status."""
+    if isinstance(error, BrokenPipeError) or (
+        isinstance(error, OSError) and error.errno == errno.EPIPE
+    ):
         # The reader left (``| head``): stop quietly, and keep Python's final flush of
         # stdout from complaining about the closed pipe.
-        if out is sys.stdout:
+        if out is sys.stdout or out is None:
             with contextlib.suppress(OSError, ValueError):
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, sys.stdout.fileno())
         return 1
-    except Exception as error:  # never a traceback on the command line
-        _one_line(err, f"internal error: {type(error).__name__}: {error}")
-        return 1
+    with contextlib.suppress(OSError, ValueError):
+        _one_line(err, failure_line(error, file))
+    return exit_status(error)
+
+
+def _tolerant(stream: TextIO) -> TextIO:
+    """``stream`` set to escape what its encoding cannot show (an ASCII locale, say)."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        with contextlib.suppress(Exception):
+            reconfigure(errors="backslashreplace")
+    return stream
+
+
+#: Longest message line printed; a stranger's file can make a reason megabytes long.
+_MAX_LINE = 2000
 
 
 def _one_line(stream: TextIO, message: str) -> None:
-    print(" ".join(message.split()), file=stream)
+    line = " ".join(message[: _MAX_LINE * 4].split())
+    if len(line) > _MAX_LINE:
+        line = line[: _MAX_LINE - 5] + " ..."
+    print(safe_text(line), file=stream)
+
+
+_ADDRESS_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def _brace_hint(argv: list[str]) -> str:
+    """A hint when the shell split an unquoted ``{...}`` literal into several words.
+
+    ``--set focus.offsets={{0.5,0.5}}`` unquoted reaches us as ``--set focus.offsets={0.5}
+    focus.offsets={0.5}``: the second word is a stray ``NODE.PORT=`` argument.
+    """
+    stray = [
+        word for i, word in enumerate(argv)
+        if _ADDRESS_WORD.match(word) and (i == 0 or argv[i - 1] != "--set")
+    ]
+    if not stray:
+        return ""
+    return (
+        f" (the shell expanded an unquoted {{...}} literal into several words, leaving "
+        f"'{stray[0]}': quote the literal, e.g. --set 'focus.offsets={{{{0.5,0.5}}}}')"
+    )
 
 
 # ----------------------------------------------------------------------------- --set
@@ -142,38 +270,22 @@ def _parse_override(text: str) -> tuple[PortRef, str]:
     return ref, literal
 
 
-def _apply_overrides(model: GraphModel, overrides: list[tuple[PortRef, str]], file: str) -> None:
+def _apply_overrides(session: Session, overrides: list[tuple[PortRef, str]], file: str) -> None:
     for ref, literal in overrides:
-        if ref.node not in model:
-            known = ", ".join(model.node_ids()) or "none"
-            raise GraphError(f"--set {ref}: no node '{ref.node}' (nodes: {known})", file=file)
-        node = model.node(ref.node)
-        spec = model.registry.get(node.block)
-        if spec is not None:
-            port = spec.input(ref.port)
-            if port is None:
-                names = ", ".join(p.name for p in spec.inputs)
-                raise GraphError(
-                    f"--set: {spec.name} has no input '{ref.port}' (its inputs: {names})",
-                    file=file, node=ref.node, block=node.block, port=ref.port,
-                )
-            if port.kind.wirable and model.wire_into(ref) is not None:
-                wire = model.wire_into(ref)
-                raise GraphError(
-                    f"--set: the input is fed by a wire from '{wire.src if wire else '?'}'; "
-                    "a wire takes precedence over a typed value",
-                    file=file, node=ref.node, block=node.block, port=ref.port,
-                )
-        model.set_literal(ref.node, ref.port, literal)
+        try:
+            session.set_literal(ref, literal)
+        except GraphError as error:
+            raise GraphError(f"--set {ref}: {error.reason}", file=file, node=error.node,
+                             block=error.block, port=error.port) from None
 
 
 # ----------------------------------------------------------------------------- run
 
 
-def _load(path: str, overrides: list[tuple[PortRef, str]]) -> tuple[GraphModel, Path]:
-    model = load_graph(path)
-    _apply_overrides(model, overrides, path)
-    return model, graph_base_dir(path)
+def _load(path: str, overrides: list[tuple[PortRef, str]], memory_limit: int) -> Session:
+    session = Session(load_graph(path), path=path, memory_limit=memory_limit)
+    _apply_overrides(session, overrides, path)
+    return session
 
 
 def _fail(err: TextIO, problems: list[TensorBlocksError], file: str) -> int:
@@ -183,17 +295,16 @@ def _fail(err: TextIO, problems: list[TensorBlocksError], file: str) -> int:
 
 def _run(
     path: str,
+    session: Session,
     out_path: str | None,
     seed: int | None,
-    overrides: list[tuple[PortRef, str]],
     out: TextIO,
     err: TextIO,
 ) -> int:
-    model, base_dir = _load(path, overrides)
-    problems = validate(model, base_dir=base_dir)
+    problems = validate(session.model, base_dir=session.base_dir)
     if problems:
         return _fail(err, problems, path)
-    report = Engine().run(model, base_dir=base_dir, seed=seed)
+    report = session.run(seed)
     _print_nodes(report, out)
     if report.results:
         print(file=out)
@@ -255,55 +366,36 @@ def _shape_text(shape: tuple[int | None, ...] | None) -> str:
     return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
 
 
-def _number_text(value: Any) -> str:
-    if isinstance(value, complex | np.complexfloating):
-        return f"{complex(value):.6g}".strip("()")
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
-        return str(int(value))
-    number = float(value)
-    if math.isnan(number):
-        return "nan"
-    if math.isinf(number):
-        return "inf" if number > 0 else "-inf"
-    return f"{number:.6g}"
-
-
 def tensor_stats(array: np.ndarray) -> tuple[str, str, str]:
-    """min, max and mean of ``array`` as text: NaN-aware, ``-`` where undefined.
+    """min, max and mean of ``array`` as text (:func:`graph.stats.tensor_stats`), ``-`` where
+    undefined.
 
-    NaNs are left out of the statistics and counted in the mean column; a complex tensor
-    has no order, so only its mean is shown; a bool tensor counts as 0/1.
+    NaNs are left out and counted in the mean column; infinities are the extremes they are
+    (and make the mean infinite); a complex tensor has no order, so only its mean is shown;
+    a bool tensor counts as 0/1.
     """
-    values = np.asarray(array)
-    if values.size == 0:
+    stats = compute_stats(array)
+    if stats.empty:
         return "-", "-", "-"
-    if values.dtype.kind == "b":
-        values = values.astype(np.uint8)
-    if values.dtype.kind == "c":
-        finite = values[~np.isnan(values)]
-        mean = "nan" if finite.size == 0 else _number_text(finite.astype(np.complex128).mean())
-        return "-", "-", mean
-    if values.dtype.kind in "iu":
-        return (
-            _number_text(values.min()),
-            _number_text(values.max()),
-            _number_text(values.mean(dtype=np.float64)),
-        )
-    if values.dtype.kind not in "f":
-        try:
-            values = values.astype(np.float64)  # bfloat16 and friends
-        except (TypeError, ValueError):
-            return "-", "-", "-"
-    wide = values.astype(np.float64)
-    nan_count = int(np.isnan(wide).sum())
-    if nan_count == wide.size:
-        return "nan", "nan", f"nan ({nan_count} NaN)"
-    finite = wide[~np.isnan(wide)]
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean = _number_text(finite.mean())
-    if nan_count:
-        mean += f" ({nan_count} NaN)"
-    return _number_text(finite.min()), _number_text(finite.max()), mean
+    if stats.complex_mean is not None:
+        return "-", "-", format_number(stats.complex_mean)
+    if stats.nan == stats.size:
+        return "nan", "nan", f"nan ({stats.nan} NaN)"
+    if stats.min is None and not stats.inf:
+        return "-", "-", "-"  # a dtype without numbers
+    low = "-inf" if stats.neg_inf else format_number(stats.min if stats.min is not None
+                                                     else math.inf)
+    high = "inf" if stats.pos_inf else format_number(stats.max if stats.max is not None
+                                                     else -math.inf)
+    if stats.pos_inf and stats.neg_inf:
+        mean = "nan"
+    elif stats.inf:
+        mean = "inf" if stats.pos_inf else "-inf"
+    else:
+        mean = format_number(stats.mean)
+    if stats.nan:
+        mean += f" ({stats.nan} NaN)"
+    return low, high, mean
 
 
 def format_table(results: dict[str, np.ndarray]) -> str:
@@ -318,6 +410,8 @@ def format_table(results: dict[str, np.ndarray]) -> str:
 
 def _align(header: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
     right = right or set()
+    header = [safe_text(cell) for cell in header]
+    rows = [[safe_text(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(row: list[str]) -> str:
@@ -333,9 +427,16 @@ def _align(header: list[str], rows: list[list[str]], right: set[int] | None = No
 # ----------------------------------------------------------------------------- check
 
 
-def _check(path: str, overrides: list[tuple[PortRef, str]], out: TextIO, err: TextIO) -> int:
-    model, base_dir = _load(path, overrides)
-    inference = infer(model, base_dir=base_dir)
+def _check(path: str, session: Session, out: TextIO, err: TextIO) -> int:
+    model = session.model
+    inference = session.infer()
+    if not inference.problems:  # each tensor fits: does the whole run?
+        estimate = estimate_run(
+            model, base_dir=session.resolve_dir, memory_limit=session.engine.memory_limit,
+            inference=inference,
+        )
+        if estimate.problem is not None:
+            inference.problems.append(estimate.problem)
     rows: list[list[str]] = []
     for node in model.nodes():
         spec = model.registry.get(node.block)
@@ -357,7 +458,7 @@ def _check(path: str, overrides: list[tuple[PortRef, str]], out: TextIO, err: Te
     if inference.problems:
         print(file=out)
         for problem in inference.problems:
-            print(f"problem: {' '.join(str(problem).split())}", file=out)
+            _one_line(out, f"problem: {problem}")
         return _fail(err, inference.problems, path)
     print(f"\n{path}: {len(model)} nodes, {len(model.wires())} wires, no problems", file=out)
     return 0

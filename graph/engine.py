@@ -20,6 +20,15 @@ Contract (:class:`Engine`):
   seed is never cached (fresh noise is wanted), nor is anything downstream of it. The
   cache keeps the latest outputs per node id; a renamed node finds its outputs by
   signature; entries of nodes no longer in the model are evicted after each run.
+* Memory: one :class:`~graph.memory.MemoryBudget` of ``memory_limit`` bytes per run
+  counts the parsed literals, every output the run keeps (arrays sharing memory count
+  once) and, before each kernel call, the step's working memory as its block declares it
+  (:func:`graph.memory.step_bytes`: the shape rule, never the kernel). A step that does
+  not fit fails with a MemoryLimitError naming node, block and bytes before anything is
+  allocated; the kernel gets ``RunContext.memory_limit`` = its reservation plus what is
+  left, and an Input judges its file at the moment of reading against it. A
+  ``MemoryError`` still raised (the machine has less free memory than the budget) fails
+  the node cleanly. A node's previous outputs are dropped from the cache before it runs.
 * Output arrays are made read-only: they are shared by the cache, the report and the
   kernels downstream. The report's ``inputs`` are those same objects, not copies.
 * ``seed``: each noisy node gets ``node_seed(seed, node_id)``; the same run seed gives the
@@ -27,9 +36,12 @@ Contract (:class:`Engine`):
   of the batch's item 0, passed to kernels as ``RunContext.item_offset`` so noise is keyed
   per item (a batch run's chunk, or a single run previewing item i); it is part of a
   noisy node's signature.
+* ``feeds`` (node -> {port: array or None}) replaces literals for this run, as
+  :func:`graph.resolve.prepare` describes; a node with a fed port is never a cache hit.
 * ``progress`` receives :class:`NodeStarted` / :class:`NodeFinished` for every node that
-  is visited; ``cancel`` is checked before each node starts: when set, that node and the
-  rest are ``"cancelled"`` and ``report.cancelled`` is true.
+  is visited; ``cancel`` is checked before each node starts, and kernels that work in
+  pieces check it between pieces (``RunContext.cancel``, raising CancelledError): when
+  set, the running node and the rest are ``"cancelled"`` and ``report.cancelled`` is true.
 * ``targets``: node ids (or ``node.port`` addresses) to compute; only they and their
   upstream nodes are visited. ``None``: every node.
 * ``run`` reads the model once, at the start; a caller that edits the model from another
@@ -54,11 +66,27 @@ from typing import Any, Literal
 
 import numpy as np
 
-from blocks.errors import GraphError, NodeFailedError, TensorBlocksError
+from blocks.errors import (
+    CancelledError,
+    GraphError,
+    MemoryLimitError,
+    NodeFailedError,
+    TensorBlocksError,
+)
 from blocks.input_files import file_signature
-from blocks.spec import DEFAULT_MEMORY_LIMIT, AttrValue, PortKind, PortValue, RunContext
+from blocks.spec import (
+    DEFAULT_MEMORY_LIMIT,
+    AttrValue,
+    InferContext,
+    PortKind,
+    PortValue,
+    RunContext,
+    TensorInfo,
+)
+from graph.infer import literal_info
+from graph.memory import MemoryBudget, new_bytes, step_bytes
 from graph.model import GraphModel
-from graph.resolve import NodePlan, Plan, int_list_from_tensor, prepare
+from graph.resolve import Feeds, NodePlan, Plan, int_list_from_tensor, prepare
 
 NodeStatus = Literal["ran", "cached", "failed", "skipped", "cancelled"]
 
@@ -98,6 +126,8 @@ class RunReport:
     problems: list[TensorBlocksError]
     cancelled: bool
     seconds: float
+    #: The most bytes the run's memory budget held at once (kept tensors + a step's work).
+    peak_bytes: int = 0
 
     @property
     def ok(self) -> bool:
@@ -162,6 +192,10 @@ class Engine:
         self._fresh = itertools.count()
         #: The global index of batch item 0 in the current run (RunContext.item_offset).
         self._item_offset = 0
+        #: The current run's Stop event, passed to kernels (RunContext.cancel).
+        self._cancel: threading.Event | None = None
+        #: What the shape rule sees -> the bytes a step allocates (see _step_need).
+        self._step_memo: dict[tuple[Any, ...], int] = {}
 
     def clear_cache(self) -> None:
         """Forget every cached output."""
@@ -183,11 +217,13 @@ class Engine:
         cancel: threading.Event | None = None,
         targets: Iterable[str] | None = None,
         item_offset: int = 0,
+        feeds: Feeds | None = None,
     ) -> RunReport:
         """Validate and execute ``model`` (see the module docstring)."""
         with self._lock:
             self._item_offset = item_offset
-            return self._run(model, base_dir, seed, progress, cancel, targets)
+            self._cancel = cancel
+            return self._run(model, base_dir, seed, progress, cancel, targets, feeds)
 
     # ------------------------------------------------------------------ internals
 
@@ -199,9 +235,10 @@ class Engine:
         progress: Callable[[ProgressEvent], None] | None,
         cancel: threading.Event | None,
         targets: Iterable[str] | None,
+        feeds: Feeds | None,
     ) -> RunReport:
         started = time.perf_counter()
-        plan = prepare(model, base_dir=base_dir)
+        plan = prepare(model, base_dir=base_dir, feeds=feeds)
         order, problems = _select(plan, targets)
 
         total = len(order)
@@ -212,8 +249,10 @@ class Engine:
         #: node -> the failed node that stops it (itself when it failed).
         failed_root: dict[str, str] = {}
         cancelled = False
-        memory_limit = self.memory_limit
         perf_counter = time.perf_counter
+        # One budget for the whole run: parsed literals, every output kept, each step's work.
+        budget = MemoryBudget(self.memory_limit)
+        counted: set[int] = set()
 
         for index, node_id in enumerate(order):
             node = plan.nodes[node_id]
@@ -226,11 +265,14 @@ class Engine:
                 progress(NodeStarted(node_id, index, total))
             t0 = perf_counter()
             report = self._visit(
-                node, base_dir, seed, memory_limit, produced, signatures, failed_root, reports,
+                node, base_dir, seed, budget, counted, produced, signatures, failed_root, reports,
             )
             report.seconds = perf_counter() - t0
             reports[node_id] = report
-            if report.status == "failed":
+            if report.status == "cancelled":  # Stop landed inside the kernel
+                cancelled = True
+                failed_root[node_id] = node_id
+            elif report.status == "failed":
                 failed_root[node_id] = node_id
                 if report.error is not None and not node.problems:
                     problems.append(report.error)
@@ -244,14 +286,17 @@ class Engine:
                 progress(NodeFinished(node_id, report.status, report.seconds, index, total))
 
         self._evict(plan.nodes)
-        return RunReport(results, reports, problems, cancelled, perf_counter() - started)
+        return RunReport(
+            results, reports, problems, cancelled, perf_counter() - started, budget.peak
+        )
 
     def _visit(
         self,
         node: NodePlan,
         base_dir: Path | None,
         run_seed: int | None,
-        memory_limit: int,
+        budget: MemoryBudget,
+        counted: set[int],
         produced: dict[str, _Outputs],
         signatures: dict[str, str],
         failed_root: dict[str, str],
@@ -298,31 +343,67 @@ class Engine:
                 inputs, node.attrs,
             )
         signatures[node_id] = signature
+        literal_arrays = [v for v in node.literals.values() if isinstance(v, np.ndarray)]
+        if literal_arrays:
+            try:
+                self._keep(literal_arrays, budget, counted, node_id, block, "its typed values")
+            except TensorBlocksError as error:
+                return NodeReport(node_id, block, "failed", 0.0, error, inputs, node.attrs)
 
         hit = self._cache.get(node_id)
+        outputs: _Outputs | None
         if hit is not None and hit[0] == signature:
-            return NodeReport(node_id, block, "cached", 0.0, None, inputs, node.attrs, hit[1])
-        outputs = self._by_signature.get(signature)
-        if outputs is not None:  # a renamed node, or a twin of another node
+            outputs = hit[1]
+        else:
+            outputs = self._by_signature.get(signature)  # a renamed node, or a twin
+        if outputs is not None:
+            try:
+                self._keep(list(outputs.values()), budget, counted, node_id, block)
+            except TensorBlocksError as error:
+                return NodeReport(node_id, block, "failed", 0.0, error, inputs, node.attrs)
             self._cache[node_id] = (signature, outputs)
             return NodeReport(node_id, block, "cached", 0.0, None, inputs, node.attrs, outputs)
 
+        # The previous outputs of this node are about to be replaced: let them go now, so
+        # they are not held (uncounted) next to the new ones.
+        old = self._cache.pop(node_id, None)
+        if old is not None and self._by_signature.get(old[0]) is old[1]:
+            del self._by_signature[old[0]]
+        need = 0
         try:
-            outputs = spec.run(
-                RunContext(
-                    inputs, node.attrs, seed, item_offset=self._item_offset,
-                    memory_limit=memory_limit, base_dir=base_dir,
+            # Reserve the step's working memory before the kernel allocates any of it.
+            need = self._step_need(node, inputs, base_dir, budget)
+            budget.reserve(need, "the step", node=node_id, block=block)
+            try:
+                outputs = spec.run(
+                    RunContext(
+                        inputs, node.attrs, seed, item_offset=self._item_offset,
+                        memory_limit=need + budget.available, base_dir=base_dir,
+                        cancel=self._cancel,
+                    )
                 )
-            )
+            finally:
+                budget.release(need)
             outputs = _checked_outputs(outputs, table.outputs, block)
+            self._keep(list(outputs.values()), budget, counted, node_id, block)
+        except CancelledError:
+            return NodeReport(node_id, block, "cancelled", 0.0, None, inputs, node.attrs)
         except TensorBlocksError as error:
-            self._cache.pop(node_id, None)
             return NodeReport(
                 node_id, block, "failed", 0.0, error.at(node=node_id, block=block),
                 inputs, node.attrs,
             )
+        except MemoryError as error:  # the machine has less free memory than the budget
+            return NodeReport(
+                node_id, block, "failed", 0.0,
+                MemoryLimitError(
+                    f"out of memory while running ({error or 'MemoryError'}; "
+                    f"{need} bytes were budgeted): lower the memory limit or the input size",
+                    node=node_id, block=block,
+                ),
+                inputs, node.attrs,
+            )
         except Exception as error:  # a kernel bug must not end the run
-            self._cache.pop(node_id, None)
             internal = TensorBlocksError(
                 f"internal error in {block}: {type(error).__name__}: {error}",
                 node=node_id, block=block,
@@ -332,6 +413,64 @@ class Engine:
         self._by_signature[signature] = outputs
         return NodeReport(node_id, block, "ran", 0.0, None, inputs, node.attrs, outputs)
 
+    def _step_need(
+        self,
+        node: NodePlan,
+        inputs: dict[str, PortValue],
+        base_dir: Path | None,
+        budget: MemoryBudget,
+    ) -> int:
+        """The bytes a step will allocate (:func:`graph.memory.step_bytes`), memoized.
+
+        The memo key is what the shape rule sees — block, attrs, literal texts, wired
+        shapes and dtypes — so a chain of like nodes, or an edit-and-rerun, computes it
+        once. Nodes naming a file are never memoized (the file may change). The shape rule
+        gets the run's whole limit: what does not fit next to the kept tensors is the
+        budget's to say (naming what the run holds already).
+        """
+        table = node.table
+        assert table is not None
+        key: tuple[Any, ...] | None = None
+        if not (table.spec.reads_files and any(
+            table.inputs[name].kind is PortKind.PATH for name in node.literals
+        )):
+            key = (id(table.spec), node.attrs_key, node.literal_key, *(
+                (name, value.shape, value.dtype.str) if isinstance(value, np.ndarray)
+                else (name, value)
+                for name, value in inputs.items() if name in node.wires
+            ))
+            need = self._step_memo.get(key)
+            if need is not None:
+                return need
+        need, _ = step_bytes(
+            table.spec,
+            InferContext(
+                {name: _info(value, name in node.wires) for name, value in inputs.items()},
+                node.attrs, memory_limit=budget.limit, base_dir=base_dir,
+            ),
+        )
+        if key is not None:
+            if len(self._step_memo) > 8192:
+                self._step_memo.clear()
+            self._step_memo[key] = need
+        return need
+
+    @staticmethod
+    def _keep(
+        arrays: list[np.ndarray],
+        budget: MemoryBudget,
+        counted: set[int],
+        node_id: str,
+        block: str,
+        what: str = "its outputs",
+    ) -> None:
+        """Count ``arrays`` as kept by the run (memory shared with counted arrays is free)."""
+        budget.reserve(
+            new_bytes(arrays, counted),
+            f"keeping {what}",
+            node=node_id, block=block,
+        )
+
     def _signature(
         self, node: NodePlan, base_dir: Path | None, seed: int | None, upstream: list[str],
     ) -> str:
@@ -340,6 +479,8 @@ class Engine:
         spec = table.spec
         # Sorted: the order in which wires were drawn does not change what the node computes.
         parts = [node.block, node.attrs_key, node.literal_key, *sorted(upstream)]
+        if "=<fed>" in node.literal_key:  # fed values are new each run: never a cache hit
+            parts.append(f"fed={next(self._fresh)}")
         if spec.reads_files:
             for port in spec.inputs:
                 value = node.literals.get(port.name)
@@ -367,6 +508,15 @@ class Engine:
             del cache[node_id]
         if gone or len(self._by_signature) > len(cache):
             self._by_signature = {signature: outputs for signature, outputs in cache.values()}
+
+
+def _info(value: PortValue, wired: bool) -> TensorInfo:
+    """What a step's shape rule sees of a resolved input: literals and small wired values
+    (an int list) with their value, as inference has them; a wired tensor by shape and
+    dtype only (its shape rule must not copy or convert it)."""
+    if wired and isinstance(value, np.ndarray) and value.size > 64:
+        return TensorInfo(tuple(value.shape), value.dtype)
+    return literal_info(value)
 
 
 def _checked_outputs(outputs: Any, names: tuple[str, ...], block: str) -> _Outputs:

@@ -24,11 +24,12 @@ Contract:
   one reads up to 1").
 * Relative paths in a graph (an Input's ``file``) are relative to the graph file's folder.
   The model does not know its file: callers pass ``base_dir=graph_base_dir(path)`` to
-  :func:`graph.infer.infer` and :meth:`graph.engine.Engine.run`. :func:`rebase_paths`
-  rewrites relative paths when a graph moves to another folder (Save As).
-* :func:`save_graph` is atomic: it writes a temporary file in the same folder, flushes and
-  fsyncs it and renames it over the target (``os.replace``); on any failure the previous
-  file is left intact and the temporary file removed. Attrs are written in canonical form
+  :func:`graph.infer.infer` and :meth:`graph.engine.Engine.run`.
+  :func:`graph.edits.rebase_changes` says how relative paths change when a graph moves to
+  another folder (Save As).
+* :func:`save_graph` is atomic (:func:`graph.atomic.write_atomically`, the one writer):
+  on any failure the previous file is left intact and the temporary file removed; a
+  read-only or non-regular target is refused. Attrs are written in canonical form
   (``format_attrs(parse_attrs(...))``) when they parse, otherwise exactly as typed, so
   nothing the user wrote is lost; literals are written as typed (also under a wire).
 * :func:`graph_to_dict(model, node_ids) <graph_to_dict>` with ``node_ids`` gives only those
@@ -37,19 +38,21 @@ Contract:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from blocks.attrs import format_attrs, parse_attrs
 from blocks.errors import GraphFileError, TensorBlocksError, more_problems
+from blocks.input_files import resolve_file
 from blocks.library import REGISTRY, BlockRegistry
+from blocks.literals import parse_literal
 from blocks.spec import PortKind
+from graph.atomic import write_atomically
 from graph.model import NODE_ID, GraphModel, PortRef, Wire
 
 FORMAT = "tensorblocks.graph"
@@ -59,6 +62,14 @@ CURRENT_VERSION = 1
 SUFFIX = ".tbg.json"
 #: Files larger than this are refused before parsing (a graph is a few kilobytes).
 MAX_FILE_BYTES = 64 * 1024 * 1024
+#: The most nodes a graph file may hold (so any file is checked in seconds); a visual
+#: graph has hundreds.
+MAX_NODES = 20_000
+#: The most wires: every input takes at most one, blocks have a handful of inputs.
+MAX_EDGES = 8 * MAX_NODES
+#: The most values all tensor literals of a graph may hold together (one literal holds at
+#: most blocks.literals.MAX_LITERAL_VALUES); large data belongs in .npy files.
+MAX_GRAPH_LITERAL_VALUES = 4_000_000
 
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
 #: ``MIGRATIONS[n]`` turns the dict of a version-``n`` file into a version-``n+1`` dict.
@@ -268,6 +279,7 @@ def graph_from_dict(
             file=file,
         )
     data = _migrate(data, file)
+    _check_size(data, file)
     problem = _Problems(file)
     model = GraphModel(registry)
     nodes = data.get("nodes", [])
@@ -300,6 +312,34 @@ def graph_from_dict(
         raise GraphLoadError(problem.found)
     model.extra = extra
     return model
+
+
+def _check_size(data: dict[str, Any], file: str | None) -> None:
+    """Refuse, before building anything, a graph too large to check in seconds."""
+    nodes, edges = data.get("nodes"), data.get("edges")
+    if isinstance(nodes, list) and len(nodes) > MAX_NODES:
+        raise GraphFileError(
+            f"the graph has {len(nodes)} nodes; at most {MAX_NODES} are supported", file=file,
+            location="nodes",
+        )
+    if isinstance(edges, list) and len(edges) > MAX_EDGES:
+        raise GraphFileError(
+            f"the graph has {len(edges)} wires; at most {MAX_EDGES} are supported", file=file,
+            location="edges",
+        )
+    if not isinstance(nodes, list):
+        return
+    values = 0
+    for item in nodes:
+        inputs = item.get("inputs") if isinstance(item, dict) else None
+        if isinstance(inputs, dict):
+            values += sum(text.count(",") for text in inputs.values() if isinstance(text, str))
+    if values > MAX_GRAPH_LITERAL_VALUES:
+        raise GraphFileError(
+            f"the graph's literals hold about {values} values together, more than "
+            f"{MAX_GRAPH_LITERAL_VALUES}; put large data in .npy files read by Input blocks",
+            file=file,
+        )
 
 
 class _Problems:
@@ -539,106 +579,69 @@ def save_graph(model: GraphModel, path: str | os.PathLike[str]) -> None:
     write_atomically(name, text.encode("utf-8"))
 
 
-def write_atomically(path: str | os.PathLike[str], payload: bytes | Callable[[Any], None]) -> None:
-    """Replace ``path`` with new content, leaving the old file intact on any failure.
-
-    ``payload`` is the bytes to write or a function writing to a binary file object.
-    The temporary file lives in the target's folder (a rename across file systems is not
-    atomic) and is created with the umask's permissions; an existing file's mode is kept.
-    """
-    name = os.fspath(path)
-    target = Path(name)
-    if target.is_symlink():  # replace the file the link points at, keep the link
-        target = target.resolve()
-    folder = target.parent
-    temp = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(temp, "xb") as stream:
-            if isinstance(payload, bytes):
-                stream.write(payload)
-            else:
-                payload(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        with contextlib.suppress(OSError):  # a new file keeps the umask's mode
-            os.chmod(temp, os.stat(target).st_mode & 0o7777)
-        os.replace(temp, target)
-    except BaseException as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        if isinstance(error, OSError):
-            raise GraphFileError(
-                f"cannot write the file: {error.strerror or error}", file=name
-            ) from None
-        raise
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder: Path) -> None:
-    # Make the rename itself durable; not possible (nor needed) everywhere.
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+__all__ = ["write_atomically"]  # re-exported: older callers import it from here
 
 
 # ----------------------------------------------------------------------------- moving
 
 
-def _split_npz_key(path: str) -> tuple[str, str]:
-    """``data.npz:key`` -> (``data.npz``, ``:key``); other paths -> (path, "")."""
-    lowered = path.lower()
-    marker = lowered.rfind(".npz:")
-    if marker >= 0:
-        return path[: marker + 4], path[marker + 4 :]
-    return path, ""
-
-
-def rebase_paths(
-    model: GraphModel, old_base: str | os.PathLike[str], new_base: str | os.PathLike[str]
-) -> int:
-    """Rewrite relative PATH literals so they point at the same files from ``new_base``.
-
-    Used when a graph is saved into another folder. Each change goes through
-    :meth:`GraphModel.set_literal` (so listeners see it); returns how many changed. A path
-    that cannot be made relative (another drive) becomes absolute.
-    """
-    old_dir, new_dir = Path(old_base).resolve(), Path(new_base).resolve()
-    if old_dir == new_dir:
-        return 0
-    changes: list[tuple[str, str, str]] = []
+def path_literals(model: GraphModel) -> Iterator[tuple[str, str, str]]:
+    """(node id, port, text) of every PATH literal in ``model`` (the files it names)."""
     for node in model.nodes():
         spec = model.registry.get(node.block)
         if spec is None:
             continue
         for port in spec.inputs:
             text = node.literals.get(port.name)
-            if port.kind is not PortKind.PATH or text is None:
-                continue
-            stripped = text.strip()
-            quoted = stripped.startswith('"') and stripped.endswith('"') and len(stripped) >= 2
-            inner = stripped[1:-1] if quoted else stripped
-            file_part, key = _split_npz_key(inner)
-            if not file_part or Path(file_part).is_absolute():
-                continue
-            absolute = old_dir / file_part
-            try:
-                moved = Path(os.path.relpath(absolute, new_dir)).as_posix()
-            except ValueError:
-                moved = absolute.as_posix()
-            new_inner = moved + key
-            new_text = f'"{new_inner}"' if quoted or new_inner != new_inner.strip() else new_inner
-            if new_text != text:
-                changes.append((node.id, port.name, new_text))
-    for node_id, port_name, new_text in changes:
-        model.set_literal(node_id, port_name, new_text)
-    return len(changes)
+            if port.kind is PortKind.PATH and text is not None:
+                yield node.id, port.name, text
+
+
+@dataclass(frozen=True)
+class OutsideFile:
+    """A file a graph reads from outside its own folder."""
+
+    node: str
+    port: str
+    #: The path as written in the graph.
+    text: str
+    #: Where it resolves (``..``, ``~`` and links followed).
+    path: Path
+
+    def describe(self) -> str:
+        """``../data/x.npy (node 'image')``; a name that hides where it leads (a link, ~)
+        says it: ``data.npy (node 'image', a link to /elsewhere/x.npy)``."""
+        plain = self.text.strip('"')
+        if Path(plain).is_absolute() or ".." in Path(plain).parts:
+            return f"{self.text} (node '{self.node}')"
+        return f"{self.text} (node '{self.node}', which is {self.path})"
+
+
+def files_outside(model: GraphModel, base_dir: str | os.PathLike[str]) -> list[OutsideFile]:
+    """The files ``model`` reads that lie outside ``base_dir`` (its graph file's folder).
+
+    ``..`` paths, absolute paths and ``~`` paths that leave the folder, and links inside it
+    that point out of it. Absolute paths still work; this is so the user is told which
+    files a stranger's graph would read before its first run. Names that cannot be files
+    are left to validation.
+    """
+    folder = Path(base_dir).resolve()
+    found: list[OutsideFile] = []
+    for node_id, port_name, text in path_literals(model):
+        try:
+            path = resolve_file(str(parse_literal(text, PortKind.PATH)), folder)
+        except TensorBlocksError:
+            continue
+        if not path.is_relative_to(folder):
+            found.append(OutsideFile(node_id, port_name, text.strip(), path))
+    return found
+
+
+def outside_files_note(files: list[OutsideFile], *, shown: int = 3) -> str:
+    """One line telling which files outside its folder a graph reads."""
+    names = ", ".join(item.describe() for item in files[:shown])
+    more = f" and {len(files) - shown} more" if len(files) > shown else ""
+    return f"the graph reads files outside its folder: {names}{more}"
 
 
 def models_equal(first: GraphModel, second: GraphModel) -> bool:

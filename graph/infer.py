@@ -29,7 +29,7 @@ import numpy as np
 from blocks.errors import TensorBlocksError
 from blocks.spec import DEFAULT_MEMORY_LIMIT, InferContext, PortKind, PortValue, TensorInfo
 from graph.model import GraphModel
-from graph.resolve import int_list_from_tensor, prepare
+from graph.resolve import Feeds, check_int_list_tensor, int_list_from_tensor, prepare
 
 UNKNOWN = TensorInfo(None, None)
 _INT64 = np.dtype(np.int64)
@@ -72,9 +72,14 @@ def infer(
     *,
     base_dir: Path | None = None,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    feeds: Feeds | None = None,
 ) -> Inference:
-    """Infer every port's shape and dtype of ``model`` (see the module docstring)."""
-    plan = prepare(model, base_dir=base_dir)
+    """Infer every port's shape and dtype of ``model`` (see the module docstring).
+
+    ``feeds`` (see :func:`graph.resolve.prepare`) gives fed ports a TensorInfo (or a value)
+    instead of their literal: a batch check infers the shapes of one item this way.
+    """
+    plan = prepare(model, base_dir=base_dir, feeds=feeds)
     result = Inference(problems=list(plan.problems))
     ports = result.ports
     broken: set[str] = set()
@@ -88,13 +93,16 @@ def infer(
         failed = bool(node.problems) or any(src in broken for src in node.sources)
         inputs: dict[str, TensorInfo] = {}
         for port_name, value in node.literals.items():
-            inputs[port_name] = literal_info(value)
+            inputs[port_name] = value if isinstance(value, TensorInfo) else literal_info(value)
         if not failed:
             for port_name, src in node.wires.items():
                 info = ports.get(str(src), UNKNOWN)
-                if table.inputs[port_name].kind is PortKind.INT_LIST and info.value is not None:
+                if table.inputs[port_name].kind is PortKind.INT_LIST:
                     try:
-                        info = literal_info(int_list_from_tensor(info.value))
+                        if info.value is not None:
+                            info = literal_info(int_list_from_tensor(info.value))
+                        else:  # the same rule on what is known of it
+                            check_int_list_tensor(info.shape, info.dtype)
                     except TensorBlocksError as error:
                         result.problems.append(
                             error.at(node=node_id, block=node.block, port=port_name)

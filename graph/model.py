@@ -12,8 +12,7 @@ Contract:
 * Every change goes through a method of :class:`GraphModel` and is announced to the
   listeners as one :class:`GraphEvent` after it is made. The editor mirrors the model
   through these events and never reaches inside it.
-* ``revision`` counts changes; ``structure_revision`` counts changes that affect what
-  runs (everything but moves).
+* ``revision`` counts changes (autosave compares it).
 
 Storage: a ``networkx.MultiDiGraph`` whose nodes carry a :class:`Node` under ``"node"``
 and whose edges are keyed by the destination port, so two wires between the same pair
@@ -23,7 +22,7 @@ of nodes (to different ports) are two edges.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -148,7 +147,6 @@ class GraphModel:
         self._g: nx.MultiDiGraph = nx.MultiDiGraph()
         self._listeners: list[Listener] = []
         self.revision = 0
-        self.structure_revision = 0
         #: Unknown top-level keys of the graph file (e.g. "ui"), kept for the round trip.
         self.extra: dict[str, Any] = {}
 
@@ -166,8 +164,6 @@ class GraphModel:
 
     def _emit(self, event: GraphEvent) -> None:
         self.revision += 1
-        if not isinstance(event, NodeMoved):
-            self.structure_revision += 1
         for listener in list(self._listeners):
             listener(event)
 
@@ -256,11 +252,6 @@ class GraphModel:
         except nx.NetworkXUnfeasible:
             raise GraphError("the graph has a cycle") from None
 
-    def nx_graph(self) -> nx.MultiDiGraph:
-        """A read-only view of the underlying networkx graph."""
-        view: nx.MultiDiGraph = self._g.copy(as_view=True)
-        return view
-
     def unique_id(self, base: str) -> str:
         """An unused node id derived from ``base`` (``glimpse``, ``glimpse_2``, ...)."""
         stem = re.sub(r"[^A-Za-z0-9_-]", "_", base) or "node"
@@ -312,7 +303,7 @@ class GraphModel:
     ) -> str:
         """Add a block instance; returns its id (derived from the block name if not given)."""
         if node_id is None:
-            node_id = self.unique_id(_snake(block))
+            node_id = self.unique_id(snake_case(block))
         if not NODE_ID.match(node_id):
             raise GraphError(
                 f"node id '{node_id}' is not valid: it must match [A-Za-z_][A-Za-z0-9_-]*",
@@ -453,17 +444,10 @@ class GraphModel:
         return clone
 
 
-def _snake(name: str) -> str:
+def snake_case(name: str) -> str:
+    """``ExtractGlimpseV2`` -> ``extract_glimpse_v2``: node ids and icon names from block names."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
 def _rename(ref: PortRef, old: str, new: str) -> PortRef:
     return PortRef(new, ref.port) if ref.node == old else ref
-
-
-def iter_events(model: GraphModel) -> Iterator[GraphEvent]:
-    """The events that rebuild ``model`` from empty (nodes, then wires), for mirrors."""
-    for node in model.nodes():
-        yield NodeAdded(node)
-    for wire in model.wires():
-        yield WireAdded(wire)

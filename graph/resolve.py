@@ -139,17 +139,75 @@ def parse_literal_cached(text: str, kind: PortKind, dtype: str | np.dtype[Any] |
     return hit
 
 
+def check_literal(port: InputPort, text: str, node_dtype: Any = None) -> PortValue:
+    """The value of literal ``text`` typed into ``port``: the one rule for literals.
+
+    Parses ``text`` as the port's kind (a TENSOR port without a dtype of its own takes
+    ``node_dtype``, the value of its block's DTYPE input) and, for a port with choices,
+    checks the parsed value is one of them. Raises the LiteralError naming the problem;
+    validation, the inspector and the canvas all judge literals through this function.
+    """
+    dtype: str | np.dtype[Any] | None = port.dtype
+    if dtype is None and port.kind is PortKind.TENSOR and isinstance(node_dtype, np.dtype):
+        dtype = node_dtype
+    value = parse_literal_cached(text, port.kind, dtype)
+    if port.choices and value not in port.choices:
+        raise LiteralError(f"expected one of {', '.join(port.choices)}, got '{value}'")
+    return value
+
+
+def literal_problem(port: InputPort, text: str, node_dtype: Any = None) -> str | None:
+    """Why ``text`` is not a valid literal for ``port`` (:func:`check_literal`), or ``None``."""
+    try:
+        check_literal(port, text, node_dtype)
+    except TensorBlocksError as error:
+        return error.reason
+    return None
+
+
+def literal_dtype(spec: BlockSpec, literals: Mapping[str, str]) -> np.dtype[Any] | None:
+    """The dtype untyped tensor literals of a node take: its DTYPE input's value (or default).
+
+    ``None`` when the block has no DTYPE input or its value does not parse.
+    """
+    port = port_table(spec).dtype_port
+    if port is None:
+        return None
+    declared = port_table(spec).inputs[port]
+    text = literals.get(port) or declared.default
+    if not text:
+        return None
+    try:
+        value = check_literal(declared, text)
+    except TensorBlocksError:
+        return None
+    return value if isinstance(value, np.dtype) else None
+
+
 def int_list_from_tensor(value: Any) -> tuple[int, ...]:
     """A wired tensor for an INT_LIST port: a 1-D integer array -> ``tuple[int, ...]``."""
     if isinstance(value, tuple):
         return value
     array = np.asarray(value)
-    if array.ndim != 1 or array.dtype.kind not in "iu":
-        raise InvalidArgumentError(
-            "an int list port takes a 1-D integer tensor, got shape "
-            f"[{','.join(map(str, array.shape))}] {array.dtype.name}"
-        )
+    check_int_list_tensor(tuple(array.shape), array.dtype)
     return tuple(array.tolist())
+
+
+def check_int_list_tensor(
+    shape: tuple[int | None, ...] | None, dtype: np.dtype[Any] | None
+) -> None:
+    """Refuse a tensor for an INT_LIST port unless it is 1-D of integers (unknowns pass).
+
+    The one rule for the engine (with the value) and inference (shape and dtype only).
+    """
+    rank_bad = shape is not None and len(shape) != 1
+    dtype_bad = dtype is not None and dtype.kind not in "iu"
+    if rank_bad or dtype_bad:
+        dims = "?" if shape is None else ",".join("?" if d is None else str(d) for d in shape)
+        raise InvalidArgumentError(
+            f"an int list port takes a 1-D integer tensor, got shape [{dims}] "
+            f"{'?' if dtype is None else dtype.name}"
+        )
 
 
 @dataclass
@@ -183,8 +241,21 @@ class Plan:
     cyclic: set[str]
 
 
-def prepare(model: GraphModel, *, base_dir: Path | None = None) -> Plan:
-    """Read ``model`` once: parse, check and order everything (see the module docstring)."""
+#: node id -> {input port: value fed instead of its literal (``None``: the literal is dropped)}.
+Feeds = Mapping[str, Mapping[str, Any]]
+
+
+def prepare(
+    model: GraphModel, *, base_dir: Path | None = None, feeds: Feeds | None = None
+) -> Plan:
+    """Read ``model`` once: parse, check and order everything (see the module docstring).
+
+    ``feeds`` replaces literals with values given by the caller (a batch run feeds each
+    chunk's items this way): a fed port counts as set and its value is used as parsed;
+    a port fed ``None`` counts as unset, so the block's own input check sees the node as
+    it will run. The fed values are whatever the caller passes (arrays for the engine,
+    TensorInfo for inference); the literal key of a fed port records ``<fed>``.
+    """
     del base_dir  # files are looked at by inference and the engine, not here
     registry = _SpecLookup(model.registry)
     model_nodes = model.nodes()
@@ -197,7 +268,8 @@ def prepare(model: GraphModel, *, base_dir: Path | None = None) -> Plan:
     plans: dict[str, NodePlan] = {}
     for node in model_nodes:
         plans[node.id] = _prepare_node(node.id, node.block, node.attrs, node.literals,
-                                       incoming.get(node.id, ()), registry, blocks)
+                                       incoming.get(node.id, ()), registry, blocks,
+                                       None if feeds is None else feeds.get(node.id))
 
     order, cyclic = _order(plans)
     if cyclic:
@@ -238,6 +310,7 @@ def _prepare_node(
     wires_in: Iterable[Wire],
     registry: _SpecLookup,
     blocks: Mapping[str, str],
+    fed: Mapping[str, Any] | None = None,
 ) -> NodePlan:
     problems: list[TensorBlocksError] = []
     sources = [wire.src.node for wire in wires_in]
@@ -279,6 +352,14 @@ def _prepare_node(
     for port in table.parse_order:
         name = port.name
         text = literal_texts.get(name)
+        if fed is not None and name in fed and name not in wired:
+            value = fed[name]
+            is_set[name] = value is not None
+            if value is not None:
+                literals[name] = value
+                key_parts.append(f"{name}=<fed>")
+                continue
+            text = None
         is_set[name] = name in wired or text is not None
         if name in wired:
             continue
@@ -293,22 +374,11 @@ def _prepare_node(
                         )
                     )
                 continue
-        dtype: str | np.dtype[Any] | None = port.dtype
-        if dtype is None and port.kind is PortKind.TENSOR and table.dtype_port is not None:
-            dtype_value = literals.get(table.dtype_port)
-            dtype = dtype_value if isinstance(dtype_value, np.dtype) else None
+        node_dtype = None if table.dtype_port is None else literals.get(table.dtype_port)
         try:
-            value = parse_literal_cached(text, port.kind, dtype)
+            value = check_literal(port, text, node_dtype)
         except TensorBlocksError as error:
             problems.append(error.at(node=node_id, block=block, port=name))
-            continue
-        if port.choices and value not in port.choices:
-            problems.append(
-                LiteralError(
-                    f"expected one of {', '.join(port.choices)}, got '{value}'",
-                    node=node_id, block=block, port=name,
-                )
-            )
             continue
         literals[name] = value
         key_parts.append(f"{name}={text}")
@@ -409,25 +479,65 @@ def _order(plans: Mapping[str, NodePlan]) -> tuple[list[str], set[str]]:
     return order + [n for n in left if n in cyclic] + rest_order, cyclic
 
 
+#: The most node ids a cycle message spells out; longer cycles are shortened.
+_CYCLE_SHOWN = 8
+
+
 def _report_cycles(plans: Mapping[str, NodePlan], cyclic: set[str]) -> None:
+    """Give every node on a cycle one problem naming a cycle of its component.
+
+    Linear in the graph: one cycle is found per strongly connected component (a
+    breadth-first search from its first node back to that node), and every node of the
+    component shares its message — a ring of 10,000 nodes is one search, not one path
+    per node.
+    """
     graph = nx.DiGraph()
     graph.add_nodes_from(cyclic)
     graph.add_edges_from(
         (src, n) for n in cyclic for src in plans[n].sources if src in cyclic
     )
-    for node_id in sorted(cyclic, key=list(plans).index):
-        path = [node_id]
-        if not graph.has_edge(node_id, node_id):
-            for successor in graph.successors(node_id):
-                try:
-                    back = nx.shortest_path(graph, successor, node_id)
-                except nx.NetworkXNoPath:
-                    continue
-                path = [node_id, *back[:-1]]
-                break
-        plans[node_id].problems.append(
-            GraphError(
-                "cycle: " + " -> ".join([*path, node_id]),
-                node=node_id, block=plans[node_id].block,
+    position = {node_id: i for i, node_id in enumerate(plans)}
+    for component in nx.strongly_connected_components(graph):
+        start = min(component, key=position.__getitem__)
+        path = _cycle_through(graph, start)
+        index = {node_id: i for i, node_id in enumerate(path)}
+        for node_id in sorted(component, key=position.__getitem__):
+            # Told from the node itself when it is on the cycle found (a few ids each).
+            first = index.get(node_id, 0)
+            text = _cycle_text(path, first)
+            if node_id not in index:
+                text += f" (node '{node_id}' is on another loop of these nodes)"
+            plans[node_id].problems.append(
+                GraphError(text, node=node_id, block=plans[node_id].block)
             )
-        )
+
+
+def _cycle_text(path: list[str], first: int) -> str:
+    """``cycle: a -> b -> a`` for ``path`` started at ``path[first]``, shortened if long."""
+    count = len(path)
+    shown = [path[(first + k) % count] for k in range(min(count, _CYCLE_SHOWN))]
+    if count > _CYCLE_SHOWN:
+        return "cycle: " + " -> ".join([*shown[:-1], "..."]) + f" -> {shown[0]} ({count} nodes)"
+    return "cycle: " + " -> ".join([*shown, shown[0]])
+
+
+def _cycle_through(graph: nx.DiGraph, start: str) -> list[str]:
+    """A shortest cycle through ``start`` (its nodes from ``start``), found by one BFS."""
+    if graph.has_edge(start, start):
+        return [start]
+    parent: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following: list[str] = []
+        for node_id in frontier:
+            for successor in graph.successors(node_id):
+                if successor == start:
+                    path = [node_id]
+                    while path[-1] != start:
+                        path.append(parent[path[-1]])
+                    return path[::-1]
+                if successor not in parent:
+                    parent[successor] = node_id
+                    following.append(successor)
+        frontier = following
+    return [start]  # pragma: no cover - a strongly connected component has a cycle

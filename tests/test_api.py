@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -177,8 +178,7 @@ def test_the_docstring_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     doc = graph.api.__doc__ or ""
     example = doc.split("Example::")[1].split("Contract:")[0]
     code = "\n".join(line[4:] for line in example.splitlines())
-    code = code.replace('"assets/examples/glimpses.tbg.json"',
-                        repr(str(asset_path("examples", "glimpses.tbg.json"))))
+    code = code.replace('"assets/examples/', '"' + str(asset_path("examples")) + "/")
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {}
     exec(compile(code, "graph.api docstring", "exec"), namespace)  # our own docstring
@@ -189,3 +189,8 @@ def test_the_docstring_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert Graph.load(tmp_path / "my_glimpses.tbg.json").run(seed=1)["scene.output"].shape == (
         1, 128, 128, 3,
     )
+    lazy: Any = namespace["lazy"]
+    first: Any = namespace["first"]
+    assert lazy["tiles.patches"].shape == (6, 3, 3, 768)
+    assert (tmp_path / "tiles.zarr" / "tiles.patches").is_dir()
+    np.testing.assert_array_equal(first["tiles.patches"][0], lazy["tiles.patches"][0].compute())

@@ -20,6 +20,7 @@ from blocks.library import REGISTRY
 from graph.engine import NodeReport, RunReport
 from graph.infer import Inference, infer
 from graph.model import GraphModel, PortRef, Wire
+from graph.session import Session
 
 # ----------------------------------------------------------------------------- fixtures
 
@@ -39,7 +40,7 @@ class Canvas:
     def __init__(self, model: GraphModel, qtbot: object) -> None:
         self.model = model
         self.stack = QUndoStack()
-        self.scene = GraphScene(model, self.stack)
+        self.scene = GraphScene(Session(model), self.stack)
         self.view = GraphView(self.scene)
         self.messages: list[str] = []
         self.scene.statusMessage.connect(self.messages.append)

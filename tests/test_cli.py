@@ -15,6 +15,8 @@ import pytest
 
 import app.cli
 import graph.cli
+import graph.engine
+import graph.session
 from blocks import __version__
 from graph.cli import format_table, main, tensor_stats
 
@@ -180,9 +182,8 @@ def test_invalid_graph_exits_1_with_one_line_naming_file_node_block_port(tmp_pat
     assert line.startswith(f"error: {path}")
     assert "node 'crop' (ExtractGlimpseV2)" in line and "port 'size'" in line
     # The other problem is named too, with a did-you-mean for the misspelt block.
-    assert line.endswith("(and 1 more: node 'tiles': unknown block 'ExtractImagePatchez' "
-                         "(known blocks: Input, ExtractGlimpse, ExtractGlimpseV2, "
-                         "ExtractImagePatches); did you mean 'ExtractImagePatches'?)")
+    assert "(and 1 more: node 'tiles': unknown block 'ExtractImagePatchez' (known blocks: " in line
+    assert line.endswith("; did you mean 'ExtractImagePatches'?)")
 
 
 def test_failed_run_exits_1_naming_the_node(tmp_path: Path) -> None:
@@ -225,7 +226,7 @@ def test_an_unexpected_exception_is_one_line(
         def run(self, *args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(graph.cli, "Engine", Exploding)
+    monkeypatch.setattr(graph.session, "Engine", Exploding)
     code, _, err = call(["run", str(small_graph(tmp_path))])
     assert code == 1
     assert assert_one_line_error(err) == "internal error: RuntimeError: boom second line"
@@ -253,10 +254,10 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
 def test_check_prints_every_port_without_running(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_engine(**kwargs: Any) -> Any:
+    def no_run(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("check must not execute")
 
-    monkeypatch.setattr(graph.cli, "Engine", no_engine)
+    monkeypatch.setattr(graph.engine.Engine, "run", no_run)
     code, out, err = call(["check", str(small_graph(tmp_path))])
     assert (code, err) == (0, "")
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}

@@ -279,7 +279,9 @@ def view(qtbot: Any) -> Any:
     from app.canvas.view import GraphView
 
     stack = QUndoStack()
-    scene = GraphScene(glimpse_model(), stack)
+    from graph.session import Session
+
+    scene = GraphScene(Session(glimpse_model()), stack)
     graph_view = GraphView(scene)
     graph_view.stack = stack  # type: ignore[attr-defined]
     graph_view.resize(900, 600)
@@ -568,7 +570,7 @@ def test_start_page_lists_examples_with_thumbnails_and_hides_with_a_graph(
     page._on_activated(item)
     assert len(window.model) > 0 and not page.isVisible()
     assert window.document.path is not None and window.document.path.name.startswith("attention")
-    window.new_graph()
+    window.files.new_graph()
     assert page.isVisible()  # back over the empty canvas, with the file now recent
     assert page.recent.count() == 1
 

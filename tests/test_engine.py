@@ -564,7 +564,9 @@ def test_real_kernel_errors_carry_the_node() -> None:
 
 def test_the_engine_memory_limit_reaches_the_kernels() -> None:
     model = real_patches_model()
-    report = Engine(memory_limit=16).run(model)
+    # The run's budget: the image (36 bytes, kept) fits, the patches' 64-byte output and
+    # their working memory on top of it do not.
+    report = Engine(memory_limit=64).run(model)
     error = report.nodes["patches"].error
     assert isinstance(error, MemoryLimitError) and error.node == "patches"
     assert report.nodes["image"].status == "ran"

@@ -47,6 +47,12 @@ EXPECTED: dict[str, dict[str, tuple[int, ...]]] = {
         "uniform_fill.glimpse": (1, 96, 96, 1),
         "gaussian_fill.glimpse": (1, 96, 96, 1),
     },
+    "patch_tokens.tbg.json": {
+        "scene.output": (1, 128, 128, 3),
+        "patches.patches": (1, 8, 8, 768),
+        "tokens.output": (1, 64, 768),
+        "tokens_f32.y": (1, 64, 768),
+    },
     "pipeline.tbg.json": {
         "scene.output": (1, 128, 128, 3),
         "focus.glimpse": (1, 64, 64, 3),
@@ -123,6 +129,15 @@ def test_pipeline_tiles_are_the_glimpse(tmp_path: Path) -> None:
     glimpse = results["focus.glimpse"][0]
     tiles = results["tiles.patches"][0]
     np.testing.assert_array_equal(tiles[2, 1], glimpse[32:48, 16:32].reshape(-1))
+
+
+def test_patch_tokens_are_the_patches_in_row_major_order(tmp_path: Path) -> None:
+    results = run_example("patch_tokens.tbg.json", tmp_path)
+    patches, tokens = results["patches.patches"][0], results["tokens_f32.y"][0]
+    assert tokens.dtype == np.float32 and results["tokens.output"].dtype == np.uint8
+    np.testing.assert_array_equal(tokens[2 * 8 + 5], patches[2, 5].astype(np.float32))
+    scene = results["scene.output"][0]
+    np.testing.assert_array_equal(tokens[9], scene[16:32, 16:32].reshape(-1))
 
 
 def test_noise_fill_is_reproducible_with_a_seed(tmp_path: Path) -> None:

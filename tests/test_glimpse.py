@@ -7,6 +7,7 @@ and statistics of several TensorFlow draws. TensorFlow itself is never imported 
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from functools import cache
@@ -25,6 +26,7 @@ from blocks.kernels.glimpse import (
     glimpse_output_shape,
     glimpse_windows,
 )
+from tools.golden_glimpse import call_arguments
 
 FIXTURE_DIR = Path(__file__).resolve().parent / "fixtures" / "glimpse"
 KERNELS = {"ExtractGlimpse": extract_glimpse, "ExtractGlimpseV2": extract_glimpse_v2}
@@ -54,7 +56,8 @@ def _case_arrays(case: dict[str, Any]) -> dict[str, np.ndarray]:
 
 def _run(case: dict[str, Any], arrays: dict[str, np.ndarray], **extra: Any) -> np.ndarray:
     kernel = KERNELS[case["op"]]
-    return kernel(arrays["input"], arrays["size"], arrays["offsets"], **case["attrs"], **extra)
+    values, attrs = call_arguments(case, arrays)  # Python lists, bytes attrs where the case says
+    return kernel(*values, **attrs, **extra)
 
 
 def _ids(cases: list[dict[str, Any]]) -> list[str]:
@@ -91,7 +94,19 @@ def test_value_cases_match_tensorflow_bit_for_bit(case: dict[str, Any]) -> None:
     arrays = _case_arrays(case)
     out = _run(case, arrays, seed=7)
     _assert_same_bits(out, arrays["expected"])
+    if case.get("exact_bits"):  # NaN too, sign and payload
+        assert out.tobytes() == arrays["expected"].tobytes()
     assert list(out.shape) == case["expected_shape"]
+
+
+def test_fixtures_hold_tensorflows_argument_rules() -> None:
+    value = _cases("value")
+    assert any(case.get("exact_bits") and np.isnan(_case_arrays(case)["expected"]).all()
+               for case in value)
+    assert any(case.get("as_python_list") for case in value)
+    assert any(case.get("bytes_attrs") for case in value)
+    assert any(None in case["attrs"].values() for case in value)
+    assert any(_case_arrays(case)["size"].dtype.kind == "f" for case in value)
 
 
 @pytest.mark.parametrize("case", _cases("error"), ids=_ids(_cases("error")))
@@ -435,8 +450,9 @@ def test_size_and_offsets_literals_convert() -> None:
 
 @pytest.mark.parametrize(
     "size, words",
-    [([2.5, 3], "whole numbers"), ([np.nan, 3], "whole numbers"), ([True, False], "integers"),
-     (["a", "b"], "integers"), ([2**31, 3], "int32")],
+    [([2.5, 3], "whole numbers"), ([np.nan, 3], "whole numbers"), (["a", "b"], "integers"),
+     ([2**31, 3], "int32"), (np.asarray([np.nan, 3.0]), "finite"),
+     (np.asarray([3e9, 3.0]), "int32")],
 )
 def test_bad_size_values_are_refused(size: Any, words: str) -> None:
     with pytest.raises(InvalidArgumentError, match=words) as caught:
@@ -458,8 +474,12 @@ def test_non_real_tensors_are_refused(port: str) -> None:
 
 def test_noise_must_be_a_string() -> None:
     with pytest.raises(InvalidArgumentError, match="string") as caught:
-        glimpse_output_shape((1, 2, 2, 1), np.asarray([1, 1]), (1, 2), noise=None)  # type: ignore[arg-type]
+        glimpse_output_shape((1, 2, 2, 1), np.asarray([1, 1]), (1, 2), noise=5)  # type: ignore[arg-type]
     assert caught.value.attr == "noise"
+    with pytest.raises(InvalidArgumentError, match="zero or empty") as unknown:
+        glimpse_output_shape((1, 2, 2, 1), np.asarray([1, 1]), (1, 2), uniform_noise=False,
+                             noise=b"\xff")
+    assert unknown.value.attr == "noise"
 
 
 # ----------------------------------------------------------------------------- shapes
@@ -528,3 +548,96 @@ def test_shape_rule_and_kernel_agree(input_shape: tuple[int, ...], offsets_shape
     out = extract_glimpse_v2(np.zeros(input_shape, np.float32), size_array,
                              np.zeros(offsets_shape, np.float32), seed=0, **attrs)
     assert out.shape == shape
+
+
+# ----------------------------------------------------------------------------- per-item noise
+
+
+@pytest.mark.parametrize("noise", ["uniform", "gaussian"])
+@pytest.mark.parametrize("kernel", [extract_glimpse, extract_glimpse_v2])
+def test_noise_of_a_chunk_is_the_slice_of_the_whole_batch(kernel: Any, noise: str) -> None:
+    """Items [i:j] run with item_offset=i give bit for bit the noise they get in the batch."""
+    rng = np.random.default_rng(17)
+    attrs = {"uniform_noise": False, "noise": noise, "centered": False, "normalized": False}
+    for trial in range(6):
+        batch = int(rng.integers(2, 40))
+        height, width, channels = (int(v) for v in rng.integers(1, 12, 3))
+        size = [int(v) for v in rng.integers(1, 14, 2)]
+        image = rng.standard_normal((batch, height, width, channels)).astype(np.float32)
+        offsets = rng.uniform(-12, 16, (batch, 2)).astype(np.float32)
+        offsets[rng.random(batch) < 0.2] = 1e6  # some glimpses are all fill
+        first = int(rng.integers(0, 1000))
+        whole = kernel(image, size, offsets, seed=trial, item_offset=first, **attrs)
+        cuts = sorted({0, batch, *rng.integers(0, batch, 3).tolist()})
+        for lo, hi in itertools.pairwise(cuts):
+            part = kernel(image[lo:hi], size, offsets[lo:hi], seed=trial,
+                          item_offset=first + lo, **attrs)
+            assert part.tobytes() == whole[lo:hi].tobytes()
+        # Another offset moves every item to another stream.
+        moved = kernel(image, size, offsets, seed=trial, item_offset=first + 1, **attrs)
+        fill = kernel(image, size, offsets, **ZERO, centered=False, normalized=False) == 0
+        if fill.sum() > 8:
+            assert not np.array_equal(moved[fill], whole[fill])
+
+
+def test_noise_streams_are_independent_of_the_fill_pattern() -> None:
+    """An element's noise depends on its position, not on which other elements are filled."""
+    image = np.random.default_rng(2).random((1, 6, 6, 2), dtype=np.float32)
+    image[0, 0, 0, 0], image[0, 5, 5, 1] = 0.0, 1.0  # the same range for both runs
+    far = extract_glimpse_v2(image, [4, 4], [[100.0, 100.0]], centered=False, normalized=False,
+                             uniform_noise=False, noise="uniform", seed=4)
+    corner = extract_glimpse_v2(image, [4, 4], [[-2.0, -2.0]], centered=False,
+                                normalized=False, uniform_noise=False, noise="uniform", seed=4)
+    filled = np.zeros((4, 4), bool)
+    filled[:2, :] = filled[:, :2] = True
+    np.testing.assert_array_equal(corner[0][filled], far[0][filled])
+
+
+def test_empty_image_nan_is_tensorflows_bits() -> None:
+    image = np.zeros((2, 0, 5, 1), np.float32)
+    for noise in ("uniform", "gaussian"):
+        out = extract_glimpse(image, [2, 3], np.zeros((2, 2), np.float32),
+                              uniform_noise=noise == "uniform", noise=noise)
+        assert np.all(out.view(np.uint32) == 0xFFC00000)
+
+
+def test_none_attrs_take_tensorflows_defaults() -> None:
+    image = _coded(2, 9, 9, 1)
+    offsets = np.asarray([[0.2, -0.3], [0.5, 0.5]], np.float32)
+    for kernel in (extract_glimpse, extract_glimpse_v2):
+        expected = kernel(image, [3, 3], offsets, **ZERO)
+        for attr in ("centered", "normalized"):
+            got = kernel(image, [3, 3], offsets, **{attr: None}, **ZERO)
+            np.testing.assert_array_equal(got, expected)
+        uniform = kernel(image, [30, 30], offsets, seed=3)
+        np.testing.assert_array_equal(kernel(image, [30, 30], offsets, seed=3, noise=None),
+                                      uniform)
+        np.testing.assert_array_equal(
+            kernel(image, [30, 30], offsets, seed=3, uniform_noise=None, noise=None), uniform
+        )
+        with pytest.raises(InvalidArgumentError, match="same time"):
+            kernel(image, [3, 3], offsets, uniform_noise=None, noise="zero")
+        np.testing.assert_array_equal(
+            kernel(image, [3, 3], offsets, uniform_noise=False, noise=b"zero"), expected
+        )
+
+
+def test_tensorflow_conversions_of_size_and_lists() -> None:
+    image = _coded(1, 8, 8, 2)
+    offsets = np.asarray([[1.0, 1.0]], np.float32)
+    reference = extract_glimpse_v2(image, [2, 3], offsets, centered=False, normalized=False,
+                                   **ZERO)
+    for size in (np.asarray([2.5, 3.0]), np.asarray([2.9, 3.99], np.float32),
+                 np.asarray([2, 3], np.int64)):
+        np.testing.assert_array_equal(
+            extract_glimpse_v2(image, size, offsets, centered=False, normalized=False, **ZERO),
+            reference,
+        )
+    # -0.5 truncates to 0: an empty glimpse, as in TensorFlow.
+    empty = extract_glimpse_v2(image, np.asarray([-0.5, 3.0]), offsets, **ZERO)
+    assert empty.shape == (1, 0, 3, 2)
+    # bools convert to 1/0; Python lists of the image and offsets convert to float32.
+    assert extract_glimpse_v2(image, [True, True], offsets, **ZERO).shape == (1, 1, 1, 2)
+    from_lists = extract_glimpse_v2(image.tolist(), [2, 3], offsets.tolist(), centered=False,
+                                    normalized=False, **ZERO)
+    np.testing.assert_array_equal(from_lists, reference)

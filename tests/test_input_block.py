@@ -298,7 +298,9 @@ def test_file_beyond_the_memory_limit_is_refused_before_reading(tmp_path: Path) 
         with pytest.raises(MemoryLimitError) as info:
             call()
         assert info.value.port == "file"
-        assert "16384 bytes" in info.value.reason
+        # Sized from the file's own dtype, plus the float32 copy and the cast's scratch.
+        assert "[64, 64] uint8 values and converting them to float32" in info.value.reason
+        assert "4096 bytes" in info.value.reason
     assert run(tmp_path, memory_limit=4096, file="a.npy", dtype=np.dtype(np.uint8)).shape == (
         64,
         64,

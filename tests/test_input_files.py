@@ -205,8 +205,8 @@ def test_corrupt_image(tmp_path: Path) -> None:
     _error("x.png", tmp_path, "cannot read the image x.png")
     Image.new("RGB", (50, 50)).save(tmp_path / "cut.jpg")
     data = (tmp_path / "cut.jpg").read_bytes()
-    (tmp_path / "cut.png").write_bytes(data)  # a JPEG named .png still reads: Pillow sniffs
-    assert read_tensor_file("cut.png", tmp_path).shape == (1, 50, 50, 3)
+    (tmp_path / "cut.png").write_bytes(data)  # a JPEG named .png: content must match suffix
+    _error("cut.png", tmp_path, "not a PNG image", "does not match")
 
 
 # ----------------------------------------------------------------------------- paths and errors

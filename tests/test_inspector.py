@@ -20,6 +20,7 @@ from blocks.attrs import format_attrs, parse_attrs
 from blocks.library import REGISTRY
 from graph.infer import infer
 from graph.model import GraphModel, PortRef
+from graph.session import Session
 
 GLIMPSE = REGISTRY["ExtractGlimpse"]
 
@@ -41,7 +42,7 @@ def graph() -> GraphModel:
 
 @pytest.fixture
 def inspector(qtbot, graph: GraphModel) -> Inspector:  # type: ignore[no-untyped-def]
-    widget = Inspector(graph, QUndoStack())
+    widget = Inspector(Session(graph), QUndoStack())
     qtbot.addWidget(widget)
     widget.resize(360, 900)
     widget.show()

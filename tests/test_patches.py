@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 from unittest import mock
 
@@ -20,10 +22,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blocks import REGISTRY, extract_image_patches
-from blocks.errors import InvalidArgumentError, MemoryLimitError
+from blocks.errors import CancelledError, InvalidArgumentError, MemoryLimitError
 from blocks.kernels import patches as patches_module
 from blocks.kernels.patches import patches_output_shape, receptive_field
 from blocks.spec import InferContext, RunContext, TensorInfo
+from graph.engine import Engine
+from graph.model import GraphModel, PortRef
+from tools.golden_patches import call_arguments
 
 try:
     import ml_dtypes
@@ -158,10 +163,19 @@ def test_fixtures_cover_what_they_should() -> None:
 @pytest.mark.parametrize("case", VALUE_CASES, ids=lambda case: case["id"])
 def test_fixture_values_are_bit_exact(case: dict[str, Any]) -> None:
     images, expected = load(case, "images"), load(case, "expected")
-    actual = extract_image_patches(images, *attrs(case))
+    values, padding = call_arguments(case, images)  # a Python list, bytes padding
+    ksizes, strides, rates, _ = attrs(case)
+    actual = extract_image_patches(values, ksizes, strides, rates, padding)
     assert_same_bits(actual, expected)
-    shape = patches_output_shape(images.shape, images.dtype, *attrs(case))
+    shape = patches_output_shape(images.shape, actual.dtype, *attrs(case))
     assert shape == expected.shape
+
+
+def test_fixtures_hold_tensorflows_conversions() -> None:
+    converted = {case["id"]: case["expected"]["dtype"] for case in VALUE_CASES
+                 if case.get("as_python_list")}
+    assert set(converted.values()) == {"int32", "int64", "float32"}
+    assert any(case.get("bytes_padding") for case in VALUE_CASES)
 
 
 @pytest.mark.parametrize("case", ERROR_CASES, ids=lambda case: case["id"])
@@ -493,11 +507,14 @@ def test_large_inputs_take_the_threaded_path_and_stay_exact(
     padding: str, dtype: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(patches_module, "_PARALLEL_MIN_BYTES", 1 << 20)
-    monkeypatch.setattr(patches_module, "_idle_workers", lambda: 2)
+    monkeypatch.setattr(patches_module, "_PIECE_MAX_BYTES", 1 << 18)
+    monkeypatch.setenv(patches_module.THREADS_ENV, "2")
     images = random_images(shape, dtype, 3)
     args = ([1, *k, 1], [1, *s, 1], [1, *r, 1], padding)
-    actual = extract_image_patches(images, *args)
-    assert actual.nbytes >= patches_module._PARALLEL_MIN_BYTES
+    with mock.patch.object(patches_module, "_fill_in_pieces",
+                           wraps=patches_module._fill_in_pieces) as in_pieces:
+        actual = extract_image_patches(images, *args)
+    assert in_pieces.call_count == 1 and len(in_pieces.call_args.args[3]) > 2
     assert_same_bits(actual, reference_by_taps(images, *args))
 
 
@@ -519,7 +536,7 @@ def test_layouts_do_not_matter() -> None:
     strided[:, ::2, :, ::2] = images
     fortran = np.asfortranarray(images)
     swapped = images.astype(images.dtype.newbyteorder(">"))
-    for variant in (strided[:, ::2, :, ::2], fortran, swapped, images.tolist()):
+    for variant in (strided[:, ::2, :, ::2], fortran, swapped):
         assert_same_bits(extract_image_patches(variant, *args), expected)
 
 
@@ -550,7 +567,7 @@ def test_block_inference_and_run_agree_with_the_kernel() -> None:
 
 
 def test_batch_split_across_threads_is_bit_identical(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The threaded path (each thread fills a slice of the batch) equals the serial path."""
+    """The piecewise path (batch slices cut into rows, shared by threads) equals one piece."""
     rng = np.random.default_rng(3)
     images = rng.standard_normal((5, 9, 11, 3)).astype(np.float32)
     images[0, 0, 0, 0] = np.nan
@@ -559,10 +576,145 @@ def test_batch_split_across_threads_is_bit_identical(monkeypatch: pytest.MonkeyP
         ([1, 3, 3, 1], [1, 1, 1, 1], [1, 1, 1, 1], "SAME"),
         ([1, 2, 3, 1], [1, 2, 1, 1], [1, 2, 2, 1], "VALID"),
     ]
-    monkeypatch.setattr(patches_module, "_idle_workers", lambda: 1)
+    monkeypatch.setenv(patches_module.THREADS_ENV, "1")
     serial = [extract_image_patches(images, *case) for case in cases]
-    monkeypatch.setattr(patches_module, "_idle_workers", lambda: 2)
+    monkeypatch.setenv(patches_module.THREADS_ENV, "2")
     monkeypatch.setattr(patches_module, "_PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(patches_module, "_PIECE_MAX_BYTES", 64)  # pieces of single rows
     for case, expected in zip(cases, serial, strict=True):
         got = extract_image_patches(images, *case)
         assert got.view(np.uint32).tobytes() == expected.view(np.uint32).tobytes()
+
+
+def test_threads_follow_cores_and_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    cores = len(__import__("os").sched_getaffinity(0))
+    monkeypatch.delenv(patches_module.THREADS_ENV, raising=False)
+    assert patches_module.thread_count() == min(cores, 4)
+    monkeypatch.setenv(patches_module.THREADS_ENV, "1")
+    assert patches_module.thread_count() == 1
+    for ignored in ("0", "-3", "many", ""):
+        monkeypatch.setenv(patches_module.THREADS_ENV, ignored)
+        assert patches_module.thread_count() == min(cores, 4)
+    # The load average is never consulted.
+    with mock.patch("os.getloadavg", side_effect=AssertionError("load sampled")):
+        extract_image_patches(random_images((4, 64, 64, 8), np.float32, 1), [1, 3, 3, 1],
+                              ONES, ONES, "SAME")
+
+
+def test_pieces_cover_the_output_once() -> None:
+    cases = [((8, 224, 224, 27), 43_352_064, 2), ((1, 254, 254, 147), 37_933_548, 4),
+             ((3, 5, 5, 1), 300, 2), ((2, 1, 9, 9), 9 << 20, 2)]
+    for shape, nbytes, threads in cases:
+        pieces = patches_module._pieces(shape, nbytes, threads)
+        covered = np.zeros(shape[:2], int)
+        for batch, rows in pieces:
+            covered[batch, rows] += 1
+        assert np.all(covered == 1)
+        if nbytes >= patches_module._PARALLEL_MIN_BYTES and threads > 1:
+            assert len(pieces) >= 2 * threads or len(pieces) == shape[0] * shape[1]
+
+
+def test_python_lists_convert_as_tensorflow_does() -> None:
+    args = ([1, 2, 2, 1], ONES, ONES, "VALID")
+    ints = [[[[1], [2]], [[3], [4]]]]
+    assert extract_image_patches(ints, *args).dtype == np.int32
+    big = [[[[2**40], [2]], [[3], [4]]]]
+    assert extract_image_patches(big, *args).dtype == np.int64
+    floats = [[[[1.5], [2]], [[3], [4]]]]
+    out = extract_image_patches(floats, *args)
+    assert out.dtype == np.float32 and out.tolist() == [[[[1.5, 2.0, 3.0, 4.0]]]]
+    assert extract_image_patches([[[[1j], [2]]]], [1, 1, 1, 1], ONES, ONES, "VALID").dtype == (
+        np.complex128
+    )
+    for refused, words in (([[[[2**63], [1]]]], "out-of-range integer"),
+                           ([[[[1e300], [1]]]], "out of range"),
+                           ([[[[True], [False]]]], "DT_BOOL")):
+        with pytest.raises(InvalidArgumentError, match=words) as caught:
+            extract_image_patches(refused, [1, 1, 1, 1], ONES, ONES, "VALID")
+        assert caught.value.port == "images"
+
+
+def test_padding_may_be_bytes() -> None:
+    images = random_images((1, 5, 5, 2), np.float32, 6)
+    for padding in ("SAME", "VALID"):
+        assert_same_bits(
+            extract_image_patches(images, [1, 3, 3, 1], ONES, ONES, padding.encode()),
+            extract_image_patches(images, [1, 3, 3, 1], ONES, ONES, padding),
+        )
+    with pytest.raises(InvalidArgumentError, match="padding"):
+        extract_image_patches(images, [1, 3, 3, 1], ONES, ONES, b"\xffSAME")
+    with pytest.raises(InvalidArgumentError, match="padding"):
+        extract_image_patches(images, [1, 3, 3, 1], ONES, ONES, None)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- cancellation
+
+
+def test_a_set_cancel_event_stops_between_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(patches_module, "_PIECE_MAX_BYTES", 1 << 16)
+    images = random_images((4, 64, 64, 3), np.float32, 8)
+    args = ([1, 3, 3, 1], ONES, ONES, "SAME")
+    cancel = threading.Event()
+    real_fill = patches_module._fill
+    calls: list[int] = []
+
+    def fill_then_stop(*fill_args: Any) -> None:
+        calls.append(1)
+        real_fill(*fill_args)
+        cancel.set()  # a Stop that arrives while the first pieces are being filled
+
+    monkeypatch.setattr(patches_module, "_fill", fill_then_stop)
+    pieces = patches_module._pieces((4, 64, 64, 27), 4 * 64 * 64 * 27 * 4,
+                                    patches_module.thread_count())
+    assert len(pieces) > 10
+    with pytest.raises(CancelledError):
+        extract_image_patches(images, *args, cancel=cancel)
+    assert len(calls) <= patches_module.thread_count()  # each thread finishes one piece at most
+    # Set before the call: no piece is filled at all.
+    calls.clear()
+    with pytest.raises(CancelledError):
+        extract_image_patches(images, *args, cancel=cancel)
+    assert calls == []
+    # Not set: the result is whole.
+    monkeypatch.setattr(patches_module, "_fill", real_fill)
+    assert_same_bits(extract_image_patches(images, *args, cancel=threading.Event()),
+                     reference_by_taps(images, *args))
+
+
+def test_stop_lands_inside_a_long_patches_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Stop set from another thread while a large ExtractImagePatches runs ends the run
+    long before the kernel would have finished; the node and everything after it are
+    reported cancelled."""
+    model = GraphModel(REGISTRY)
+    model.add_node("Input", "image", literals={"initvalues": "1.5", "shape": "{8,256,256,3}"})
+    model.add_node("ExtractImagePatches", "patches",
+                   literals={"ksizes": "{1,5,5,1}", "padding": "SAME"})
+    model.add_node("ExtractImagePatches", "after", literals={"ksizes": "{1,1,1,1}"})
+    model.connect(PortRef("image", "output"), PortRef("patches", "images"))
+    model.connect(PortRef("patches", "patches"), PortRef("after", "images"))
+    images = np.full((8, 256, 256, 3), 1.5, np.float32)
+    started = perf_counter()
+    extract_image_patches(images, [1, 5, 5, 1], ONES, ONES, "SAME")  # the full kernel time
+    full = perf_counter() - started
+    cancel = threading.Event()
+    stop_at: list[float] = []
+    real_fill = patches_module._fill
+
+    def fill_then_stop(*args: Any) -> None:
+        real_fill(*args)
+        if not stop_at:  # the first piece is done: Stop, from another thread
+            def stop() -> None:
+                stop_at.append(perf_counter())
+                cancel.set()
+
+            stopper = threading.Thread(target=stop)
+            stopper.start()
+            stopper.join()
+
+    monkeypatch.setattr(patches_module, "_fill", fill_then_stop)
+    report = Engine().run(model, cancel=cancel)
+    ended = perf_counter()
+    assert report.cancelled and not report.ok
+    assert report.statuses() == {"image": "ran", "patches": "cancelled", "after": "cancelled"}
+    assert "patches.patches" not in report.results
+    assert stop_at and ended - stop_at[0] < full  # generous: typically a few milliseconds

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import app.results.data as data
+import graph.stats
 from app.results.data import (
     NodeResult,
     exact_value,
@@ -36,7 +36,7 @@ def test_stats_in_chunks_match_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(3)
     values = (rng.standard_normal(10_007) * 1000 + 1e6).astype(np.float64)
     values[17] = np.nan
-    monkeypatch.setattr(data, "STATS_CHUNK", 1000)
+    monkeypatch.setattr(graph.stats, "STATS_CHUNK", 1000)
     stats = tensor_stats(values)
     finite = values[np.isfinite(values)]
     assert stats.mean == pytest.approx(finite.mean(), rel=1e-12)

@@ -18,6 +18,7 @@ from app.results.image import VIRIDIS, ImagePanel
 from app.results.overlays import GlimpseView, PatchesView
 from app.results.panel import ResultsPanel
 from app.results.table import TensorTable
+from app.results.views import TensorView
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -708,3 +709,33 @@ def test_image_view_fits_until_the_user_zooms_or_pans(qtbot: QtBot) -> None:
     qtbot.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=centre)
     settle()
     assert view.auto_fit and view.zoom() > fitted  # fitted again, to the larger view
+
+
+def test_domain_pages_come_from_the_block_declaration(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from blocks.library import REGISTRY
+
+    images = np.ones((1, 8, 8, 1), np.float32)
+    glimpse = np.ones((1, 2, 2, 1), np.float32)
+    inputs = {"input": images, "size": np.array([2, 2], np.int32),
+              "offsets": np.zeros((1, 2), np.float32)}
+    result = NodeResult("g", "ExtractGlimpseV2", inputs, {}, {"glimpse": glimpse})
+    view = TensorView("g.glimpse", glimpse, result=result)
+    qtbot.addWidget(view)
+    titles = [view.tabs.tabText(i) for i in range(view.tabs.count())]
+    assert titles == ["Glimpses", "Image", "Table"]
+    # A declaration renamed (or removed) changes the panel with no edit to the panel.
+    spec = REGISTRY["ExtractGlimpseV2"]
+    renamed = dataclasses.replace(spec.result_views[0], title="Windows")
+    monkeypatch.setitem(REGISTRY._specs, spec.name,
+                        dataclasses.replace(spec, result_views=(renamed,)))
+    view = TensorView("g.glimpse", glimpse, result=result)
+    qtbot.addWidget(view)
+    assert view.tabs.tabText(0) == "Windows" and isinstance(view.page("Windows"), GlimpseView)
+    monkeypatch.setitem(REGISTRY._specs, spec.name, dataclasses.replace(spec, result_views=()))
+    view = TensorView("g.glimpse", glimpse, result=result)
+    qtbot.addWidget(view)
+    assert [view.tabs.tabText(i) for i in range(view.tabs.count())] == ["Image", "Table"]

@@ -163,3 +163,44 @@ def test_wait_and_shutdown(qtbot, tmp_path: Path) -> None:  # type: ignore[no-un
     runner.shutdown()
     assert runner.wait(10_000)
     assert not runner.running
+
+
+def test_a_session_runner_reports_to_the_session_and_keeps_mid_run_edits_stale(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from graph.session import Session
+
+    engine = GatedEngine()
+    session = Session(chain(3), engine=engine)
+    runner = Runner(session=session)
+    assert runner.engine is engine
+    reports: list[Any] = []
+    session.events.report.connect(lambda event: reports.append(event.report))
+    with qtbot.waitSignal(runner.runFinished, timeout=20_000) as blocker:
+        runner.start()
+        qtbot.waitUntil(engine.holding.is_set, timeout=10_000)
+        session.model.set_literal("p2", "strides", "{1,2,2,1}")  # after the copy was taken
+        engine.gate.set()
+    assert reports == [blocker.args[0]] and session.report is blocker.args[0]
+    assert session.stale == {"p2"}  # the run saw the graph before the edit
+    with qtbot.waitSignal(runner.runFinished, timeout=20_000):
+        runner.start()
+    assert session.stale == frozenset() and session.report is not None
+    assert session.report.statuses()["p2"] == "ran"
+
+
+def test_a_superseded_session_run_does_not_reach_the_session(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from graph.session import Session
+
+    engine = GatedEngine()
+    session = Session(chain(3), engine=engine)
+    runner = Runner(session=session)
+    reports: list[Any] = []
+    session.events.report.connect(lambda event: reports.append(event.report))
+    finished: list[RunReport] = []
+    runner.runFinished.connect(finished.append)
+    runner.start()
+    qtbot.waitUntil(engine.holding.is_set, timeout=10_000)
+    runner.start()  # cancels the first run and queues a second
+    engine.gate.set()  # the queued run must not wait at the gate
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=20_000)
+    assert finished[0].cancelled and finished[1].ok
+    assert reports == [finished[1]]  # only the latest run's report counts

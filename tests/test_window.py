@@ -106,9 +106,9 @@ def drop_on_canvas(window: MainWindow, mime: QMimeData, at: QPoint) -> None:
     viewport = window.view.viewport()
     buttons, modifiers = Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
     enter = QDragEnterEvent(at, Qt.DropAction.CopyAction, mime, buttons, modifiers)
-    assert window.eventFilter(viewport, enter) and enter.isAccepted()
+    assert window.drops.eventFilter(viewport, enter) and enter.isAccepted()
     drop = QDropEvent(QPointF(at), Qt.DropAction.CopyAction, mime, buttons, modifiers)
-    assert window.eventFilter(viewport, drop) and drop.isAccepted()
+    assert window.drops.eventFilter(viewport, drop) and drop.isAccepted()
 
 
 # ----------------------------------------------------------------------------- palette
@@ -186,7 +186,7 @@ def test_save_then_reopen_gives_the_same_graph(window: MainWindow, tmp_path: Pat
     window.undo_stack.clear()
     window.add_block("ExtractGlimpse", (280, 200))
     path = tmp_path / "saved.tbg.json"
-    assert window.save_to(path)
+    assert window.files.save_to(path)
     assert path.is_file() and not window.isWindowModified()
     assert window.windowTitle().startswith("saved.tbg.json")
     assert models_equal(load_graph(path), window.model)
@@ -222,12 +222,12 @@ def test_unsaved_changes_prompt_cancel_discard_and_save(
     window.add_block("ExtractGlimpse", (0, 300))
 
     dialogs.answer = Button.Cancel
-    assert not window.new_graph()
+    assert not window.files.new_graph()
     assert len(dialogs.asked) == 1 and "unsaved changes" in dialogs.asked[0]
     assert len(window.model) == 3  # nothing lost
 
     dialogs.answer = Button.Save
-    assert window.new_graph()
+    assert window.files.new_graph()
     assert len(load_graph(path)) == 3  # saved first
     assert len(window.model) == 0 and window.document.path is None
 
@@ -268,7 +268,7 @@ def test_save_as_into_another_folder_rewrites_relative_file_names(
     assert window.open_path(path, ask=False, interactive=False)
     other = tmp_path / "elsewhere" / "moved.tbg.json"
     other.parent.mkdir()
-    assert window.save_to(other)
+    assert window.files.save_to(other)
     assert window.model.node("values").literals["file"] == "../data/values.npy"
     assert load_graph(other).node("values").literals["file"] == "../data/values.npy"
     assert not window.isWindowModified()
@@ -320,7 +320,7 @@ def test_dropping_a_npy_makes_an_input_block(window: MainWindow, tmp_path: Path)
 
 
 def test_a_dropped_file_is_relative_to_a_saved_graph(window: MainWindow, tmp_path: Path) -> None:
-    assert window.save_to(tmp_path / "graph.tbg.json")
+    assert window.files.save_to(tmp_path / "graph.tbg.json")
     (tmp_path / "arrays").mkdir()
     npz = tmp_path / "arrays" / "pair.npz"
     np.savez(npz, left=np.zeros((1, 4, 4, 1), np.float32), right=np.ones((2, 2), np.float64))
@@ -345,8 +345,8 @@ def test_run_pushes_the_report_to_the_panels(qtbot, window: MainWindow) -> None:
     with qtbot.waitSignal(window.runner.runFinished, timeout=20_000):
         window.actions_by_name["run"].trigger()
         assert window.actions_by_name["stop"].isEnabled()
-    assert window.report is not None and window.report.ok
-    assert window.report.results["tiles.patches"].shape == (1, 1, 1, 4)
+    assert window.session.report is not None and window.session.report.ok
+    assert window.session.report.results["tiles.patches"].shape == (1, 1, 1, 4)
     assert not window.actions_by_name["stop"].isEnabled()
     assert window.inspector.run_label is not None
     assert window.inspector.run_label.text().startswith("last run: ran")
@@ -393,15 +393,15 @@ def test_auto_run_reruns_only_what_changed(qtbot, window: MainWindow) -> None:  
     with qtbot.waitSignal(window.runner.runFinished, timeout=20_000) as blocker:
         window.undo_stack.push(SetLiteral(window.model, "tiles", "ksizes", "{1,1,1,1}"))
     assert blocker.args[0].statuses() == {"image": "cached", "tiles": "ran"}
-    assert window.report is not None
-    assert window.report.results["tiles.patches"].shape == (1, 2, 2, 1)
+    assert window.session.report is not None
+    assert window.session.report.results["tiles.patches"].shape == (1, 2, 2, 1)
 
 
 def test_an_exception_in_a_handler_goes_to_the_log(window: MainWindow) -> None:
     def broken() -> None:
         raise RuntimeError("handler bug")
 
-    window._guarded(broken)
+    window.guarded(broken)
     assert any("handler bug" in text for text in window.log.texts())
     try:
         raise KeyError("hook")
@@ -445,7 +445,7 @@ def test_autosave_is_offered_back_after_a_crash(
     assert models_equal(restored.model, expected)
     assert restored.document.dirty and restored.isWindowModified()
     assert restored.document.path == path.resolve()
-    assert restored.save()
+    assert restored.files.save()
     assert not autosave.exists()  # a clean save removes it
     assert len(load_graph(path)) == 3
 
@@ -673,14 +673,14 @@ def test_seed_control_gives_repeatable_or_fresh_noise(qtbot, make_window) -> Non
     np.testing.assert_array_equal(first, second)
     assert np.unique(first).size > 4  # real noise around the 2x2 image, not a constant
     window.fresh_noise.setChecked(True)
-    assert not window.seed_spin.isEnabled() and window.seed is None
+    assert not window.seed_spin.isEnabled() and window.seed_controls.seed is None
     third = run_noise(qtbot, window)
     fourth = run_noise(qtbot, window)
     assert seeds[2:] == [None, None]
     assert not np.array_equal(third, fourth)  # redrawn: never served from the cache
     # Both are remembered for the next window.
     again = make_window()
-    assert again.seed is None and again.seed_spin.value() == 5
+    assert again.seed_controls.seed is None and again.seed_spin.value() == 5
 
 
 def test_screenshot_select_option_picks_the_node_shown(
@@ -706,3 +706,90 @@ def test_screenshot_select_option_picks_the_node_shown(
     argv[4] = "nowhere"
     assert run_editor(argv) == 1
     assert "no node 'nowhere'" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- the session
+
+
+def test_edited_results_are_marked_stale_until_the_next_run(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
+    assert not window.autorun
+    window.model.replace_with(small_graph())
+    window.select_node("tiles")
+    with qtbot.waitSignal(window.runner.runFinished, timeout=20_000):
+        window.run_graph()
+    item = window.scene.node_item("tiles")
+    assert item is not None and (item.run_badge_text() or "").startswith("ran")
+    page = window.results.tabs.currentWidget()
+    assert window.results.tabs.tabText(0) == "tiles"
+    window.scene.edit_literal("image", "initvalues")
+    editor = window.scene.literal_editor()
+    assert editor is not None
+    editor.setText("{{{{5},{6}},{{7},{8}}}}")
+    editor.committed.emit(editor.text())
+    # Both blocks are stale: the edited one and the one downstream of it.
+    assert window.session.stale == {"image", "tiles"}
+    assert item.run_badge_text() == "stale"
+    assert window.results.is_stale("tiles") and "stale" in window.results.tabs.tabText(0)
+    assert window.results.tabs.currentWidget() is page and page.stale_label.isVisibleTo(page)
+    assert window.inspector.run_label is not None and "stale" in window.inspector.run_label.text()
+    with qtbot.waitSignal(window.runner.runFinished, timeout=20_000):
+        window.run_graph()
+    assert window.session.stale == frozenset()
+    assert (item.run_badge_text() or "").startswith(("ran", "cached"))
+    assert window.results.tabs.tabText(0) == "tiles" and not window.results.is_stale("tiles")
+    assert "stale" not in window.inspector.run_label.text()
+
+
+def test_the_first_save_rebases_paths_typed_while_untitled(
+    window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "work"
+    (work / "data").mkdir(parents=True)
+    np.save(work / "data" / "x.npy", np.ones((1, 2, 2, 1), np.float32))
+    monkeypatch.chdir(work)
+    node = window.add_block("Input", (0, 0), literals={"file": "data/x.npy"})
+    assert node is not None
+    inference = window.update_inference()
+    assert inference is not None and inference.ok  # resolves in the current folder
+    (tmp_path / "graphs").mkdir()
+    assert window.files.save_to(tmp_path / "graphs" / "g.tbg.json")
+    assert window.model.node(node).literals["file"] == "../work/data/x.npy"
+    assert window.undo_stack.undoText() == "Rewrite file paths for the new folder"
+    assert not window.document.dirty
+    monkeypatch.chdir(tmp_path)
+    inference = window.update_inference()
+    assert inference is not None and inference.ok
+
+
+def test_selection_is_one_state_for_canvas_inspector_and_results(window: MainWindow) -> None:
+    window.model.replace_with(small_graph())
+    window.scene.select_nodes(["image"])
+    assert window.session.selection == ("image",)
+    assert window.inspector.node_id == "image" and window.results.current_node() == "image"
+    window.session.select(["tiles"])
+    assert window.scene.selected_node_ids() == ["tiles"]
+    assert window.inspector.node_id == "tiles" and window.results.current_node() == "tiles"
+
+
+def test_quick_add_and_the_palette_store_the_same_canonical_attrs(window: MainWindow) -> None:
+    from PySide6.QtCore import QPointF
+
+    from graph.edits import new_node_attrs
+
+    palette = window.add_block("ExtractGlimpse", (0, 0))
+    quick = window.scene.add_block("ExtractGlimpse", QPointF(0, 300))
+    assert palette is not None and quick is not None
+    expected = new_node_attrs(window.model.registry["ExtractGlimpse"])
+    assert expected.startswith("centered_ = true;")
+    assert window.model.node(palette).attrs == window.model.node(quick).attrs == expected
+
+
+def test_padding_escape_is_judged_alike_on_canvas_and_in_validation(window: MainWindow) -> None:
+    window.model.replace_with(small_graph())
+    window.model.set_literal("tiles", "padding", '"SA\\ME"')
+    inference = window.update_inference()
+    assert inference is not None and inference.ok
+    item = window.scene.node_item("tiles")
+    assert item is not None and "padding" not in item.literal_errors
+    window.model.set_literal("tiles", "padding", "same")
+    assert "padding" in item.literal_errors

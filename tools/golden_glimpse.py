@@ -40,7 +40,9 @@ ZERO: dict[str, Any] = {"uniform_noise": False, "noise": "zero"}
 Case = dict[str, Any]
 
 
-def _attrs(centered: bool = True, normalized: bool = True, **fill: Any) -> dict[str, Any]:
+def _attrs(
+    centered: bool | None = True, normalized: bool | None = True, **fill: Any
+) -> dict[str, Any]:
     attrs: dict[str, Any] = {"centered": centered, "normalized": normalized}
     attrs.update(uniform_noise=True, noise="uniform")
     attrs.update(fill)
@@ -140,6 +142,53 @@ def _value_cases(rng: np.random.Generator) -> list[Case]:
         add(f"random_{index}", op, _attrs(centered, normalized, **ZERO), image,
             _size(int(rng.integers(1, 10)), int(rng.integers(1, 10))), _f32(offsets),
             "random shapes and offsets (multiples of 1/8), zero fill")
+    cases.extend(_fidelity_cases(img))
+    return cases
+
+
+def _fidelity_cases(img: np.ndarray) -> list[Case]:
+    """How TensorFlow takes its arguments: None attrs, bytes, Python lists, float sizes,
+    and the bits of its NaN. ``"exact_bits"``: NaN compared bit for bit too;
+    ``"as_python_list"``: arrays passed as nested Python lists; ``"bytes_attrs"``: string
+    attrs passed as ASCII bytes."""
+    mixed = _f32([[0.1, -0.2], [0.9, -0.95], [3.0, 0.0]])
+    inside = _f32([[0.1, -0.1], [-0.3, 0.2], [0.0, 0.0]])
+    cases: list[Case] = []
+
+    def add(case_id: str, op: str, attrs: dict[str, Any], arrays: dict[str, np.ndarray],
+            note: str, **flags: Any) -> None:
+        cases.append({"id": case_id, "op": op, "kind": "value", "attrs": attrs, "note": note,
+                      "arrays": arrays, **flags})
+
+    for op, tag in ((V1, "v1"), (V2, "v2")):
+        for noise in ("uniform", "gaussian"):
+            add(f"{tag}_empty_image_{noise}_nan_bits", op,
+                _attrs(uniform_noise=noise == "uniform", noise=noise),
+                {"input": np.zeros((2, 0, 4, 3), np.float32), "size": _size(2, 3),
+                 "offsets": _f32([[0.0, 0.0], [0.5, -0.5]])},
+                "TensorFlow's NaN for an empty image is 0xFFC00000 (sign bit set)",
+                exact_bits=True)
+        add(f"{tag}_none_centered", op, _attrs(None, False, **ZERO),
+            {"input": img, "size": _size(4, 5), "offsets": _f32([[0.2, 0.4], [-0.9, 0.5],
+                                                                [0.95, 0.05]])},
+            "centered=None takes the default, true")
+        add(f"{tag}_none_normalized", op, _attrs(False, None, **ZERO),
+            {"input": img, "size": _size(4, 5), "offsets": mixed},
+            "normalized=None takes the default, true")
+        add(f"{tag}_none_noise_inside", op, _attrs(uniform_noise=None, noise=None),
+            {"input": img, "size": _size(4, 5), "offsets": inside},
+            "uniform_noise=None and noise=None take true and 'uniform' (windows inside)")
+        add(f"{tag}_bytes_noise_zero", op, _attrs(uniform_noise=False, noise="zero"),
+            {"input": img, "size": _size(4, 5), "offsets": mixed},
+            "noise=b'zero' is accepted as bytes", bytes_attrs=True)
+        add(f"{tag}_float_size_truncates", op, _attrs(**ZERO),
+            {"input": img, "size": np.asarray([2.5, 3.9]), "offsets": mixed},
+            "a float64 ndarray size converts by truncation toward zero")
+        add(f"{tag}_python_lists", op, _attrs(**ZERO),
+            {"input": np.arange(2 * 5 * 6 * 2).reshape(2, 5, 6, 2), "size": _size(3, 4),
+             "offsets": _f32([[0.5, -0.25], [-1.0, 1.0]])},
+            "input (ints), size and offsets as Python lists convert to float32 / int32",
+            as_python_list=True)
     return cases
 
 
@@ -256,21 +305,34 @@ def _tf_message(error: Exception) -> str:
     return re.sub(r"\s*\[Op:[^\]]*\].*$", "", text)
 
 
-def _run_tf(tf: Any, op: str, arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> np.ndarray:
-    kernel = getattr(tf.raw_ops, OPS[op])
-    result = kernel(
-        input=tf.constant(arrays["input"]), size=tf.constant(arrays["size"]),
-        offsets=tf.constant(arrays["offsets"]), **attrs,
-    )
+def call_arguments(case: Case, arrays: dict[str, np.ndarray]) -> tuple[list[Any], dict[str, Any]]:
+    """The arguments as the case passes them (lists, bytes), for TensorFlow and for tests."""
+    values: list[Any] = [arrays["input"], arrays["size"], arrays["offsets"]]
+    if case.get("as_python_list"):
+        values = [value.tolist() for value in values]
+    attrs = dict(case["attrs"])
+    if case.get("bytes_attrs"):
+        attrs = {key: value.encode() if isinstance(value, str) else value
+                 for key, value in attrs.items()}
+    return values, attrs
+
+
+def _run_tf(
+    tf: Any, case: Case, arrays: dict[str, np.ndarray], attrs: dict[str, Any]
+) -> np.ndarray:
+    """The raw op on the arrays themselves: TensorFlow converts them as a user's call would."""
+    kernel = getattr(tf.raw_ops, OPS[case["op"]])
+    values, attrs = call_arguments(dict(case, attrs=attrs), arrays)
+    result = kernel(input=values[0], size=values[1], offsets=values[2], **attrs)
     return np.asarray(result.numpy())
 
 
 def _noise_stats(tf: Any, case: Case) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
     arrays = case["arrays"]
     zero_attrs = dict(case["attrs"], uniform_noise=False, noise="zero")
-    in_image = _run_tf(tf, case["op"], arrays, zero_attrs)
+    in_image = _run_tf(tf, case, arrays, zero_attrs)
     mask = in_image == 0  # the input has no zeros
-    draws = [_run_tf(tf, case["op"], arrays, case["attrs"]) for _ in range(NOISE_DRAWS)]
+    draws = [_run_tf(tf, case, arrays, case["attrs"]) for _ in range(NOISE_DRAWS)]
     for draw in draws:
         if not np.array_equal(np.where(mask, 0, draw), in_image, equal_nan=True):
             raise RuntimeError(f"{case['id']}: TensorFlow's in-image part differs between draws")
@@ -307,12 +369,12 @@ def main(out_dir: Path) -> None:
         entry = {key: value for key, value in case.items() if key != "arrays"}
         case_arrays: dict[str, np.ndarray] = dict(case["arrays"])
         if case["kind"] == "value":
-            expected = _run_tf(tf, case["op"], case_arrays, case["attrs"])
+            expected = _run_tf(tf, case, case_arrays, case["attrs"])
             case_arrays["expected"] = expected
             entry["expected_shape"] = list(expected.shape)
         elif case["kind"] == "error":
             try:
-                _run_tf(tf, case["op"], case_arrays, case["attrs"])
+                _run_tf(tf, case, case_arrays, case["attrs"])
             except tf.errors.InvalidArgumentError as error:
                 entry["message"] = _tf_message(error)
             else:

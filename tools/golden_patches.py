@@ -102,7 +102,8 @@ def make_images(
 def _case(case_id: str, shape: list[int], k: Any, s: Any = (1, 1), r: Any = (1, 1),
           padding: Any = "SAME", dtype: str = "float32", *, special: bool = False,
           tags: tuple[str, ...] = (), port: str | None = None, mode: str = "eager",
-          full: bool = False) -> dict[str, Any]:
+          full: bool = False, as_python_list: bool = False,
+          bytes_padding: bool = False) -> dict[str, Any]:
     """A case; ``k``/``s``/``r`` are (rows, cols) unless ``full`` (then the whole attr)."""
 
     def attr(pair: Any) -> list[int]:
@@ -117,11 +118,13 @@ def _case(case_id: str, shape: list[int], k: Any, s: Any = (1, 1), r: Any = (1, 
         "tags": list(tags),
         "port": port,
         "mode": mode,
+        "as_python_list": as_python_list,
+        "bytes_padding": bytes_padding,
     }
 
 
 def cases() -> list[dict[str, Any]]:
-    """Every fixture case, values first, then errors."""
+    """Every fixture case: values, errors, then TensorFlow's argument conversions."""
     value = [
         _case("v_f32_k3_same_b2c3", [2, 7, 8, 3], (3, 3), tags=("odd_k", "batch>1")),
         _case("v_f32_k3_valid_b2c3", [2, 7, 8, 3], (3, 3), padding="VALID"),
@@ -228,7 +231,20 @@ def cases() -> list[dict[str, Any]]:
         _case("e_valid_negative_huge_k", [1, 5, 5, 2], (2**31 - 1, 2), padding="VALID",
               port="ksizes"),
     ]
-    return value + error
+    conversion = [
+        # How TensorFlow takes its arguments: Python lists and bytes.
+        _case("v_list_ints_to_int32", [2, 5, 4, 2], (2, 2), dtype="list_int",
+              as_python_list=True, tags=("conversion",)),
+        _case("v_list_big_ints_to_int64", [1, 4, 4, 1], (2, 2), padding="VALID",
+              dtype="list_big_int", as_python_list=True, tags=("conversion",)),
+        _case("v_list_floats_to_float32", [1, 5, 6, 3], (3, 2), (2, 1), dtype="list_float",
+              as_python_list=True, tags=("conversion",)),
+        _case("v_bytes_padding_valid", [1, 6, 6, 2], (3, 3), padding="VALID",
+              bytes_padding=True, tags=("conversion",)),
+        _case("v_bytes_padding_same", [2, 5, 7, 1], (2, 3), (2, 2), padding="SAME",
+              bytes_padding=True, tags=("conversion",)),
+    ]
+    return value + error + conversion  # last, so the other cases' random inputs stay put
 
 
 # ----------------------------------------------------------------------------- TensorFlow
@@ -245,14 +261,29 @@ def _clean_message(message: str) -> str:
     return message.strip()
 
 
-def _run_tf(images: np.ndarray, attrs: dict[str, Any], mode: str) -> np.ndarray:
+def call_arguments(case: dict[str, Any], images: np.ndarray) -> tuple[Any, Any]:
+    """``(images, padding)`` as the case passes them: a Python list, bytes."""
+    padding = case["attrs"]["padding"]
+    return (
+        images.tolist() if case.get("as_python_list") else images,
+        padding.encode() if case.get("bytes_padding") else padding,
+    )
+
+
+def _run_tf(case: dict[str, Any], images: np.ndarray) -> np.ndarray:
     import tensorflow as tf
+
+    attrs, mode = case["attrs"], case["mode"]
+    values, padding = call_arguments(case, images)
 
     def call(x: Any) -> Any:
         return tf.raw_ops.ExtractImagePatches(
             images=x, ksizes=attrs["ksizes"], strides=attrs["strides"], rates=attrs["rates"],
-            padding=attrs["padding"],
+            padding=padding,
         )
+
+    if case.get("as_python_list"):
+        return np.asarray(call(values))
 
     if mode == "graph":
         return np.asarray(tf.function(call)(images))
@@ -291,6 +322,14 @@ def main(out_dir: Path) -> None:
             images = np.full(case["shape"], "a", dtype="<U1")
         elif dtype == "bool":
             images = rng.random(case["shape"]) < 0.5
+        elif dtype == "list_int":  # stored as int64; passed as a list of Python ints
+            images = rng.integers(-1000, 1000, case["shape"])
+        elif dtype == "list_big_int":
+            images = rng.integers(-1000, 1000, case["shape"])
+            flat = images.reshape(-1)  # a view: every third value needs int64
+            flat[::3] = 2**40 + np.arange(0, flat.size, 3)
+        elif dtype == "list_float":  # stored as float64; passed as a list of Python floats
+            images = rng.standard_normal(case["shape"]) * 1000
         else:
             images = make_images(case["shape"], dtype, rng, case["special"])
         stored, storage = _storable(images, dtype)
@@ -299,10 +338,14 @@ def main(out_dir: Path) -> None:
             "id": case["id"],
             "attrs": case["attrs"],
             "tags": case["tags"],
-            "images": {"dtype": dtype, "shape": case["shape"], "storage": storage},
+            "images": {"dtype": str(images.dtype) if case["as_python_list"] else dtype,
+                       "shape": case["shape"], "storage": storage},
         }
+        for flag in ("as_python_list", "bytes_padding"):
+            if case[flag]:
+                entry[flag] = True
         try:
-            expected = _run_tf(images, case["attrs"], case["mode"])
+            expected = _run_tf(case, images)
         except Exception as error:  # TF's error is the expected result here
             if case["port"] is None:
                 raise RuntimeError(f"{case['id']}: TF refused a value case: {error}") from error
@@ -319,7 +362,7 @@ def main(out_dir: Path) -> None:
             entry["kind"] = "value"
             stored_out, storage_out = _storable(expected, dtype)
             arrays[f"{case['id']}.expected"] = stored_out
-            entry["expected"] = {"dtype": dtype, "shape": list(expected.shape),
+            entry["expected"] = {"dtype": str(expected.dtype), "shape": list(expected.shape),
                                  "storage": storage_out}
         entries.append(entry)
     npz_path = out_dir / NPZ_NAME

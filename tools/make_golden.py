@@ -19,7 +19,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
-GENERATORS = {"patches": "tools.golden_patches", "glimpse": "tools.golden_glimpse"}
+GENERATORS = {
+    "patches": "tools.golden_patches",
+    "glimpse": "tools.golden_glimpse",
+    "ops": "tools.golden_ops",  # the block library: resize, crop, array ops
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,11 @@ Usage: ``python3 tools/make_samples.py [FOLDER]`` (default: ``assets/examples``)
 * ``scenes.npz`` — key ``images``: ``scene.png`` tiled to a batch of 4, ``uint8
   [4, 128, 128, 3]``, compressed (np.savez_compressed), for the batched attention example.
 
+* ``photos/photo0.png`` … ``photo5.png`` — six views of the scene (crops and a flip, of
+  three sizes) and ``photo_offsets.npy`` (``float32 [6, 2]``, one glimpse offset per
+  photo), a small dataset for the batch example in the README
+  (``run attention.tbg.json --map scenes='photos/*.png' --map attention.offsets=...``).
+
 All are deterministic (no randomness), so rerunning the script rewrites identical files.
 """
 
@@ -73,6 +78,26 @@ def make_scene_batch(batch: int = 4) -> np.ndarray:
     return np.ascontiguousarray(np.tile(make_scene()[None], (batch, 1, 1, 1)))
 
 
+def make_photos() -> list[np.ndarray]:
+    """Six views of the scene: crops of three sizes and a mirror image, ``uint8 [H, W, 3]``."""
+    scene = make_scene()
+    return [
+        scene,
+        scene[:, ::-1],
+        scene[16:112, 16:112],
+        scene[8:104, 24:120],
+        scene[32:96, :],
+        scene[32:96, ::-1],
+    ]
+
+
+#: One (y, x) glimpse offset per photo: centred, normalized, the last two partly outside.
+PHOTO_OFFSETS = np.array(
+    [[-0.3, -0.7], [-0.3, 0.7], [0.1, 0.0], [-0.5, 0.5], [0.9, 0.9], [-0.9, -0.8]],
+    dtype=np.float32,
+)
+
+
 def write_png(array: np.ndarray, path: Path) -> None:
     """Write ``array`` as an optimized PNG (no metadata, so the bytes are reproducible)."""
     Image.fromarray(array).save(path, format="PNG", optimize=True)
@@ -90,6 +115,12 @@ def main(argv: list[str]) -> int:
     path = folder / "scenes.npz"
     np.savez_compressed(path, images=batch)
     print(f"{path}: {batch.shape} {batch.dtype}, {path.stat().st_size} bytes")
+    photos = folder / "photos"
+    photos.mkdir(exist_ok=True)
+    for index, photo in enumerate(make_photos()):
+        write_png(np.ascontiguousarray(photo), photos / f"photo{index}.png")
+    np.save(folder / "photo_offsets.npy", PHOTO_OFFSETS)
+    print(f"{photos}: {len(make_photos())} photos; {folder / 'photo_offsets.npy'}")
     return 0
 
 

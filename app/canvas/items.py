@@ -33,7 +33,6 @@ Contract:
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -66,9 +65,9 @@ from PySide6.QtWidgets import (
 from app.canvas import face
 from app.canvas.theme import LIGHT, CanvasTheme
 from blocks.errors import TensorBlocksError
-from blocks.literals import parse_literal
 from blocks.spec import BlockSpec, InputPort, PortKind
 from graph.model import Node, PortRef, Wire
+from graph.resolve import literal_dtype, literal_problem
 
 if TYPE_CHECKING:
     pass
@@ -161,24 +160,6 @@ def _theme_of(item: QGraphicsItem) -> CanvasTheme:
 
 def _lod(painter: QPainter, option: QStyleOptionGraphicsItem) -> float:
     return float(option.levelOfDetailFromTransform(painter.worldTransform()))
-
-
-@functools.lru_cache(maxsize=4096)
-def literal_problem(port: InputPort, text: str) -> str | None:
-    """Why ``text`` is not a valid literal for ``port`` (a quick local check), or ``None``.
-
-    The Input block's ``initvalues`` take their dtype from its ``dtype`` port, which the full
-    validation (graph.validate) judges; here they are only parsed.
-    """
-    try:
-        parse_literal(text, port.kind, port.dtype)
-    except TensorBlocksError as error:
-        return error.reason
-    if port.choices:
-        value = text.strip().strip('"')
-        if value not in port.choices:
-            return f"expected one of {', '.join(port.choices)}, got '{value}'"
-    return None
 
 
 # ----------------------------------------------------------------------------- ports
@@ -587,6 +568,8 @@ class NodeItem(QGraphicsItem):
         field_width = self._width - 10 - x0
         self.literal_errors = {}
         spec = self.spec
+        # Untyped tensor literals take the node's DTYPE input, as validation judges them.
+        node_dtype = literal_dtype(spec, self.literals) if spec is not None else None
         for name, row in self._rows_in.items():
             if name in self.wired:
                 row.field_rect = None
@@ -598,7 +581,8 @@ class NodeItem(QGraphicsItem):
             literal = self.literals.get(name)
             if literal is not None:
                 text, is_default = literal, False
-                problem = literal_problem(port, literal) if port is not None else None
+                problem = (literal_problem(port, literal, node_dtype) if port is not None
+                           else None)
                 if problem is not None:
                     self.literal_errors[name] = problem
             elif port is not None and port.default is not None:

@@ -1,11 +1,15 @@
-"""The node-graph scene: mirrors a GraphModel and turns gestures into undo commands.
+"""The node-graph scene: shows a session's graph and turns gestures into undo commands.
 
 Contract:
 
-* ``GraphScene(model, undo_stack)`` subscribes to the model's change events and keeps one
-  :class:`~app.canvas.items.NodeItem` per node and one :class:`~app.canvas.items.WireItem`
-  per wire. It never edits the model directly: every edit is an undo command from
-  :mod:`app.commands` pushed on ``undo_stack`` (add, delete, wire, re-wire, disconnect,
+* ``GraphScene(session, undo_stack)`` takes a :class:`~graph.session.Session` and connects
+  to its events: model changes keep one :class:`~app.canvas.items.NodeItem` per node and one
+  :class:`~app.canvas.items.WireItem` per wire; inference labels wires and puts problem
+  badges on blocks; the run report puts run badges on blocks, and a block whose results
+  are stale (edited since the run) shows a "stale" badge instead; the session's selection
+  and the scene's are one (selecting on the canvas selects in the session, and back). It
+  never edits the model directly: every edit is an undo command from :mod:`app.commands`
+  pushed on ``undo_stack`` (add, delete, wire, re-wire, disconnect,
   move, literal, paste, duplicate, auto-layout), and the model's events update the items.
 * Signals: ``selectedNodesChanged(list[str])``, ``statusMessage(str)`` (refused
   connections, bad literals, clipboard problems), ``nodeActivated(str)`` (double-click on a
@@ -24,12 +28,12 @@ Contract:
   default applies). A literal that does not parse is still applied — the model stores
   literals as typed, like a file does, so nothing the user typed is lost — and is drawn
   red with a problem badge, and ``statusMessage`` says why.
-* ``set_inference(inference)`` labels every wire with its source port's "[shape] dtype" (at
-  the middle when the wire is long enough, in its tooltip always), shows each output's
-  "[shape] dtype" dim in the output's row, and puts a red badge on nodes with problems
-  (tooltip: port/attr and reason);
-  ``set_run_report(report)`` shows "ran 3.2 ms" / "cached" / "failed" badges (``None``
-  clears either).
+* ``set_inference(inference)`` (called on the session's inference event) labels every wire
+  with its source port's "[shape] dtype" (at the middle when the wire is long enough, in its
+  tooltip always), shows each output's "[shape] dtype" dim in the output's row, and puts a
+  red badge on nodes with problems (tooltip: port/attr and reason);
+  ``set_run_report(report)`` (on the report and stale events) shows "ran 3.2 ms" /
+  "cached" / "failed" / "stale" badges (``None`` clears either).
 * Right-click: on a block, copy/cut/duplicate/disconnect/delete the selection; on empty
   canvas, add a block (by category), paste, select all, auto-layout. Selected blocks come to
   the front and their wires are drawn in the accent colour.
@@ -42,7 +46,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -73,9 +76,12 @@ from app.commands import (
     graph_dict,
     push_macro,
 )
+from app.subscriptions import Subscriptions
 from blocks.errors import TensorBlocksError
 from blocks.literals import dtype_name, supported_dtypes
 from blocks.spec import BlockSpec, InputPort, PortKind
+from graph.engine import NodeReport, RunReport
+from graph.infer import Inference
 from graph.model import (
     AttrsChanged,
     GraphEvent,
@@ -91,7 +97,9 @@ from graph.model import (
     Wire,
     WireAdded,
     WireRemoved,
+    snake_case,
 )
+from graph.session import SelectionChanged, Session
 
 GRID = 20.0
 GRAPH_MIME = "application/x-tensorblocks-graph"
@@ -112,11 +120,6 @@ class _WireDrag:
     target: PortItem | None = None
 
 
-def snake_case(name: str) -> str:
-    """``ExtractGlimpseV2`` -> ``extract_glimpse_v2`` (a readable default node id)."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
-
-
 def first_wirable_input(spec: BlockSpec) -> str | None:
     """The input a wire dropped on a new block goes to: the first required tensor input,
     else the first input that takes a wire."""
@@ -127,6 +130,18 @@ def first_wirable_input(spec: BlockSpec) -> str | None:
         if port.kind.wirable:
             return port.name
     return None
+
+
+def run_badge(report: NodeReport, *, stale: bool) -> tuple[str, str, str]:
+    """(status, text, tooltip) of a node's run badge; a stale result says so."""
+    status = str(report.status)
+    ran = f"ran {format_seconds(report.seconds)}" if status == "ran" else status
+    error = "" if report.error is None else str(report.error)
+    if stale:
+        return ("stale", "stale",
+                f"{ran} before the last edit: these results no longer match the graph; "
+                "run again (F5) to update them")
+    return status, ran, error
 
 
 def format_seconds(seconds: float) -> str:
@@ -148,10 +163,11 @@ class GraphScene(QGraphicsScene):
     quickAddRequested = Signal(QPointF, object)
 
     def __init__(
-        self, model: GraphModel, undo_stack: QUndoStack, parent: QWidget | None = None
+        self, session: Session, undo_stack: QUndoStack, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
-        self.model = model
+        self.session = session
+        self.model: GraphModel = session.model
         self.undo_stack = undo_stack
         self.theme: CanvasTheme = LIGHT
         self.setSceneRect(QRectF(-SCENE_EXTENT / 2, -SCENE_EXTENT / 2, SCENE_EXTENT, SCENE_EXTENT))
@@ -159,8 +175,8 @@ class GraphScene(QGraphicsScene):
         self._nodes: dict[str, NodeItem] = {}
         self._wires: dict[PortRef, WireItem] = {}
         self._node_wires: dict[str, set[WireItem]] = {}
-        self._inference: Any = None
-        self._run_report: Any = None
+        self._inference: Inference | None = None
+        self._run_report: RunReport | None = None
         self._drag: _WireDrag | None = None
         self.wire_drag_active = False
         self._move_start: dict[str, QPointF] | None = None
@@ -170,12 +186,26 @@ class GraphScene(QGraphicsScene):
         self._paste_serial = 0
         self._last_paste_text = ""
         self.selectionChanged.connect(self._on_selection_changed)
-        self._unsubscribe = model.subscribe(self._on_event)
+        self.subscriptions = Subscriptions(self)
+        self.subscriptions.follow(
+            session.events,
+            model=self._on_event,
+            inference=lambda event: self.set_inference(event.inference),
+            # A new report and new stale nodes both redraw the run badges.
+            report=self._show_session_runs,
+            stale=self._show_session_runs,
+            selection=self._on_session_selection,
+        )
         self._rebuild()
+        self.set_inference(session.inference)
+        self.set_run_report(session.report)
+
+    def _show_session_runs(self, _event: object) -> None:
+        self.set_run_report(self.session.report)
 
     def detach(self) -> None:
-        """Stop mirroring the model (call before dropping the scene while the model lives on)."""
-        self._unsubscribe()
+        """Stop following the session (before dropping the scene while the session lives on)."""
+        self.subscriptions.disconnect_all()
 
     # ------------------------------------------------------------------ queries
 
@@ -234,9 +264,6 @@ class GraphScene(QGraphicsScene):
     # ------------------------------------------------------------------ mirroring
 
     def _on_event(self, event: GraphEvent) -> None:
-        if not shiboken6.isValid(self):
-            self._unsubscribe()
-            return
         if isinstance(event, NodeMoved):
             item = self._nodes.get(event.node)
             if item is not None and (item.pos().x(), item.pos().y()) != event.new:
@@ -373,7 +400,13 @@ class GraphScene(QGraphicsScene):
             for wire_item in self._node_wires.get(node_id, ()):
                 wire_item.set_highlighted(True)
         self._last_selection = ids
+        if set(ids) != set(self.session.selection):
+            self.session.select(ids)
         self.selectedNodesChanged.emit(ids)
+
+    def _on_session_selection(self, event: SelectionChanged) -> None:
+        if set(event.nodes) != set(self.selected_node_ids()):
+            self.select_nodes(event.nodes)
 
     # ------------------------------------------------------------------ inference and runs
 
@@ -397,9 +430,8 @@ class GraphScene(QGraphicsScene):
                 infos[name] = str(info.describe())
         return infos
 
-    def set_inference(self, inference: Any) -> None:
-        """Show ``inference`` (graph.infer.Inference, or ``None`` to clear): wire labels and
-        problem badges."""
+    def set_inference(self, inference: Inference | None) -> None:
+        """Show ``inference`` (``None`` to clear): wire labels and problem badges."""
         self._inference = inference
         problems: dict[str, list[TensorBlocksError]] = {}
         if inference is not None:
@@ -414,11 +446,13 @@ class GraphScene(QGraphicsScene):
             dst = wire_item.wire.dst
             wire_item.set_problem(any(p.port == dst.port for p in problems.get(dst.node, [])))
 
-    def set_run_report(self, report: Any) -> None:
-        """Show ``report`` (graph.engine.RunReport, or ``None`` to clear) as run badges."""
+    def set_run_report(self, report: RunReport | None) -> None:
+        """Show ``report`` (``None`` to clear) as run badges; the session's stale nodes get a
+        "stale" badge."""
         self._run_report = report
-        nodes: Mapping[str, Any] = {} if report is None else report.nodes
+        nodes: Mapping[str, NodeReport] = {} if report is None else report.nodes
         results: Mapping[str, Any] = {} if report is None else report.results
+        stale = self.session.stale
         for node_id, item in self._nodes.items():
             # The block's outputs (its thumbnail shows an image-shaped one).
             item.set_outputs({p: results[f"{node_id}.{p}"] for p in item.outputs
@@ -427,10 +461,7 @@ class GraphScene(QGraphicsScene):
             if node_report is None:
                 item.set_run_status(None)
                 continue
-            status = str(node_report.status)
-            text = f"ran {format_seconds(node_report.seconds)}" if status == "ran" else status
-            error = node_report.error
-            item.set_run_status(status, text, "" if error is None else str(error))
+            item.set_run_status(*run_badge(node_report, stale=node_id in stale))
 
     def set_theme(self, theme: CanvasTheme) -> None:
         """Paint with ``theme`` from now on."""

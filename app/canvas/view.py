@@ -20,7 +20,7 @@ Contract: ``GraphView(scene)`` shows a :class:`~app.canvas.scene.GraphScene`.
 * ``fit_all()`` keeps the graph fitted while the view is resized (the window laying out its
   docks after the first show, the user dragging a splitter) until the user zooms or pans.
 * ``pointer_scene_pos()`` is where the mouse is on the canvas, or ``None`` when it is
-  elsewhere: paste lands there.
+  elsewhere: ``paste_at_pointer()`` (Edit > Paste) lands there.
 * ``paint_count`` counts paint events (the benchmark waits for the first one).
 """
 
@@ -173,6 +173,11 @@ class GraphView(QGraphicsView):
         if not self.viewport().rect().contains(local):
             return None
         return self.mapToScene(local)
+
+    def paste_at_pointer(self) -> list[str]:
+        """Paste the clipboard's blocks at the pointer (shifted from the originals when the
+        pointer is off the canvas); returns their ids."""
+        return self.graph_scene.paste(self.pointer_scene_pos())
 
     def _cursor_scene_pos(self) -> QPointF:
         pos = self.pointer_scene_pos()

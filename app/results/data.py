@@ -5,24 +5,28 @@ Contract:
 * :class:`NodeResult` is a bare record of one node's run (inputs, attrs, outputs, status);
   the panel needs nothing else, so tests and other tools build it without an engine.
 * :func:`results_from_report` turns a ``graph.engine.RunReport`` into ``{node id: NodeResult}``
-  (duck-typed: only ``report.nodes[...]`` attributes are read, ``graph`` is not imported).
-* :func:`tensor_stats` computes shape, dtype, min, max, mean, std and NaN/inf counts once per
-  array, NaN-aware, in float64 chunks so a tensor of tens of millions of elements never
-  becomes Python objects (complex tensors: statistics of the magnitude).
+  (duck-typed: only ``report.nodes[...]`` attributes are read, so tools can pass a look-alike).
+* Statistics come from :func:`graph.stats.tensor_stats` (the command line's table uses the
+  same function): shape, dtype, min, max, mean, std and NaN/inf counts, in bounded float64
+  pieces so a tensor of tens of millions of elements never becomes Python objects nor one
+  full-size float64 copy (complex tensors: statistics of the magnitude).
 * :func:`format_value` is the compact cell text; :func:`exact_value` the exact ``repr``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-#: Elements per chunk when computing statistics (bounds the float64 scratch memory to 32 MiB).
-STATS_CHUNK = 1 << 22
+from graph.stats import TensorStats, format_number, tensor_stats
+
+__all__ = [
+    "NodeResult", "TensorStats", "exact_value", "format_number", "format_value",
+    "port_value_text", "results_from_report", "tensor_entries", "tensor_stats",
+]
 
 
 @dataclass
@@ -57,115 +61,6 @@ def results_from_report(report: Any) -> dict[str, NodeResult]:
             error=None if error is None else str(error),
         )
     return results
-
-
-@dataclass(frozen=True)
-class TensorStats:
-    """Summary of one tensor; ``min`` .. ``std`` are ``None`` when no finite element exists."""
-
-    shape: tuple[int, ...]
-    dtype: str
-    size: int
-    min: float | int | None
-    max: float | int | None
-    mean: float | None
-    std: float | None
-    nan: int
-    inf: int
-    complex_magnitude: bool = False
-
-    @property
-    def empty(self) -> bool:
-        return self.size == 0
-
-    def shape_text(self) -> str:
-        return "[" + ",".join(str(d) for d in self.shape) + "]"
-
-    def summary(self) -> str:
-        """One line: ``[1,4,4,3] float32  min 0  max 1  mean 0.5  std 0.2  NaN 0  inf 0``."""
-        head = f"{self.shape_text()} {self.dtype}"
-        if self.empty:
-            return f"{head}  empty"
-        if self.min is None:
-            values = "no finite values"
-        else:
-            prefix = "|z| " if self.complex_magnitude else ""
-            values = (
-                f"{prefix}min {format_number(self.min)}  max {format_number(self.max)}  "
-                f"mean {format_number(self.mean)}  std {format_number(self.std)}"
-            )
-        return f"{head}  {values}  NaN {self.nan}  inf {self.inf}"
-
-
-def _as_real(chunk: np.ndarray) -> np.ndarray:
-    if chunk.dtype.kind == "c":
-        return np.abs(chunk).astype(np.float64)
-    return chunk.astype(np.float64, copy=False)
-
-
-def tensor_stats(array: np.ndarray) -> TensorStats:
-    """Statistics of ``array`` (see the module docstring), ``STATS_CHUNK`` floats at a time.
-
-    One pass: each chunk gives its count, mean and sum of squared deviations in float64,
-    merged with Chan's formula (numerically sound, no second read of a large tensor).
-    """
-    flat = np.asarray(array).reshape(-1)
-    shape, dtype_name, size = tuple(array.shape), str(array.dtype.name), int(flat.size)
-    is_complex = array.dtype.kind == "c"
-    integral = array.dtype.kind in "iub"
-    nan = inf = count = 0
-    mean = squares = 0.0
-    low, high = math.inf, -math.inf
-    for start in range(0, size, STATS_CHUNK):
-        chunk = _as_real(flat[start : start + STATS_CHUNK])
-        chunk_low, chunk_high = float(chunk.min()), float(chunk.max())
-        if not integral and not (math.isfinite(chunk_low) and math.isfinite(chunk_high)):
-            # min/max propagate NaN and reach inf: only then pay for the masks.
-            nan_mask = np.isnan(chunk)
-            nan += int(np.count_nonzero(nan_mask))
-            inf += int(np.count_nonzero(np.isinf(chunk)))
-            chunk = chunk[np.isfinite(chunk)]
-            if chunk.size == 0:
-                continue
-            chunk_low, chunk_high = float(chunk.min()), float(chunk.max())
-        n = int(chunk.size)
-        chunk_mean = float(chunk.sum()) / n
-        deviation = chunk - chunk_mean
-        chunk_squares = float(np.dot(deviation, deviation))
-        total = count + n
-        delta = chunk_mean - mean
-        mean += delta * n / total
-        squares += chunk_squares + delta * delta * count * n / total
-        count = total
-        low, high = min(low, chunk_low), max(high, chunk_high)
-    if count == 0:
-        return TensorStats(shape, dtype_name, size, None, None, None, None, nan, inf, is_complex)
-    std = math.sqrt(squares / count)
-    exact_low: float | int = low
-    exact_high: float | int = high
-    if integral:  # int64 beyond 2**53 would round in float64; the extremes stay exact
-        exact_low, exact_high = int(flat.min()), int(flat.max())
-    return TensorStats(shape, dtype_name, size, exact_low, exact_high, mean, std, nan, inf,
-                       is_complex)
-
-
-def format_number(value: Any) -> str:
-    """Compact text for a number: integers as is, floats with 6 significant digits."""
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (complex, np.complexfloating)):
-        number = complex(value)
-        real, imag = format_number(number.real), format_number(abs(number.imag))
-        sign = "-" if math.copysign(1.0, number.imag) < 0 else "+"
-        return f"{real}{sign}{imag}j"
-    number = float(value)
-    if math.isnan(number):
-        return "nan"
-    if math.isinf(number):
-        return "inf" if number > 0 else "-inf"
-    return f"{number:.6g}"
 
 
 def format_value(value: Any) -> str:

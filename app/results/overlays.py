@@ -1,21 +1,26 @@
-"""Views that explain an op's geometry: glimpse windows and patch receptive fields.
+"""Views that explain an op's geometry: windows over an image, patch receptive fields.
+
+Both draw what a block declares on its BlockSpec (:class:`blocks.spec.ResultView`); they
+never name a block nor reach into a kernel: the declaration's rule computes the geometry
+with the kernel module's public functions.
 
 Contract:
 
-* :class:`GlimpseView` (ExtractGlimpse / ExtractGlimpseV2 results) draws each batch item's
-  window over its input image — a rectangle in image pixel units at ``(left, top)`` of size
-  ``(w, h)`` from :func:`blocks.kernels.glimpse.glimpse_windows`, labelled with the batch
-  index — with the part hanging outside the image (filled with noise or zero) hatched;
-  beside it, the glimpses themselves. ``window_rects()`` gives ``{batch: QRectF}`` in image
-  pixels (``None`` windows: the whole glimpse is fill, listed in the caption).
-* :class:`PatchesView` (ExtractImagePatches results) unfolds the depth dim into
-  ``kh x kw x C`` tiles (``C = depth / (kh*kw)``): one output location's tile, or a mosaic
-  of all locations of one image with thin gaps (for a very large output, the block of
-  locations around the chosen one that fits :data:`MOSAIC_BUDGET` values). The chosen or
-  hovered location's receptive field is outlined on the input image from
-  :func:`blocks.kernels.patches.receptive_field`: each tap a small square (dashed where
-  it falls in the padding) and the overall dilated extent. ``tap_rects()`` gives
-  ``[(row, col, inside)]`` of the taps drawn.
+* :class:`GlimpseView` (a WINDOWS declaration, e.g. ExtractGlimpse) draws each batch item's
+  window over the declared source image — a rectangle in image pixel units at
+  ``(left, top)`` of size ``(w, h)``, labelled with the batch index — with the part hanging
+  outside the image (filled with noise or zero) hatched; beside it, the output itself.
+  ``window_rects()`` gives ``{batch: QRectF}`` in image pixels (``None`` windows: the whole
+  window is fill, listed in the caption).
+* :class:`PatchesView` (a PATCHES declaration, e.g. ExtractImagePatches) unfolds the depth
+  dim into ``kh x kw x C`` tiles (``C = depth / (kh*kw)``): one output location's tile, or a
+  mosaic of all locations of one image with thin gaps (for a very large output, the block
+  of locations around the chosen one that fits :data:`MOSAIC_BUDGET` values). The chosen or
+  hovered location's receptive field is outlined on the source image: each tap a small
+  square (dashed where it falls in the padding) and the overall dilated extent.
+  ``tap_rects()`` gives ``[(row, col, inside)]`` of the taps drawn.
+* Either view explains in its caption when the declaration's rule cannot compute the
+  geometry (missing or bad inputs) instead of failing.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ from PySide6.QtWidgets import (
 
 from app.results.data import NodeResult
 from app.results.image import ImagePanel
+from blocks.library import REGISTRY
+from blocks.spec import PatchGrid, ResultView, ResultViewKind
 
 #: Distinct outline colours, one per batch item (cycled).
 PALETTE = ("#ff5252", "#40c4ff", "#ffd740", "#69f0ae", "#e040fb", "#ff9100", "#b2ff59",
@@ -76,26 +83,38 @@ def _as_4d(value: Any) -> np.ndarray | None:
     return array if array is not None and array.ndim == 4 else None
 
 
+def declared_view(result: NodeResult, kind: ResultViewKind) -> ResultView | None:
+    """The first view of ``kind`` that ``result``'s block declares, if any."""
+    spec = REGISTRY.get(result.block)
+    if spec is None:
+        return None
+    return next((view for view in spec.result_views if view.kind is kind), None)
+
+
 class GlimpseView(QWidget):
-    """Glimpse windows over the input images, and the glimpses."""
+    """Windows over the source images, and the output cut from them."""
 
     def __init__(self, result: NodeResult, glimpse: np.ndarray,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, declaration: ResultView | None = None
+                 ) -> None:
         super().__init__(parent)
         self.result = result
-        self.version = 2 if result.block == "ExtractGlimpseV2" else 1
+        self.declaration = declaration or declared_view(result, ResultViewKind.WINDOWS)
         self.caption = QLabel(self)
         self.caption.setWordWrap(True)
         self._items: list[Any] = []
         self._rects: dict[int, QRectF] = {}
         self.windows: list[tuple[int, int] | None] = []
+        self._size = (0, 0)
         self.input_panel: ImagePanel | None = None
-        image = _as_4d(result.inputs.get("input"))
+        source = self.declaration.source if self.declaration is not None else ""
+        image = _as_4d(result.inputs.get(source))
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         if image is not None:
-            self.input_panel = ImagePanel(image, splitter, title="input: hover for values")
+            self.input_panel = ImagePanel(image, splitter, title=f"{source}: hover for values")
             splitter.addWidget(self.input_panel)
-        self.glimpse_panel = ImagePanel(glimpse, splitter, title="glimpses")
+        title = self.declaration.output if self.declaration is not None else "output"
+        self.glimpse_panel = ImagePanel(glimpse, splitter, title=f"{title}s")
         splitter.addWidget(self.glimpse_panel)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -113,37 +132,26 @@ class GlimpseView(QWidget):
             self.draw_windows()
 
     def _compute_windows(self, image: np.ndarray | None) -> None:
-        attrs = self.result.attrs
-        centered = bool(attrs.get("centered", True))
-        normalized = bool(attrs.get("normalized", True))
-        mode = f"V{self.version}, centered={centered}, normalized={normalized}"
+        rule = None if self.declaration is None else self.declaration.windows
+        if rule is None or self.declaration is None:
+            self.caption.setText(f"Windows unavailable: {self.result.block} declares none.")
+            return
         if image is None:
-            self.caption.setText(f"Glimpse windows ({mode}): the input image is not available.")
+            self.caption.setText(f"Windows: the {self.declaration.source} image is not "
+                                 "available.")
             return
         try:
-            from blocks.kernels.glimpse import glimpse_windows
-
-            self.windows = glimpse_windows(
-                image.shape, np.asarray(self.result.inputs["size"]).reshape(-1).tolist(),
-                np.asarray(self.result.inputs["offsets"]), version=self.version,
-                centered=centered, normalized=normalized,
-            )
+            windows = rule(tuple(image.shape), self.result.inputs, self.result.attrs)
         except Exception as error:  # a bad input value: explain instead of failing the panel
-            self.caption.setText(f"Glimpse windows ({mode}) unavailable: {error}")
+            reason = getattr(error, "reason", str(error))
+            self.caption.setText(f"{self.declaration.title} unavailable: {reason}")
             return
+        self.windows, self._size = list(windows.origins), windows.size
         fill_only = [str(b) for b, w in enumerate(self.windows) if w is None]
-        text = f"Glimpse windows ({mode}); hatched: outside the image, filled with " \
-               f"{self._fill_name()}."
+        text = f"{self.declaration.title}: {windows.caption}"
         if fill_only:
             text += f" All fill (no image pixel): batch {', '.join(fill_only)}."
         self.caption.setText(text)
-
-    def _fill_name(self) -> str:
-        noise = str(self.result.attrs.get("noise", "uniform"))
-        if noise:
-            return "zeros" if noise == "zero" else f"{noise} noise"
-        return "uniform noise" if self.result.attrs.get("uniform_noise", True) else \
-            "gaussian noise"
 
     def window_rects(self) -> dict[int, QRectF]:
         """``{batch: window rectangle in image pixels}`` as drawn."""
@@ -160,8 +168,7 @@ class GlimpseView(QWidget):
         self._items, self._rects = [], {}
         if not self.windows:
             return
-        size = np.asarray(self.result.inputs.get("size")).reshape(-1)
-        height, width = int(size[0]), int(size[1])
+        height, width = self._size
         _, image_h, image_w, _ = panel.tensor.shape
         for batch in panel.shown_batches():
             if batch >= len(self.windows):
@@ -230,23 +237,30 @@ def mosaic_side(kh: int, kw: int, channels: int) -> int:
 
 
 class PatchesView(QWidget):
-    """Patch tiles and mosaics, with the receptive field on the input image."""
+    """Patch tiles and mosaics, with the receptive field on the source image."""
 
     def __init__(self, result: NodeResult, patches: np.ndarray,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, declaration: ResultView | None = None
+                 ) -> None:
         super().__init__(parent)
         self.result = result
         self.patches = patches
-        self.images = _as_4d(result.inputs.get("images"))
-        self.ksizes = [int(v) for v in np.asarray(result.inputs.get("ksizes", (1, 1, 1, 1))
-                                                  ).reshape(-1)]
-        self.strides = [int(v) for v in np.asarray(result.inputs.get("strides", (1, 1, 1, 1))
-                                                   ).reshape(-1)]
-        self.rates = [int(v) for v in np.asarray(result.inputs.get("rates", (1, 1, 1, 1))
-                                                 ).reshape(-1)]
-        self.padding = str(result.inputs.get("padding", "VALID"))
-        self.kh, self.kw = self.ksizes[1], self.ksizes[2]
+        self.declaration = declaration or declared_view(result, ResultViewKind.PATCHES)
+        source = self.declaration.source if self.declaration is not None else ""
+        self.images = _as_4d(result.inputs.get(source))
         batch, out_h, out_w, depth = patches.shape
+        self.grid: PatchGrid | None = None
+        problem = ""
+        rule = None if self.declaration is None else self.declaration.patches
+        if rule is None:
+            problem = f"{result.block} declares no patches view"
+        else:
+            shape = tuple(self.images.shape) if self.images is not None else (batch, 0, 0, 0)
+            try:
+                self.grid = rule(shape, result.inputs)
+            except Exception as error:  # a bad input value: explain instead of failing
+                problem = str(getattr(error, "reason", error))
+        self.kh, self.kw = self.grid.kernel if self.grid is not None else (1, 1)
         self.channels = depth // (self.kh * self.kw) if self.kh * self.kw else 0
         self._items: list[Any] = []
         self._taps: list[tuple[int, int, bool]] = []
@@ -287,24 +301,20 @@ class PatchesView(QWidget):
         layout.addLayout(controls)
         layout.addWidget(self.splitter, 1)
 
-        missing = [name for name in ("ksizes", "strides", "rates", "padding")
-                   if name not in result.inputs]
-        valid = self.kh * self.kw * self.channels == depth and depth > 0 and not missing
-        k_eff_h = self.kh + (self.kh - 1) * (self.rates[1] - 1)
-        k_eff_w = self.kw + (self.kw - 1) * (self.rates[2] - 1)
-        self.caption.setText(
-            f"tiles {self.kh}x{self.kw}x{self.channels} · dilated extent {k_eff_h}x{k_eff_w}"
-            f" · strides {self.strides[1]},{self.strides[2]} · rates {self.rates[1]},"
-            f"{self.rates[2]} · {self.padding}" if valid else
-            f"the node's {', '.join(missing)} are not known: nothing to unfold" if missing else
-            f"depth {depth} is not kh*kw*C for ksizes {self.ksizes}: nothing to unfold"
-        )
+        valid = self.grid is not None and self.kh * self.kw * self.channels == depth > 0
+        if valid and self.grid is not None:
+            caption = f"tiles {self.kh}x{self.kw}x{self.channels} · {self.grid.caption}"
+        elif problem:
+            caption = f"{problem}: nothing to unfold"
+        else:
+            caption = f"depth {depth} is not kh*kw*C for {self.kh}x{self.kw} patches: " \
+                      "nothing to unfold"
+        self.caption.setText(caption)
         self.caption.setToolTip(
-            f"patches {list(patches.shape)}: ksizes {self.ksizes}, strides {self.strides}, "
-            f"rates {self.rates}, padding {self.padding}. Each output location's depth "
-            f"vector unfolds into a {self.kh}x{self.kw}x{self.channels} tile (patch row, "
-            f"then column, then channel). Hover or click the mosaic to pick a location; "
-            f"hover a tile's pixel to see its tap on the input."
+            f"{source or 'output'} {list(patches.shape)}: {caption}. Each output location's "
+            f"depth vector unfolds into a {self.kh}x{self.kw}x{self.channels} tile (patch "
+            "row, then column, then channel). Hover or click the mosaic to pick a location; "
+            "hover a tile's pixel to see its tap on the input."
         )
         self._valid = valid and batch * out_h * out_w > 0
         for signal in (self.mode.currentIndexChanged, self.batch.valueChanged,
@@ -438,10 +448,8 @@ class PatchesView(QWidget):
         if batch not in panel.shown_batches():
             return
         try:
-            from blocks.kernels.patches import receptive_field
-
-            taps = receptive_field(self.images.shape if self.images is not None else (),
-                                   self.ksizes, self.strides, self.rates, self.padding, row, col)
+            assert self.grid is not None  # _valid says so
+            taps = self.grid.taps(row, col)
         except Exception as error:  # explain, never fail the panel
             panel.status.setText(f"receptive field unavailable: {error}")
             return

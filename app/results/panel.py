@@ -2,9 +2,14 @@
 
 Contract (:class:`ResultsPanel`):
 
+* ``ResultsPanel(session)`` takes a :class:`~graph.session.Session` and connects to its
+  events: the report gives the results, the selection the node shown, the stale event which
+  shown results no longer match the graph (their tab says "stale" and a banner above the
+  tensors says why, until the next run). Without a session (tests, tools) it is fed by hand.
 * ``set_results({node id: NodeResult})`` replaces what the panel knows; ``set_report(report)``
-  does the same from a ``graph.engine.RunReport`` (``None`` clears). Statistics are
-  computed once per tensor object and shared by every view of it.
+  does the same from a ``graph.engine.RunReport`` (``None`` clears); ``set_stale(ids)``
+  marks results stale. Statistics are computed once per tensor object and shared by every
+  view of it.
 * ``show_node(node_id)`` selects the node whose tensors are shown (``None``: none);
   ``pin_node`` / ``unpin_node`` keep other nodes shown beside it, each in its own tab
   (pinned tabs are titled "<id> (pinned)" and have an Unpin button; the selected node
@@ -34,6 +39,9 @@ from PySide6.QtWidgets import (
 
 from app.results.data import NodeResult, results_from_report
 from app.results.views import CompareView, NodeView, StatsCache, TensorView
+from app.subscriptions import Subscriptions
+from graph.engine import RunReport
+from graph.session import Session
 
 COMPARE_TAB = "Compare"
 
@@ -82,8 +90,15 @@ class _NodePage(QWidget):
             button.clicked.connect(lambda: panel.pin_node(node_id))
         self.pin_button = button
         self.node_view.header_layout.addWidget(button, 0, Qt.AlignmentFlag.AlignTop)
+        self.stale_label = QLabel(
+            f"Stale: {node_id} or a block upstream of it was edited after this run, so these "
+            "results no longer match the graph. Run again (F5) to update them.", self)
+        self.stale_label.setObjectName("warning")
+        self.stale_label.setWordWrap(True)
+        self.stale_label.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.stale_label)
         layout.addWidget(self.node_view, 1)
 
 
@@ -93,9 +108,11 @@ class ResultsPanel(QWidget):
     #: Emitted when a node is pinned or unpinned.
     pinsChanged = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.session = session
         self._results: dict[str, NodeResult] = {}
+        self._stale: frozenset[str] = frozenset()
         self._current: str | None = None
         self._pinned: list[str] = []
         self._pages: dict[tuple[str, bool], _NodePage] = {}
@@ -108,6 +125,17 @@ class ResultsPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.placeholder)
         layout.addWidget(self.tabs, 1)
+        self.subscriptions = Subscriptions(self)
+        if session is not None:
+            self.subscriptions.follow(
+                session.events,
+                report=lambda event: self.set_report(event.report),
+                stale=lambda event: self.set_stale(event.nodes),
+                selection=lambda event: self.show_node(event.current),
+            )
+            self._results = results_from_report(session.report)
+            self._stale = session.stale
+            self._current = session.current_node
         self._refresh()
 
     # ------------------------------------------------------------------ public API
@@ -125,9 +153,20 @@ class ResultsPanel(QWidget):
         self.compare.set_results(self._results)
         self._refresh()
 
-    def set_report(self, report: Any) -> None:
-        """Results from a ``graph.engine.RunReport``; ``None`` clears."""
+    def set_report(self, report: RunReport | None) -> None:
+        """Results from a run report; ``None`` clears."""
         self.set_results(results_from_report(report))
+
+    def set_stale(self, node_ids: frozenset[str] | set[str]) -> None:
+        """Mark these nodes' results stale (they no longer match the graph)."""
+        stale = frozenset(node_ids)
+        if stale != self._stale:
+            self._stale = stale
+            self._refresh()
+
+    def is_stale(self, node_id: str) -> bool:
+        """Whether the panel shows ``node_id``'s results as stale."""
+        return node_id in self._stale
 
     def show_node(self, node_id: str | None) -> None:
         """Show this node's tensors (``None``: only the pinned nodes)."""
@@ -200,9 +239,13 @@ class ResultsPanel(QWidget):
             if page is None or not _same_content(result, page.result):
                 page = _NodePage(self, result, pinned)
             pages[(node_id, pinned)] = page
+            stale = node_id in self._stale
+            page.stale_label.setVisible(stale)
             title = f"{node_id} (pinned)" if pinned else node_id  # no emoji: fonts lack it
-            self.tabs.addTab(page, title)
-            self.tabs.setTabToolTip(self.tabs.count() - 1, f"{result.block}: {result.status}")
+            self.tabs.addTab(page, title + (" — stale" if stale else ""))
+            self.tabs.setTabToolTip(self.tabs.count() - 1, f"{result.block}: {result.status}"
+                                    + (" (stale: the graph changed since this run)"
+                                       if stale else ""))
         for key, old in self._pages.items():
             if key not in pages:
                 old.deleteLater()

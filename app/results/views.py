@@ -5,9 +5,10 @@ Contract:
 * :class:`TensorView` shows one product tensor: a header with shape, dtype and statistics
   (computed once per tensor through a shared :class:`StatsCache`; for a large tensor in a
   worker thread, so showing it never waits for them), then tabs built only when first opened:
-  Image (4-D), Table (any rank), Glimpses (ExtractGlimpse/V2 outputs), Patches
-  (ExtractImagePatches outputs). ``export_npy`` / ``export_csv`` / ``export_png`` take a
-  path; the buttons ask with a QFileDialog.
+  first the views its block declares for that output (:class:`blocks.spec.ResultView`:
+  windows over the source image, patch mosaics with receptive fields — drawn by
+  :mod:`app.results.overlays`), then Image (4-D) and Table (any rank). ``export_npy`` /
+  ``export_csv`` / ``export_png`` take a path; the buttons ask with a QFileDialog.
 * :class:`NodeView` shows a node's status, inputs and attrs, and a TensorView per output.
 * :class:`CompareView` puts two tensors (any ``node.port``) side by side, or shows their
   difference ``a - b`` (same shape) with the largest absolute difference.
@@ -16,6 +17,7 @@ Contract:
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -47,9 +49,14 @@ from app.results.export import save_npy
 from app.results.image import ImagePanel
 from app.results.overlays import GlimpseView, PatchesView
 from app.results.table import TensorTable
+from blocks.library import REGISTRY
+from blocks.spec import ResultViewKind
 
-GLIMPSE_BLOCKS = ("ExtractGlimpse", "ExtractGlimpseV2")
-PATCHES_BLOCK = "ExtractImagePatches"
+#: The widget that draws each kind of declared result view.
+OVERLAY_VIEWS: dict[ResultViewKind, type[GlimpseView] | type[PatchesView]] = {
+    ResultViewKind.WINDOWS: GlimpseView,
+    ResultViewKind.PATCHES: PatchesView,
+}
 
 
 #: Tensors up to this many elements get their statistics at once; larger ones in a thread.
@@ -188,14 +195,16 @@ class TensorView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs, 1)
 
-        block = result.block if result is not None else ""
         is_image = tensor.ndim == 4 and tensor.size > 0
-        # The op's own view opens first: it explains the result best and is cheap (one
-        # image channel and one tile); the other pages are built when first opened.
-        if block in GLIMPSE_BLOCKS and is_image:
-            self._add_page("Glimpses", lambda: GlimpseView(self._result(), self.tensor))
-        if block == PATCHES_BLOCK and is_image:
-            self._add_page("Patches", lambda: PatchesView(self._result(), self.tensor))
+        # The block's own views (declared on its BlockSpec) open first: they explain the
+        # result best and are cheap (one image channel and one tile); the other pages are
+        # built when first opened.
+        spec = REGISTRY.get(result.block) if result is not None else None
+        port = address.rpartition(".")[2]
+        for declared in spec.result_views_of(port) if spec is not None and is_image else ():
+            view_class = OVERLAY_VIEWS[declared.kind]
+            self._add_page(declared.title, functools.partial(
+                view_class, self._result(), self.tensor, declaration=declared))
         if is_image:
             self._add_page("Image", lambda: ImagePanel(self.tensor, title=self.address))
         self._add_page("Table", lambda: TensorTable(self.tensor))

@@ -32,13 +32,24 @@ the ``got`` part where TF's message already shows the value), in the order Tenso
    the port named is ksizes, the usual thing to change;
 6. the output must fit in ``memory_limit`` bytes (:class:`~blocks.errors.MemoryLimitError`).
 
+Arguments are taken as TensorFlow takes them (:mod:`blocks.kernels.arguments`): a plain
+Python list of ``images`` converts by TensorFlow's rules (int32, int64 beyond int32,
+float32, complex128), ``padding`` may be ASCII ``bytes`` (``b"VALID"``).
+
 Speed: the interior of the output (every tap inside the image) is written by one
 strided copy from a view of the image; the border strips around it (and, for dilated
 columns, the whole output) from a small re-laid-out copy of what they read, which adds
 the zero padding and puts the columns a patch row reads next to each other, so every
-inner copy run is ``kw*C`` elements long. Large copies are shared with helper threads
-when cores are idle (numpy releases the GIL while copying). Inputs that are mostly
-padding (a kernel or rate far larger than the image) are copied tap by tap.
+inner copy run is ``kw*C`` elements long. Inputs that are mostly padding (a kernel or
+rate far larger than the image) are copied tap by tap. Outputs of 4 MiB and more are
+filled in pieces (by batch, then by output rows) of at most 8 MiB, two per thread,
+taken in turn by the calling thread and pool helpers (numpy releases the GIL while
+copying, and the first-touch page faults of the fresh output are taken in parallel
+too). The number of threads is :func:`thread_count`: the cores this process may use
+(at most 4), capped by the ``TENSORBLOCKS_THREADS`` environment variable — never a
+guess from the current load, so the speed does not jump between runs. A set
+``cancel`` event stops the work between pieces with
+:class:`~blocks.errors.CancelledError`; temporaries stay within one piece's size.
 """
 
 from __future__ import annotations
@@ -50,13 +61,14 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from threading import Lock
 from typing import Any
 
 import numpy as np
 
 from blocks.errors import InvalidArgumentError, MemoryLimitError
+from blocks.kernels.arguments import attr_text, check_cancel, tf_array
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
 try:  # bfloat16 is optional (SPEC section 1).
@@ -92,11 +104,12 @@ _TF_KERNEL_T = (
 #: Outputs smaller than this are filled in one piece rather than interior plus borders.
 _SPLIT_MIN_BYTES = 1 << 20
 
-#: Copies smaller than this stay on the calling thread: below it, a hand-off to a helper
-#: thread (and, on a busy machine, waiting for a core) costs more than it saves.
-_PARALLEL_MIN_BYTES = 16 << 20
-# Set in threads that already fill one batch slice: their copies stay on that thread.
-_single_thread = threading.local()
+#: Outputs at least this large are filled in pieces shared with helper threads.
+_PARALLEL_MIN_BYTES = 4 << 20
+#: The largest piece: a Stop waits for at most one piece per thread (a few ms).
+_PIECE_MAX_BYTES = 8 << 20
+#: Environment variable that caps the number of threads (a positive integer).
+THREADS_ENV = "TENSORBLOCKS_THREADS"
 
 
 # ----------------------------------------------------------------------------- validation
@@ -371,16 +384,18 @@ def receptive_field(
 
 
 def extract_image_patches(
-    images: np.ndarray,
+    images: Any,
     ksizes: Sequence[int],
     strides: Sequence[int],
     rates: Sequence[int],
-    padding: str,
+    padding: str | bytes,
     *,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    cancel: threading.Event | None = None,
 ) -> np.ndarray:
     """TensorFlow's ExtractImagePatches on numpy (see the module docstring)."""
-    images = np.asarray(images)
+    images = tf_array(images, "images")
+    padding = attr_text(padding, "padding", None)  # bytes as TF takes them; None is refused
     plan = _checked_plan(images.shape, images.dtype, ksizes, strides, rates, padding, memory_limit)
     assert plan.shape is not None  # the shape of an array is always known
     dtype = images.dtype if images.dtype.isnative else images.dtype.newbyteorder("=")
@@ -395,31 +410,86 @@ def extract_image_patches(
     if out.size == 0:
         return out
     images = np.ascontiguousarray(images, dtype=dtype)
-    workers = _idle_workers() if out.nbytes >= _PARALLEL_MIN_BYTES else 1
-    if workers > 1 and shape[0] >= workers:
-        # Each image is independent: threads fill disjoint batch slices, so the first-touch
-        # page faults of the fresh output (the bulk of the cost) are taken in parallel too.
-        bounds = [shape[0] * part // workers for part in range(workers + 1)]
-        slices = [slice(lo, hi) for lo, hi in itertools.pairwise(bounds)]
-        pool = _thread_pool()
-        helpers = [
-            pool.submit(_fill_single_threaded, out[part], images[part], plan)
-            for part in slices[1:]
-        ]
-        _fill_single_threaded(out[slices[0]], images[slices[0]], plan)
-        for helper in helpers:
-            helper.result()
-        return out
-    _fill(out, images, plan)
+    pieces = _pieces(shape, out.nbytes, thread_count())
+    if len(pieces) == 1:
+        _fill(out, images, plan)
+    else:
+        _fill_in_pieces(out, images, plan, pieces, cancel)
+    check_cancel(cancel)
     return out
 
 
-def _fill_single_threaded(out: np.ndarray, images: np.ndarray, plan: _Plan) -> None:
-    _single_thread.active = True
+def thread_count() -> int:
+    """Threads a large kernel uses: the cores this process may run on, at most 4, capped by
+    the ``TENSORBLOCKS_THREADS`` environment variable. Never depends on the current load."""
     try:
-        _fill(out, images, plan)
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    threads = min(cores, 4)
+    setting = os.environ.get(THREADS_ENV, "").strip()
+    if setting.isdigit() and int(setting) > 0:
+        threads = min(threads, int(setting))
+    return max(1, threads)
+
+
+_Piece = tuple[slice, slice]  # (batch, output rows)
+
+
+def _pieces(shape: tuple[int, ...], nbytes: int, threads: int) -> list[_Piece]:
+    """How the output is cut: by batch, then (for few large images) by output rows; pieces
+    of at most ``_PIECE_MAX_BYTES``, and two per thread when threads can share the work."""
+    batch, out_h = shape[0], shape[1]
+    count = -(-nbytes // _PIECE_MAX_BYTES)
+    if threads > 1 and nbytes >= _PARALLEL_MIN_BYTES:
+        count = max(count, 2 * threads)
+    if count <= 1:
+        return [(slice(0, batch), slice(0, out_h))]
+    batch_parts = min(batch, count)
+    row_parts = min(out_h, -(-count // batch_parts))
+    return [
+        (slice(batch * b // batch_parts, batch * (b + 1) // batch_parts),
+         slice(out_h * r // row_parts, out_h * (r + 1) // row_parts))
+        for b in range(batch_parts)
+        for r in range(row_parts)
+    ]
+
+
+def _fill_in_pieces(
+    out: np.ndarray, images: np.ndarray, plan: _Plan, pieces: list[_Piece],
+    cancel: threading.Event | None,
+) -> None:
+    """Fill ``out`` piece by piece on this thread and the pool's helpers.
+
+    Pieces are taken in turn from one counter, so the calling thread never waits for a
+    helper that has not started (on a busy machine it simply does every piece itself);
+    between pieces each thread checks ``cancel``.
+    """
+    tickets = itertools.count()  # next() on a count is atomic under the GIL
+    pad_top = plan.pad[0]
+    assert pad_top is not None
+
+    def work() -> None:
+        for ticket in tickets:
+            if ticket >= len(pieces) or (cancel is not None and cancel.is_set()):
+                return
+            batch, rows = pieces[ticket]
+            # The rows' own plan: tap (0, 0) of output row i0 reads image row i0*sh - pad.
+            part = replace(
+                plan, out=(rows.stop - rows.start, plan.out[1]),
+                pad=(pad_top - rows.start * plan.stride[0], plan.pad[1]),
+            )
+            _fill(out[batch, rows], images[batch], part)
+
+    threads = min(thread_count(), len(pieces))
+    pool = _thread_pool()
+    helpers = [pool.submit(work) for _ in range(threads - 1)]
+    try:
+        work()
     finally:
-        _single_thread.active = False
+        for helper in helpers:
+            if not helper.cancel():  # started: it is finishing its last piece
+                helper.result()
 
 
 # ----------------------------------------------------------------------------- the copy
@@ -451,7 +521,8 @@ def _fill(out: np.ndarray, images: np.ndarray, plan: _Plan) -> None:
     (kh, kw), (sh, sw), (rh, rw) = plan.ksize, plan.stride, plan.rate
     out_h, out_w = (int(d) for d in plan.out if d is not None)
     pad_top, pad_left = (int(d) for d in plan.pad if d is not None)
-    target = words.reshape(batch, out_h, out_w, kh, kw * channels)
+    target = words.view()
+    target.shape = (batch, out_h, out_w, kh, kw * channels)  # a view, never a copy
 
     def region(i0: int, i1: int, j0: int, j1: int) -> _Region:
         return _Region(i0, i1, j0, j1, i0 * sh - pad_top, j0 * sw - pad_left)
@@ -480,7 +551,7 @@ def _fill(out: np.ndarray, images: np.ndarray, plan: _Plan) -> None:
         (st[0], st[1] * sh, st[2] * sw, st[1] * rh, st[3]),
         writeable=False,
     )
-    _copy(target[:, i0:i1, j0:j1], source)
+    np.copyto(target[:, i0:i1, j0:j1], source)
     for strip in (
         region(0, i0, 0, out_w),
         region(i1, out_h, 0, out_w),
@@ -566,7 +637,7 @@ def _fill_from_buffer(target: np.ndarray, image: np.ndarray, plan: _Plan, area: 
             ),
             writeable=False,
         )
-        _copy(region[:, :, j0::col_phases], source)
+        np.copyto(region[:, :, j0::col_phases], source)
 
 
 def _fill_by_taps(target: np.ndarray, image: np.ndarray, plan: _Plan, area: _Region) -> None:
@@ -601,69 +672,9 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = Lock()
 
 
-def _workers() -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 4))
-
-
-def _idle_workers() -> int:
-    """How many threads may copy now: one per core, but only one when the cores are busy."""
-    workers = _workers()
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):  # pragma: no cover - not Unix
-        return workers
-    return workers if busy < workers - 0.5 else 1
-
-
 def _thread_pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(_workers(), thread_name_prefix="tensorblocks-patches")
+            _pool = ThreadPoolExecutor(4, thread_name_prefix="tensorblocks-patches")
         return _pool
-
-
-def _copy(target: np.ndarray, source: np.ndarray) -> None:
-    """``target[...] = source``; large copies are shared with helper threads.
-
-    The copy is cut into chunks along batch (or rows) that the calling thread and the
-    helpers take in turn. The calling thread never waits for a helper that has not
-    started yet: on a busy machine it simply does all the chunks itself, so helpers can
-    only make a copy faster, not slower.
-    """
-    if target.nbytes < _PARALLEL_MIN_BYTES or getattr(_single_thread, "active", False):
-        np.copyto(target, source)
-        return
-    workers = _idle_workers()
-    if workers == 1:
-        np.copyto(target, source)
-        return
-    axis = 0 if target.shape[0] >= 2 * workers else 1
-    length = target.shape[axis]
-    parts = min(length, 4 * workers)
-    if parts < 2:
-        np.copyto(target, source)
-        return
-    bounds = [length * part // parts for part in range(parts + 1)]
-    pieces = []
-    for lo, hi in itertools.pairwise(bounds):
-        index = (slice(lo, hi),) if axis == 0 else (slice(None), slice(lo, hi))
-        pieces.append((target[index], source[index]))
-    tickets = itertools.count()  # next() on a count is atomic under the GIL
-
-    def work() -> None:
-        for ticket in tickets:
-            if ticket >= len(pieces):
-                return
-            np.copyto(*pieces[ticket])
-
-    pool = _thread_pool()
-    helpers = [pool.submit(work) for _ in range(workers - 1)]
-    work()
-    for helper in helpers:
-        if not helper.cancel():  # started: it is finishing its last chunk
-            helper.result()

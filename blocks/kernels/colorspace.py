@@ -1,0 +1,134 @@
+"""RGBToHSV and HSVToRGB, as TensorFlow 2.21's Eigen expressions compute them.
+
+Contract: ``rgb_to_hsv(images)`` and ``hsv_to_rgb(images)`` take any tensor of at least
+one dim whose last dim is 3, of float16, bfloat16, float32 or float64, and return the
+same shape and dtype; ``colorspace_shape`` checks that without data (TensorFlow's
+messages and order: the dtype, at least 1-D, 3 channels).
+
+Arithmetic (``colorspace_op.h``), every operation in the tensor's dtype (float16 and
+bfloat16 compute in float32 and round after each operation, as Eigen's half types do),
+with denormals read and written as zero:
+
+* RGB -> HSV: ``V = max(max(R, G), B)`` and the minimum likewise, where ``max(a, b)`` is
+  x86's ``a > b ? a : b`` (a NaN operand gives ``b``); ``range = V - min``;
+  ``S = V > 0 ? range / V : 0``; ``norm = (1 / range) * (1/6)``;
+  ``H = R == V ? norm*(G - B) : G == V ? norm*(B - R) + 2/6 : norm*(R - G) + 4/6``, then 0
+  where ``range <= 0`` (or NaN), then ``H + 1`` where ``H < 0``.
+* HSV -> RGB: ``dh = H*6``; ``dr = clamp(|dh - 3| - 1)``, ``dg = clamp(2 - |dh - 2|)``,
+  ``db = clamp(2 - |dh - 4|)`` into [0, 1] (x86 max/min semantics); each channel is
+  ``((1 - S) + S*d) * V``.
+
+Measured details kept: float and double max/min return a denormal operand as zero,
+half and bfloat16 return the operand's own bits; the compiler turns ``-x + c`` into
+``c - x`` for float and double only; bfloat16 results that are NaN become 0x7fc0,
+except within the fused hue expression (sign kept); for float and double the last
+product of HSVToRGB reads ``V * (...)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from blocks.kernels.float32_math import TFArithmetic, tame_inputs
+from blocks.kernels.op_checks import BFLOAT16, check_dtype, dtypes, port_error, shape_text
+
+COLORSPACE_DTYPES = dtypes("float16", "bfloat16", "float32", "float64")
+_TF_LIST = "half, bfloat16, float, double"
+
+
+def colorspace_shape(
+    shape: tuple[int | None, ...] | None, dtype: np.dtype[Any] | None
+) -> tuple[int | None, ...] | None:
+    """Check an RGBToHSV/HSVToRGB input; the output has the same shape."""
+    check_dtype("images", dtype, COLORSPACE_DTYPES, _TF_LIST)
+    if shape is None:
+        return None
+    if len(shape) < 1:
+        raise port_error("images", f"input must be at least 1D{shape_text(shape)}")
+    channels = shape[-1]
+    if channels is not None and channels != 3:
+        raise port_error(
+            "images", f"input must have 3 channels but input only has {channels} channels."
+        )
+    return tuple(shape)
+
+
+def _check(images: Any) -> tuple[np.ndarray, TFArithmetic]:
+    values = np.asarray(images)
+    colorspace_shape(values.shape, values.dtype)
+    return values, TFArithmetic(values.dtype, careful=not tame_inputs(values))
+
+
+def _store(arithmetic: TFArithmetic, channels: list[np.ndarray], shape: tuple[int, ...]) -> Any:
+    """The channels in the tensor's dtype; every value is representable, NaN bits kept."""
+    out = np.stack(channels, axis=-1).reshape(shape)
+    if arithmetic.dtype == BFLOAT16:
+        return (out.astype(np.float32).view(np.uint32) >> np.uint32(16)).astype(
+            np.uint16
+        ).view(BFLOAT16)
+    if arithmetic.dtype == np.float16:
+        half = out.astype(np.float16)
+        nan = np.isnan(out)
+        if nan.any():
+            bits = out[nan].view(np.uint32)
+            sign = (bits >> np.uint32(16)) & np.uint32(0x8000)
+            payload = (bits & np.uint32(0x7FFFFF)) >> np.uint32(13)
+            half[nan] = (sign | np.uint32(0x7C00) | payload).astype(np.uint16).view(np.float16)
+        return half
+    return out.astype(arithmetic.dtype)
+
+
+def rgb_to_hsv(images: Any) -> np.ndarray:
+    """TensorFlow's RGBToHSV."""
+    values, a = _check(images)
+    flat = values.reshape(-1, 3)
+    with np.errstate(all="ignore"):
+        red, green, blue = (a.load(flat[:, k]) for k in range(3))
+        value = a.larger(a.larger(red, green), blue)
+        minimum = a.smaller(a.smaller(red, green), blue)
+        spread = a.sub(value, minimum)
+        zero = a.constant(0.0)
+        saturation = np.where(a.operand(value) > 0, a.div(spread, value), zero)
+        norm = a.mul(a.div(a.constant(1.0), spread), a.div(a.constant(1.0), a.constant(6.0)))
+        third = a.div(a.constant(2.0), a.constant(6.0))
+        two_thirds = a.div(a.constant(4.0), a.constant(6.0))
+        a = TFArithmetic(a.dtype, canonical_nan=False, careful=a.careful)  # hue keeps NaN signs
+        hue = np.where(
+            a.operand(red) == a.operand(value),
+            a.mul(norm, a.sub(green, blue)),
+            np.where(
+                a.operand(green) == a.operand(value),
+                a.add(a.mul(norm, a.sub(blue, red)), third),
+                a.add(a.mul(norm, a.sub(red, green)), two_thirds),
+            ),
+        )
+        hue = np.where(a.operand(spread) > 0, hue, zero)
+        hue = np.where(a.operand(hue) < 0, a.add(hue, a.constant(1.0)), hue)
+    return _store(a, [hue, saturation, value], values.shape)
+
+
+def hsv_to_rgb(images: Any) -> np.ndarray:
+    """TensorFlow's HSVToRGB."""
+    values, a = _check(images)
+    flat = values.reshape(-1, 3)
+    with np.errstate(all="ignore"):
+        hue, saturation, value = (a.load(flat[:, k]) for k in range(3))
+        zero, one, two = a.constant(0.0), a.constant(1.0), a.constant(2.0)
+        scaled = a.mul(hue, a.constant(6.0))
+
+        def clamp(x: np.ndarray) -> np.ndarray:
+            return a.cwise_min(a.cwise_max(x, zero), one)
+
+        dr = clamp(a.sub(np.abs(a.sub(scaled, a.constant(3.0))), one))
+        dg = clamp(a.add_negated(np.abs(a.sub(scaled, two)), two))
+        db = clamp(a.add_negated(np.abs(a.sub(scaled, a.constant(4.0))), two))
+        one_s = a.add_negated(saturation, one)
+        # For float and double the compiler multiplies by V first (a NaN in V wins).
+        wide = a.dtype in (np.float32, np.float64)
+        channels = []
+        for d in (dr, dg, db):
+            mixed = a.add(one_s, a.mul(saturation, d))
+            channels.append(a.mul(value, mixed) if wide else a.mul(mixed, value))
+    return _store(a, channels, values.shape)

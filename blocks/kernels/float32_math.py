@@ -1,0 +1,288 @@
+"""TensorFlow's float32 arithmetic on x86, reproduced bit for bit in numpy.
+
+Contract: the helpers here give the same bits as TensorFlow 2.21's CPU kernels:
+
+* TF runs kernels with x86's denormals-are-zero and flush-to-zero modes on: a denormal
+  operand reads as zero and a denormal result is written as zero (of the same sign).
+  :func:`arithmetic_mode` finds out cheaply whether that can matter for some values;
+  :func:`flush_denormals` applies it.
+* When both operands of a sum or difference are NaN, x86 returns the first operand's
+  NaN (made quiet), so the result depends on the operand order of TF's machine code.
+  numpy promises no operand order, so :func:`lerp` spells the rule out unless the
+  values are finite and small enough that no NaN can arise.
+* :func:`to_float32` converts as TF's CPU does: float64 through the FTZ conversion,
+  float16 through F16C (which quiets signalling NaNs), integers rounding to nearest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from blocks.kernels.op_checks import BFLOAT16
+
+_F32 = np.float32
+#: The smallest normal float32.
+_MIN_NORMAL = _F32(np.finfo(np.float32).tiny)
+#: Below this magnitude no difference of two values overflows to infinity.
+_TAME_LIMIT = _F32(2.0**126)
+#: With every non-zero input at least this large, no difference, product by a lerp
+#: weight (>= 2^-55) or sum in a lerp can be denormal, so flushing cannot change anything.
+_FLUSH_FREE = _F32(2.0**-48)
+
+#: Where TF's machine code adds a lerp's ``low`` first (an index into the result; the
+#: rest adds the product first). Which operand comes first decides which of two NaNs
+#: survives; it differs between TF's vector loops and their scalar tails.
+LowFirst = tuple[Any, ...] | None
+
+
+@dataclass(frozen=True)
+class ArithmeticMode:
+    """Whether denormals may appear (``flush``) and whether no NaN can (``tame``)."""
+
+    flush: bool
+    tame: bool
+
+
+#: The mode of values converted from integers: no denormals, no NaN.
+INTEGER_MODE = ArithmeticMode(flush=False, tame=True)
+
+
+def arithmetic_mode(*arrays: np.ndarray, growth: float = 1.0) -> ArithmeticMode:
+    """What float32 arithmetic over ``arrays`` needs: flushing, explicit NaN order, or neither.
+
+    ``growth`` bounds how much larger than its largest input a result can get (a sum of
+    n weighted values: n times the largest weight); below the limit nothing overflows.
+    """
+    flush, tame = False, True
+    limit = _F32(_TAME_LIMIT / growth)
+    for values in arrays:
+        if values.size == 0:
+            continue
+        if values.dtype == _F32:
+            # On the bit patterns: |x| orders like its bits, NaN above inf, 0 at the bottom;
+            # two passes fewer than comparing floats.
+            bits = np.bitwise_and(values.view(np.uint32), np.uint32(0x7FFFFFFF))
+            tame = tame and bool(bits.max() < np.asarray(limit).view(np.uint32))
+            small = np.asarray(_FLUSH_FREE).view(np.uint32)
+            flush = flush or bool((np.subtract(bits, np.uint32(1)) < small - 1).any())
+            continue
+        magnitude = np.abs(values)
+        tame = tame and bool(magnitude.max() < limit)  # NaN compares false
+        flush = flush or bool(((magnitude < _FLUSH_FREE) & (magnitude > 0)).any())
+    return ArithmeticMode(flush, tame)
+
+
+def to_float32(values: np.ndarray) -> np.ndarray:
+    """``values`` as float32, converted as TF's CPU converts them."""
+    if values.dtype == _F32:
+        return values
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        converted = values.astype(_F32)
+    if values.dtype == np.float64:
+        converted = flush_denormals(converted)
+    elif values.dtype == np.float16:
+        converted = quiet_nans(converted)
+    return converted
+
+
+def quiet_nans(values: np.ndarray) -> np.ndarray:
+    """NaNs with the quiet bit set, payload and sign kept (any float dtype)."""
+    nan = np.isnan(values)
+    if not nan.any():
+        return values
+    unsigned = np.dtype(f"u{values.dtype.itemsize}")
+    quiet_bit = 1 << (np.finfo(values.dtype).nmant - 1)
+    bits = values.view(unsigned).copy()
+    bits[nan] |= unsigned.type(quiet_bit)
+    return bits.view(values.dtype)
+
+
+def flush_denormals(values: np.ndarray) -> np.ndarray:
+    """Denormals replaced by a zero of their sign, as TF's flush-to-zero mode does."""
+    denormal = np.abs(values) < np.finfo(values.dtype).tiny
+    if not denormal.any():
+        return values
+    return np.where(denormal, np.copysign(values.dtype.type(0), values), values)
+
+
+def lerp(
+    low: np.ndarray,
+    high: np.ndarray,
+    weight: np.ndarray,
+    mode: ArithmeticMode,
+    low_first: LowFirst = None,
+) -> np.ndarray:
+    """``low + (high - low)*weight``, each step rounded to float32 (``high`` is reused).
+
+    ``low_first`` indexes the elements whose final sum TF computes as ``low + product``;
+    the others it computes as ``product + low``.
+    """
+    flush = mode.flush
+    if mode.tame:
+        np.subtract(high, low, out=high)
+        if flush:
+            high = flush_denormals(high)
+        np.multiply(high, weight, out=high)
+        if flush:
+            high = flush_denormals(high)
+        np.add(high, low, out=high)
+        return flush_denormals(high) if flush else high
+    product = keeping_first_nan(np.subtract, high, low)
+    if flush:
+        product = flush_denormals(product)
+    np.multiply(product, weight, out=product)
+    if flush:
+        product = flush_denormals(product)
+    total = keeping_first_nan(np.add, product, low)
+    if low_first is not None:
+        total[low_first] = keeping_first_nan(np.add, low[low_first], product[low_first])
+    return flush_denormals(total) if flush else total
+
+
+def add(first: np.ndarray, second: np.ndarray, mode: ArithmeticMode) -> np.ndarray:
+    """``first + second`` in float32 as TF's ``first + second`` (NaN of ``first`` wins)."""
+    total = np.add(first, second) if mode.tame else keeping_first_nan(np.add, first, second)
+    return flush_denormals(total) if mode.flush else total
+
+
+def multiply(values: np.ndarray, weights: np.ndarray, mode: ArithmeticMode) -> np.ndarray:
+    """``values * weights`` in float32 (weights are never NaN, so the order cannot show)."""
+    product = np.multiply(values, weights)
+    return flush_denormals(product) if mode.flush else product
+
+
+def keeping_first_nan(
+    operation: np.ufunc, first: np.ndarray, second: np.ndarray
+) -> np.ndarray:
+    """``operation(first, second)`` where two NaNs give ``first``'s, quieted (x86's rule;
+    numpy itself promises no operand order)."""
+    result = operation(first, second)
+    both = np.isnan(first) & np.isnan(second)
+    if both.any():
+        result[both] = quiet_nans(np.broadcast_to(first, both.shape)[both])
+    return result
+
+
+class TFArithmetic:
+    """Elementwise operations as TF's CPU code does them in a dtype: denormals read and
+    written as zero, one rounding per operation (half and bfloat16 compute in float32 and
+    round back), x86's rule for which of two NaNs survives."""
+
+    def __init__(
+        self, dtype: np.dtype[Any], canonical_nan: bool = True, careful: bool = True
+    ) -> None:
+        self.dtype = dtype
+        self.compute = np.dtype(np.float64 if dtype == np.float64 else np.float32)
+        #: bfloat16 only: whether a NaN result becomes 0x7fc0 (Eigen's vector rounding).
+        self.canonical_nan = canonical_nan
+        #: False when the inputs are tame (see tame_inputs): no denormal and no unmasked NaN can
+        #: arise, so flushing and the NaN operand rule are skipped.
+        self.careful = careful
+
+    def load(self, values: np.ndarray) -> np.ndarray:
+        """Values widened to the compute dtype, bits kept (a max may return them as is)."""
+        return values.astype(self.compute)
+
+    def constant(self, value: float) -> Any:
+        return self.round(np.asarray(value, self.compute))
+
+    def round(self, values: np.ndarray) -> np.ndarray:
+        """A result as TF stores it: flushed, then rounded to the dtype (kept in compute)."""
+        values = np.asarray(values, self.compute)
+        if self.careful:
+            values = flush_denormals(values)
+        if self.dtype in (np.float32, np.float64):
+            return values
+        rounded = self.load(values.astype(self.dtype))
+        if self.dtype == BFLOAT16 and self.canonical_nan:  # Eigen's vector rounding
+            rounded[np.isnan(rounded)] = np.float32(np.nan)
+        return rounded
+
+    def operand(self, values: Any) -> np.ndarray:
+        """A value as arithmetic reads it: float16 through F16C (NaNs quiet), denormals 0."""
+        values = np.asarray(values, self.compute)
+        if not self.careful:
+            return values
+        if self.dtype == np.float16:
+            values = quiet_nans(values)
+        return flush_denormals(values)
+
+    def _apply(self, operation: np.ufunc, a: Any, b: Any) -> np.ndarray:
+        if not self.careful:
+            return self.round(operation(a, b))
+        first, second = np.broadcast_arrays(self.operand(a), self.operand(b))
+        return self.round(keeping_first_nan(operation, first, second))
+
+    def add(self, a: Any, b: Any) -> np.ndarray:
+        return self._apply(np.add, a, b)
+
+    def sub(self, a: Any, b: Any) -> np.ndarray:
+        return self._apply(np.subtract, a, b)
+
+    def add_negated(self, a: Any, b: Any) -> np.ndarray:
+        """TF's ``-a + b``: for float and double the compiler makes it ``b - a`` (the same
+        but for a NaN's sign); half and bfloat16 negate first."""
+        if self.dtype in (np.float32, np.float64):
+            return self.sub(b, a)
+        return self.add(-np.asarray(a, self.compute), b)
+
+    def mul(self, a: Any, b: Any) -> np.ndarray:
+        return self._apply(np.multiply, a, b)
+
+    def div(self, a: Any, b: Any) -> np.ndarray:
+        return self._apply(np.divide, a, b)
+
+    def _picked(self, values: Any) -> np.ndarray:
+        # x86 max/min read denormals as zero and return that zero; Eigen's half and
+        # bfloat16 compare converted copies and return the operand itself.
+        wide = self.dtype in (np.float32, np.float64)
+        return self.operand(values) if wide else np.asarray(values, self.compute)
+
+    def larger(self, a: Any, b: Any) -> np.ndarray:
+        """The reduction's max: ``a > b ? a : b`` (a NaN operand gives ``b``)."""
+        return np.where(self.operand(a) > self.operand(b), self._picked(a), self._picked(b))
+
+    def smaller(self, a: Any, b: Any) -> np.ndarray:
+        return np.where(self.operand(a) < self.operand(b), self._picked(a), self._picked(b))
+
+    def cwise_max(self, a: Any, b: Any) -> np.ndarray:
+        """Eigen's cwiseMax: ``b > a ? b : a`` (a NaN operand gives ``a``)."""
+        return np.where(self.operand(b) > self.operand(a), b, a)
+
+    def cwise_min(self, a: Any, b: Any) -> np.ndarray:
+        return np.where(self.operand(b) < self.operand(a), b, a)
+
+
+    def std_max(self, a: Any, b: Any) -> np.ndarray:
+        """C++'s ``std::max(a, b)``: ``a < b ? b : a`` (a NaN operand gives ``a``)."""
+        return np.where(self.operand(a) < self.operand(b), b, a)
+
+    def std_min(self, a: Any, b: Any) -> np.ndarray:
+        """C++'s ``std::min(a, b)``: ``b < a ? b : a``."""
+        return np.where(self.operand(b) < self.operand(a), b, a)
+
+    def plus_double(self, values: Any, constant: float) -> np.ndarray:
+        """``float + double constant`` rounded to float (TF's ``... + 2.0 / 6.0``)."""
+        return self.round(self.operand(values).astype(np.float64) + constant)
+
+
+#: Inputs whose non-zero magnitudes lie in this range keep every intermediate result
+#: normal and finite, except NaNs that a select later discards (1/0 * 0 where range is 0).
+_TAME_RANGE = (2.0**-40, 2.0**40)
+
+
+def tame_inputs(values: np.ndarray) -> bool:
+    """Whether TFArithmetic over ``values`` may skip flushing and the NaN rule."""
+    if values.size == 0:
+        return True
+    with np.errstate(invalid="ignore"):
+        magnitude = np.abs(values.astype(np.float64))
+    nonzero = magnitude[magnitude != 0]
+    return bool(
+        np.isfinite(magnitude).all()
+        and (nonzero.size == 0 or (nonzero.min() >= _TAME_RANGE[0]
+                                   and nonzero.max() <= _TAME_RANGE[1]))
+    )

@@ -1,0 +1,298 @@
+"""ResizeBilinear and ResizeNearestNeighbor, bit-exact with TensorFlow 2.21.
+
+Contract:
+* ``resize_bilinear(images, size, *, align_corners, half_pixel_centers, memory_limit)``
+  returns ``[B, h, w, C]`` float32; ``resize_nearest_neighbor(...)`` the same shape in
+  the images' dtype (values copied as bits).
+* ``resize_plan(method, images_shape, images_dtype, size, ...)`` checks every argument
+  without touching data and returns the :class:`ResizePlan` (output shape and dtype,
+  ``None`` dims where the size is not known yet). The kernels call it first, so the
+  block's inference and its run raise the same errors.
+
+TensorFlow's arithmetic (``image_resizer_state.h``, ``resize_bilinear_op.cc``,
+``resize_nearest_neighbor_op.cc``), every step in float32 with one rounding per
+operation (TF's CPU build has no fused multiply-add):
+
+* scale = ``(in - 1) / float(out - 1)`` with align_corners, out > 1 and in > 1, else
+  ``in / float(out)``;
+* bilinear source coordinate ``x*scale`` (legacy) or ``(x + 0.5)*scale - 0.5`` (half
+  pixel centres); ``lower = max(floor, 0)``, ``upper = min(ceil, in - 1)``,
+  ``lerp = coordinate - floor``; ``top = tl + (tr - tl)*x_lerp``, likewise bottom, and
+  ``out = top + (bottom - top)*y_lerp``, the input first converted to float32. A resize
+  to the image's own size is a plain conversion (no arithmetic: inf stays inf);
+* nearest: ``x*scale`` or ``(x + 0.5)*scale``, then ``roundf`` (half away from zero)
+  with align_corners, else ``floorf``; clamped to ``in - 1`` (and to 0 with half pixel
+  centres).
+
+Errors, in TensorFlow's order: the dtype (attr T), half_pixel_centers with
+align_corners, images 4-D, at least one channel, non-zero height and width, size 1-D
+with two elements, positive output dimensions, (nearest) height and width below 2^24,
+then the memory limit.
+
+Speed: bilinear is computed separably — the horizontal pass on the input rows that
+are used, then the vertical pass — which is the same float operations TensorFlow does
+per pixel (its ``top`` and ``bottom`` are exactly the horizontal results of two rows).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from blocks.kernels.float32_math import (
+    INTEGER_MODE,
+    ArithmeticMode,
+    LowFirst,
+    arithmetic_mode,
+    flush_denormals,
+    lerp,
+    to_float32,
+)
+from blocks.kernels.op_checks import (
+    INT32_MAX,
+    attr_error,
+    check_dtype,
+    check_memory,
+    dtypes,
+    int_vector,
+    port_error,
+    shape_text,
+)
+from blocks.spec import DEFAULT_MEMORY_LIMIT
+
+_F32 = np.float32
+_HALF = _F32(0.5)
+
+#: The dtypes TensorFlow's resize ops take (all four share the list).
+RESIZE_DTYPES = dtypes(
+    "int8", "uint8", "int16", "uint16", "int32", "int64", "bfloat16", "float16", "float32",
+    "float64",
+)
+_TF_LISTS = {
+    "bilinear": "int8, uint8, int16, uint16, int32, int64, bfloat16, half, float, double, "
+    "bfloat16",
+    "nearest": "int8, uint8, int16, uint16, int32, int64, half, float, double, bfloat16",
+    "bicubic": "int8, uint8, int16, uint16, int32, int64, half, float, double, bfloat16",
+    "area": "int8, uint8, int16, uint16, int32, int64, half, float, double, bfloat16",
+}
+#: TensorFlow's nearest-neighbour kernel refuses images this tall or wide.
+_NEAREST_MAX_SIZE = 1 << 24
+
+
+@dataclass(frozen=True)
+class ResizePlan:
+    """A checked resize: the output shape (``None`` where unknown) and dtype."""
+
+    method: str
+    in_size: tuple[int | None, int | None]
+    out_size: tuple[int | None, int | None]
+    shape: tuple[int | None, ...] | None
+    dtype: np.dtype[Any] | None
+    align_corners: bool
+    half_pixel_centers: bool
+
+
+def _size_pair(size: Any) -> tuple[int, int]:
+    values = int_vector("size", size)
+    if values.ndim != 1:
+        raise port_error("size", f"shape_t must be 1-dimensional{shape_text(values.shape)}")
+    if values.size != 2:
+        raise port_error("size", f"shape_t must have two elements{shape_text(values.shape)}")
+    height, width = int(values[0]), int(values[1])
+    if height <= 0 or width <= 0:
+        raise port_error(
+            "size", f"output dimensions must be positive, got [{height}, {width}]"
+        )
+    return height, width
+
+
+def resize_plan(
+    method: str,
+    images_shape: tuple[int | None, ...] | None,
+    images_dtype: np.dtype[Any] | None,
+    size: Any,
+    *,
+    align_corners: bool = False,
+    half_pixel_centers: bool = False,
+    memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+) -> ResizePlan:
+    """Check a resize as TensorFlow does, in its order; ``size`` may be ``None`` (unknown)."""
+    check_dtype("images", images_dtype, RESIZE_DTYPES, _TF_LISTS[method])
+    if half_pixel_centers and align_corners:
+        raise attr_error(
+            "half_pixel_centers", "If half_pixel_centers is True, align_corners must be False."
+        )
+    in_h: int | None = None
+    in_w: int | None = None
+    batch: int | None = None
+    channels: int | None = None
+    if images_shape is not None:
+        if len(images_shape) != 4:
+            raise port_error("images", f"input must be 4-dimensional{shape_text(images_shape)}")
+        batch, in_h, in_w, channels = images_shape
+        if channels is not None and channels <= 0:
+            raise port_error("images", "image must have at least one channel")
+        if (in_h is not None and in_h <= 0) or (in_w is not None and in_w <= 0):
+            raise port_error(
+                "images",
+                f"input image must be of non-zero size, got {shape_text(images_shape)}",
+            )
+        if (in_h or 0) > INT32_MAX or (in_w or 0) > INT32_MAX:
+            raise port_error("images", "input sizes must be between 0 and max int32")
+    out: tuple[int | None, int | None] = (None, None) if size is None else _size_pair(size)
+    if method == "nearest" and (
+        (in_h or 0) >= _NEAREST_MAX_SIZE or (in_w or 0) >= _NEAREST_MAX_SIZE
+    ):
+        raise port_error("images", "nearest neighbor requires max height & width of 2^24")
+    dtype = None if images_dtype is None else np.dtype(images_dtype)
+    out_dtype = np.dtype(_F32) if method != "nearest" else dtype  # nearest copies values
+    shape = None if images_shape is None else (batch, out[0], out[1], channels)
+    if shape is not None:
+        check_memory("size", shape, out_dtype, memory_limit)
+    return ResizePlan(
+        method, (in_h, in_w), out, shape, out_dtype, bool(align_corners),
+        bool(half_pixel_centers),
+    )
+
+
+def resize_scale(in_size: int, out_size: int, align_corners: bool) -> np.float32:
+    """TensorFlow's CalculateResizeScale, in float32.
+
+    Measured on TF 2.21: with align_corners a one-pixel input dim scales as without it
+    (``in / out``, not 0); bicubic and area results depend on it.
+    """
+    if align_corners and out_size > 1 and in_size > 1:
+        return _F32(in_size - 1) / _F32(out_size - 1)
+    return _F32(in_size) / _F32(out_size)
+
+
+def _bilinear_weights(
+    in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per output index: lower and upper source index and the float32 lerp."""
+    scale = resize_scale(in_size, out_size, align_corners)
+    index = np.arange(out_size, dtype=_F32)
+    coord = (index + _HALF) * scale - _HALF if half_pixel_centers else index * scale
+    floor = np.floor(coord)
+    upper = np.minimum(np.ceil(coord).astype(np.int64), in_size - 1)
+    lower = np.minimum(np.maximum(floor.astype(np.int64), 0), upper)
+    return lower, upper, (coord - floor).astype(_F32)
+
+
+def nearest_indices(
+    in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool
+) -> np.ndarray:
+    """The source index of each output index (TensorFlow's compute_indices)."""
+    scale = resize_scale(in_size, out_size, align_corners)
+    index = np.arange(out_size, dtype=_F32)
+    coord = (index + _HALF) * scale if half_pixel_centers else index * scale
+    # roundf rounds halves away from zero; the float64 sum of a float32 and 0.5 is exact.
+    picked = np.floor(coord.astype(np.float64) + 0.5) if align_corners else np.floor(coord)
+    result = np.minimum(picked.astype(np.int64), in_size - 1)
+    if half_pixel_centers:
+        result = np.maximum(result, 0)
+    return result
+
+
+def checked_output_shape(
+    method: str,
+    images: np.ndarray,
+    size: Any,
+    *,
+    align_corners: bool,
+    half_pixel_centers: bool = False,
+    memory_limit: int | None,
+) -> tuple[int, ...]:
+    """The output shape of resizing ``images`` (checked by :func:`resize_plan`)."""
+    plan = resize_plan(
+        method, images.shape, images.dtype, size, align_corners=align_corners,
+        half_pixel_centers=half_pixel_centers, memory_limit=memory_limit,
+    )
+    assert plan.shape is not None and all(d is not None for d in plan.shape)
+    return tuple(int(d) for d in plan.shape if d is not None)
+
+
+def resize_bilinear(
+    images: np.ndarray,
+    size: Any,
+    *,
+    align_corners: bool = False,
+    half_pixel_centers: bool = False,
+    memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+) -> np.ndarray:
+    """TensorFlow's ResizeBilinear: ``[B, h, w, C]`` float32."""
+    images = np.asarray(images)
+    shape = checked_output_shape(
+        "bilinear", images, size, align_corners=align_corners,
+        half_pixel_centers=half_pixel_centers, memory_limit=memory_limit,
+    )
+    _, out_h, out_w, _ = shape
+    in_h, in_w = images.shape[1], images.shape[2]
+    if images.size == 0 or math.prod(shape) == 0:
+        return np.zeros(shape, _F32)
+    if (out_h, out_w) == (in_h, in_w):
+        return to_float32(images)  # TF's no-op resize: a plain conversion
+    y_lo, y_hi, y_lerp = _bilinear_weights(in_h, out_h, align_corners, half_pixel_centers)
+    x_lo, x_hi, x_lerp = _bilinear_weights(in_w, out_w, align_corners, half_pixel_centers)
+    # Horizontal pass on the rows the vertical pass reads, in float32.
+    rows, row_pos = np.unique(np.concatenate([y_lo, y_hi]), return_inverse=True)
+    top_pos, bottom_pos = row_pos[:out_h], row_pos[out_h:]
+    source = images[:, rows] if len(rows) < in_h else images
+    source = to_float32(source)
+    # Integers are finite, far below 2^126 and at least 1 when non-zero: nothing to check.
+    mode = INTEGER_MODE if images.dtype.kind in "iu" else arithmetic_mode(source)
+    if mode.flush:
+        source = flush_denormals(source)
+    # TF's SSE path (3 channels, all output columns but the last) adds in written order;
+    # its scalar code adds the product first.
+    order: LowFirst = (slice(None), slice(None), slice(0, -1)) if images.shape[3] == 3 else None
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):  # inf - inf is NaN
+        left = np.take(source, x_lo, axis=2)
+        if _exact_samples(x_lo, x_hi, x_lerp, mode):
+            horizontal = left + _F32(0)  # tl + (tl - tl)*0: the value, -0.0 made +0.0
+        else:
+            horizontal = np.take(source, x_hi, axis=2)
+            horizontal = lerp(left, horizontal, x_lerp[:, None], mode, order)
+        del left
+        top = np.take(horizontal, top_pos, axis=1)
+        if _exact_samples(y_lo, y_hi, y_lerp, mode):
+            return top + _F32(0)
+        out = np.take(horizontal, bottom_pos, axis=1)
+        out = lerp(top, out, y_lerp[:, None, None], mode, order)
+    return out
+
+
+def _exact_samples(
+    low: np.ndarray, high: np.ndarray, weight: np.ndarray, mode: ArithmeticMode
+) -> bool:
+    """Whether every output falls exactly on an input pixel (e.g. halving without half
+    pixel centres) and the values are tame, so a lerp is ``value + 0``."""
+    return mode.tame and not mode.flush and bool((low == high).all() and (weight == 0).all())
+
+
+def resize_nearest_neighbor(
+    images: np.ndarray,
+    size: Any,
+    *,
+    align_corners: bool = False,
+    half_pixel_centers: bool = False,
+    memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+) -> np.ndarray:
+    """TensorFlow's ResizeNearestNeighbor: ``[B, h, w, C]`` in the images' dtype."""
+    images = np.asarray(images)
+    shape = checked_output_shape(
+        "nearest", images, size, align_corners=align_corners,
+        half_pixel_centers=half_pixel_centers, memory_limit=memory_limit,
+    )
+    _, out_h, out_w, _ = shape
+    in_h, in_w = images.shape[1], images.shape[2]
+    if math.prod(shape) == 0:
+        return np.zeros(shape, images.dtype)
+    rows = nearest_indices(in_h, out_h, align_corners, half_pixel_centers)
+    cols = nearest_indices(in_w, out_w, align_corners, half_pixel_centers)
+    picked = np.take(images, rows, axis=1)
+    return np.take(picked, cols, axis=2)
+

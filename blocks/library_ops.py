@@ -1,0 +1,623 @@
+"""The block library beyond the first four blocks: resize and array ops.
+
+Each block is declared here once as a :class:`~blocks.spec.BlockSpec` and listed in
+:data:`LIBRARY_OPS`, which :mod:`blocks.library` appends to the registry. Blocks are
+named as TensorFlow's C++ op classes, ports as those ops' inputs and outputs, attrs as
+enuSpace writes them (``align_corners_``). The adapters only translate port values; all
+semantics live in the kernels, and each kernel's plan function is both its first step
+and the block's shape rule, so inference and running raise the same errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from blocks.kernels.adjust import adjust_hue, adjust_saturation, adjust_shape
+from blocks.kernels.array_ops import (
+    check_array_dtype,
+    expand_dims,
+    expand_dims_shape,
+    parse_squeeze_dims,
+    reshape,
+    reshape_shape,
+    slice_plan,
+    slice_tensor,
+    squeeze,
+    squeeze_shape,
+    transpose,
+    transpose_plan,
+)
+from blocks.kernels.cast import cast, cast_plan
+from blocks.kernels.colorspace import colorspace_shape, hsv_to_rgb, rgb_to_hsv
+from blocks.kernels.crop_and_resize import METHODS, crop_and_resize, crop_and_resize_plan
+from blocks.kernels.draw_boxes import draw_bounding_boxes, draw_boxes_shape
+from blocks.kernels.nms import nms_plan, non_max_suppression_v3
+from blocks.kernels.resize import (
+    resize_bilinear,
+    resize_nearest_neighbor,
+    resize_plan,
+)
+from blocks.kernels.resize_filters import resize_area, resize_bicubic
+from blocks.literals import parse_dtype
+from blocks.spec import (
+    AttrSpec,
+    BlockSpec,
+    InferContext,
+    InputPort,
+    OutputPort,
+    PortKind,
+    RunContext,
+    TensorInfo,
+)
+
+_IMAGE_COLOR = "#3a9bc0"
+_ARRAY_COLOR = "#7f8c8d"
+
+
+def _value(info: TensorInfo | None) -> Any:
+    """The value inference knows for a port, or ``None``."""
+    return None if info is None else info.value
+
+
+def _shape(info: TensorInfo | None) -> tuple[int | None, ...] | None:
+    return None if info is None else info.shape
+
+
+def _dtype(info: TensorInfo | None) -> np.dtype[Any] | None:
+    return None if info is None else info.dtype
+
+
+# ----------------------------------------------------------------------------- resize
+
+_RESIZE_ATTRS = (
+    AttrSpec(
+        "align_corners",
+        bool,
+        False,
+        "the corner pixels of input and output are aligned (scale (in-1)/(out-1))",
+    ),
+    AttrSpec(
+        "half_pixel_centers",
+        bool,
+        False,
+        "pixel centres at +0.5 (as most image libraries); not with align_corners",
+    ),
+)
+
+ResizeKernel = Callable[..., np.ndarray]
+
+
+def _resize_kwargs(attrs: Mapping[str, Any]) -> dict[str, bool]:
+    # ResizeArea has no half_pixel_centers attr (TF's op has none either).
+    return {name: bool(attrs[name]) for name in ("align_corners", "half_pixel_centers")
+            if name in attrs}
+
+
+def _resize_block(
+    name: str,
+    title: str,
+    method: str,
+    kernel: ResizeKernel,
+    doc: str,
+    output_doc: str = "[B,h,w,C] float32",
+    attrs: tuple[AttrSpec, ...] = _RESIZE_ATTRS,
+) -> BlockSpec:
+    # All resize blocks share ports, attrs and the checked plan; only the kernel differs.
+    def infer(ctx: InferContext) -> dict[str, TensorInfo]:
+        images = ctx.inputs.get("images")
+        plan = resize_plan(
+            method,
+            _shape(images),
+            _dtype(images),
+            _value(ctx.inputs.get("size")),
+            memory_limit=ctx.memory_limit,
+            **_resize_kwargs(ctx.attrs),
+        )
+        return {"resized_images": TensorInfo(plan.shape, plan.dtype)}
+
+    def run(ctx: RunContext) -> dict[str, np.ndarray]:
+        out = kernel(
+            ctx.inputs["images"],
+            ctx.inputs["size"],
+            memory_limit=ctx.memory_limit,
+            **_resize_kwargs(ctx.attrs),
+        )
+        return {"resized_images": out}
+
+    return BlockSpec(
+        name=name,
+        title=title,
+        category="Image",
+        doc=doc,
+        inputs=(
+            InputPort("images", PortKind.TENSOR, "images [B,H,W,C]"),
+            InputPort("size", PortKind.TENSOR, "new size (h, w), int32 [2]", dtype="int32"),
+        ),
+        outputs=(OutputPort("resized_images", output_doc),),
+        attrs=attrs,
+        infer=infer,
+        run=run,
+        color=_IMAGE_COLOR,
+        tags=("resize", "scale", "tf.image.resize", method),
+    )
+
+
+RESIZE_BILINEAR = _resize_block(
+    "ResizeBilinear",
+    "Resize Bilinear",
+    "bilinear",
+    resize_bilinear,
+    "Images resized to size (h, w) by bilinear interpolation, in float32 as TensorFlow.",
+)
+
+RESIZE_NEAREST_NEIGHBOR = _resize_block(
+    "ResizeNearestNeighbor",
+    "Resize Nearest Neighbor",
+    "nearest",
+    resize_nearest_neighbor,
+    "Images resized to size (h, w) by picking the nearest pixel; the dtype is kept.",
+    "[B,h,w,C] of the images' dtype",
+)
+
+RESIZE_BICUBIC = _resize_block(
+    "ResizeBicubic",
+    "Resize Bicubic",
+    "bicubic",
+    resize_bicubic,
+    "Images resized to size (h, w) by cubic convolution (Keys' a=-0.5 with half pixel "
+    "centres, else -0.75), in float32 as TensorFlow.",
+)
+
+RESIZE_AREA = _resize_block(
+    "ResizeArea",
+    "Resize Area",
+    "area",
+    resize_area,
+    "Images resized to size (h, w) by averaging the input area each output pixel covers "
+    "(a box filter, best for shrinking), in float32 as TensorFlow.",
+    attrs=_RESIZE_ATTRS[:1],
+)
+
+
+
+def _crop_infer(ctx: InferContext) -> dict[str, TensorInfo]:
+    image, boxes, box_ind = (ctx.inputs.get(name) for name in ("image", "boxes", "box_ind"))
+    plan = crop_and_resize_plan(
+        _shape(image),
+        _dtype(image),
+        _shape(boxes),
+        _value(box_ind),
+        _shape(box_ind),
+        _value(ctx.inputs.get("crop_size")),
+        method=str(ctx.attrs["method"]),
+        extrapolation_value=ctx.attrs["extrapolation_value"],
+        boxes=_value(boxes),
+        memory_limit=ctx.memory_limit,
+    )
+    return {"crops": TensorInfo(plan.shape, np.dtype(np.float32))}
+
+
+def _crop_run(ctx: RunContext) -> dict[str, np.ndarray]:
+    out = crop_and_resize(
+        ctx.inputs["image"],
+        ctx.inputs["boxes"],
+        ctx.inputs["box_ind"],
+        ctx.inputs["crop_size"],
+        method=str(ctx.attrs["method"]),
+        extrapolation_value=ctx.attrs["extrapolation_value"],
+        memory_limit=ctx.memory_limit,
+    )
+    return {"crops": out}
+
+
+CROP_AND_RESIZE = BlockSpec(
+    name="CropAndResize",
+    title="Crop And Resize",
+    category="Image",
+    doc="Boxes (y1, x1, y2, x2, normalised) cut from the images box_ind names and resampled "
+    "to crop_size; samples outside the image are extrapolation_value.",
+    inputs=(
+        InputPort("image", PortKind.TENSOR, "images [B,H,W,C]"),
+        InputPort(
+            "boxes", PortKind.TENSOR, "boxes [N,4]: y1, x1, y2, x2 in [0,1]", dtype="float32"
+        ),
+        InputPort("box_ind", PortKind.TENSOR, "the image of each box, int32 [N]", dtype="int32"),
+        InputPort("crop_size", PortKind.TENSOR, "crop size (h, w), int32 [2]", dtype="int32"),
+    ),
+    outputs=(OutputPort("crops", "[N,h,w,C] float32"),),
+    attrs=(
+        AttrSpec("method", str, "bilinear", "bilinear or nearest sampling", choices=METHODS),
+        AttrSpec(
+            "extrapolation_value",
+            str,
+            "0",
+            "the value of samples outside the image (a number)",
+        ),
+    ),
+    infer=_crop_infer,
+    run=_crop_run,
+    color=_IMAGE_COLOR,
+    tags=("crop", "roi", "boxes", "attention", "tf.image.crop_and_resize"),
+)
+
+
+
+def _colorspace_block(name: str, title: str, kernel: Any, doc: str) -> BlockSpec:
+    # Both conversions share ports, checks and shape rule.
+    def infer(ctx: InferContext) -> dict[str, TensorInfo]:
+        images = ctx.inputs.get("images")
+        shape = colorspace_shape(_shape(images), _dtype(images))
+        return {"output": TensorInfo(shape, _dtype(images))}
+
+    return BlockSpec(
+        name=name,
+        title=title,
+        category="Image",
+        doc=doc,
+        inputs=(InputPort("images", PortKind.TENSOR, "[..., 3] half, bfloat16, float, double"),),
+        outputs=(OutputPort("output", "same shape and dtype"),),
+        attrs=(),
+        infer=infer,
+        run=lambda ctx: {"output": kernel(ctx.inputs["images"])},
+        color=_IMAGE_COLOR,
+        tags=("color", "hsv", "rgb", "tf.image"),
+    )
+
+
+RGB_TO_HSV = _colorspace_block(
+    "RGBToHSV",
+    "RGB To HSV",
+    rgb_to_hsv,
+    "RGB values in [0,1] (last dim 3) as hue, saturation, value in [0,1].",
+)
+
+HSV_TO_RGB = _colorspace_block(
+    "HSVToRGB",
+    "HSV To RGB",
+    hsv_to_rgb,
+    "Hue, saturation, value in [0,1] (last dim 3) as RGB.",
+)
+
+
+
+def _adjust_block(name: str, title: str, factor: str, kernel: Any, doc: str) -> BlockSpec:
+    # AdjustSaturation and AdjustHue share ports (but for the factor's name) and checks.
+    def infer(ctx: InferContext) -> dict[str, TensorInfo]:
+        images = ctx.inputs.get("images")
+        shape = adjust_shape(_shape(images), _dtype(images), _shape(ctx.inputs.get(factor)),
+                             factor)
+        return {"output": TensorInfo(shape, _dtype(images))}
+
+    return BlockSpec(
+        name=name,
+        title=title,
+        category="Image",
+        doc=doc,
+        inputs=(
+            InputPort("images", PortKind.TENSOR, "RGB images [..., 3] float32"),
+            InputPort(factor, PortKind.TENSOR, f"the {factor}, a float32 scalar",
+                      dtype="float32"),
+        ),
+        outputs=(OutputPort("output", "same shape, float32"),),
+        attrs=(),
+        infer=infer,
+        run=lambda ctx: {"output": kernel(ctx.inputs["images"], ctx.inputs[factor])},
+        color=_IMAGE_COLOR,
+        tags=("color", "hsv", "augment", "tf.image"),
+    )
+
+
+ADJUST_SATURATION = _adjust_block(
+    "AdjustSaturation",
+    "Adjust Saturation",
+    "scale",
+    adjust_saturation,
+    "RGB images with their HSV saturation multiplied by scale (clamped to [0, 1]).",
+)
+
+ADJUST_HUE = _adjust_block(
+    "AdjustHue",
+    "Adjust Hue",
+    "delta",
+    adjust_hue,
+    "RGB images with delta (in turns, e.g. 0.25) added to their hue.",
+)
+
+
+
+def _draw_boxes_block(name: str, title: str, with_colors: bool, doc: str) -> BlockSpec:
+    # V1 and V2 differ only by V2's colors input.
+    def infer(ctx: InferContext) -> dict[str, TensorInfo]:
+        images = ctx.inputs.get("images")
+        shape = draw_boxes_shape(
+            _shape(images), _dtype(images), _shape(ctx.inputs.get("boxes")),
+            _shape(ctx.inputs.get("colors")) if with_colors else None,
+        )
+        return {"output": TensorInfo(shape, _dtype(images))}
+
+    def run(ctx: RunContext) -> dict[str, np.ndarray]:
+        colors = ctx.inputs["colors"] if with_colors else None
+        return {"output": draw_bounding_boxes(ctx.inputs["images"], ctx.inputs["boxes"], colors)}
+
+    colors_port = (
+        InputPort("colors", PortKind.TENSOR, "colors [K, >= depth] float32 (empty: TF's ten)",
+                  dtype="float32"),
+    )
+    return BlockSpec(
+        name=name,
+        title=title,
+        category="Image",
+        doc=doc,
+        inputs=(
+            InputPort("images", PortKind.TENSOR, "images [B,H,W,1|3|4] float32 or half"),
+            InputPort("boxes", PortKind.TENSOR, "boxes [B,N,4]: y_min, x_min, y_max, x_max",
+                      dtype="float32"),
+            *(colors_port if with_colors else ()),
+        ),
+        outputs=(OutputPort("output", "the images with the boxes drawn"),),
+        attrs=(),
+        infer=infer,
+        run=run,
+        color=_IMAGE_COLOR,
+        tags=("boxes", "draw", "outline", "tf.image.draw_bounding_boxes"),
+    )
+
+
+DRAW_BOUNDING_BOXES = _draw_boxes_block(
+    "DrawBoundingBoxes",
+    "Draw Bounding Boxes",
+    False,
+    "The images with each box outlined one pixel wide, in TF's ten colors by box index.",
+)
+
+DRAW_BOUNDING_BOXES_V2 = _draw_boxes_block(
+    "DrawBoundingBoxesV2",
+    "Draw Bounding Boxes V2",
+    True,
+    "As DrawBoundingBoxes, in the given colors (one row per color, cycling by box index).",
+)
+
+
+
+def _nms_infer(ctx: InferContext) -> dict[str, TensorInfo]:
+    boxes = ctx.inputs.get("boxes")
+    limit, iou = ctx.inputs.get("max_output_size"), ctx.inputs.get("iou_threshold")
+    shape = nms_plan(
+        _shape(boxes), _dtype(boxes), _shape(ctx.inputs.get("scores")), _value(limit),
+        _shape(limit), _value(iou), _shape(iou), _shape(ctx.inputs.get("score_threshold")),
+    )
+    return {"selected_indices": TensorInfo(shape, np.dtype(np.int32))}
+
+
+def _nms_run(ctx: RunContext) -> dict[str, np.ndarray]:
+    out = non_max_suppression_v3(
+        ctx.inputs["boxes"], ctx.inputs["scores"], ctx.inputs["max_output_size"],
+        ctx.inputs["iou_threshold"], ctx.inputs["score_threshold"],
+    )
+    return {"selected_indices": out}
+
+
+NON_MAX_SUPPRESSION_V3 = BlockSpec(
+    name="NonMaxSuppressionV3",
+    title="Non Max Suppression V3",
+    category="Image",
+    doc="The indices of at most max_output_size boxes, best score first, dropping boxes "
+    "that overlap a better one by more than iou_threshold or score at most score_threshold.",
+    inputs=(
+        InputPort("boxes", PortKind.TENSOR, "boxes [N,4] float32 or half"),
+        InputPort("scores", PortKind.TENSOR, "scores [N], the boxes' dtype"),
+        InputPort("max_output_size", PortKind.TENSOR, "int32 scalar", dtype="int32"),
+        InputPort("iou_threshold", PortKind.TENSOR, "float32 scalar in [0, 1]",
+                  required=False, default="0.5", dtype="float32"),
+        InputPort("score_threshold", PortKind.TENSOR, "float32 scalar", required=False,
+                  default="-inf", dtype="float32"),
+    ),
+    outputs=(OutputPort("selected_indices", "[M] int32"),),
+    attrs=(),
+    infer=_nms_infer,
+    run=_nms_run,
+    color=_IMAGE_COLOR,
+    tags=("nms", "boxes", "detection", "tf.image.non_max_suppression"),
+)
+
+# ----------------------------------------------------------------------------- array ops
+
+
+def _dst_dtype(value: Any) -> np.dtype[Any]:
+    if value is None:
+        return parse_dtype("DT_FLOAT")
+    return parse_dtype(value) if isinstance(value, str) else np.dtype(value)
+
+
+def _cast_infer(ctx: InferContext) -> dict[str, TensorInfo]:
+    x = ctx.inputs.get("x")
+    dst = cast_plan(
+        _dtype(x), _dst_dtype(_value(ctx.inputs.get("DstT"))), _shape(x), ctx.memory_limit
+    )
+    return {"y": TensorInfo(_shape(x), dst)}
+
+
+def _cast_run(ctx: RunContext) -> dict[str, np.ndarray]:
+    out = cast(
+        ctx.inputs["x"],
+        _dst_dtype(ctx.inputs.get("DstT")),
+        truncate=bool(ctx.attrs["Truncate"]),
+        memory_limit=ctx.memory_limit,
+    )
+    return {"y": out}
+
+
+CAST = BlockSpec(
+    name="Cast",
+    title="Cast",
+    category="Array",
+    doc="x converted to DstT as TensorFlow converts it (complex to real keeps the real part; "
+    "float to integer truncates; NaN or out-of-range floats to integers are refused).",
+    inputs=(
+        InputPort("x", PortKind.TENSOR, "any tensor"),
+        InputPort(
+            "DstT", PortKind.DTYPE, "the dtype to convert to", required=False, default="DT_FLOAT"
+        ),
+    ),
+    outputs=(OutputPort("y", "x as DstT"),),
+    attrs=(
+        AttrSpec(
+            "Truncate",
+            bool,
+            False,
+            "to fewer mantissa bits: cut the low bits instead of rounding to nearest",
+        ),
+    ),
+    infer=_cast_infer,
+    run=_cast_run,
+    color=_ARRAY_COLOR,
+    tags=("convert", "dtype", "tf.cast"),
+)
+
+
+ShapeRule = Callable[[Any, list[Any], Mapping[str, Any]], Any]
+ArrayKernel = Callable[[Any, list[Any], Mapping[str, Any]], np.ndarray]
+
+
+def _array_block(
+    name: str,
+    title: str,
+    doc: str,
+    data: str,
+    extra: tuple[InputPort, ...],
+    output: OutputPort,
+    shape_rule: ShapeRule,
+    kernel: ArrayKernel,
+    tags: tuple[str, ...],
+    attrs: tuple[AttrSpec, ...] = (),
+) -> BlockSpec:
+    """A block that moves the values of its ``data`` tensor (any dtype), steered by small
+    int inputs (``extra``, known to inference when typed as literals) and attrs."""
+    names = [port.name for port in extra]
+
+    def infer(ctx: InferContext) -> dict[str, TensorInfo]:
+        tensor = ctx.inputs.get(data)
+        check_array_dtype(data, _dtype(tensor))
+        values = [_value(ctx.inputs.get(port)) for port in names]
+        return {output.name: TensorInfo(shape_rule(_shape(tensor), values, ctx.attrs),
+                                        _dtype(tensor))}
+
+    def run(ctx: RunContext) -> dict[str, np.ndarray]:
+        values = [ctx.inputs[port] for port in names]
+        return {output.name: kernel(ctx.inputs[data], values, ctx.attrs)}
+
+    return BlockSpec(
+        name=name,
+        title=title,
+        category="Array",
+        doc=doc,
+        inputs=(InputPort(data, PortKind.TENSOR, "any tensor"), *extra),
+        outputs=(output,),
+        attrs=attrs,
+        infer=infer,
+        run=run,
+        color=_ARRAY_COLOR,
+        tags=tags,
+    )
+
+
+def _int_port(name: str, doc: str) -> InputPort:
+    return InputPort(name, PortKind.TENSOR, doc, dtype="int32")
+
+
+RESHAPE = _array_block(
+    "Reshape",
+    "Reshape",
+    "The tensor's values in a new shape; one dim may be -1 (inferred from the others).",
+    "tensor",
+    (_int_port("shape", "the new shape, int32 [N]"),),
+    OutputPort("output", "the tensor reshaped"),
+    lambda shape, v, _: reshape_shape(shape, v[0]),
+    lambda x, v, _: reshape(x, v[0]),
+    ("shape", "flatten", "view", "tf.reshape"),
+)
+
+EXPAND_DIMS = _array_block(
+    "ExpandDims",
+    "Expand Dims",
+    "A dim of size 1 inserted at axis (negative counts from the end).",
+    "input",
+    (_int_port("axis", "where the new dim goes, int32"),),
+    OutputPort("output", "input with one more dim"),
+    lambda shape, v, _: expand_dims_shape(shape, v[0]),
+    lambda x, v, _: expand_dims(x, v[0]),
+    ("shape", "unsqueeze", "newaxis", "tf.expand_dims"),
+)
+
+SQUEEZE = _array_block(
+    "Squeeze",
+    "Squeeze",
+    "Dims of size 1 removed: those listed in squeeze_dims, or all of them.",
+    "input",
+    (),
+    OutputPort("output", "input without the squeezed dims"),
+    lambda shape, _, attrs: squeeze_shape(shape, parse_squeeze_dims(attrs["squeeze_dims"])),
+    lambda x, _, attrs: squeeze(x, parse_squeeze_dims(attrs["squeeze_dims"])),
+    ("shape", "tf.squeeze"),
+    attrs=(
+        AttrSpec(
+            "squeeze_dims",
+            str,
+            "",
+            "the dims to remove, e.g. 0,2 (negative count from the end); empty: every "
+            "dim of size 1",
+        ),
+    ),
+)
+
+TRANSPOSE = _array_block(
+    "Transpose",
+    "Transpose",
+    "The dims of x reordered: output dim i is input dim perm[i].",
+    "x",
+    (_int_port("perm", "a permutation of the dims, int32"),),
+    OutputPort("y", "x transposed"),
+    lambda shape, v, _: transpose_plan(shape, v[0])[0],
+    lambda x, v, _: transpose(x, v[0]),
+    ("permute", "NCHW", "NHWC", "tf.transpose"),
+)
+
+SLICE = _array_block(
+    "Slice",
+    "Slice",
+    "The block of input starting at begin with the given size (-1: to the end).",
+    "input",
+    (
+        _int_port("begin", "start per dim, int32 [rank]"),
+        _int_port("size", "size per dim (-1: to the end), int32"),
+    ),
+    OutputPort("output", "the slice"),
+    lambda shape, v, _: slice_plan(shape, v[0], v[1])[0],
+    lambda x, v, _: slice_tensor(x, v[0], v[1]),
+    ("crop", "subset", "tf.slice"),
+)
+
+#: The library's blocks, in palette order.
+LIBRARY_OPS: tuple[BlockSpec, ...] = (
+    RESIZE_BILINEAR,
+    RESIZE_NEAREST_NEIGHBOR,
+    RESIZE_BICUBIC,
+    RESIZE_AREA,
+    CROP_AND_RESIZE,
+    RGB_TO_HSV,
+    HSV_TO_RGB,
+    ADJUST_SATURATION,
+    ADJUST_HUE,
+    DRAW_BOUNDING_BOXES,
+    DRAW_BOUNDING_BOXES_V2,
+    NON_MAX_SUPPRESSION_V3,
+    CAST,
+    RESHAPE,
+    EXPAND_DIMS,
+    SQUEEZE,
+    TRANSPOSE,
+    SLICE,
+)

@@ -1,0 +1,936 @@
+"""Batch runs: a saved graph streamed over a dataset, chunk by chunk, on Dask, into zarr.
+
+Contract:
+
+* :func:`plan_batch` maps datasets onto a graph (``{"image": "photos/*.png",
+  "focus.offsets": "offsets.npy"}``). A target that is a node id feeds the node's
+  declared ``item_source`` input (Input: ``initvalues``; its ``file`` and ``shape`` are then
+  unused, its ``dtype`` still casts); a target ``node.port`` feeds that unwired tensor
+  input, row ``i`` of the source being item ``i``'s value, stacked along the port's first
+  axis within a chunk. All sources must hold the same number of items. The plan infers,
+  without running, which product tensors follow the items (their axis 0 grows with the
+  chunk) and their per-item shapes for every run of alike items; it keeps the sink
+  tensors among those unless told which to keep, and splits the items into chunks that
+  never mix item shapes. Every problem is a TensorBlocksError naming the target, the
+  source, the items, the node and the port.
+* :func:`compute_chunk` runs the graph once on items ``start..stop-1``: a fresh
+  :class:`~graph.engine.Engine` per chunk (so memory follows the chunk), the run seed
+  given, ``item_offset=start`` so glimpse noise is keyed by each item's global index.
+  Item ``i``'s results are therefore bit-for-bit the same whatever the chunk size, the
+  number of workers and the scheduler, and the same as :func:`run_items` on item ``i``
+  alone. A failing chunk is re-run item by item to name the first bad item.
+* :func:`run_batch` writes the kept tensors into a zarr (v3) store: one array per tensor,
+  named ``node.port``, items along axis 0 in source order, chunked like the run; a tensor
+  whose per-item shape differs between items is stored per item, as ``node.port/<index>``;
+  an ``items`` array names each item's source file (a glob) or index. The store's
+  ``chunks_done`` array (one zarr chunk per run chunk) is set for a chunk only after all
+  its data is written, so a resumed run (``resume=True``) skips exactly the finished
+  chunks; the root attribute ``tensorblocks`` records the fingerprints of the graph, the
+  sources, the kept tensors, the seed and the chunking, and a resume against another
+  graph or other sources is refused, naming what differs.
+* Chunks are Dask tasks: by default Dask's threaded scheduler in this process
+  (``workers`` threads, default the machine's usable cores); ``scheduler="tcp://..."``
+  sends them to a running ``dask.distributed`` scheduler, whose workers read their items
+  and write their chunks straight into the store (which they must all reach). Nothing is
+  scheduled here by hand.
+* Memory: the run's one budget (``memory_limit``) is shared by the ``workers`` chunks
+  that run at once; each chunk's engine gets its share. A chunk's peak is estimated from
+  inference (:func:`graph.memory.estimate_run` at 1 and 2 items: the kept tensors and each
+  step's working memory, plus the chunk's source items); the default chunk fills at most a
+  quarter of a worker's share and 64 MiB, and an explicit chunk that would not fit is
+  refused before anything runs.
+* :func:`to_dask` gives every per-item tensor as a lazy dask array chunked like the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from blocks.errors import GraphError, MemoryLimitError, TensorBlocksError, ValidationError
+from blocks.spec import DEFAULT_MEMORY_LIMIT, PortKind, TensorInfo
+from graph.engine import Engine, RunReport
+from graph.fileformat import graph_from_json, graph_to_dict, graph_to_json
+from graph.infer import infer
+from graph.memory import estimate_run, format_bytes
+from graph.model import GraphModel
+from graph.sources import Source, open_source
+
+#: The store layout's name and version (root attribute ``tensorblocks``).
+STORE_FORMAT = "tensorblocks.batch"
+STORE_VERSION = 1
+#: Largest default chunk, in items, and in bytes of working memory per chunk.
+_MAX_DEFAULT_CHUNK = 4096
+_CHUNK_BYTES = 64 * 1024**2
+_DONE = "chunks_done"
+_ITEMS = "items"
+#: Compression of stored tensors. None by default: float tensors of image data barely
+#: compress, and writing raw chunks keeps a batch run at the speed of its kernels
+#: (benchmarks/bench_batch.py); lz4 and zstd (Blosc, one thread) trade speed for size.
+COMPRESSIONS = ("none", "lz4", "zstd")
+#: Every chunk is written, even one equal to the fill value: zarr's check for such chunks
+#: is a full pass over the data that costs more than writing it (bench_batch.py).
+_WRITE_CONFIG: Any = {"write_empty_chunks": True}
+
+
+def _compressors(name: str) -> Any:
+    if name == "none":
+        return None
+    from zarr.codecs import BloscCodec
+
+    cname: Any = name  # "lz4" or "zstd", both Blosc compressor names
+    return BloscCodec(cname=cname, clevel=1 if name == "lz4" else 3, shuffle="shuffle",
+                      typesize=4, blocksize=0)
+
+
+class BatchError(GraphError):
+    """A batch run that cannot start or that stopped (naming source, item, node, port)."""
+
+
+def default_workers() -> int:
+    """The worker threads of a local run: ``TENSORBLOCKS_WORKERS``, else the usable cores."""
+    setting = os.environ.get("TENSORBLOCKS_WORKERS", "").strip()
+    if setting.isdigit() and int(setting) > 0:
+        return int(setting)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a source's items go: ``node``'s input ``port``; ``cleared`` inputs are unset."""
+
+    address: str
+    node: str
+    port: str
+    cleared: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TensorLayout:
+    """A kept tensor: its dtype and per-item shape (``None`` when it differs between items)."""
+
+    name: str
+    dtype: str
+    item_shape: tuple[int, ...] | None
+
+
+@dataclass
+class BatchPlan:
+    """Everything a chunk task needs, picklable (the graph travels as its file text)."""
+
+    graph_text: str
+    base_dir: str | None
+    targets: list[Target]
+    sources: list[Source]
+    n_items: int
+    chunks: list[tuple[int, int]]
+    regular: bool
+    chunk: int
+    keep: list[str]
+    tensors: dict[str, TensorLayout]
+    seed: int | None
+    memory_limit: int
+    #: Per run of alike items: (start, stop, {tensor: per-item shape}).
+    item_shapes: list[tuple[int, int, dict[str, tuple[int, ...]]]]
+    bytes_per_item: int
+    #: The dtype of every per-item tensor.
+    dtypes: dict[str, str] = field(default_factory=dict)
+    #: How stored chunks are compressed: "none", "lz4" or "zstd" (see :data:`COMPRESSIONS`).
+    compress: str = "none"
+    #: Chunks run at once; each chunk's engine gets this share of the memory budget.
+    workers: int = 1
+    file: str | None = None
+    graph_digest: str = ""
+
+    def model(self) -> GraphModel:
+        """The graph, parsed once per process."""
+        return _model_for(self.graph_digest, self.graph_text)
+
+    def item_name(self, index: int) -> str:
+        """How item ``index`` is named: its file in the first glob mapped, else its index."""
+        named = next((s for s in self.sources if s.item_names() is not None), None)
+        return str(index) if named is None else named.item_name(index)
+
+    def item_names(self) -> list[str] | None:
+        """Every item's name (``item_name``), or ``None`` when items are known by index."""
+        return next((names for s in self.sources if (names := s.item_names()) is not None),
+                    None)
+
+    def describe_items(self, start: int, stop: int) -> str:
+        return f"item {start}" if stop - start == 1 else f"items {start}..{stop - 1}"
+
+
+_MODELS: dict[str, GraphModel] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def _model_for(digest: str, text: str) -> GraphModel:
+    with _MODELS_LOCK:
+        model = _MODELS.get(digest)
+        if model is None:
+            if len(_MODELS) > 16:
+                _MODELS.clear()
+            model = _MODELS[digest] = graph_from_json(text)
+        return model
+
+
+def resolve_target(model: GraphModel, address: str) -> Target:
+    """The :class:`Target` of ``address`` (a node id, or ``node.port``)."""
+    text = address.strip()
+    if text in model:
+        node = model.node(text)
+        spec = model.registry.get(node.block)
+        if spec is None or spec.item_source is None:
+            raise BatchError(
+                f"--map {text}: a {node.block} node takes no dataset; map a port "
+                "(node.port) or an Input node", node=text, block=node.block,
+            )
+        cleared = tuple(
+            port.name for port in spec.inputs
+            if port.name != spec.item_source and port.kind is not PortKind.DTYPE
+        )
+        return Target(text, text, spec.item_source, cleared)
+    node_id, dot, port_name = text.rpartition(".")
+    if not dot or node_id not in model:
+        known = ", ".join(model.node_ids()) or "none"
+        raise BatchError(f"--map {text}: no node '{node_id or text}' (nodes: {known})")
+    node = model.node(node_id)
+    spec = model.registry.get(node.block)
+    if spec is None:
+        raise BatchError(f"--map {text}: unknown block '{node.block}'", node=node_id)
+    port = spec.input(port_name)
+    if port is None:
+        names = ", ".join(p.name for p in spec.inputs)
+        raise BatchError(f"--map {text}: {spec.name} has no input '{port_name}' "
+                         f"(its inputs: {names})", node=node_id, block=node.block)
+    if port.kind is not PortKind.TENSOR:
+        raise BatchError(f"--map {text}: the input takes {port.kind.value} values; only "
+                         "tensor inputs take a value per item", node=node_id, block=node.block,
+                         port=port_name)
+    wire = next((w for w in model.wires() if w.dst.node == node_id and w.dst.port == port_name),
+                None)
+    if wire is not None:
+        raise BatchError(f"--map {text}: the input is fed by a wire from '{wire.src}'",
+                         node=node_id, block=node.block, port=port_name)
+    return Target(text, node_id, port_name)
+
+
+def mappable_targets(model: GraphModel) -> list[Target]:
+    """What a dataset can be mapped onto: nodes with an ``item_source``, then unwired tensor
+    inputs (the editor's "Run over dataset" lists these)."""
+    wired = {(wire.dst.node, wire.dst.port) for wire in model.wires()}
+    nodes, ports = [], []
+    for node in model.nodes():
+        spec = model.registry.get(node.block)
+        if spec is None:
+            continue
+        if spec.item_source is not None:
+            nodes.append(resolve_target(model, node.id))
+            continue
+        for port in spec.inputs:
+            if port.kind is PortKind.TENSOR and (node.id, port.name) not in wired:
+                ports.append(Target(f"{node.id}.{port.name}", node.id, port.name))
+    return nodes + ports
+
+
+def _feed_infos(
+    targets: Sequence[Target], infos: Sequence[TensorInfo]
+) -> dict[str, dict[str, Any]]:
+    feeds: dict[str, dict[str, Any]] = {}
+    for target, info in zip(targets, infos, strict=True):
+        entry = feeds.setdefault(target.node, {})
+        for port in target.cleared:
+            entry.setdefault(port, None)
+        entry[target.port] = info
+    return feeds
+
+
+def _graph_digest(model: GraphModel) -> tuple[str, str]:
+    """The graph's file text and a digest of what it computes (positions left out)."""
+    data = graph_to_dict(model)
+    for node in data["nodes"]:
+        node.pop("pos", None)
+    digest = hashlib.blake2b(json.dumps(data, sort_keys=True).encode("utf-8", "surrogatepass"),
+                             digest_size=16).hexdigest()
+    return graph_to_json(model), digest
+
+
+def product_tensors(model: GraphModel) -> list[str]:
+    """Every output ``node.port`` of the graph, in node order."""
+    names: list[str] = []
+    for node in model.nodes():
+        spec = model.registry.get(node.block)
+        if spec is not None:
+            names.extend(f"{node.id}.{port.name}" for port in spec.outputs)
+    return names
+
+
+def sink_tensors(model: GraphModel) -> list[str]:
+    """The outputs that no wire consumes."""
+    consumed = {str(wire.src) for wire in model.wires()}
+    return [name for name in product_tensors(model) if name not in consumed]
+
+
+def plan_batch(
+    model: GraphModel,
+    sources: Mapping[str, Any],
+    *,
+    base_dir: Path | None = None,
+    keep: Sequence[str] | None = None,
+    chunk: int | None = None,
+    workers: int | None = None,
+    seed: int | None = None,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    file: str | None = None,
+    all_tensors: bool = False,
+    compress: str = "none",
+) -> BatchPlan:
+    """Check the mapping and plan the chunks (see the module docstring).
+
+    ``all_tensors`` keeps every per-item tensor (what :func:`to_dask` returns).
+    """
+    if not sources:
+        raise BatchError("expected at least one --map TARGET=SOURCE", file=file)
+    if compress not in COMPRESSIONS:
+        raise BatchError(f"--compress expects one of {', '.join(COMPRESSIONS)}, got "
+                         f"'{compress}'", file=file)
+    targets = [resolve_target(model, address) for address in sources]
+    seen: dict[tuple[str, str], str] = {}
+    for target in targets:
+        key = (target.node, target.port)
+        if key in seen:
+            raise BatchError(f"--map {target.address} and --map {seen[key]} feed the same input",
+                             file=file, node=target.node, port=target.port)
+        seen[key] = target.address
+    opened: list[Source] = []
+    for address, value in sources.items():
+        try:
+            opened.append(open_source(value, memory_limit=memory_limit))
+        except TensorBlocksError as error:
+            error.reason = f"--map {address}: {error.reason}"
+            raise
+    counts = [len(source) for source in opened]
+    if len(set(counts)) > 1:
+        first, other = 0, next(i for i, n in enumerate(counts) if n != counts[0])
+        raise BatchError(
+            f"--map {targets[first].address} has {counts[first]} items but --map "
+            f"{targets[other].address} has {counts[other]}: mapped sources are zipped item "
+            "by item and must hold the same number", file=file,
+        )
+    n_items = counts[0]
+    if n_items == 0:
+        raise BatchError(f"--map {targets[0].address}: the source '{opened[0].name}' holds "
+                         "no items", file=file)
+
+    # Runs of items alike in every source: never stacked across a boundary.
+    bounds = {0, n_items}
+    for source in opened:
+        for start, stop, _, _ in source.runs():
+            bounds.update((start, stop))
+    edges = sorted(bounds)
+    runs = list(itertools.pairwise(edges))
+
+    graph_text, digest = _graph_digest(model)
+    names = product_tensors(model)
+    per_run: list[tuple[int, int, dict[str, tuple[int, ...]]]] = []
+    dtypes: dict[str, str] = {}
+    per_item_bytes = fixed_bytes = 0
+    following: set[str] | None = None
+    for start, stop in runs:
+        looks = [_item_look(source, start) for source in opened]
+        shapes_by_n = []
+        peaks = []
+        for n in (1, 2):
+            infos = [TensorInfo((n, *shape), dtype) for shape, dtype in looks]
+            feeds = _feed_infos(targets, infos)
+            inference = infer(model, base_dir=base_dir, memory_limit=memory_limit, feeds=feeds)
+            if inference.problems:
+                problems = [p.at(location=f"{_items_text(start, stop)} of the mapped sources")
+                            for p in inference.problems]
+                raise ValidationError(problems, file=file)
+            shapes_by_n.append(inference.ports)
+            # The run's peak (kept tensors and each step's working memory) at n items: its
+            # growth from 1 to 2 items is what one more item costs.
+            peaks.append(estimate_run(model, base_dir=base_dir, memory_limit=2**62,
+                                      inference=inference, feeds=feeds).peak_bytes)
+        shapes: dict[str, tuple[int, ...]] = {}
+        slope = max(peaks[1] - peaks[0], 0)
+        fixed_bytes = max(fixed_bytes, peaks[0] - slope)
+        # The chunk's source items are held too (read before the run starts).
+        bytes_here = slope + sum(math.prod(shape) * dtype.itemsize for shape, dtype in looks)
+        for name in names:
+            one, two = shapes_by_n[0].get(name), shapes_by_n[1].get(name)
+            if one is None or two is None or not one.known or not two.known:
+                continue
+            assert one.shape is not None and two.shape is not None and one.dtype is not None
+            if (len(one.shape) >= 1 and one.shape[0] == 1 and len(two.shape) >= 1
+                    and two.shape[0] == 2 and one.shape[1:] == two.shape[1:]):
+                item_shape = tuple(int(d) for d in one.shape[1:] if d is not None)
+                shapes[name] = item_shape
+                dtypes[name] = one.dtype.name
+        following = set(shapes) if following is None else following & set(shapes)
+        per_run.append((start, stop, shapes))
+        per_item_bytes = max(per_item_bytes, bytes_here)
+    assert following is not None
+
+    if all_tensors:
+        kept = [name for name in names if name in following]
+    elif keep:
+        kept = []
+        for name in keep:
+            if name not in names:
+                raise BatchError(f"--keep {name}: no such tensor (tensors: {', '.join(names)})",
+                                 file=file)
+            if name not in following:
+                raise BatchError(
+                    f"--keep {name}: the tensor does not follow the items (its axis 0 does not "
+                    "grow with them); only per-item tensors are stored", file=file,
+                )
+            if name not in kept:
+                kept.append(name)
+    else:
+        kept = [name for name in sink_tensors(model) if name in following]
+        if not kept:
+            raise BatchError(
+                "no output of the graph follows the mapped items (no sink tensor's axis 0 "
+                "grows with them): map the inputs that feed the outputs, or name them with "
+                "--keep", file=file,
+            )
+
+    tensors = {}
+    for name in kept:
+        shapes_seen = {shapes[name] for _, _, shapes in per_run}
+        common = next(iter(shapes_seen)) if len(shapes_seen) == 1 else None
+        tensors[name] = TensorLayout(name, dtypes[name], common)
+
+    workers = workers or default_workers()
+    size = _chunk_size(chunk, n_items, per_item_bytes, fixed_bytes, workers, memory_limit, file)
+    chunks: list[tuple[int, int]] = []
+    for start, stop in runs:
+        chunks.extend((s, min(s + size, stop)) for s in range(start, stop, size))
+    regular = all(start % size == 0 for start, _ in chunks)
+    return BatchPlan(
+        graph_text=graph_text, base_dir=None if base_dir is None else str(base_dir),
+        targets=targets, sources=opened, n_items=n_items, chunks=chunks, regular=regular,
+        chunk=size, keep=kept, tensors=tensors, seed=seed, memory_limit=memory_limit,
+        item_shapes=per_run, bytes_per_item=per_item_bytes, dtypes=dtypes, compress=compress,
+        workers=workers,
+        file=file, graph_digest=digest,
+    )
+
+
+def _items_text(start: int, stop: int) -> str:
+    return f"item {start}" if stop - start == 1 else f"items {start}..{stop - 1}"
+
+
+def _item_look(source: Source, index: int) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    for start, stop, shape, dtype in source.runs():
+        if start <= index < stop:
+            return shape, dtype
+    raise BatchError(f"no item {index} in '{source.name}'")  # pragma: no cover - planned above
+
+
+def _chunk_size(
+    chunk: int | None, n_items: int, per_item: int, fixed: int, workers: int,
+    memory_limit: int, file: str | None,
+) -> int:
+    """Items per chunk: ``workers`` chunks at once share the budget (see the module)."""
+    per_item = max(per_item, 1)
+    share = memory_limit // workers  # each worker's part of the run's one budget
+    if chunk is not None:
+        if chunk < 1:
+            raise BatchError(f"--chunk must be at least 1, got {chunk}", file=file)
+        needed = fixed + chunk * per_item
+        if needed > share:
+            most = max(1, (share - fixed) // per_item)
+            raise MemoryLimitError(
+                f"--chunk {chunk} needs about {format_bytes(needed * workers)} ({per_item} "
+                f"bytes per item, {workers} workers at once), more than the memory budget of "
+                f"{format_bytes(memory_limit)}: use --chunk {most} or less, fewer --workers, "
+                "or a larger --memory-limit", file=file,
+            )
+        return chunk
+    budget = min(share // 4, _CHUNK_BYTES) - fixed
+    size = max(1, min(budget // per_item, _MAX_DEFAULT_CHUNK))
+    # Enough chunks for every worker, without slicing a small dataset into crumbs.
+    return max(1, min(size, math.ceil(n_items / workers)))
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def _feeds(plan: BatchPlan, arrays: Sequence[np.ndarray]) -> dict[str, dict[str, Any]]:
+    feeds: dict[str, dict[str, Any]] = {}
+    for target, array in zip(plan.targets, arrays, strict=True):
+        entry = feeds.setdefault(target.node, {})
+        for port in target.cleared:
+            entry.setdefault(port, None)
+        entry[target.port] = array
+    return feeds
+
+
+def _run_once(plan: BatchPlan, start: int, stop: int, names: Iterable[str]) -> RunReport:
+    arrays = []
+    for target, source in zip(plan.targets, plan.sources, strict=True):
+        try:
+            arrays.append(source.read(start, stop))
+        except TensorBlocksError as error:
+            error.at(location=_items_text(start, stop))
+            error.reason = f"--map {target.address}: {error.reason}"
+            raise
+    base_dir = None if plan.base_dir is None else Path(plan.base_dir)
+    return Engine(memory_limit=plan.memory_limit // plan.workers).run(
+        plan.model(), base_dir=base_dir, seed=plan.seed, item_offset=start,
+        feeds=_feeds(plan, arrays), targets=list(names),
+    )
+
+
+def compute_chunk(
+    plan: BatchPlan, start: int, stop: int, names: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
+    """The kept tensors (or ``names``) for items ``start..stop-1`` (see the module docstring)."""
+    wanted = list(plan.keep if names is None else names)
+    report = _run_once(plan, start, stop, wanted)
+    if report.problems:
+        raise _first_bad_item(plan, start, stop, wanted, report)
+    outputs = {}
+    for name in wanted:
+        array = report.results[name]
+        if array.ndim == 0 or array.shape[0] != stop - start:
+            raise BatchError(
+                f"{_items_text(start, stop)}: the tensor {name} has shape {list(array.shape)}, "
+                f"expected {stop - start} items along axis 0", file=plan.file,
+                node=name.rpartition(".")[0], port=name.rpartition(".")[2],
+            )
+        outputs[name] = array
+    return outputs
+
+
+def _first_bad_item(
+    plan: BatchPlan, start: int, stop: int, names: list[str], report: RunReport
+) -> TensorBlocksError:
+    """The chunk's error, narrowed to its first failing item when one fails alone."""
+    error = report.problems[0]
+    if stop - start > 1:
+        for index in range(start, stop):
+            alone = _run_once(plan, index, index + 1, names)
+            if alone.problems:
+                start, stop, error = index, index + 1, alone.problems[0]
+                break
+    where = _items_text(start, stop)
+    if stop - start == 1 and plan.item_name(start) != str(start):
+        where += f" ({plan.item_name(start)})"
+    error.reason = f"{where}: {error.reason}"
+    return error.at(file=plan.file)
+
+
+def preview_report(plan: BatchPlan, index: int = 0) -> RunReport:
+    """The whole run report of item ``index`` alone (every node), for the editor to show."""
+    names = product_tensors(plan.model())
+    return _run_once(plan, index, index + 1, names)
+
+
+def run_items(
+    model: GraphModel,
+    sources: Mapping[str, Any],
+    start: int,
+    stop: int | None = None,
+    *,
+    base_dir: Path | None = None,
+    seed: int | None = None,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
+) -> dict[str, np.ndarray]:
+    """Every per-item tensor for items ``start..stop-1`` (default: item ``start`` alone)."""
+    stop = start + 1 if stop is None else stop
+    plan = plan_batch(model, sources, base_dir=base_dir, seed=seed, memory_limit=memory_limit,
+                      all_tensors=True, chunk=1, workers=1)
+    if not 0 <= start < stop <= plan.n_items:
+        raise BatchError(f"items {start}..{stop - 1} are outside 0..{plan.n_items - 1}")
+    for run_start, run_stop, _ in plan.item_shapes:
+        if run_start <= start < run_stop and stop > run_stop:
+            raise BatchError(f"items {start}..{stop - 1} differ in shape at item {run_stop}")
+    return compute_chunk(plan, start, stop)
+
+
+# ----------------------------------------------------------------------------- progress
+
+
+@dataclass(frozen=True)
+class BatchStarted:
+    """A batch run begins: ``items``/``chunks`` in all, ``skipped`` chunks already done."""
+
+    items: int
+    chunks: int
+    skipped_items: int
+    skipped_chunks: int
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """A chunk finished."""
+
+    items_done: int
+    items: int
+    chunks_done: int
+    chunks: int
+    seconds: float
+
+    @property
+    def items_per_second(self) -> float:
+        return self.items_done / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class BatchSummary:
+    """What a batch run did (the command line prints :meth:`line`)."""
+
+    store: str
+    items: int
+    chunks: int
+    items_run: int
+    chunks_run: int
+    seconds: float
+    tensors: dict[str, TensorLayout] = field(default_factory=dict)
+
+    @property
+    def items_per_second(self) -> float:
+        return self.items_run / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        skipped = self.chunks - self.chunks_run
+        resumed = f", {skipped} chunks already done" if skipped else ""
+        return (f"{self.items_run} items in {self.chunks_run} chunks, {self.seconds:.2f} s, "
+                f"{self.items_per_second:,.0f} items/s -> {self.store}{resumed}")
+
+
+@dataclass(frozen=True)
+class BatchFinished:
+    """A batch run ended: its ``summary``, or the one-line ``error``, or ``cancelled``."""
+
+    summary: BatchSummary | None
+    error: str | None = None
+    cancelled: bool = False
+
+
+BatchEvent = BatchStarted | BatchProgress
+
+
+# ----------------------------------------------------------------------------- the store
+
+
+def _fingerprint(plan: BatchPlan) -> dict[str, Any]:
+    sources = {t.address: s.fingerprint() for t, s in zip(plan.targets, plan.sources,
+                                                          strict=True)}
+    return {
+        "graph": plan.graph_digest,
+        "sources": sources,
+        "keep": list(plan.keep),
+        "seed": plan.seed,
+        "items": plan.n_items,
+        "chunk": plan.chunk,
+    }
+
+
+_FINGERPRINT_WORDS = {
+    "graph": "another graph",
+    "sources": "other sources",
+    "keep": "other kept tensors",
+    "seed": "another seed",
+    "items": "another number of items",
+    "chunk": "another chunk size",
+}
+
+
+def _open_store(
+    plan: BatchPlan, out: str, *, resume: bool, overwrite: bool
+) -> tuple[Any, list[bool]]:
+    import zarr
+
+    path = Path(out)
+    stamp = _fingerprint(plan)
+    if path.exists() and resume:
+        try:
+            root = zarr.open_group(store=str(path), mode="r+")
+            recorded = dict(root.attrs).get("tensorblocks")
+        except Exception as error:  # not a zarr store
+            raise BatchError(f"--resume: {out} is not a batch store ({error})") from None
+        if not isinstance(recorded, dict) or recorded.get("format") != STORE_FORMAT:
+            raise BatchError(f"--resume: {out} was not written by a TensorBlocks batch run")
+        old = recorded.get("fingerprint", {})
+        differ = [word for key, word in _FINGERPRINT_WORDS.items() if old.get(key) != stamp[key]]
+        if differ:
+            raise BatchError(
+                f"--resume: the store {out} was made from {', '.join(differ)}; resume only the "
+                "same command, or write to a new store"
+            )
+        # A run killed while it created the store: make what is missing, then go on.
+        _create_arrays(plan, root, present=set(root.keys()))
+        marks: Any = root[_DONE]
+        done = np.asarray(marks[:]).astype(bool).tolist()
+        return root, done
+    if path.exists() or path.is_symlink():
+        if not overwrite:
+            raise BatchError(
+                f"{out} exists: add --resume to finish that run, --overwrite to replace it, "
+                "or choose another store"
+            )
+        if not (path / "zarr.json").is_file():
+            raise BatchError(f"--overwrite: {out} is not a zarr store; refusing to delete it")
+        shutil.rmtree(path)
+    root = zarr.open_group(store=str(path), mode="w-")
+    # The record first: a run killed from here on leaves a store that --resume completes.
+    root.attrs["tensorblocks"] = {
+        "format": STORE_FORMAT,
+        "version": STORE_VERSION,
+        "fingerprint": stamp,
+        "chunks": [list(c) for c in plan.chunks],
+        "tensors": {name: {"dtype": layout.dtype,
+                           "item_shape": None if layout.item_shape is None
+                           else list(layout.item_shape),
+                           "layout": "stacked" if layout.item_shape is not None else "per_item"}
+                    for name, layout in plan.tensors.items()},
+        "maps": {t.address: s.name for t, s in zip(plan.targets, plan.sources, strict=True)},
+    }
+    _create_arrays(plan, root, present=set())
+    return root, [False] * len(plan.chunks)
+
+
+def _create_arrays(plan: BatchPlan, root: Any, *, present: set[str]) -> None:
+    """Create the store's arrays that are not ``present``; (re)write the ``items`` names."""
+    along = plan.chunk if plan.regular else 1
+    for name, layout in plan.tensors.items():
+        if name in present:
+            continue
+        if layout.item_shape is None:
+            root.create_group(name)
+            continue
+        root.create_array(
+            name, shape=(plan.n_items, *layout.item_shape), dtype=layout.dtype,
+            chunks=(min(along, plan.n_items), *[max(1, d) for d in layout.item_shape]),
+            fill_value=0, compressors=_compressors(plan.compress), config=_WRITE_CONFIG,
+        )
+    names = plan.item_names()
+    numbered = names is None
+    if _ITEMS not in present:
+        root.create_array(_ITEMS, shape=(plan.n_items,), dtype="int64" if numbered else str,
+                          chunks=(min(plan.n_items, 65536),))
+    items: Any = root[_ITEMS]
+    items[:] = np.arange(plan.n_items, dtype=np.int64) if numbered else np.array(names,
+                                                                               dtype=object)
+    if _DONE not in present:
+        root.create_array(_DONE, shape=(len(plan.chunks),), dtype="uint8", chunks=(1,),
+                          fill_value=0)
+
+
+_ARRAYS: dict[tuple[str, str], Any] = {}
+_ARRAYS_LOCK = threading.Lock()
+
+
+def _store_array(store: str, name: str) -> Any:
+    import zarr
+
+    key = (store, name)
+    with _ARRAYS_LOCK:
+        array = _ARRAYS.get(key)
+        if array is None:
+            if len(_ARRAYS) > 256:
+                _ARRAYS.clear()
+            opened = zarr.open_array(store=store, path=name, mode="r+")
+            array = _ARRAYS[key] = opened.with_config(_WRITE_CONFIG)
+        return array
+
+
+def write_chunk(plan: BatchPlan, store: str, index: int) -> tuple[int, int]:
+    """Run chunk ``index`` and write it into ``store``; returns ``(index, items)``.
+
+    The chunk's data is written first, its ``chunks_done`` mark last, so a chunk cut short
+    by a kill is never counted as done.
+    """
+    import zarr
+
+    start, stop = plan.chunks[index]
+    outputs = compute_chunk(plan, start, stop)
+    for name, array in outputs.items():
+        layout = plan.tensors[name]
+        if layout.item_shape is not None:
+            _store_array(store, name)[start:stop] = array
+            continue
+        for offset in range(stop - start):
+            item = np.ascontiguousarray(array[offset])
+            target = zarr.create_array(
+                store=store, name=f"{name}/{start + offset}", shape=item.shape,
+                dtype=item.dtype, chunks=tuple(max(1, d) for d in item.shape), overwrite=True,
+                fill_value=0, compressors=_compressors(plan.compress), config=_WRITE_CONFIG,
+            )
+            target[...] = item
+    _store_array(store, _DONE)[index] = 1
+    return index, stop - start
+
+
+def run_batch(
+    plan: BatchPlan,
+    out: str | os.PathLike[str],
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: Callable[[BatchEvent], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> BatchSummary:
+    """Run ``plan`` into the zarr store ``out`` (see the module docstring)."""
+    import dask
+
+    store = os.path.abspath(os.fspath(out))
+    root, done = _open_store(plan, store, resume=resume, overwrite=overwrite)
+    del root
+    pending = [k for k, finished in enumerate(done) if not finished]
+    skipped_items = sum(stop - start for k, (start, stop) in enumerate(plan.chunks) if done[k])
+    if progress is not None:
+        progress(BatchStarted(plan.n_items, len(plan.chunks), skipped_items,
+                              len(plan.chunks) - len(pending)))
+    started = time.perf_counter()
+    counter = _Counter(plan, pending, started, progress)
+    token = hashlib.blake2b(f"{store}|{time.time_ns()}".encode(), digest_size=6).hexdigest()
+    task = _cancellable(write_chunk, cancel)
+    shared = dask.delayed(plan, pure=False)  # one copy of the plan in the task graph
+    tasks = [
+        dask.delayed(task, pure=False)(shared, store, k,
+                                       dask_key_name=f"tensorblocks-chunk-{k:09d}-{token}")
+        for k in pending
+    ]
+    if tasks:
+        if scheduler:
+            _run_distributed(scheduler, tasks, counter, cancel)
+        else:
+            _run_local(tasks, workers or plan.workers, counter)
+    seconds = time.perf_counter() - started
+    return BatchSummary(store, plan.n_items, len(plan.chunks), counter.items_done,
+                        counter.chunks_done, seconds, dict(plan.tensors))
+
+
+class BatchCancelledError(BatchError):
+    """The run was stopped; finished chunks stay in the store."""
+
+
+def _cancellable(
+    function: Callable[[BatchPlan, str, int], tuple[int, int]], cancel: threading.Event | None
+) -> Callable[[BatchPlan, str, int], tuple[int, int]]:
+    if cancel is None:
+        return function
+
+    def run(plan: BatchPlan, store: str, index: int) -> tuple[int, int]:
+        if cancel.is_set():
+            raise BatchCancelledError("the batch run was cancelled")
+        return function(plan, store, index)
+
+    return run
+
+
+class _Counter:
+    """Counts finished chunks and reports progress (called in the thread that runs Dask)."""
+
+    def __init__(self, plan: BatchPlan, pending: list[int], started: float,
+                 progress: Callable[[BatchEvent], None] | None) -> None:
+        self.plan, self.pending, self.started, self.progress = plan, pending, started, progress
+        self.items_done = 0
+        self.chunks_done = 0
+        self.lock = threading.Lock()
+
+    def finished(self, index: int) -> None:
+        start, stop = self.plan.chunks[index]
+        with self.lock:
+            self.items_done += stop - start
+            self.chunks_done += 1
+            event = BatchProgress(self.items_done, sum(
+                self.plan.chunks[k][1] - self.plan.chunks[k][0] for k in self.pending),
+                self.chunks_done, len(self.pending), time.perf_counter() - self.started)
+        if self.progress is not None:
+            self.progress(event)
+
+
+def _run_local(tasks: list[Any], workers: int, counter: _Counter) -> None:
+    import dask
+    from dask.callbacks import Callback
+
+    class _Posttask(Callback):
+        def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+            if isinstance(key, str) and key.startswith("tensorblocks-chunk-"):
+                counter.finished(int(result[0]))
+
+    with _Posttask():
+        dask.compute(*tasks, scheduler="threads", num_workers=workers)
+
+
+def _run_distributed(
+    address: str, tasks: list[Any], counter: _Counter, cancel: threading.Event | None
+) -> None:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise BatchError(
+            "--scheduler needs dask.distributed: pip install -e \".[cluster]\""
+        ) from None
+    try:
+        client = Client(address, timeout="10s", set_as_default=False)
+    except (OSError, TimeoutError) as error:
+        raise BatchError(f"--scheduler {address}: cannot reach the scheduler ({error})") from None
+    with client:
+        futures = client.compute(tasks)
+        try:
+            for future in as_completed(futures, loop=client.loop):
+                if cancel is not None and cancel.is_set():
+                    raise BatchCancelledError("the batch run was cancelled")
+                index, _ = future.result()
+                counter.finished(int(index))
+        except BaseException:
+            client.cancel(futures)
+            raise
+
+
+# ----------------------------------------------------------------------------- dask arrays
+
+
+def to_dask(plan: BatchPlan) -> dict[str, Any]:
+    """Every kept per-item tensor (with ``all_tensors=True``: every one) as a dask array.
+
+    Each array is chunked like the run along axis 0; the chunk's graph run is shared by
+    all the arrays that come from it. A tensor whose per-item shape differs between items
+    cannot be one array and is left out.
+    """
+    import dask
+    import dask.array as da
+
+    names = [name for name, layout in plan.tensors.items() if layout.item_shape is not None]
+    shared = dask.delayed(plan, pure=False)  # one copy of the plan in the task graph
+    runs = [dask.delayed(compute_chunk, pure=False)(shared, start, stop, names)
+            for start, stop in plan.chunks]
+    arrays = {}
+    for name in names:
+        layout = plan.tensors[name]
+        assert layout.item_shape is not None
+        parts = [
+            da.from_delayed(run[name], shape=(stop - start, *layout.item_shape),
+                            dtype=np.dtype(layout.dtype))
+            for run, (start, stop) in zip(runs, plan.chunks, strict=True)
+        ]
+        arrays[name] = da.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+    return arrays
