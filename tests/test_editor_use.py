@@ -426,6 +426,10 @@ def test_a_block_shows_a_thumbnail_of_an_image_output_switchable_per_block(view:
     item.set_preview_enabled(False)
     assert item.thumbnail() is None and item.height < height + 30
     item.set_preview_enabled(True)
+    item.set_run_status("stale", "stale")
+    assert item.thumbnail_stale  # an old result: drawn veiled
+    item.set_run_status("ran", "ran 1 ms")
+    assert not item.thumbnail_stale
     item.set_outputs({"output": np.zeros((1, 2, 2, 768), np.float32)})  # not an image
     assert item.thumbnail() is None
 

@@ -18,7 +18,8 @@ Contract:
   step; :meth:`NodeItem.set_attrs` shows a new attrs string.
 * :meth:`NodeItem.set_outputs` gives the node its run results: an image-shaped output is
   shown as a live thumbnail at the bottom of the block (on by default; the "preview" check
-  box above it switches it per block, :attr:`NodeItem.preview_enabled`).
+  box above it switches it per block, :attr:`NodeItem.preview_enabled`); while the run
+  badge says "stale" the thumbnail is veiled (it shows a result older than the graph).
 * Level of detail: below :data:`COMPACT_LOD` zoom the block shows only its node id in a
   large font (readable at that zoom), its attrs and ports hidden; the thumbnail stays.
 * Ports are coloured by :class:`~blocks.spec.PortKind`; inputs that take no wire (string,
@@ -414,6 +415,8 @@ class NodeItem(QGraphicsItem):
         self._thumb_rect = QRectF()
         self._preview_toggle = QRectF()
         self._compact_title = ""
+        #: The thumbnail shows a result older than the graph (drawn veiled).
+        self.thumbnail_stale = False
         self._shift_toggled = False
         self.setFlags(
             QGraphicsItem.GraphicsItemFlag.ItemIsMovable
@@ -676,7 +679,12 @@ class NodeItem(QGraphicsItem):
         return badge.toolTip() if badge is not None and badge.isVisible() else None
 
     def set_run_status(self, status: str | None, text: str = "", tooltip: str = "") -> None:
-        """Show the run badge (``None`` hides it); ``tooltip``: e.g. why the node failed."""
+        """Show the run badge (``None`` hides it); ``tooltip``: e.g. why the node failed.
+        A "stale" status also veils the output thumbnail (it shows an old result)."""
+        stale = status == "stale"
+        if stale != self.thumbnail_stale:
+            self.thumbnail_stale = stale
+            self.update()
         if status is None:
             if self._run_badge is not None:
                 self._run_badge.setVisible(False)
@@ -888,6 +896,10 @@ class NodeItem(QGraphicsItem):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)  # pixels
         painter.drawImage(self._thumb_rect, self._thumb)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+        if self.thumbnail_stale:
+            veil = QColor(theme.node_body)
+            veil.setAlpha(150)
+            painter.fillRect(self._thumb_rect, veil)
         painter.setPen(QPen(QColor(theme.field_border), 1.0))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRect(self._thumb_rect)
