@@ -98,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from app.editor import run_editor
     except ImportError as error:
-        print(f"tensorblocks: error: the editor cannot start: {error}", file=sys.stderr)
+        from app.qt_check import library_problem
+
+        reason = library_problem(error) or f"the editor cannot start: {error}"
+        print(f"tensorblocks: error: {reason}", file=sys.stderr)
         return 1
     return run_editor(args)
 

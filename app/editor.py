@@ -4,7 +4,8 @@ Contract: ``run_editor(argv)`` with ``argv = ["edit", GRAPH?, "--run"?, "--scree
 "--theme" light|dark?, "--select" NODE?]`` (the leading ``"edit"`` is optional) returns
 the exit status:
 
-* without ``--screenshot``: shows the main window, first offers to recover an autosave
+* without ``--screenshot``: shows the main window with its start page over the empty
+  canvas and File > Examples (:mod:`app.start_page`), first offers to recover an autosave
   left by a crash (when recovered, GRAPH is not opened), opens GRAPH, runs it with
   ``--run``, and returns when the window closes (0);
 * with ``--screenshot PNG``: opens GRAPH, runs it when ``--run`` is given (waiting for the
@@ -14,6 +15,11 @@ the exit status:
   works with ``QT_QPA_PLATFORM=offscreen``. A graph that cannot be opened or a PNG that
   cannot be written, or a NODE the graph does not have, gives 1 with a one-line message on
   stderr; bad usage gives 2.
+
+Before Qt starts, :func:`app.qt_check.startup_problem` is asked: where Qt would abort
+(no X display, xcb libraries missing) one line says what is missing and how to install
+it, and the status is 1. Qt's "This plugin does not support propagateSizeHints()" is not
+printed. The wheel guard (:mod:`app.wheel_guard`) is installed on the application.
 
 ``sys.excepthook`` is pointed at the window's log while the editor runs, so an exception in
 a handler is shown in the log panel instead of ending the program.
@@ -28,10 +34,20 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from PySide6.QtCore import QCoreApplication, QElapsedTimer, QTimer
+from PySide6.QtCore import (
+    QCoreApplication,
+    QElapsedTimer,
+    QMessageLogContext,
+    QTimer,
+    QtMsgType,
+    qInstallMessageHandler,
+)
 from PySide6.QtWidgets import QApplication
 
 from app.document import APPLICATION, ORGANIZATION
+from app.qt_check import startup_problem
+from app.start_page import install_start_page
+from app.wheel_guard import install_wheel_guard
 
 ExceptHook = Callable[[type[BaseException], BaseException, TracebackType | None], object]
 
@@ -59,14 +75,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Qt warnings that say nothing to a user: the offscreen plugin prints this on every
+#: top-level window it shows (three times per ``--screenshot``).
+QUIET_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",)
+
+
+def qt_message(mode: QtMsgType, context: QMessageLogContext, message: str) -> None:
+    """Qt's messages on stderr as Qt prints them, less :data:`QUIET_QT_MESSAGES`."""
+    if message.strip() in QUIET_QT_MESSAGES:
+        return
+    print(message, file=sys.stderr)
+
+
 def application() -> QApplication:
-    """The QApplication (created if there is none yet)."""
+    """The QApplication (created if there is none yet), with the wheel guard installed."""
     app = QApplication.instance()
     if isinstance(app, QApplication):
+        install_wheel_guard(app)
         return app
+    qInstallMessageHandler(qt_message)
     QCoreApplication.setOrganizationName(ORGANIZATION)
     QCoreApplication.setApplicationName(APPLICATION)
-    return QApplication(sys.argv[:1])
+    app = QApplication(sys.argv[:1])
+    install_wheel_guard(app)
+    return app
 
 
 def _settle(app: QApplication, milliseconds: int = 150) -> None:
@@ -128,6 +160,11 @@ def run_editor(argv: list[str]) -> int:
     if screenshot is not None and QApplication.instance() is None:
         # A screenshot needs no display: render offscreen unless told otherwise.
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    problem = None if QApplication.instance() is not None else startup_problem(os.environ)
+    if problem is not None:
+        # Qt would abort (exit 134) on start-up: say what is missing instead.
+        print(f"tensorblocks edit: {problem}", file=sys.stderr)
+        return 1
     app = application()
     from app.main_window import MainWindow
 
@@ -155,6 +192,8 @@ def run_editor(argv: list[str]) -> int:
             window.runner.shutdown()
             window.hide()
             return 0
+        # The start page (recent files, examples) over the empty canvas, and File > Examples.
+        install_start_page(window)  # the page is a child of the canvas viewport
         window.show()
         # An autosave left by a crash is offered first, so this session never overwrites it.
         recovered = window.offer_recovery()

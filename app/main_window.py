@@ -36,7 +36,6 @@ from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
-    QKeySequence,
     QShowEvent,
     QUndoStack,
 )
@@ -254,9 +253,10 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.palette_dock, self.inspector_dock],
                          [max(220, width // 7), max(320, width * 9 // 40)],
                          Qt.Orientation.Horizontal)
-        # The results get about 42% of the height: images need room to be read, and the
-        # canvas keeps the rest (it fits its graph to whatever it gets).
-        self.resizeDocks([self.results_dock], [max(240, height * 42 // 100)],
+        # The results get 40% of the height (their images fill their views and a batch
+        # lays out as a row in a wide panel); the canvas keeps the rest, so fitting the
+        # graph does not shrink its text into blobs.
+        self.resizeDocks([self.results_dock], [max(240, height * 40 // 100)],
                          Qt.Orientation.Vertical)
 
     def showEvent(self, event: QShowEvent) -> None:
@@ -460,18 +460,10 @@ class MainWindow(QMainWindow):
             self.report_exception(type(error), error, error.__traceback__)
 
     def show_shortcuts(self) -> None:
-        """A list of every action and its shortcuts."""
-        rows = []
-        for action in self.actions_by_name.values():
-            keys = ", ".join(
-                k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()
-            )
-            if keys:
-                name = action.text().replace("&", "")
-                rows.append(f"<tr><td>{name}</td><td><b>{keys}</b></td></tr>")
-        QMessageBox.information(
-            self, "Keyboard shortcuts", "<table cellpadding=3>" + "".join(rows) + "</table>"
-        )
+        """The shortcuts sheet: every action's keys and the canvas gestures."""
+        from app.shortcuts import show_shortcuts_sheet
+
+        show_shortcuts_sheet(self, self.actions_by_name.values())
 
     def show_about(self) -> None:
         """The about box."""

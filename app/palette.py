@@ -7,7 +7,8 @@ Contract:
   block's name (:func:`app.style.block_icon`). No block is listed here by name.
 * ``set_filter(text)`` (the search field calls it) keeps the blocks whose name, title,
   category or tags contain every word of ``text`` (case-insensitive) and hides empty
-  categories; ``visible_blocks()`` lists what is shown.
+  categories; ``visible_blocks()`` lists what is shown. When nothing matches, a hint
+  (``empty_hint``) says so and what one can search by, with tags taken from the registry.
 * Double-click (or Enter on a block, or Enter in the search field for the first match)
   emits ``blockActivated(name)``; the window adds that block at the view centre.
 * Dragging a block starts a drag whose mime data holds the block name under
@@ -20,6 +21,7 @@ from PySide6.QtCore import QMimeData, QSize, Qt, Signal
 from PySide6.QtGui import QDrag, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QLabel,
     QLineEdit,
     QTreeWidget,
     QTreeWidgetItem,
@@ -40,6 +42,17 @@ def block_matches(spec: BlockSpec, text: str) -> bool:
     """Whether every word of ``text`` occurs in the block's name, title, category or tags."""
     haystack = " ".join((spec.name, spec.title, spec.category, *spec.tags)).lower()
     return all(word in haystack for word in text.lower().split())
+
+
+def empty_search_hint(registry: BlockRegistry, text: str) -> str:
+    """What the palette says when no block matches ``text``: what one can search by."""
+    tags = list(dict.fromkeys(tag for spec in registry.values() for tag in spec.tags))
+    categories = list(registry.categories())
+    examples = ", ".join(list(dict.fromkeys([*(c.lower() for c in categories[:2]), *tags]))[:5])
+    return (
+        f"No block matches \u201c{text.strip()}\u201d. Search by block name, category or "
+        f"tag ({examples}); clear the field to see every block."
+    )
 
 
 class _BlockTree(QTreeWidget):
@@ -91,10 +104,15 @@ class Palette(QWidget):
         self.search.setPlaceholderText("Search blocks…")
         self.search.setClearButtonEnabled(True)
         self.tree = _BlockTree(self)
+        self.empty_hint = QLabel(self)
+        self.empty_hint.setObjectName("muted")
+        self.empty_hint.setWordWrap(True)
+        self.empty_hint.setVisible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.setSpacing(6)
         layout.addWidget(self.search)
+        layout.addWidget(self.empty_hint)
         layout.addWidget(self.tree, 1)
         self._items: dict[str, QTreeWidgetItem] = {}
         self._categories: dict[str, QTreeWidgetItem] = {}
@@ -169,6 +187,8 @@ class Palette(QWidget):
             header.setHidden(shown == 0)
         if text.strip() and first is not None:
             self.tree.setCurrentItem(first)
+        self.empty_hint.setText(empty_search_hint(self.registry, text) if first is None else "")
+        self.empty_hint.setVisible(first is None)
 
     def visible_blocks(self) -> list[str]:
         """The names of the blocks shown, in palette order."""

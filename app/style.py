@@ -130,6 +130,7 @@ def style_sheet(theme: Theme) -> str:
     values = asdict(theme)
     # Style sheets cannot tint an image, so the arrow and check mark are written per colour.
     values["chevron"] = tinted_icon_file("chevron_down", theme.muted).as_posix()
+    values["chevron_up"] = tinted_icon_file("chevron_up", theme.muted).as_posix()
     values["check"] = tinted_icon_file("check", theme.accent_text).as_posix()
     return template.safe_substitute(values)
 
@@ -153,6 +154,11 @@ def palette(theme: Theme) -> QPalette:
         QPalette.ColorRole.Link: theme.accent,
         QPalette.ColorRole.Mid: theme.border,
         QPalette.ColorRole.Dark: theme.border,
+        # Frame and tab-bar lines are drawn in Light/Midlight; left at Qt's white they
+        # cross the dark theme's panels as thin white lines.
+        QPalette.ColorRole.Light: theme.border,
+        QPalette.ColorRole.Midlight: theme.border,
+        QPalette.ColorRole.Shadow: theme.border,
     }
     for role, colour in roles.items():
         pal.setColor(role, QColor(colour))

@@ -133,13 +133,26 @@ class GraphFileError(GraphError):
     """A graph file cannot be read or written."""
 
 
+def more_problems(problems: list[TensorBlocksError]) -> str:
+    """``" (and 1 more: node 'b': why)"`` — what follows the first of ``problems`` in a one-line
+    message: the second problem itself, and how many there are after it."""
+    if len(problems) < 2:
+        return ""
+    second = problems[1]
+    where = (
+        f"node '{second.node}': " if second.node
+        else f"{second.location}: " if second.location else ""
+    )
+    count = len(problems) - 1
+    return f" (and {count} more: {where}{second.reason}" + ("; ...)" if count > 1 else ")")
+
+
 class ValidationError(GraphError):
     """A graph has one or more problems; ``problems`` lists them all."""
 
     def __init__(self, problems: list[TensorBlocksError], *, file: str | None = None) -> None:
         first = problems[0] if problems else None
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        reason = (first.reason if first else "invalid graph") + more
+        reason = (first.reason if first else "invalid graph") + more_problems(problems)
         super().__init__(
             reason,
             file=file,

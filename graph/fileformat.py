@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from blocks.attrs import format_attrs, parse_attrs
-from blocks.errors import GraphFileError, TensorBlocksError
+from blocks.errors import GraphFileError, TensorBlocksError, more_problems
 from blocks.input_files import resolve_file
 from blocks.library import REGISTRY, BlockRegistry
 from blocks.literals import parse_literal
@@ -83,14 +83,13 @@ _EDGE_KEYS = ("from", "to")
 class GraphLoadError(GraphFileError):
     """One or more structural problems of a graph file; ``problems`` lists each of them.
 
-    ``str()`` is the first problem with its place, plus "(and N more)".
+    ``str()`` is the first problem with its place, plus "(and N more: the second)".
     """
 
     def __init__(self, problems: list[GraphFileError]) -> None:
         first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         super().__init__(
-            first.reason + more,
+            first.reason + more_problems(list(problems)),
             file=first.file,
             location=first.location,
             node=first.node,

@@ -20,6 +20,7 @@ Contract:
 from __future__ import annotations
 
 import copy
+import difflib
 import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -291,8 +292,14 @@ class _SpecLookup:
             spec = self.specs[name] = self.registry.get(name)
             return spec
 
-    def known(self) -> str:
-        return ", ".join(self.registry)
+    def known(self, name: str = "") -> str:
+        """The known block names, and the one ``name`` was probably meant to be."""
+        names = list(self.registry)
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6) or [
+            known for known in names if known.lower() == name.lower()
+        ]
+        hint = f"; did you mean '{close[0]}'?" if name and close else ""
+        return ", ".join(names) + ")" + hint
 
 
 def _prepare_node(
@@ -309,11 +316,9 @@ def _prepare_node(
     sources = [wire.src.node for wire in wires_in]
     spec = registry.get(block)
     if spec is None:
-        known = registry.known()
+        known = registry.known(block)
         problems.append(
-            GraphError(
-                f"unknown block '{block}' (known blocks: {known})", node=node_id, block=block
-            )
+            GraphError(f"unknown block '{block}' (known blocks: {known}", node=node_id, block=block)
         )
         return NodePlan(node_id, block, None, {}, "", {}, "", {}, sources, problems)
     table = port_table(spec)

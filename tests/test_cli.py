@@ -181,7 +181,9 @@ def test_invalid_graph_exits_1_with_one_line_naming_file_node_block_port(tmp_pat
     line = assert_one_line_error(err)
     assert line.startswith(f"error: {path}")
     assert "node 'crop' (ExtractGlimpseV2)" in line and "port 'size'" in line
-    assert line.endswith("(and 1 more)")
+    # The other problem is named too, with a did-you-mean for the misspelt block.
+    assert "(and 1 more: node 'tiles': unknown block 'ExtractImagePatchez' (known blocks: " in line
+    assert line.endswith("; did you mean 'ExtractImagePatches'?)")
 
 
 def test_failed_run_exits_1_naming_the_node(tmp_path: Path) -> None:

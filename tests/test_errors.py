@@ -54,7 +54,9 @@ def test_validation_error_summarises_all_problems() -> None:
     error = errors.ValidationError(problems, file="g.json")
     assert error.problems == problems
     assert error.node == "a" and error.attr == "centred_"
-    assert "(and 1 more)" in str(error)
+    assert str(error).endswith("(and 1 more: node 'b': ragged list)")
+    three = errors.ValidationError([*problems, errors.GraphError("cycle", node="c")])
+    assert "(and 2 more: node 'b': ragged list; ...)" in str(three)
 
 
 def test_places_survive_pickling_across_threads_and_processes() -> None:

@@ -310,7 +310,7 @@ def test_every_structural_problem_is_collected(tmp_path: Path) -> None:
         "nodes[0].pos", "nodes[2].inputs.ksizes", "edges[0].to",
     ]
     # A refused node's wires are not reported again as "no node".
-    assert error.reason.endswith("(and 2 more)")
+    assert "(and 2 more: node 'patches': " in error.reason and error.reason.endswith("; ...)")
     assert error.problems[1].node == "patches" and error.problems[1].port == "ksizes"
 
 

@@ -12,11 +12,22 @@ Contract:
   field that the scene edits in place; a wired input shows only its label. A literal that
   does not parse is drawn red (it is kept in the model: the file format stores literals as
   typed, and the problem badge says why).
+* Below the inputs, the block's attrs (from ``BlockSpec.attrs``) in two compact columns:
+  a bool as a check box, a string as ``name: value``. A click edits one in place
+  (:func:`app.canvas.face.edit_attr`: a bool toggles, choices pop up as a menu), one undo
+  step; :meth:`NodeItem.set_attrs` shows a new attrs string.
+* :meth:`NodeItem.set_outputs` gives the node its run results: an image-shaped output is
+  shown as a live thumbnail at the bottom of the block (on by default; the "preview" check
+  box above it switches it per block, :attr:`NodeItem.preview_enabled`); while the run
+  badge says "stale" the thumbnail is veiled (it shows a result older than the graph).
+* Level of detail: below :data:`COMPACT_LOD` zoom the block shows only its node id in a
+  large font (readable at that zoom), its attrs and ports hidden; the thumbnail stays.
 * Ports are coloured by :class:`~blocks.spec.PortKind`; inputs that take no wire (string,
   dtype, path) are drawn as small hollow diamonds.
 * Painting never lays text out: texts are QStaticText made when the node changes, and the
-  node body is cached in device coordinates (DeviceCoordinateCache). Far zoomed out the
-  text is not drawn at all.
+  node body is cached in device coordinates (DeviceCoordinateCache).
+* A wire's tensor label is its own top-level item (:class:`WireLabel`) above the blocks, so
+  a block never hides it.
 * Moving a node only re-routes the wires of that node (:meth:`NodeItem.itemChange` asks
   the scene to update that node's wires).
 """
@@ -34,6 +45,7 @@ from PySide6.QtGui import (
     QFocusEvent,
     QFont,
     QFontMetricsF,
+    QImage,
     QKeyEvent,
     QPainter,
     QPainterPath,
@@ -51,6 +63,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.canvas import face
 from app.canvas.theme import LIGHT, CanvasTheme
 from blocks.errors import TensorBlocksError
 from blocks.spec import BlockSpec, InputPort, PortKind
@@ -70,6 +83,14 @@ LABEL_MARGIN = 14.0
 BOTTOM_PAD = 8.0
 #: Below this zoom, text is not drawn (it would be unreadable anyway).
 TEXT_LOD = 0.4
+#: Below this zoom a block shows a large title instead of its rows (8.5 pt text would be
+#: under 5 px tall); its ports are hidden too.
+COMPACT_LOD = 0.6
+#: The on-screen height (px) of the large title of a compact block.
+COMPACT_TITLE_PX = 15.0
+ATTR_ROW = 20.0
+PREVIEW_ROW = 20.0
+CHECK_SIZE = 10.0
 
 _fonts: dict[str, QFont] = {}
 
@@ -86,6 +107,7 @@ def font(role: str) -> QFont:
             "field": 8.5,
             "badge": 7.5,
             "wire": 7.5,
+            "attr": 8.0,
         }
         cached.setPointSizeF(sizes.get(role, 8.5))
         if role in ("title", "badge"):
@@ -191,8 +213,8 @@ class PortItem(QGraphicsItem):
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
-        if _lod(painter, option) < 0.25:
-            return  # under 3 px wide: the node's outline says enough
+        if _lod(painter, option) < COMPACT_LOD:
+            return  # a compact block shows its title only (see NodeItem.paint)
         theme = _theme_of(self)
         colour = QColor(theme.port_colour(self.kind))
         radius = PORT_RADIUS
@@ -340,6 +362,20 @@ class _Row:
         self.info: QStaticText | None = None
 
 
+class _AttrCell:
+    """One attr on a block's face: its place (row, column) and its laid-out text."""
+
+    __slots__ = ("attr", "column", "rect", "text", "value", "y")
+
+    def __init__(self, attr: Any, y: float, column: int) -> None:
+        self.attr = attr
+        self.y = y
+        self.column = column
+        self.rect = QRectF()
+        self.value: Any = attr.default
+        self.text: QStaticText | None = None
+
+
 class NodeItem(QGraphicsItem):
     """A block instance on the canvas (see the module docstring)."""
 
@@ -368,7 +404,19 @@ class NodeItem(QGraphicsItem):
         self._problem_badge: ProblemBadge | None = None
         self._run_badge: RunBadge | None = None
         self._press_field: str | None = None
+        self._press_cell: str | None = None
         self._press_pos = QPointF()
+        self.attrs_text = node.attrs
+        self._cells: dict[str, _AttrCell] = {}
+        self._body_height = HEADER_HEIGHT
+        #: Whether this block shows its output thumbnail (switched by its "preview" box).
+        self.preview_enabled = True
+        self._thumb: QImage | None = None
+        self._thumb_rect = QRectF()
+        self._preview_toggle = QRectF()
+        self._compact_title = ""
+        #: The thumbnail shows a result older than the graph (drawn veiled).
+        self.thumbnail_stale = False
         self._shift_toggled = False
         self.setFlags(
             QGraphicsItem.GraphicsItemFlag.ItemIsMovable
@@ -399,7 +447,14 @@ class NodeItem(QGraphicsItem):
         for name, _ in input_specs:
             self._rows_in[name] = _Row(name, y + ROW_HEIGHT / 2)
             y += ROW_HEIGHT
-        self._height = y + BOTTOM_PAD
+        attrs = spec.attrs if spec else ()
+        if attrs:
+            y += 4.0  # a gap and a hairline between the ports and the attrs
+        for index, attr in enumerate(attrs):
+            self._cells[attr.name] = _AttrCell(attr, y + (index // 2) * ATTR_ROW, index % 2)
+        y += ATTR_ROW * ((len(attrs) + 1) // 2)
+        self._body_height = y + BOTTOM_PAD
+        self._height = self._body_height
         for name in outputs:
             self.outputs[name] = PortItem(self, name, output=True, spec=None)
         for name, port_spec in input_specs:
@@ -412,10 +467,17 @@ class NodeItem(QGraphicsItem):
         sub_fm = QFontMetricsF(font("subtitle"))
         subtitle = self.spec.title if self.spec else f"{self.block} (unknown block)"
         title_w = title_fm.horizontalAdvance(self.node_id) + 12 + sub_fm.horizontalAdvance(subtitle)
+        attr_fm = QFontMetricsF(font("attr"))
+        # Two columns of attrs; a bool's whole name must fit beside its check box.
+        attr_w = max(
+            [attr_fm.horizontalAdvance(c.attr.name) + CHECK_SIZE + 18 for c in self._cells.values()]
+            + [0.0]
+        )
         width = max(
             MIN_WIDTH,
             title_w + 2 * LABEL_MARGIN,
             LABEL_MARGIN + self._label_width + 12 + FIELD_MIN_WIDTH + 10,
+            2 * attr_w + 2 * LABEL_MARGIN,
         )
         if width != self._width:
             self.prepareGeometryChange()
@@ -427,7 +489,81 @@ class NodeItem(QGraphicsItem):
             self.outputs[name].setPos(self._width, row.y)
         for name, row in self._rows_in.items():
             self.inputs[name].setPos(0.0, row.y)
+        self._refresh_attrs()
+        self._layout_preview()
         self._refresh_fields()
+
+    def _refresh_attrs(self) -> None:
+        """Lay out the attr cells for the current attrs string."""
+        if not self._cells or self.spec is None:
+            return
+        values = face.attr_values(self.spec, self.attrs_text)
+        column_width = (self._width - 2 * LABEL_MARGIN) / 2
+        for cell in self._cells.values():
+            cell.value = values.get(cell.attr.name, cell.attr.default)
+            left = LABEL_MARGIN + cell.column * column_width
+            cell.rect = QRectF(left, cell.y + 2, column_width - 6, ATTR_ROW - 4)
+            if isinstance(cell.value, bool):
+                label = cell.attr.name
+                room = column_width - CHECK_SIZE - 12
+            else:
+                label = f"{cell.attr.name}: {face.attr_text(cell.attr, cell.value)}"
+                room = column_width - 12
+            cell.text = _elided_static(label, "attr", room)
+        self.update()
+
+    def set_attrs(self, attrs: str) -> None:
+        """Show a new attrs string on the block's face (after an AttrsChanged)."""
+        if attrs != self.attrs_text:
+            self.attrs_text = attrs
+            self._refresh_attrs()
+
+    def attr_shown(self, name: str) -> Any:
+        """The value the face shows for attr ``name`` (``None`` when it has no such attr)."""
+        cell = self._cells.get(name)
+        return None if cell is None else cell.value
+
+    def set_outputs(self, results: Mapping[str, Any]) -> None:
+        """Take this node's run results (``port -> array``; empty clears): the first
+        image-shaped output becomes the thumbnail (see :func:`app.canvas.face.thumbnail`)."""
+        image = None
+        for name in self._rows_out:
+            image = face.thumbnail(results.get(name))
+            if image is not None:
+                break
+        self._thumb = image
+        self._layout_preview()
+
+    def thumbnail(self) -> QImage | None:
+        """The output thumbnail shown (``None``: none, or switched off)."""
+        return self._thumb if self.preview_enabled else None
+
+    def set_preview_enabled(self, enabled: bool) -> None:
+        """Show or hide this block's output thumbnail."""
+        if enabled != self.preview_enabled:
+            self.preview_enabled = enabled
+            self._layout_preview()
+
+    def _layout_preview(self) -> None:
+        """The preview toggle row and the thumbnail below the body; the height follows."""
+        height = self._body_height
+        self._preview_toggle = QRectF()
+        self._thumb_rect = QRectF()
+        if self._thumb is not None:
+            self._preview_toggle = QRectF(LABEL_MARGIN, height - 4, 90, PREVIEW_ROW - 4)
+            height += PREVIEW_ROW - 2
+            if self.preview_enabled:
+                room = self._width - 2 * LABEL_MARGIN
+                w, h = self._thumb.width(), self._thumb.height()
+                scale = min(room / w, face.THUMB_SIZE * 0.8 / h)
+                rect = QRectF(0, 0, w * scale, h * scale)
+                rect.moveTopLeft(QPointF((self._width - rect.width()) / 2, height))
+                self._thumb_rect = rect
+                height += rect.height() + BOTTOM_PAD
+        if height != self._height:
+            self.prepareGeometryChange()
+            self._height = height
+        self.update()
 
     def _refresh_fields(self) -> None:
         """Lay out each unwired input's field text (literal, or default greyed)."""
@@ -543,7 +679,12 @@ class NodeItem(QGraphicsItem):
         return badge.toolTip() if badge is not None and badge.isVisible() else None
 
     def set_run_status(self, status: str | None, text: str = "", tooltip: str = "") -> None:
-        """Show the run badge (``None`` hides it); ``tooltip``: e.g. why the node failed."""
+        """Show the run badge (``None`` hides it); ``tooltip``: e.g. why the node failed.
+        A "stale" status also veils the output thumbnail (it shows an old result)."""
+        stale = status == "stale"
+        if stale != self.thumbnail_stale:
+            self.thumbnail_stale = stale
+            self.update()
         if status is None:
             if self._run_badge is not None:
                 self._run_badge.setVisible(False)
@@ -578,6 +719,17 @@ class NodeItem(QGraphicsItem):
         path.addRoundedRect(QRectF(0, 0, self._width, self._height), CORNER, CORNER)
         return path
 
+    def attr_at(self, local: QPointF) -> str | None:
+        """The attr whose cell is at ``local`` (item coordinates), if any."""
+        for name, cell in self._cells.items():
+            if cell.rect.contains(local):
+                return name
+        return None
+
+    def preview_toggle_at(self, local: QPointF) -> bool:
+        """Whether ``local`` is on the "preview" check box."""
+        return self._preview_toggle.contains(local)
+
     def field_at(self, local: QPointF) -> str | None:
         """The input whose literal field is at ``local`` (item coordinates), if any."""
         for name, row in self._rows_in.items():
@@ -610,7 +762,8 @@ class NodeItem(QGraphicsItem):
         )
         self.prepareGeometryChange()
         rows[name] = _Row(name, y)
-        self._height = y + ROW_HEIGHT / 2 + BOTTOM_PAD
+        self._body_height = y + ROW_HEIGHT / 2 + BOTTOM_PAD
+        self._height = self._body_height
         item = PortItem(self, name, output=output, spec=None)
         (self.outputs if output else self.inputs)[name] = item
         self._relayout()
@@ -652,7 +805,9 @@ class NodeItem(QGraphicsItem):
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(outline)
 
-        if lod < TEXT_LOD:
+        self._paint_thumbnail(painter, theme)
+        if lod < COMPACT_LOD:
+            self._paint_compact(painter, theme, lod)
             return
         painter.setFont(font("title"))
         painter.setPen(QColor(theme.header_text))
@@ -704,6 +859,68 @@ class NodeItem(QGraphicsItem):
             painter.drawStaticText(
                 QPointF(row.field_rect.left() + 5, row.y - text_h / 2), row.field_text
             )
+        self._paint_attrs(painter, theme)
+
+    def _paint_attrs(self, painter: QPainter, theme: CanvasTheme) -> None:
+        if not self._cells and self._preview_toggle.isNull():
+            return
+        painter.setFont(font("attr"))
+        if self._cells:
+            top = min(cell.y for cell in self._cells.values())
+            painter.setPen(QPen(QColor(theme.field_border), 1.0))
+            painter.drawLine(QPointF(LABEL_MARGIN, top - 1), QPointF(self._width - LABEL_MARGIN,
+                                                                     top - 1))
+        for cell in self._cells.values():
+            if cell.text is None:
+                continue
+            x, mid = cell.rect.left(), cell.rect.center().y()
+            if isinstance(cell.value, bool):
+                _paint_check(painter, theme, QPointF(x, mid), cell.value)
+                x += CHECK_SIZE + 5
+            painter.setPen(QColor(theme.text))
+            size = cell.text.size()
+            painter.drawStaticText(QPointF(x, mid - size.height() / 2), cell.text)
+        if not self._preview_toggle.isNull():
+            mid = self._preview_toggle.center().y()
+            _paint_check(painter, theme, QPointF(LABEL_MARGIN, mid), self.preview_enabled)
+            label = _static("preview", "attr")
+            painter.setPen(QColor(theme.text_dim))
+            painter.drawStaticText(
+                QPointF(LABEL_MARGIN + CHECK_SIZE + 5, mid - label.size().height() / 2), label
+            )
+
+    def _paint_thumbnail(self, painter: QPainter, theme: CanvasTheme) -> None:
+        if self._thumb is None or self._thumb_rect.isNull() or not self.preview_enabled:
+            return
+        smooth = painter.testRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)  # pixels
+        painter.drawImage(self._thumb_rect, self._thumb)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+        if self.thumbnail_stale:
+            veil = QColor(theme.node_body)
+            veil.setAlpha(150)
+            painter.fillRect(self._thumb_rect, veil)
+        painter.setPen(QPen(QColor(theme.field_border), 1.0))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(self._thumb_rect)
+
+    def _paint_compact(self, painter: QPainter, theme: CanvasTheme, lod: float) -> None:
+        """Far zoomed out: the node id, large enough to read, over the body."""
+        if lod <= 0:
+            return
+        big = QFont(font("title"))
+        big.setPixelSize(max(1, round(COMPACT_TITLE_PX / lod)))
+        metrics = QFontMetricsF(big)
+        room = QRectF(6, 0, self._width - 12, self._body_height)
+        text = metrics.elidedText(self.node_id, Qt.TextElideMode.ElideRight, room.width())
+        self._compact_title = text
+        painter.setFont(big)
+        painter.setPen(QColor(theme.text))
+        painter.drawText(room, int(Qt.AlignmentFlag.AlignCenter), text)
+
+    def compact_title(self) -> str:
+        """The title last drawn in compact mode ("" when never drawn compact)."""
+        return self._compact_title
 
     # ------------------------------------------------------------------ interaction
 
@@ -737,6 +954,9 @@ class NodeItem(QGraphicsItem):
                 event.accept()
                 return
             self._press_field = self.field_at(event.pos())
+            self._press_cell = self.attr_at(event.pos())
+            if self.preview_toggle_at(event.pos()):
+                self._press_cell = "\0preview"
             self._press_pos = event.screenPos().toPointF()
         super().mousePressEvent(event)
 
@@ -748,13 +968,29 @@ class NodeItem(QGraphicsItem):
         super().mouseReleaseEvent(event)
         field = self._press_field
         self._press_field = None
+        cell, self._press_cell = self._press_cell, None
+        moved = (event.screenPos().toPointF() - self._press_pos).manhattanLength()
+        if cell is not None and moved <= 4 and event.button() == Qt.MouseButton.LeftButton:
+            self._click_cell(cell, event)
+            return
         if field is None or event.button() != Qt.MouseButton.LeftButton:
             return
-        moved = (event.screenPos().toPointF() - self._press_pos).manhattanLength()
         if moved <= 4 and self.field_at(event.pos()) == field:
             edit = getattr(self.scene(), "edit_literal", None)
             if edit is not None:
                 edit(self.node_id, field)
+
+    def _click_cell(self, cell: str, event: QGraphicsSceneMouseEvent) -> None:
+        if cell == "\0preview":
+            self.set_preview_enabled(not self.preview_enabled)
+            return
+        scene = self.scene()
+        model = getattr(scene, "model", None)
+        stack = getattr(scene, "undo_stack", None)
+        if model is not None and stack is not None and self.attr_at(event.pos()) == cell:
+            views = scene.views() if scene is not None else []
+            face.edit_attr(model, stack, self.node_id, cell, event.screenPos(),
+                           views[0] if views else None)
 
     def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:
         self._hover = True
@@ -765,9 +1001,14 @@ class NodeItem(QGraphicsItem):
         self.update()
 
     def hoverMoveEvent(self, event: QGraphicsSceneHoverEvent) -> None:
-        # An I-beam over a literal field says "click to type".
+        # An I-beam over a literal field says "click to type"; a hand over an attr, "click".
+        pos = event.pos()
         cursor = (
-            Qt.CursorShape.IBeamCursor if self.field_at(event.pos()) else Qt.CursorShape.ArrowCursor
+            Qt.CursorShape.IBeamCursor
+            if self.field_at(pos)
+            else Qt.CursorShape.PointingHandCursor
+            if self.attr_at(pos) or self.preview_toggle_at(pos)
+            else Qt.CursorShape.ArrowCursor
         )
         if self.cursor().shape() != cursor:
             self.setCursor(cursor)
@@ -778,6 +1019,25 @@ class NodeItem(QGraphicsItem):
             if activated is not None:
                 activated.emit(self.node_id)
         event.accept()
+
+
+def _paint_check(painter: QPainter, theme: CanvasTheme, left_mid: QPointF, checked: bool) -> None:
+    """A small check box with its left edge at ``left_mid``."""
+    box = QRectF(left_mid.x(), left_mid.y() - CHECK_SIZE / 2, CHECK_SIZE, CHECK_SIZE)
+    if checked:
+        painter.setPen(QPen(QColor(theme.highlight), 1.0))
+        painter.setBrush(QColor(theme.highlight))
+        painter.drawRoundedRect(box, 2.5, 2.5)
+        tick = QPainterPath(QPointF(box.left() + 2.2, box.center().y()))
+        tick.lineTo(box.left() + 4.2, box.bottom() - 2.4)
+        tick.lineTo(box.right() - 2.0, box.top() + 2.4)
+        painter.setPen(QPen(QColor(theme.node_body), 1.6))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(tick)
+    else:
+        painter.setPen(QPen(QColor(theme.text_dim), 1.0))
+        painter.setBrush(QColor(theme.field_background))
+        painter.drawRoundedRect(box, 2.5, 2.5)
 
 
 def _problem_line(port: str | None, attr: str | None, reason: str) -> str:
@@ -819,8 +1079,21 @@ class WireItem(QGraphicsItem):
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
         self.setZValue(0)
+        #: The label, a top-level item above the blocks (added with the wire to a scene).
+        self.label_item = WireLabel(self)
         self.update_tooltip()
         self.update_path()
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
+        if change == QGraphicsItem.GraphicsItemChange.ItemSceneChange:
+            old = self.scene()
+            if old is not None and self.label_item.scene() is old:
+                old.removeItem(self.label_item)
+        elif change == QGraphicsItem.GraphicsItemChange.ItemSceneHasChanged:
+            new = self.scene()
+            if new is not None and self.label_item.scene() is not new:
+                new.addItem(self.label_item)
+        return super().itemChange(change, value)
 
     def set_label(self, text: str | None) -> None:
         """Show ``text`` (e.g. ``[1,64,64,3] float32``) at the middle, or nothing."""
@@ -834,6 +1107,9 @@ class WireItem(QGraphicsItem):
         """The tooltip names the wire and its tensor (also when the label has no room)."""
         text = self.label_text()
         self.setToolTip(f"{self.wire}" + (f"\n{text}" if text else ""))
+        label_item = getattr(self, "label_item", None)
+        if label_item is not None:
+            label_item.setToolTip(self.toolTip())
 
     def label_shown(self) -> bool:
         """Whether the label is drawn (a short wire has no room for it)."""
@@ -876,8 +1152,10 @@ class WireItem(QGraphicsItem):
                 size.width() + 12,
                 size.height() + 4,
             )
-            bounds = bounds.united(self._label_rect)
         self._bounds = bounds.adjusted(-4, -4, 4, 4)
+        label_item = getattr(self, "label_item", None)
+        if label_item is not None:
+            label_item.refresh()
 
     def path(self) -> QPainterPath:
         return self._path
@@ -916,14 +1194,24 @@ class WireItem(QGraphicsItem):
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(self._path)
-        if self._label_fits and self._label is not None and lod >= 0.6:
-            painter.setPen(QPen(QColor(theme.node_border), 0.8))
-            painter.setBrush(QColor(theme.label_background))
-            r = self._label_rect
-            painter.drawRoundedRect(r, r.height() / 2, r.height() / 2)
-            painter.setFont(font("wire"))
-            painter.setPen(QColor(theme.label_text))
-            painter.drawStaticText(QPointF(r.left() + 6, r.top() + 2), self._label)
+
+    def label_rect(self) -> QRectF | None:
+        """The scene rectangle of the label when it is drawn, else ``None``."""
+        return QRectF(self._label_rect) if self._label_fits and self._label else None
+
+    def paint_label(self, painter: QPainter, lod: float) -> None:
+        """Draw the label pill (for :class:`WireLabel`)."""
+        if not self._label_fits or self._label is None or lod < 0.6:
+            return
+        theme = _theme_of(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(QColor(theme.node_border), 0.8))
+        painter.setBrush(QColor(theme.label_background))
+        r = self._label_rect
+        painter.drawRoundedRect(r, r.height() / 2, r.height() / 2)
+        painter.setFont(font("wire"))
+        painter.setPen(QColor(theme.label_text))
+        painter.drawStaticText(QPointF(r.left() + 6, r.top() + 2), self._label)
 
     def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:
         self._hover = True
@@ -932,6 +1220,33 @@ class WireItem(QGraphicsItem):
     def hoverLeaveEvent(self, event: QGraphicsSceneHoverEvent) -> None:
         self._hover = False
         self.update()
+
+
+class WireLabel(QGraphicsItem):
+    """A wire's tensor label, drawn above the blocks (a block never hides it)."""
+
+    def __init__(self, wire: WireItem) -> None:
+        super().__init__()
+        self.wire = wire
+        self._rect = QRectF()
+        self.setZValue(1.5)  # above blocks (1), below badges and editors
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+
+    def refresh(self) -> None:
+        """Follow the wire's label (text or place changed)."""
+        rect = self.wire.label_rect() or QRectF()
+        if rect != self._rect:
+            self.prepareGeometryChange()
+            self._rect = rect
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return self._rect.adjusted(-1, -1, 1, 1) if not self._rect.isNull() else QRectF()
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        self.wire.paint_label(painter, _lod(painter, option))
 
 
 class PendingWire(QGraphicsItem):

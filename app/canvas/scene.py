@@ -285,7 +285,9 @@ class GraphScene(QGraphicsScene):
         elif isinstance(event, GraphReset):
             self._rebuild()
         elif isinstance(event, AttrsChanged):
-            pass  # attrs are not drawn on the canvas; the inspector shows them
+            attrs_item = self._nodes.get(event.node)
+            if attrs_item is not None:  # the block shows its attrs on its face
+                attrs_item.set_attrs(self.model.node(event.node).attrs)
 
     def _rebuild(self) -> None:
         self._close_editor(commit=False)
@@ -449,8 +451,12 @@ class GraphScene(QGraphicsScene):
         "stale" badge."""
         self._run_report = report
         nodes: Mapping[str, NodeReport] = {} if report is None else report.nodes
+        results: Mapping[str, Any] = {} if report is None else report.results
         stale = self.session.stale
         for node_id, item in self._nodes.items():
+            # The block's outputs (its thumbnail shows an image-shaped one).
+            item.set_outputs({p: results[f"{node_id}.{p}"] for p in item.outputs
+                              if f"{node_id}.{p}" in results})
             node_report = nodes.get(node_id)
             if node_report is None:
                 item.set_run_status(None)

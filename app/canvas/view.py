@@ -13,9 +13,14 @@ Contract: ``GraphView(scene)`` shows a :class:`~app.canvas.scene.GraphScene`.
   Shift+F / . fit selection · Ctrl+C/X/V/D copy, cut, paste (at the cursor), duplicate ·
   Ctrl+L auto-layout · Ctrl+A select all · Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y undo, redo ·
   arrows nudge the selection by one grid step · +/- zoom · Ctrl+0 zoom 1:1 · Esc cancel.
-* ``show_quick_add(scene_pos, from_port)`` opens the block search at a scene position; the
-  chosen block is added there (wired to ``from_port`` when given) in one undo step. The
+* ``show_quick_add(scene_pos, from_port)`` opens the block search at a scene position (the
+  popup kept inside the canvas); the chosen block is added there (wired to ``from_port``
+  when given) in one undo step and scrolled into view if it reaches past an edge. The
   scene asks for it when a wire is dropped on empty canvas.
+* ``fit_all()`` keeps the graph fitted while the view is resized (the window laying out its
+  docks after the first show, the user dragging a splitter) until the user zooms or pans.
+* ``pointer_scene_pos()`` is where the mouse is on the canvas, or ``None`` when it is
+  elsewhere: ``paste_at_pointer()`` (Edit > Paste) lands there.
 * ``paint_count`` counts paint events (the benchmark waits for the first one).
 """
 
@@ -32,6 +37,7 @@ from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
     QPen,
+    QResizeEvent,
     QWheelEvent,
 )
 from PySide6.QtWidgets import QApplication, QGraphicsProxyWidget, QGraphicsView, QWidget
@@ -58,6 +64,8 @@ class GraphView(QGraphicsView):
         self.paint_count = 0
         self._pan_from: QPoint | None = None
         self._space_held = False
+        #: Fit again on resize (set by fit_all, cleared when the user zooms or pans).
+        self.keep_fitted = False
         self.quick_add: QuickAddPopup | None = None
         self.setRenderHints(
             QPainter.RenderHint.Antialiasing
@@ -93,6 +101,7 @@ class GraphView(QGraphicsView):
     def zoom_by(self, factor: float, anchor: QPointF | QPoint | None = None) -> None:
         """Zoom by ``factor`` keeping the scene point under ``anchor`` (viewport coordinates;
         the viewport centre when ``None``) in place; the zoom stays within the limits."""
+        self.keep_fitted = False
         current = self.zoom()
         target = min(MAX_ZOOM, max(MIN_ZOOM, current * factor))
         if math.isclose(target, current):
@@ -131,13 +140,20 @@ class GraphView(QGraphicsView):
         self.resetCachedContent()
 
     def fit_all(self) -> None:
-        """Show every block."""
+        """Show every block, and keep them fitted while the view is resized until the user
+        zooms or pans."""
         rect = self.graph_scene.nodes_rect()
+        self.keep_fitted = True
         if rect.isNull():
             self.resetTransform()
             self.centerOn(0, 0)
             return
         self.fit_rect(rect)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self.keep_fitted:
+            self.fit_all()
 
     def fit_selection(self) -> None:
         """Show the selected blocks (every block when nothing is selected)."""
@@ -145,15 +161,42 @@ class GraphView(QGraphicsView):
         if not ids:
             self.fit_all()
             return
+        self.keep_fitted = False
         self.fit_rect(self.graph_scene.nodes_rect(ids))
 
     # ------------------------------------------------------------------ quick add
 
-    def _cursor_scene_pos(self) -> QPointF:
-        local = self.viewport().mapFromGlobal(QCursor.pos())
+    def pointer_scene_pos(self, global_pos: QPoint | None = None) -> QPointF | None:
+        """The scene position under the mouse (or ``global_pos``), or ``None`` when it is
+        off the canvas."""
+        local = self.viewport().mapFromGlobal(QCursor.pos() if global_pos is None else global_pos)
         if not self.viewport().rect().contains(local):
-            local = self.viewport().rect().center()
+            return None
         return self.mapToScene(local)
+
+    def paste_at_pointer(self) -> list[str]:
+        """Paste the clipboard's blocks at the pointer (shifted from the originals when the
+        pointer is off the canvas); returns their ids."""
+        return self.graph_scene.paste(self.pointer_scene_pos())
+
+    def _cursor_scene_pos(self) -> QPointF:
+        pos = self.pointer_scene_pos()
+        return pos if pos is not None else self.mapToScene(self.viewport().rect().center())
+
+    def reveal_node(self, node_id: str) -> None:
+        """Scroll just enough that the block ``node_id`` is wholly in view."""
+        item = self.graph_scene.node_item(node_id)
+        if item is None:
+            return
+        visible = self.mapToScene(self.viewport().rect()).boundingRect()
+        if not visible.contains(item.sceneBoundingRect()):
+            self.keep_fitted = False
+            self.ensureVisible(item.sceneBoundingRect(), 30, 30)
+
+    def _add_and_reveal(self, block: str, pos: QPointF, from_port: PortRef | None) -> None:
+        node_id = self.graph_scene.add_block(block, pos, from_port)
+        if node_id is not None:
+            self.reveal_node(node_id)
 
     def show_quick_add(
         self, scene_pos: QPointF | None = None, from_port: PortRef | None = None
@@ -167,11 +210,19 @@ class GraphView(QGraphicsView):
         title = "Add block" if from_port is None else f"Add block wired to {from_port}"
         popup = QuickAddPopup(specs, self, title)
         popup.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        popup.chosen.connect(lambda name: self.graph_scene.add_block(name, pos, from_port))
+        popup.chosen.connect(lambda name: self._add_and_reveal(name, pos, from_port))
         self.quick_add = popup
         popup.destroyed.connect(lambda: self._forget_popup(popup))
-        popup.popup_at(self.viewport().mapToGlobal(self.mapFromScene(pos)))
+        popup.popup_at(self._popup_corner(self.mapFromScene(pos), popup.width(), popup.height()))
         return popup
+
+    def _popup_corner(self, local: QPoint, width: int, height: int) -> QPoint:
+        """Where a popup of ``width`` x ``height`` opened at ``local`` (viewport) goes so it
+        stays inside the canvas (moved left/up near the right/bottom edge)."""
+        rect = self.viewport().rect()
+        x = max(rect.left(), min(local.x(), rect.left() + rect.width() - width))
+        y = max(rect.top(), min(local.y(), rect.top() + rect.height() - height))
+        return self.viewport().mapToGlobal(QPoint(x, y))
 
     def _forget_popup(self, popup: QuickAddPopup) -> None:
         if self.quick_add is popup:
@@ -234,6 +285,7 @@ class GraphView(QGraphicsView):
         event.accept()
 
     def _start_pan(self, event: QMouseEvent) -> None:
+        self.keep_fitted = False
         self._pan_from = event.position().toPoint()
         self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
         event.accept()

@@ -34,7 +34,7 @@ import math
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QImage,
@@ -153,11 +153,36 @@ def rgb_to_qimage(rgb: np.ndarray) -> QImage:
     return image.copy()  # detach from the numpy buffer, which may be freed
 
 
+def grid_columns(count: int, height: int, width: int, view_width: float,
+                 view_height: float) -> int:
+    """The number of columns that shows ``count`` images of ``height`` x ``width`` largest
+    in a view of ``view_width`` x ``view_height`` (a wide panel gets a row, a tall one a
+    column); a square-ish grid when the view has no size yet."""
+    if count <= 1:
+        return 1
+    if view_width <= 1 or view_height <= 1 or height <= 0 or width <= 0:
+        return max(1, math.ceil(math.sqrt(count)))
+    gap = max(1, round(0.06 * max(height, width)))
+    best, best_scale = 1, -1.0
+    for columns in range(1, count + 1):
+        rows = math.ceil(count / columns)
+        scale = min(view_width / (columns * (width + gap) + gap),
+                    view_height / (rows * (height + gap) + gap))
+        if scale > best_scale + 1e-9:
+            best, best_scale = columns, scale
+    return best
+
+
 class PixelView(QGraphicsView):
-    """A grid of images in one scene; nearest-neighbour zoom (wheel) and pan (drag)."""
+    """A grid of images in one scene; nearest-neighbour zoom (wheel) and pan (drag).
+
+    Without an explicit ``columns``, the grid's columns follow the view's aspect ratio
+    (:func:`grid_columns`); when a resize calls for another column count,
+    ``regridRequested`` asks the owner to rebuild (overlays re-attach then)."""
 
     hovered = Signal(int, int, int)
     clicked = Signal(int, int, int)
+    regridRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -176,6 +201,12 @@ class PixelView(QGraphicsView):
         self._pressed_at: QPoint | None = None
         # Fit to the viewport until the user zooms (a hidden widget has no real size yet).
         self._auto_fit = True
+        self._columns = 0
+        self._auto_columns = True
+        self._regrid_timer = QTimer(self)
+        self._regrid_timer.setSingleShot(True)
+        self._regrid_timer.setInterval(80)  # a dragged splitter sends many resizes
+        self._regrid_timer.timeout.connect(self._maybe_regrid)
 
     # ------------------------------------------------------------------ content
 
@@ -187,9 +218,11 @@ class PixelView(QGraphicsView):
         self._items, self._sizes, self._first, self._labels = [], [], first, []
         if not images:
             return
-        columns = columns or max(1, math.ceil(math.sqrt(len(images))))
         height = max(img.shape[0] for img in images)
         width = max(img.shape[1] for img in images)
+        self._auto_columns = not columns
+        columns = columns or self._best_columns(len(images), height, width)
+        self._columns = columns
         gap = max(1, round(0.06 * max(height, width, 1)))
         for index, rgb in enumerate(images):
             row, col = divmod(index, columns)
@@ -214,6 +247,22 @@ class PixelView(QGraphicsView):
         scene.setSceneRect(self.images_rect().adjusted(-gap, -gap, gap, gap))
         if self._auto_fit:
             self._fit_view()
+
+    def _best_columns(self, count: int, height: int, width: int) -> int:
+        size = self.viewport().size()
+        return grid_columns(count, height, width, size.width(), size.height())
+
+    def columns(self) -> int:
+        """The columns of the grid shown."""
+        return self._columns
+
+    def _maybe_regrid(self) -> None:
+        if not self._items or not self._auto_columns or not self._auto_fit:
+            return
+        height = max(h for h, _ in self._sizes)
+        width = max(w for _, w in self._sizes)
+        if self._best_columns(len(self._items), height, width) != self._columns:
+            self.regridRequested.emit()
 
     def replace_image(self, index: int, rgb: np.ndarray) -> None:
         """Swap the pixels of one grid image (same size), keeping zoom and overlays."""
@@ -274,11 +323,13 @@ class PixelView(QGraphicsView):
         super().resizeEvent(event)
         if self._auto_fit:
             self._fit_view()
+            self._regrid_timer.start()
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
         if self._auto_fit:  # built hidden (a lazy tab): its real size is known only now
             self._fit_view()
+            self._regrid_timer.start()
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         self.fit()  # double-click: back to the whole grid
@@ -372,6 +423,7 @@ class ImagePanel(QWidget):
         self.tensor = tensor
         batch, _, _, channels = tensor.shape
         self.view = PixelView(self)
+        self.view.regridRequested.connect(self.render_images)
         self.status = QLabel(title or " ", self)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 

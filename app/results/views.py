@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.results.corner import FittingCorner
 from app.results.data import (
     NodeResult,
     TensorStats,
@@ -170,7 +171,7 @@ class TensorView(QWidget):
 
         # Statistics and export buttons share the row of the page tabs, so the image
         # below gets that row's height.
-        corner = QWidget(self.tabs)
+        corner = FittingCorner(self.tabs)  # never hangs over the tabs (cut on the left)
         buttons = QHBoxLayout(corner)
         buttons.setContentsMargins(8, 0, 2, 0)
         buttons.setSpacing(2)
@@ -471,7 +472,8 @@ class CompareView(QWidget):
         try:
             diff, largest = difference(a, b)
         except ValueError as error:
-            self.summary.setText(f"No difference: {error}.")
+            self.summary.setText(f"Cannot subtract: {error}; a − b needs equal shapes "
+                                 "(side by side shows both).")
             return
         self.diff, self.max_abs_difference = diff, largest
         self.summary.setText(f"<b>max |a − b| = {format_number(largest)}</b>  "
