@@ -41,6 +41,7 @@ Contract:
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -67,7 +68,13 @@ class Results(Mapping[str, np.ndarray]):
         self.report = report
 
     def __getitem__(self, key: str) -> np.ndarray:
-        return self.report.results[key]
+        try:
+            return self.report.results[key]
+        except KeyError:
+            known = ", ".join(self.report.results) or "none (nothing ran)"
+            close = difflib.get_close_matches(str(key), list(self.report.results), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise KeyError(f"no tensor '{key}' in the results{hint} (they hold: {known})") from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.report.results)

@@ -714,7 +714,7 @@ def test_short_wires_keep_their_label_in_the_tooltip(canvas: Canvas, model: Grap
     assert wire_item is not None
     assert wire_item.label_text() == "[1,2,2,1] float32"
     assert not wire_item.label_shown()
-    assert "image.output -> glimpse.input" in wire_item.toolTip()
+    assert "image.output -&gt; glimpse.input" in wire_item.toolTip()  # shown as plain text
     assert "[1,2,2,1] float32" in wire_item.toolTip()
     model.move("glimpse", (600, 0))
     assert wire_item.label_shown()

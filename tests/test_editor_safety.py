@@ -77,3 +77,27 @@ def test_text_from_files_is_plain_in_the_inspector(make_window: Any) -> None:
     assert all(label.textFormat() == Qt.TextFormat.PlainText for label in shown)
     tip = inspector.attrs_edit.toolTip() if inspector.attrs_edit is not None else ""
     assert "&lt;h1&gt;" in tip and "<h1>" not in tip
+
+
+def test_problem_badges_show_file_text_as_text(make_window: Any) -> None:
+    window: MainWindow = make_window()
+    window.model.add_node("ExtractGlimpse", "g", attrs=f"noise_ = {HOSTILE};", pos=(0, 0))
+    window.update_inference()
+    item = window.scene.node_item("g")
+    assert item is not None
+    text = item.problem_tooltip()
+    assert text is not None and "<h1>" in text  # the words, as the file has them
+    badge_tip = item._problem_badge.toolTip() if item._problem_badge is not None else ""
+    assert "<h1>" not in badge_tip and "&lt;h1&gt;" in badge_tip
+
+
+def test_a_missing_result_names_the_ones_there() -> None:
+    from graph.api import Graph
+    from graph.model import GraphModel as Model
+
+    model = Model()
+    model.add_node("Input", "grid", literals={"initvalues": "{{1,2},{3,4}}",
+                                               "shape": "{1,2,2,1}"}, pos=(0, 0))
+    results = Graph(model).run()
+    with pytest.raises(KeyError, match=r"no tensor 'grid.outptu'.*did you mean 'grid.output'"):
+        results["grid.outptu"]

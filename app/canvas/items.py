@@ -69,6 +69,7 @@ from blocks.errors import TensorBlocksError
 from blocks.spec import BlockSpec, InputPort, PortKind
 from graph.model import Node, PortRef, Wire
 from graph.resolve import literal_dtype, literal_problem
+from graph.text import as_plain_html
 
 if TYPE_CHECKING:
     pass
@@ -402,6 +403,7 @@ class NodeItem(QGraphicsItem):
         self._subtitle_x = 0.0
         self._label_width = 0.0
         self._problem_badge: ProblemBadge | None = None
+        self._problem_text = ""
         self._run_badge: RunBadge | None = None
         self._press_field: str | None = None
         self._press_cell: str | None = None
@@ -670,13 +672,15 @@ class NodeItem(QGraphicsItem):
         if self._problem_badge is None:
             self._problem_badge = ProblemBadge(self)
         self._problem_badge.setPos(self._width - 2, 0)
-        self._problem_badge.setToolTip("\n".join(lines))
+        self._problem_text = "\n".join(lines)
+        # Problems quote attrs and literals from the file: shown as text, never as HTML.
+        self._problem_badge.setToolTip(as_plain_html(self._problem_text))
         self._problem_badge.setVisible(True)
 
     def problem_tooltip(self) -> str | None:
-        """The problem badge's tooltip, or ``None`` when there is no badge."""
+        """The problem badge's tooltip text, or ``None`` when there is no badge."""
         badge = self._problem_badge
-        return badge.toolTip() if badge is not None and badge.isVisible() else None
+        return self._problem_text if badge is not None and badge.isVisible() else None
 
     def set_run_status(self, status: str | None, text: str = "", tooltip: str = "") -> None:
         """Show the run badge (``None`` hides it); ``tooltip``: e.g. why the node failed.
@@ -692,7 +696,7 @@ class NodeItem(QGraphicsItem):
         if self._run_badge is None:
             self._run_badge = RunBadge(self)
         self._run_badge.set_status(status, text)
-        self._run_badge.setToolTip(tooltip)
+        self._run_badge.setToolTip(as_plain_html(tooltip) if tooltip else "")
         self._run_badge.setPos(2, -self._run_badge.boundingRect().height() - 4)
         self._run_badge.setVisible(True)
 
@@ -1106,7 +1110,7 @@ class WireItem(QGraphicsItem):
     def update_tooltip(self) -> None:
         """The tooltip names the wire and its tensor (also when the label has no room)."""
         text = self.label_text()
-        self.setToolTip(f"{self.wire}" + (f"\n{text}" if text else ""))
+        self.setToolTip(as_plain_html(f"{self.wire}" + (f"\n{text}" if text else "")))
         label_item = getattr(self, "label_item", None)
         if label_item is not None:
             label_item.setToolTip(self.toolTip())
