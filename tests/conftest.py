@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The editor's settings (recent files, layout) of a test run go to a folder of its own,
+# never into the settings of the person running the tests.
+os.environ.setdefault("TENSORBLOCKS_SETTINGS_DIR", tempfile.mkdtemp(prefix="tb-test-settings-"))
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))

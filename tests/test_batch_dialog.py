@@ -101,9 +101,12 @@ def test_cancel_stops_and_keeps_finished_chunks(dialog: BatchDialog, qtbot: Any,
     assert 3 <= done.sum() < len(images)
 
 
-def test_file_menu_opens_the_dialog_on_the_window_session(qtbot: Any, tmp_path: Path) -> None:
+def test_file_menu_opens_the_dialog_on_the_window_session(
+    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from app.main_window import MainWindow
 
+    monkeypatch.setenv("TENSORBLOCKS_SETTINGS_DIR", str(tmp_path / "settings"))  # not the user's
     graph = write_graph(tmp_path)
     write_data(tmp_path)
     window = MainWindow()
