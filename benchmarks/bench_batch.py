@@ -81,9 +81,12 @@ def main() -> None:
     parser.add_argument("--noise", default="zero", choices=("zero", "uniform", "gaussian"))
     parser.add_argument("--chunk", type=int, default=None,
                         help="items per chunk of our run (default: the planner's choice)")
+    parser.add_argument("--dir", default=None,
+                        help="where the dataset and the stores go (default: the temp folder; "
+                        "/dev/shm measures without the disk's write-back)")
     args = parser.parse_args()
 
-    folder = Path(tempfile.mkdtemp(prefix="tb-bench-batch-"))
+    folder = Path(tempfile.mkdtemp(prefix="tb-bench-batch-", dir=args.dir))
     try:
         _bench(folder, args.items, args.repeats, args.noise, args.chunk)
     finally:
@@ -167,7 +170,7 @@ def _bench(folder: Path, n: int, repeats: int, noise: str, chunk: int | None) ->
 
     rates = {name: n / statistics.median(values) for name, values in times.items()}
     print(f"batch: {n} items [64,64,3] float32 -> glimpse {SIZE}x{SIZE} ({noise}) -> "
-          f"patches {PATCH}x{PATCH}; {workers} workers; medians of {repeats}")
+          f"patches {PATCH}x{PATCH}; {workers} workers; medians of {repeats}; in {folder.parent}")
     for name, rate in rates.items():
         worst = n / max(times[name])
         print(f"  {name:<10} {rate:>10,.0f} items/s  (worst {worst:,.0f})")
