@@ -64,6 +64,8 @@ ACTIONS: list[tuple[str, str, str, Any, str | None, str | None, str]] = [
     ("autorun", "&Auto-run", "_on_autorun_toggled", "Ctrl+Shift+R", "autorun",
      "Run again after every edit (only what changed runs)", "checkable"),
     ("clear_cache", "&Clear Cached Results", "clear_cache", None, None, None, ""),
+    ("memory_limit", "&Memory Limit…", "memory.ask", None, None,
+     "The most memory one run may use (tensors and working memory)", ""),
     ("shortcuts", "&Keyboard Shortcuts", "show_shortcuts", "F1", None, None, ""),
     ("about", "&About TensorBlocks", "show_about", None, None, None, ""),
 ]

@@ -58,6 +58,7 @@ from app.document import Document, add_recent_file, app_settings, data_dir
 from app.drops import CanvasDrops
 from app.file_actions import FileActions
 from app.inspector import Inspector
+from app.memory_setting import MemorySetting
 from app.messages import LogList, ProblemsList
 from app.outside_files import confirm_outside_files
 from app.palette import Palette
@@ -80,7 +81,7 @@ SCREENSHOT_SIZE = (1500, 950)
 MENUS = {
     "&Edit": "undo redo | cut copy paste duplicate delete | select_all find_block quick_add",
     "&View": "fit fit_selection zoom_in zoom_out zoom_reset | layout | dark_theme |",
-    "&Run": "run stop autorun | clear_cache",
+    "&Run": "run stop autorun | memory_limit clear_cache",
     "&Help": "shortcuts about",
 }
 TOOLBAR = ["new open save", "undo redo", "run stop autorun seed", "fit layout", "dark_theme"]
@@ -112,6 +113,7 @@ class MainWindow(QMainWindow):
 
         self.session = Session(engine=engine)
         self.model = self.session.model
+        self.memory = MemorySetting(self)  # the run budget from the settings
         self.undo_stack = QUndoStack(self)
         self.document = Document(
             self.model, self.undo_stack, autosave_dir=autosave_dir or data_dir(), parent=self

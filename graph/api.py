@@ -37,12 +37,16 @@ Contract:
   one :class:`~graph.engine.Engine`, so a second run reuses the outputs of unchanged nodes.
 * :meth:`Graph.save` rewrites relative file names when the folder changes (also on the
   first save of a graph made in code) — :meth:`graph.session.Session.save`.
+* A graph that reads files outside its own folder (a stranger's graph) says which ones
+  with an :class:`OutsideFilesWarning` before its first run — once per set of files
+  (``warnings.simplefilter("ignore", OutsideFilesWarning)`` turns it off).
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,7 +59,7 @@ from blocks.spec import DEFAULT_MEMORY_LIMIT, PortKind, TensorInfo
 from graph.batch import BatchEvent, BatchSummary, run_items, to_dask
 from graph.edits import literal_target
 from graph.engine import RunReport
-from graph.fileformat import load_graph
+from graph.fileformat import files_outside, load_graph, outside_files_note
 from graph.model import GraphModel, PortRef
 from graph.session import Session
 from graph.validate import validate
@@ -85,6 +89,10 @@ class Results(Mapping[str, np.ndarray]):
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}: {list(v.shape)}" for k, v in self.report.results.items())
         return f"Results({shapes})"
+
+
+class OutsideFilesWarning(UserWarning):
+    """A graph reads files outside its own folder (see :func:`graph.fileformat.files_outside`)."""
 
 
 class Graph:
@@ -178,6 +186,7 @@ class Graph:
         invalid or a node fails; otherwise the Results hold what could be computed and
         ``results.report.problems`` says what went wrong.
         """
+        self._tell_outside_files()
         if strict:
             problems = validate(self.model, base_dir=self.base_dir)
             if problems:
@@ -260,6 +269,16 @@ class Graph:
         self.session.save(target)
         self._path = target
         return target
+
+    def _tell_outside_files(self) -> None:
+        """Warn once per set of outside files, before the run reads them."""
+        outside = files_outside(self.model, self.base_dir)
+        told = frozenset(str(item.path) for item in outside)
+        if outside and told != getattr(self, "_told_outside", None):
+            self._told_outside = told
+            where = f"{self.path}: " if self.path is not None else ""
+            warnings.warn(f"{where}{outside_files_note(outside)}", OutsideFilesWarning,
+                          stacklevel=3)
 
     def _file(self) -> str | None:
         return None if self._path is None else str(self._path)

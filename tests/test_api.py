@@ -137,6 +137,7 @@ def test_save_round_trips_and_keeps_extra_keys(tmp_path: Path) -> None:
     assert Graph.load(path).model.node("crop").literals["size"] == "{3,3}"
 
 
+@pytest.mark.filterwarnings("ignore::graph.api.OutsideFilesWarning")  # reads ../../data
 def test_save_elsewhere_keeps_relative_files_reachable(tmp_path: Path) -> None:
     g = Graph.load(grid_graph(tmp_path, file_input=True))
     expected = g.run()["crop.glimpse"]
@@ -171,6 +172,7 @@ def test_a_graph_made_in_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert "2 nodes, 1 wires" in repr(g)
 
 
+@pytest.mark.filterwarnings("ignore::graph.api.OutsideFilesWarning")  # moved next to tmp
 def test_the_docstring_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import graph.api
     from assets import asset_path
@@ -194,3 +196,20 @@ def test_the_docstring_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert lazy["tiles.patches"].shape == (6, 3, 3, 768)
     assert (tmp_path / "tiles.zarr" / "tiles.patches").is_dir()
     np.testing.assert_array_equal(first["tiles.patches"][0], lazy["tiles.patches"][0].compute())
+
+
+def test_a_graph_reading_outside_files_warns_once_before_running(tmp_path: Path) -> None:
+    import warnings
+
+    from graph.api import OutsideFilesWarning
+
+    np.save(tmp_path / "data.npy", np.ones((1, 2, 2, 1), np.float32))
+    (tmp_path / "g").mkdir()
+    model = GraphModel()
+    model.add_node("Input", "image", literals={"file": "../data.npy"}, pos=(0, 0))
+    graph = Graph(model, base_dir=tmp_path / "g")
+    with pytest.warns(OutsideFilesWarning, match=r"\.\./data\.npy"):
+        graph.run()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OutsideFilesWarning)
+        graph.run()  # told already

@@ -101,3 +101,28 @@ def test_a_missing_result_names_the_ones_there() -> None:
     results = Graph(model).run()
     with pytest.raises(KeyError, match=r"no tensor 'grid.outptu'.*did you mean 'grid.output'"):
         results["grid.outptu"]
+
+
+def test_the_memory_limit_is_a_setting_of_the_editor(
+    make_window: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.document import app_settings
+    from app.memory_setting import SETTING
+    from blocks.errors import TensorBlocksError
+
+    app_settings().setValue(SETTING, "1M")
+    window: MainWindow = make_window()
+    assert window.session.engine.memory_limit == 1 << 20
+    window.model.add_node("Input", "big", literals={"initvalues": "1", "shape": "{1,512,512,3}"},
+                          pos=(0, 0))
+    report = window.session.run()
+    assert report.nodes["big"].status == "failed"
+    assert "memory" in str(report.problems[0]).lower()
+    with pytest.raises(TensorBlocksError):
+        window.memory.set("lots")
+    assert window.session.engine.memory_limit == 1 << 20  # unchanged
+    window.memory.set("512M")
+    assert window.session.engine.memory_limit == 512 << 20
+    assert app_settings().value(SETTING) == "512M"
+    assert window.session.run().ok
+    assert "memory_limit" in window.actions_by_name
