@@ -226,6 +226,7 @@ def test_the_first_save_rebases_names_typed_while_untitled(
     assert session.infer().ok and Session.load(target).infer().ok
 
 
+@pytest.mark.filterwarnings("ignore::graph.api.OutsideFilesWarning")  # reads ../data
 def test_the_api_saves_through_the_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_npy(tmp_path / "data")
     monkeypatch.chdir(tmp_path)
