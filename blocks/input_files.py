@@ -43,6 +43,7 @@ import io
 import math
 import os
 import stat
+import threading
 import time
 import warnings
 import zipfile
@@ -53,7 +54,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from blocks.errors import BlockFileError, TensorBlocksError
+from blocks.errors import BlockFileError, CancelledError, TensorBlocksError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 #: The only Pillow decoder each image suffix may run.
@@ -228,10 +229,16 @@ class _TruncatedError(Exception):
     """An npy header promises more data than there is."""
 
 
+#: Data is read in pieces of this many bytes, so a Stop lands between them.
+_READ_PIECE = 32 << 20
+
+
 def _read_npy_data(
-    stream: BinaryIO, shape: tuple[int, ...], dtype: np.dtype[Any], fortran: bool
+    stream: BinaryIO, shape: tuple[int, ...], dtype: np.dtype[Any], fortran: bool,
+    cancel: threading.Event | None = None,
 ) -> np.ndarray:
-    """The array data following an npy header, read into one new array."""
+    """The array data following an npy header, read into one new array, in pieces (a set
+    ``cancel`` event stops it between pieces with a CancelledError)."""
     if fortran:
         array = np.empty(shape[::-1], dtype).T  # F-ordered; its transpose is C-contiguous
         flat = array.T
@@ -240,7 +247,9 @@ def _read_npy_data(
     view = flat.reshape(-1).view(np.uint8).data if flat.size else memoryview(bytearray())
     filled = 0
     while filled < len(view):
-        count = stream.readinto(view[filled:])  # type: ignore[attr-defined]
+        if cancel is not None and cancel.is_set():
+            raise CancelledError("cancelled while reading the file")
+        count = stream.readinto(view[filled : filled + _READ_PIECE])  # type: ignore[attr-defined]
         if not count:
             raise _TruncatedError(
                 f"truncated: {len(view) - filled} bytes of data missing at the end"
@@ -421,7 +430,8 @@ def _array_header(
 
 
 def _with_file(
-    spec: str, base_dir: Path | None, admit: Admit | None, read: bool
+    spec: str, base_dir: Path | None, admit: Admit | None, read: bool,
+    cancel: threading.Event | None = None,
 ) -> tuple[FileHeader, np.ndarray | None]:
     """Open ``spec`` once: its header, and (``read``) its data after ``admit`` accepted it."""
     path, suffix, key = _existing(spec, base_dir)
@@ -442,10 +452,11 @@ def _with_file(
                     size = archive.getinfo(member).file_size
                     with archive.open(member) as member_stream:
                         return _read_array(
-                            member_stream, size, path, suffix, spec, admit, read  # type: ignore[arg-type]
+                            member_stream, size, path, suffix, spec, admit, read,  # type: ignore[arg-type]
+                            cancel,
                         )
             return _read_array(stream, os.fstat(raw.fileno()).st_size, path, suffix, spec,
-                               admit, read)
+                               admit, read, cancel)
     except (TensorBlocksError, MemoryError):  # ours, or admit's refusal
         raise
     except _TruncatedError as error:
@@ -456,25 +467,28 @@ def _with_file(
 
 def _read_array(
     stream: BinaryIO, total_bytes: int, path: Path, suffix: str, spec: str,
-    admit: Admit | None, read: bool,
+    admit: Admit | None, read: bool, cancel: threading.Event | None = None,
 ) -> tuple[FileHeader, np.ndarray | None]:
     header, fortran = _array_header(stream, total_bytes, path, suffix, spec)
     if not read:
         return header, None
     if admit is not None:
         admit(header)
-    return header, _read_npy_data(stream, header.shape, header.dtype, fortran)
+    return header, _read_npy_data(stream, header.shape, header.dtype, fortran, cancel)
 
 
-def read_tensor_file(spec: str, base_dir: Path | None, *, admit: Admit | None = None) -> (
-    np.ndarray
-):
+def read_tensor_file(
+    spec: str, base_dir: Path | None, *, admit: Admit | None = None,
+    cancel: threading.Event | None = None,
+) -> np.ndarray:
     """The array stored in ``spec`` (``a.npy``, ``b.npz:key``, ``c.png``).
 
     ``admit`` is called with the header read from the very handle the data is then read
     from, before anything is allocated; it raises to refuse (e.g. the memory budget).
+    ``cancel``: an array file's data is read in pieces and a set event stops the read
+    between them (CancelledError), so a Stop lands during a large file too.
     """
-    _, array = _with_file(spec, base_dir, admit, read=True)
+    _, array = _with_file(spec, base_dir, admit, read=True, cancel=cancel)
     assert array is not None
     return array
 

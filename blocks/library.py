@@ -163,6 +163,7 @@ def _input_run(ctx: RunContext) -> dict[str, np.ndarray]:
         value = read_tensor_file(
             str(file), ctx.base_dir,
             admit=lambda header: _admit_file(header, dtype, ctx.memory_limit),
+            cancel=ctx.cancel,
         )
     value = _cast(np.asarray(value), dtype)
     shape = ctx.inputs.get("shape")

@@ -281,3 +281,31 @@ def test_header_promising_more_than_the_file_is_refused_before_reading(tmp_path:
 def test_names_that_cannot_be_files(tmp_path: Path) -> None:
     _error("a\x00b.npy", tmp_path, "file not found")
     _error("x" * 5000 + ".npy", tmp_path)
+
+
+def test_a_large_file_is_read_in_pieces_and_a_stop_lands_between_them(tmp_path: Path) -> None:
+    import threading
+
+    from blocks.errors import CancelledError
+    from blocks.input_files import _READ_PIECE, read_tensor_file
+
+    pieces = 3
+    np.save(tmp_path / "big.npy", np.zeros(pieces * _READ_PIECE // 4, np.float32))
+
+    class StopAfter(threading.Event):
+        """Set once the reader has asked ``count`` times (one ask per piece)."""
+
+        def __init__(self, count: int) -> None:
+            super().__init__()
+            self.asked, self.count = 0, count
+
+        def is_set(self) -> bool:
+            self.asked += 1
+            return self.asked > self.count
+
+    stop = StopAfter(1)
+    with pytest.raises(CancelledError):
+        read_tensor_file("big.npy", tmp_path, cancel=stop)
+    assert stop.asked == 2  # stopped after the first piece, not after the whole file
+    whole = read_tensor_file("big.npy", tmp_path, cancel=StopAfter(pieces + 1))
+    assert whole.shape == (pieces * _READ_PIECE // 4,)
