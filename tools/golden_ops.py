@@ -19,9 +19,7 @@ Run it through ``python tools/make_golden.py ops``.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import os
 import re
 import sys
@@ -32,7 +30,7 @@ from typing import Any
 import numpy as np
 
 # tools/ is the script's folder (python tools/make_golden.py), so its modules import bare.
-from golden_patches import _write_npz, make_images
+from golden_patches import make_images, write_fixture_set
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -803,20 +801,8 @@ def main(out_dir: Path) -> None:
             entry["kind"] = "value"
             entry["expected"] = _store(arrays, f"{case['id']}.expected", expected)
         entries.append(entry)
-    npz_path = out_dir / NPZ_NAME
-    _write_npz(npz_path, arrays)
-    manifest = {
-        "generator": "tools/golden_ops.py (via tools/make_golden.py)",
-        "tensorflow_version": tf.__version__,
-        "numpy_version": np.__version__,
-        "seed": SEED,
-        "arrays": NPZ_NAME,
-        "arrays_sha256": hashlib.sha256(npz_path.read_bytes()).hexdigest(),
-        "n_value_cases": sum(e["kind"] == "value" for e in entries),
-        "n_error_cases": sum(e["kind"] == "error" for e in entries),
-        "cases": entries,
-    }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    write_fixture_set(out_dir, NPZ_NAME, arrays, entries, generator="tools/golden_ops.py",
+                      tensorflow_version=tf.__version__, seed=SEED)
     print(f"ops: {len(entries)} cases -> {out_dir}", file=sys.stderr)
 
 

@@ -365,22 +365,33 @@ def main(out_dir: Path) -> None:
             entry["expected"] = {"dtype": str(expected.dtype), "shape": list(expected.shape),
                                  "storage": storage_out}
         entries.append(entry)
-    npz_path = out_dir / NPZ_NAME
+    write_fixture_set(out_dir, NPZ_NAME, arrays, entries, generator="tools/golden_patches.py",
+                      tensorflow_version=tf.__version__, seed=SEED,
+                      head={"op": "ExtractImagePatches"})
+    print(f"patches: {len(entries)} cases -> {out_dir}", file=sys.stderr)
+
+
+def write_fixture_set(
+    out_dir: Path, npz_name: str, arrays: dict[str, np.ndarray], entries: list[dict[str, Any]],
+    *, generator: str, tensorflow_version: str, seed: int, head: dict[str, Any] | None = None,
+) -> None:
+    """Write ``arrays`` (``npz_name``) and the manifest of ``entries`` beside them, as every
+    fixture set is written (the tests check the arrays' sha256 from the manifest)."""
+    npz_path = out_dir / npz_name
     _write_npz(npz_path, arrays)
     manifest = {
-        "op": "ExtractImagePatches",
-        "generator": "tools/golden_patches.py (via tools/make_golden.py)",
-        "tensorflow_version": tf.__version__,
+        **(head or {}),
+        "generator": f"{generator} (via tools/make_golden.py)",
+        "tensorflow_version": tensorflow_version,
         "numpy_version": np.__version__,
-        "seed": SEED,
-        "arrays": NPZ_NAME,
+        "seed": seed,
+        "arrays": npz_name,
         "arrays_sha256": hashlib.sha256(npz_path.read_bytes()).hexdigest(),
         "n_value_cases": sum(e["kind"] == "value" for e in entries),
         "n_error_cases": sum(e["kind"] == "error" for e in entries),
         "cases": entries,
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    print(f"patches: {len(entries)} cases -> {out_dir}", file=sys.stderr)
 
 
 if __name__ == "__main__":
