@@ -105,6 +105,7 @@ class Palette(QWidget):
         self.search.setClearButtonEnabled(True)
         self.tree = _BlockTree(self)
         self.empty_hint = QLabel(self)
+        self.empty_hint.setTextFormat(Qt.TextFormat.PlainText)  # data, not markup
         self.empty_hint.setObjectName("muted")
         self.empty_hint.setWordWrap(True)
         self.empty_hint.setVisible(False)

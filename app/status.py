@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QLabel, QProgressBar
 
@@ -39,6 +39,8 @@ class EditorStatus(QObject):
         self.progress.hide()
         self.run_label, self.cursor_label, self.zoom_label = QLabel(""), QLabel(""), QLabel("100%")
         self.zoom_label.setMinimumWidth(48)
+        for label in (self.run_label, self.cursor_label, self.zoom_label):
+            label.setTextFormat(Qt.TextFormat.PlainText)  # run messages quote node ids
         for widget in (self.run_label, self.progress, self.cursor_label, self.zoom_label):
             bar.addPermanentWidget(widget)
         bar.showMessage("Ready", 3000)

@@ -126,3 +126,21 @@ def test_the_memory_limit_is_a_setting_of_the_editor(
     assert app_settings().value(SETTING) == "512M"
     assert window.session.run().ok
     assert "memory_limit" in window.actions_by_name
+
+
+def test_no_label_in_the_window_renders_markup_from_a_file(make_window: Any) -> None:
+    """Every label that shows the hostile attrs shows them as text (plain, or escaped)."""
+    window: MainWindow = make_window()
+    window.model.add_node("ExtractGlimpse", "g", attrs=f"noise_ = {HOSTILE};", pos=(0, 0))
+    window.update_inference()
+    window.session.run()
+    window.session.select(["g"])
+    shown = 0
+    for label in window.findChildren(QLabel):
+        text = label.text()
+        if "h1" not in text:
+            continue
+        shown += 1
+        plain = label.textFormat() == Qt.TextFormat.PlainText
+        assert plain or "<h1>" not in text, (label.objectName(), text)
+    assert shown >= 1

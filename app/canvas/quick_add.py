@@ -70,6 +70,7 @@ class QuickAddPopup(QFrame):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(4)
         heading = QLabel(title)
+        heading.setTextFormat(Qt.TextFormat.PlainText)  # data, not markup
         heading.setObjectName("QuickAddTitle")
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search blocks…")

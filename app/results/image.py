@@ -425,6 +425,7 @@ class ImagePanel(QWidget):
         self.view = PixelView(self)
         self.view.regridRequested.connect(self.render_images)
         self.status = QLabel(title or " ", self)
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # data, not markup
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.mode = QComboBox(self)
@@ -469,8 +470,11 @@ class ImagePanel(QWidget):
         bottom.setContentsMargins(0, 0, 0, 0)
         bottom.addWidget(self.status, 1)
         self.legend_low = QLabel(self)
+        self.legend_low.setTextFormat(Qt.TextFormat.PlainText)  # data, not markup
         self.legend = QLabel(self)
+        self.legend.setTextFormat(Qt.TextFormat.PlainText)  # data, not markup
         self.legend_high = QLabel(self)
+        self.legend_high.setTextFormat(Qt.TextFormat.PlainText)  # data, not markup
         for label in (self.legend_low, self.legend, self.legend_high):
             bottom.addWidget(label)
         layout.addLayout(bottom)

@@ -101,6 +101,7 @@ class GlimpseView(QWidget):
         self.result = result
         self.declaration = declaration or declared_view(result, ResultViewKind.WINDOWS)
         self.caption = QLabel(self)
+        self.caption.setTextFormat(Qt.TextFormat.PlainText)  # data, not markup
         self.caption.setWordWrap(True)
         self._items: list[Any] = []
         self._rects: dict[int, QRectF] = {}
@@ -270,6 +271,7 @@ class PatchesView(QWidget):
         self._tile_mark: QGraphicsRectItem | None = None
 
         self.caption = QLabel(self)
+        self.caption.setTextFormat(Qt.TextFormat.PlainText)  # data, not markup
         self.mode = QComboBox(self)
         self.mode.addItem("one location", "one")
         self.mode.addItem("all locations", "all")

@@ -93,6 +93,7 @@ class _NodePage(QWidget):
         self.stale_label = QLabel(
             f"Stale: {node_id} or a block upstream of it was edited after this run, so these "
             "results no longer match the graph. Run again (F5) to update them.", self)
+        self.stale_label.setTextFormat(Qt.TextFormat.PlainText)  # data, not markup
         self.stale_label.setObjectName("warning")
         self.stale_label.setWordWrap(True)
         self.stale_label.hide()
@@ -120,6 +121,7 @@ class ResultsPanel(QWidget):
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
         self.placeholder = QLabel("No results yet: run the graph, then select a node.", self)
+        self.placeholder.setTextFormat(Qt.TextFormat.PlainText)  # data, not markup
         self.compare = CompareView(self.stats)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -199,6 +199,7 @@ class TensorTable(QWidget):
         layout.addLayout(controls)
         layout.addWidget(self.view, 1)
         self.note = QLabel(self)
+        self.note.setTextFormat(Qt.TextFormat.PlainText)  # data, not markup
         self.note.setVisible(False)
         layout.addWidget(self.note)
         self._update_spins()

@@ -163,6 +163,7 @@ class TensorView(QWidget):
         self.result = result
         self.stats_cache = stats or StatsCache()
         self.header = QLabel(self)
+        self.header.setTextFormat(Qt.TextFormat.RichText)  # values escaped (_escape)
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
@@ -328,6 +329,7 @@ class NodeView(QWidget):
         super().__init__(parent)
         self.result = result
         self.info = QLabel(self)
+        self.info.setTextFormat(Qt.TextFormat.RichText)  # values escaped (_escape)
         self.info.setWordWrap(True)
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.info.setText(self._describe(result))
@@ -393,6 +395,7 @@ class CompareView(QWidget):
         self.mode.addItem("side by side", "side")
         self.mode.addItem("difference a − b", "difference")
         self.summary = QLabel(self)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)  # values escaped (_escape)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         controls = QHBoxLayout()
         controls.setContentsMargins(0, 0, 0, 0)
