@@ -37,7 +37,7 @@ Contract:
   that run at once; each chunk's engine gets its share. A chunk's peak is estimated from
   inference (:func:`graph.memory.estimate_run` at 1 and 2 items: the kept tensors and each
   step's working memory, plus the chunk's source items); the default chunk fills at most a
-  quarter of a worker's share and 64 MiB, and an explicit chunk that would not fit is
+  quarter of a worker's share and 128 MiB, and an explicit chunk that would not fit is
   refused before anything runs.
 * :func:`to_dask` gives every per-item tensor as a lazy dask array chunked like the run.
 """
@@ -73,7 +73,7 @@ STORE_FORMAT = "tensorblocks.batch"
 STORE_VERSION = 1
 #: Largest default chunk, in items, and in bytes of working memory per chunk.
 _MAX_DEFAULT_CHUNK = 4096
-_CHUNK_BYTES = 64 * 1024**2
+_CHUNK_BYTES = 128 * 1024**2
 _DONE = "chunks_done"
 _ITEMS = "items"
 #: Compression of stored tensors. None by default: float tensors of image data barely
