@@ -163,6 +163,7 @@ def _bench(folder: Path, n: int, repeats: int, noise: str, chunk: int | None) ->
     times: dict[str, list[float]] = {name: [] for name in runners}
     for repeat in range(repeats):
         for name, run in runners.items():
+            time.sleep(0.2)  # each column starts on a settled machine (TF's pools spin a while)
             started = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - started)
