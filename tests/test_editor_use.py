@@ -614,3 +614,26 @@ def test_compare_says_why_it_cannot_subtract_and_keeps_the_stats_start_visible(
     room = view.tabs.width() - tab_bar.sizeHint().width()
     assert corner.sizeHint().width() <= max(room, corner.minimumSizeHint().width())
     assert view.header.geometry().left() >= 0
+
+
+def test_far_zoomed_out_titles_shrink_or_break_before_they_elide(qtbot: Any) -> None:
+    from PySide6.QtGui import QImage, QPainter, QUndoStack
+
+    from app.canvas.scene import GraphScene
+    from app.canvas.view import GraphView
+    from graph.fileformat import load_graph
+    from graph.session import Session
+
+    session = Session(load_graph(ROOT / "assets" / "examples" / "glimpses.tbg.json"))
+    scene = GraphScene(session, QUndoStack())
+    view = GraphView(scene)
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.scale(0.18, 0.18)
+    view.centerOn(scene.itemsBoundingRect().center())
+    canvas = QImage(view.viewport().size(), QImage.Format.Format_ARGB32)
+    painter = QPainter(canvas)
+    view.render(painter)
+    painter.end()
+    for node_id in ("scene", "centre", "red_square", "corner_zero"):
+        assert scene.node_item(node_id).compact_title() == node_id  # no "re…", no "sce…"

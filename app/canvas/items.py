@@ -913,11 +913,27 @@ class NodeItem(QGraphicsItem):
         if lod <= 0:
             return
         big = QFont(font("title"))
-        big.setPixelSize(max(1, round(COMPACT_TITLE_PX / lod)))
-        metrics = QFontMetricsF(big)
+        size = max(1.0, COMPACT_TITLE_PX / lod)
+        big.setPixelSize(round(size))
         room = QRectF(6, 0, self._width - 12, self._body_height)
-        text = metrics.elidedText(self.node_id, Qt.TextElideMode.ElideRight, room.width())
-        self._compact_title = text
+        # A long id first gets a smaller (still readable) font, then a second line, and only
+        # then an ellipsis: "red_square" must not become "re…".
+        node_id = self.node_id
+        width = QFontMetricsF(big).horizontalAdvance(node_id)
+        # Break only after a separator (never inside a word); a single word shrinks further.
+        cut = max((node_id.rfind(mark, 0, len(node_id) // 2 + 3) for mark in "_-"), default=-1)
+        smallest = 0.6 if cut > 0 else 0.35
+        if width > room.width():
+            fit = room.width() / width * 0.96  # a little slack: sizes are whole pixels
+            big.setPixelSize(max(1, int(size * max(smallest, fit))))
+        metrics = QFontMetricsF(big)
+        lines = [node_id]
+        if metrics.horizontalAdvance(node_id) > room.width() and cut > 0:
+            lines = [node_id[: cut + 1], node_id[cut + 1 :]]
+        lines = [metrics.elidedText(line, Qt.TextElideMode.ElideRight, room.width())
+                 for line in lines]
+        text = "\n".join(lines)
+        self._compact_title = "".join(lines)
         painter.setFont(big)
         painter.setPen(QColor(theme.text))
         painter.drawText(room, int(Qt.AlignmentFlag.AlignCenter), text)
