@@ -17,6 +17,9 @@ Files come from strangers:
   header says (:class:`FileHeader`: shape, dtype, and the bytes reading will allocate)
   before allocating anything, so a file swapped after a check is checked again at the
   moment of reading. A header promising more data than the file holds is refused.
+* :func:`array_layout` gives an ``.npy``/``.npz`` member's header and where its data
+  starts in the file (for a batch run that maps only the rows it reads), with the same
+  checks as a read.
 * Images beyond Pillow's decompression-bomb limit are a clean error; below it the size
   is the caller's to judge through ``admit`` (Pillow's warning is not printed).
 * :func:`file_signature` changes whenever the file is changed (see its docstring).
@@ -154,7 +157,8 @@ def _open_regular(path: Path, spec: str) -> BinaryIO:
         raise
 
 
-def _check_dtype(dtype: np.dtype[Any], spec: str, what: str) -> None:
+def check_dtype(dtype: np.dtype[Any], spec: str, what: str = "an array") -> None:
+    """Only numbers and booleans are read (no object, string or structured arrays)."""
     if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None:
         raise _error(
             f"expected {what} of numbers or booleans, found dtype {dtype} "
@@ -214,7 +218,7 @@ def _npy_header(stream: BinaryIO, total_bytes: int, spec: str, path: Path) -> tu
     header_end = stream.tell() - start
     shape = tuple(int(d) for d in shape)
     dtype = np.dtype(dtype)
-    _check_dtype(dtype, spec, "an array")
+    check_dtype(dtype, spec)
     needed = math.prod(shape) * dtype.itemsize
     available = total_bytes - header_end
     if needed > available:
@@ -491,6 +495,64 @@ def read_tensor_file(
     _, array = _with_file(spec, base_dir, admit, read=True, cancel=cancel)
     assert array is not None
     return array
+
+
+@dataclass(frozen=True)
+class ArrayLayout:
+    """Where an array file's data lies, for reading it in parts (a batch run's rows).
+
+    ``data_offset`` is the byte offset of the data in the file at ``path`` (an ``.npy``, or a
+    member stored without compression in an ``.npz``); ``None`` for a compressed member,
+    which can only be read whole.
+    """
+
+    path: Path
+    header: FileHeader
+    fortran: bool
+    data_offset: int | None
+
+
+def array_layout(spec: str, base_dir: Path | None) -> ArrayLayout:
+    """The header of the ``.npy`` or ``name.npz:key`` in ``spec`` and where its data lies,
+    checked as every read is (sizes against the file, entry counts, dtypes), without
+    reading the data."""
+    path, suffix, key = _existing(spec, base_dir)
+    if suffix not in ARRAY_SUFFIXES:
+        raise _error(f"expected an array file (.npy, name.npz:key), found '{suffix}'", spec)
+    try:
+        with _open_regular(path, spec) as raw:
+            if suffix == ".npy":
+                header, fortran = _array_header(
+                    raw, os.fstat(raw.fileno()).st_size, path, suffix, spec
+                )
+                return ArrayLayout(path, header, fortran, raw.tell())
+            _check_zip_entries(raw, path, spec)
+            with zipfile.ZipFile(raw) as archive:
+                info = archive.getinfo(_npz_member(archive, key, spec))
+                with archive.open(info) as member:
+                    header, fortran = _array_header(
+                        member, info.file_size, path, suffix, spec  # type: ignore[arg-type]
+                    )
+                    header_bytes = member.tell()
+            offset = None
+            if info.compress_type == zipfile.ZIP_STORED:
+                offset = _member_data_start(raw, info, path, spec) + header_bytes
+            return ArrayLayout(path, header, fortran, offset)
+    except (TensorBlocksError, MemoryError):
+        raise
+    except Exception as error:  # zipfile, OSError, EOFError from a corrupt file
+        raise _invalid(path, suffix, error, spec) from error
+
+
+def _member_data_start(raw: BinaryIO, info: zipfile.ZipInfo, path: Path, spec: str) -> int:
+    """Where a stored member's bytes start: after its local header (30 bytes, name, extra)."""
+    raw.seek(info.header_offset)
+    local = raw.read(30)
+    if len(local) != 30 or local[:4] != b"PK\x03\x04":
+        raise _error(f"cannot read {path.name}: not a valid .npz file (bad local header)", spec)
+    name_length = int.from_bytes(local[26:28], "little")
+    extra_length = int.from_bytes(local[28:30], "little")
+    return info.header_offset + 30 + name_length + extra_length
 
 
 def read_header(spec: str, base_dir: Path | None) -> FileHeader:

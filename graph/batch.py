@@ -326,6 +326,7 @@ def plan_batch(
             opened.append(open_source(value, memory_limit=memory_limit))
         except TensorBlocksError as error:
             error.reason = f"--map {address}: {error.reason}"
+            error.port = None  # the file reader names an Input's 'file' port; not this one
             raise
     counts = [len(source) for source in opened]
     if len(set(counts)) > 1:

@@ -35,10 +35,8 @@ from __future__ import annotations
 
 import glob as globbing
 import hashlib
-import io
 import math
 import os
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,10 +45,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from blocks.errors import BlockFileError, MemoryLimitError
-from blocks.input_files import ARRAY_SUFFIXES, IMAGE_SUFFIXES, peek_tensor_file, read_tensor_file
+from blocks.input_files import (
+    ARRAY_SUFFIXES,
+    IMAGE_SUFFIXES,
+    array_layout,
+    check_dtype,
+    peek_tensor_file,
+    read_tensor_file,
+)
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
-_NUMERIC_KINDS = "biufc"
 _GLOB_CHARACTERS = "*?["
 ItemShape = tuple[int, ...]
 
@@ -86,16 +90,6 @@ class Source(Protocol):
 
 def _error(reason: str, name: str, item: int | None = None) -> BlockFileError:
     return BlockFileError(reason, file=name, location=None if item is None else f"item {item}")
-
-
-def _checked_dtype(dtype: np.dtype[Any], name: str) -> np.dtype[Any]:
-    if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None or dtype.hasobject:
-        raise _error(
-            f"expected an array of numbers or booleans, found dtype {dtype} "
-            "(object, string and structured arrays are not read)",
-            name,
-        )
-    return dtype
 
 
 def _stamp(path: Path) -> str:
@@ -145,8 +139,10 @@ class ArraySource(_Rows):
         if not shape:
             raise _error("expected an array with an item axis (axis 0), found a scalar",
                          name or "array")
+        dtype = np.dtype(array.dtype)
+        check_dtype(dtype, name or "array")
         super().__init__(name or f"a {type(array).__module__.split('.')[0]} array",
-                         shape, _checked_dtype(np.dtype(array.dtype), name or "array"))
+                         shape, dtype)
         self.array = array
 
     def read(self, start: int, stop: int) -> np.ndarray:
@@ -195,46 +191,6 @@ class NpySource(_Rows):
         return _digest("npy", self.stamp, str(self.shape), str(self.dtype))
 
 
-def _npy_header(stream: Any, name: str) -> tuple[tuple[int, ...], np.dtype[Any], bool]:
-    """Shape, dtype and Fortran order from an npy header (versions 1, 2 and 3)."""
-    try:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
-        elif version == (3, 0):
-            # Version 3 is version 2 with a UTF-8 header, needed only for non-ASCII field
-            # names (structured dtypes, refused anyway): an ASCII one reads as version 2.
-            length = stream.read(4)
-            header = stream.read(int.from_bytes(length, "little")) if len(length) == 4 else b""
-            if not header.isascii():
-                raise ValueError("a version 3.0 header with non-ASCII text")
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(
-                io.BytesIO(length + header)
-            )
-        else:
-            raise ValueError(f"unknown npy version {version}")
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as error:
-        raise _error(f"not a valid .npy header ({error})", name) from error
-    return tuple(int(d) for d in shape), np.dtype(dtype), bool(fortran)
-
-
-def _open_npy(path: Path, name: str) -> NpySource:
-    with path.open("rb") as stream:
-        shape, dtype, fortran = _npy_header(stream, name)
-        offset = stream.tell()
-    _checked_dtype(dtype, name)
-    _check_layout(shape, fortran, name)
-    needed = math.prod(shape) * dtype.itemsize
-    size = path.stat().st_size
-    if offset + needed > size:
-        raise _error(f"truncated: its header promises {list(shape)} {dtype} ({needed} bytes) "
-                     f"but {max(size - offset, 0)} bytes follow", name)
-    return NpySource(path, name, data_offset=offset, shape=shape, dtype=dtype,
-                     stamp=_stamp(path))
-
-
 def _check_layout(shape: tuple[int, ...], fortran: bool, name: str) -> None:
     if not shape:
         raise _error("expected an array with an item axis (axis 0), found a scalar", name)
@@ -243,61 +199,26 @@ def _check_layout(shape: tuple[int, ...], fortran: bool, name: str) -> None:
                      "save it with numpy.ascontiguousarray", name)
 
 
-def _open_npz(path: Path, key: str | None, name: str, memory_limit: int) -> Source:
-    try:
-        archive = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile, ValueError) as error:
-        raise _error(f"not a valid .npz file ({error})", name) from error
-    with archive:
-        members = {m[:-4]: m for m in archive.namelist() if m.endswith(".npy")}
-        if key is None:
-            if len(members) != 1:
-                keys = ", ".join(sorted(members)) or "none"
-                raise _error(f"the archive holds {len(members)} arrays; name one as "
-                             f"name.npz:key (keys: {keys})", name)
-            key = next(iter(members))
-        if key not in members:
-            keys = ", ".join(sorted(members)) or "none"
-            raise _error(f"no array '{key}' in the archive; its keys are: {keys}", name)
-        info = archive.getinfo(members[key])
-        with archive.open(info) as stream:
-            shape, dtype, fortran = _npy_header(stream, name)
-            header_bytes = stream.tell()
-        _checked_dtype(dtype, name)
-        _check_layout(shape, fortran, name)
-        needed = math.prod(shape) * dtype.itemsize
-        if header_bytes + needed > info.file_size:
-            raise _error(f"truncated: the member's header promises {needed} bytes of data "
-                         f"but {max(info.file_size - header_bytes, 0)} follow", name)
-        if info.compress_type == zipfile.ZIP_STORED:
-            offset = _member_data_offset(path, info) + header_bytes
-            return NpySource(path, name, data_offset=offset, shape=shape, dtype=dtype,
-                             stamp=_stamp(path) + f":{key}")
-        if needed > memory_limit:
-            raise MemoryLimitError(
-                f"the compressed member '{key}' holds {needed} bytes, more than the memory "
-                f"budget of {memory_limit} bytes; store it as .npy or zarr to stream it",
-                file=name,
-            )
-        with archive.open(info) as stream:
-            try:
-                array = np.lib.format.read_array(stream, allow_pickle=False)
-            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-                raise _error(f"cannot read the member '{key}' ({error})", name) from error
-    source = ArraySource(array, name)
-    return source
-
-
-def _member_data_offset(path: Path, info: zipfile.ZipInfo) -> int:
-    """Where a stored member's bytes start: after its local header (30 bytes + name + extra)."""
-    with path.open("rb") as stream:
-        stream.seek(info.header_offset)
-        header = stream.read(30)
-    if len(header) != 30 or header[:4] != b"PK\x03\x04":
-        raise _error("not a valid .npz file (bad local header)", str(path))
-    name_length = int.from_bytes(header[26:28], "little")
-    extra_length = int.from_bytes(header[28:30], "little")
-    return info.header_offset + 30 + name_length + extra_length
+def _open_array_file(path: Path, key: str | None, name: str, memory_limit: int) -> Source:
+    """An ``.npy`` or ``name.npz:key``: header and data offset from
+    :func:`blocks.input_files.array_layout` (the checks every read makes); rows mapped on
+    demand, or a compressed member read once within the budget."""
+    member = "" if key is None else f":{key}"
+    spec = f"{path}{member}"
+    layout = array_layout(spec, None)
+    header = layout.header
+    _check_layout(header.shape, layout.fortran, name)
+    stamp = _stamp(path) + member
+    if layout.data_offset is not None:
+        return NpySource(path, name, data_offset=layout.data_offset, shape=header.shape,
+                         dtype=header.dtype, stamp=stamp)
+    if header.read_bytes > memory_limit:
+        raise MemoryLimitError(
+            f"the compressed member holds {header.read_bytes} bytes, more than the memory "
+            f"budget of {memory_limit} bytes; store it as .npy or zarr to stream it",
+            file=name,
+        )
+    return ArraySource(read_tensor_file(spec, None), name)
 
 
 class ZarrSource(ArraySource):
@@ -462,10 +383,8 @@ def open_source(
         return ZarrSource(path, inner, text, memory_limit)
     if suffix in ARRAY_SUFFIXES and not path.is_file():
         raise _error(f"expected a file, found a folder or special file: {path}", text)
-    if suffix == ".npy":
-        return _open_npy(path, text)
-    if suffix == ".npz":
-        return _open_npz(path, inner, text, memory_limit)
+    if suffix in ARRAY_SUFFIXES:
+        return _open_array_file(path, inner, text, memory_limit)
     raise _error(
         "expected a .npy file, name.npz:key, a .zarr array or a quoted glob of files "
         f"(e.g. 'photos/*.png'), found '{path.suffix or 'no extension'}'", text,

@@ -295,7 +295,7 @@ def test_bad_sources_name_the_file(dataset: tuple[Path, Path, Path], tmp_path: P
     big_header = tmp_path / "truncated.npy"
     np.save(big_header, np.zeros((100, 16, 16, 3), np.uint8))
     big_header.write_bytes(big_header.read_bytes()[:5000])
-    for name, expected in (("fake.npy", "not a valid .npy header"),
+    for name, expected in (("fake.npy", "not a valid .npy"),
                            ("objects.npy", "object, string and structured arrays"),
                            ("truncated.npy", "truncated"),
                            ("missing.npy", "no such file"),
