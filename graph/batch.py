@@ -65,7 +65,7 @@ from graph.engine import Engine, RunReport
 from graph.fileformat import graph_from_json, graph_to_dict, graph_to_json
 from graph.infer import infer
 from graph.memory import estimate_run, format_bytes
-from graph.model import GraphModel
+from graph.model import GraphModel, PortRef
 from graph.sources import Source, open_source
 
 #: The store layout's name and version (root attribute ``tensorblocks``).
@@ -174,9 +174,6 @@ class BatchPlan:
         return next((names for s in self.sources if (names := s.item_names()) is not None),
                     None)
 
-    def describe_items(self, start: int, stop: int) -> str:
-        return f"item {start}" if stop - start == 1 else f"items {start}..{stop - 1}"
-
 
 _MODELS: dict[str, GraphModel] = {}
 _MODELS_LOCK = threading.Lock()
@@ -225,8 +222,7 @@ def resolve_target(model: GraphModel, address: str) -> Target:
         raise BatchError(f"--map {text}: the input takes {port.kind.value} values; only "
                          "tensor inputs take a value per item", node=node_id, block=node.block,
                          port=port_name)
-    wire = next((w for w in model.wires() if w.dst.node == node_id and w.dst.port == port_name),
-                None)
+    wire = model.wire_into(PortRef(node_id, port_name))
     if wire is not None:
         raise BatchError(f"--map {text}: the input is fed by a wire from '{wire.src}'",
                          node=node_id, block=node.block, port=port_name)
@@ -251,15 +247,15 @@ def mappable_targets(model: GraphModel) -> list[Target]:
     return nodes + ports
 
 
-def _feed_infos(
-    targets: Sequence[Target], infos: Sequence[TensorInfo]
-) -> dict[str, dict[str, Any]]:
+def _feeds(targets: Sequence[Target], values: Sequence[Any]) -> dict[str, dict[str, Any]]:
+    """The engine's and inference's ``feeds``: each target's port gets its value (an array
+    to run, a TensorInfo to infer) and the ports it unsets get ``None``."""
     feeds: dict[str, dict[str, Any]] = {}
-    for target, info in zip(targets, infos, strict=True):
+    for target, value in zip(targets, values, strict=True):
         entry = feeds.setdefault(target.node, {})
         for port in target.cleared:
             entry.setdefault(port, None)
-        entry[target.port] = info
+        entry[target.port] = value
     return feeds
 
 
@@ -361,7 +357,7 @@ def plan_batch(
         peaks = []
         for n in (1, 2):
             infos = [TensorInfo((n, *shape), dtype) for shape, dtype in looks]
-            feeds = _feed_infos(targets, infos)
+            feeds = _feeds(targets, infos)
             inference = infer(model, base_dir=base_dir, memory_limit=memory_limit, feeds=feeds)
             if inference.problems:
                 problems = [p.at(location=f"{_items_text(start, stop)} of the mapped sources")
@@ -478,16 +474,6 @@ def _chunk_size(
 # ----------------------------------------------------------------------------- running
 
 
-def _feeds(plan: BatchPlan, arrays: Sequence[np.ndarray]) -> dict[str, dict[str, Any]]:
-    feeds: dict[str, dict[str, Any]] = {}
-    for target, array in zip(plan.targets, arrays, strict=True):
-        entry = feeds.setdefault(target.node, {})
-        for port in target.cleared:
-            entry.setdefault(port, None)
-        entry[target.port] = array
-    return feeds
-
-
 def _run_once(plan: BatchPlan, start: int, stop: int, names: Iterable[str]) -> RunReport:
     arrays = []
     for target, source in zip(plan.targets, plan.sources, strict=True):
@@ -500,7 +486,7 @@ def _run_once(plan: BatchPlan, start: int, stop: int, names: Iterable[str]) -> R
     base_dir = None if plan.base_dir is None else Path(plan.base_dir)
     return Engine(memory_limit=plan.memory_limit // plan.workers).run(
         plan.model(), base_dir=base_dir, seed=plan.seed, item_offset=start,
-        feeds=_feeds(plan, arrays), targets=list(names),
+        feeds=_feeds(plan.targets, arrays), targets=list(names),
     )
 
 
