@@ -41,9 +41,14 @@ def safe_text(text: object) -> str:
     return _UNSAFE.sub(_escape, value)
 
 
+def html_text(text: object) -> str:
+    """``text`` escaped for inclusion in rich text: shown literally, controls escaped."""
+    return html.escape(safe_text(text), quote=False)
+
+
 def as_plain_html(text: object) -> str:
-    """``text`` as HTML that shows it literally (each line escaped by :func:`safe_text`,
+    """``text`` as HTML that shows it literally (each line escaped by :func:`html_text`,
     line breaks kept): for Qt tool tips, which render anything looking like HTML."""
     value = text if isinstance(text, str) else str(text)
-    lines = (html.escape(safe_text(line), quote=False) for line in value.split("\n"))
-    return "<p style='white-space:pre-wrap'>" + "<br>".join(lines) + "</p>"
+    lines = "<br>".join(map(html_text, value.split("\n")))
+    return f"<p style='white-space:pre-wrap'>{lines}</p>"

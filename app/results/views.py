@@ -51,6 +51,7 @@ from app.results.overlays import GlimpseView, PatchesView
 from app.results.table import TensorTable
 from blocks.library import REGISTRY
 from blocks.spec import ResultViewKind
+from graph.text import html_text
 
 #: The widget that draws each kind of declared result view.
 OVERLAY_VIEWS: dict[ResultViewKind, type[GlimpseView] | type[PatchesView]] = {
@@ -163,7 +164,7 @@ class TensorView(QWidget):
         self.result = result
         self.stats_cache = stats or StatsCache()
         self.header = QLabel(self)
-        self.header.setTextFormat(Qt.TextFormat.RichText)  # values escaped (_escape)
+        self.header.setTextFormat(Qt.TextFormat.RichText)  # values escaped (html_text)
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
@@ -329,7 +330,7 @@ class NodeView(QWidget):
         super().__init__(parent)
         self.result = result
         self.info = QLabel(self)
-        self.info.setTextFormat(Qt.TextFormat.RichText)  # values escaped (_escape)
+        self.info.setTextFormat(Qt.TextFormat.RichText)  # values escaped (html_text)
         self.info.setWordWrap(True)
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.info.setText(self._describe(result))
@@ -365,21 +366,17 @@ class NodeView(QWidget):
         if result.seconds:
             parts[0] += f" in {result.seconds * 1000:.1f} ms"
         if result.attrs:  # on the first line: it is short
-            parts[0] += " · " + _escape(", ".join(
+            parts[0] += " · " + html_text(", ".join(
                 f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}"
                 for k, v in result.attrs.items()))
         if result.error:
-            parts.append(f"<span style='color:#d32f2f'>{_escape(result.error)}</span>")
+            parts.append(f"<span style='color:#d32f2f'>{html_text(result.error)}</span>")
         if result.inputs:
-            parts.append("inputs: " + _escape(", ".join(
+            parts.append("inputs: " + html_text(", ".join(
                 f"{k} = {port_value_text(v)}" for k, v in result.inputs.items())))
         if not result.outputs and not result.error:
             parts.append("no product tensors")
         return "<br>".join(parts)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class CompareView(QWidget):
@@ -395,7 +392,7 @@ class CompareView(QWidget):
         self.mode.addItem("side by side", "side")
         self.mode.addItem("difference a − b", "difference")
         self.summary = QLabel(self)
-        self.summary.setTextFormat(Qt.TextFormat.RichText)  # values escaped (_escape)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)  # values escaped (html_text)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         controls = QHBoxLayout()
         controls.setContentsMargins(0, 0, 0, 0)
