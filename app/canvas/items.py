@@ -151,6 +151,26 @@ def _elided_static(text: str, role: str, width: float) -> QStaticText:
 
 _statics: dict[tuple[str, str], QStaticText] = {}
 _elided: dict[tuple[str, str, float], str] = {}
+
+
+def _compact_title_layout(node_id: str, size: int, room: float) -> tuple[int, str]:
+    """(pixel size, text) of a far-zoomed-out title: a long id first gets a smaller (still
+    readable) font, then a second line after a ``_`` or ``-`` (never inside a word), and
+    only then an ellipsis — "red_square" must not become "re…"."""
+    big = QFont(font("title"))
+    big.setPixelSize(size)
+    width = QFontMetricsF(big).horizontalAdvance(node_id)
+    cut = max((node_id.rfind(mark, 0, len(node_id) // 2 + 3) for mark in "_-"), default=-1)
+    smallest = 0.6 if cut > 0 else 0.35  # a single word shrinks further instead of breaking
+    if width > room:
+        fit = room / width * 0.96  # a little slack: sizes are whole pixels
+        big.setPixelSize(max(1, int(size * max(smallest, fit))))
+    metrics = QFontMetricsF(big)
+    lines = [node_id]
+    if metrics.horizontalAdvance(node_id) > room and cut > 0:
+        lines = [node_id[: cut + 1], node_id[cut + 1 :]]
+    lines = [metrics.elidedText(line, Qt.TextElideMode.ElideRight, room) for line in lines]
+    return big.pixelSize(), "\n".join(lines)
 _metrics: dict[str, QFontMetricsF] = {}
 
 
@@ -404,6 +424,8 @@ class NodeItem(QGraphicsItem):
         self._label_width = 0.0
         self._problem_badge: ProblemBadge | None = None
         self._problem_text = ""
+        #: ((node id, pixel size, room), pixel size, text) of the last compact title.
+        self._compact_layout: tuple[tuple[str, int, float], int, str] | None = None
         self._run_badge: RunBadge | None = None
         self._press_field: str | None = None
         self._press_cell: str | None = None
@@ -912,28 +934,15 @@ class NodeItem(QGraphicsItem):
         """Far zoomed out: the node id, large enough to read, over the body."""
         if lod <= 0:
             return
-        big = QFont(font("title"))
-        size = max(1.0, COMPACT_TITLE_PX / lod)
-        big.setPixelSize(round(size))
         room = QRectF(6, 0, self._width - 12, self._body_height)
-        # A long id first gets a smaller (still readable) font, then a second line, and only
-        # then an ellipsis: "red_square" must not become "re…".
-        node_id = self.node_id
-        width = QFontMetricsF(big).horizontalAdvance(node_id)
-        # Break only after a separator (never inside a word); a single word shrinks further.
-        cut = max((node_id.rfind(mark, 0, len(node_id) // 2 + 3) for mark in "_-"), default=-1)
-        smallest = 0.6 if cut > 0 else 0.35
-        if width > room.width():
-            fit = room.width() / width * 0.96  # a little slack: sizes are whole pixels
-            big.setPixelSize(max(1, int(size * max(smallest, fit))))
-        metrics = QFontMetricsF(big)
-        lines = [node_id]
-        if metrics.horizontalAdvance(node_id) > room.width() and cut > 0:
-            lines = [node_id[: cut + 1], node_id[cut + 1 :]]
-        lines = [metrics.elidedText(line, Qt.TextElideMode.ElideRight, room.width())
-                 for line in lines]
-        text = "\n".join(lines)
-        self._compact_title = "".join(lines)
+        size = max(1, round(COMPACT_TITLE_PX / lod))
+        key = (self.node_id, size, room.width())
+        if self._compact_layout is None or self._compact_layout[0] != key:
+            self._compact_layout = (key, *_compact_title_layout(self.node_id, size, room.width()))
+        _, pixels, text = self._compact_layout
+        self._compact_title = text.replace("\n", "")
+        big = QFont(font("title"))
+        big.setPixelSize(pixels)
         painter.setFont(big)
         painter.setPen(QColor(theme.text))
         painter.drawText(room, int(Qt.AlignmentFlag.AlignCenter), text)
