@@ -74,19 +74,13 @@ import math
 import secrets
 import threading
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from blocks.errors import InvalidArgumentError, MemoryLimitError
 from blocks.kernels.arguments import attr_flag, attr_text, check_cancel, tf_array
-from blocks.kernels.glimpse_loops import (
-    GAUSSIAN,
-    UNIFORM,
-    ZERO,
-    glimpse_items,
-    window_corners,
-)
 from blocks.kernels.pieces import run_pieces, thread_count
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
@@ -99,11 +93,18 @@ _TF_NAN = np.array(0xFFC00000, np.uint32).view(np.float32)[()]
 _PIECE_BYTES = 4 << 20
 #: Work of at least this many bytes is shared with helper threads.
 _PARALLEL_MIN_BYTES = 1 << 20
-_FILL_CODES = {"zero": ZERO, "uniform": UNIFORM, "gaussian": GAUSSIAN}
 
 _M64 = (1 << 64) - 1
 
 Window = tuple[int, int] | None
+
+
+def _loops() -> ModuleType:
+    """The compiled loops, imported on first use: importing numba costs about 0.15 s, which
+    ``tensorblocks check`` and the editor's start need not pay."""
+    from blocks.kernels import glimpse_loops
+
+    return glimpse_loops
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -337,7 +338,7 @@ def glimpse_windows(
             f"offsets: expected shape [{dims[0]},2], got {_shape_text(points.shape)}",
             port="offsets",
         )
-    corners, shown = window_corners(
+    corners, shown = _loops().window_corners(
         np.ascontiguousarray(points), dims[1], dims[2], out_h, out_w, version,
         attr_flag(centered, True), attr_flag(normalized, True),
     )
@@ -378,7 +379,7 @@ def _items_with_fill(
     centered: bool, normalized: bool,
 ) -> int:
     """How many glimpses have fill: windows not wholly inside the image."""
-    corners, shown = window_corners(points, height, width, out_h, out_w, version, centered,
+    corners, shown = _loops().window_corners(points, height, width, out_h, out_w, version, centered,
                                     normalized)
     inside = (corners >= 0).all(axis=1) & (corners[:, 0] + out_h <= height) & (
         corners[:, 1] + out_w <= width
@@ -446,7 +447,8 @@ def _extract(
     flat_out = out.reshape(-1)
     key = np.uint64(0 if mode == "zero" else _noise_key(None if seed is None else int(seed)))
     centered_flag, normalized_flag = attr_flag(centered, True), attr_flag(normalized, True)
-    fill = _FILL_CODES[mode]
+    loops = _loops()
+    fill = {"zero": loops.ZERO, "uniform": loops.UNIFORM, "gaussian": loops.GAUSSIAN}[mode]
     pieces, threads = _plan_pieces(
         batch, 4 * out_h * out_w * channels,
         0 if mode == "zero" else 4 * height * width * channels,
@@ -458,7 +460,7 @@ def _extract(
 
     def glimpse_piece(index: int) -> None:
         first = index * per_piece
-        glimpse_items(
+        loops.glimpse_items(
             flat_image, batch, height, width, channels, points, flat_out, out_h, out_w,
             first, min(first + per_piece, batch), version, centered_flag, normalized_flag,
             fill, key, int(item_offset),
