@@ -52,11 +52,7 @@ _U27 = np.uint64(27)
 _U30 = np.uint64(30)
 _U31 = np.uint64(31)
 _U32 = np.uint64(32)
-_I31 = np.int32(31)
-_I_ABS = np.int32(0x7FFFFFFF)
-_I_INF = np.int32(0x7F800000)
-_I_MAX = np.int32(0x7FFFFFFF)
-_I_MIN = np.int32(-0x80000000)
+_RANGE_LANES = 32
 _NAN = np.float32(np.nan)
 _TWO = np.float32(2)
 _HALF = np.float32(0.5)
@@ -175,27 +171,38 @@ def _max_nan(a: np.float32, b: np.float32) -> np.float32:
 
 
 @_jit
-def _ordered(bits: np.int32) -> np.int32:
-    """A float32's bits as an int32 that orders as the floats do (-0.0 just below 0.0);
-    its own inverse. Integer minima and maxima vectorise, float ones with NaN do not."""
-    return bits ^ ((bits >> _I31) & _I_ABS)
+def _uniform_range(
+    image: np.ndarray, start: int, count: int, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.float32, np.float32]:
+    """The least and the greatest value of the image ``image[start:start+count]``, NaN
+    skipped as Eigen's min/max skip it (``v < lo`` is false for NaN); ``lo > hi`` when the
+    image holds NaN only.
 
-
-@_jit
-def _uniform_range(bits: np.ndarray, start: int, count: int) -> tuple[np.int32, np.int32]:
-    """The ordered keys (:func:`_ordered`) of the least and the greatest value of the image
-    ``bits[start:start+count]`` (float32 bits), NaN skipped as Eigen's min/max skip it;
-    ``lo > hi`` when the image holds NaN only."""
-    lo = _I_MAX
-    hi = _I_MIN
-    image = bits[start : start + count]  # indexed from 0 up: the loop vectorises
-    for k in range(count):
-        value = image[k]
-        key = _ordered(value)
-        nan = (value & _I_ABS) > _I_INF
-        lo = min(lo, _I_MAX if nan else key)
-        hi = max(hi, _I_MIN if nan else key)
-    return lo, hi
+    Kept in ``_RANGE_LANES`` running minima ``lo`` and maxima ``hi`` (scratch of the
+    caller's: an allocation per item would cost more than a small image's scan),
+    element-wise (no reassociation, so the answer is exact whatever the vector width);
+    the compiler turns the lane loop into vector min/max instructions.
+    """
+    lo[:] = np.inf
+    hi[:] = -np.inf
+    view = image[start : start + count]
+    rows = count // _RANGE_LANES
+    for r in range(rows):
+        row = view[r * _RANGE_LANES : (r + 1) * _RANGE_LANES]
+        for lane in range(_RANGE_LANES):
+            value = row[lane]
+            lo[lane] = value if value < lo[lane] else lo[lane]
+            hi[lane] = value if value > hi[lane] else hi[lane]
+    low = _F32(np.inf)
+    high = _F32(-np.inf)
+    for k in range(rows * _RANGE_LANES, count):
+        value = view[k]
+        low = value if value < low else low
+        high = value if value > high else high
+    for lane in range(_RANGE_LANES):
+        low = lo[lane] if lo[lane] < low else low
+        high = hi[lane] if hi[lane] > high else high
+    return low, high
 
 
 @_jit
@@ -258,21 +265,21 @@ def _gaussian_stats(
 
 @_jit
 def _uniform_value(
-    position: int, k1: np.uint64, k2: np.uint64, lo: np.float32, scale: np.float32
+    position: np.uint64, k1: np.uint64, k2: np.uint64, lo: np.float32, scale: np.float32
 ) -> np.float32:
     """``lo + U * span``, ``U`` the element's 24 bits times 2**-24 (``scale`` is
     ``span * 2**-24``)."""
-    steps = _F32(_bits(np.uint64(position), k1, k2) >> _U8)
+    steps = _F32(np.int32(_bits(position, k1, k2) >> _U8))
     return _F32(_F32(steps * scale) + lo)
 
 
 @_jit
 def _box_muller(pair: int, k1: np.uint64, k2: np.uint64) -> tuple[np.float32, np.float32]:
     """``(radius, angle)`` of the element pair ``(pair, pair+1)`` (``pair`` even)."""
-    radius = _F32(_bits(np.uint64(pair), k1, k2) >> _U8)
+    radius = _F32(np.int32(_bits(np.uint64(pair), k1, k2) >> _U8))
     radius = _F32(_F32(radius + _HALF) * _TWO_M24)
     radius = _F32(np.sqrt(_F32(_F32(np.log(radius)) * _MINUS_TWO)))
-    angle = _F32(_F32(_bits(np.uint64(pair + 1), k1, k2) >> _U8) * _ANGLE_STEP)
+    angle = _F32(_F32(np.int32(_bits(np.uint64(pair + 1), k1, k2) >> _U8)) * _ANGLE_STEP)
     return radius, angle
 
 
@@ -300,10 +307,9 @@ def glimpse_items(
     """
     row = out_w * channels
     image_size = height * width * channels
-    bits = image.view(np.int32)
     stats = np.zeros((channels, 4), np.float32)
-    range_bits = np.empty(2, np.int32)  # to read the range's keys back as float32
-    range_values = range_bits.view(np.float32)
+    lo_lanes = np.empty(_RANGE_LANES, np.float32)
+    hi_lanes = np.empty(_RANGE_LANES, np.float32)
     for item in range(first, last):
         top, left, _ = _corner(
             offsets[item, 0], offsets[item, 1], height, width, out_h, out_w, version,
@@ -320,14 +326,12 @@ def glimpse_items(
         if has_fill and mode != ZERO:
             k1, k2 = _item_keys(key, item_offset + item)
             if mode == UNIFORM:
-                low_key, high_key = _uniform_range(bits, item * image_size, image_size)
-                if low_key > high_key:  # no number at all: NaN fill
+                lo, high = _uniform_range(image, item * image_size, image_size, lo_lanes,
+                                          hi_lanes)
+                if lo > high:  # no number at all: NaN fill
                     lo = scale = _NAN
                 else:
-                    range_bits[0] = _ordered(low_key)
-                    range_bits[1] = _ordered(high_key)
-                    lo = range_values[0]
-                    scale = _F32(_F32(range_values[1] - lo) * _TWO_M24)
+                    scale = _F32(_F32(high - lo) * _TWO_M24)
             else:
                 _gaussian_stats(image, item * image_size, height * width, channels, stats)
         base = item * out_h * row
@@ -351,8 +355,10 @@ def glimpse_items(
                     for k in range(np.uint64(begin), np.uint64(end)):
                         out[np.uint64(at) + k] = _F32(0)
                 elif mode == UNIFORM:
-                    for k in range(begin, end):
-                        out[at + k] = _uniform_value(i * row + k, k1, k2, lo, scale)
+                    for k in range(np.uint64(begin), np.uint64(end)):
+                        out[np.uint64(at) + k] = _uniform_value(
+                            np.uint64(i * row) + k, k1, k2, lo, scale
+                        )
                 else:
                     k = begin
                     while k < end:
