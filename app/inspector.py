@@ -253,8 +253,8 @@ class Inspector(QScrollArea):
                 self._node_id = None
             self._schedule_rebuild()
         elif current is None:
-            if isinstance(event, NodeAdded | NodeRemoved):
-                self._schedule_rebuild()  # the placeholder counts blocks
+            if isinstance(event, NodeAdded | NodeRemoved | WireAdded | WireRemoved):
+                self._schedule_rebuild()  # the placeholder counts blocks and wires
         elif isinstance(event, NodeRemoved) and event.node.id == current:
             self._node_id = None
             self._schedule_rebuild()
