@@ -257,7 +257,7 @@ def group_values(inputs: Mapping[str, Any], name: str) -> list[Any]:
     The group's ports are all required, so by the time a shape rule or a kernel runs every
     port of the node's count is given and this is the whole group, in order.
     """
-    values = []
+    values: list[Any] = []
     while (key := f"{name}_{len(values)}") in inputs:
         values.append(inputs[key])
     return values

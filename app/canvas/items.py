@@ -293,7 +293,7 @@ class AddPortHandle(QGraphicsItem):
     def __init__(self, node: NodeItem, group: str, next_port: str) -> None:
         super().__init__(node)
         self.node_item = node
-        self.group = group
+        self.group_name = group
         self.next_port = next_port
         #: Highlighted while a wire is dragged over it (a drop there adds and wires).
         self.hot = False
