@@ -427,6 +427,16 @@ def port_count(spec: BlockSpec, port_counts: PortCounts | None) -> int | None:
     return count if group.count_problem(count) is None else group.default_count
 
 
+def port_count_problem(spec: BlockSpec, group: str, count: object) -> str | None:
+    """Why a node of ``spec`` cannot have ``count`` ports in group ``group``, or ``None``:
+    the one rule the model, the file format and the editor judge port counts by."""
+    variadic = spec.variadic
+    if variadic is None or variadic.name != group:
+        known = f"its variadic group is '{variadic.name}'" if variadic else "it has none"
+        return f"{spec.name} has no variadic input group '{group}' ({known})"
+    return variadic.count_problem(count)
+
+
 def node_inputs(spec: BlockSpec, port_counts: PortCounts | None = None) -> tuple[InputPort, ...]:
     """The input ports of one node of ``spec``: its declared inputs, with its variadic
     group (if any) spelled out as ``name_0 .. name_{N-1}`` at the group's position.

@@ -60,7 +60,7 @@ from blocks.errors import GraphFileError, TensorBlocksError, more_problems
 from blocks.input_files import resolve_file
 from blocks.library import REGISTRY, BlockRegistry
 from blocks.literals import parse_literal
-from blocks.spec import MAX_VARIADIC_COUNT, PortKind, node_inputs
+from blocks.spec import MAX_VARIADIC_COUNT, PortKind, node_inputs, port_count_problem
 from graph.atomic import write_atomically
 from graph.model import NODE_ID, GraphModel, PortRef, Wire
 
@@ -452,17 +452,10 @@ def _port_counts(
                 f"{where}.ports", **place)
         return {}
     spec = registry.get(block) if isinstance(block, str) else None
-    group = None if spec is None else spec.variadic
     counts: dict[str, int] = {}
     for name, count in ports.items():
-        location = f"{where}.ports.{name}"
-        if spec is not None and (group is None or name != group.name):
-            known = f"its variadic group is '{group.name}'" if group else "it has none"
-            problem(f"{spec.name} has no variadic input group '{name}' ({known})", location,
-                    **place)
-            continue
-        if group is not None:
-            reason = group.count_problem(count)
+        if spec is not None:
+            reason = port_count_problem(spec, name, count)
         elif not isinstance(count, int) or isinstance(count, bool):
             reason = f"expected a whole number of ports, found {_kind(count)} {_short(count)}"
         elif not 0 <= count <= MAX_VARIADIC_COUNT:
@@ -470,7 +463,7 @@ def _port_counts(
         else:
             reason = None
         if reason is not None:
-            problem(reason, location, **place)
+            problem(reason, f"{where}.ports.{name}", **place)
             continue
         counts[name] = count
     return counts

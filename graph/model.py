@@ -36,7 +36,15 @@ import networkx as nx
 
 from blocks.errors import GraphError
 from blocks.library import REGISTRY, BlockRegistry
-from blocks.spec import BlockSpec, InputPort, PortCounts, node_input, node_inputs
+from blocks.spec import (
+    BlockSpec,
+    InputPort,
+    PortCounts,
+    node_input,
+    node_inputs,
+    port_count,
+    port_count_problem,
+)
 
 NODE_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 
@@ -466,14 +474,14 @@ class GraphModel:
         """
         node = self.node(node_id)
         spec = self.registry.get(node.block)
-        variadic = None if spec is None else spec.variadic
-        if variadic is None or variadic.name != group:
-            raise GraphError(f"{node.block} has no variadic input group '{group}'",
+        if spec is None:
+            raise GraphError(f"unknown block '{node.block}': its ports cannot be changed",
                              node=node_id, block=node.block)
-        problem = variadic.count_problem(count)
+        problem = port_count_problem(spec, group, count)
         if problem is not None:
             raise GraphError(problem, node=node_id, block=node.block)
-        old = node.port_counts.get(group, variadic.default_count)
+        variadic, old = spec.variadic, port_count(spec, node.port_counts)
+        assert variadic is not None and old is not None
         if count == old:
             return PortCountDrop()
         going = [variadic.port_name(index) for index in range(count, old)]
@@ -532,20 +540,12 @@ def _checked_counts(spec: BlockSpec | None, counts: PortCounts | None, node_id: 
     given = dict(counts or {})
     if spec is None:
         return given
-    group = spec.variadic
-    if group is None:
-        if given:
-            raise GraphError(f"{spec.name} has no variadic input group '{next(iter(given))}'",
-                             node=node_id, block=spec.name)
-        return {}
     for name, count in given.items():
-        if name != group.name:
-            raise GraphError(f"{spec.name} has no variadic input group '{name}' (its group: "
-                             f"{group.name})", node=node_id, block=spec.name)
-        problem = group.count_problem(count)
+        problem = port_count_problem(spec, name, count)
         if problem is not None:
             raise GraphError(problem, node=node_id, block=spec.name)
-    return {group.name: given.get(group.name, group.default_count)}
+    group = spec.variadic
+    return {} if group is None else {group.name: given.get(group.name, group.default_count)}
 
 
 def snake_case(name: str) -> str:
