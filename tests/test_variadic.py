@@ -575,3 +575,12 @@ def test_the_inspector_spin_box_sets_the_count(model: GraphModel, qtbot: Any) ->
     session.select(["a"])
     qtbot.wait(5)
     assert inspector.port_count_spin is None
+
+
+def test_the_plus_is_not_clickable_where_it_is_not_drawn(canvas: Canvas,
+                                                         model: GraphModel) -> None:
+    canvas.view.scale(0.4, 0.4)  # far out: blocks show their titles only
+    QApplication.processEvents()
+    canvas.click(canvas.handle().scene_centre())
+    assert model.node("join").port_counts["values"] == 3
+    assert canvas.stack.count() == 0

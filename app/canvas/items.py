@@ -342,6 +342,14 @@ class AddPortHandle(QGraphicsItem):
         painter.drawStaticText(QPointF(LABEL_MARGIN, -size.height() / 2), self._label)
 
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        widget = event.widget()
+        view = widget.parentWidget() if widget is not None else None
+        transform = getattr(view, "viewportTransform", None)
+        if transform is not None and QStyleOptionGraphicsItem.levelOfDetailFromTransform(
+            transform()
+        ) < COMPACT_LOD:
+            event.ignore()  # not drawn at this zoom: the press is the block's (a move)
+            return
         event.accept()  # the click is the handle's, not a move of the block
 
     def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
