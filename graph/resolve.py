@@ -69,13 +69,15 @@ class PortTable:
     )
 
 
-_TABLES: dict[tuple[int, int | None], PortTable] = {}
+_TABLES: dict[int | tuple[int, int | None], PortTable] = {}
 
 
 def port_table(spec: BlockSpec, port_counts: PortCounts | None = None) -> PortTable:
     """The lookup tables of a node of ``spec`` with ``port_counts`` (its variadic group's
     number of ports; computed on first use)."""
-    key = (id(spec), port_count(spec, port_counts))
+    # Most blocks have no variadic group: their key is the spec's id alone (this runs for
+    # every node of every pass).
+    key = id(spec) if spec.variadic is None else (id(spec), port_count(spec, port_counts))
     table = _TABLES.get(key)
     if table is None or table.spec is not spec:
         inputs = node_inputs(spec, port_counts)
