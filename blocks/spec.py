@@ -100,6 +100,10 @@ class VariadicInput:
         """The name of the group's port number ``index`` (``values_3``)."""
         return f"{self.name}_{index}"
 
+    def port(self, index: int) -> InputPort:
+        """The declaration of the group's port number ``index`` (made here only)."""
+        return InputPort(self.port_name(index), self.kind, self.doc, dtype=self.dtype)
+
     def index_of(self, port: str) -> int | None:
         """The index of ``port`` in the group (``values_3`` -> 3), or ``None``."""
         head, underscore, digits = port.rpartition("_")
@@ -455,10 +459,7 @@ def node_inputs(spec: BlockSpec, port_counts: PortCounts | None = None) -> tuple
         return hit[1]
     group = spec.variadic
     assert group is not None
-    ports = tuple(
-        InputPort(group.port_name(index), group.kind, group.doc, dtype=group.dtype)
-        for index in range(count)
-    )
+    ports = tuple(group.port(index) for index in range(count))
     at = min(max(group.position, 0), len(spec.inputs))
     inputs = (*spec.inputs[:at], *ports, *spec.inputs[at:])
     if len(_NODE_INPUTS) > 4096:
