@@ -584,3 +584,14 @@ def test_the_plus_is_not_clickable_where_it_is_not_drawn(canvas: Canvas,
     canvas.click(canvas.handle().scene_centre())
     assert model.node("join").port_counts["values"] == 3
     assert canvas.stack.count() == 0
+
+
+def test_a_wire_that_would_close_a_cycle_adds_no_port(canvas: Canvas, model: GraphModel) -> None:
+    output = canvas.scene.port_item(PortRef("join", "output"), output=True)
+    assert output is not None
+    canvas.drag(output.scene_centre(), canvas.handle().scene_centre())  # onto its own +
+    assert model.node("join").port_counts["values"] == 3 and canvas.stack.count() == 0
+    assert canvas.scene.add_group_port("join", src=PortRef("join", "output")) is None
+    assert canvas.messages[-1] == (
+        "Cannot connect join.output → join.values_3: it would make a cycle")
+    assert canvas.stack.count() == 0

@@ -722,11 +722,14 @@ class GraphScene(QGraphicsScene):
         if not drag.from_output:
             return None
         handle = self.handle_near(pos)
-        if handle is None or handle.node_item.node_id == drag.fixed.node_item.node_id:
-            return None
-        if handle.node_item.node_id in self.model.upstream(drag.fixed.node_item.node_id):
+        if handle is None or self._closes_cycle(drag.fixed.node_item.node_id,
+                                                handle.node_item.node_id):
             return None
         return handle
+
+    def _closes_cycle(self, src: str, dst: str) -> bool:
+        """Whether a wire from node ``src`` into node ``dst`` would close a cycle."""
+        return src == dst or src in self.model.downstream(dst)
 
     def _update_wire_drag(self, pos: QPointF) -> None:
         drag = self._drag
@@ -835,7 +838,7 @@ class GraphScene(QGraphicsScene):
         if src is None:
             self.undo_stack.push(grow)
             return port.port
-        if src.node == node_id or src.node in self.model.downstream(node_id):
+        if self._closes_cycle(src.node, node_id):
             self.statusMessage.emit(f"Cannot connect {src} → {port}: it would make a cycle")
             return None
         commands: list[QUndoCommand] = []
