@@ -19,12 +19,10 @@ from typing import Any
 import numpy as np
 import pytest
 import zarr
-from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QMouseEvent, QUndoStack
-from PySide6.QtTest import QTest
+from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import QApplication
+from test_canvas import Canvas as CanvasDriver  # the same mouse and view set-up
 
-from app.canvas import GraphScene, GraphView
 from app.canvas.items import AddPortHandle
 from app.commands import PasteGraph, RemoveNodes, SetPortCount, graph_dict
 from app.inspector import Inspector
@@ -418,53 +416,18 @@ def test_the_example_runs_over_the_sample_photos(tmp_path: Path,
 # ----------------------------------------------------------------------------- canvas
 
 
-class Canvas:
+class Canvas(CanvasDriver):
+    """test_canvas's driver (a view at 1:1 zoom, mouse drags and clicks as a person makes
+    them), plus the session and the "+" handle."""
+
     def __init__(self, model: GraphModel, qtbot: Any) -> None:
-        self.model = model
-        self.stack = QUndoStack()
-        self.session = Session(model)
-        self.scene = GraphScene(self.session, self.stack)
-        self.view = GraphView(self.scene)
-        self.messages: list[str] = []
-        self.scene.statusMessage.connect(self.messages.append)
-        self.view.resize(1200, 800)
-        qtbot.addWidget(self.view)
-        self.view.show()
-        qtbot.waitExposed(self.view)
-        self.view.resetTransform()  # normal zoom: 1:1
-        self.view.centerOn(300, 250)
-        QApplication.processEvents()
+        super().__init__(model, qtbot)
+        self.session = self.scene.session
 
     def handle(self, node: str = "join") -> AddPortHandle:
         item = self.scene.node_item(node)
         assert item is not None and item.add_handle is not None
         return item.add_handle
-
-    def to_view(self, pos: QPointF) -> QPoint:
-        return self.view.mapFromScene(pos)
-
-    def click(self, pos: QPointF) -> None:
-        QTest.mouseClick(self.view.viewport(), Qt.MouseButton.LeftButton,
-                         Qt.KeyboardModifier.NoModifier, self.to_view(pos))
-        QApplication.processEvents()
-
-    def drag(self, start: QPointF, end: QPointF) -> None:
-        a, b = self.to_view(start), self.to_view(end)
-        viewport = self.view.viewport()
-        left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
-
-        def send(kind: QEvent.Type, pos: QPoint, button: Qt.MouseButton,
-                 buttons: Qt.MouseButton) -> None:
-            QApplication.sendEvent(viewport, QMouseEvent(
-                kind, QPointF(pos), QPointF(viewport.mapToGlobal(pos)), button, buttons,
-                Qt.KeyboardModifier.NoModifier))
-
-        send(QEvent.Type.MouseButtonPress, a, left, left)
-        for i in range(1, 7):
-            send(QEvent.Type.MouseMove, QPoint(a.x() + (b.x() - a.x()) * i // 6,
-                                               a.y() + (b.y() - a.y()) * i // 6), none, left)
-        send(QEvent.Type.MouseButtonRelease, b, left, none)
-        QApplication.processEvents()
 
 
 @pytest.fixture
@@ -485,6 +448,7 @@ def test_the_block_shows_its_ports_and_a_plus_under_the_last(canvas: Canvas) -> 
     # Big enough to hit at normal zoom, and inside the view.
     rect = canvas.view.mapFromScene(handle.sceneBoundingRect()).boundingRect()
     assert rect.width() >= 12 and rect.height() >= 12
+    assert canvas.view.transform().m11() == 1.0
     assert canvas.view.viewport().rect().contains(canvas.to_view(handle.scene_centre()))
 
 
