@@ -77,18 +77,14 @@ def _axis_start(
     half_in = _F32(full / _TWO)
     half_out = _F32(_F32(extent_out) / _TWO)
     start = offset
-    if version == 1:
+    if version == 1 or normalized:
+        # V1 always; V2 with normalized offsets (its unnormalized ones are centred below).
         if normalized:
             start = _F32(start * full)
         if centered:
             start = _F32(start / _TWO)
             start = _F32(start + half_in)
-        start = _F32(start - half_out)
-    elif normalized:
-        start = _F32(start * full)
-        if centered:
-            start = _F32(start / _TWO)
-            start = _F32(start + half_in)
+        if version == 1 or centered:
             start = _F32(start - half_out)
     else:
         start = _F32(start + half_in)
