@@ -15,7 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from blocks.kernels.adjust import adjust_hue, adjust_saturation, adjust_shape
+from blocks.kernels.adjust import (
+    adjust_contrast_v2,
+    adjust_hue,
+    adjust_saturation,
+    adjust_shape,
+)
 from blocks.kernels.array_ops import (
     check_array_dtype,
     expand_dims,
@@ -316,6 +321,29 @@ ADJUST_HUE = _adjust_block(
     "RGB images with delta (in turns, e.g. 0.25) added to their hue.",
 )
 
+ADJUST_CONTRAST_V2 = _declare(
+    "AdjustContrastv2",
+    "Adjust Contrast",
+    "Image",
+    "Images with each channel's distance from its per-image mean scaled by contrast_factor.",
+    (
+        (
+            InputPort("images", PortKind.TENSOR, "images [..., H, W, C] float32"),
+            InputPort("contrast_factor", PortKind.TENSOR, "the factor, a float32 scalar",
+                      dtype="float32"),
+        ),
+        OutputPort("output", "same shape, float32"),
+    ),
+    (
+        _images_rule(lambda ctx: adjust_shape(ctx.shape("images"), ctx.dtype("images"),
+                                              ctx.shape("contrast_factor"), "contrast_factor",
+                                              channels=None)),
+        lambda ctx: {"output": adjust_contrast_v2(ctx.inputs["images"],
+                                                  ctx.inputs["contrast_factor"], ctx.cancel)},
+    ),
+    ("contrast", "augment", "tf.image.adjust_contrast"),
+)
+
 
 
 def _draw_boxes_block(name: str, title: str, with_colors: bool, doc: str) -> BlockSpec:
@@ -576,6 +604,7 @@ LIBRARY_OPS: tuple[BlockSpec, ...] = (
     HSV_TO_RGB,
     ADJUST_SATURATION,
     ADJUST_HUE,
+    ADJUST_CONTRAST_V2,
     DRAW_BOUNDING_BOXES,
     DRAW_BOUNDING_BOXES_V2,
     NON_MAX_SUPPRESSION_V3,

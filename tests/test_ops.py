@@ -119,6 +119,7 @@ def test_fixtures_cover_the_library() -> None:
     assert {
         "ResizeBilinear", "ResizeNearestNeighbor", "ResizeBicubic", "ResizeArea",
         "CropAndResize", "Cast", "Reshape", "ExpandDims", "Squeeze", "Transpose", "Slice",
+        "AdjustContrastv2",
     } <= blocks
     assert MANIFEST["tensorflow_version"].startswith("2.21")
     for block in blocks - {"ConcatV2"}:

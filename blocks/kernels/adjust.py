@@ -1,28 +1,41 @@
-"""AdjustSaturation and AdjustHue, as TensorFlow 2.21's CPU kernels compute them (float).
+"""AdjustSaturation, AdjustHue and AdjustContrastv2, as TensorFlow 2.21's CPU kernels
+compute them (float32).
 
 Contract: ``adjust_saturation(images, scale)`` and ``adjust_hue(images, delta)`` take
 float32 ``[..., 3]`` tensors of at least 3 dims and a float32 scalar and return the same
-shape; ``adjust_shape(...)`` checks that without data, in TensorFlow's order (dtype,
-at least 3-D, the scalar, 3 channels).
+shape; ``adjust_contrast_v2(images, contrast_factor)`` takes float32 ``[..., H, W, C]``
+(any C). ``adjust_shape(...)`` checks them without data, in TensorFlow's order (dtype,
+at least 3-D, the scalar, 3 channels where asked). TF has no CPU kernel for half: it is
+refused with a message saying so.
 
-Both kernels are TF's scalar C++ (``adjust_saturation_op.cc``, ``adjust_hue_op.cc``)
+Saturation and hue are TF's scalar C++ (``adjust_saturation_op.cc``, ``adjust_hue_op.cc``)
 applied pixel by pixel, here vectorised with the same float32 operations in the same
 order, denormals read and written as zero and x86's rule for which NaN survives
 (:mod:`blocks.kernels.float32_math`); ``2.0/6.0`` and ``4.0/6.0`` are double constants
-in TF's code, so those sums are done in double and rounded to float.
+in TF's code, so those sums are done in double and rounded to float. Contrast follows
+``adjust_contrast_op.cc``: its per-channel sum in TF's halving order and its NaN operand
+order as TF's machine code has it (see the contrast section below).
 
 Deliberate difference: TF moves the shifted hue into [0, 6) by adding or subtracting 6
 in a loop, one step per turn; for ``|delta|`` beyond about 2^24 the loop never ends. We
-refuse ``|delta| > 1000`` (over 1000 steps per pixel) instead of hanging.
-"""
+refuse ``|delta| > 1000`` (over 1000 steps per pixel) instead of hanging."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from blocks.kernels.float32_math import TFArithmetic, flush_denormals, tame_inputs
+from blocks.kernels.float32_math import (
+    TFArithmetic,
+    flush_denormals,
+    keeping_first_nan,
+    tame_inputs,
+    to_float32,
+)
+from blocks.kernels.pieces import run_pieces, thread_count
 from blocks.kernels.op_checks import check_dtype, dtypes, port_error, shape_text
 
 _F32 = np.float32
@@ -35,8 +48,10 @@ def adjust_shape(
     dtype: np.dtype[Any] | None,
     factor_shape: tuple[int | None, ...] | None,
     factor: str,
+    channels: int | None = 3,
 ) -> tuple[int | None, ...] | None:
-    """Check AdjustSaturation (``factor`` "scale") or AdjustHue ("delta") arguments."""
+    """Check AdjustSaturation (``factor`` "scale"), AdjustHue ("delta") or
+    AdjustContrastv2 ("contrast_factor", any ``channels``: ``None``) arguments."""
     if dtype is not None and np.dtype(dtype) == np.float16:
         # The op allows half, but TF has a half kernel only for GPUs.
         raise port_error("images", "no CPU kernel for T=DT_HALF (TensorFlow has one only on "
@@ -46,9 +61,10 @@ def adjust_shape(
         raise port_error("images", f"input must be at least 3-D, got shape{shape_text(shape)}")
     if factor_shape is not None and len(factor_shape) != 0:
         raise port_error(factor, f"{factor} must be scalar: {shape_text(factor_shape)}")
-    if shape is not None and shape[-1] is not None and shape[-1] != 3:
+    if channels is not None and shape is not None and shape[-1] is not None \
+            and shape[-1] != channels:
         raise port_error(
-            "images", f"input must have 3 channels but instead has {shape[-1]} channels."
+            "images", f"input must have {channels} channels but instead has {shape[-1]} channels."
         )
     return None if shape is None else tuple(shape)
 
@@ -209,3 +225,214 @@ def _hv_range_to_rgb(
             picked = np.where(category == index, parts[k], picked)
         channels.append(picked)
     return np.stack(channels, axis=-1)
+
+
+# ----------------------------------------------------------------------------- contrast
+#
+# AdjustContrastv2 (``adjust_contrast_op.cc``, ``AdjustContrastOpv2<CPUDevice, float>``;
+# TF registers no CPU kernel for half). Per image, TF sums each channel over the H*W
+# pixels by folding the plane in halves: round 0 writes ``x[left:left+right] + x[:right]``
+# into a scratch plane (``right = n // 2``, ``left = n - right``; an odd middle pixel is
+# copied), every later round adds ``s[left:left+right]`` into ``s[:right]``, until one
+# pixel is left. The mean is that sum times ``1.0f / n`` (``n`` rounded to float), and
+# each output is ``factor * (x - mean) + mean``, one float32 rounding per step, with no
+# fused multiply-add. Measured on TF 2.21's x86-64 machine code: which of two NaNs
+# survives follows the C++ operand order (right half first in round 0, the accumulator
+# first later, ``x`` first in the difference, ``factor`` first in the product); the last
+# sum has the product first, except in the second half of each 32-float turn of its
+# vector loop (flat index i below the scalar tail, i % 32 >= 16), where the mean comes
+# first. Denormals are read and written as zero, and a product whose exact value is
+# below 2^-126 is zero even where it would round up to 2^-126.
+#
+# The plain path does the same operations in numpy's float32 without any NaN or
+# denormal bookkeeping. It is exact where neither can show, which a piece proves from
+# its own values (see _plain_input, _plain_means, _plain_output); any other piece is
+# redone by the careful path, which spells out both rules.
+
+#: Nonzero inputs and means at least this large keep every sum and difference a multiple
+#: of 2^-125, so none of them can be denormal (a float's ulp is >= 2^-23 of its size).
+_LATTICE_FLOOR = np.asarray(_F32(2.0**-101)).view(np.uint32)
+_MIN_NORMAL_BITS = np.asarray(np.finfo(_F32).tiny).view(np.uint32)
+_INF_BITS = np.uint32(0x7F800000)
+_MAGNITUDE = np.uint32(0x7FFFFFFF)
+#: TF's increment loop takes this many floats per turn; in the second half of each turn
+#: (not in the scalar tail) its last sum has the mean first.
+_LOOP = 32
+#: Floats per piece: a piece's planes, scratch and tiled means stay in the cache.
+_PIECE = 1 << 16
+
+
+def adjust_contrast_v2(
+    images: Any, contrast_factor: Any, cancel: threading.Event | None = None
+) -> np.ndarray:
+    """TensorFlow's AdjustContrastv2 (float32): ``(x - mean) * factor + mean`` per
+    image and channel, bit for bit."""
+    values = np.asarray(images)
+    factor = np.asarray(contrast_factor)
+    adjust_shape(values.shape, values.dtype, factor.shape, "contrast_factor", channels=None)
+    values = np.ascontiguousarray(values, dtype=_F32)
+    out = np.empty(values.shape, _F32)
+    if out.size == 0:
+        return out
+    height, width, channels = values.shape[-3:]
+    pixels = height * width
+    planes = values.reshape(-1, pixels * channels)
+    results = out.reshape(planes.shape)
+    scale = to_float32(factor).reshape(())
+    plain_scale = _plain_scale(scale)
+    per_piece = max(1, _PIECE // planes.shape[1])
+    count = -(-planes.shape[0] // per_piece)
+
+    def work(index: int) -> None:
+        rows = slice(index * per_piece, (index + 1) * per_piece)
+        source, target = planes[rows], results[rows]
+        if plain_scale and _plain_input(source):
+            with np.errstate(all="ignore"):  # inf - inf: TF's NaN, numpy's warning
+                means = _plane_means(source, pixels, channels, _plain_sum)
+                if _plain_means(means):
+                    _plain_contrast(source, means, scale, target)
+                    if _plain_output(target, scale):
+                        return
+        _careful_contrast(source, pixels, channels, scale, target, rows.start * planes.shape[1],
+                          out.size)
+
+    run_pieces(count, work, cancel, thread_count() if out.size > 4 * _PIECE else 1)
+    return out
+
+
+def _plain_scale(scale: np.ndarray) -> bool:
+    """Whether the factor is a number read as itself (not NaN, not denormal)."""
+    bits = scale.view(np.uint32) & _MAGNITUDE
+    return bool(bits <= _INF_BITS and (bits == 0 or bits >= _MIN_NORMAL_BITS))
+
+
+def _plain_input(planes: np.ndarray) -> bool:
+    """No NaN (whose payloads the order of operands would pick) and no nonzero value
+    below 2^-101 (which could make a sum denormal)."""
+    bits = planes.view(np.uint32) & _MAGNITUDE
+    if bits.max() > _INF_BITS:
+        return False
+    np.subtract(bits, np.uint32(1), out=bits)  # zero wraps to the top
+    return bool(bits.min() >= _LATTICE_FLOOR - 1)
+
+
+def _plain_means(means: np.ndarray) -> bool:
+    """Means free of NaN (inf - inf) and of nonzero values below 2^-101."""
+    bits = means.view(np.uint32) & _MAGNITUDE
+    return bool(((bits == 0) | ((bits >= _LATTICE_FLOOR) & (bits <= _INF_BITS))).all())
+
+
+def _plain_output(out: np.ndarray, scale: np.ndarray) -> bool:
+    """No output at or below the smallest normal. With |factor| >= 1/2 (or 0) and the
+    checks above, a product is 0 or at least 2^-126 before rounding, and a sum with a
+    mean 0 or >= 2^-101 cannot be denormal; a smaller factor's product can be tiny, and
+    then shows in the output unless a mean absorbs it."""
+    if scale == 0 or abs(float(scale)) >= 0.5:
+        return True
+    bits = out.view(np.uint32) & _MAGNITUDE
+    np.subtract(bits, np.uint32(1), out=bits)
+    return bool(bits.min() >= _MIN_NORMAL_BITS)
+
+
+Adder = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
+
+
+def _plain_sum(first: np.ndarray, second: np.ndarray, out: np.ndarray) -> None:
+    np.add(first, second, out=out)
+
+
+def _careful_sum(first: np.ndarray, second: np.ndarray, out: np.ndarray) -> None:
+    out[...] = flush_denormals(keeping_first_nan(np.add, first, second))
+
+
+def _plane_means(planes: np.ndarray, pixels: int, channels: int, add: Adder) -> np.ndarray:
+    """Each plane's channel means ``[B, C]``, summed in TF's halving order."""
+    images = planes.reshape(-1, pixels, channels)
+    right = pixels // 2
+    left = pixels - right
+    sums = np.empty((images.shape[0], left, channels), _F32)
+    add(images[:, left:], images[:, :right], sums[:, :right])
+    if left > right:
+        sums[:, right] = images[:, right]
+    remaining = left
+    while remaining > 1:
+        right = remaining // 2
+        left = remaining - right
+        add(sums[:, :right], sums[:, left:remaining], sums[:, :right])
+        remaining = left
+    return _flushed_product(np.float32(1) / np.float32(pixels), sums[:, 0])
+
+
+def _flushed_product(first: Any, second: np.ndarray) -> np.ndarray:
+    """``first * second`` (NaN of ``first`` first) with x86's flush to zero, which judges
+    the exact product: one just below 2^-126 that rounds up to 2^-126 becomes zero too."""
+    product = flush_denormals(keeping_first_nan(np.multiply, first, second))
+    edge = np.abs(product) == np.finfo(_F32).tiny
+    if edge.any():
+        exact = np.multiply(first, second, dtype=np.float64)  # exact: 24 + 24 bits
+        tiny = edge & (np.abs(exact) < np.finfo(_F32).tiny)
+        product[tiny] = np.copysign(_F32(0), product[tiny])
+    return product
+
+
+def _tiled(means: np.ndarray, length: int) -> np.ndarray:
+    """Each row of ``means`` repeated along ``length`` floats (a multiple of its size),
+    by doubling copies as TF broadcasts (long contiguous copies, not one per pixel)."""
+    channels = means.shape[1]
+    tiled = np.empty((means.shape[0], length), _F32)
+    tiled[:, :channels] = means
+    done = channels
+    while done < length:
+        step = min(done, length - done)
+        tiled[:, done:done + step] = tiled[:, :step]
+        done += step
+    return tiled
+
+
+def _row_length(width: int, channels: int) -> int:
+    """The floats of a plane done at once: whole pixels, at most a piece (or one pixel)."""
+    return min(width, max(channels, _PIECE // channels * channels))
+
+
+def _plain_contrast(
+    planes: np.ndarray, means: np.ndarray, scale: np.ndarray, out: np.ndarray) -> None:
+    """``factor * (x - mean) + mean`` in float32, a row of at most a piece at a time (the
+    three passes over a row stay in the cache)."""
+    width = planes.shape[1]
+    row = _row_length(width, means.shape[1])
+    tiled = _tiled(means, row)
+    for start in range(0, width, row):
+        stop = min(start + row, width)
+        mean = tiled[:, :stop - start]
+        target = out[:, start:stop]
+        np.subtract(planes[:, start:stop], mean, out=target)
+        np.multiply(target, scale, out=target)
+        np.add(target, mean, out=target)
+
+
+def _careful_contrast(planes: np.ndarray, pixels: int, channels: int, scale: np.ndarray,
+                      out: np.ndarray, offset: int, total: int) -> None:
+    """The same with denormals read and written as zero and x86's NaN operand order;
+    ``offset`` is the flat index of the piece in the whole output of ``total`` floats."""
+    with np.errstate(all="ignore"):
+        values = flush_denormals(planes)
+        means = _plane_means(values, pixels, channels, _careful_sum)
+        factor = flush_denormals(scale)
+        width = planes.shape[1]
+        row = _row_length(width, channels)
+        tiled = _tiled(means, row)
+        vector_end = total - total % _LOOP
+        for start in range(0, width, row):
+            stop = min(start + row, width)
+            mean = np.broadcast_to(tiled[:, :stop - start], (planes.shape[0], stop - start))
+            difference = flush_denormals(
+                keeping_first_nan(np.subtract, values[:, start:stop], mean))
+            product = _flushed_product(np.broadcast_to(factor, difference.shape), difference)
+            result = keeping_first_nan(np.add, product, mean)
+            flat = (offset + start + np.arange(stop - start)
+                    + width * np.arange(planes.shape[0])[:, None])
+            mean_first = (flat < vector_end) & (flat % _LOOP >= _LOOP // 2)
+            if mean_first.any():
+                result[mean_first] = keeping_first_nan(
+                    np.add, mean[mean_first], product[mean_first])
+            out[:, start:stop] = flush_denormals(result)
