@@ -360,7 +360,7 @@ def _contrast_cases(cases: _Cases) -> None:
     rng = cases.rng
     block = "AdjustContrastv2"
 
-    def add(case_id: str, images: np.ndarray, factor: Any, tags: tuple[str, ...],
+    def add(case_id: str, images: Any, factor: Any, tags: tuple[str, ...],
             port: str | None = None) -> None:
         cases.add(block, f"contrast_{case_id}", {
             "images": images, "contrast_factor": np.asarray(factor, np.float32)}, {},
@@ -386,7 +386,7 @@ def _contrast_cases(cases: _Cases) -> None:
     for case_id, shape in (("empty_batch", [0, 4, 4, 3]), ("empty_height", [2, 0, 4, 3]),
                            ("empty_channels", [2, 4, 4, 0])):
         add(case_id, np.zeros(shape, np.float32), 0.5, ("edge",))
-    factors = {"nan": _nan(0x7FC00005), "neg_nan": _nan(0xFFC00006), "inf": np.inf,
+    factors: dict[str, Any] = {"nan": _nan(0x7FC00005), "neg_nan": _nan(0xFFC00006), "inf": np.inf,
                "neg_inf": -np.inf, "denormal": 1e-40, "tiny": 1e-30, "huge": 1e30, "half": 0.5}
     for name, factor in factors.items():
         add(f"special_{name}", cases.image([2, 6, 7, 3], special=True), factor, ("special",))
@@ -397,8 +397,8 @@ def _contrast_cases(cases: _Cases) -> None:
     payloads = np.array([0x7FC00001, 0xFFC00002, 0x7FA00003, 0x7F800000, 0xFF800000,
                          0x7FC00004], np.uint32)
     flat.view(np.uint32)[where] = rng.choice(payloads, size=where.size)
-    for name, factor in (("half", 0.5), ("zero", 0.0), ("nan", _nan(0x7FC00007))):
-        add(f"nans_{name}", nans, factor, ("special", "nan"))
+    for name, value in (("half", 0.5), ("zero", 0.0), ("nan", _nan(0x7FC00007))):
+        add(f"nans_{name}", nans, value, ("special", "nan"))
     infinities = np.full([1, 4, 9, 2], np.inf, np.float32)
     infinities[0, :, :, 1] = -np.inf
     infinities[0, 0, 0, 1] = np.inf  # inf - inf: TF's own NaN

@@ -18,7 +18,8 @@ order as TF's machine code has it (see the contrast section below).
 
 Deliberate difference: TF moves the shifted hue into [0, 6) by adding or subtracting 6
 in a loop, one step per turn; for ``|delta|`` beyond about 2^24 the loop never ends. We
-refuse ``|delta| > 1000`` (over 1000 steps per pixel) instead of hanging."""
+refuse ``|delta| > 1000`` (over 1000 steps per pixel) instead of hanging.
+"""
 
 from __future__ import annotations
 
@@ -35,8 +36,8 @@ from blocks.kernels.float32_math import (
     tame_inputs,
     to_float32,
 )
-from blocks.kernels.pieces import run_pieces, thread_count
 from blocks.kernels.op_checks import check_dtype, dtypes, port_error, shape_text
+from blocks.kernels.pieces import run_pieces, thread_count
 
 _F32 = np.float32
 ADJUST_DTYPES = dtypes("float32")
@@ -280,23 +281,45 @@ def adjust_contrast_v2(
     results = out.reshape(planes.shape)
     scale = to_float32(factor).reshape(())
     plain_scale = _plain_scale(scale)
+    # Pieces are whole images (TF sums an image at once); the output is then made a
+    # row of at most a piece at a time, so one large image is shared by threads too.
     per_piece = max(1, _PIECE // planes.shape[1])
-    count = -(-planes.shape[0] // per_piece)
+    pieces = [slice(start, start + per_piece) for start in range(0, planes.shape[0], per_piece)]
+    found: list[tuple[np.ndarray, bool]] = [(np.empty(0, _F32), False)] * len(pieces)
+    threads = thread_count() if out.size > 4 * _PIECE else 1
 
-    def work(index: int) -> None:
-        rows = slice(index * per_piece, (index + 1) * per_piece)
-        source, target = planes[rows], results[rows]
-        if plain_scale and _plain_input(source):
-            with np.errstate(all="ignore"):  # inf - inf: TF's NaN, numpy's warning
-                means = _plane_means(source, pixels, channels, _plain_sum)
+    def measure(index: int) -> None:
+        source, target = planes[pieces[index]], results[pieces[index]]
+        with np.errstate(all="ignore"):  # inf - inf: TF's NaN, numpy's warning
+            if plain_scale and _plain_input(source, target):
+                means = _plane_means(source, pixels, channels, _plain_sum, target)
                 if _plain_means(means):
-                    _plain_contrast(source, means, scale, target)
-                    if _plain_output(target, scale):
-                        return
-        _careful_contrast(source, pixels, channels, scale, target, rows.start * planes.shape[1],
-                          out.size)
+                    found[index] = (means, True)
+                    return
+            means = _plane_means(flush_denormals(source), pixels, channels, _careful_sum,
+                                 target)
+            found[index] = (means, False)
 
-    run_pieces(count, work, cancel, thread_count() if out.size > 4 * _PIECE else 1)
+    run_pieces(len(pieces), measure, cancel, threads)
+    row = _row_length(planes.shape[1], channels)
+    rows = [(index, start) for index in range(len(pieces))
+            for start in range(0, planes.shape[1], row)]
+
+    def finish(item: int) -> None:
+        index, start = rows[item]
+        columns = slice(start, start + row)
+        source, target = planes[pieces[index]][:, columns], results[pieces[index]][:, columns]
+        means, plain = found[index]
+        tiled = _tiled(means, target.shape[1])
+        if plain:
+            with np.errstate(all="ignore"):
+                _plain_contrast(source, tiled, scale, target)
+            if _plain_output(target, scale):
+                return
+        offset = pieces[index].start * planes.shape[1] + start
+        _careful_contrast(source, tiled, scale, target, (offset, planes.shape[1], out.size))
+
+    run_pieces(len(rows), finish, cancel, threads)
     return out
 
 
@@ -306,14 +329,23 @@ def _plain_scale(scale: np.ndarray) -> bool:
     return bool(bits <= _INF_BITS and (bits == 0 or bits >= _MIN_NORMAL_BITS))
 
 
-def _plain_input(planes: np.ndarray) -> bool:
-    """No NaN (whose payloads the order of operands would pick) and no nonzero value
-    below 2^-101 (which could make a sum denormal)."""
-    bits = planes.view(np.uint32) & _MAGNITUDE
-    if bits.max() > _INF_BITS:
-        return False
-    np.subtract(bits, np.uint32(1), out=bits)  # zero wraps to the top
-    return bool(bits.min() >= _LATTICE_FLOOR - 1)
+def _plain_input(planes: np.ndarray, scratch: np.ndarray) -> bool:
+    """No nonzero value below 2^-101 (which could make a sum denormal), judged a row at a
+    time in ``scratch`` (the output, free until the means are known). A NaN input needs
+    no check here: it makes its channel's mean NaN, which _plain_means refuses."""
+    source = planes.view(np.uint32)
+    target = scratch.view(np.uint32)
+    row = _row_length(planes.shape[1], 1)
+    floor = np.uint32(_LATTICE_FLOOR << 1)
+    for start in range(0, planes.shape[1], row):
+        doubled = target[:, start:start + row]
+        np.add(source[:, start:start + row], source[:, start:start + row], out=doubled)
+        # doubled: the magnitude's bits, shifted; below the floor: tiny or zero.
+        if doubled.min() < floor:
+            np.subtract(doubled, np.uint32(2), out=doubled)  # zero wraps to the top
+            if doubled.min() < floor - 2:
+                return False
+    return True
 
 
 def _plain_means(means: np.ndarray) -> bool:
@@ -345,12 +377,14 @@ def _careful_sum(first: np.ndarray, second: np.ndarray, out: np.ndarray) -> None
     out[...] = flush_denormals(keeping_first_nan(np.add, first, second))
 
 
-def _plane_means(planes: np.ndarray, pixels: int, channels: int, add: Adder) -> np.ndarray:
-    """Each plane's channel means ``[B, C]``, summed in TF's halving order."""
+def _plane_means(planes: np.ndarray, pixels: int, channels: int, add: Adder,
+                 scratch: np.ndarray) -> np.ndarray:
+    """Each plane's channel means ``[B, C]``, summed in TF's halving order in ``scratch``
+    (as large as ``planes``; TF sums in its output too)."""
     images = planes.reshape(-1, pixels, channels)
     right = pixels // 2
     left = pixels - right
-    sums = np.empty((images.shape[0], left, channels), _F32)
+    sums = scratch[:, :left * channels].reshape(images.shape[0], left, channels)
     add(images[:, left:], images[:, :right], sums[:, :right])
     if left > right:
         sums[:, right] = images[:, right]
@@ -395,44 +429,30 @@ def _row_length(width: int, channels: int) -> int:
 
 
 def _plain_contrast(
-    planes: np.ndarray, means: np.ndarray, scale: np.ndarray, out: np.ndarray) -> None:
-    """``factor * (x - mean) + mean`` in float32, a row of at most a piece at a time (the
-    three passes over a row stay in the cache)."""
-    width = planes.shape[1]
-    row = _row_length(width, means.shape[1])
-    tiled = _tiled(means, row)
-    for start in range(0, width, row):
-        stop = min(start + row, width)
-        mean = tiled[:, :stop - start]
-        target = out[:, start:stop]
-        np.subtract(planes[:, start:stop], mean, out=target)
-        np.multiply(target, scale, out=target)
-        np.add(target, mean, out=target)
+    planes: np.ndarray, tiled: np.ndarray, scale: np.ndarray, out: np.ndarray) -> None:
+    """``factor * (x - mean) + mean`` in float32 over a row of planes (``tiled``: the
+    means repeated along it)."""
+    np.subtract(planes, tiled, out=out)
+    np.multiply(out, scale, out=out)
+    np.add(out, tiled, out=out)
 
 
-def _careful_contrast(planes: np.ndarray, pixels: int, channels: int, scale: np.ndarray,
-                      out: np.ndarray, offset: int, total: int) -> None:
-    """The same with denormals read and written as zero and x86's NaN operand order;
-    ``offset`` is the flat index of the piece in the whole output of ``total`` floats."""
+def _careful_contrast(planes: np.ndarray, tiled: np.ndarray, scale: np.ndarray,
+                      out: np.ndarray, where: tuple[int, int, int]) -> None:
+    """The same with denormals read and written as zero and TF's NaN operand order;
+    ``where`` is the flat index of the row's first float, the planes' stride and the
+    number of floats in the whole output."""
+    offset, stride, total = where
     with np.errstate(all="ignore"):
         values = flush_denormals(planes)
-        means = _plane_means(values, pixels, channels, _careful_sum)
-        factor = flush_denormals(scale)
-        width = planes.shape[1]
-        row = _row_length(width, channels)
-        tiled = _tiled(means, row)
-        vector_end = total - total % _LOOP
-        for start in range(0, width, row):
-            stop = min(start + row, width)
-            mean = np.broadcast_to(tiled[:, :stop - start], (planes.shape[0], stop - start))
-            difference = flush_denormals(
-                keeping_first_nan(np.subtract, values[:, start:stop], mean))
-            product = _flushed_product(np.broadcast_to(factor, difference.shape), difference)
-            result = keeping_first_nan(np.add, product, mean)
-            flat = (offset + start + np.arange(stop - start)
-                    + width * np.arange(planes.shape[0])[:, None])
-            mean_first = (flat < vector_end) & (flat % _LOOP >= _LOOP // 2)
-            if mean_first.any():
-                result[mean_first] = keeping_first_nan(
-                    np.add, mean[mean_first], product[mean_first])
-            out[:, start:stop] = flush_denormals(result)
+        mean = np.broadcast_to(tiled, values.shape)
+        difference = flush_denormals(keeping_first_nan(np.subtract, values, mean))
+        product = _flushed_product(np.broadcast_to(flush_denormals(scale), values.shape),
+                                   difference)
+        result = keeping_first_nan(np.add, product, mean)
+        flat = offset + np.arange(values.shape[1]) + stride * np.arange(values.shape[0])[:, None]
+        mean_first = (flat < total - total % _LOOP) & (flat % _LOOP >= _LOOP // 2)
+        if mean_first.any():
+            result[mean_first] = keeping_first_nan(np.add, mean[mean_first],
+                                                   product[mean_first])
+        out[...] = flush_denormals(result)
