@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from blocks.kernels.colorspace import in_pixel_pieces
 from blocks.kernels.float32_math import (
     TFArithmetic,
     flush_denormals,
@@ -70,20 +71,27 @@ def adjust_shape(
     return None if shape is None else tuple(shape)
 
 
-def _pixels(images: Any) -> tuple[np.ndarray, list[np.ndarray]]:
-    values = np.asarray(images)
-    flat = values.reshape(-1, 3)
-    return values, [np.ascontiguousarray(flat[:, k]) for k in range(3)]
+def _channels(flat: np.ndarray) -> list[np.ndarray]:
+    return [np.ascontiguousarray(flat[:, k]) for k in range(3)]
 
 
-def adjust_saturation(images: Any, scale: Any) -> np.ndarray:
-    """TensorFlow's AdjustSaturation (float32)."""
+def adjust_saturation(
+    images: Any, scale: Any, cancel: threading.Event | None = None
+) -> np.ndarray:
+    """TensorFlow's AdjustSaturation (float32), a piece of pixels at a time."""
     values = np.asarray(images)
     factor = np.asarray(scale)
     adjust_shape(values.shape, values.dtype, factor.shape, "scale")
-    values, (red, green, blue) = _pixels(values)
     factor32 = factor.astype(_F32)
-    a = TFArithmetic(np.dtype(_F32), careful=not (tame_inputs(values) and tame_inputs(factor32)))
+    tame_factor = tame_inputs(factor32)
+    return in_pixel_pieces(
+        lambda flat: _saturation_pixels(flat, factor32, tame_factor), values, np.dtype(_F32),
+        cancel)
+
+
+def _saturation_pixels(flat: np.ndarray, factor32: np.ndarray, tame_factor: bool) -> np.ndarray:
+    red, green, blue = _channels(flat)
+    a = TFArithmetic(np.dtype(_F32), careful=not (tame_factor and tame_inputs(flat)))
     with np.errstate(all="ignore"):
         value = a.std_max(red, a.std_max(green, blue))
         spread = a.sub(value, a.std_min(red, a.std_min(green, blue)))
@@ -102,8 +110,18 @@ def adjust_saturation(images: Any, scale: Any) -> np.ndarray:
         hue = np.where(a.operand(hue) < 0, a.add(hue, np.asarray(_F32(1))), hue)
         scaled = a.mul(saturation, np.broadcast_to(factor32, saturation.shape))
         saturation = a.std_min(np.full_like(scaled, 1), a.std_max(np.zeros_like(scaled), scaled))
-        out = _hsv_to_rgb(a, hue, saturation, value)
-    return out.reshape(values.shape)
+        return _hsv_to_rgb(a, hue, saturation, value)
+
+
+#: Per output channel, by category 0-5 (6: none), the index into (chroma, x, 0).
+_HSV_PICKS = np.array([[0, 1, 2, 2, 1, 0, 2], [1, 0, 0, 1, 2, 2, 2], [2, 2, 1, 0, 0, 1, 2]])
+#: Per branch of _rgb_to_hv_range: max, mid and min as indices into (R, G, B), and the
+#: category of each branch.
+_BRANCH_PICKS = np.array([[1, 2, 1, 0, 2, 0], [0, 1, 2, 1, 0, 2], [2, 0, 0, 2, 1, 1]])
+_BRANCH_CATEGORY = np.array([1, 3, 2, 0, 4, 5])
+#: Per output channel, by category 0-4 (5: case 5 and any other), the index into
+#: (max, mid, min).
+_RANGE_PICKS = np.array([[0, 1, 2, 2, 1, 0], [1, 0, 0, 1, 2, 2], [2, 2, 1, 0, 0, 1]])
 
 
 def _hsv_to_rgb(
@@ -125,20 +143,15 @@ def _hsv_to_rgb(
             break
         wrapped = np.where(step, a.sub(wrapped, _F32(2)), wrapped)
     x = a.mul(chroma, a.sub(np.full_like(wrapped, 1), np.abs(a.sub(wrapped, _F32(1)))))
-    zero = np.zeros_like(x)
-    table = {0: (chroma, x, zero), 1: (x, chroma, zero), 2: (zero, chroma, x),
-             3: (zero, x, chroma), 4: (x, zero, chroma), 5: (chroma, zero, x)}
-    channels = []
-    for k in range(3):
-        picked = zero
-        for index, parts in table.items():
-            picked = np.where(category == index, parts[k], picked)
-        channels.append(a.add(picked, low))
+    # TF's switch on the category: per channel, which of (chroma, x, 0) it takes.
+    case = np.where((category >= 0) & (category <= 5), category, 6)
+    parts = (chroma, x, np.zeros_like(x))
+    channels = [a.add(np.choose(pick[case], parts), low) for pick in _HSV_PICKS]
     return np.stack(channels, axis=-1)
 
 
-def adjust_hue(images: Any, delta: Any) -> np.ndarray:
-    """TensorFlow's AdjustHue (float32)."""
+def adjust_hue(images: Any, delta: Any, cancel: threading.Event | None = None) -> np.ndarray:
+    """TensorFlow's AdjustHue (float32), a piece of pixels at a time."""
     values = np.asarray(images)
     factor = np.asarray(delta)
     adjust_shape(values.shape, values.dtype, factor.shape, "delta")
@@ -150,9 +163,14 @@ def adjust_hue(images: Any, delta: Any) -> np.ndarray:
             f"one turn per step (|delta| steps per pixel, endless from about 2^24); use a "
             f"delta in [-{_MAX_DELTA:g}, {_MAX_DELTA:g}], e.g. delta modulo 1",
         )
-    values, (red, green, blue) = _pixels(values)
-    tame = tame_inputs(values) and tame_inputs(np.asarray(shift))
-    a = TFArithmetic(np.dtype(_F32), careful=not tame)
+    tame_shift = tame_inputs(np.asarray(shift))
+    return in_pixel_pieces(
+        lambda flat: _hue_pixels(flat, shift, tame_shift), values, np.dtype(_F32), cancel)
+
+
+def _hue_pixels(flat: np.ndarray, shift: np.float32, tame_shift: bool) -> np.ndarray:
+    red, green, blue = _channels(flat)
+    a = TFArithmetic(np.dtype(_F32), careful=not (tame_shift and tame_inputs(flat)))
     with np.errstate(all="ignore"):
         hue, v_min, v_max = _rgb_to_hv_range(a, red, green, blue)
         turns = _F32(6)
@@ -167,33 +185,19 @@ def adjust_hue(images: Any, delta: Any) -> np.ndarray:
             if not step.any():
                 break
             hue = np.where(step, a.sub(hue, turns), hue)
-        out = _hv_range_to_rgb(a, hue, v_min, v_max)
-    return out.reshape(values.shape)
+        return _hv_range_to_rgb(a, hue, v_min, v_max)
 
 
 def _rgb_to_hv_range(
     a: TFArithmetic, red: np.ndarray, green: np.ndarray, blue: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r, g, b = (flush_denormals(c) for c in (red, green, blue))
-    r_lt_g, b_lt_r, b_gt_g, b_lt_g, b_gt_r = r < g, b < r, b > g, b < g, b > r
-    # TF's nested ifs: (max, mid, min, category) per branch.
-    branches = [
-        (r_lt_g & b_lt_r, (green, red, blue, 1)),
-        (r_lt_g & ~b_lt_r & b_gt_g, (blue, green, red, 3)),
-        (r_lt_g & ~b_lt_r & ~b_gt_g, (green, blue, red, 2)),
-        (~r_lt_g & b_lt_g, (red, green, blue, 0)),
-        (~r_lt_g & ~b_lt_g & b_gt_r, (blue, red, green, 4)),
-        (~r_lt_g & ~b_lt_g & ~b_gt_r, (red, blue, green, 5)),
-    ]
-    v_max = np.zeros_like(red)
-    v_mid = np.zeros_like(red)
-    v_min = np.zeros_like(red)
-    category = np.zeros(red.shape, np.int64)
-    for where, (high, middle, low, cat) in branches:
-        v_max = np.where(where, high, v_max)
-        v_mid = np.where(where, middle, v_mid)
-        v_min = np.where(where, low, v_min)
-        category = np.where(where, cat, category)
+    # TF's nested ifs, numbered 0-5; each picks (max, mid, min) of (R, G, B) and a category.
+    branch = np.where(r < g, np.where(b < r, 0, np.where(b > g, 1, 2)),
+                      np.where(b < g, 3, np.where(b > r, 4, 5)))
+    v_max, v_mid, v_min = (np.choose(pick[branch], (red, green, blue))
+                           for pick in _BRANCH_PICKS)
+    category = _BRANCH_CATEGORY[branch]
     # Measured: in TF's branches of category 2, 4 and 5 the compiled code picks the
     # maximum with a max instruction, which returns a denormal as zero; elsewhere the
     # values keep their bits.
@@ -217,14 +221,8 @@ def _hv_range_to_rgb(
     increase = (category & 1) == 0
     ratio = np.where(increase, ratio, a.sub(np.ones_like(ratio), ratio))
     v_mid = a.add(a.mul(ratio, a.sub(v_max, v_min)), v_min)  # product first
-    table = {0: (v_max, v_mid, v_min), 1: (v_mid, v_max, v_min), 2: (v_min, v_max, v_mid),
-             3: (v_min, v_mid, v_max), 4: (v_mid, v_min, v_max)}
-    channels = []
-    for k, default in enumerate((v_max, v_min, v_mid)):  # case 5 and default
-        picked = default
-        for index, parts in table.items():
-            picked = np.where(category == index, parts[k], picked)
-        channels.append(picked)
+    case = np.where((category >= 0) & (category <= 4), category, 5)  # 5: case 5, default
+    channels = [np.choose(pick[case], (v_max, v_mid, v_min)) for pick in _RANGE_PICKS]
     return np.stack(channels, axis=-1)
 
 

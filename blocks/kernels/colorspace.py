@@ -27,12 +27,18 @@ product of HSVToRGB reads ``V * (...)``.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from blocks.kernels.float32_math import TFArithmetic, tame_inputs
 from blocks.kernels.op_checks import BFLOAT16, check_dtype, dtypes, port_error, shape_text
+from blocks.kernels.pieces import run_pieces, thread_count
+
+#: Pixels per piece of a pixelwise kernel: its dozens of temporaries stay in the cache.
+PIXEL_PIECE = 8192
 
 COLORSPACE_DTYPES = dtypes("float16", "bfloat16", "float32", "float64")
 _TF_LIST = "half, bfloat16, float, double"
@@ -55,15 +61,39 @@ def colorspace_shape(
     return tuple(shape)
 
 
-def _check(images: Any) -> tuple[np.ndarray, TFArithmetic]:
+def in_pixel_pieces(
+    kernel: Callable[[np.ndarray], np.ndarray], values: np.ndarray, dtype: np.dtype[Any],
+    cancel: threading.Event | None = None,
+) -> np.ndarray:
+    """``kernel`` (``[n, 3]`` pixels -> ``[n, 3]`` results, each pixel on its own) applied
+    to ``values`` (last dim 3) a piece of pixels at a time, shared by the threads; the
+    result has ``values``' shape and ``dtype``. Each piece judges its own values (tame or
+    not), which gives the same bits as judging them all."""
+    flat = values.reshape(-1, 3)
+    out = np.empty(flat.shape, dtype)
+    count = -(-flat.shape[0] // PIXEL_PIECE)
+
+    def work(index: int) -> None:
+        rows = slice(index * PIXEL_PIECE, (index + 1) * PIXEL_PIECE)
+        out[rows] = kernel(flat[rows])
+
+    run_pieces(count, work, cancel, thread_count() if count > 1 else 1)
+    return out.reshape(values.shape)
+
+
+def _check(images: Any) -> np.ndarray:
     values = np.asarray(images)
     colorspace_shape(values.shape, values.dtype)
-    return values, TFArithmetic(values.dtype, careful=not tame_inputs(values))
+    return values
 
 
-def _store(arithmetic: TFArithmetic, channels: list[np.ndarray], shape: tuple[int, ...]) -> Any:
+def _arithmetic(flat: np.ndarray) -> TFArithmetic:
+    return TFArithmetic(flat.dtype, careful=not tame_inputs(flat))
+
+
+def _store(arithmetic: TFArithmetic, channels: list[np.ndarray]) -> Any:
     """The channels in the tensor's dtype; every value is representable, NaN bits kept."""
-    out = np.stack(channels, axis=-1).reshape(shape)
+    out = np.stack(channels, axis=-1)
     if arithmetic.dtype == BFLOAT16:
         return (out.astype(np.float32).view(np.uint32) >> np.uint32(16)).astype(
             np.uint16
@@ -80,10 +110,14 @@ def _store(arithmetic: TFArithmetic, channels: list[np.ndarray], shape: tuple[in
     return out.astype(arithmetic.dtype)
 
 
-def rgb_to_hsv(images: Any) -> np.ndarray:
+def rgb_to_hsv(images: Any, cancel: threading.Event | None = None) -> np.ndarray:
     """TensorFlow's RGBToHSV."""
-    values, a = _check(images)
-    flat = values.reshape(-1, 3)
+    values = _check(images)
+    return in_pixel_pieces(_rgb_to_hsv, values, values.dtype, cancel)
+
+
+def _rgb_to_hsv(flat: np.ndarray) -> np.ndarray:
+    a = _arithmetic(flat)
     with np.errstate(all="ignore"):
         red, green, blue = (a.load(flat[:, k]) for k in range(3))
         value = a.larger(a.larger(red, green), blue)
@@ -106,13 +140,17 @@ def rgb_to_hsv(images: Any) -> np.ndarray:
         )
         hue = np.where(a.operand(spread) > 0, hue, zero)
         hue = np.where(a.operand(hue) < 0, a.add(hue, a.constant(1.0)), hue)
-    return _store(a, [hue, saturation, value], values.shape)
+    return _store(a, [hue, saturation, value])
 
 
-def hsv_to_rgb(images: Any) -> np.ndarray:
+def hsv_to_rgb(images: Any, cancel: threading.Event | None = None) -> np.ndarray:
     """TensorFlow's HSVToRGB."""
-    values, a = _check(images)
-    flat = values.reshape(-1, 3)
+    values = _check(images)
+    return in_pixel_pieces(_hsv_to_rgb, values, values.dtype, cancel)
+
+
+def _hsv_to_rgb(flat: np.ndarray) -> np.ndarray:
+    a = _arithmetic(flat)
     with np.errstate(all="ignore"):
         hue, saturation, value = (a.load(flat[:, k]) for k in range(3))
         zero, one, two = a.constant(0.0), a.constant(1.0), a.constant(2.0)
@@ -131,4 +169,4 @@ def hsv_to_rgb(images: Any) -> np.ndarray:
         for d in (dr, dg, db):
             mixed = a.add(one_s, a.mul(saturation, d))
             channels.append(a.mul(value, mixed) if wide else a.mul(mixed, value))
-    return _store(a, channels, values.shape)
+    return _store(a, channels)
