@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypedDict, Unpack
 
@@ -267,17 +268,7 @@ def resize_bilinear(
     order: LowFirst = (slice(None), slice(None), slice(0, -1)) if images.shape[3] == 3 else None
     on_pixels = _on_pixels(x_lo, x_hi, x_lerp) and _on_pixels(y_lo, y_hi, y_lerp)
     out = np.empty(call.shape, _F32)
-    # Pieces of about _PIECE output floats: whole images, or bands of rows of one image.
-    row_floats = out_w * call.shape[3]
-    band = max(1, _PIECE // row_floats)
-    images_per_piece = max(1, band // out_h)
-    pieces = [(slice(b, b + images_per_piece), slice(0, out_h))
-              for b in range(0, call.shape[0], images_per_piece)] if band >= out_h else [
-        (slice(b, b + 1), slice(r, r + band))
-        for b in range(call.shape[0]) for r in range(0, out_h, band)]
-
-    def work(index: int) -> None:
-        batch, rows_out = pieces[index]
+    def work(batch: slice, rows_out: slice) -> None:
         low, high = y_lo[rows_out], y_hi[rows_out]
         if on_pixels:  # every output is an input pixel: tl + (tl - tl)*0 when tame
             picked = to_float32(np.take(np.take(images[batch], low, axis=1), x_lo, axis=2))
@@ -301,8 +292,31 @@ def resize_bilinear(
             if result is not target:
                 target[...] = result
 
-    run_pieces(len(pieces), work, cancel, thread_count() if len(pieces) > 1 else 1)
+    in_row_bands(call.shape, work, cancel)
     return out
+
+
+Band = tuple[slice, slice]
+
+
+def in_row_bands(
+    shape: tuple[int, int, int, int], work: Callable[[slice, slice], None],
+    cancel: threading.Event | None,
+) -> None:
+    """Call ``work(batch, rows)`` over pieces of an output ``[B, h, w, C]`` of about
+    _PIECE floats each — whole images, or bands of rows of one image — shared by the
+    threads. A separable resize computes its first pass only for the input rows a band
+    reads, so the temporaries stay in the cache."""
+    batch, out_h, out_w, channels = shape
+    band = max(1, _PIECE // max(1, out_w * channels))
+    if band >= out_h:
+        step = max(1, band // max(1, out_h))
+        pieces = [(slice(b, b + step), slice(0, out_h)) for b in range(0, batch, step)]
+    else:
+        pieces = [(slice(b, b + 1), slice(r, r + band))
+                  for b in range(batch) for r in range(0, out_h, band)]
+    run_pieces(len(pieces), lambda index: work(*pieces[index]), cancel,
+               thread_count() if len(pieces) > 1 else 1)
 
 
 def _on_pixels(low: np.ndarray, high: np.ndarray, weight: np.ndarray) -> bool:
