@@ -265,7 +265,7 @@ def _colorspace_block(name: str, title: str, kernel: Any, doc: str) -> BlockSpec
     )
     rules: tuple[InferRule, RunRule] = (
         _images_rule(lambda ctx: colorspace_shape(ctx.shape("images"), ctx.dtype("images"))),
-        lambda ctx: {"output": kernel(ctx.inputs["images"])},
+        lambda ctx: {"output": kernel(ctx.inputs["images"], ctx.cancel)},
     )
     return _declare(name, title, "Image", doc, ports, rules, ("color", "hsv", "rgb", "tf.image"))
 
@@ -299,7 +299,7 @@ def _adjust_block(name: str, title: str, factor: str, kernel: Any, doc: str) -> 
     rules: tuple[InferRule, RunRule] = (
         _images_rule(lambda ctx: adjust_shape(ctx.shape("images"), ctx.dtype("images"),
                                               ctx.shape(factor), factor)),
-        lambda ctx: {"output": kernel(ctx.inputs["images"], ctx.inputs[factor])},
+        lambda ctx: {"output": kernel(ctx.inputs["images"], ctx.inputs[factor], ctx.cancel)},
     )
     tags = ("color", "hsv", "augment", "tf.image")
     return _declare(name, title, "Image", doc, ports, rules, tags)
