@@ -119,9 +119,32 @@ _HSV_PICKS = np.array([[0, 1, 2, 2, 1, 0, 2], [1, 0, 0, 1, 2, 2, 2], [2, 2, 1, 0
 #: category of each branch.
 _BRANCH_PICKS = np.array([[1, 2, 1, 0, 2, 0], [0, 1, 2, 1, 0, 2], [2, 0, 0, 2, 1, 1]])
 _BRANCH_CATEGORY = np.array([1, 3, 2, 0, 4, 5])
+#: The branches (of category 2, 4 and 5) whose maximum comes from a max instruction.
+_BRANCH_FLUSHES_MAX = np.isin(_BRANCH_CATEGORY, (2, 4, 5))
+def _branch_of_code() -> np.ndarray:
+    """TF's branch (0-5) for each code r<g, b<r, b>g, b<g, b>r (bits 4 to 0)."""
+    table = np.zeros(32, np.intp)
+    for code in range(32):
+        r_lt_g, b_lt_r, b_gt_g, b_lt_g, b_gt_r = ((code >> bit) & 1 for bit in (4, 3, 2, 1, 0))
+        if r_lt_g:
+            table[code] = 0 if b_lt_r else 1 if b_gt_g else 2
+        else:
+            table[code] = 3 if b_lt_g else 4 if b_gt_r else 5
+    return table
+
+
+_BRANCH_OF_CODE = _branch_of_code()
 #: Per output channel, by category 0-4 (5: case 5 and any other), the index into
 #: (max, mid, min).
 _RANGE_PICKS = np.array([[0, 1, 2, 2, 1, 0], [1, 0, 0, 1, 2, 2], [2, 2, 1, 0, 0, 1]])
+
+
+def _select(parts: tuple[np.ndarray, ...], picks: np.ndarray, case: np.ndarray) -> np.ndarray:
+    """``[n, 3]``: per element i and output column c, ``parts[picks[c, case[i]]][i]`` (one
+    gather instead of a chain of wheres)."""
+    flat = np.stack(parts, axis=1).reshape(-1)
+    base = np.arange(0, flat.size, len(parts))
+    return np.stack([np.take(flat, base + pick[case]) for pick in picks], axis=1)
 
 
 def _hsv_to_rgb(
@@ -146,8 +169,7 @@ def _hsv_to_rgb(
     # TF's switch on the category: per channel, which of (chroma, x, 0) it takes.
     case = np.where((category >= 0) & (category <= 5), category, 6)
     parts = (chroma, x, np.zeros_like(x))
-    channels = [a.add(np.choose(pick[case], parts), low) for pick in _HSV_PICKS]
-    return np.stack(channels, axis=-1)
+    return a.add(_select(parts, _HSV_PICKS, case), low[:, None])
 
 
 def adjust_hue(images: Any, delta: Any, cancel: threading.Event | None = None) -> np.ndarray:
@@ -191,18 +213,23 @@ def _hue_pixels(flat: np.ndarray, shift: np.float32, tame_shift: bool) -> np.nda
 def _rgb_to_hv_range(
     a: TFArithmetic, red: np.ndarray, green: np.ndarray, blue: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r, g, b = (flush_denormals(c) for c in (red, green, blue))
+    # Tame values hold no denormal: flushing would change nothing.
+    r, g, b = (flush_denormals(c) for c in (red, green, blue)) if a.careful else (
+        red, green, blue)
     # TF's nested ifs, numbered 0-5; each picks (max, mid, min) of (R, G, B) and a category.
-    branch = np.where(r < g, np.where(b < r, 0, np.where(b > g, 1, 2)),
-                      np.where(b < g, 3, np.where(b > r, 4, 5)))
-    v_max, v_mid, v_min = (np.choose(pick[branch], (red, green, blue))
-                           for pick in _BRANCH_PICKS)
+    code = (r < g).view(np.uint8) << 4
+    for bit, test in ((3, b < r), (2, b > g), (1, b < g), (0, b > r)):
+        code |= test.view(np.uint8) << bit
+    branch = _BRANCH_OF_CODE[code]
+    picked = _select((red, green, blue), _BRANCH_PICKS, branch)
+    v_max, v_mid, v_min = (np.ascontiguousarray(picked[:, k]) for k in range(3))
     category = _BRANCH_CATEGORY[branch]
     # Measured: in TF's branches of category 2, 4 and 5 the compiled code picks the
     # maximum with a max instruction, which returns a denormal as zero; elsewhere the
     # values keep their bits.
-    v_max = np.where(np.isin(category, (2, 4, 5)), flush_denormals(v_max), v_max)
-    flat = a.operand(v_max) == flush_denormals(v_min)
+    if a.careful:
+        v_max = np.where(_BRANCH_FLUSHES_MAX[branch], flush_denormals(v_max), v_max)
+    flat = a.operand(v_max) == a.operand(v_min)
     ratio = a.div(a.sub(v_mid, v_min), a.sub(v_max, v_min))
     increase = (category & 1) == 0
     part = np.where(increase, ratio, a.sub(np.ones_like(ratio), ratio))
@@ -214,16 +241,19 @@ def _rgb_to_hv_range(
 def _hv_range_to_rgb(
     a: TFArithmetic, hue: np.ndarray, v_min: np.ndarray, v_max: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        finite = np.isfinite(hue)
-        category = np.where(finite, np.trunc(np.where(finite, hue, 0)), -(2**31)).astype(np.int64)
+        if a.careful:
+            finite = np.isfinite(hue)
+            category = np.where(finite, np.trunc(np.where(finite, hue, 0)), -(2**31)).astype(
+                np.int64)
+        else:  # tame values give a finite hue
+            category = hue.astype(np.int64)  # truncation toward zero
     # int(NaN) is INT_MIN on x86: its float is -2^31 and it counts as "increase".
     ratio = a.sub(hue, category.astype(_F32))
     increase = (category & 1) == 0
     ratio = np.where(increase, ratio, a.sub(np.ones_like(ratio), ratio))
     v_mid = a.add(a.mul(ratio, a.sub(v_max, v_min)), v_min)  # product first
     case = np.where((category >= 0) & (category <= 4), category, 5)  # 5: case 5, default
-    channels = [np.choose(pick[case], (v_max, v_mid, v_min)) for pick in _RANGE_PICKS]
-    return np.stack(channels, axis=-1)
+    return _select((v_max, v_mid, v_min), _RANGE_PICKS, case)
 
 
 # ----------------------------------------------------------------------------- contrast
