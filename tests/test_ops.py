@@ -23,7 +23,7 @@ from test_patches import BFLOAT16, assert_same_bits, bits  # the same bit compar
 
 from blocks import REGISTRY
 from blocks.errors import CancelledError, InvalidArgumentError, MemoryLimitError
-from blocks.kernels import adjust
+from blocks.kernels import adjust, colorspace
 from blocks.kernels.adjust import adjust_contrast_v2
 from blocks.kernels.array_ops import (
     concat_shape,
@@ -509,3 +509,26 @@ def test_contrast_stops_between_pieces() -> None:
     cancel.set()
     with pytest.raises(CancelledError):
         adjust_contrast_v2(np.ones((64, 64, 64, 3), np.float32), np.float32(2), cancel)
+
+
+@pytest.mark.parametrize("kernel", ["rgb_to_hsv", "hsv_to_rgb", "saturation", "hue"])
+def test_pixel_pieces_judge_their_values_alike(
+    kernel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Three pieces: tame values, then NaNs, denormals and infinities in the middle piece
+    # only. Cut in pieces or done at once (careful everywhere), the bits are the same.
+    rng = np.random.default_rng(11)
+    images = rng.random((3 * colorspace.PIXEL_PIECE, 3)).astype(np.float32)
+    middle = images[colorspace.PIXEL_PIECE:2 * colorspace.PIXEL_PIECE].reshape(-1)
+    middle[::97] = np.array([np.nan, 1e-40, np.inf, -0.0, 3e38], np.float32)[
+        np.arange(middle[::97].size) % 5]
+    images = images.reshape(1, -1, 1, 3)
+    run = {
+        "rgb_to_hsv": lambda: colorspace.rgb_to_hsv(images),
+        "hsv_to_rgb": lambda: colorspace.hsv_to_rgb(images),
+        "saturation": lambda: adjust.adjust_saturation(images, np.float32(1.7)),
+        "hue": lambda: adjust.adjust_hue(images, np.float32(0.3)),
+    }[kernel]
+    pieces = run()
+    monkeypatch.setattr(colorspace, "PIXEL_PIECE", images.size)
+    assert_same_bits(pieces, run())
