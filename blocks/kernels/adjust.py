@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from blocks.kernels.colorspace import in_pixel_pieces
+from blocks.kernels.colorspace import SelectArithmetic, in_pixel_pieces
 from blocks.kernels.float32_math import (
     TFArithmetic,
     flush_denormals,
@@ -91,7 +91,7 @@ def adjust_saturation(
 
 def _saturation_pixels(flat: np.ndarray, factor32: np.ndarray, tame_factor: bool) -> np.ndarray:
     red, green, blue = _channels(flat)
-    a = TFArithmetic(np.dtype(_F32), careful=not (tame_factor and tame_inputs(flat)))
+    a = SelectArithmetic(np.dtype(_F32), careful=not (tame_factor and tame_inputs(flat)))
     with np.errstate(all="ignore"):
         value = a.std_max(red, a.std_max(green, blue))
         spread = a.sub(value, a.std_min(red, a.std_min(green, blue)))
@@ -192,7 +192,7 @@ def adjust_hue(images: Any, delta: Any, cancel: threading.Event | None = None) -
 
 def _hue_pixels(flat: np.ndarray, shift: np.float32, tame_shift: bool) -> np.ndarray:
     red, green, blue = _channels(flat)
-    a = TFArithmetic(np.dtype(_F32), careful=not (tame_shift and tame_inputs(flat)))
+    a = SelectArithmetic(np.dtype(_F32), careful=not (tame_shift and tame_inputs(flat)))
     with np.errstate(all="ignore"):
         hue, v_min, v_max = _rgb_to_hv_range(a, red, green, blue)
         turns = _F32(6)
