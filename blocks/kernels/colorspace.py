@@ -91,10 +91,14 @@ def _max_is_maxps(dtype: np.dtype[Any]) -> bool:
     """Whether numpy's maximum and minimum are x86's ``x > y ? x : y`` and ``x < y ? x :
     y`` where the operands are equal (signed zeros: the second is returned), in its
     vector loops and scalar tails alike; then, without NaN, they are TF's selects."""
+    zero, minus_zero = np.zeros((), dtype), np.full((), -0.0, dtype)
     for size in (1, 3, 17, 1001):
         neg, pos = np.full(size, -0.0, dtype), np.zeros(size, dtype)
-        for pick in (np.maximum, np.minimum):
-            if not (np.signbit(pick(pos, neg)).all() and not np.signbit(pick(neg, pos)).any()):
+        for pick in (np.maximum, np.minimum):  # arrays, and a scalar on either side
+            second_negative = [pick(pos, neg), pick(pos, minus_zero), pick(zero, neg)]
+            second_positive = [pick(neg, pos), pick(neg, zero), pick(minus_zero, pos)]
+            if not (all(np.signbit(v).all() for v in second_negative)
+                    and not any(np.signbit(v).any() for v in second_positive)):
                 return False
     return True
 
