@@ -288,7 +288,7 @@ _MAGNITUDE = np.uint32(0x7FFFFFFF)
 #: (not in the scalar tail) its last sum has the mean first.
 _LOOP = 32
 #: Floats per piece: a piece's planes, scratch and tiled means stay in the cache.
-_PIECE = 1 << 16
+_PIECE = 1 << 18
 
 
 def adjust_contrast_v2(
