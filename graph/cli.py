@@ -47,7 +47,7 @@ from blocks.spec import DEFAULT_MEMORY_LIMIT, PortKind, TensorInfo
 from graph import batch_cli
 from graph.atomic import write_atomically
 from graph.engine import RunReport
-from graph.fileformat import MissingPluginError, files_outside, load_graph, outside_files_note
+from graph.fileformat import files_outside, load_graph, outside_files_note
 from graph.memory import estimate_run, parse_memory_size
 from graph.model import PortRef
 from graph.session import Session
@@ -163,9 +163,9 @@ def _command(argv: list[str], out: TextIO, err: TextIO, place: dict[str, str]) -
 
 
 def exit_status(error: BaseException) -> int:
-    """The documented exit status for a failure: 2 usage or a missing plugin, 130 Ctrl-C,
-    1 anything else."""
-    if isinstance(error, UsageError | batch_cli.MapUsageError | MissingPluginError):
+    """The documented exit status for a failure (SPEC section 6): 2 usage, 130 Ctrl-C, 1
+    anything else (a graph that needs a missing plugin is an invalid graph here: 1)."""
+    if isinstance(error, UsageError | batch_cli.MapUsageError):
         return 2
     if isinstance(error, KeyboardInterrupt):
         return 130

@@ -29,9 +29,9 @@ Contract:
   name -> the plugin distribution that declares it (:mod:`blocks.plugins`);
   :func:`graph_to_dict` writes it for the plugin blocks the graph uses, and only then. On
   load, a node whose block is unknown but recorded there is a :class:`MissingPluginError`
-  naming the block and the package (``check`` and ``run`` exit 2); an unknown block the
-  file does not record stays a validation problem. Older TensorBlocks keep the key as an
-  unknown top-level key and write it back.
+  naming the block and the package (``check`` and ``run`` exit 1, as for any invalid
+  graph); an unknown block the file does not record stays a validation problem. Older
+  TensorBlocks keep the key as an unknown top-level key and write it back.
 * Unknown top-level keys (e.g. ``"ui"``) go to ``model.extra`` and are written back by
   :func:`save_graph`. Unknown keys inside a node or an edge are refused (they would be lost).
 * Versions: a file of an older version is migrated step by step by the functions in

@@ -299,9 +299,9 @@ def test_a_malformed_plugins_record_is_a_load_problem(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["check", "run"])
-def test_check_and_run_exit_2_naming_the_missing_plugin(command: str, tmp_path: Path) -> None:
+def test_check_and_run_exit_1_naming_the_missing_plugin(command: str, tmp_path: Path) -> None:
     result = cli([command, os.fspath(write_graph(tmp_path, record=True))], None)
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 1, result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "unknown block 'ExampleInvert'" in result.stderr
     assert f"plugin package '{PACKAGE}', which is not installed" in result.stderr
