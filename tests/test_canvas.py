@@ -344,6 +344,23 @@ def test_typing_into_an_inline_literal_sets_it(canvas: Canvas, model: GraphModel
     assert model.node("glimpse").literals["size"] == "{1,1}"
 
 
+def test_far_zoomed_out_a_click_on_a_hidden_field_selects_the_block(
+    canvas: Canvas, model: GraphModel
+) -> None:
+    # Found in a real window: at 43% a click where the size field would be opened its
+    # editor over the block's large title, though no field is drawn at that zoom.
+    target = canvas.field_centre("glimpse", "size")
+    canvas.view.scale(0.4, 0.4)  # far out: blocks show their titles only
+    QApplication.processEvents()
+    canvas.click(target)
+    assert canvas.scene.literal_editor() is None
+    assert canvas.scene.selected_node_ids() == ["glimpse"]
+    canvas.view.scale(2.5, 2.5)  # back to 1:1: the same click edits the field
+    QApplication.processEvents()
+    canvas.click(target)
+    assert canvas.scene.literal_editor() is not None
+
+
 def test_escape_cancels_and_empty_clears_a_literal(canvas: Canvas, model: GraphModel) -> None:
     canvas.click(canvas.field_centre("glimpse", "size"))
     editor = canvas.scene.literal_editor()

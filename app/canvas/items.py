@@ -185,6 +185,18 @@ def _theme_of(item: QGraphicsItem) -> CanvasTheme:
     return theme if isinstance(theme, CanvasTheme) else LIGHT
 
 
+def _compact_at(event: QGraphicsSceneMouseEvent | QGraphicsSceneHoverEvent) -> bool:
+    """Whether the view an event comes from shows blocks compact (below
+    :data:`COMPACT_LOD`: title only), so that nothing but the block itself takes a click:
+    no literal field, attr cell, preview switch or "+" handle, which are not drawn."""
+    widget = event.widget()
+    view = widget.parentWidget() if widget is not None else None
+    transform = getattr(view, "viewportTransform", None)
+    return transform is not None and QStyleOptionGraphicsItem.levelOfDetailFromTransform(
+        transform()
+    ) < COMPACT_LOD
+
+
 def _lod(painter: QPainter, option: QStyleOptionGraphicsItem) -> float:
     return float(option.levelOfDetailFromTransform(painter.worldTransform()))
 
@@ -342,12 +354,7 @@ class AddPortHandle(QGraphicsItem):
         painter.drawStaticText(QPointF(LABEL_MARGIN, -size.height() / 2), self._label)
 
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
-        widget = event.widget()
-        view = widget.parentWidget() if widget is not None else None
-        transform = getattr(view, "viewportTransform", None)
-        if transform is not None and QStyleOptionGraphicsItem.levelOfDetailFromTransform(
-            transform()
-        ) < COMPACT_LOD:
+        if _compact_at(event):
             event.ignore()  # not drawn at this zoom: the press is the block's (a move)
             return
         event.accept()  # the click is the handle's, not a move of the block
@@ -1080,9 +1087,10 @@ class NodeItem(QGraphicsItem):
                 self._shift_toggled = True
                 event.accept()
                 return
-            self._press_field = self.field_at(event.pos())
-            self._press_cell = self.attr_at(event.pos())
-            if self.preview_toggle_at(event.pos()):
+            compact = _compact_at(event)  # rows are not drawn: a press is a move
+            self._press_field = None if compact else self.field_at(event.pos())
+            self._press_cell = None if compact else self.attr_at(event.pos())
+            if not compact and self.preview_toggle_at(event.pos()):
                 self._press_cell = "\0preview"
             self._press_pos = event.screenPos().toPointF()
         super().mousePressEvent(event)
@@ -1130,8 +1138,11 @@ class NodeItem(QGraphicsItem):
     def hoverMoveEvent(self, event: QGraphicsSceneHoverEvent) -> None:
         # An I-beam over a literal field says "click to type"; a hand over an attr, "click".
         pos = event.pos()
+        compact = _compact_at(event)
         cursor = (
-            Qt.CursorShape.IBeamCursor
+            Qt.CursorShape.ArrowCursor
+            if compact
+            else Qt.CursorShape.IBeamCursor
             if self.field_at(pos)
             else Qt.CursorShape.PointingHandCursor
             if self.attr_at(pos) or self.preview_toggle_at(pos)
@@ -1141,7 +1152,7 @@ class NodeItem(QGraphicsItem):
             self.setCursor(cursor)
 
     def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
-        if self.field_at(event.pos()) is None:
+        if _compact_at(event) or self.field_at(event.pos()) is None:
             activated = getattr(self.scene(), "nodeActivated", None)
             if activated is not None:
                 activated.emit(self.node_id)
