@@ -13,9 +13,10 @@ Contract:
   tensors among those unless told which to keep, and splits the items into chunks that
   never mix item shapes. Every problem is a TensorBlocksError naming the target, the
   source, the items, the node and the port.
-* :func:`compute_chunk` runs the graph once on items ``start..stop-1``: a fresh
-  :class:`~graph.engine.Engine` per chunk (so memory follows the chunk), the run seed
-  given, ``item_offset=start`` so glimpse noise is keyed by each item's global index.
+* :func:`compute_chunk` runs the graph once on items ``start..stop-1`` on the worker
+  thread's :class:`~graph.engine.Engine` for the run (made once; its cache is cleared
+  after every chunk, so memory follows the chunk), the run seed given,
+  ``item_offset=start`` so glimpse noise is keyed by each item's global index.
   Item ``i``'s results are therefore bit-for-bit the same whatever the chunk size, the
   number of workers and the scheduler, and the same as :func:`run_items` on item ``i``
   alone. A failing chunk is re-run item by item to name the first bad item.
@@ -37,8 +38,9 @@ Contract:
   that run at once; each chunk's engine gets its share. A chunk's peak is estimated from
   inference (:func:`graph.memory.estimate_run` at 1 and 2 items: the kept tensors and each
   step's working memory, plus the chunk's source items); the default chunk fills at most a
-  quarter of a worker's share and 128 MiB, and an explicit chunk that would not fit is
-  refused before anything runs.
+  quarter of a worker's share and 128 MiB, and the default chunks are of equal size, their
+  number a multiple of the workers; an explicit chunk that would not fit is refused
+  before anything runs.
 * :func:`to_dask` gives every per-item tensor as a lazy dask array chunked like the run.
 """
 
@@ -467,8 +469,11 @@ def _chunk_size(
         return chunk
     budget = min(share // 4, _CHUNK_BYTES) - fixed
     size = max(1, min(budget // per_item, _MAX_DEFAULT_CHUNK))
-    # Enough chunks for every worker, without slicing a small dataset into crumbs.
-    return max(1, min(size, math.ceil(n_items / workers)))
+    # Chunks of equal size, as few as fit, their number a multiple of the workers: every
+    # worker has a chunk in every round (none idles through a last, short one), and no
+    # chunk is a remainder that zarr pads to a whole stored chunk.
+    rounds = math.ceil(n_items / (size * workers))
+    return max(1, math.ceil(n_items / (rounds * workers)))
 
 
 # ----------------------------------------------------------------------------- running
@@ -484,10 +489,36 @@ def _run_once(plan: BatchPlan, start: int, stop: int, names: Iterable[str]) -> R
             error.reason = f"--map {target.address}: {error.reason}"
             raise
     base_dir = None if plan.base_dir is None else Path(plan.base_dir)
-    return Engine(memory_limit=plan.memory_limit // plan.workers).run(
-        plan.model(), base_dir=base_dir, seed=plan.seed, item_offset=start,
-        feeds=_feeds(plan.targets, arrays), targets=list(names),
-    )
+    engine = _engine_for(plan)
+    try:
+        return engine.run(
+            plan.model(), base_dir=base_dir, seed=plan.seed, item_offset=start,
+            feeds=_feeds(plan.targets, arrays), targets=list(names),
+        )
+    finally:
+        engine.clear_cache()  # the chunk's outputs go with the chunk, not with the engine
+
+
+_ENGINES = threading.local()
+
+
+def _engine_for(plan: BatchPlan) -> Engine:
+    """This thread's engine for ``plan``'s graph and memory share, made once per run.
+
+    It keeps what does not depend on the items from chunk to chunk (the step sizes its
+    shape rules gave, keyed by the chunk's shapes); its cache of outputs is cleared after
+    every chunk, so memory still follows the chunk.
+    """
+    engines: dict[tuple[str, int], Engine] | None = getattr(_ENGINES, "engines", None)
+    if engines is None:
+        engines = _ENGINES.engines = {}
+    key = (plan.graph_digest, plan.memory_limit // plan.workers)
+    engine = engines.get(key)
+    if engine is None:
+        if len(engines) >= 8:
+            engines.clear()
+        engine = engines[key] = Engine(memory_limit=key[1])
+    return engine
 
 
 def compute_chunk(
@@ -723,8 +754,9 @@ def _create_arrays(plan: BatchPlan, root: Any, *, present: set[str]) -> None:
     items[:] = np.arange(plan.n_items, dtype=np.int64) if numbered else np.array(names,
                                                                                dtype=object)
     if _DONE not in present:
+        # Raw bytes: a mark is one byte, written once per chunk; a codec only costs time.
         root.create_array(_DONE, shape=(len(plan.chunks),), dtype="uint8", chunks=(1,),
-                          fill_value=0)
+                          fill_value=0, compressors=None, config=_WRITE_CONFIG)
 
 
 _ARRAYS: dict[tuple[str, str], Any] = {}
