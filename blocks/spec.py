@@ -54,7 +54,10 @@ class InputPort:
     ``default`` is a literal string used when the port has neither wire nor literal;
     ``dtype`` is the dtype a tensor literal is converted to (``None``: inferred from
     the literal, or from the block's ``dtype`` port for Input); ``choices`` restricts a
-    STRING port.
+    STRING port. ``batched`` says that axis 0 of this TENSOR port runs over items: row
+    ``i`` of a dataset can feed item ``i`` (images, offsets, boxes); a port whose value
+    holds for the whole batch (a size, ksizes, an axis, a shape) leaves it ``False``,
+    and a batch run refuses to map a dataset onto it.
     """
 
     name: str
@@ -64,6 +67,7 @@ class InputPort:
     default: str | None = None
     dtype: str | None = None
     choices: tuple[str, ...] = ()
+    batched: bool = False
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,16 @@ Contract:
 
 * :func:`plan_batch` maps datasets onto a graph (``{"image": "photos/*.png",
   "focus.offsets": "offsets.npy"}``). A target that is a node id feeds the node's
-  declared ``item_source`` input (Input: ``initvalues``; its ``file`` and ``shape`` are then
-  unused, its ``dtype`` still casts); a target ``node.port`` feeds that unwired tensor
-  input, row ``i`` of the source being item ``i``'s value, stacked along the port's first
-  axis within a chunk. All sources must hold the same number of items. The plan infers,
-  without running, which product tensors follow the items (their axis 0 grows with the
-  chunk) and their per-item shapes for every run of alike items; it keeps the sink
-  tensors among those unless told which to keep, and splits the items into chunks that
-  never mix item shapes. Every problem is a TensorBlocksError naming the target, the
-  source, the items, the node and the port.
+  declared ``item_source`` input (Input: ``initvalues``; its ``file`` and ``shape`` are
+  then unused, its ``dtype`` still casts); a target ``node.port`` feeds that unwired
+  tensor input if its block declares it ``batched`` (:func:`port_mapping_problem`: a
+  size or an axis takes one value for the whole run), row ``i`` of the source being item
+  ``i``'s value, stacked along the port's first axis within a chunk. All sources must
+  hold the same number of items. The plan infers, without running, which product tensors
+  follow the items (their axis 0 grows with the chunk) and their per-item shapes for
+  every run of alike items; it keeps the sink tensors among those unless told which to
+  keep, and splits the items into chunks that never mix item shapes. Every problem is a
+  TensorBlocksError naming the target, the source, the items, the node and the port.
 * :func:`compute_chunk` runs the graph once on items ``start..stop-1`` on the worker
   thread's :class:`~graph.engine.Engine` for the run (made once; its cache is cleared
   after every chunk, so memory follows the chunk), the run seed given,
@@ -62,7 +63,7 @@ from typing import Any
 import numpy as np
 
 from blocks.errors import GraphError, MemoryLimitError, TensorBlocksError, ValidationError
-from blocks.spec import DEFAULT_MEMORY_LIMIT, PortKind, TensorInfo
+from blocks.spec import DEFAULT_MEMORY_LIMIT, InputPort, PortKind, TensorInfo
 from graph.engine import Engine, RunReport
 from graph.fileformat import graph_from_json, graph_to_dict, graph_to_json
 from graph.infer import infer
@@ -220,9 +221,9 @@ def resolve_target(model: GraphModel, address: str) -> Target:
         names = ", ".join(p.name for p in spec.inputs)
         raise BatchError(f"--map {text}: {spec.name} has no input '{port_name}' "
                          f"(its inputs: {names})", node=node_id, block=node.block)
-    if port.kind is not PortKind.TENSOR:
-        raise BatchError(f"--map {text}: the input takes {port.kind.value} values; only "
-                         "tensor inputs take a value per item", node=node_id, block=node.block,
+    problem = port_mapping_problem(port)
+    if problem is not None:
+        raise BatchError(f"--map {text}: {problem}", node=node_id, block=node.block,
                          port=port_name)
     wire = model.wire_into(PortRef(node_id, port_name))
     if wire is not None:
@@ -231,9 +232,26 @@ def resolve_target(model: GraphModel, address: str) -> Target:
     return Target(text, node_id, port_name)
 
 
+def port_mapping_problem(port: InputPort) -> str | None:
+    """Why a dataset cannot feed ``port`` item by item, or ``None`` when it can.
+
+    The one rule for ``--map NODE.PORT``, :func:`mappable_targets` and the editor: a
+    tensor input declared ``batched`` (its axis 0 runs over items) takes a value per item;
+    any other input takes one value for the whole run.
+    """
+    if port.kind is not PortKind.TENSOR:
+        return (f"the input takes {port.kind.value} values; only tensor inputs take a "
+                "value per item")
+    if not port.batched:
+        return ("the input takes one value for the whole run, not one per item; type it in "
+                "the graph")
+    return None
+
+
 def mappable_targets(model: GraphModel) -> list[Target]:
-    """What a dataset can be mapped onto: nodes with an ``item_source``, then unwired tensor
-    inputs (the editor's "Run over dataset" lists these)."""
+    """What a dataset can be mapped onto: nodes with an ``item_source``, then unwired inputs
+    that take a value per item (:func:`port_mapping_problem`; the editor's "Run over
+    dataset" lists these)."""
     wired = {(wire.dst.node, wire.dst.port) for wire in model.wires()}
     nodes, ports = [], []
     for node in model.nodes():
@@ -244,7 +262,7 @@ def mappable_targets(model: GraphModel) -> list[Target]:
             nodes.append(resolve_target(model, node.id))
             continue
         for port in spec.inputs:
-            if port.kind is PortKind.TENSOR and (node.id, port.name) not in wired:
+            if port_mapping_problem(port) is None and (node.id, port.name) not in wired:
                 ports.append(Target(f"{node.id}.{port.name}", node.id, port.name))
     return nodes + ports
 

@@ -425,9 +425,9 @@ class Engine:
         The memo key is what the shape rule sees — block, attrs, literal texts, the
         shapes and dtypes of wired and fed tensors (and their values when small enough
         to be seen) — so a chain of like nodes, an edit-and-rerun, or the chunks of a
-        batch run compute it once. Nodes naming a file are never memoized (the file may change). The shape rule
-        gets the run's whole limit: what does not fit next to the kept tensors is the
-        budget's to say (naming what the run holds already).
+        batch run compute it once. Nodes naming a file are never memoized (the file may
+        change). The shape rule gets the run's whole limit: what does not fit next to the
+        kept tensors is the budget's to say (naming what the run holds already).
         """
         table = node.table
         assert table is not None

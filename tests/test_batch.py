@@ -263,6 +263,8 @@ def test_counts_must_match(dataset: tuple[Path, Path, Path], tmp_path: Path) -> 
     [
         (["--map", "nothing=x.npy", "--out", "r.zarr"], "no node 'nothing'", 1),
         (["--map", "tiles.padding=x.npy", "--out", "r.zarr"], "takes string values", 1),
+        (["--map", "focus.size=x.npy", "--out", "r.zarr"],
+         "--map focus.size: the input takes one value for the whole run", 1),
         (["--map", "tiles.images=x.npy", "--out", "r.zarr"],
          "fed by a wire from 'focus.glimpse'", 1),
         (["--map", "image"], "--map expects TARGET=SOURCE", 2),
@@ -649,3 +651,57 @@ def test_zarr_sources_are_checked_before_reading(dataset: tuple[Path, Path, Path
     code, _, stderr = call(["check", str(graph_path), "--map", f"image={tmp_path}/nothing.zarr",
                             "--map", f"focus.offsets={offsets}"])
     assert code == 1 and "nothing.zarr" in stderr and len(stderr.splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------- batched ports
+
+#: Inputs that hold one value for the whole batch in every block that has them.
+_WHOLE_RUN_PORTS = {"size", "ksizes", "strides", "rates", "padding", "axis", "shape", "perm",
+                    "begin", "crop_size", "max_output_size", "iou_threshold",
+                    "score_threshold", "colors", "scale", "delta", "dtype", "DstT", "file"}
+
+
+def test_blocks_declare_which_inputs_take_a_value_per_item() -> None:
+    from blocks.library import REGISTRY
+    from blocks.spec import PortKind
+
+    batched = {f"{spec.name}.{port.name}" for spec in REGISTRY.values()
+               for port in spec.inputs if port.batched}
+    for spec in REGISTRY.values():
+        for port in spec.inputs:
+            if port.batched:  # only a tensor's axis 0 can run over items
+                assert port.kind is PortKind.TENSOR, f"{spec.name}.{port.name}"
+            if port.name in _WHOLE_RUN_PORTS:
+                assert not port.batched, f"{spec.name}.{port.name}"
+    assert {"Input.initvalues", "ExtractGlimpseV2.input", "ExtractGlimpseV2.offsets",
+            "ExtractGlimpse.offsets", "ExtractImagePatches.images", "ResizeBilinear.images",
+            "CropAndResize.boxes", "DrawBoundingBoxes.boxes", "Cast.x"} <= batched
+    # Rows that interact (suppression across boxes; box_ind naming images of the chunk).
+    assert not batched & {"NonMaxSuppressionV3.boxes", "NonMaxSuppressionV3.scores",
+                          "CropAndResize.image"}
+
+
+def test_only_ports_that_take_a_value_per_item_are_offered(tmp_path: Path) -> None:
+    from graph.batch import mappable_targets, port_mapping_problem
+
+    graph = Graph.load(write_graph(tmp_path))
+    addresses = [target.address for target in mappable_targets(graph.model)]
+    assert addresses == ["image", "focus.offsets"]  # not focus.size, nor the wired images
+    spec = graph.model.registry["ExtractGlimpseV2"]
+    assert port_mapping_problem(spec.input("offsets")) is None
+    size_problem = port_mapping_problem(spec.input("size"))
+    assert size_problem is not None and "one value for the whole run" in size_problem
+
+
+def test_mapping_a_whole_run_port_is_refused_in_one_line(
+    dataset: tuple[Path, Path, Path]
+) -> None:
+    graph, images, _ = dataset
+    model = Graph.load(graph).model
+    sizes = np.tile(np.array([8, 8], np.int32), (N_ITEMS, 1))
+    with pytest.raises(BatchError) as caught:
+        plan_batch(model, {"image": str(images), "focus.size": sizes})
+    error = caught.value
+    assert (error.node, error.port) == ("focus", "size")
+    assert str(error).count("\n") == 0
+    assert "--map focus.size: the input takes one value for the whole run" in str(error)
