@@ -705,3 +705,30 @@ def test_mapping_a_whole_run_port_is_refused_in_one_line(
     assert (error.node, error.port) == ("focus", "size")
     assert str(error).count("\n") == 0
     assert "--map focus.size: the input takes one value for the whole run" in str(error)
+
+
+def test_an_engine_reused_for_chunks_sizes_each_step_by_its_own_chunk(tmp_path: Path) -> None:
+    # The step memo is keyed by the fed tensors' shapes: a big chunk after a small one
+    # reserves what the big one needs, as on an engine of its own.
+    from graph.engine import Engine
+
+    path = tmp_path / "tiles.tbg.json"
+    path.write_text(json.dumps({
+        "format": "tensorblocks.graph", "version": 1,
+        "nodes": [{"id": "tiles", "block": "ExtractImagePatches",
+                   "inputs": {"ksizes": "{1,4,4,1}", "strides": "{1,1,1,1}",
+                              "rates": "{1,1,1,1}", "padding": "SAME"}, "pos": [0, 0]}],
+        "edges": [],
+    }), encoding="utf-8")
+    model = Graph.load(path).model
+
+    def feeds(n: int) -> dict[str, dict[str, Any]]:
+        return {"tiles": {"images": np.ones((n, 16, 16, 3), np.float32)}}
+
+    alone = Engine().run(model, feeds=feeds(40))
+    reused = Engine()
+    small = reused.run(model, feeds=feeds(2))
+    big = reused.run(model, feeds=feeds(40))
+    assert alone.ok and small.ok and big.ok
+    assert big.results["tiles.patches"].shape == (40, 16, 16, 48)
+    assert small.peak_bytes < big.peak_bytes == alone.peak_bytes
