@@ -732,3 +732,29 @@ def test_an_engine_reused_for_chunks_sizes_each_step_by_its_own_chunk(tmp_path: 
     assert alone.ok and small.ok and big.ok
     assert big.results["tiles.patches"].shape == (40, 16, 16, 48)
     assert small.peak_bytes < big.peak_bytes == alone.peak_bytes
+
+
+def test_whole_raw_chunks_are_written_as_zarr_writes_them(tmp_path: Path) -> None:
+    from graph.batch import _compressors, _write_raw_chunk, _write_rows
+
+    rows = np.random.default_rng(2).random((10, 3, 5), dtype=np.float32)
+
+    def array(name: str, compress: str = "none") -> Any:
+        return zarr.create_array(store=str(tmp_path / f"{name}.zarr"), shape=(10, 3, 5),
+                                 dtype="float32", chunks=(4, 3, 5), fill_value=0,
+                                 compressors=_compressors(compress))
+
+    by_zarr, direct = array("by_zarr"), array("direct")
+    by_zarr[:] = rows
+    for start in range(0, 10, 4):
+        _write_rows(direct, start, rows[start:start + 4])
+    for key in ("c/0/0/0", "c/1/0/0", "c/2/0/0"):
+        assert (tmp_path / "direct.zarr" / key).read_bytes() == (
+            tmp_path / "by_zarr.zarr" / key).read_bytes()
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "direct.zarr"))[...], rows)
+    assert not list((tmp_path / "direct.zarr").rglob("*.partial"))
+    # Not a whole raw chunk: the last, short one; a compressed array; another byte order.
+    assert not _write_raw_chunk(array("short"), 2, rows[8:])
+    assert not _write_raw_chunk(array("packed", "lz4"), 0, rows[:4])
+    assert not _write_raw_chunk(array("swapped"), 0, rows[:4].astype(">f4"))
+    assert not (tmp_path / "packed.zarr" / "c").exists()
