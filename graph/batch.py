@@ -733,9 +733,9 @@ def _open_store(
         if not (path / "zarr.json").is_file():
             raise BatchError(f"--overwrite: {out} is not a zarr store; refusing to delete it")
         shutil.rmtree(path)
-    root = zarr.open_group(store=str(path), mode="w-")
-    # The record first: a run killed from here on leaves a store that --resume completes.
-    root.attrs["tensorblocks"] = {
+    # The record first, with the group itself (one write): a run killed from here on
+    # leaves a store that --resume completes.
+    record = {
         "format": STORE_FORMAT,
         "version": STORE_VERSION,
         "fingerprint": stamp,
@@ -747,6 +747,7 @@ def _open_store(
                     for name, layout in plan.tensors.items()},
         "maps": {t.address: s.name for t, s in zip(plan.targets, plan.sources, strict=True)},
     }
+    root = zarr.create_group(store=str(path), attributes={"tensorblocks": record})
     _create_arrays(plan, root, present=set())
     return root, [False] * len(plan.chunks)
 
@@ -767,10 +768,9 @@ def _create_arrays(plan: BatchPlan, root: Any, *, present: set[str]) -> None:
         )
     names = plan.item_names()
     numbered = names is None
-    if _ITEMS not in present:
-        root.create_array(_ITEMS, shape=(plan.n_items,), dtype="int64" if numbered else str,
-                          chunks=(min(plan.n_items, 65536),))
-    items: Any = root[_ITEMS]
+    items: Any = root[_ITEMS] if _ITEMS in present else root.create_array(
+        _ITEMS, shape=(plan.n_items,), dtype="int64" if numbered else str,
+        chunks=(min(plan.n_items, 65536),))
     items[:] = np.arange(plan.n_items, dtype=np.int64) if numbered else np.array(names,
                                                                                dtype=object)
     if _DONE not in present:
