@@ -846,13 +846,13 @@ def _write_raw_chunk(array: Any, index: int, data: np.ndarray) -> bool:
     from zarr.codecs import BytesCodec
     from zarr.storage import LocalStore
 
-    codecs = getattr(array.metadata, "codecs", ())
-    if not (isinstance(array.store, LocalStore) and len(codecs) == 1
-            and isinstance(codecs[0], BytesCodec)):
+    codecs: tuple[Any, ...] = tuple(getattr(array.metadata, "codecs", ()))
+    codec = codecs[0] if len(codecs) == 1 else None
+    if not (isinstance(array.store, LocalStore) and isinstance(codec, BytesCodec)):
         return False
     if data.shape != tuple(array.chunks) or data.dtype != array.dtype:
         return False
-    endian = codecs[0].endian
+    endian = codec.endian
     in_order = data.dtype.itemsize == 1 or (
         endian is not None and data.dtype.isnative and endian.value == sys.byteorder)
     if not (in_order and data.flags.c_contiguous):
