@@ -758,3 +758,25 @@ def test_whole_raw_chunks_are_written_as_zarr_writes_them(tmp_path: Path) -> Non
     assert not _write_raw_chunk(array("packed", "lz4"), 0, rows[:4])
     assert not _write_raw_chunk(array("swapped"), 0, rows[:4].astype(">f4"))
     assert not (tmp_path / "packed.zarr" / "c").exists()
+
+
+def test_a_chunk_is_cast_once(dataset: tuple[Path, Path, Path],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # uint8 images into a DT_FLOAT Input: the kernel casts the chunk; the step's shape rule
+    # sees the fed chunk as a wire's tensor (shape and dtype), so it does not cast it too.
+    import blocks.library as library
+    from graph.batch import compute_chunk
+
+    graph, images, offsets = dataset
+    plan = plan_batch(Graph.load(graph).model, {"image": str(images),
+                                                "focus.offsets": str(offsets)}, seed=1)
+    cast_sizes: list[int] = []
+    real_cast = library._cast
+
+    def counted(value: np.ndarray, dtype: Any) -> np.ndarray:
+        cast_sizes.append(int(value.size))
+        return real_cast(value, dtype)
+
+    monkeypatch.setattr(library, "_cast", counted)
+    compute_chunk(plan, 0, 6)
+    assert cast_sizes == [6 * 16 * 16 * 3]
