@@ -15,6 +15,8 @@ of the canvas.
 * :class:`Disconnect` — removes the wire into ``dst``; undo restores it.
 * :class:`SetLiteral` — sets (``None``: clears) the literal of an input port.
 * :class:`SetAttrs`, :class:`RenameNode` — as the model operations.
+* :class:`SetPortCount` — gives a node's variadic input group a number of ports; undo
+  restores the count, then the wires and literals that lowering it removed.
 * :class:`MoveNodes` — moves nodes, ``{id: (old_pos, new_pos)}``; two MoveNodes with the
   same non-``None`` ``merge_key`` and the same nodes merge into one undo step (a live
   drag or keyboard nudges), anything else stays separate (one step per drag).
@@ -37,9 +39,9 @@ from typing import Any
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from blocks.errors import GraphError
-from graph.edits import new_node_attrs
+from graph.edits import new_node_attrs, port_group
 from graph.fileformat import graph_from_dict, graph_to_dict
-from graph.model import GraphModel, Node, PortRef, Wire
+from graph.model import GraphModel, Node, PortCountDrop, PortRef, Wire
 
 Pos = tuple[float, float]
 #: A numbered copy's suffix: pasting ``image_2`` again gives ``image_3``, not ``image_2_2``.
@@ -101,7 +103,8 @@ class RemoveNodes(QUndoCommand):
     def undo(self) -> None:
         for node in self._nodes:
             self.model.add_node(
-                node.block, node.id, attrs=node.attrs, literals=node.literals, pos=node.pos
+                node.block, node.id, attrs=node.attrs, literals=node.literals, pos=node.pos,
+                port_counts=node.port_counts,
             )
         for wire in self._wires:
             self.model.add_wire_unchecked(wire)
@@ -184,6 +187,32 @@ class SetAttrs(QUndoCommand):
 
     def undo(self) -> None:
         self.model.set_attrs(self.node_id, self.old)
+
+
+class SetPortCount(QUndoCommand):
+    """Give ``node_id``'s variadic ``group`` ``count`` ports; undo puts back the count and
+    what lowering it removed."""
+
+    def __init__(self, model: GraphModel, node_id: str, group: str, count: int) -> None:
+        current = port_group(model, node_id)
+        self.old = count if current is None else current.count
+        verb = "Add" if count > self.old else "Remove"
+        super().__init__(f"{verb} {group} ports of {node_id} ({self.old} → {count})")
+        self.model = model
+        self.node_id = node_id
+        self.group = group
+        self.new = count
+        self._dropped = PortCountDrop()
+
+    def redo(self) -> None:
+        self._dropped = self.model.set_port_count(self.node_id, self.group, self.new)
+
+    def undo(self) -> None:
+        self.model.set_port_count(self.node_id, self.group, self.old)
+        for wire in self._dropped.wires:
+            self.model.add_wire_unchecked(wire)
+        for port, text in self._dropped.literals.items():
+            self.model.set_literal(self.node_id, port, text)
 
 
 _MOVE_ID = 0x7B01
@@ -290,6 +319,7 @@ class PasteGraph(QUndoCommand):
                 attrs=node.attrs,
                 literals=node.literals,
                 pos=(node.pos[0] + dx, node.pos[1] + dy),
+                port_counts=node.port_counts,
             )
             self._renames[node.id] = new_id
             ids.append(new_id)

@@ -14,6 +14,11 @@ Contract:
   title, doc, each input port (kind, doc, default, choices), each attr, each output.
 * Node id: edited in a field; an invalid or taken id is refused with an inline message;
   a valid one is applied with :class:`~app.commands.RenameNode`.
+* A block with a variadic input group (ConcatV2's ``values``) shows the node's number of
+  ports in a spin box above its inputs (the group's min to max); a new value is applied
+  with :class:`~app.commands.SetPortCount` (lowering it drops the wires and literals of
+  the ports that go; undo restores them). The ports listed are the node's
+  (:func:`blocks.spec.node_inputs`).
 * Input ports: a wired port shows its source (and a button to disconnect); an unwired one
   has an editor — a combo of the choices for a STRING port with choices, an editable combo
   of ``DT_*`` names for a DTYPE port, otherwise a line edit with the default as
@@ -52,18 +57,20 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
+    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from app.commands import Disconnect, RenameNode, SetAttrs, SetLiteral
+from app.commands import Disconnect, RenameNode, SetAttrs, SetLiteral, SetPortCount
 from app.style import LIGHT, Theme, block_icon
 from app.subscriptions import Subscriptions
 from blocks.attrs import format_attrs, parse_attrs
 from blocks.errors import AttrsError, TensorBlocksError
 from blocks.literals import describe_kind, dtype_name, format_literal, supported_dtypes
 from blocks.spec import AttrValue, BlockSpec, InputPort, PortKind, TensorInfo
+from graph.edits import port_group
 from graph.engine import RunReport
 from graph.infer import Inference
 from graph.model import (
@@ -77,6 +84,7 @@ from graph.model import (
     NodeMoved,
     NodeRemoved,
     NodeRenamed,
+    PortCountChanged,
     PortRef,
     WireAdded,
     WireRemoved,
@@ -181,6 +189,8 @@ class Inspector(QScrollArea):
         self.attrs_error: QLabel | None = None
         self.output_labels: dict[str, QLabel] = {}
         self.problem_labels: list[QLabel] = []
+        #: The number of ports of the node's variadic group (``None``: it has none).
+        self.port_count_spin: QSpinBox | None = None
         self.run_label: QLabel | None = None
         self.subscriptions = Subscriptions(self)
         self.subscriptions.follow(
@@ -243,8 +253,8 @@ class Inspector(QScrollArea):
                 self._node_id = None
             self._schedule_rebuild()
         elif current is None:
-            if isinstance(event, NodeAdded | NodeRemoved):
-                self._schedule_rebuild()  # the placeholder counts blocks
+            if isinstance(event, NodeAdded | NodeRemoved | WireAdded | WireRemoved):
+                self._schedule_rebuild()  # the placeholder counts blocks and wires
         elif isinstance(event, NodeRemoved) and event.node.id == current:
             self._node_id = None
             self._schedule_rebuild()
@@ -260,6 +270,8 @@ class Inspector(QScrollArea):
             self._update_literal(event.port)
         elif isinstance(event, AttrsChanged) and event.node == current:
             self._update_attrs()
+        elif isinstance(event, PortCountChanged) and event.node == current:
+            self._schedule_rebuild()
         elif isinstance(event, NodeMoved):
             pass
 
@@ -285,6 +297,7 @@ class Inspector(QScrollArea):
         self._rebuild_pending = False
         scroll = self.verticalScrollBar().value()
         self.id_edit = self.id_error = self.attrs_edit = self.attrs_error = self.run_label = None
+        self.port_count_spin = None
         self.ports, self.attr_widgets, self.output_labels, self.problem_labels = {}, {}, {}, []
         content = QWidget()
         content.setObjectName("inspectorContent")
@@ -367,9 +380,11 @@ class Inspector(QScrollArea):
             self._build_problems(layout)
             return
 
-        if spec.inputs:
+        inputs = self.model.inputs_of(node_id) or ()
+        if inputs:
             self._section(layout, "Inputs")
-            for port in spec.inputs:
+            self._build_port_count(layout, node_id)
+            for port in inputs:
                 self._build_port(layout, node_id, spec, port)
         if spec.attrs:
             self._section(layout, "Attrs")
@@ -388,6 +403,38 @@ class Inspector(QScrollArea):
         self.run_label = _label("", "muted", wrap=True)
         layout.addWidget(self.run_label)
         self._build_problems(layout)
+
+    def _build_port_count(self, layout: QVBoxLayout, node_id: str) -> None:
+        """The spin box of the node's variadic group's number of ports (if it has one)."""
+        group = port_group(self.model, node_id)
+        if group is None:
+            return
+        spin = QSpinBox()
+        spin.setRange(group.group.min_count, group.group.max_count)
+        spin.setValue(group.count)
+        # Applied on Enter, focus-out or an arrow step, not on each digit typed.
+        spin.setKeyboardTracking(False)
+        spin.setToolTip(
+            f"How many '{group.group.name}' inputs this block has "
+            f"({group.group.name}_0 .. {group.group.name}_{{N-1}}); lowering it drops the "
+            "wires and values of the inputs that go (undo brings them back)"
+        )
+        spin.valueChanged.connect(
+            lambda value, node=node_id, name=group.group.name: self._apply_port_count(
+                node, name, value)
+        )
+        form = QFormLayout()
+        form.setContentsMargins(0, 4, 0, 0)
+        form.addRow(f"{group.group.name} ports", spin)
+        layout.addLayout(form)
+        self.port_count_spin = spin
+
+    def _apply_port_count(self, node_id: str, group: str, count: int) -> None:
+        if self._rebuilding or node_id not in self.model:
+            return
+        current = port_group(self.model, node_id)
+        if current is not None and current.count != count:
+            self._push(SetPortCount(self.model, node_id, group, count))
 
     def _build_problems(self, layout: QVBoxLayout) -> None:
         self._problem_box = QVBoxLayout()

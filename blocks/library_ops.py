@@ -18,6 +18,8 @@ import numpy as np
 from blocks.kernels.adjust import adjust_hue, adjust_saturation, adjust_shape
 from blocks.kernels.array_ops import (
     check_array_dtype,
+    concat_shape,
+    concat_v2,
     expand_dims,
     expand_dims_shape,
     parse_squeeze_dims,
@@ -53,6 +55,7 @@ from blocks.spec import (
     RunContext,
     RunRule,
     TensorInfo,
+    VariadicInput,
 )
 
 #: The palette colour of each category this module declares blocks in.
@@ -567,6 +570,35 @@ SLICE = _array_block(
     ("crop", "subset", "tf.slice"),
 )
 
+
+
+def _concat_infer(ctx: InferContext) -> dict[str, TensorInfo]:
+    values = ctx.group("values")
+    dtypes = [info.dtype for info in values]
+    shape = concat_shape([info.shape for info in values], dtypes, ctx.value("axis"))
+    return {"output": TensorInfo(shape, next((d for d in dtypes if d is not None), None))}
+
+
+CONCAT_V2 = BlockSpec(
+    name="ConcatV2",
+    title="Concat V2",
+    category="Array",
+    doc="values_0 .. values_{N-1} joined along axis (negative counts from the end); the "
+    "other dims and the dtypes must match. The number of values is set per block: the "
+    "+ under the last one adds a port.",
+    inputs=(InputPort("axis", PortKind.TENSOR, "the dim to join along, int32 scalar",
+                      dtype="int32"),),
+    outputs=(OutputPort("output", "the values joined"),),
+    attrs=(),
+    infer=_concat_infer,
+    run=lambda ctx: {"output": concat_v2(ctx.group("values"), ctx.inputs["axis"])},
+    color=_COLORS["Array"],
+    tags=("concat", "join", "stack", "channels", "tf.concat"),
+    variadic=VariadicInput("values", PortKind.TENSOR, "a tensor to join (same rank and "
+                           "dtype as the others)", min_count=2, default_count=2,
+                           batched=True),
+)
+
 #: The library's blocks, in palette order.
 LIBRARY_OPS: tuple[BlockSpec, ...] = (
     RESIZE_BILINEAR,
@@ -587,4 +619,5 @@ LIBRARY_OPS: tuple[BlockSpec, ...] = (
     SQUEEZE,
     TRANSPOSE,
     SLICE,
+    CONCAT_V2,
 )

@@ -14,6 +14,13 @@ Values that flow between blocks:
 * during inference a port holds a :class:`TensorInfo`: the shape (dims may be
   ``None`` when unknown), the dtype (``None`` when unknown) and, when the value
   is a literal known before running, the value itself.
+
+Variadic inputs: a block may declare one group of inputs whose number each node chooses
+(:class:`VariadicInput`, e.g. ConcatV2's ``values``). A node of such a block has the ports
+``values_0 .. values_{N-1}`` with ``N`` its count (``Node.port_counts``); everything that
+lists a node's inputs calls :func:`node_inputs` (or :func:`node_input`), never
+``BlockSpec.inputs`` alone, and a shape rule or kernel reads the group's values in order
+with :meth:`InferContext.group` / :meth:`RunContext.group`.
 """
 
 from __future__ import annotations
@@ -68,6 +75,60 @@ class InputPort:
     dtype: str | None = None
     choices: tuple[str, ...] = ()
     batched: bool = False
+
+
+#: The most ports a variadic group may have on one node (a graph file asking for more is
+#: refused): far beyond any hand-wired block, small enough for the canvas to draw.
+MAX_VARIADIC_COUNT = 256
+
+
+@dataclass(frozen=True)
+class VariadicInput:
+    """A group of inputs whose number each node chooses: ports ``name_0 .. name_{N-1}``.
+
+    ``min_count <= N <= max_count``; a new node gets ``default_count``. Every port of the
+    group has ``kind``, ``doc``, ``dtype`` and ``batched`` (see :class:`InputPort`) and is
+    required. ``position`` is where the group goes among the block's declared ``inputs``
+    (0: before all of them).
+    """
+
+    name: str
+    kind: PortKind
+    doc: str = ""
+    min_count: int = 2
+    default_count: int = 2
+    max_count: int = MAX_VARIADIC_COUNT
+    dtype: str | None = None
+    position: int = 0
+    batched: bool = False
+
+    def port_name(self, index: int) -> str:
+        """The name of the group's port number ``index`` (``values_3``)."""
+        return f"{self.name}_{index}"
+
+    def port(self, index: int) -> InputPort:
+        """The declaration of the group's port number ``index`` (made here only)."""
+        return InputPort(self.port_name(index), self.kind, self.doc, dtype=self.dtype,
+                         batched=self.batched)
+
+    def index_of(self, port: str) -> int | None:
+        """The index of ``port`` in the group (``values_3`` -> 3), or ``None``."""
+        head, underscore, digits = port.rpartition("_")
+        if head != self.name or not underscore or not digits.isdigit():
+            return None
+        if digits != str(int(digits)):  # values_01 is not values_1
+            return None
+        return int(digits)
+
+    def count_problem(self, count: object) -> str | None:
+        """Why ``count`` cannot be this group's number of ports, or ``None`` (the one rule
+        for the model, the file format and the editor)."""
+        if not isinstance(count, int) or isinstance(count, bool):
+            return f"expected a whole number of '{self.name}' ports, got {count!r}"
+        if not self.min_count <= count <= self.max_count:
+            return (f"'{self.name}' takes {self.min_count} to {self.max_count} ports, "
+                    f"got {count}")
+        return None
 
 
 @dataclass(frozen=True)
@@ -170,6 +231,10 @@ class InferContext:
         """An output with input ``port``'s shape and dtype (as far as they are known)."""
         return TensorInfo(self.shape(port), self.dtype(port))
 
+    def group(self, name: str) -> list[TensorInfo]:
+        """The TensorInfos of variadic group ``name``'s ports, in order."""
+        return group_values(self.inputs, name)
+
 
 @dataclass(frozen=True)
 class RunContext:
@@ -191,6 +256,22 @@ class RunContext:
     memory_limit: int = DEFAULT_MEMORY_LIMIT
     base_dir: Path | None = None
     cancel: threading.Event | None = None
+
+    def group(self, name: str) -> list[PortValue]:
+        """The values of variadic group ``name``'s ports, in order."""
+        return group_values(self.inputs, name)
+
+
+def group_values(inputs: Mapping[str, Any], name: str) -> list[Any]:
+    """``inputs["name_0"], inputs["name_1"], ...`` up to the first index not given.
+
+    The group's ports are all required, so by the time a shape rule or a kernel runs every
+    port of the node's count is given and this is the whole group, in order.
+    """
+    values: list[Any] = []
+    while (key := f"{name}_{len(values)}") in inputs:
+        values.append(inputs[key])
+    return values
 
 
 # ----------------------------------------------------------------------------- result views
@@ -302,9 +383,13 @@ class BlockSpec:
     #: The distribution that declared the block through a plugin entry point (``None``:
     #: TensorBlocks itself); set by :mod:`blocks.plugins`.
     package: str | None = None
+    #: A group of inputs whose number each node chooses (ConcatV2's ``values``); the
+    #: node's ports are :func:`node_inputs`.
+    variadic: VariadicInput | None = None
 
     def input(self, name: str) -> InputPort | None:
-        """The input port called ``name``, or ``None``."""
+        """The declared input port called ``name``, or ``None`` (a variadic group's ports
+        depend on the node: :func:`node_input`)."""
         for port in self.inputs:
             if port.name == name:
                 return port
@@ -334,3 +419,66 @@ class BlockSpec:
     def default_attrs(self) -> dict[str, AttrValue]:
         """Every attr at its default."""
         return {attr.name: attr.default for attr in self.attrs}
+
+
+# ----------------------------------------------------------------------------- node ports
+
+PortCounts = Mapping[str, int]
+
+_NODE_INPUTS: dict[tuple[int, int], tuple[BlockSpec, tuple[InputPort, ...]]] = {}
+
+
+def port_count(spec: BlockSpec, port_counts: PortCounts | None) -> int | None:
+    """The number of ports of ``spec``'s variadic group on a node with ``port_counts``
+    (its ``default_count`` when the node does not say); ``None`` for a block without one."""
+    group = spec.variadic
+    if group is None:
+        return None
+    count = (port_counts or {}).get(group.name, group.default_count)
+    return count if group.count_problem(count) is None else group.default_count
+
+
+def port_count_problem(spec: BlockSpec, group: str, count: object) -> str | None:
+    """Why a node of ``spec`` cannot have ``count`` ports in group ``group``, or ``None``:
+    the one rule the model, the file format and the editor judge port counts by."""
+    variadic = spec.variadic
+    if variadic is None or variadic.name != group:
+        known = f"its variadic group is '{variadic.name}'" if variadic else "it has none"
+        return f"{spec.name} has no variadic input group '{group}' ({known})"
+    return variadic.count_problem(count)
+
+
+def node_inputs(spec: BlockSpec, port_counts: PortCounts | None = None) -> tuple[InputPort, ...]:
+    """The input ports of one node of ``spec``: its declared inputs, with its variadic
+    group (if any) spelled out as ``name_0 .. name_{N-1}`` at the group's position.
+
+    The one function every part of TensorBlocks lists a node's inputs with: validation,
+    inference, the engine, the file format, the command line, the canvas and the
+    inspector. A count the group does not allow is read as its default (the model and the
+    file format refuse such counts before they get here).
+    """
+    count = port_count(spec, port_counts)
+    if count is None:
+        return spec.inputs
+    key = (id(spec), count)
+    hit = _NODE_INPUTS.get(key)
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    group = spec.variadic
+    assert group is not None
+    ports = tuple(group.port(index) for index in range(count))
+    at = min(max(group.position, 0), len(spec.inputs))
+    inputs = (*spec.inputs[:at], *ports, *spec.inputs[at:])
+    if len(_NODE_INPUTS) > 4096:
+        _NODE_INPUTS.clear()
+    _NODE_INPUTS[key] = (spec, inputs)
+    return inputs
+
+
+def node_input(spec: BlockSpec, port_counts: PortCounts | None, name: str) -> InputPort | None:
+    """The input ``name`` of one node of ``spec`` (see :func:`node_inputs`), or ``None``."""
+    group = spec.variadic
+    if group is not None and group.index_of(name) is not None:
+        return next((port for port in node_inputs(spec, port_counts) if port.name == name),
+                    None)
+    return spec.input(name)

@@ -31,6 +31,9 @@ Contract:
 * :meth:`Graph.set` and :meth:`Graph.set_attrs` check that the node and port exist and that
   no wire feeds the port (:func:`graph.edits.literal_target`; a GraphError otherwise); the
   literal itself is judged by validation when checking or running, as in the editor.
+* :meth:`Graph.set_port_count` gives a block with a variadic input group (ConcatV2) its
+  number of ports, as the editor's spin box does (lowering it removes the wires and literals
+  of the ports that go).
 * :meth:`Graph.check` and :meth:`Graph.run` raise :class:`~blocks.errors.ValidationError`
   (its ``problems`` lists every problem) when the graph is invalid or a node fails, unless
   ``strict=False``; :meth:`Graph.problems` lists the problems without raising. A Graph keeps
@@ -57,7 +60,7 @@ from blocks.errors import GraphError, TensorBlocksError, ValidationError
 from blocks.literals import format_literal
 from blocks.spec import DEFAULT_MEMORY_LIMIT, PortKind, TensorInfo
 from graph.batch import BatchEvent, BatchSummary, run_items, to_dask
-from graph.edits import literal_target
+from graph.edits import literal_target, port_add_problem, port_group
 from graph.engine import RunReport
 from graph.fileformat import files_outside, load_graph, outside_files_note
 from graph.model import GraphModel, PortRef
@@ -157,6 +160,15 @@ class Graph:
         else:
             text = format_literal(value, port.kind)
         self.model.set_literal(ref.node, ref.port, text)
+
+    def set_port_count(self, node_id: str, count: int) -> None:
+        """Give ``node_id``'s variadic input group ``count`` ports (ConcatV2: ``values_0 ..
+        values_{count-1}``); GraphError for a block without one or a count it does not allow."""
+        group = port_group(self.model, node_id)
+        if group is None:
+            raise GraphError(str(port_add_problem(self.model, node_id)), node=node_id,
+                             block=self.model.node(node_id).block)
+        self.model.set_port_count(node_id, group.group.name, count)
 
     def set_attrs(self, node_id: str, text: str) -> None:
         """Set the attrs string of ``node_id`` (e.g. ``"centered_ = false;"``)."""

@@ -206,7 +206,7 @@ def resolve_target(model: GraphModel, address: str) -> Target:
                 "(node.port) or an Input node", node=text, block=node.block,
             )
         cleared = tuple(
-            port.name for port in spec.inputs
+            port.name for port in model.inputs_of(text) or ()
             if port.name != spec.item_source and port.kind is not PortKind.DTYPE
         )
         return Target(text, text, spec.item_source, cleared)
@@ -218,9 +218,9 @@ def resolve_target(model: GraphModel, address: str) -> Target:
     spec = model.registry.get(node.block)
     if spec is None:
         raise BatchError(f"--map {text}: unknown block '{node.block}'", node=node_id)
-    port = spec.input(port_name)
+    port = model.input_of(node_id, port_name)
     if port is None:
-        names = ", ".join(p.name for p in spec.inputs)
+        names = ", ".join(p.name for p in model.inputs_of(node_id) or ())
         raise BatchError(f"--map {text}: {spec.name} has no input '{port_name}' "
                          f"(its inputs: {names})", node=node_id, block=node.block)
     problem = port_mapping_problem(port)
@@ -263,7 +263,7 @@ def mappable_targets(model: GraphModel) -> list[Target]:
         if spec.item_source is not None:
             nodes.append(resolve_target(model, node.id))
             continue
-        for port in spec.inputs:
+        for port in model.inputs_of(node.id) or ():
             if port_mapping_problem(port) is None and (node.id, port.name) not in wired:
                 ports.append(Target(f"{node.id}.{port.name}", node.id, port.name))
     return nodes + ports

@@ -443,7 +443,8 @@ def _check(path: str, session: Session, out: TextIO, err: TextIO) -> int:
         if spec is None:
             rows.append([node.id, "", node.block, "?", "?"])
             continue
-        ports = [("in", p.name) for p in spec.inputs if p.kind in _TENSOR_KINDS]
+        ports = [("in", p.name) for p in model.inputs_of(node.id) or ()
+                 if p.kind in _TENSOR_KINDS]
         ports += [("out", p.name) for p in spec.outputs]
         for direction, name in ports:
             info = inference.ports.get(f"{node.id}.{name}")

@@ -16,6 +16,12 @@ Contract:
   dtype when the file's is not the port's default.
 * :func:`free_position` is where a block added at a position lands: on the canvas grid,
   moved along the diagonal off any block already there.
+* :func:`port_group` is a node's variadic input group as it stands (the group, its count,
+  the port a "+" adds and the last port); :func:`port_add_problem` and
+  :func:`port_removal_problem` say why a port cannot be added, or why the last one
+  cannot be removed by hand (the count is at its limit, or the last port is wired — lowering
+  the count in the inspector drops wires, and undo restores them; removing one port by
+  hand only takes an unwired one). The canvas, the inspector and the API ask these.
 * :func:`rebase_changes` lists the PATH literal changes that keep relative file names
   pointing at the same files when the folder they resolve against changes (Save As to
   another folder, or the first save of an untitled graph, whose names resolved against the
@@ -36,7 +42,14 @@ from blocks.errors import GraphError, TensorBlocksError
 from blocks.input_files import ARRAY_SUFFIXES, peek_tensor_file
 from blocks.library import BlockRegistry
 from blocks.literals import dtype_name, format_literal, parse_dtype
-from blocks.spec import BlockSpec, InputPort, PortKind
+from blocks.spec import (
+    BlockSpec,
+    InputPort,
+    PortKind,
+    VariadicInput,
+    node_inputs,
+    port_count,
+)
 from graph.fileformat import path_literals
 from graph.model import GraphModel, PortRef
 
@@ -80,9 +93,9 @@ def literal_target(model: GraphModel, ref: PortRef) -> InputPort | None:
     spec = model.registry.get(node.block)
     if spec is None:
         return None
-    port = spec.input(ref.port)
+    port = model.input_of(ref.node, ref.port)
     if port is None:
-        names = ", ".join(p.name for p in spec.inputs)
+        names = ", ".join(p.name for p in model.inputs_of(ref.node) or ())
         raise GraphError(
             f"{spec.name} has no input '{ref.port}' (its inputs: {names})",
             node=ref.node, block=node.block, port=ref.port,
@@ -97,10 +110,69 @@ def literal_target(model: GraphModel, ref: PortRef) -> InputPort | None:
     return port
 
 
+@dataclass(frozen=True)
+class PortGroup:
+    """A node's variadic input group as it stands."""
+
+    node: str
+    group: VariadicInput
+    count: int
+
+    @property
+    def ports(self) -> list[str]:
+        """The group's port names, in order."""
+        return [self.group.port_name(index) for index in range(self.count)]
+
+    @property
+    def next_port(self) -> str:
+        """The port one more would add."""
+        return self.group.port_name(self.count)
+
+    @property
+    def last_port(self) -> str:
+        """The group's last port (the one removing a port removes)."""
+        return self.group.port_name(self.count - 1)
+
+
+def port_group(model: GraphModel, node_id: str) -> PortGroup | None:
+    """``node_id``'s variadic input group, or ``None`` (none, or an unknown block)."""
+    node = model.node(node_id)
+    spec = model.registry.get(node.block)
+    count = None if spec is None else port_count(spec, node.port_counts)
+    if spec is None or spec.variadic is None or count is None:
+        return None
+    return PortGroup(node_id, spec.variadic, count)
+
+
+def port_add_problem(model: GraphModel, node_id: str) -> str | None:
+    """Why a port cannot be added to ``node_id``'s variadic group, or ``None``."""
+    group = port_group(model, node_id)
+    if group is None:
+        return f"{model.node(node_id).block} has no variable number of inputs"
+    if group.count >= group.group.max_count:
+        return f"'{group.group.name}' takes at most {group.group.max_count} ports"
+    return None
+
+
+def port_removal_problem(model: GraphModel, node_id: str) -> str | None:
+    """Why the last port of ``node_id``'s variadic group cannot be removed by hand, or
+    ``None`` (see the module docstring)."""
+    group = port_group(model, node_id)
+    if group is None:
+        return f"{model.node(node_id).block} has no variable number of inputs"
+    if group.count <= group.group.min_count:
+        return (f"{model.node(node_id).block} takes at least {group.group.min_count} "
+                f"'{group.group.name}' ports")
+    wire = model.wire_into(PortRef(node_id, group.last_port))
+    if wire is not None:
+        return f"'{group.last_port}' is wired from '{wire.src}': disconnect it first"
+    return None
+
+
 def data_file_block(registry: BlockRegistry) -> BlockSpec | None:
     """The block that reads data files: the first with a PATH input."""
     for spec in registry.values():
-        if any(port.kind is PortKind.PATH for port in spec.inputs):
+        if any(port.kind is PortKind.PATH for port in node_inputs(spec)):
             return spec
     return None
 
@@ -127,8 +199,9 @@ def data_file_inputs(
     spec = data_file_block(registry)
     if spec is None:
         raise GraphError("no block reads data files")
-    file_port = next(p for p in spec.inputs if p.kind is PortKind.PATH)
-    dtype_port = next((p for p in spec.inputs if p.kind is PortKind.DTYPE), None)
+    inputs = node_inputs(spec)
+    file_port = next(p for p in inputs if p.kind is PortKind.PATH)
+    dtype_port = next((p for p in inputs if p.kind is PortKind.DTYPE), None)
     resolved = Path(path).resolve()
     literal = _file_literal(resolved, base_dir)
     sources = [(resolved.name.split(".")[0], literal, resolved.as_posix())]

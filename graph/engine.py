@@ -483,7 +483,7 @@ class Engine:
         if "=<fed>" in node.literal_key:  # fed values are new each run: never a cache hit
             parts.append(f"fed={next(self._fresh)}")
         if spec.reads_files:
-            for port in spec.inputs:
+            for port in table.inputs.values():
                 value = node.literals.get(port.name)
                 if port.kind is PortKind.PATH and value is not None:
                     try:

@@ -1,4 +1,4 @@
-"""Graph files (SPEC section 5): JSON, UTF-8, ``"format": "tensorblocks.graph"``, version 1.
+"""Graph files (SPEC section 5): JSON, UTF-8, ``"format": "tensorblocks.graph"``, version 2.
 
 File extension convention: ``NAME.tbg.json`` (any name loads; the editor offers this one).
 
@@ -8,20 +8,29 @@ Contract:
   It checks STRUCTURE and TYPES only — JSON syntax (with line and column), the top-level
   object, ``format``, ``version``, that ``nodes`` and ``edges`` are lists of well-formed
   objects, node ids (valid, unique), that ``block`` and ``attrs`` are strings, ``inputs``
-  an object of strings, ``pos`` two finite numbers, edge ends ``node.port`` on existing
-  nodes and at most one wire into an input. Every such problem is a
+  an object of strings, ``pos`` two finite numbers, ``ports`` (see below), edge ends
+  ``node.port`` on existing nodes and at most one wire into an input. Every such problem is a
   :class:`~blocks.errors.GraphFileError` with ``file`` and ``location`` (``nodes[3].inputs.size``);
   all of them are collected and raised together as :class:`GraphLoadError` (a
   GraphFileError whose ``problems`` lists each one). Semantic problems — an unknown block,
   a bad attrs string, a bad literal, a wire into a port the block does not have — are NOT
   load errors: the model keeps them as written and :mod:`graph.validate` reports them, so
   such a file can be opened and fixed in the editor. Nothing is evaluated or unpickled.
+* Version 2 added the node key ``"ports": {"values": 3}``: the number of ports of a
+  variadic input group (ConcatV2's ``values_0 .. values_2``). It is written for the nodes
+  of variadic blocks only, always; a variadic node without it has its group's default
+  count. On load it must be an object of whole numbers; for a known block, it must name
+  the block's group and a count the group allows (:meth:`blocks.spec.VariadicInput.count_problem`:
+  ``min_count`` to ``max_count``), else the file is refused naming ``nodes[i].ports.values``;
+  for an unknown block, each count must lie in 0 .. :data:`~blocks.spec.MAX_VARIADIC_COUNT`
+  and is kept as written. Version 1 had no variadic blocks: its migration only bumps the
+  version.
 * Unknown top-level keys (e.g. ``"ui"``) go to ``model.extra`` and are written back by
   :func:`save_graph`. Unknown keys inside a node or an edge are refused (they would be lost).
 * Versions: a file of an older version is migrated step by step by the functions in
   :data:`MIGRATIONS` (``MIGRATIONS[n]`` turns a version-``n`` dict into a version-``n+1``
   dict); a newer version is refused ("written by a newer TensorBlocks (version 3); this
-  one reads up to 1").
+  one reads up to 2").
 * Relative paths in a graph (an Input's ``file``) are relative to the graph file's folder.
   The model does not know its file: callers pass ``base_dir=graph_base_dir(path)`` to
   :func:`graph.infer.infer` and :meth:`graph.engine.Engine.run`.
@@ -51,13 +60,13 @@ from blocks.errors import GraphFileError, TensorBlocksError, more_problems
 from blocks.input_files import resolve_file
 from blocks.library import REGISTRY, BlockRegistry
 from blocks.literals import parse_literal
-from blocks.spec import PortKind
+from blocks.spec import MAX_VARIADIC_COUNT, PortKind, node_inputs, port_count_problem
 from graph.atomic import write_atomically
 from graph.model import NODE_ID, GraphModel, PortRef, Wire
 
 FORMAT = "tensorblocks.graph"
 #: The version this TensorBlocks writes and the newest it reads.
-CURRENT_VERSION = 1
+CURRENT_VERSION = 2
 #: The file name suffix the editor offers.
 SUFFIX = ".tbg.json"
 #: Files larger than this are refused before parsing (a graph is a few kilobytes).
@@ -72,11 +81,19 @@ MAX_EDGES = 8 * MAX_NODES
 MAX_GRAPH_LITERAL_VALUES = 4_000_000
 
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 only added the ``ports`` node key, which version-1 files never need
+    (there were no variadic blocks): a version-1 file reads as it is."""
+    return data
+
+
 #: ``MIGRATIONS[n]`` turns the dict of a version-``n`` file into a version-``n+1`` dict.
-MIGRATIONS: dict[int, Migration] = {}
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2}
 
 _TOP_KEYS = ("format", "version", "nodes", "edges")
-_NODE_KEYS = ("id", "block", "attrs", "inputs", "pos")
+_NODE_KEYS = ("id", "block", "attrs", "ports", "inputs", "pos")
 _EDGE_KEYS = ("from", "to")
 
 
@@ -411,13 +428,45 @@ def _load_node(model: GraphModel, item: Any, where: str, problem: _Problems) -> 
         problem(f"expected the position as two numbers [x, y], found {_short(pos)}",
                 f"{where}.pos", **place)
         pos = [0, 0]
+    counts = _port_counts(model.registry, block, item, where, problem, place)
 
     if len(problem.found) > before or not isinstance(node_id, str):
         return node_id if isinstance(node_id, str) else None
     assert isinstance(block, str) and isinstance(attrs, str)
     model.add_node(block, node_id, attrs=attrs, literals=literals,
-                   pos=(float(pos[0]), float(pos[1])))
+                   pos=(float(pos[0]), float(pos[1])), port_counts=counts)
     return node_id
+
+
+def _port_counts(
+    registry: BlockRegistry, block: Any, item: dict[str, Any], where: str,
+    problem: _Problems, place: Mapping[str, str],
+) -> dict[str, int]:
+    """A node's ``ports`` key, checked (see the module docstring); problems go to
+    ``problem``."""
+    if "ports" not in item:
+        return {}
+    ports = item["ports"]
+    if not isinstance(ports, dict):
+        problem(f"expected the ports as an object like {{\"values\": 3}}, found {_kind(ports)}",
+                f"{where}.ports", **place)
+        return {}
+    spec = registry.get(block) if isinstance(block, str) else None
+    counts: dict[str, int] = {}
+    for name, count in ports.items():
+        if spec is not None:
+            reason = port_count_problem(spec, name, count)
+        elif not isinstance(count, int) or isinstance(count, bool):
+            reason = f"expected a whole number of ports, found {_kind(count)} {_short(count)}"
+        elif not 0 <= count <= MAX_VARIADIC_COUNT:
+            reason = f"expected 0 to {MAX_VARIADIC_COUNT} ports, found {count}"
+        else:
+            reason = None
+        if reason is not None:
+            problem(reason, f"{where}.ports.{name}", **place)
+            continue
+        counts[name] = count
+    return counts
 
 
 def _finite_number(value: Any) -> bool:
@@ -518,6 +567,8 @@ def graph_to_dict(model: GraphModel, node_ids: Iterable[str] | None = None) -> d
         attrs = _canonical_attrs(node.block, node.attrs, model.registry)
         if attrs is not None:
             entry["attrs"] = attrs
+        if node.port_counts:
+            entry["ports"] = dict(node.port_counts)
         entry["inputs"] = dict(node.literals)
         entry["pos"] = [_number(node.pos[0]), _number(node.pos[1])]
         out_nodes.append(entry)
@@ -591,7 +642,7 @@ def path_literals(model: GraphModel) -> Iterator[tuple[str, str, str]]:
         spec = model.registry.get(node.block)
         if spec is None:
             continue
-        for port in spec.inputs:
+        for port in node_inputs(spec, node.port_counts):
             text = node.literals.get(port.name)
             if port.kind is PortKind.PATH and text is not None:
                 yield node.id, port.name, text
@@ -651,7 +702,8 @@ def models_equal(first: GraphModel, second: GraphModel) -> bool:
 
 def _comparable(model: GraphModel) -> Mapping[str, Any]:
     return {
-        "nodes": [(n.id, n.block, n.attrs, dict(n.literals), n.pos) for n in model.nodes()],
+        "nodes": [(n.id, n.block, n.attrs, dict(n.literals), n.pos, dict(n.port_counts))
+                  for n in model.nodes()],
         "wires": sorted(str(w) for w in model.wires()),
         "extra": model.extra,
     }

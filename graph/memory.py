@@ -184,7 +184,7 @@ def estimate_run(
         )
         inputs = {
             port.name: info
-            for port in spec.inputs
+            for port in node.table.inputs.values()
             if (info := inference.ports.get(f"{node_id}.{port.name}")) is not None
         }
         outputs = {name: inference.ports.get(f"{node_id}.{name}", TensorInfo(None, None))

@@ -9,6 +9,12 @@ Contract:
 * A wire connects ``node.port`` (an output) to ``node.port`` (an input). An input takes at
   most one wire; an output feeds any number. A wire takes precedence over the input's
   literal, which is kept.
+* A node of a block with a variadic input group (``BlockSpec.variadic``, e.g. ConcatV2's
+  ``values``) stores its number of ports in ``port_counts`` (``{"values": 3}``; set to the
+  group's default when the node is added). Its inputs are
+  :meth:`GraphModel.inputs_of` (:func:`blocks.spec.node_inputs`). :meth:`GraphModel.set_port_count`
+  changes the count; lowering it first removes the wires into and the literals of the
+  ports that go (each announced), and returns them so an undo can put them back.
 * Every change goes through a method of :class:`GraphModel` and is announced to the
   listeners as one :class:`GraphEvent` after it is made. The editor mirrors the model
   through these events and never reaches inside it.
@@ -30,6 +36,15 @@ import networkx as nx
 
 from blocks.errors import GraphError
 from blocks.library import REGISTRY, BlockRegistry
+from blocks.spec import (
+    BlockSpec,
+    InputPort,
+    PortCounts,
+    node_input,
+    node_inputs,
+    port_count,
+    port_count_problem,
+)
 
 NODE_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 
@@ -73,6 +88,9 @@ class Node:
     attrs: str = ""
     literals: Mapping[str, str] = field(default_factory=dict)
     pos: tuple[float, float] = (0.0, 0.0)
+    #: The number of ports of each variadic input group (``{"values": 3}``); empty for a
+    #: block without one.
+    port_counts: Mapping[str, int] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- events
@@ -129,6 +147,25 @@ class NodeMoved(GraphEvent):
     node: str
     old: tuple[float, float]
     new: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class PortCountChanged(GraphEvent):
+    """A variadic group's number of ports changed (wires and literals on ports that went
+    were removed first, each announced)."""
+
+    node: str
+    group: str
+    old: int
+    new: int
+
+
+@dataclass(frozen=True)
+class PortCountDrop:
+    """What lowering a port count removed: the wires and literals of the ports that went."""
+
+    wires: tuple[Wire, ...] = ()
+    literals: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -264,6 +301,19 @@ class GraphModel:
             i += 1
         return f"{stem}_{i}"
 
+    def inputs_of(self, node_id: str) -> tuple[InputPort, ...] | None:
+        """The input ports of ``node_id`` (its variadic group spelled out), or ``None`` for
+        a block the registry does not know."""
+        node = self.node(node_id)
+        spec = self.registry.get(node.block)
+        return None if spec is None else node_inputs(spec, node.port_counts)
+
+    def input_of(self, node_id: str, port: str) -> InputPort | None:
+        """The input ``port`` of ``node_id``, or ``None`` (no such input, or unknown block)."""
+        node = self.node(node_id)
+        spec = self.registry.get(node.block)
+        return None if spec is None else node_input(spec, node.port_counts, port)
+
     def can_connect(self, src: PortRef, dst: PortRef) -> str | None:
         """Why ``src -> dst`` cannot be wired, or ``None`` if it can.
 
@@ -279,7 +329,7 @@ class GraphModel:
         if src_spec is not None and src_spec.output(src.port) is None:
             return f"'{src}' is not an output of {src_spec.name}"
         if dst_spec is not None:
-            port = dst_spec.input(dst.port)
+            port = node_input(dst_spec, self.node(dst.node).port_counts, dst.port)
             if port is None:
                 return f"'{dst}' is not an input of {dst_spec.name}"
             if not port.kind.wirable:
@@ -300,8 +350,14 @@ class GraphModel:
         attrs: str = "",
         literals: Mapping[str, str] | None = None,
         pos: tuple[float, float] = (0.0, 0.0),
+        port_counts: PortCounts | None = None,
     ) -> str:
-        """Add a block instance; returns its id (derived from the block name if not given)."""
+        """Add a block instance; returns its id (derived from the block name if not given).
+
+        ``port_counts`` gives a variadic block its number of ports (default: the group's
+        ``default_count``); a count the group does not allow is a GraphError. For a block
+        the registry does not know, the counts are kept as given.
+        """
         if node_id is None:
             node_id = self.unique_id(snake_case(block))
         if not NODE_ID.match(node_id):
@@ -311,7 +367,9 @@ class GraphModel:
             )
         if node_id in self._g:
             raise GraphError(f"a node '{node_id}' exists already", node=node_id)
-        node = Node(node_id, block, attrs, dict(literals or {}), (float(pos[0]), float(pos[1])))
+        counts = _checked_counts(self.registry.get(block), port_counts, node_id)
+        node = Node(node_id, block, attrs, dict(literals or {}), (float(pos[0]), float(pos[1])),
+                    counts)
         self._g.add_node(node_id, node=node)
         self._emit(NodeAdded(node))
         return node_id
@@ -407,6 +465,38 @@ class GraphModel:
         self._g.nodes[node_id]["node"] = replace(node, literals=literals)
         self._emit(LiteralChanged(node_id, port, old, text))
 
+    def set_port_count(self, node_id: str, group: str, count: int) -> PortCountDrop:
+        """Give ``node_id``'s variadic ``group`` ``count`` ports; returns what went.
+
+        Lowering the count first removes the wires into the ports that go (WireRemoved each)
+        and their literals (LiteralChanged each); then one PortCountChanged. GraphError when
+        the block has no such group or the group does not allow ``count``.
+        """
+        node = self.node(node_id)
+        spec = self.registry.get(node.block)
+        if spec is None:
+            raise GraphError(f"unknown block '{node.block}': its ports cannot be changed",
+                             node=node_id, block=node.block)
+        problem = port_count_problem(spec, group, count)
+        if problem is not None:
+            raise GraphError(problem, node=node_id, block=node.block)
+        variadic, old = spec.variadic, port_count(spec, node.port_counts)
+        assert variadic is not None and old is not None
+        if count == old:
+            return PortCountDrop()
+        going = [variadic.port_name(index) for index in range(count, old)]
+        wires = tuple(w for w in (self.disconnect(PortRef(node_id, port)) for port in going)
+                      if w is not None)
+        literals = {port: node.literals[port] for port in going if port in node.literals}
+        for port in literals:
+            self.set_literal(node_id, port, None)
+        node = self.node(node_id)
+        self._g.nodes[node_id]["node"] = replace(
+            node, port_counts={**node.port_counts, group: count}
+        )
+        self._emit(PortCountChanged(node_id, group, old, count))
+        return PortCountDrop(wires, literals)
+
     def set_attrs(self, node_id: str, text: str) -> None:
         """Set the attrs string (stored as given; validation judges it)."""
         node = self.node(node_id)
@@ -442,6 +532,20 @@ class GraphModel:
         clone._g = self._g.copy()
         clone.extra = dict(self.extra)
         return clone
+
+
+def _checked_counts(spec: BlockSpec | None, counts: PortCounts | None, node_id: str
+                    ) -> dict[str, int]:
+    """The port counts a new node of ``spec`` stores (see :meth:`GraphModel.add_node`)."""
+    given = dict(counts or {})
+    if spec is None:
+        return given
+    for name, count in given.items():
+        problem = port_count_problem(spec, name, count)
+        if problem is not None:
+            raise GraphError(problem, node=node_id, block=spec.name)
+    group = spec.variadic
+    return {} if group is None else {group.name: given.get(group.name, group.default_count)}
 
 
 def snake_case(name: str) -> str:

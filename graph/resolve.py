@@ -34,7 +34,16 @@ from blocks.attrs import parse_attrs
 from blocks.errors import GraphError, InvalidArgumentError, LiteralError, TensorBlocksError
 from blocks.library import BlockRegistry
 from blocks.literals import parse_literal
-from blocks.spec import AttrValue, BlockSpec, InputPort, PortKind, PortValue
+from blocks.spec import (
+    AttrValue,
+    BlockSpec,
+    InputPort,
+    PortCounts,
+    PortKind,
+    PortValue,
+    node_inputs,
+    port_count,
+)
 from graph.model import GraphModel, PortRef, Wire
 
 # A bounded memo: an editing session types many texts; clearing now and then keeps it small.
@@ -60,28 +69,33 @@ class PortTable:
     )
 
 
-_TABLES: dict[int, PortTable] = {}
+_TABLES: dict[int | tuple[int, int | None], PortTable] = {}
 
 
-def port_table(spec: BlockSpec) -> PortTable:
-    """The lookup tables of ``spec`` (computed on first use)."""
-    table = _TABLES.get(id(spec))
+def port_table(spec: BlockSpec, port_counts: PortCounts | None = None) -> PortTable:
+    """The lookup tables of a node of ``spec`` with ``port_counts`` (its variadic group's
+    number of ports; computed on first use)."""
+    # Most blocks have no variadic group: their key is the spec's id alone (this runs for
+    # every node of every pass).
+    key = id(spec) if spec.variadic is None else (id(spec), port_count(spec, port_counts))
+    table = _TABLES.get(key)
     if table is None or table.spec is not spec:
-        dtype_port = next((p.name for p in spec.inputs if p.kind is PortKind.DTYPE), None)
-        order = tuple(p for p in spec.inputs if p.kind is PortKind.DTYPE) + tuple(
-            p for p in spec.inputs if p.kind is not PortKind.DTYPE
+        inputs = node_inputs(spec, port_counts)
+        dtype_port = next((p.name for p in inputs if p.kind is PortKind.DTYPE), None)
+        order = tuple(p for p in inputs if p.kind is PortKind.DTYPE) + tuple(
+            p for p in inputs if p.kind is not PortKind.DTYPE
         )
         outputs = tuple(p.name for p in spec.outputs)
         table = PortTable(
             spec=spec,
-            inputs={p.name: p for p in spec.inputs},
+            inputs={p.name: p for p in inputs},
             outputs=outputs,
             output_set=frozenset(outputs),
             dtype_port=dtype_port,
             parse_order=order,
-            port_list=", ".join(p.name for p in spec.inputs) or "none",
+            port_list=", ".join(p.name for p in inputs) or "none",
         )
-        _TABLES[id(spec)] = table
+        _TABLES[key] = table
     return table
 
 
@@ -269,7 +283,8 @@ def prepare(
     for node in model_nodes:
         plans[node.id] = _prepare_node(node.id, node.block, node.attrs, node.literals,
                                        incoming.get(node.id, ()), registry, blocks,
-                                       None if feeds is None else feeds.get(node.id))
+                                       None if feeds is None else feeds.get(node.id),
+                                       node.port_counts)
 
     order, cyclic = _order(plans)
     if cyclic:
@@ -311,6 +326,7 @@ def _prepare_node(
     registry: _SpecLookup,
     blocks: Mapping[str, str],
     fed: Mapping[str, Any] | None = None,
+    port_counts: PortCounts | None = None,
 ) -> NodePlan:
     problems: list[TensorBlocksError] = []
     sources = [wire.src.node for wire in wires_in]
@@ -321,7 +337,7 @@ def _prepare_node(
             GraphError(f"unknown block '{block}' (known blocks: {known}", node=node_id, block=block)
         )
         return NodePlan(node_id, block, None, {}, "", {}, "", {}, sources, problems)
-    table = port_table(spec)
+    table = port_table(spec, port_counts)
 
     wired: dict[str, PortRef] = {}
     for wire in wires_in:
@@ -347,7 +363,8 @@ def _prepare_node(
             )
 
     literals: dict[str, PortValue] = {}
-    key_parts: list[str] = []
+    # The number of ports is part of what the node computes (the cache signature).
+    key_parts: list[str] = [] if spec.variadic is None else [f"#{len(table.inputs)}"]
     is_set: dict[str, bool] = {}
     for port in table.parse_order:
         name = port.name

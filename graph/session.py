@@ -80,6 +80,7 @@ from graph.model import (
     NodeMoved,
     NodeRemoved,
     NodeRenamed,
+    PortCountChanged,
     PortRef,
     WireAdded,
     WireRemoved,
@@ -439,7 +440,7 @@ class Session:
             origin, extra = event.new_id, {event.old_id}
         elif isinstance(event, WireAdded | WireRemoved):
             origin, extra = event.wire.dst.node, set()
-        elif isinstance(event, LiteralChanged | AttrsChanged):
+        elif isinstance(event, LiteralChanged | AttrsChanged | PortCountChanged):
             origin, extra = event.node, set()
         elif isinstance(event, NodeAdded):
             origin, extra = event.node.id, set()

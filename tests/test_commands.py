@@ -23,7 +23,8 @@ from graph.model import GraphModel, PortRef, Wire
 
 
 def snapshot(model: GraphModel) -> tuple[dict[str, object], set[Wire]]:
-    nodes = {n.id: (n.block, n.attrs, dict(n.literals), n.pos) for n in model.nodes()}
+    nodes = {n.id: (n.block, n.attrs, dict(n.literals), n.pos, dict(n.port_counts))
+             for n in model.nodes()}
     return nodes, set(model.wires())
 
 

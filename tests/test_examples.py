@@ -42,6 +42,17 @@ EXPECTED: dict[str, dict[str, tuple[int, ...]]] = {
         "numbers.output": (1, 4, 4, 1),
         "numbers_dilated.patches": (1, 2, 2, 4),
     },
+    "multiscale_glimpse.tbg.json": {
+        "scenes.output": (4, 128, 128, 3),
+        "locations.output": (4, 2),
+        "glimpse_16.glimpse": (4, 16, 16, 3),
+        "glimpse_32.glimpse": (4, 32, 32, 3),
+        "glimpse_64.glimpse": (4, 64, 64, 3),
+        "shrink_32.resized_images": (4, 16, 16, 3),
+        "shrink_64.resized_images": (4, 16, 16, 3),
+        "scales.output": (4, 16, 16, 9),
+        "sensor.patches": (4, 2, 2, 576),
+    },
     "noise_fill.tbg.json": {
         "texture.output": (1, 64, 64, 1),
         "uniform_fill.glimpse": (1, 96, 96, 1),
@@ -138,6 +149,40 @@ def test_patch_tokens_are_the_patches_in_row_major_order(tmp_path: Path) -> None
     np.testing.assert_array_equal(tokens[2 * 8 + 5], patches[2, 5].astype(np.float32))
     scene = results["scene.output"][0]
     np.testing.assert_array_equal(tokens[9], scene[16:32, 16:32].reshape(-1))
+
+
+def test_multiscale_glimpses_share_their_centre_and_join_along_channels(
+    tmp_path: Path,
+) -> None:
+    results = run_example("multiscale_glimpse.tbg.json", tmp_path)
+    g16, g32, g64 = (results[f"glimpse_{n}.glimpse"] for n in (16, 32, 64))
+    # The same location for the three scales: each smaller glimpse is the middle of the
+    # next larger one, within a pixel (TensorFlow rounds each window's corner on its own:
+    # item 0's 64 window lies one pixel left of centring the 32 one).
+    def middle_shift(small: np.ndarray, large: np.ndarray) -> tuple[int, int] | None:
+        edge = (large.shape[0] - small.shape[0]) // 2
+        for dy, dx in [(0, 0), *((y, x) for y in (-1, 0, 1) for x in (-1, 0, 1))]:
+            window = large[edge + dy:edge + dy + small.shape[0],
+                           edge + dx:edge + dx + small.shape[1]]
+            if np.array_equal(window, small):
+                return dy, dx
+        return None
+
+    assert [middle_shift(g16[b], g32[b]) for b in range(4)] == [(0, 0)] * 4
+    assert [middle_shift(g32[b], g64[b]) for b in range(4)] == [(0, -1), (0, 0), (-1, 0),
+                                                                  (0, 0)]
+    # ResizeArea halves 32 -> 16 by averaging 2x2 blocks (quarters 64 -> 16 by 4x4).
+    blocks = g32.reshape(4, 16, 2, 16, 2, 3).astype(np.float64).mean(axis=(2, 4))
+    np.testing.assert_allclose(results["shrink_32.resized_images"], blocks, rtol=1e-6)
+    scales = results["scales.output"]
+    np.testing.assert_array_equal(scales[..., 0:3], g16)
+    np.testing.assert_array_equal(scales[..., 3:6], results["shrink_32.resized_images"])
+    np.testing.assert_array_equal(scales[..., 6:9], results["shrink_64.resized_images"])
+    # The last location hangs over the corner: the 64 glimpse is partly zero fill, the 16
+    # one is not; the sensor's patches are the joined scales, 8x8 tiles row-major.
+    assert not g64[3, 44:, 44:].any() and g64[3, :40, :40].all() and g16[3].any()
+    sensor = results["sensor.patches"]
+    np.testing.assert_array_equal(sensor[2, 1, 0], scales[2, 8:16, 0:8].reshape(-1))
 
 
 def test_noise_fill_is_reproducible_with_a_seed(tmp_path: Path) -> None:

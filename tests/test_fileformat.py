@@ -37,7 +37,7 @@ def sample_dict() -> dict[str, Any]:
     """The SPEC section 5 example, plus a third node and an unknown top-level key."""
     return {
         "format": "tensorblocks.graph",
-        "version": 1,
+        "version": 2,
         "nodes": [
             {"id": "image", "block": "Input",
              "inputs": {"dtype": "DT_FLOAT", "file": "images.npy"}, "pos": [0, 0]},
@@ -225,6 +225,7 @@ def test_top_level_problems(tmp_path: Path, data: Any, words: str) -> None:
 
 
 def test_a_newer_version_is_refused_clearly(tmp_path: Path) -> None:
+    assert CURRENT_VERSION == 2
     data = sample_dict()
     data["version"] = 3
     error = load_error(data, tmp_path)
@@ -367,33 +368,33 @@ def test_a_huge_file_is_refused_before_parsing(
 def test_migration_from_an_older_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Pretend the current version is 2, whose files call 'edges' 'wires'."""
+    """Pretend the current version is 3, whose files call 'edges' 'wires'."""
     seen: list[int] = []
 
-    def v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    def v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
         seen.append(data["version"])
         data["wires"] = data.pop("edges", [])
         return data
 
-    monkeypatch.setattr(fileformat, "CURRENT_VERSION", 2)
-    monkeypatch.setitem(fileformat.MIGRATIONS, 1, v1_to_v2)
+    monkeypatch.setattr(fileformat, "CURRENT_VERSION", 3)
+    monkeypatch.setitem(fileformat.MIGRATIONS, 2, v2_to_v3)
     path = write(tmp_path / "old.tbg.json", sample_dict())
     model = load_graph(path)
-    assert seen == [1]
+    assert seen == [2]
     # The fake v2 renamed "edges"; this reader's v1 structure then sees no edges and keeps
     # "wires" as an unknown top-level key, which proves the migration ran before loading.
     assert model.wires() == []
     assert model.extra["wires"] == sample_dict()["edges"]
     assert model.node_ids() == ["image", "glimpse", "patches"]
     save_graph(model, tmp_path / "new.tbg.json")
-    assert json.loads((tmp_path / "new.tbg.json").read_text(encoding="utf-8"))["version"] == 2
+    assert json.loads((tmp_path / "new.tbg.json").read_text(encoding="utf-8"))["version"] == 3
 
 
 def test_a_missing_migration_is_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(fileformat, "CURRENT_VERSION", 3)
-    monkeypatch.setitem(fileformat.MIGRATIONS, 1, lambda data: data)
+    monkeypatch.delitem(fileformat.MIGRATIONS, 2, raising=False)
     error = load_error(sample_dict(), tmp_path)
     assert "no migration to version 3" in error.reason
 
@@ -405,9 +406,9 @@ def test_a_migration_failing_on_a_malformed_old_file_is_a_graph_file_error(
         data["edges"] = [{"from": e["source"]} for e in data["edges"]]
         return data
 
-    monkeypatch.setattr(fileformat, "CURRENT_VERSION", 2)
-    monkeypatch.setitem(fileformat.MIGRATIONS, 1, fragile)
-    with pytest.raises(GraphFileError, match="cannot migrate from version 1: KeyError"):
+    monkeypatch.setattr(fileformat, "CURRENT_VERSION", 3)
+    monkeypatch.setitem(fileformat.MIGRATIONS, 2, fragile)
+    with pytest.raises(GraphFileError, match="cannot migrate from version 2: KeyError"):
         graph_from_dict(sample_dict(), file="old.json")
 
 
@@ -428,11 +429,124 @@ def test_migrations_apply_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
 
         return migrate
 
-    monkeypatch.setattr(fileformat, "CURRENT_VERSION", 3)
-    monkeypatch.setitem(fileformat.MIGRATIONS, 1, step("one"))
+    monkeypatch.setattr(fileformat, "CURRENT_VERSION", 4)
     monkeypatch.setitem(fileformat.MIGRATIONS, 2, step("two"))
+    monkeypatch.setitem(fileformat.MIGRATIONS, 3, step("three"))
     graph_from_dict(sample_dict())
-    assert calls == ["one@1", "two@2"]
+    assert calls == ["two@2", "three@3"]
+    calls.clear()
+    monkeypatch.setitem(fileformat.MIGRATIONS, 1, step("one"))
+    graph_from_dict({**sample_dict(), "version": 1})
+    assert calls == ["one@1", "two@2", "three@3"]
+
+
+# ----------------------------------------------------------------------------- version 2: ports
+
+
+def concat_dict(version: int = 2, ports: Any = None) -> dict[str, Any]:
+    """Two inputs joined by a ConcatV2 with three values (one of them typed)."""
+    concat: dict[str, Any] = {"id": "join", "block": "ConcatV2",
+                              "inputs": {"values_2": "{{5}}", "axis": "1"}, "pos": [300, 0]}
+    if ports is not None:
+        concat["ports"] = ports
+    return {
+        "format": "tensorblocks.graph",
+        "version": version,
+        "nodes": [
+            {"id": "a", "block": "Input", "inputs": {"initvalues": "{{1}}"}, "pos": [0, 0]},
+            {"id": "b", "block": "Input", "inputs": {"initvalues": "{{2,3}}"}, "pos": [0, 200]},
+            concat,
+        ],
+        "edges": [
+            {"from": "a.output", "to": "join.values_0"},
+            {"from": "b.output", "to": "join.values_1"},
+        ],
+    }
+
+
+def test_a_version_1_file_loads_and_is_saved_as_version_2(tmp_path: Path) -> None:
+    v1 = sample_dict()
+    v1["version"] = 1
+    model = load_graph(write(tmp_path / "v1.tbg.json", v1))
+    assert models_equal(model, graph_from_dict(sample_dict()))
+    assert all(not node.port_counts for node in model.nodes())
+    save_graph(model, tmp_path / "v2.tbg.json")
+    saved = json.loads((tmp_path / "v2.tbg.json").read_text(encoding="utf-8"))
+    assert saved["version"] == 2 == CURRENT_VERSION
+    assert all("ports" not in node for node in saved["nodes"])  # only variadic nodes have it
+    assert {**saved, "version": 1} == v1
+
+
+def test_ports_round_trip_and_are_written_for_variadic_nodes_only(tmp_path: Path) -> None:
+    model = load_graph(write(tmp_path / "g.tbg.json", concat_dict(ports={"values": 3})))
+    assert dict(model.node("join").port_counts) == {"values": 3}
+    assert [p.name for p in model.inputs_of("join") or ()] == [
+        "values_0", "values_1", "values_2", "axis"]
+    assert validate(model) == []
+    text = graph_to_json(model)
+    assert '"ports": {"values": 3}' in text
+    assert text.count('"ports"') == 1
+    assert models_equal(graph_from_json(text), model)
+    # A variadic node written without the key gets its group's default count, and the
+    # key is written back.
+    default = graph_from_dict(concat_dict())
+    assert dict(default.node("join").port_counts) == {"values": 2}
+    assert '"ports": {"values": 2}' in graph_to_json(default)
+    # There the typed values_2 is a port the node does not have: validation says so.
+    assert [(p.node, p.port) for p in validate(default)] == [("join", "values_2")]
+    assert "its inputs: values_0, values_1, axis" in validate(default)[0].reason
+
+
+@pytest.mark.parametrize(
+    ("ports", "words"),
+    [
+        ({"values": 1}, "'values' takes 2 to 256 ports, got 1"),
+        ({"values": 10**12}, "'values' takes 2 to 256 ports, got 1000000000000"),
+        ({"values": -3}, "'values' takes 2 to 256 ports, got -3"),
+        ({"values": "3"}, "expected a whole number of 'values' ports, got '3'"),
+        ({"values": 3.0}, "expected a whole number of 'values' ports, got 3.0"),
+        ({"values": True}, "expected a whole number of 'values' ports, got True"),
+        ({"values": None}, "expected a whole number of 'values' ports, got None"),
+    ],
+)
+def test_a_bad_port_count_refuses_the_file_naming_it(
+    tmp_path: Path, ports: Any, words: str
+) -> None:
+    error = load_error(concat_dict(ports=ports), tmp_path)
+    assert error.location == "nodes[2].ports.values"
+    assert error.reason == words
+    line = str(error)
+    assert "\n" not in line
+    assert line.startswith(f"{tmp_path / 'g.tbg.json'} at nodes[2].ports.values")
+
+
+def test_ports_of_the_wrong_shape_or_group_are_refused(tmp_path: Path) -> None:
+    error = load_error(concat_dict(ports=[3]), tmp_path)
+    assert (error.location, error.reason) == (
+        "nodes[2].ports", 'expected the ports as an object like {"values": 3}, found a list')
+    error = load_error(concat_dict(ports={"value": 3}), tmp_path)
+    assert error.location == "nodes[2].ports.value"
+    assert error.reason == (
+        "ConcatV2 has no variadic input group 'value' (its variadic group is 'values')")
+    data = concat_dict()
+    data["nodes"][0]["ports"] = {"values": 2}  # an Input has no variadic group
+    error = load_error(data, tmp_path)
+    assert (error.location, error.reason) == (
+        "nodes[0].ports.values", "Input has no variadic input group 'values' (it has none)")
+    # A v1 file is migrated first, then judged as version 2.
+    assert load_error(concat_dict(version=1, ports={"values": 0}), tmp_path).location == \
+        "nodes[2].ports.values"
+
+
+def test_ports_of_a_block_that_is_not_installed_are_kept_as_written(tmp_path: Path) -> None:
+    data = concat_dict(ports={"values": 3})
+    data["nodes"][2]["block"] = "PluginConcat"
+    data["nodes"][2]["ports"] = {"items": 0, "more": 5}
+    model = load_graph(write(tmp_path / "g.tbg.json", data))
+    assert dict(model.node("join").port_counts) == {"items": 0, "more": 5}
+    assert json.loads(graph_to_json(model))["nodes"][2]["ports"] == {"items": 0, "more": 5}
+    data["nodes"][2]["ports"] = {"items": 257}
+    assert load_error(data, tmp_path).reason == "expected 0 to 256 ports, found 257"
 
 
 # ----------------------------------------------------------------------------- atomic save

@@ -658,8 +658,7 @@ def test_pieces_and_threads_do_not_change_the_result(noise: str,
         whole = extract_glimpse_v2(image, size, offsets, seed=5, **attrs)
         monkeypatch.setenv(pieces_module.THREADS_ENV, "2")
         monkeypatch.setattr(glimpse_module, "_PARALLEL_MIN_BYTES", 1)
-        monkeypatch.setattr(glimpse_module, "_PIECE_MIN_BYTES", 1)
-        monkeypatch.setattr(glimpse_module, "_STATS_PIECE_BYTES", 20 * 22 * 3 * 4)
+        monkeypatch.setattr(glimpse_module, "_PIECE_BYTES", 1)  # one item a piece
         pieces = extract_glimpse_v2(image, size, offsets, seed=5, **attrs)
         monkeypatch.undo()
         assert pieces.tobytes() == whole.tobytes()
@@ -673,24 +672,27 @@ def test_a_set_cancel_event_stops_the_glimpse() -> None:
         extract_glimpse(image, [6, 6], np.full((8, 2), 0.9, np.float32), cancel=cancel)
 
 
-@pytest.mark.parametrize("mode", ["uniform", "gaussian"])
-def test_statistics_of_images_larger_than_a_piece_are_merged(
-    mode: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_fill_statistics_skip_nan_for_uniform_and_spread_it_for_gaussian() -> None:
     rng = np.random.default_rng(4)
-    image = (rng.standard_normal((5, 30, 17, 3)) * [1, 10, 100] + [5, -50, 1000]).astype(
+    image = (rng.standard_normal((3, 30, 17, 3)) * [1, 10, 100] + [5, -50, 1000]).astype(
         np.float32
     )
-    image[3, 2, 2, 1] = np.nan  # uniform skips it; gaussian channel 1 of image 3 is NaN
-    items = np.asarray([0, 2, 3, 4])
-    whole = glimpse_module._image_stats(mode, image, items)
-    monkeypatch.setattr(glimpse_module, "_STATS_PIECE_BYTES", 4 * 3 * 37)  # 37-pixel chunks
-    chunked = glimpse_module._image_stats(mode, image, items)
-    for expected, got in zip(whole, chunked, strict=True):
-        assert got.shape == expected.shape and got.dtype == np.float32
-        if mode == "uniform":
-            np.testing.assert_array_equal(got, expected)
-        else:
-            np.testing.assert_allclose(got, expected, rtol=1e-5, equal_nan=True)
-    if mode == "gaussian":
-        assert np.isnan(chunked[0][2, 1]) and not np.isnan(chunked[0][2, 0])
+    image[1, 2, 2, 1] = np.nan  # uniform skips it; gaussian channel 1 of image 1 is NaN
+    image[2] = np.nan  # an image of NaN only: NaN fill for both
+    offsets = np.full((3, 2), -100.0, np.float32)  # every glimpse is all fill
+    attrs: dict[str, Any] = {"centered": False, "normalized": False, "uniform_noise": False}
+    uniform = extract_glimpse_v2(image, [6, 5], offsets, noise="uniform", seed=1, **attrs)
+    for item in (0, 1):
+        low, high = np.nanmin(image[item]), np.nanmax(image[item])
+        assert low <= uniform[item].min() and uniform[item].max() <= high
+        assert uniform[item].max() - uniform[item].min() > 0.5 * (high - low)
+    assert np.isnan(uniform[2]).all()
+    gaussian = extract_glimpse_v2(image, [40, 40], offsets, noise="gaussian", seed=1, **attrs)
+    for channel in range(3):
+        values = gaussian[0, ..., channel]
+        pixels = image[0, ..., channel].astype(np.float64)
+        assert values.min() >= pixels.min() and values.max() <= pixels.max()
+        assert abs(values.mean() - pixels.mean()) < 0.1 * pixels.std()
+        assert abs(values.std() / pixels.std() - 1) < 0.1
+    assert np.isnan(gaussian[1, ..., 1]).all() and np.isfinite(gaussian[1, ..., 0]).all()
+    assert np.isnan(gaussian[2]).all()

@@ -23,8 +23,6 @@ from test_patches import BFLOAT16, assert_same_bits, bits  # the same bit compar
 from blocks import REGISTRY
 from blocks.errors import InvalidArgumentError, MemoryLimitError
 from blocks.kernels.array_ops import (
-    concat_shape,
-    concat_v2,
     expand_dims,
     expand_dims_shape,
     parse_squeeze_dims,
@@ -74,15 +72,7 @@ def literals_of(case: dict[str, Any]) -> dict[str, Any]:
     return {port: parse_dtype(text) for port, text in case.get("literals", {}).items()}
 
 
-def concat_values(case: dict[str, Any]) -> tuple[list[np.ndarray], np.ndarray]:
-    inputs = inputs_of(case)
-    return [inputs[f"values_{k}"] for k in range(len(inputs) - 1)], inputs["axis"]
-
-
 def run_block(case: dict[str, Any], **kwargs: Any) -> dict[str, np.ndarray]:
-    if case["block"] == "ConcatV2":  # a kernel without a block yet (variadic ports)
-        values, axis = concat_values(case)
-        return {"output": concat_v2(values, axis)}
     spec = REGISTRY[case["block"]]
     attrs = {**spec.default_attrs(), **case["attrs"]}
     return spec.run(RunContext({**inputs_of(case), **literals_of(case)}, attrs, **kwargs))
@@ -90,10 +80,6 @@ def run_block(case: dict[str, Any], **kwargs: Any) -> dict[str, np.ndarray]:
 
 def infer_block(case: dict[str, Any]) -> dict[str, TensorInfo]:
     """Inference as the graph does it: tensors by shape and dtype, small int vectors known."""
-    if case["block"] == "ConcatV2":
-        values, axis = concat_values(case)
-        shape = concat_shape([v.shape for v in values], [v.dtype for v in values], axis)
-        return {"output": TensorInfo(shape, values[0].dtype)}
     spec = REGISTRY[case["block"]]
     attrs = {**spec.default_attrs(), **case["attrs"]}
     infos: dict[str, TensorInfo] = {}
@@ -106,8 +92,6 @@ def infer_block(case: dict[str, Any]) -> dict[str, TensorInfo]:
 
 
 def output_port(case: dict[str, Any]) -> str:
-    if case["block"] == "ConcatV2":
-        return "output"
     return REGISTRY[case["block"]].outputs[0].name
 
 
@@ -121,7 +105,7 @@ def test_fixtures_cover_the_library() -> None:
         "CropAndResize", "Cast", "Reshape", "ExpandDims", "Squeeze", "Transpose", "Slice",
     } <= blocks
     assert MANIFEST["tensorflow_version"].startswith("2.21")
-    for block in blocks - {"ConcatV2"}:
+    for block in blocks:
         assert REGISTRY[block].name == block
         tags = {tag for case in VALUE_CASES if case["block"] == block for tag in case["tags"]}
         if block.startswith("Resize"):

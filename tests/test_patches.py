@@ -596,6 +596,16 @@ def test_threads_follow_cores_and_the_setting(monkeypatch: pytest.MonkeyPatch) -
     for ignored in ("0", "-3", "many", ""):
         monkeypatch.setenv(pieces_module.THREADS_ENV, ignored)
         assert pieces_module.thread_count() == min(cores, 4)
+    monkeypatch.delenv(pieces_module.THREADS_ENV)
+    # A batch worker caps its kernels (one chunk per core already); the cap is per thread.
+    with pieces_module.thread_limit(1):
+        assert pieces_module.thread_count() == 1
+        seen: list[int] = []
+        other = threading.Thread(target=lambda: seen.append(pieces_module.thread_count()))
+        other.start()
+        other.join()
+        assert seen == [min(cores, 4)]
+    assert pieces_module.thread_count() == min(cores, 4)
     # The load average is never consulted.
     with mock.patch("os.getloadavg", side_effect=AssertionError("load sampled")):
         extract_image_patches(random_images((4, 64, 64, 8), np.float32, 1), [1, 3, 3, 1],

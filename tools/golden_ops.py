@@ -577,8 +577,8 @@ def _array_cases(cases: _Cases) -> None:
 
 
 # ----------------------------------------------------------------------------- ConcatV2
-# Kernel cases: the ConcatV2 block needs variadic ports (not declared yet); tests replay
-# these through blocks.kernels.array_ops.concat_v2 directly.
+# The block's ports values_0 .. values_{N-1} (its variadic group) and axis; the tests
+# replay these through the ConcatV2 block with as many ports as the case has values.
 
 
 def _concat_cases(cases: _Cases) -> None:

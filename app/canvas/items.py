@@ -24,6 +24,11 @@ Contract:
   large font (readable at that zoom), its attrs and ports hidden; the thumbnail stays.
 * Ports are coloured by :class:`~blocks.spec.PortKind`; inputs that take no wire (string,
   dtype, path) are drawn as small hollow diamonds.
+* A block with a variadic input group (ConcatV2's ``values``) shows the node's ports
+  (:func:`blocks.spec.node_inputs`) and, in a row under the last one, an
+  :class:`AddPortHandle` — a dashed "+" on the port edge with "add values_3" beside it.
+  Clicking it, or dropping a wire on it, asks the scene to add the port
+  (``scene.add_group_port``); the item never edits the model itself.
 * Painting never lays text out: texts are QStaticText made when the node changes, and the
   node body is cached in device coordinates (DeviceCoordinateCache).
 * A wire's tensor label is its own top-level item (:class:`WireLabel`) above the blocks, so
@@ -66,7 +71,7 @@ from PySide6.QtWidgets import (
 from app.canvas import face
 from app.canvas.theme import LIGHT, CanvasTheme
 from blocks.errors import TensorBlocksError
-from blocks.spec import BlockSpec, InputPort, PortKind
+from blocks.spec import BlockSpec, InputPort, PortKind, node_inputs, port_count
 from graph.model import Node, PortRef, Wire
 from graph.resolve import literal_dtype, literal_problem
 from graph.text import as_plain_html
@@ -279,6 +284,82 @@ def _dragging(item: QGraphicsItem) -> bool:
     return bool(getattr(item.scene(), "wire_drag_active", False))
 
 
+class AddPortHandle(QGraphicsItem):
+    """The "+" under a variadic group's last port: a click (or a wire dropped on it) adds
+    the group's next port (see the module docstring)."""
+
+    RADIUS = PORT_RADIUS + 1.0
+
+    def __init__(self, node: NodeItem, group: str, next_port: str) -> None:
+        super().__init__(node)
+        self.node_item = node
+        self.group_name = group
+        self.next_port = next_port
+        #: Highlighted while a wire is dragged over it (a drop there adds and wires).
+        self.hot = False
+        self._label = _static(f"add {next_port}", "attr")
+        self.setAcceptHoverEvents(True)
+        self.setAcceptedMouseButtons(Qt.MouseButton.LeftButton)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setZValue(2)
+        self.setToolTip(f"Add the input {next_port} (one more '{group}' port); "
+                        "drop a wire here to add it wired")
+
+    def scene_centre(self) -> QPointF:
+        """The centre of the "+" in scene coordinates."""
+        return self.node_item.pos() + self.pos()
+
+    def set_hot(self, hot: bool) -> None:
+        """Highlight (a wire being dragged is over it) or not."""
+        if hot != self.hot:
+            self.hot = hot
+            self.update()
+
+    def boundingRect(self) -> QRectF:
+        r = self.RADIUS + 3.0
+        return QRectF(-r, -r, LABEL_MARGIN + self._label.size().width() + r + 4, 2 * r)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        if _lod(painter, option) < COMPACT_LOD:
+            return  # a compact block shows its title only
+        theme = _theme_of(self)
+        colour = QColor(theme.highlight if self.hot else theme.port_colour(PortKind.TENSOR))
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        pen = QPen(colour, 1.6, Qt.PenStyle.SolidLine if self.hot else Qt.PenStyle.DashLine)
+        painter.setPen(pen)
+        painter.setBrush(QColor(theme.node_body))
+        radius = self.RADIUS + (2.0 if self.hot else 0.0)
+        painter.drawEllipse(QPointF(0, 0), radius, radius)
+        painter.setPen(QPen(colour, 1.8))
+        arm = radius - 2.5
+        painter.drawLine(QPointF(-arm, 0), QPointF(arm, 0))
+        painter.drawLine(QPointF(0, -arm), QPointF(0, arm))
+        painter.setFont(font("attr"))
+        painter.setPen(QColor(theme.text_dim))
+        size = self._label.size()
+        painter.drawStaticText(QPointF(LABEL_MARGIN, -size.height() / 2), self._label)
+
+    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        widget = event.widget()
+        view = widget.parentWidget() if widget is not None else None
+        transform = getattr(view, "viewportTransform", None)
+        if transform is not None and QStyleOptionGraphicsItem.levelOfDetailFromTransform(
+            transform()
+        ) < COMPACT_LOD:
+            event.ignore()  # not drawn at this zoom: the press is the block's (a move)
+            return
+        event.accept()  # the click is the handle's, not a move of the block
+
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self.contains(event.pos()):
+            add = getattr(self.scene(), "add_group_port", None)
+            if add is not None:
+                add(self.node_item.node_id)
+        event.accept()
+
+
 # ----------------------------------------------------------------------------- badges
 
 
@@ -439,6 +520,8 @@ class NodeItem(QGraphicsItem):
         self._thumb_rect = QRectF()
         self._preview_toggle = QRectF()
         self._compact_title = ""
+        #: The "+" that adds a port to the block's variadic group (``None``: no group).
+        self.add_handle: AddPortHandle | None = None
         #: The thumbnail shows a result older than the graph (drawn veiled).
         self.thumbnail_stale = False
         self._shift_toggled = False
@@ -460,17 +543,27 @@ class NodeItem(QGraphicsItem):
         spec = self.spec
         outputs = [p.name for p in spec.outputs] if spec else []
         input_specs: list[tuple[str, InputPort | None]] = (
-            [(p.name, p) for p in spec.inputs] if spec else [(name, None) for name in node.literals]
+            [(p.name, p) for p in node_inputs(spec, node.port_counts)]
+            if spec
+            else [(name, None) for name in node.literals]
         )
+        group = spec.variadic if spec else None
+        count = port_count(spec, node.port_counts) if spec else None
+        # The "+" row goes under the group's last port.
+        add_after = group.port_name(count - 1) if group is not None and count else None
         label_fm = QFontMetricsF(font("label"))
         self._label_width = max([label_fm.horizontalAdvance(n) for n, _ in input_specs] + [40.0])
         y = HEADER_HEIGHT + 4.0
         for name in outputs:
             self._rows_out[name] = _Row(name, y + ROW_HEIGHT / 2)
             y += ROW_HEIGHT
+        add_y: float | None = None
         for name, _ in input_specs:
             self._rows_in[name] = _Row(name, y + ROW_HEIGHT / 2)
             y += ROW_HEIGHT
+            if name == add_after:
+                add_y = y + ROW_HEIGHT / 2
+                y += ROW_HEIGHT
         attrs = spec.attrs if spec else ()
         if attrs:
             y += 4.0  # a gap and a hairline between the ports and the attrs
@@ -483,6 +576,10 @@ class NodeItem(QGraphicsItem):
             self.outputs[name] = PortItem(self, name, output=True, spec=None)
         for name, port_spec in input_specs:
             self.inputs[name] = PortItem(self, name, output=False, spec=port_spec)
+        if group is not None and count is not None and add_y is not None \
+                and count < group.max_count:
+            self.add_handle = AddPortHandle(self, group.name, group.port_name(count))
+            self.add_handle.setPos(0.0, add_y)
         self._relayout()
 
     def _relayout(self) -> None:
@@ -604,7 +701,7 @@ class NodeItem(QGraphicsItem):
                 row.error = name in self.problem_ports  # e.g. a wire of the wrong kind
                 continue
             row.field_rect = QRectF(x0, row.y - 9, field_width, 18)
-            port = spec.input(name) if spec else None
+            port = self.inputs[name].spec
             literal = self.literals.get(name)
             if literal is not None:
                 text, is_default = literal, False
@@ -783,7 +880,8 @@ class NodeItem(QGraphicsItem):
         y = (
             HEADER_HEIGHT
             + 4.0
-            + ROW_HEIGHT * (len(self._rows_out) + len(self._rows_in))
+            + ROW_HEIGHT * (len(self._rows_out) + len(self._rows_in)
+                            + (self.add_handle is not None))
             + ROW_HEIGHT / 2
         )
         self.prepareGeometryChange()

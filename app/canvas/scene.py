@@ -34,6 +34,12 @@ Contract:
   red badge on nodes with problems (tooltip: port/attr and reason);
   ``set_run_report(report)`` (on the report and stale events) shows "ran 3.2 ms" /
   "cached" / "failed" / "stale" badges (``None`` clears either).
+* Variadic inputs: a block's "+" handle (:class:`~app.canvas.items.AddPortHandle`) adds the
+  next port of its group (:class:`~app.commands.SetPortCount`, one undo step); a wire
+  dragged from an output and dropped on the "+" adds the port and wires it (one undo
+  step). A PortCountChanged rebuilds that block's item and its wires. The block's
+  right-click menu also adds a port, and removes the last one when
+  :func:`graph.edits.port_removal_problem` allows it (else the entry is disabled and says why).
 * Right-click: on a block, copy/cut/duplicate/disconnect/delete the selection; on empty
   canvas, add a block (by category), paste, select all, auto-layout. Selected blocks come to
   the front and their wires are drawn in the accent colour.
@@ -62,7 +68,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.canvas.items import LiteralEditor, NodeItem, PendingWire, PortItem, WireItem
+from app.canvas.items import (
+    AddPortHandle,
+    LiteralEditor,
+    NodeItem,
+    PendingWire,
+    PortItem,
+    WireItem,
+)
 from app.canvas.layout import layered_positions
 from app.canvas.theme import LIGHT, CanvasTheme
 from app.commands import (
@@ -73,13 +86,15 @@ from app.commands import (
     PasteGraph,
     RemoveNodes,
     SetLiteral,
+    SetPortCount,
     graph_dict,
     push_macro,
 )
 from app.subscriptions import Subscriptions
 from blocks.errors import TensorBlocksError
 from blocks.literals import dtype_name, supported_dtypes
-from blocks.spec import BlockSpec, InputPort, PortKind
+from blocks.spec import BlockSpec, InputPort, PortKind, node_inputs
+from graph.edits import port_add_problem, port_group, port_removal_problem
 from graph.engine import NodeReport, RunReport
 from graph.infer import Inference
 from graph.model import (
@@ -93,6 +108,7 @@ from graph.model import (
     NodeMoved,
     NodeRemoved,
     NodeRenamed,
+    PortCountChanged,
     PortRef,
     Wire,
     WireAdded,
@@ -118,15 +134,19 @@ class _WireDrag:
     detached_item: WireItem | None
     compatible: set[PortItem]
     target: PortItem | None = None
+    #: The "+" handle the pointer is over (a drop there adds a port and wires it).
+    handle: AddPortHandle | None = None
 
 
 def first_wirable_input(spec: BlockSpec) -> str | None:
     """The input a wire dropped on a new block goes to: the first required tensor input,
-    else the first input that takes a wire."""
-    for port in spec.inputs:
+    else the first input that takes a wire (of a new node: a variadic group at its default
+    count)."""
+    inputs = node_inputs(spec)
+    for port in inputs:
         if port.kind is PortKind.TENSOR and port.required:
             return port.name
-    for port in spec.inputs:
+    for port in inputs:
         if port.kind.wirable:
             return port.name
     return None
@@ -284,6 +304,8 @@ class GraphScene(QGraphicsScene):
             self._rename_node_item(event.old_id, event.new_id)
         elif isinstance(event, GraphReset):
             self._rebuild()
+        elif isinstance(event, PortCountChanged):
+            self._rebuild_node_item(event.node)
         elif isinstance(event, AttrsChanged):
             attrs_item = self._nodes.get(event.node)
             if attrs_item is not None:  # the block shows its attrs on its face
@@ -312,6 +334,30 @@ class GraphScene(QGraphicsScene):
         self._nodes[node.id] = item
         self._node_wires[node.id] = set()
         self.addItem(item)
+
+    def _rebuild_node_item(self, node_id: str) -> None:
+        """Make ``node_id``'s item again (its ports changed), with its wires, selection,
+        preview switch, labels and badges; the session's selection is not disturbed."""
+        old = self._nodes.get(node_id)
+        if old is None or node_id not in self.model:
+            return
+        selected, preview = old.isSelected(), old.preview_enabled
+        self.blockSignals(True)  # the selection stays what it was
+        try:
+            self._remove_node_item(node_id)
+            self._add_node_item(self.model.node(node_id))
+            for wire in self.model.wires_of(node_id):
+                self._add_wire_item(wire)
+            item = self._nodes[node_id]
+            item.set_preview_enabled(preview)
+            item.setSelected(selected)
+            item.setZValue(2 if selected else 1)
+            for wire_item in self._node_wires.get(node_id, ()):
+                wire_item.set_highlighted(selected)
+        finally:
+            self.blockSignals(False)
+        self.set_inference(self._inference)
+        self.set_run_report(self._run_report)
 
     def _remove_node_item(self, node_id: str) -> None:
         if self._editor is not None and self._editor[2] == node_id:
@@ -533,6 +579,7 @@ class GraphScene(QGraphicsScene):
             menu.addAction("Cut", self.cut_selection)
             menu.addAction("Duplicate", self.duplicate_selection)
             menu.addAction("Disconnect", self.disconnect_selection)
+            self._group_port_actions(menu, item.node_id)
             menu.addSeparator()
             menu.addAction("Delete", self.delete_selection)
             return menu
@@ -546,6 +593,24 @@ class GraphScene(QGraphicsScene):
         menu.addAction("Select all", self.select_all)
         menu.addAction("Auto-layout", self.auto_layout)
         return menu
+
+    def _group_port_actions(self, menu: QMenu, node_id: str) -> None:
+        """"Add input values_3" and "Remove input values_2" for a block with a variadic
+        group; a removal that is not allowed is shown disabled, saying why."""
+        group = port_group(self.model, node_id)
+        if group is None:
+            return
+        menu.addSeparator()
+        add = menu.addAction(f"Add input {group.next_port}",
+                             functools.partial(self.add_group_port, node_id))
+        add_problem = port_add_problem(self.model, node_id)
+        add.setEnabled(add_problem is None)
+        remove = menu.addAction(f"Remove input {group.last_port}",
+                                functools.partial(self.remove_group_port, node_id))
+        problem = port_removal_problem(self.model, node_id)
+        remove.setEnabled(problem is None)
+        if problem is not None:
+            remove.setText(f"Remove input {group.last_port} ({problem})")
 
     def contextMenuEvent(self, event: QGraphicsSceneContextMenuEvent) -> None:
         if self._drag is not None:
@@ -641,9 +706,41 @@ class GraphScene(QGraphicsScene):
         drag.fixed.set_state(PortItem.TARGET)
         drag.compatible = compatible
 
+    def handle_near(self, pos: QPointF, reach: float = PORT_REACH) -> AddPortHandle | None:
+        """The "+" handle whose circle is within ``reach`` scene px of ``pos``, if any."""
+        area = QRectF(pos.x() - reach, pos.y() - reach, 2 * reach, 2 * reach)
+        for item in self.items(area):
+            if isinstance(item, AddPortHandle) and item.isVisible():
+                delta = item.scene_centre() - pos
+                if delta.x() ** 2 + delta.y() ** 2 <= reach * reach:
+                    return item
+        return None
+
+    def _drop_handle(self, drag: _WireDrag, pos: QPointF) -> AddPortHandle | None:
+        """The "+" a drop at ``pos`` would add a wired port to: a drag from an output,
+        over the handle of another block it may feed."""
+        if not drag.from_output:
+            return None
+        handle = self.handle_near(pos)
+        if handle is None or self._closes_cycle(drag.fixed.node_item.node_id,
+                                                handle.node_item.node_id):
+            return None
+        return handle
+
+    def _closes_cycle(self, src: str, dst: str) -> bool:
+        """Whether a wire from node ``src`` into node ``dst`` would close a cycle."""
+        return src == dst or src in self.model.downstream(dst)
+
     def _update_wire_drag(self, pos: QPointF) -> None:
         drag = self._drag
         assert drag is not None
+        handle = self._drop_handle(drag, pos)
+        if handle is not drag.handle:
+            if drag.handle is not None:
+                drag.handle.set_hot(False)
+            if handle is not None:
+                handle.set_hot(True)
+            drag.handle = handle
         target = self.port_near(pos)
         if target is not None and target not in drag.compatible:
             target = None
@@ -653,7 +750,10 @@ class GraphScene(QGraphicsScene):
             if target is not None:
                 target.set_state(PortItem.TARGET)
             drag.target = target
-        drag.pending.move_to(target.scene_centre() if target is not None else pos)
+        if target is None and handle is not None:
+            drag.pending.move_to(handle.scene_centre())
+        else:
+            drag.pending.move_to(target.scene_centre() if target is not None else pos)
 
     def _end_wire_drag(self) -> None:
         drag = self._drag
@@ -662,6 +762,8 @@ class GraphScene(QGraphicsScene):
         if drag is None:
             return
         self.removeItem(drag.pending)
+        if drag.handle is not None and shiboken6.isValid(drag.handle):
+            drag.handle.set_hot(False)
         for node_item in self._nodes.values():
             for port in (*node_item.inputs.values(), *node_item.outputs.values()):
                 port.set_state(PortItem.NORMAL)
@@ -673,7 +775,11 @@ class GraphScene(QGraphicsScene):
         drag = self._drag
         assert drag is not None
         target = self.port_near(pos)
+        handle = self._drop_handle(drag, pos) if target is None else None
         self._end_wire_drag()
+        if handle is not None:
+            self.add_group_port(handle.node_item.node_id, src=drag.fixed.ref, lift=drag.detached)
+            return
         if target is None:
             if drag.detached is not None:
                 self.undo_stack.push(Disconnect(self.model, drag.detached.dst))
@@ -712,6 +818,47 @@ class GraphScene(QGraphicsScene):
             if existing is not None and existing.src == src:
                 return True
             self.undo_stack.push(Connect(self.model, src, dst))
+        return True
+
+    def add_group_port(
+        self, node_id: str, *, src: PortRef | None = None, lift: Wire | None = None
+    ) -> str | None:
+        """Add the next port of ``node_id``'s variadic group (one undo step); with ``src``,
+        wire it from there too (moving ``lift``, the wire being dragged off an input, if
+        given). Returns the new port's name; a refusal goes to ``statusMessage``."""
+        if node_id not in self.model:
+            return None
+        problem = port_add_problem(self.model, node_id)
+        group = port_group(self.model, node_id)
+        if problem is not None or group is None:
+            self.statusMessage.emit(f"Cannot add an input to {node_id}: {problem}")
+            return None
+        port = PortRef(node_id, group.next_port)
+        grow = SetPortCount(self.model, node_id, group.group.name, group.count + 1)
+        if src is None:
+            self.undo_stack.push(grow)
+            return port.port
+        if self._closes_cycle(src.node, node_id):
+            self.statusMessage.emit(f"Cannot connect {src} → {port}: it would make a cycle")
+            return None
+        commands: list[QUndoCommand] = []
+        if lift is not None:
+            commands.append(Disconnect(self.model, lift.dst))
+        commands += [grow, Connect(self.model, src, port)]
+        push_macro(self.undo_stack, f"Add {port} wired from {src}", commands)
+        return port.port
+
+    def remove_group_port(self, node_id: str) -> bool:
+        """Remove the last (unwired) port of ``node_id``'s variadic group, one undo step;
+        a refusal (:func:`graph.edits.port_removal_problem`) goes to ``statusMessage``."""
+        problem = port_removal_problem(self.model, node_id)
+        group = port_group(self.model, node_id)
+        if problem is not None or group is None:
+            self.statusMessage.emit(f"Cannot remove an input of {node_id}: {problem}")
+            return False
+        self.undo_stack.push(
+            SetPortCount(self.model, node_id, group.group.name, group.count - 1)
+        )
         return True
 
     # ------------------------------------------------------------------ adding blocks
@@ -777,7 +924,7 @@ class GraphScene(QGraphicsScene):
         if item is None or rect is None:
             return None
         self._close_editor(commit=True)
-        spec = item.spec.input(port) if item.spec else None
+        spec = item.inputs[port].spec if port in item.inputs else None
         current = self.model.node(node_id).literals.get(port)
         placeholder = spec.default if spec is not None and spec.default is not None else ""
         editor = LiteralEditor(current or "", placeholder, _completions(spec))

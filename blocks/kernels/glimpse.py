@@ -58,65 +58,53 @@ offsets not a matrix; offsets' first dim != batch; offsets' second dim != 2; fin
 output larger than ``memory_limit`` bytes is a :class:`~blocks.errors.MemoryLimitError`.
 A set ``cancel`` event raises :class:`~blocks.errors.CancelledError` between pieces.
 
-Speed (no Python loop per image or window; loops run over pieces of items): every
-window is computed at once. When glimpse rows are long (w*C >= 16), one fancy index into
-a strided view of all h x (w*C) windows gathers every glimpse at its window clamped into
-the image (the answer for windows inside it); the items whose window crosses the border
-or misses the image are then redone: their pixels gathered by flat index, the fill
-written through a mask. Short rows: every glimpse is gathered by flat index and filled
-in place. Noise is hashed for the filled elements only; image statistics are reduced for
-the items with fill only, in cache-sized pieces. Temporaries stay within half the
-output's size (at least 4 MiB, at most 16 MiB per piece). Work of 8 MiB and more is
-shared with helper threads (:mod:`blocks.kernels.pieces`).
+Speed (no Python loop per image, window or element): the checks and conversions run in
+numpy once per call; then one compiled pass per item (:mod:`blocks.kernels.glimpse_loops`)
+computes its window, copies the glimpse rows that lie in the image and writes the fill
+around them, with no temporaries. Image statistics and item keys are computed only for
+items whose glimpse has fill, noise only for the filled elements. Items run in pieces of
+about 4 MiB of work (Stop lands between pieces); work of 1 MiB and more is shared with the
+kernel threads (:mod:`blocks.kernels.pieces`: the cores and ``TENSORBLOCKS_THREADS``).
+Gaussian statistics are float64 sums in two passes (population std).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from blocks.errors import InvalidArgumentError, MemoryLimitError
-from blocks.kernels.arguments import attr_flag, attr_text, tf_array
+from blocks.kernels.arguments import attr_flag, attr_text, check_cancel, tf_array
 from blocks.kernels.pieces import run_pieces, thread_count
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _NOISE_KINDS = ("uniform", "gaussian", "zero")
-_F32 = np.float32
-# float32 values at or beyond 2**63 (and NaN/inf) do not convert to int64; TensorFlow's
-# conversion then yields INT64_MIN, which makes the whole glimpse fill.
-_INT64_LIMIT = np.float32(2.0**63)
 #: TensorFlow's NaN for the statistics of an empty image: x86's default NaN, sign bit set.
 _TF_NAN = np.array(0xFFC00000, np.uint32).view(np.float32)[()]
-#: A piece's temporaries: half the output's size, but at least the first and at most the
-#: second (a few large pieces, so that the allocator's retained memory stays small).
-_PIECE_MIN_BYTES = 4 << 20
-_PIECE_MAX_BYTES = 16 << 20
-#: The most temporaries a piece holds per glimpse element, by fill (every element filled:
-#: pixels, indices, mask, noise bits and values, statistics gathered per element).
-_BYTES_PER_ELEMENT = {"zero": 16, "uniform": 80, "gaussian": 128}
-#: Images are reduced for noise statistics in pieces of about this size (in cache).
-_STATS_PIECE_BYTES = 1 << 20
+#: Items are processed in pieces of about this much work (glimpse plus, for noise, the
+#: image its statistics read), so that Stop lands between pieces.
+_PIECE_BYTES = 4 << 20
 #: Work of at least this many bytes is shared with helper threads.
-_PARALLEL_MIN_BYTES = 8 << 20
-#: Per-channel statistics reduce rows of up to this many values (a power of two).
-_FOLD_ROW = 1 << 13
-#: Glimpse rows at least this many floats long are copied whole from a strided view.
-_ROW_GATHER_MIN = 16
+_PARALLEL_MIN_BYTES = 1 << 20
 
 _M64 = (1 << 64) - 1
-_GAMMA64 = np.uint64(0x9E3779B97F4A7C15)
-_GOLDEN32 = np.uint32(0x9E3779B9)
-_TWO_PI = np.float32(2 * np.pi)
-_TWO_M24 = np.float32(2.0**-24)
 
 Window = tuple[int, int] | None
+
+
+def _loops() -> ModuleType:
+    """The compiled loops, imported on first use: importing numba costs about 0.15 s, which
+    ``tensorblocks check`` and the editor's start need not pay."""
+    from blocks.kernels import glimpse_loops
+
+    return glimpse_loops
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -321,60 +309,6 @@ def glimpse_output_shape(
 # ----------------------------------------------------------------------------- windows
 
 
-def _window_starts(
-    offsets: np.ndarray, extents_in: tuple[int, int], extents_out: tuple[int, int], version: int,
-    centered: bool, normalized: bool,
-) -> np.ndarray:
-    """Float32 (y, x) window starts ``[B, 2]``, operation by operation as Eigen does them."""
-    if version == 2 and not centered and not normalized:
-        return offsets  # V2 takes uncentred pixel offsets as they are
-    two = _F32(2)
-    full = np.asarray(extents_in, np.float32)  # Index -> float conversion, rounded to nearest
-    half_in = full / two
-    half_out = np.asarray(extents_out, np.float32) / two
-    start = offsets
-    with np.errstate(over="ignore", invalid="ignore"):
-        if version == 1:
-            if normalized:
-                start = start * full
-            if centered:
-                start = start / two
-                start = start + half_in
-            start = start - half_out
-        elif normalized:
-            start = start * full
-            if centered:
-                start = start / two
-                start = start + half_in
-                start = start - half_out
-        else:
-            start = start + half_in
-    return start
-
-
-def _window_arrays(
-    input_shape: Sequence[int], size: tuple[int, int], offsets: np.ndarray, version: int,
-    centered: bool, normalized: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(corners, shown)``: int64 ``[B, 2]`` (top, left) and bool ``[B]``, whether any image
-    pixel lands in the window. Where none does, the corner is ``(-h, -w)``: every glimpse
-    pixel then lies outside the image, so the arithmetic of the kernel needs no exception."""
-    height, width = int(input_shape[1]), int(input_shape[2])
-    out_h, out_w = size
-    starts = _window_starts(offsets, (height, width), size, version, centered, normalized)
-    # A pixel lands iff -h < int(y) < H and -w < int(x) < W. Truncation toward zero keeps
-    # these bounds, so the float32 starts are compared directly (exactly, in float64);
-    # NaN compares false, and huge values fall outside before any int conversion.
-    low = np.asarray([-out_h, -out_w], np.float64)
-    with np.errstate(invalid="ignore"):
-        lands = (starts > low) & (starts < np.asarray([height, width], np.float64))
-    shown = lands[:, 0] & lands[:, 1]
-    if out_h == 0 or out_w == 0:
-        shown[:] = False
-    corners = np.where(shown[:, None], starts, low).astype(np.int64)  # truncates
-    return corners, shown
-
-
 def glimpse_windows(
     input_shape: Sequence[int],
     size: Sequence[int] | np.ndarray,
@@ -392,7 +326,7 @@ def glimpse_windows(
     """
     if version not in (1, 2):
         raise InvalidArgumentError(f"glimpse version must be 1 or 2, got {version!r}")
-    pair = _size_pair(size)
+    out_h, out_w = _size_pair(size)
     dims = tuple(int(d) for d in input_shape)
     if len(dims) != 4:
         raise InvalidArgumentError(
@@ -404,8 +338,9 @@ def glimpse_windows(
             f"offsets: expected shape [{dims[0]},2], got {_shape_text(points.shape)}",
             port="offsets",
         )
-    corners, shown = _window_arrays(
-        dims, pair, points, version, attr_flag(centered, True), attr_flag(normalized, True)
+    corners, shown = _loops().window_corners(
+        np.ascontiguousarray(points), dims[1], dims[2], out_h, out_w, version,
+        attr_flag(centered, True), attr_flag(normalized, True),
     )
     return [
         (top, left) if visible else None
@@ -436,228 +371,34 @@ def _noise_key(seed: int | None) -> int:
             return key
 
 
-def _item_keys(key: int, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each item's ``(k1, k2)`` uint32 keys ``[n, 1]`` from the call key and global indices."""
-    z = items.astype(np.uint64)
-    z += np.uint64(1)
-    z *= _GAMMA64  # wraps mod 2**64, as SplitMix64 does
-    z += np.uint64(key)
-    z ^= z >> np.uint64(30)
-    z *= np.uint64(0xBF58476D1CE4E5B9)
-    z ^= z >> np.uint64(27)
-    z *= np.uint64(0x94D049BB133111EB)
-    z ^= z >> np.uint64(31)
-    halves = z.view(np.uint32).reshape(-1, 2)  # little-endian: (low, high)
-    if not np.little_endian:  # pragma: no cover - big-endian machines
-        halves = halves[:, ::-1]
-    return halves[:, 0:1], halves[:, 1:2]
-
-
-def _steps(bits: np.ndarray) -> np.ndarray:
-    """float32 ``bits >> 8``: whole numbers below 2**24, exact in float32."""
-    bits >>= np.uint32(8)
-    return bits.astype(np.float32)
-
-
-def _image_stats(
-    mode: str, image: np.ndarray, items: np.ndarray, cancel: threading.Event | None = None
-) -> tuple[np.ndarray, ...]:
-    """What the fill of ``items`` needs from their images, each ``[len(items), 1 or C]``:
-    uniform ``(lo, span)`` over H, W, C (NaN skipped); gaussian ``(mean, std, min, max)``
-    per channel (population std; a channel holding NaN gives NaN).
-
-    Images are reduced in pieces of about 1 MiB so that each piece is read from memory
-    once and its several reductions find it in cache, and the scratch stays that small:
-    runs of consecutive whole images (views) — the runs of ``items`` themselves, or all
-    images where that is cheaper (many short runs of small images) — or, for images
-    larger than a piece, chunks of one image whose statistics are then merged (Chan's
-    formula for the variance). Large work is shared with helper threads.
-    """
-    batch, channels = image.shape[0], image.shape[3]
-    flat = image.reshape(batch, -1)
-    size = flat.shape[1]
-    reduce = _uniform_stats if mode == "uniform" else _gaussian_stats
-    per_piece = _STATS_PIECE_BYTES // (4 * size)
-    if per_piece >= batch:  # every image fits in one piece: no planning
-        scratch = np.empty(0 if mode == "uniform" else flat.size, np.float32)
-        return _final_stats(mode, tuple(column[items] for column in reduce(flat, channels,
-                                                                              scratch)))
-    if per_piece >= 1:
-        starts = _whole_image_pieces(items, batch, per_piece, size)
-    else:  # an image larger than a piece: chunks of whole pixels
-        chunk = max(1, _STATS_PIECE_BYTES // (4 * channels)) * channels
-        starts = [
-            (item, item + 1, low, min(low + chunk, size))
-            for item in items.tolist()
-            for low in range(0, size, chunk)
-        ]
-    parts: list[tuple[np.ndarray, ...]] = [()] * len(starts)
-    # One scratch piece per thread: fresh large temporaries cost page faults.
-    scratches: dict[int, np.ndarray] = {}
-
-    def reduce_piece(index: int) -> None:
-        first, last, low, high = starts[index]
-        piece = flat[first:last, low:high]
-        scratch = scratches.get(threading.get_ident())
-        if scratch is None or scratch.size < piece.size:
-            scratch = np.empty(0 if mode == "uniform" else piece.size, np.float32)
-            scratches[threading.get_ident()] = scratch
-        parts[index] = reduce(piece, channels, scratch)
-
-    work = sum((last - first) * (high - low) for first, last, low, high in starts) * 4
-    run_pieces(len(starts), reduce_piece, cancel,
-               thread_count() if work >= _PARALLEL_MIN_BYTES else 1)
-    if per_piece < 1:
-        return _final_stats(mode, _merge_chunks(mode, starts, parts, channels))
-    stats = [np.concatenate(column) for column in zip(*parts, strict=True)]
-    position = np.concatenate([np.arange(first, last) for first, last, _, _ in starts])
-    where = np.searchsorted(position, items)  # each item's row in the stats
-    return _final_stats(mode, tuple(column[where] for column in stats))
-
-
-def _whole_image_pieces(
-    items: np.ndarray, batch: int, per_piece: int, size: int
-) -> list[tuple[int, int, int, int]]:
-    """Pieces ``(first, last, 0, size)`` of at most ``per_piece`` consecutive images: the
-    runs of ``items``, or all images when reading them all costs less than many pieces."""
-    breaks = np.flatnonzero(np.diff(items) != 1) + 1
-    run_starts = items[np.concatenate(([0], breaks))]
-    run_ends = items[np.concatenate((breaks - 1, [len(items) - 1]))] + 1
-    pieces_per_run = -(-(run_ends - run_starts) // per_piece)
-    # Cost in bytes read, a piece's overhead counted as 256 KiB.
-    cost_runs = 4 * size * len(items) + (256 << 10) * int(pieces_per_run.sum())
-    cost_all = 4 * size * batch + (256 << 10) * -(-batch // per_piece)
-    if cost_all < cost_runs:
-        run_starts, run_ends = np.asarray([0]), np.asarray([batch])
-    return [
-        (first, min(first + per_piece, end), 0, size)
-        for begin, end in zip(run_starts.tolist(), run_ends.tolist(), strict=True)
-        for first in range(begin, end, per_piece)
-    ]
-
-
-def _merge_chunks(
-    mode: str, starts: list[tuple[int, int, int, int]], parts: list[tuple[np.ndarray, ...]],
-    channels: int,
-) -> tuple[np.ndarray, ...]:
-    """Per item (in the order of ``starts``), the statistics of its chunks merged."""
-    merged: list[tuple[np.ndarray, ...]] = []
-    total = 0.0  # pixels merged so far into the current item
-    for (_, _, low, high), part in zip(starts, parts, strict=True):
-        count = float((high - low) // channels)
-        if low == 0:  # an item's first chunk
-            merged.append(part if mode == "uniform" else _with_m2(part, count))
-            total = count
-            continue
-        if mode == "uniform":
-            lo, hi = merged[-1]
-            merged[-1] = (np.fmin(lo, part[0]), np.fmax(hi, part[1]))
-            continue
-        mean, m2, least, most = merged[-1]
-        other_mean, other_m2, other_least, other_most = _with_m2(part, count)
-        both = total + count
-        delta = other_mean - mean
-        merged[-1] = (
-            mean + delta * (count / both),
-            m2 + other_m2 + delta * delta * (total * count / both),
-            np.minimum(least, other_least),
-            np.maximum(most, other_most),
-        )
-        total = both
-    columns = [np.concatenate(column) for column in zip(*merged, strict=True)]
-    if mode == "uniform":
-        return tuple(columns)
-    mean, m2, least, most = columns
-    pixels = float(starts[-1][3] // channels)  # every image has the same size
-    with np.errstate(invalid="ignore"):
-        std = np.sqrt(m2 / pixels)
-    return (mean.astype(np.float32), std.astype(np.float32), least, most)
-
-
-def _with_m2(part: tuple[np.ndarray, ...], count: float) -> tuple[np.ndarray, ...]:
-    """Gaussian chunk statistics ``(mean, std, min, max)`` as ``(mean, M2, min, max)`` in
-    float64, M2 being the sum of squared deviations."""
-    mean, std, least, most = part
-    wide = std.astype(np.float64)
-    return mean.astype(np.float64), wide * wide * count, least, most
-
-
-def _final_stats(mode: str, stats: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
-    """Uniform ``(lo, hi)`` as ``(lo, span)`` columns; gaussian statistics as they are."""
-    if mode != "uniform":
-        return stats
-    lo, hi = stats
-    with np.errstate(invalid="ignore", over="ignore"):
-        return lo.reshape(-1, 1), (hi - lo).reshape(-1, 1)
-
-
-def _uniform_stats(
-    piece: np.ndarray, channels: int, scratch: np.ndarray | None
-) -> tuple[np.ndarray, ...]:
-    """``(lo, hi)`` ``[m]`` of images ``piece`` ``[m, H*W*C]``, NaN pixels skipped
-    (``channels`` and ``scratch`` are not needed: the range spans all channels)."""
-    del channels, scratch
-    flat = piece.reshape(-1)
-    starts = np.arange(0, flat.size, piece.shape[1])
-    # reduceat: one call over all images (faster than an axis reduction for short rows);
-    # minimum/maximum are fast but NaN-propagating, so rows with NaN are redone with fmin.
-    lo = np.minimum.reduceat(flat, starts)
-    hi = np.maximum.reduceat(flat, starts)
-    with np.errstate(invalid="ignore", over="ignore"):
-        nan = np.isnan(lo + hi)  # also true for lo=-inf, hi=inf: redone, harmlessly
-    if nan.any():
-        # TensorFlow's (Eigen's) min/max skip NaN pixels; fmin/fmax do too.
-        lo[nan] = np.fmin.reduce(piece[nan], axis=1)
-        hi[nan] = np.fmax.reduce(piece[nan], axis=1)
-    return lo, hi
-
-
-def _gaussian_stats(
-    piece: np.ndarray, channels: int, scratch: np.ndarray
-) -> tuple[np.ndarray, ...]:
-    """``(mean, std, min, max)`` ``[m, C]`` per image and channel of ``piece`` ``[m, H*W*C]``
-    (``scratch`` holds at least ``piece.size`` float32)."""
-    count, size = piece.shape
-    work = scratch[: piece.size]
-    pixels = size // channels
-    group = pixels & -pixels  # the largest power of two dividing H*W
-    while group * channels > _FOLD_ROW:
-        group //= 2
-    with np.errstate(invalid="ignore", over="ignore"):
-        if channels > 1 and group * channels >= _FOLD_ROW // 16:
-            # Rows of `group` pixels: reduce them into one row, then fold that row in
-            # halves down to C values; every step runs over long contiguous rows.
-            rows = piece.reshape(count, pixels // group, group * channels)
-
-            def fold(combine: Any, values: np.ndarray) -> np.ndarray:
-                part = combine.reduce(values, axis=1)
-                while part.shape[1] > 64 * channels:
-                    half = part.shape[1] // 2
-                    part = combine(part[:, :half], part[:, half:])
-                return combine.reduce(part.reshape(count, -1, channels), axis=1)
-
-            low, high = fold(np.minimum, rows), fold(np.maximum, rows)
-            mean = fold(np.add, rows) / _F32(pixels)
-            centred = work.reshape(rows.shape)
-            np.subtract(rows, np.tile(mean, group)[:, None, :], out=centred)
-        else:
-            # One contiguous row per channel (a copy: it is centred in place below).
-            rows = work.reshape(count, channels, pixels)
-            np.copyto(rows, piece.reshape(count, pixels, channels).transpose(0, 2, 1))
-            low, high = rows.min(axis=2), rows.max(axis=2)
-            mean = rows.mean(axis=2)  # numpy's row sum is pairwise: accurate in float32
-            centred = rows
-            centred -= mean[:, :, None]
-
-            def fold(combine: Any, values: np.ndarray) -> np.ndarray:
-                return combine.reduce(values, axis=2)
-
-        centred *= centred
-        std = np.sqrt(fold(np.add, centred) / _F32(pixels))
-    return mean, std, low, high
-
-
 # ----------------------------------------------------------------------------- kernels
+
+
+def _items_with_fill(
+    points: np.ndarray, height: int, width: int, out_h: int, out_w: int, version: int,
+    centered: bool, normalized: bool,
+) -> int:
+    """How many glimpses have fill: windows not wholly inside the image."""
+    corners, shown = _loops().window_corners(points, height, width, out_h, out_w, version, centered,
+                                    normalized)
+    inside = (corners >= 0).all(axis=1) & (corners[:, 0] + out_h <= height) & (
+        corners[:, 1] + out_w <= width
+    )
+    return int(np.count_nonzero(~(inside & shown)))
+
+
+def _plan_pieces(
+    batch: int, glimpse_bytes: int, image_bytes: int, count_with_fill: Callable[[], int]
+) -> tuple[int, int]:
+    """``(pieces, threads)``: the work is each glimpse plus, for an item with noise fill,
+    its image (its statistics read it all); pieces of about ``_PIECE_BYTES`` so that Stop
+    lands between them, shared with the kernel threads when the work is large. The items
+    with fill are counted (``count_with_fill``) only when that can change the answer."""
+    work = batch * (glimpse_bytes + image_bytes)
+    if image_bytes and work >= _PARALLEL_MIN_BYTES:
+        work = batch * glimpse_bytes + count_with_fill() * image_bytes
+    threads = thread_count() if work >= _PARALLEL_MIN_BYTES else 1
+    return max(1, min(batch, max(-(-work // _PIECE_BYTES), threads))), threads
 
 
 def _extract(
@@ -692,7 +433,7 @@ def _extract(
             f"item_offset: expected a non-negative integer, got {item_offset!r}"
         )
     image = _as_float32(image_in, "input")
-    points = _as_float32(offsets_in, "offsets")
+    points = np.ascontiguousarray(_as_float32(offsets_in, "offsets"))
     assert shape is not None and all(d is not None for d in shape)
     batch, out_h, out_w, channels = (int(d) for d in shape if d is not None)
     height, width = image.shape[1], image.shape[2]
@@ -701,218 +442,36 @@ def _extract(
     if height == 0 or width == 0:
         return np.full((batch, out_h, out_w, channels), 0 if mode == "zero" else _TF_NAN,
                        np.float32)
-    corners, _ = _window_arrays(  # a window showing no pixel has its corner at (-h, -w)
-        image.shape, (out_h, out_w), points, version, attr_flag(centered, True),
-        attr_flag(normalized, True),
+    flat_image = np.ascontiguousarray(image).reshape(-1)
+    out = np.empty((batch, out_h, out_w, channels), np.float32)
+    flat_out = out.reshape(-1)
+    key = np.uint64(0 if mode == "zero" else _noise_key(None if seed is None else int(seed)))
+    centered_flag, normalized_flag = attr_flag(centered, True), attr_flag(normalized, True)
+    loops = _loops()
+    fill = {"zero": loops.ZERO, "uniform": loops.UNIFORM, "gaussian": loops.GAUSSIAN}[mode]
+    pieces, threads = _plan_pieces(
+        batch, 4 * out_h * out_w * channels,
+        0 if mode == "zero" else 4 * height * width * channels,
+        lambda: _items_with_fill(points, height, width, out_h, out_w, version, centered_flag,
+                                 normalized_flag),
     )
-    image = np.ascontiguousarray(image)
-    room = np.asarray([height - out_h, width - out_w], np.int64)
-    if out_h <= height and out_w <= width:
-        # Inside: 0 <= top <= H-h and 0 <= left <= W-w, one unsigned comparison each.
-        fits = corners.view(np.uint64) <= room.view(np.uint64)
-        redo = np.flatnonzero(~(fits[:, 0] & fits[:, 1]))
-    else:  # the window is larger than the image: every glimpse has fill
-        redo = np.arange(batch)
-    if redo.size < batch and out_w * channels >= _ROW_GATHER_MIN:
-        # Every glimpse at its window clamped into the image, glimpse rows copied whole
-        # from a strided view of all h x (w*C) windows: exact for the windows inside.
-        st = image.strides
-        windows = np.lib.stride_tricks.as_strided(
-            image,
-            (batch, height - out_h + 1, width - out_w + 1, out_h, out_w * channels),
-            (st[0], st[1], st[2], st[1], st[3]),
-            writeable=False,
+    per_piece = -(-batch // pieces)
+    pieces = -(-batch // per_piece)
+
+    def glimpse_piece(index: int) -> None:
+        first = index * per_piece
+        loops.glimpse_items(
+            flat_image, batch, height, width, channels, points, flat_out, out_h, out_w,
+            first, min(first + per_piece, batch), version, centered_flag, normalized_flag,
+            fill, key, int(item_offset),
         )
-        clamped = np.minimum(np.maximum(corners, 0), room)
-        out = windows[np.arange(batch), clamped[:, 0], clamped[:, 1]]
-        every_item = False
+
+    if pieces == 1:  # small work: no thread hand-off (it costs more than the work)
+        check_cancel(cancel)
+        glimpse_piece(0)
     else:
-        # Small windows (or all with fill): every glimpse pixel by flat index.
-        out = np.empty((batch, out_h, out_w * channels), np.float32)
-        every_item = True
-    if redo.size or every_item:
-        key = 0 if mode == "zero" else _noise_key(None if seed is None else int(seed))
-        _gather_and_fill(out, image, corners, redo, mode, key, int(item_offset), every_item,
-                         cancel)
-    return out.reshape(batch, out_h, out_w, channels)
-
-
-def _take(out: np.ndarray, image: np.ndarray, corners: np.ndarray, items: np.ndarray) -> None:
-    """``out[n] = glimpse of items[n]`` (window corner ``corners[n]``) where in the image;
-    anything (another pixel) elsewhere.
-
-    Each glimpse pixel's flat index is the window's top-left index plus a fixed pattern;
-    indices beyond the image are clipped by ``take`` and their values overwritten later.
-    """
-    _, height, width, channels = image.shape
-    out_h, out_w = out.shape[1], out.shape[2] // channels
-    base = corners @ np.asarray([width, 1], np.int64)
-    base += items * (height * width)
-    index = np.add(base[:, None], _pattern(out_h, out_w, width))
-    if channels == 1:
-        np.take(image.reshape(-1), index, out=out.reshape(len(items), -1), mode="clip")
-    else:
-        np.take(image.reshape(-1, channels), index.reshape(-1), axis=0,
-                out=out.reshape(-1, channels), mode="clip")
-
-
-@functools.lru_cache(maxsize=64)
-def _pattern(out_h: int, out_w: int, width: int) -> np.ndarray:
-    """Flat pixel offsets ``i*W + j`` of a glimpse's pixels from its top-left (cached)."""
-    pattern = (np.arange(out_h, dtype=np.int64)[:, None] * width + np.arange(out_w)).reshape(-1)
-    pattern.flags.writeable = False
-    return pattern
-
-
-def _gather_and_fill(
-    out: np.ndarray, image: np.ndarray, corners: np.ndarray, redo: np.ndarray, mode: str,
-    key: int, item_offset: int, every_item: bool, cancel: threading.Event | None,
-) -> None:
-    """Gather by flat index and fill: every item in place (``every_item``), or only the
-    items ``redo`` (windows crossing the border or missing the image) into pieces that are
-    then written back. ``out`` is ``[B, h, w*C]``; ``redo`` are the items with fill.
-
-    In pieces — several items, or glimpse rows of one large item — whose temporaries
-    (pixels, flat indices, masks, noise indices, bits and values: at most
-    ``_BYTES_PER_ELEMENT[mode]`` per element) stay within half the output's size, at
-    least 4 MiB and at most 16 MiB.
-    Noise is computed for the filled elements only; image statistics and item keys for
-    the items in ``redo`` only.
-    """
-    batch, out_h, row = out.shape
-    _, height, width, channels = image.shape
-    out_w = row // channels
-    items = np.arange(batch) if every_item else redo
-    budget = min(max(out.nbytes // 2, _PIECE_MIN_BYTES), _PIECE_MAX_BYTES)
-    elements = max(1, budget // _BYTES_PER_ELEMENT[mode])
-    threads = thread_count() if len(items) * out_h * row * 4 >= _PARALLEL_MIN_BYTES else 1
-    per_piece = max(1, min(elements // (out_h * row), -(-len(items) // threads)))
-    rows_per_piece = out_h if per_piece > 1 else max(1, min(out_h, elements // row))
-    pieces = [
-        (start, first_row)
-        for start in range(0, len(items), per_piece)
-        for first_row in range(0, out_h, rows_per_piece)
-    ]
-    stats: tuple[np.ndarray, ...] = ()
-    keys = (np.empty(0, np.uint32), np.empty(0, np.uint32))
-    slot = np.empty(0, np.intp)  # an item's row in stats and keys
-    if mode != "zero" and redo.size:
-        stats = tuple(
-            column.reshape(-1) for column in _image_stats(mode, image, redo, cancel)
-        )
-        low_key, high_key = _item_keys(key, redo + item_offset)
-        keys = (low_key[:, 0], high_key[:, 0])
-        if every_item:
-            slot = np.zeros(batch, np.intp)  # items without fill: any row (nothing is taken)
-            slot[redo] = np.arange(len(redo))
-
-    def fill_piece(index: int) -> None:
-        start, first_row = pieces[index]
-        chosen = items[start : start + per_piece]
-        last_row = min(first_row + rows_per_piece, out_h)
-        part = (slice(start, start + len(chosen)), slice(first_row, last_row))
-        in_place = every_item and out[part].flags.c_contiguous
-        piece = out[part] if in_place else np.empty(
-            (len(chosen), last_row - first_row, row), np.float32
-        )
-        # The corners of these glimpse rows: tap (0, 0) is image pixel (top + first_row, left).
-        where = (corners[part[0]] if every_item else corners[chosen]) + np.asarray(
-            [first_row, 0], np.int64
-        )
-        _take(piece, image, where, chosen)
-        # Glimpse rows and columns inside the image: 0 <= top + i < H, 0 <= left + j < W.
-        rows_in = (where[:, 0:1] + _counting(last_row - first_row)).view(np.uint64) < height
-        cols_in = (where[:, 1:2] + _counting(out_w)).view(np.uint64) < width
-        if channels > 1:  # per element, so that every later step runs over flat arrays
-            cols_in = np.repeat(cols_in, channels, axis=1)
-        outside = ~(rows_in[:, :, None] & cols_in[:, None, :])
-        if mode == "zero":
-            np.copyto(piece, _F32(0), where=outside)
-        elif stats:
-            # The filled elements of this piece: (item in the piece, position in its rows).
-            filled = outside.reshape(len(chosen), -1)
-            counts = np.count_nonzero(filled, axis=1)  # filled elements per item
-            # Each filled element's position in its glimpse: its flat index in the piece
-            # less its item's first index (repeated per item: cheaper than a division).
-            position = np.flatnonzero(filled)
-            position -= np.repeat(_counting(len(chosen)) * filled.shape[1], counts)
-            position = position.astype(np.uint32)
-            position += np.uint32(first_row * row)  # the position in the whole glimpse
-            rows = slot[part[0]] if every_item else _counting(len(chosen)) + start
-            # A boolean assignment fills the elements in the order flatnonzero found them.
-            filled_values = _noise_at(mode, rows, counts, position, channels, keys, stats)
-            piece.reshape(len(chosen), -1)[filled] = filled_values
-        if in_place:
-            return
-        if every_item:
-            out[part] = piece
-        else:
-            out[chosen, first_row:last_row] = piece
-
-    run_pieces(len(pieces), fill_piece, cancel, threads)
-
-
-def _noise_at(
-    mode: str, rows: np.ndarray, counts: np.ndarray, positions: np.ndarray, channels: int,
-    keys: tuple[np.ndarray, np.ndarray], stats: tuple[np.ndarray, ...],
-) -> np.ndarray:
-    """Noise for filled elements: ``counts[n]`` elements of the n-th item of a piece, in
-    order, at glimpse ``positions`` (uint32); ``rows[n]`` is the item's row in ``keys``
-    ``[R]`` and ``stats`` (flat: ``[R]`` for uniform, ``[R*C]`` per item and channel for
-    gaussian)."""
-    k1 = np.repeat(keys[0][rows], counts)
-    k2 = np.repeat(keys[1][rows], counts)
-    with np.errstate(over="ignore", invalid="ignore"):
-        if mode == "uniform":
-            values = _steps(_bits_at(positions, k1, k2))
-            values *= np.repeat(stats[1][rows] * _TWO_M24, counts)  # span * 2**-24
-            values += np.repeat(stats[0][rows], counts)  # lo
-            return values
-        # Box-Muller on the pair (2q, 2q+1) each element belongs to.
-        first = _steps(_bits_at(positions & np.uint32(0xFFFFFFFE), k1, k2))
-        first += _F32(0.5)
-        first *= _TWO_M24
-        np.log(first, out=first)
-        first *= _F32(-2)
-        radius = np.sqrt(first, out=first)
-        angle = _steps(_bits_at(positions | np.uint32(1), k1, k2))
-        angle *= _TWO_M24 * _TWO_PI
-        values = np.where((positions & np.uint32(1)).astype(bool), np.sin(angle), np.cos(angle))
-        values *= radius
-        channel = np.repeat(rows * channels, counts)  # each element's (item, channel) row
-        channel += positions % np.uint32(channels)
-        mean, std, low, high = (column[channel] for column in stats)
-        values *= std
-        values += mean
-        np.minimum(values, high, out=values)
-        np.maximum(values, low, out=values)
-        return values
-
-
-def _bits_at(positions: np.ndarray, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
-    """uint32 ``lowbias32(((p * 0x9E3779B9) ^ k2) + k1)`` for element positions ``p``."""
-    bits = positions * _GOLDEN32
-    bits ^= k2
-    bits += k1  # wraps mod 2**32
-    scratch = np.empty_like(bits)
-    # Chris Wellons' lowbias32 (an fmix32 with better constants).
-    np.right_shift(bits, 16, out=scratch)
-    bits ^= scratch
-    bits *= np.uint32(0x7FEB352D)
-    np.right_shift(bits, 15, out=scratch)
-    bits ^= scratch
-    bits *= np.uint32(0x846CA68B)
-    np.right_shift(bits, 16, out=scratch)
-    bits ^= scratch
-    return bits
-
-
-@functools.lru_cache(maxsize=64)
-def _counting(count: int) -> np.ndarray:
-    """``0, 1, ..., count-1`` as int64 (read-only, cached)."""
-    steps = np.arange(count, dtype=np.int64)
-    steps.flags.writeable = False
-    return steps
+        run_pieces(pieces, glimpse_piece, cancel, threads)
+    return out
 
 
 def extract_glimpse(

@@ -5,8 +5,12 @@ Contract:
 * :func:`thread_count` — the threads a large kernel uses: the cores this process may run
   on (``os.sched_getaffinity``, else ``os.cpu_count``), at most 4, capped by the
   ``TENSORBLOCKS_THREADS`` environment variable (a positive integer; anything else is
-  ignored). It never depends on the current load, so a kernel's speed does not jump
-  between runs because of a momentary guess.
+  ignored), and by :func:`thread_limit` on the calling thread. It never depends on the
+  current load, so a kernel's speed does not jump between runs because of a momentary
+  guess.
+* :func:`thread_limit(threads)` — a context manager capping :func:`thread_count` for
+  kernels called on this thread: a batch run that already works one chunk per core sets
+  1, so that kernels do not start helpers of their own and oversubscribe the cores.
 * :func:`run_pieces(count, work, cancel, threads)` calls ``work(i)`` once for every piece
   ``i`` in ``range(count)``, on the calling thread and up to ``threads - 1`` pool
   helpers. Pieces are taken in turn from one counter, so the calling thread never waits
@@ -20,10 +24,11 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from blocks.kernels.arguments import check_cancel
@@ -34,6 +39,7 @@ _MAX_THREADS = 4
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+_limits = threading.local()  # .threads: this thread's cap, set by thread_limit
 
 
 def thread_count() -> int:
@@ -46,7 +52,21 @@ def thread_count() -> int:
     setting = os.environ.get(THREADS_ENV, "").strip()
     if setting.isdigit() and int(setting) > 0:
         threads = min(threads, int(setting))
+    limit = getattr(_limits, "threads", None)
+    if limit is not None:
+        threads = min(threads, limit)
     return max(1, threads)
+
+
+@contextlib.contextmanager
+def thread_limit(threads: int) -> Iterator[None]:
+    """Cap :func:`thread_count` at ``threads`` (at least 1) for kernels on this thread."""
+    previous = getattr(_limits, "threads", None)
+    _limits.threads = max(1, int(threads))
+    try:
+        yield
+    finally:
+        _limits.threads = previous
 
 
 def _thread_pool() -> ThreadPoolExecutor:
