@@ -30,6 +30,8 @@ Contract:
   chunks; the root attribute ``tensorblocks`` records the fingerprints of the graph, the
   sources, the kept tensors, the seed and the chunking, and a resume against another
   graph or other sources is refused, naming what differs.
+* A new store is made on a thread of its own while a local run computes its first
+  chunks; a chunk waits for it only to write (a cluster run makes it before it starts).
 * Chunks are Dask tasks: by default Dask's threaded scheduler in this process
   (``workers`` threads, default the machine's usable cores); ``scheduler="tcp://..."``
   sends them to a running ``dask.distributed`` scheduler, whose workers read their items
@@ -699,7 +701,9 @@ _FINGERPRINT_WORDS = {
 
 def _open_store(
     plan: BatchPlan, out: str, *, resume: bool, overwrite: bool
-) -> tuple[Any, list[bool]]:
+) -> tuple[Callable[[], None] | None, list[bool]]:
+    """Check ``out`` and open it: the chunks already done, and what is left to make a new
+    store (``None`` when a store is resumed, made whole here)."""
     import zarr
 
     path = Path(out)
@@ -723,7 +727,7 @@ def _open_store(
         _create_arrays(plan, root, present=set(root.keys()))
         marks: Any = root[_DONE]
         done = np.asarray(marks[:]).astype(bool).tolist()
-        return root, done
+        return None, done
     if path.exists() or path.is_symlink():
         if not overwrite:
             raise BatchError(
@@ -747,9 +751,12 @@ def _open_store(
                     for name, layout in plan.tensors.items()},
         "maps": {t.address: s.name for t, s in zip(plan.targets, plan.sources, strict=True)},
     }
-    root = zarr.create_group(store=str(path), attributes={"tensorblocks": record})
-    _create_arrays(plan, root, present=set())
-    return root, [False] * len(plan.chunks)
+
+    def make() -> None:
+        root = zarr.create_group(store=str(path), attributes={"tensorblocks": record})
+        _create_arrays(plan, root, present=set())
+
+    return make, [False] * len(plan.chunks)
 
 
 def _create_arrays(plan: BatchPlan, root: Any, *, present: set[str]) -> None:
@@ -797,6 +804,45 @@ def _store_array(store: str, name: str) -> Any:
         return array
 
 
+class _StoreMaker:
+    """A new store made on a thread of its own while a local run computes its first chunks
+    (zarr takes a few milliseconds per array it creates); a chunk waits for the store only
+    when it is ready to be written, and nothing is written before the store's record."""
+
+    def __init__(self, store: str, make: Callable[[], None]) -> None:
+        self.store = store
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        _MAKERS[store] = self
+        self.thread = threading.Thread(target=self._make, args=(make,), daemon=True,
+                                       name="tensorblocks-store")
+        self.thread.start()
+
+    def _make(self, make: Callable[[], None]) -> None:
+        try:
+            make()
+        except BaseException as error:  # raised to the caller by run_batch
+            self.error = error
+        finally:
+            self.ready.set()
+
+    def wait(self) -> None:
+        """Return once the store is made; a BatchError if it could not be."""
+        self.ready.wait()
+        if self.error is not None:
+            raise BatchError(f"the store {self.store} could not be made")
+
+    def finish(self) -> BaseException | None:
+        """Wait for the thread and forget the store; what making it raised, if anything."""
+        self.thread.join()
+        _MAKERS.pop(self.store, None)
+        return self.error
+
+
+#: Stores being made for the local runs of this process, by absolute path.
+_MAKERS: dict[str, _StoreMaker] = {}
+
+
 def write_chunk(plan: BatchPlan, store: str, index: int) -> tuple[int, int]:
     """Run chunk ``index`` and write it into ``store``; returns ``(index, items)``.
 
@@ -807,6 +853,9 @@ def write_chunk(plan: BatchPlan, store: str, index: int) -> tuple[int, int]:
 
     start, stop = plan.chunks[index]
     outputs = compute_chunk(plan, start, stop)
+    maker = _MAKERS.get(store)
+    if maker is not None:
+        maker.wait()
     for name, array in outputs.items():
         layout = plan.tensors[name]
         if layout.item_shape is not None:
@@ -886,14 +935,18 @@ def run_batch(
     import dask
 
     store = os.path.abspath(os.fspath(out))
-    root, done = _open_store(plan, store, resume=resume, overwrite=overwrite)
-    del root
+    make, done = _open_store(plan, store, resume=resume, overwrite=overwrite)
+    started = time.perf_counter()
+    maker = None
+    if make is not None and scheduler:
+        make()  # the cluster's workers must find the store when they write
+    elif make is not None:
+        maker = _StoreMaker(store, make)
     pending = [k for k, finished in enumerate(done) if not finished]
     skipped_items = sum(stop - start for k, (start, stop) in enumerate(plan.chunks) if done[k])
     if progress is not None:
         progress(BatchStarted(plan.n_items, len(plan.chunks), skipped_items,
                               len(plan.chunks) - len(pending)))
-    started = time.perf_counter()
     counter = _Counter(plan, pending, started, progress)
     token = hashlib.blake2b(f"{store}|{time.time_ns()}".encode(), digest_size=6).hexdigest()
     task = _cancellable(write_chunk, cancel)
@@ -903,11 +956,19 @@ def run_batch(
                                        dask_key_name=f"tensorblocks-chunk-{k:09d}-{token}")
         for k in pending
     ]
-    if tasks:
-        if scheduler:
+    try:
+        if tasks and scheduler:
             _run_distributed(scheduler, tasks, counter, cancel)
-        else:
+        elif tasks:
             _run_local(tasks, workers or plan.workers, counter)
+    except BaseException:
+        failure = None if maker is None else maker.finish()
+        if failure is not None:  # the chunks failed because the store was not made
+            raise failure from None
+        raise
+    failure = None if maker is None else maker.finish()
+    if failure is not None:
+        raise failure
     seconds = time.perf_counter() - started
     return BatchSummary(store, plan.n_items, len(plan.chunks), counter.items_done,
                         counter.chunks_done, seconds, dict(plan.tensors))

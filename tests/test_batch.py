@@ -780,3 +780,24 @@ def test_a_chunk_is_cast_once(dataset: tuple[Path, Path, Path],
     monkeypatch.setattr(library, "_cast", counted)
     compute_chunk(plan, 0, 6)
     assert cast_sizes == [6 * 16 * 16 * 3]
+
+
+def test_a_store_that_cannot_be_made_stops_the_run_with_its_own_error(
+    dataset: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The store is made on a thread while the first chunks compute: its failure is what
+    # the run raises, and no chunk is written without it.
+    import graph.batch as batch
+
+    graph, images, offsets = dataset
+    plan = plan_batch(Graph.load(graph).model, {"image": str(images),
+                                                "focus.offsets": str(offsets)}, chunk=4)
+
+    def full_disk(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(batch, "_create_arrays", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        run_batch(plan, tmp_path / "full.zarr", workers=2)
+    assert not (tmp_path / "full.zarr" / "tiles.patches").exists()
+    assert not batch._MAKERS
