@@ -146,6 +146,15 @@ def cases() -> list[Case]:
             op_name.lower()[6:], f"{op_name} [8,224,224,3] float32", op_name,
             {"images": unit, factor: np.float32(value)}, {}, op_name, {},
         ))
+    flat_unit = unit.reshape(-1)
+    for short, label, shape in (("8x224", "[8,224,224,3]", (8, 224, 224, 3)),
+                                ("1x512", "[1,512,512,3]", (1, 512, 512, 3)),
+                                ("256x28", "[256,28,28,1]", (256, 28, 28, 1))):
+        images = flat_unit[:int(np.prod(shape))].reshape(shape)
+        array_cases.append((
+            f"ct-{short}", f"AdjustContrastv2 {label} float32", "AdjustContrastv2",
+            {"images": images, "contrast_factor": np.float32(1.5)}, {}, "AdjustContrastv2", {},
+        ))
     corners = rng.random((2000, 2)).astype(np.float32) * 0.9
     proposals = np.concatenate([corners, corners + 0.1], axis=1).astype(np.float32)
     array_cases.append((

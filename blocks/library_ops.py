@@ -15,7 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from blocks.kernels.adjust import adjust_hue, adjust_saturation, adjust_shape
+from blocks.kernels.adjust import (
+    adjust_contrast_v2,
+    adjust_hue,
+    adjust_saturation,
+    adjust_shape,
+)
 from blocks.kernels.array_ops import (
     check_array_dtype,
     concat_shape,
@@ -264,7 +269,7 @@ def _colorspace_block(name: str, title: str, kernel: Any, doc: str) -> BlockSpec
     )
     rules: tuple[InferRule, RunRule] = (
         _images_rule(lambda ctx: colorspace_shape(ctx.shape("images"), ctx.dtype("images"))),
-        lambda ctx: {"output": kernel(ctx.inputs["images"])},
+        lambda ctx: {"output": kernel(ctx.inputs["images"], ctx.cancel)},
     )
     return _declare(name, title, "Image", doc, ports, rules, ("color", "hsv", "rgb", "tf.image"))
 
@@ -298,7 +303,7 @@ def _adjust_block(name: str, title: str, factor: str, kernel: Any, doc: str) -> 
     rules: tuple[InferRule, RunRule] = (
         _images_rule(lambda ctx: adjust_shape(ctx.shape("images"), ctx.dtype("images"),
                                               ctx.shape(factor), factor)),
-        lambda ctx: {"output": kernel(ctx.inputs["images"], ctx.inputs[factor])},
+        lambda ctx: {"output": kernel(ctx.inputs["images"], ctx.inputs[factor], ctx.cancel)},
     )
     tags = ("color", "hsv", "augment", "tf.image")
     return _declare(name, title, "Image", doc, ports, rules, tags)
@@ -318,6 +323,29 @@ ADJUST_HUE = _adjust_block(
     "delta",
     adjust_hue,
     "RGB images with delta (in turns, e.g. 0.25) added to their hue.",
+)
+
+ADJUST_CONTRAST_V2 = _declare(
+    "AdjustContrastv2",
+    "Adjust Contrast",
+    "Image",
+    "Images with each channel's distance from its per-image mean scaled by contrast_factor.",
+    (
+        (
+            InputPort("images", PortKind.TENSOR, "images [..., H, W, C] float32"),
+            InputPort("contrast_factor", PortKind.TENSOR, "the factor, a float32 scalar",
+                      dtype="float32"),
+        ),
+        OutputPort("output", "same shape, float32"),
+    ),
+    (
+        _images_rule(lambda ctx: adjust_shape(ctx.shape("images"), ctx.dtype("images"),
+                                              ctx.shape("contrast_factor"), "contrast_factor",
+                                              channels=None)),
+        lambda ctx: {"output": adjust_contrast_v2(ctx.inputs["images"],
+                                                  ctx.inputs["contrast_factor"], ctx.cancel)},
+    ),
+    ("contrast", "augment", "tf.image.adjust_contrast"),
 )
 
 
@@ -610,6 +638,7 @@ LIBRARY_OPS: tuple[BlockSpec, ...] = (
     HSV_TO_RGB,
     ADJUST_SATURATION,
     ADJUST_HUE,
+    ADJUST_CONTRAST_V2,
     DRAW_BOUNDING_BOXES,
     DRAW_BOUNDING_BOXES_V2,
     NON_MAX_SUPPRESSION_V3,

@@ -18,7 +18,8 @@ turns it off).
 
 Exit status: 0 success; 1 an unreadable or invalid graph or a failed run, with ONE line on
 stderr naming the file and, where it applies, node, block and port; 2 bad usage (with a
-hint when the shell split an unquoted ``{...}`` literal); 130 Ctrl-C. No traceback is ever
+hint when the shell split an unquoted ``{...}`` literal) or a graph needing a plugin
+package that is not installed (the line names block and package); 130 Ctrl-C. No traceback is ever
 printed: every failure goes through :func:`report_failure` (an unexpected exception becomes
 one "internal error" line), and every line printed goes through
 :func:`graph.text.safe_text`, so control characters from a file never reach the terminal.
@@ -162,7 +163,8 @@ def _command(argv: list[str], out: TextIO, err: TextIO, place: dict[str, str]) -
 
 
 def exit_status(error: BaseException) -> int:
-    """The documented exit status for a failure: 2 usage, 130 Ctrl-C, 1 anything else."""
+    """The documented exit status for a failure (SPEC section 6): 2 usage, 130 Ctrl-C, 1
+    anything else (a graph that needs a missing plugin is an invalid graph here: 1)."""
     if isinstance(error, UsageError | batch_cli.MapUsageError):
         return 2
     if isinstance(error, KeyboardInterrupt):

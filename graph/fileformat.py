@@ -25,6 +25,13 @@ Contract:
   for an unknown block, each count must lie in 0 .. :data:`~blocks.spec.MAX_VARIADIC_COUNT`
   and is kept as written. Version 1 had no variadic blocks: its migration only bumps the
   version.
+* Plugins (optional, any version): a file may hold a top-level ``"plugins"`` object, block
+  name -> the plugin distribution that declares it (:mod:`blocks.plugins`);
+  :func:`graph_to_dict` writes it for the plugin blocks the graph uses, and only then. On
+  load, a node whose block is unknown but recorded there is a :class:`MissingPluginError`
+  naming the block and the package (``check`` and ``run`` exit 1, as for any invalid
+  graph); an unknown block the file does not record stays a validation problem. Older
+  TensorBlocks keep the key as an unknown top-level key and write it back.
 * Unknown top-level keys (e.g. ``"ui"``) go to ``model.extra`` and are written back by
   :func:`save_graph`. Unknown keys inside a node or an edge are refused (they would be lost).
 * Versions: a file of an older version is migrated step by step by the functions in
@@ -60,6 +67,7 @@ from blocks.errors import GraphFileError, TensorBlocksError, more_problems
 from blocks.input_files import resolve_file
 from blocks.library import REGISTRY, BlockRegistry
 from blocks.literals import parse_literal
+from blocks.plugins import missing_block_reason
 from blocks.spec import MAX_VARIADIC_COUNT, PortKind, node_inputs, port_count_problem
 from graph.atomic import write_atomically
 from graph.model import NODE_ID, GraphModel, PortRef, Wire
@@ -92,7 +100,9 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 #: ``MIGRATIONS[n]`` turns the dict of a version-``n`` file into a version-``n+1`` dict.
 MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2}
 
-_TOP_KEYS = ("format", "version", "nodes", "edges")
+#: The optional top-level key recording each plugin block's package.
+PLUGINS_KEY = "plugins"
+_TOP_KEYS = ("format", "version", "nodes", "edges", PLUGINS_KEY)
 _NODE_KEYS = ("id", "block", "attrs", "ports", "inputs", "pos")
 _EDGE_KEYS = ("from", "to")
 
@@ -114,6 +124,11 @@ class GraphLoadError(GraphFileError):
             port=first.port,
         )
         self.problems = problems
+
+
+class MissingPluginError(GraphLoadError):
+    """The file's only problems: blocks of plugin packages (recorded in the file) that are
+    not installed. Each problem names the block and the package."""
 
 
 # ----------------------------------------------------------------------------- paths
@@ -316,6 +331,7 @@ def graph_from_dict(
     for index, item in enumerate(edges):
         _load_edge(model, item, f"edges[{index}]", broken, problem)
 
+    missing = _missing_plugins(model, nodes, data.get(PLUGINS_KEY, {}), problem)
     extra: dict[str, Any] = {}
     for key, value in data.items():
         if key in _TOP_KEYS:
@@ -326,9 +342,36 @@ def graph_from_dict(
         except (TypeError, ValueError, RecursionError) as error:
             problem(f"cannot be stored in a graph file: {error}", str(key))
     if problem.found:
+        if len(problem.found) == missing:
+            raise MissingPluginError(problem.found)
         raise GraphLoadError(problem.found)
     model.extra = extra
     return model
+
+
+def _missing_plugins(
+    model: GraphModel, nodes: list[Any], recorded: Any, problem: _Problems
+) -> int:
+    """Report each loaded node (of the file's ``nodes``) whose block is unknown here but
+    recorded as a plugin's; returns how many (a malformed ``"plugins"`` object is a
+    problem of its own)."""
+    if not (isinstance(recorded, dict)
+            and all(isinstance(v, str) for v in recorded.values())):
+        problem(f"expected \"{PLUGINS_KEY}\" as an object of block name -> package name, "
+                f"found {_short(recorded)}", PLUGINS_KEY)
+        return 0
+    count = 0
+    for index, item in enumerate(nodes):
+        node_id, block = (item.get("id"), item.get("block")) if isinstance(item, dict) else (
+            None, None)
+        if not isinstance(node_id, str) or node_id not in model or not isinstance(block, str):
+            continue
+        package = recorded.get(block)
+        if package and block not in model.registry:
+            problem(missing_block_reason(block, package), f"nodes[{index}].block",
+                    node=node_id, block=block)
+            count += 1
+    return count
 
 
 def _check_size(data: dict[str, Any], file: str | None) -> None:
@@ -572,6 +615,8 @@ def graph_to_dict(model: GraphModel, node_ids: Iterable[str] | None = None) -> d
         entry["inputs"] = dict(node.literals)
         entry["pos"] = [_number(node.pos[0]), _number(node.pos[1])]
         out_nodes.append(entry)
+    plugins = {node.block: spec.package for node in nodes
+               if (spec := model.registry.get(node.block)) is not None and spec.package}
     out_edges = [
         {"from": str(wire.src), "to": str(wire.dst)}
         for wire in model.wires()
@@ -583,6 +628,8 @@ def graph_to_dict(model: GraphModel, node_ids: Iterable[str] | None = None) -> d
         "nodes": out_nodes,
         "edges": out_edges,
     }
+    if plugins:
+        data[PLUGINS_KEY] = dict(sorted(plugins.items()))
     for key, value in model.extra.items():
         if key not in _TOP_KEYS:
             data[key] = value

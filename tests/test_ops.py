@@ -11,6 +11,7 @@ kernels with plain loops written from TensorFlow's C++ kernels.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ from hypothesis import strategies as st
 from test_patches import BFLOAT16, assert_same_bits, bits  # the same bit comparisons
 
 from blocks import REGISTRY
-from blocks.errors import InvalidArgumentError, MemoryLimitError
+from blocks.errors import CancelledError, InvalidArgumentError, MemoryLimitError
+from blocks.kernels import adjust, colorspace
+from blocks.kernels.adjust import adjust_contrast_v2
 from blocks.kernels.array_ops import (
     expand_dims,
     expand_dims_shape,
@@ -103,6 +106,7 @@ def test_fixtures_cover_the_library() -> None:
     assert {
         "ResizeBilinear", "ResizeNearestNeighbor", "ResizeBicubic", "ResizeArea",
         "CropAndResize", "Cast", "Reshape", "ExpandDims", "Squeeze", "Transpose", "Slice",
+        "AdjustContrastv2",
     } <= blocks
     assert MANIFEST["tensorflow_version"].startswith("2.21")
     for block in blocks:
@@ -413,3 +417,102 @@ def test_shared_checks_fill_in_tensorflows_message() -> None:
     assert reason(lambda: size_pair("size", two[None], "shape_t", "1-D", "dims")) == (
         "size: shape_t must be 1-D[1,2]"
     )
+
+
+# ----------------------------------------------------------------------------- contrast
+
+
+def reference_contrast(images: np.ndarray, factor: float) -> np.ndarray:
+    """adjust_contrast_op.cc's loops, one image and channel at a time, for finite values
+    with no denormal (where the operand order of a sum cannot show)."""
+    f32 = np.float32
+    height, width, channels = images.shape[-3:]
+    planes = images.reshape(-1, height * width, channels)
+    out = np.empty_like(planes)
+    for b, plane in enumerate(planes):
+        for c in range(channels):
+            values = [f32(v) for v in plane[:, c]]
+            sums = list(values)
+            remaining, first = len(values), True
+            while first or remaining > 1:
+                right = remaining // 2
+                left = remaining - right
+                source = values if first else sums
+                for k in range(right):
+                    sums[k] = f32(source[left + k] + (values[k] if first else sums[k]))
+                remaining, first = left, False
+            mean = f32(sums[0] * (f32(1) / f32(len(values))))
+            for k, value in enumerate(values):
+                out[b, k, c] = f32(f32(f32(factor) * f32(value - mean)) + mean)
+    return out.reshape(images.shape)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 2), st.integers(1, 23), st.integers(1, 23),
+                    st.integers(1, 4)),
+    factor=st.floats(-4, 4, width=32),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_contrast_matches_the_pixel_loop(
+    shape: tuple[int, int, int, int], factor: float, seed: int
+) -> None:
+    # Values over 40 binades: summing in any other order than TF's halving changes bits.
+    rng = np.random.default_rng(seed)
+    images = (rng.standard_normal(shape) * 2.0 ** rng.integers(-20, 21, shape)).astype(np.float32)
+    actual = adjust_contrast_v2(images, np.float32(factor))
+    assert_same_bits(actual, reference_contrast(images, factor))
+
+
+def test_contrast_careful_path_agrees_with_the_plain_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Large and many images: several pieces, each through TF's 32-float loop turns.
+    rng = np.random.default_rng(3)
+    for shape in ([1, 300, 301, 3], [1200, 17, 19, 2]):
+        images = (rng.standard_normal(shape) * 1e3).astype(np.float32)
+        plain = adjust_contrast_v2(images, np.float32(0.7))
+        monkeypatch.setattr(adjust, "_plain_input", lambda planes, scratch: False)
+        careful = adjust_contrast_v2(images, np.float32(0.7))
+        monkeypatch.undo()
+        assert_same_bits(careful, plain)
+
+
+def test_contrast_refuses_half_naming_the_missing_kernel() -> None:
+    images = np.zeros((1, 2, 2, 3), np.float16)
+    with pytest.raises(InvalidArgumentError, match="T=DT_HALF") as caught:
+        adjust_contrast_v2(images, np.float32(0.5))
+    assert caught.value.port == "images"
+    spec = REGISTRY["AdjustContrastv2"]
+    infos = {"images": TensorInfo(images.shape, images.dtype),
+             "contrast_factor": TensorInfo((), np.dtype(np.float32))}
+    with pytest.raises(InvalidArgumentError, match="T=DT_HALF"):
+        spec.infer(InferContext(infos, {}))
+
+
+def test_contrast_stops_between_pieces() -> None:
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(CancelledError):
+        adjust_contrast_v2(np.ones((64, 64, 64, 3), np.float32), np.float32(2), cancel)
+
+
+@pytest.mark.parametrize("kernel", ["rgb_to_hsv", "hsv_to_rgb", "saturation", "hue"])
+def test_pixel_pieces_judge_their_values_alike(
+    kernel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Three pieces: tame values, then NaNs, denormals and infinities in the middle piece
+    # only. Cut in pieces or done at once (careful everywhere), the bits are the same.
+    rng = np.random.default_rng(11)
+    images = rng.random((3 * colorspace.PIXEL_PIECE, 3)).astype(np.float32)
+    middle = images[colorspace.PIXEL_PIECE:2 * colorspace.PIXEL_PIECE].reshape(-1)
+    middle[::97] = np.array([np.nan, 1e-40, np.inf, -0.0, 3e38], np.float32)[
+        np.arange(middle[::97].size) % 5]
+    images = images.reshape(1, -1, 1, 3)
+    run = {
+        "rgb_to_hsv": lambda: colorspace.rgb_to_hsv(images),
+        "hsv_to_rgb": lambda: colorspace.hsv_to_rgb(images),
+        "saturation": lambda: adjust.adjust_saturation(images, np.float32(1.7)),
+        "hue": lambda: adjust.adjust_hue(images, np.float32(0.3)),
+    }[kernel]
+    pieces = run()
+    monkeypatch.setattr(colorspace, "PIXEL_PIECE", images.size)
+    assert_same_bits(pieces, run())

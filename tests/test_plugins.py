@@ -25,6 +25,13 @@ import pytest
 
 from blocks.library import REGISTRY, BlockRegistry
 from blocks.plugins import ENTRY_POINT_GROUP, load_plugins, missing_block_reason
+from graph.fileformat import (
+    GraphLoadError,
+    MissingPluginError,
+    graph_from_dict,
+    graph_to_dict,
+    load_graph,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = Path(__file__).resolve().parent / "plugin_example"
@@ -67,10 +74,14 @@ def on_path(plugin_site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
         del sys.modules[name]
 
 
-def write_graph(folder: Path) -> Path:
-    """Input [2,3] uint8 -> ExampleInvert -> ExampleAddConstant(2) -> Reshape [-1,3,2]."""
+RECORDED = {"ExampleAddConstant": PACKAGE, "ExampleInvert": PACKAGE}
+
+
+def write_graph(folder: Path, record: bool = False) -> Path:
+    """Input [2,3] uint8 -> ExampleInvert -> ExampleAddConstant(2) -> Reshape [-1,3,2];
+    ``record``: with the ``"plugins"`` map a save writes."""
     path = folder / "plugin.tbg.json"
-    data = {
+    data: dict[str, object] = {
         "format": "tensorblocks.graph", "version": 1,
         "nodes": [
             {"id": "x", "block": "Input",
@@ -87,6 +98,8 @@ def write_graph(folder: Path) -> Path:
             {"from": "plus.y", "to": "shaped.tensor"},
         ],
     }
+    if record:
+        data["plugins"] = RECORDED
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
 
@@ -245,3 +258,58 @@ def test_a_graph_needing_a_missing_plugin_fails_in_one_line(tmp_path: Path) -> N
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "unknown block 'ExampleInvert'" in result.stderr
+
+
+# ----------------------------------------------------------------------------- recorded packages
+
+
+def test_saving_records_the_package_of_each_plugin_block(on_path: Path, tmp_path: Path) -> None:
+    registry = BlockRegistry((*REGISTRY.values(), *load_plugins(BUILT_IN).specs))
+    model = load_graph(write_graph(tmp_path), registry=registry)
+    data = graph_to_dict(model)
+    assert data["plugins"] == RECORDED
+    assert graph_to_dict(model, ["flip"])["plugins"] == {"ExampleInvert": PACKAGE}  # copy
+    assert "plugins" not in graph_to_dict(model, ["x", "shaped"])  # built-in blocks only
+    again = graph_from_dict(json.loads(json.dumps(data)), registry=registry)
+    assert graph_to_dict(again) == data
+    assert "plugins" not in again.extra
+
+
+def test_a_missing_plugin_names_block_and_package(tmp_path: Path) -> None:
+    with pytest.raises(MissingPluginError) as caught:
+        load_graph(write_graph(tmp_path, record=True))
+    error = caught.value
+    assert [(p.node, p.block, p.location) for p in error.problems] == [
+        ("flip", "ExampleInvert", "nodes[1].block"),
+        ("plus", "ExampleAddConstant", "nodes[2].block"),
+    ]
+    text = str(error)
+    assert "\n" not in text and "plugin.tbg.json" in text
+    assert missing_block_reason("ExampleInvert", PACKAGE) in text
+    assert "ExampleAddConstant" in text  # "(and 1 more: ...)"
+
+
+def test_a_malformed_plugins_record_is_a_load_problem(tmp_path: Path) -> None:
+    path = write_graph(tmp_path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["plugins"] = ["tensorblocks-example-plugin"]
+    with pytest.raises(GraphLoadError, match='expected "plugins" as an object') as caught:
+        graph_from_dict(data)
+    assert not isinstance(caught.value, MissingPluginError)
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_check_and_run_exit_1_naming_the_missing_plugin(command: str, tmp_path: Path) -> None:
+    result = cli([command, os.fspath(write_graph(tmp_path, record=True))], None)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "unknown block 'ExampleInvert'" in result.stderr
+    assert f"plugin package '{PACKAGE}', which is not installed" in result.stderr
+
+
+def test_a_recorded_graph_runs_where_the_plugin_is_installed(
+    plugin_site: Path, tmp_path: Path
+) -> None:
+    ran = cli(["run", os.fspath(write_graph(tmp_path, record=True))], plugin_site)
+    assert ran.returncode == 0, ran.stderr
+    assert "plus.y" in ran.stdout

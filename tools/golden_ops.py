@@ -349,6 +349,81 @@ def _adjust_cases(cases: _Cases) -> None:
             tags=("error",))
 
 
+def _nan(bits: int) -> np.float32:
+    return np.array([bits], np.uint32).view(np.float32)[0]
+
+
+def _contrast_cases(cases: _Cases) -> None:
+    """AdjustContrastv2: TF's halving sum and its NaN operand order need odd and large
+    planes, wide value ranges (so a different summation order shows), many NaNs per
+    channel at every position of TF's 32-float loop, and values at the edge of normal."""
+    rng = cases.rng
+    block = "AdjustContrastv2"
+
+    def add(case_id: str, images: Any, factor: Any, tags: tuple[str, ...],
+            port: str | None = None) -> None:
+        cases.add(block, f"contrast_{case_id}", {
+            "images": images, "contrast_factor": np.asarray(factor, np.float32)}, {},
+            port=port, tags=tags)
+
+    def wide(shape: list[int]) -> np.ndarray:
+        exponents = rng.integers(-20, 21, size=shape)
+        return (rng.standard_normal(shape) * 2.0 ** exponents).astype(np.float32)
+
+    for index, factor in enumerate((0.5, 1.5, -1.0, 0.0, 1.0, 2.75)):
+        add(f"{index}_values", cases.image([2, 5, 7, 3]), factor, ("values",))
+    add("wide_odd", wide([3, 37, 41, 3]), 0.8, ("values", "order"))
+    add("wide_c5", wide([2, 13, 11, 5]), -0.3, ("values", "order"))
+    add("rank5", wide([2, 2, 3, 4, 3]), 1.7, ("values",))
+    add("rank3", wide([9, 6, 2]), 0.25, ("values",))
+    add("large", wide([1, 181, 179, 1]), 1.3, ("values", "large", "order"))
+    add("tall", wide([1, 1023, 1, 2]), 0.6, ("values", "order"))
+    add("pixels_1", cases.image([4, 1, 1, 3]), 2.0, ("edge",))
+    add("pixels_2", cases.image([2, 1, 2, 3]), 0.5, ("edge",))
+    add("pixels_3", cases.image([2, 3, 1, 1]), 0.5, ("edge",))
+    add("uint8_range", cases.rng.integers(0, 256, size=[2, 16, 16, 3]).astype(np.float32), 1.4,
+        ("values",))
+    for case_id, shape in (("empty_batch", [0, 4, 4, 3]), ("empty_height", [2, 0, 4, 3]),
+                           ("empty_channels", [2, 4, 4, 0])):
+        add(case_id, np.zeros(shape, np.float32), 0.5, ("edge",))
+    factors: dict[str, Any] = {"nan": _nan(0x7FC00005), "neg_nan": _nan(0xFFC00006), "inf": np.inf,
+               "neg_inf": -np.inf, "denormal": 1e-40, "tiny": 1e-30, "huge": 1e30, "half": 0.5}
+    for name, factor in factors.items():
+        add(f"special_{name}", cases.image([2, 6, 7, 3], special=True), factor, ("special",))
+    # Many different NaNs per channel, across full and partial turns of TF's loop.
+    nans = rng.standard_normal([3, 9, 11, 3]).astype(np.float32)
+    flat = nans.reshape(-1)
+    where = rng.choice(flat.size, size=flat.size // 8, replace=False)
+    payloads = np.array([0x7FC00001, 0xFFC00002, 0x7FA00003, 0x7F800000, 0xFF800000,
+                         0x7FC00004], np.uint32)
+    flat.view(np.uint32)[where] = rng.choice(payloads, size=where.size)
+    for name, value in (("half", 0.5), ("zero", 0.0), ("nan", _nan(0x7FC00007))):
+        add(f"nans_{name}", nans, value, ("special", "nan"))
+    infinities = np.full([1, 4, 9, 2], np.inf, np.float32)
+    infinities[0, :, :, 1] = -np.inf
+    infinities[0, 0, 0, 1] = np.inf  # inf - inf: TF's own NaN
+    add("infinities", infinities, _nan(0x7FC00009), ("special",))
+    add("overflow", np.full([1, 3, 5, 1], 3e38, np.float32), 0.5, ("special",))
+    # Denormals read as zero; products just below 2^-126 that round up flush too.
+    add("denormals", (rng.standard_normal([2, 7, 9, 3]) * 1e-39).astype(np.float32), 0.5,
+        ("special", "denormal"))
+    add("normal_edge", (rng.standard_normal([2, 17, 19, 3]) * 2.0**-125).astype(np.float32),
+        0.5, ("special", "denormal"))
+    add("small_factor", wide([1, 8, 8, 3]) * np.float32(2.0**-100), 3e-9,
+        ("special", "denormal"))
+    one = np.float32(0.5)
+    add("e_rank2", np.zeros((4, 3), np.float32), one, ("error",), port="images")
+    add("e_scalar", np.float32(1), one, ("error",), port="images")
+    add("e_factor_vector", np.zeros((1, 2, 2, 3), np.float32), np.array([0.5], np.float32),
+        ("error",), port="contrast_factor")
+    add("e_empty_factor_vector", np.zeros((0, 2, 3), np.float32), np.zeros([2], np.float32),
+        ("error",), port="contrast_factor")
+    add("e_order_rank_before_factor", np.zeros((4, 3), np.float32),
+        np.array([0.5], np.float32), ("error",), port="images")
+    for dtype in ("float64", "int32", "uint8", "bfloat16"):
+        add(f"e_{dtype}", cases.image([1, 2, 2, 3], dtype), one, ("error",), port="images")
+
+
 # ----------------------------------------------------------------------------- boxes
 
 _DRAW_BOXES = np.array([
@@ -715,6 +790,8 @@ def _tf_calls() -> dict[str, TfCall]:
         "AdjustSaturation": lambda i, a: raw.AdjustSaturation(images=i["images"],
                                                               scale=i["scale"]),
         "AdjustHue": lambda i, a: raw.AdjustHue(images=i["images"], delta=i["delta"]),
+        "AdjustContrastv2": lambda i, a: raw.AdjustContrastv2(
+            images=i["images"], contrast_factor=i["contrast_factor"]),
         "DrawBoundingBoxes": lambda i, a: raw.DrawBoundingBoxes(images=i["images"],
                                                                 boxes=i["boxes"]),
         "DrawBoundingBoxesV2": lambda i, a: raw.DrawBoundingBoxesV2(
@@ -774,6 +851,7 @@ def main(out_dir: Path) -> None:
     _array_cases(cases)
     _concat_cases(cases)
     _cast_cases(cases)
+    _contrast_cases(cases)  # last, so the cases before keep their random data
     calls = _tf_calls()
     arrays: dict[str, np.ndarray] = {}
     entries: list[dict[str, Any]] = []

@@ -187,6 +187,12 @@ def _float_to_int(values: np.ndarray, dst: np.dtype[Any]) -> np.ndarray:
     if values.itemsize == 2:
         values = values.astype(_F32)  # float16 and bfloat16 convert through float
     info = np.iinfo(dst)
+    if values.size and dst == np.int32 and _INDEFINITE_INT32:
+        # x86 turns NaN, inf and out-of-range floats into INT32_MIN: two passes (convert,
+        # then the minimum) instead of three, unless INT32_MIN shows up.
+        converted = values.astype(np.int32)
+        if converted.min() > info.min:
+            return converted
     if values.size:
         low, high = float(values.min()), float(values.max())  # NaN shows in both
         if (
@@ -209,6 +215,17 @@ def _float_to_int(values: np.ndarray, dst: np.dtype[Any]) -> np.ndarray:
             f"for NaN, inf and out-of-range values is undefined)",
         )
     return whole.astype(dst)
+
+
+def _indefinite_int32() -> bool:
+    """Whether this machine's float -> int32 conversion gives INT32_MIN for NaN, inf and
+    values out of range (x86's "integer indefinite"), so a minimum finds them."""
+    probe = np.array([np.nan, np.inf, -np.inf, 3e9, -3e9] * 8, np.float32)
+    with np.errstate(invalid="ignore"):
+        return bool((probe.astype(np.int32) == np.iinfo(np.int32).min).all())
+
+
+_INDEFINITE_INT32 = _indefinite_int32()
 
 
 def cast(

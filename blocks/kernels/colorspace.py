@@ -27,12 +27,18 @@ product of HSVToRGB reads ``V * (...)``.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from blocks.kernels.float32_math import TFArithmetic, tame_inputs
 from blocks.kernels.op_checks import BFLOAT16, check_dtype, dtypes, port_error, shape_text
+from blocks.kernels.pieces import run_pieces, thread_count
+
+#: Pixels per piece of a pixelwise kernel: its dozens of temporaries stay in the cache.
+PIXEL_PIECE = 8192
 
 COLORSPACE_DTYPES = dtypes("float16", "bfloat16", "float32", "float64")
 _TF_LIST = "half, bfloat16, float, double"
@@ -55,15 +61,88 @@ def colorspace_shape(
     return tuple(shape)
 
 
-def _check(images: Any) -> tuple[np.ndarray, TFArithmetic]:
+def in_pixel_pieces(
+    kernel: Callable[[np.ndarray], np.ndarray], values: np.ndarray, dtype: np.dtype[Any],
+    cancel: threading.Event | None = None,
+) -> np.ndarray:
+    """``kernel`` (``[n, 3]`` pixels -> ``[n, 3]`` results, each pixel on its own) applied
+    to ``values`` (last dim 3) a piece of pixels at a time, shared by the threads; the
+    result has ``values``' shape and ``dtype``. Each piece judges its own values (tame or
+    not), which gives the same bits as judging them all."""
+    flat = values.reshape(-1, 3)
+    out = np.empty(flat.shape, dtype)
+    count = -(-flat.shape[0] // PIXEL_PIECE)
+
+    def work(index: int) -> None:
+        rows = slice(index * PIXEL_PIECE, (index + 1) * PIXEL_PIECE)
+        out[rows] = kernel(flat[rows])
+
+    run_pieces(count, work, cancel, thread_count() if count > 1 else 1)
+    return out.reshape(values.shape)
+
+
+def _check(images: Any) -> np.ndarray:
     values = np.asarray(images)
     colorspace_shape(values.shape, values.dtype)
-    return values, TFArithmetic(values.dtype, careful=not tame_inputs(values))
+    return values
 
 
-def _store(arithmetic: TFArithmetic, channels: list[np.ndarray], shape: tuple[int, ...]) -> Any:
+def _max_is_maxps(dtype: np.dtype[Any]) -> bool:
+    """Whether numpy's maximum and minimum are x86's ``x > y ? x : y`` and ``x < y ? x :
+    y`` where the operands are equal (signed zeros: the second is returned), in its
+    vector loops and scalar tails alike; then, without NaN, they are TF's selects."""
+    zero, minus_zero = np.zeros((), dtype), np.full((), -0.0, dtype)
+    for size in (1, 3, 17, 1001):
+        neg, pos = np.full(size, -0.0, dtype), np.zeros(size, dtype)
+        for pick in (np.maximum, np.minimum):  # arrays, and a scalar on either side
+            second_negative = [pick(pos, neg), pick(pos, minus_zero), pick(zero, neg)]
+            second_positive = [pick(neg, pos), pick(neg, zero), pick(minus_zero, pos)]
+            if not (all(np.signbit(v).all() for v in second_negative)
+                    and not any(np.signbit(v).any() for v in second_positive)):
+                return False
+    return True
+
+
+_MAXPS = {dtype: _max_is_maxps(dtype) for dtype in (np.dtype(np.float32), np.dtype(np.float64))}
+
+
+class SelectArithmetic(TFArithmetic):
+    """TFArithmetic whose maxima and minima use numpy's maximum and minimum (one pass,
+    not a compare and a select) where they give TF's bits: float and double, values
+    without NaN or denormal (not careful), and numpy returning the second of two equal
+    operands as x86 does."""
+
+    def __init__(self, dtype: np.dtype[Any], canonical_nan: bool = True,
+                 careful: bool = True) -> None:
+        super().__init__(dtype, canonical_nan, careful)
+        self.fast = not careful and _MAXPS.get(np.dtype(dtype), False)
+
+    def larger(self, a: Any, b: Any) -> np.ndarray:
+        return np.maximum(a, b) if self.fast else super().larger(a, b)
+
+    def smaller(self, a: Any, b: Any) -> np.ndarray:
+        return np.minimum(a, b) if self.fast else super().smaller(a, b)
+
+    def cwise_max(self, a: Any, b: Any) -> np.ndarray:
+        return np.maximum(b, a) if self.fast else super().cwise_max(a, b)
+
+    def cwise_min(self, a: Any, b: Any) -> np.ndarray:
+        return np.minimum(b, a) if self.fast else super().cwise_min(a, b)
+
+    def std_max(self, a: Any, b: Any) -> np.ndarray:
+        return np.maximum(b, a) if self.fast else super().std_max(a, b)
+
+    def std_min(self, a: Any, b: Any) -> np.ndarray:
+        return np.minimum(b, a) if self.fast else super().std_min(a, b)
+
+
+def _arithmetic(flat: np.ndarray) -> TFArithmetic:
+    return SelectArithmetic(flat.dtype, careful=not tame_inputs(flat))
+
+
+def _store(arithmetic: TFArithmetic, channels: list[np.ndarray]) -> Any:
     """The channels in the tensor's dtype; every value is representable, NaN bits kept."""
-    out = np.stack(channels, axis=-1).reshape(shape)
+    out = np.stack(channels, axis=-1)
     if arithmetic.dtype == BFLOAT16:
         return (out.astype(np.float32).view(np.uint32) >> np.uint32(16)).astype(
             np.uint16
@@ -80,10 +159,14 @@ def _store(arithmetic: TFArithmetic, channels: list[np.ndarray], shape: tuple[in
     return out.astype(arithmetic.dtype)
 
 
-def rgb_to_hsv(images: Any) -> np.ndarray:
+def rgb_to_hsv(images: Any, cancel: threading.Event | None = None) -> np.ndarray:
     """TensorFlow's RGBToHSV."""
-    values, a = _check(images)
-    flat = values.reshape(-1, 3)
+    values = _check(images)
+    return in_pixel_pieces(_rgb_to_hsv, values, values.dtype, cancel)
+
+
+def _rgb_to_hsv(flat: np.ndarray) -> np.ndarray:
+    a = _arithmetic(flat)
     with np.errstate(all="ignore"):
         red, green, blue = (a.load(flat[:, k]) for k in range(3))
         value = a.larger(a.larger(red, green), blue)
@@ -94,7 +177,7 @@ def rgb_to_hsv(images: Any) -> np.ndarray:
         norm = a.mul(a.div(a.constant(1.0), spread), a.div(a.constant(1.0), a.constant(6.0)))
         third = a.div(a.constant(2.0), a.constant(6.0))
         two_thirds = a.div(a.constant(4.0), a.constant(6.0))
-        a = TFArithmetic(a.dtype, canonical_nan=False, careful=a.careful)  # hue keeps NaN signs
+        a = SelectArithmetic(a.dtype, canonical_nan=False, careful=a.careful)  # NaN signs kept
         hue = np.where(
             a.operand(red) == a.operand(value),
             a.mul(norm, a.sub(green, blue)),
@@ -106,13 +189,17 @@ def rgb_to_hsv(images: Any) -> np.ndarray:
         )
         hue = np.where(a.operand(spread) > 0, hue, zero)
         hue = np.where(a.operand(hue) < 0, a.add(hue, a.constant(1.0)), hue)
-    return _store(a, [hue, saturation, value], values.shape)
+    return _store(a, [hue, saturation, value])
 
 
-def hsv_to_rgb(images: Any) -> np.ndarray:
+def hsv_to_rgb(images: Any, cancel: threading.Event | None = None) -> np.ndarray:
     """TensorFlow's HSVToRGB."""
-    values, a = _check(images)
-    flat = values.reshape(-1, 3)
+    values = _check(images)
+    return in_pixel_pieces(_hsv_to_rgb, values, values.dtype, cancel)
+
+
+def _hsv_to_rgb(flat: np.ndarray) -> np.ndarray:
+    a = _arithmetic(flat)
     with np.errstate(all="ignore"):
         hue, saturation, value = (a.load(flat[:, k]) for k in range(3))
         zero, one, two = a.constant(0.0), a.constant(1.0), a.constant(2.0)
@@ -131,4 +218,4 @@ def hsv_to_rgb(images: Any) -> np.ndarray:
         for d in (dr, dg, db):
             mixed = a.add(one_s, a.mul(saturation, d))
             channels.append(a.mul(value, mixed) if wide else a.mul(mixed, value))
-    return _store(a, channels, values.shape)
+    return _store(a, channels)

@@ -117,8 +117,9 @@ class _Geometry:
         with np.errstate(all="ignore"):
             self.area = _f(_f(_f(self.ymax) - _f(self.ymin)) * _f(_f(self.xmax) - _f(self.xmin)))
 
-    def iou(self, i: int, others: np.ndarray) -> np.ndarray:
-        """TF's IOU of box ``i`` with each box in ``others``."""
+    def iou(self, i: Any, others: np.ndarray) -> np.ndarray:
+        """TF's IOU of box ``i`` with each box in ``others`` (``i`` an index, or a column
+        of indices for a matrix of overlaps)."""
         if self.plain:
             top = np.maximum(self.ymin[i], self.ymin[others])
             left = np.maximum(self.xmin[i], self.xmin[others])
@@ -153,19 +154,28 @@ def _greedy(
 ) -> np.ndarray:
     """TF's selection when no overlap can be NaN: best first, ties by lower index; a box
     is taken unless a taken box overlaps it by more than the threshold. IOU(a, b) and
-    IOU(b, a) decide alike, so each taken box strikes out the later candidates at once."""
+    IOU(b, a) decide alike, so candidates are judged a block at a time: one matrix of
+    overlaps with the boxes taken so far, one among the block, then a walk down the
+    block that only reads those matrices."""
     order = keep[np.lexsort((keep, -scores[keep].astype(np.float64)))]
-    struck = np.zeros(len(order), bool)
     selected: list[int] = []
-    k = 0
-    while k < len(order) and len(selected) < limit:
-        box = int(order[k])
-        selected.append(box)
-        rest = order[k + 1:]
-        if rest.size:
-            struck[k + 1:] |= geometry.iou(box, rest).astype(t) > iou_t
-        free = np.flatnonzero(~struck[k + 1:])
-        k = k + 1 + int(free[0]) if free.size else len(order)
+    block = max(32, min(256, limit))
+    for start in range(0, len(order), block):
+        if len(selected) >= limit:
+            break
+        candidates = order[start:start + block]
+        alive = np.ones(len(candidates), bool)
+        if selected:
+            taken = np.array(selected, np.intp)[:, None]
+            alive &= ~(geometry.iou(taken, candidates).astype(t) > iou_t).any(axis=0)
+        among = geometry.iou(candidates[:, None], candidates).astype(t) > iou_t
+        for j in np.flatnonzero(alive).tolist():
+            if not alive[j]:
+                continue
+            selected.append(int(candidates[j]))
+            if len(selected) >= limit:
+                break
+            alive[j + 1:] &= ~among[j, j + 1:]
     return np.array(selected, np.int32)
 
 

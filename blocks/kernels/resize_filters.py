@@ -33,6 +33,7 @@ differ from TF's. Every other value, and whether a value is NaN, is bit-exact.
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Any, Unpack
 
@@ -50,6 +51,7 @@ from blocks.kernels.float32_math import (
 from blocks.kernels.resize import (
     ResizeOptions,
     checked_resize,
+    in_row_bands,
     resize_scale,
     source_coordinates,
 )
@@ -137,8 +139,11 @@ def _source(images: np.ndarray, growth: float) -> tuple[np.ndarray, ArithmeticMo
     return (flush_denormals(source) if mode.flush else source), mode
 
 
-def resize_bicubic(images: Any, size: Any, **options: Unpack[ResizeOptions]) -> np.ndarray:
-    """TensorFlow's ResizeBicubic: ``[B, h, w, C]`` float32."""
+def resize_bicubic(
+    images: Any, size: Any, cancel: threading.Event | None = None,
+    **options: Unpack[ResizeOptions],
+) -> np.ndarray:
+    """TensorFlow's ResizeBicubic: ``[B, h, w, C]`` float32, in bands of output rows."""
     call = checked_resize("bicubic", images, size, **options)
     if call.empty:
         return np.zeros(call.shape, _F32)
@@ -146,21 +151,31 @@ def resize_bicubic(images: Any, size: Any, **options: Unpack[ResizeOptions]) -> 
     align_corners, half_pixel_centers = call.align_corners, call.half_pixel_centers
     rows, row_weights = _cubic_taps(images.shape[1], out_h, align_corners, half_pixel_centers)
     cols, col_weights = _cubic_taps(images.shape[2], out_w, align_corners, half_pixel_centers)
-    # Each pass multiplies by weights up to ~1.3 and adds four terms.
-    source, mode = _source(images, growth=32.0)
-    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-        columns = _weighted_sum(
-            [np.take(source, r, axis=1) for r in rows],
-            [w[:, None, None] for w in row_weights],
-            mode,
-            SUM_ORDERS["vertical"],
-        )
-        return _weighted_sum(
-            [np.take(columns, c, axis=2) for c in cols],
-            [w[:, None] for w in col_weights],
-            mode,
-            SUM_ORDERS["horizontal"],
-        )
+    out = np.empty(call.shape, _F32)
+
+    def work(batch: slice, rows_out: slice) -> None:
+        taps = [r[rows_out] for r in rows]
+        count = len(taps[0])
+        needed, position = np.unique(np.concatenate(taps), return_inverse=True)
+        # Each pass multiplies by weights up to ~1.3 and adds four terms.
+        source, mode = _source(images[batch][:, needed], growth=32.0)
+        with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+            columns = _weighted_sum(
+                [np.take(source, position[k * count:(k + 1) * count], axis=1)
+                 for k in range(4)],
+                [w[rows_out][:, None, None] for w in row_weights],
+                mode,
+                SUM_ORDERS["vertical"],
+            )
+            out[batch, rows_out] = _weighted_sum(
+                [np.take(columns, c, axis=2) for c in cols],
+                [w[:, None] for w in col_weights],
+                mode,
+                SUM_ORDERS["horizontal"],
+            )
+
+    in_row_bands(call.shape, work, cancel)
+    return out
 
 
 def _area_weight(
@@ -194,8 +209,9 @@ def resize_area(
     *,
     align_corners: bool = False,
     memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+    cancel: threading.Event | None = None,
 ) -> np.ndarray:
-    """TensorFlow's ResizeArea: ``[B, h, w, C]`` float32."""
+    """TensorFlow's ResizeArea: ``[B, h, w, C]`` float32, in bands of output rows."""
     call = checked_resize("area", images, size, align_corners=align_corners,
                           memory_limit=memory_limit)
     if call.empty:
@@ -206,19 +222,30 @@ def resize_area(
     width_scale = resize_scale(in_w, out_w, align_corners)
     with np.errstate(divide="ignore"):  # a zero scale (align_corners from 1 pixel): inf
         scale = _F32(np.float64(1.0) / np.float64(height_scale * width_scale))  # C: double
-    source, mode = _source(images, growth=float(in_h) * float(in_w) * 4.0)
-    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-        rows = _area_rows(source, in_w, out_w, width_scale, mode)
-        total = np.zeros(shape, _F32)
-        start, end, low, high = _area_cells(in_h, out_h, height_scale)
-        for step in range(int((end - start).max())):
-            index = start + step
-            active = (index < end)[:, None, None]
-            weight = _area_weight(index, low, high, height_scale)[:, None, None]
-            term = multiply(np.take(rows, np.clip(index, 0, in_h - 1), axis=1), weight, mode)
-            summed = add(total, term, mode) if AREA_ORDERS["rows"] else add(term, total, mode)
-            total = np.where(active, summed, total)
-        return multiply(total, np.asarray(scale), mode)
+    start, end, low, high = _area_cells(in_h, out_h, height_scale)
+    out = np.empty(shape, _F32)
+
+    def work(batch: slice, rows_out: slice) -> None:
+        first = int(start[rows_out].min())
+        stop = min(int(end[rows_out].max()), in_h)
+        source, mode = _source(images[batch][:, first:stop],
+                               growth=float(in_h) * float(in_w) * 4.0)
+        cells = start[rows_out], end[rows_out], low[rows_out], high[rows_out]
+        with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+            rows = _area_rows(source, in_w, out_w, width_scale, mode)
+            total = np.zeros((*rows.shape[:1], len(cells[0]), *rows.shape[2:]), _F32)
+            for step in range(int((cells[1] - cells[0]).max())):
+                index = cells[0] + step
+                active = (index < cells[1])[:, None, None]
+                weight = _area_weight(index, cells[2], cells[3], height_scale)[:, None, None]
+                picked = np.take(rows, np.clip(index, 0, in_h - 1) - first, axis=1)
+                term = multiply(picked, weight, mode)
+                summed = add(total, term, mode) if AREA_ORDERS["rows"] else add(term, total, mode)
+                total = np.where(active, summed, total)
+            out[batch, rows_out] = multiply(total, np.asarray(scale), mode)
+
+    in_row_bands(shape, work, cancel)
+    return out
 
 
 def _area_rows(
