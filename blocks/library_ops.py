@@ -332,7 +332,8 @@ ADJUST_CONTRAST_V2 = _declare(
     "Images with each channel's distance from its per-image mean scaled by contrast_factor.",
     (
         (
-            InputPort("images", PortKind.TENSOR, "images [..., H, W, C] float32"),
+            InputPort("images", PortKind.TENSOR, "images [..., H, W, C] float32",
+                      batched=True),
             InputPort("contrast_factor", PortKind.TENSOR, "the factor, a float32 scalar",
                       dtype="float32"),
         ),

@@ -658,24 +658,29 @@ def test_zarr_sources_are_checked_before_reading(dataset: tuple[Path, Path, Path
 #: Inputs that hold one value for the whole batch in every block that has them.
 _WHOLE_RUN_PORTS = {"size", "ksizes", "strides", "rates", "padding", "axis", "shape", "perm",
                     "begin", "crop_size", "max_output_size", "iou_threshold",
-                    "score_threshold", "colors", "scale", "delta", "dtype", "DstT", "file"}
+                    "score_threshold", "colors", "scale", "delta", "contrast_factor", "dtype",
+                    "DstT", "file"}
 
 
 def test_blocks_declare_which_inputs_take_a_value_per_item() -> None:
     from blocks.library import REGISTRY
     from blocks.spec import PortKind
 
+    def declared(spec: Any) -> list[Any]:  # a variadic group by its first port
+        return [*spec.inputs, *([spec.variadic.port(0)] if spec.variadic else [])]
+
     batched = {f"{spec.name}.{port.name}" for spec in REGISTRY.values()
-               for port in spec.inputs if port.batched}
+               for port in declared(spec) if port.batched}
     for spec in REGISTRY.values():
-        for port in spec.inputs:
+        for port in declared(spec):
             if port.batched:  # only a tensor's axis 0 can run over items
                 assert port.kind is PortKind.TENSOR, f"{spec.name}.{port.name}"
             if port.name in _WHOLE_RUN_PORTS:
                 assert not port.batched, f"{spec.name}.{port.name}"
     assert {"Input.initvalues", "ExtractGlimpseV2.input", "ExtractGlimpseV2.offsets",
             "ExtractGlimpse.offsets", "ExtractImagePatches.images", "ResizeBilinear.images",
-            "CropAndResize.boxes", "DrawBoundingBoxes.boxes", "Cast.x"} <= batched
+            "CropAndResize.boxes", "DrawBoundingBoxes.boxes", "Cast.x",
+            "AdjustContrastv2.images", "ConcatV2.values_0"} <= batched
     # Rows that interact (suppression across boxes; box_ind naming images of the chunk).
     assert not batched & {"NonMaxSuppressionV3.boxes", "NonMaxSuppressionV3.scores",
                           "CropAndResize.image"}
