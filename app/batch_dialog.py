@@ -263,8 +263,10 @@ class BatchDialog(QDialog):
             signal.connect(thread.quit)
         if not run:
             worker.planned.connect(thread.quit)
+        # Cleaned up on the GUI thread once the thread has ended (_on_thread_done): a
+        # worker.deleteLater on thread.finished would race with Python dropping its last
+        # reference to the worker (a double delete, seen as a crash in the test suite).
         thread.finished.connect(self._on_thread_done)
-        thread.finished.connect(worker.deleteLater)
         self._thread, self._worker = thread, worker
         self._set_running(True, run)
         self.status.setText("Checking…" if not run else "Planning…")
@@ -341,7 +343,13 @@ class BatchDialog(QDialog):
 
     @Slot()
     def _on_thread_done(self) -> None:
+        thread, worker = self._thread, self._worker
         self._thread, self._worker = None, None
+        if thread is not None:
+            thread.wait()  # finished is emitted just before the thread really ends
+            thread.deleteLater()
+        if worker is not None:
+            worker.deleteLater()
         self._set_running(False)
 
     def is_running(self) -> bool:
