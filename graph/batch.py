@@ -868,7 +868,8 @@ def write_chunk(plan: BatchPlan, store: str, index: int) -> tuple[int, int]:
                 dtype=item.dtype, chunks=tuple(max(1, d) for d in item.shape), overwrite=True,
                 fill_value=0, compressors=_compressors(plan.compress), config=_WRITE_CONFIG,
             )
-            target[...] = item
+            if item.ndim == 0 or not _write_raw_chunk(target, 0, item):
+                target[...] = item
     _write_rows(_store_array(store, _DONE), index, np.ones(1, np.uint8))
     return index, stop - start
 
