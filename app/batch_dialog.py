@@ -3,7 +3,8 @@
 Contract:
 
 * :class:`BatchDialog` lists what a dataset can be mapped onto
-  (:func:`graph.batch.mappable_targets`: Input nodes first, then unwired tensor inputs),
+  (:func:`graph.batch.mappable_targets`: Input nodes first, then unwired inputs that
+  take a value per item),
   each with a source field (a ``.npy``, ``name.npz:key``, ``data.zarr[:path]`` or a glob
   such as ``photos/*.png``; empty = not mapped) and buttons to pick a file or a folder of
   images; the output store, the chunk size (0 = chosen from the memory budget) and the

@@ -354,7 +354,8 @@ INPUT = BlockSpec(
             required=False,
             default="DT_FLOAT",
         ),
-        InputPort("initvalues", PortKind.TENSOR, "the values, e.g. {{1,2},{3,4}}", required=False),
+        InputPort("initvalues", PortKind.TENSOR, "the values, e.g. {{1,2},{3,4}}", required=False,
+                  batched=True),
         InputPort("file", PortKind.PATH, "a .npy, name.npz:key or image file", required=False),
         InputPort(
             "shape", PortKind.INT_LIST, "reshape to this shape (a scalar fills it)", required=False
@@ -393,13 +394,15 @@ _GLIMPSE_ATTRS = (
 )
 
 _GLIMPSE_INPUTS = (
-    InputPort("input", PortKind.TENSOR, "images [B,H,W,C] float32", dtype="float32"),
+    InputPort("input", PortKind.TENSOR, "images [B,H,W,C] float32", dtype="float32",
+              batched=True),
     InputPort("size", PortKind.TENSOR, "glimpse size (h, w), int32 [2]", dtype="int32"),
     InputPort(
         "offsets",
         PortKind.TENSOR,
         "window offsets (y, x) per image, float32 [B,2]",
         dtype="float32",
+        batched=True,
     ),
 )
 
@@ -591,7 +594,7 @@ EXTRACT_IMAGE_PATCHES = BlockSpec(
     doc="Every kh x kw patch (dilated by rates, stepped by strides) flattened into the depth "
     "dimension: [B,out_h,out_w,kh*kw*C], patch row then column then channel.",
     inputs=(
-        InputPort("images", PortKind.TENSOR, "images [B,H,W,C]"),
+        InputPort("images", PortKind.TENSOR, "images [B,H,W,C]", batched=True),
         InputPort(
             "ksizes", PortKind.INT_LIST, "[1, kh, kw, 1]", required=False, default="{1,3,3,1}"
         ),

@@ -149,7 +149,7 @@ def _resize_block(
 
     ports = (
         (
-            InputPort("images", PortKind.TENSOR, "images [B,H,W,C]"),
+            InputPort("images", PortKind.TENSOR, "images [B,H,W,C]", batched=True),
             InputPort("size", PortKind.TENSOR, "new size (h, w), int32 [2]", dtype="int32"),
         ),
         OutputPort("resized_images", output_doc),
@@ -236,10 +236,10 @@ CROP_AND_RESIZE = _declare(
             InputPort("image", PortKind.TENSOR, "images [B,H,W,C]"),
             InputPort(
                 "boxes", PortKind.TENSOR, "boxes [N,4]: y1, x1, y2, x2 in [0,1]",
-                dtype="float32",
+                dtype="float32", batched=True,
             ),
             InputPort("box_ind", PortKind.TENSOR, "the image of each box, int32 [N]",
-                      dtype="int32"),
+                      dtype="int32", batched=True),
             InputPort("crop_size", PortKind.TENSOR, "crop size (h, w), int32 [2]",
                       dtype="int32"),
         ),
@@ -263,7 +263,8 @@ CROP_AND_RESIZE = _declare(
 def _colorspace_block(name: str, title: str, kernel: Any, doc: str) -> BlockSpec:
     # Both conversions share ports, checks and shape rule.
     ports = (
-        (InputPort("images", PortKind.TENSOR, "[..., 3] half, bfloat16, float, double"),),
+        (InputPort("images", PortKind.TENSOR, "[..., 3] half, bfloat16, float, double",
+                   batched=True),),
         OutputPort("output", "same shape and dtype"),
     )
     rules: tuple[InferRule, RunRule] = (
@@ -293,7 +294,7 @@ def _adjust_block(name: str, title: str, factor: str, kernel: Any, doc: str) -> 
     # AdjustSaturation and AdjustHue share ports (but for the factor's name) and checks.
     ports = (
         (
-            InputPort("images", PortKind.TENSOR, "RGB images [..., 3] float32"),
+            InputPort("images", PortKind.TENSOR, "RGB images [..., 3] float32", batched=True),
             InputPort(factor, PortKind.TENSOR, f"the {factor}, a float32 scalar",
                       dtype="float32"),
         ),
@@ -331,7 +332,8 @@ ADJUST_CONTRAST_V2 = _declare(
     "Images with each channel's distance from its per-image mean scaled by contrast_factor.",
     (
         (
-            InputPort("images", PortKind.TENSOR, "images [..., H, W, C] float32"),
+            InputPort("images", PortKind.TENSOR, "images [..., H, W, C] float32",
+                      batched=True),
             InputPort("contrast_factor", PortKind.TENSOR, "the factor, a float32 scalar",
                       dtype="float32"),
         ),
@@ -367,9 +369,10 @@ def _draw_boxes_block(name: str, title: str, with_colors: bool, doc: str) -> Blo
     )
     ports = (
         (
-            InputPort("images", PortKind.TENSOR, "images [B,H,W,1|3|4] float32 or half"),
+            InputPort("images", PortKind.TENSOR, "images [B,H,W,1|3|4] float32 or half",
+                      batched=True),
             InputPort("boxes", PortKind.TENSOR, "boxes [B,N,4]: y_min, x_min, y_max, x_max",
-                      dtype="float32"),
+                      dtype="float32", batched=True),
             *(colors_port if with_colors else ()),
         ),
         OutputPort("output", "the images with the boxes drawn"),
@@ -467,7 +470,7 @@ CAST = _declare(
     "float to integer truncates; NaN or out-of-range floats to integers are refused).",
     (
         (
-            InputPort("x", PortKind.TENSOR, "any tensor"),
+            InputPort("x", PortKind.TENSOR, "any tensor", batched=True),
             InputPort("DstT", PortKind.DTYPE, "the dtype to convert to", required=False,
                       default="DT_FLOAT"),
         ),
@@ -516,7 +519,7 @@ def _array_block(
         values = [ctx.inputs[port] for port in names]
         return {output.name: kernel(ctx.inputs[data], values, ctx.attrs)}
 
-    ports = ((InputPort(data, PortKind.TENSOR, "any tensor"), *extra), output)
+    ports = ((InputPort(data, PortKind.TENSOR, "any tensor", batched=True), *extra), output)
     return _declare(name, title, "Array", doc, ports, (infer, run), tags, attrs)
 
 
@@ -621,7 +624,8 @@ CONCAT_V2 = BlockSpec(
     color=_COLORS["Array"],
     tags=("concat", "join", "stack", "channels", "tf.concat"),
     variadic=VariadicInput("values", PortKind.TENSOR, "a tensor to join (same rank and "
-                           "dtype as the others)", min_count=2, default_count=2),
+                           "dtype as the others)", min_count=2, default_count=2,
+                           batched=True),
 )
 
 #: The library's blocks, in palette order.

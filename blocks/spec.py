@@ -61,7 +61,10 @@ class InputPort:
     ``default`` is a literal string used when the port has neither wire nor literal;
     ``dtype`` is the dtype a tensor literal is converted to (``None``: inferred from
     the literal, or from the block's ``dtype`` port for Input); ``choices`` restricts a
-    STRING port.
+    STRING port. ``batched`` says that axis 0 of this TENSOR port runs over items: row
+    ``i`` of a dataset can feed item ``i`` (images, offsets, boxes); a port whose value
+    holds for the whole batch (a size, ksizes, an axis, a shape) leaves it ``False``,
+    and a batch run refuses to map a dataset onto it.
     """
 
     name: str
@@ -71,6 +74,7 @@ class InputPort:
     default: str | None = None
     dtype: str | None = None
     choices: tuple[str, ...] = ()
+    batched: bool = False
 
 
 #: The most ports a variadic group may have on one node (a graph file asking for more is
@@ -83,8 +87,9 @@ class VariadicInput:
     """A group of inputs whose number each node chooses: ports ``name_0 .. name_{N-1}``.
 
     ``min_count <= N <= max_count``; a new node gets ``default_count``. Every port of the
-    group has ``kind``, ``doc``, ``dtype`` and is required. ``position`` is where the group
-    goes among the block's declared ``inputs`` (0: before all of them).
+    group has ``kind``, ``doc``, ``dtype`` and ``batched`` (see :class:`InputPort`) and is
+    required. ``position`` is where the group goes among the block's declared ``inputs``
+    (0: before all of them).
     """
 
     name: str
@@ -95,6 +100,7 @@ class VariadicInput:
     max_count: int = MAX_VARIADIC_COUNT
     dtype: str | None = None
     position: int = 0
+    batched: bool = False
 
     def port_name(self, index: int) -> str:
         """The name of the group's port number ``index`` (``values_3``)."""
@@ -102,7 +108,8 @@ class VariadicInput:
 
     def port(self, index: int) -> InputPort:
         """The declaration of the group's port number ``index`` (made here only)."""
-        return InputPort(self.port_name(index), self.kind, self.doc, dtype=self.dtype)
+        return InputPort(self.port_name(index), self.kind, self.doc, dtype=self.dtype,
+                         batched=self.batched)
 
     def index_of(self, port: str) -> int | None:
         """The index of ``port`` in the group (``values_3`` -> 3), or ``None``."""

@@ -4,18 +4,20 @@ Contract:
 
 * :func:`plan_batch` maps datasets onto a graph (``{"image": "photos/*.png",
   "focus.offsets": "offsets.npy"}``). A target that is a node id feeds the node's
-  declared ``item_source`` input (Input: ``initvalues``; its ``file`` and ``shape`` are then
-  unused, its ``dtype`` still casts); a target ``node.port`` feeds that unwired tensor
-  input, row ``i`` of the source being item ``i``'s value, stacked along the port's first
-  axis within a chunk. All sources must hold the same number of items. The plan infers,
-  without running, which product tensors follow the items (their axis 0 grows with the
-  chunk) and their per-item shapes for every run of alike items; it keeps the sink
-  tensors among those unless told which to keep, and splits the items into chunks that
-  never mix item shapes. Every problem is a TensorBlocksError naming the target, the
-  source, the items, the node and the port.
-* :func:`compute_chunk` runs the graph once on items ``start..stop-1``: a fresh
-  :class:`~graph.engine.Engine` per chunk (so memory follows the chunk), the run seed
-  given, ``item_offset=start`` so glimpse noise is keyed by each item's global index.
+  declared ``item_source`` input (Input: ``initvalues``; its ``file`` and ``shape`` are
+  then unused, its ``dtype`` still casts); a target ``node.port`` feeds that unwired
+  tensor input if its block declares it ``batched`` (:func:`port_mapping_problem`: a
+  size or an axis takes one value for the whole run), row ``i`` of the source being item
+  ``i``'s value, stacked along the port's first axis within a chunk. All sources must
+  hold the same number of items. The plan infers, without running, which product tensors
+  follow the items (their axis 0 grows with the chunk) and their per-item shapes for
+  every run of alike items; it keeps the sink tensors among those unless told which to
+  keep, and splits the items into chunks that never mix item shapes. Every problem is a
+  TensorBlocksError naming the target, the source, the items, the node and the port.
+* :func:`compute_chunk` runs the graph once on items ``start..stop-1`` on the worker
+  thread's :class:`~graph.engine.Engine` for the run (made once; its cache is cleared
+  after every chunk, so memory follows the chunk), the run seed given,
+  ``item_offset=start`` so glimpse noise is keyed by each item's global index.
   Item ``i``'s results are therefore bit-for-bit the same whatever the chunk size, the
   number of workers and the scheduler, and the same as :func:`run_items` on item ``i``
   alone. A failing chunk is re-run item by item to name the first bad item.
@@ -28,6 +30,8 @@ Contract:
   chunks; the root attribute ``tensorblocks`` records the fingerprints of the graph, the
   sources, the kept tensors, the seed and the chunking, and a resume against another
   graph or other sources is refused, naming what differs.
+* A new store is made on a thread of its own while a local run computes its first
+  chunks; a chunk waits for it only to write (a cluster run makes it before it starts).
 * Chunks are Dask tasks: by default Dask's threaded scheduler in this process
   (``workers`` threads, default the machine's usable cores); ``scheduler="tcp://..."``
   sends them to a running ``dask.distributed`` scheduler, whose workers read their items
@@ -37,8 +41,9 @@ Contract:
   that run at once; each chunk's engine gets its share. A chunk's peak is estimated from
   inference (:func:`graph.memory.estimate_run` at 1 and 2 items: the kept tensors and each
   step's working memory, plus the chunk's source items); the default chunk fills at most a
-  quarter of a worker's share and 128 MiB, and an explicit chunk that would not fit is
-  refused before anything runs.
+  quarter of a worker's share and 128 MiB, and the default chunks are of equal size, their
+  number a multiple of the workers; an explicit chunk that would not fit is refused
+  before anything runs.
 * :func:`to_dask` gives every per-item tensor as a lazy dask array chunked like the run.
 """
 
@@ -50,8 +55,10 @@ import json
 import math
 import os
 import shutil
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +67,7 @@ from typing import Any
 import numpy as np
 
 from blocks.errors import GraphError, MemoryLimitError, TensorBlocksError, ValidationError
-from blocks.spec import DEFAULT_MEMORY_LIMIT, PortKind, TensorInfo
+from blocks.spec import DEFAULT_MEMORY_LIMIT, InputPort, PortKind, TensorInfo
 from graph.engine import Engine, RunReport
 from graph.fileformat import graph_from_json, graph_to_dict, graph_to_json
 from graph.infer import infer
@@ -218,9 +225,9 @@ def resolve_target(model: GraphModel, address: str) -> Target:
         names = ", ".join(p.name for p in model.inputs_of(node_id) or ())
         raise BatchError(f"--map {text}: {spec.name} has no input '{port_name}' "
                          f"(its inputs: {names})", node=node_id, block=node.block)
-    if port.kind is not PortKind.TENSOR:
-        raise BatchError(f"--map {text}: the input takes {port.kind.value} values; only "
-                         "tensor inputs take a value per item", node=node_id, block=node.block,
+    problem = port_mapping_problem(port)
+    if problem is not None:
+        raise BatchError(f"--map {text}: {problem}", node=node_id, block=node.block,
                          port=port_name)
     wire = model.wire_into(PortRef(node_id, port_name))
     if wire is not None:
@@ -229,9 +236,26 @@ def resolve_target(model: GraphModel, address: str) -> Target:
     return Target(text, node_id, port_name)
 
 
+def port_mapping_problem(port: InputPort) -> str | None:
+    """Why a dataset cannot feed ``port`` item by item, or ``None`` when it can.
+
+    The one rule for ``--map NODE.PORT``, :func:`mappable_targets` and the editor: a
+    tensor input declared ``batched`` (its axis 0 runs over items) takes a value per item;
+    any other input takes one value for the whole run.
+    """
+    if port.kind is not PortKind.TENSOR:
+        return (f"the input takes {port.kind.value} values; only tensor inputs take a "
+                "value per item")
+    if not port.batched:
+        return ("the input takes one value for the whole run, not one per item; type it in "
+                "the graph")
+    return None
+
+
 def mappable_targets(model: GraphModel) -> list[Target]:
-    """What a dataset can be mapped onto: nodes with an ``item_source``, then unwired tensor
-    inputs (the editor's "Run over dataset" lists these)."""
+    """What a dataset can be mapped onto: nodes with an ``item_source``, then unwired inputs
+    that take a value per item (:func:`port_mapping_problem`; the editor's "Run over
+    dataset" lists these)."""
     wired = {(wire.dst.node, wire.dst.port) for wire in model.wires()}
     nodes, ports = [], []
     for node in model.nodes():
@@ -242,7 +266,7 @@ def mappable_targets(model: GraphModel) -> list[Target]:
             nodes.append(resolve_target(model, node.id))
             continue
         for port in model.inputs_of(node.id) or ():
-            if port.kind is PortKind.TENSOR and (node.id, port.name) not in wired:
+            if port_mapping_problem(port) is None and (node.id, port.name) not in wired:
                 ports.append(Target(f"{node.id}.{port.name}", node.id, port.name))
     return nodes + ports
 
@@ -467,8 +491,11 @@ def _chunk_size(
         return chunk
     budget = min(share // 4, _CHUNK_BYTES) - fixed
     size = max(1, min(budget // per_item, _MAX_DEFAULT_CHUNK))
-    # Enough chunks for every worker, without slicing a small dataset into crumbs.
-    return max(1, min(size, math.ceil(n_items / workers)))
+    # Chunks of equal size, as few as fit, their number a multiple of the workers: every
+    # worker has a chunk in every round (none idles through a last, short one), and no
+    # chunk is a remainder that zarr pads to a whole stored chunk.
+    rounds = math.ceil(n_items / (size * workers))
+    return max(1, math.ceil(n_items / (rounds * workers)))
 
 
 # ----------------------------------------------------------------------------- running
@@ -484,10 +511,36 @@ def _run_once(plan: BatchPlan, start: int, stop: int, names: Iterable[str]) -> R
             error.reason = f"--map {target.address}: {error.reason}"
             raise
     base_dir = None if plan.base_dir is None else Path(plan.base_dir)
-    return Engine(memory_limit=plan.memory_limit // plan.workers).run(
-        plan.model(), base_dir=base_dir, seed=plan.seed, item_offset=start,
-        feeds=_feeds(plan.targets, arrays), targets=list(names),
-    )
+    engine = _engine_for(plan)
+    try:
+        return engine.run(
+            plan.model(), base_dir=base_dir, seed=plan.seed, item_offset=start,
+            feeds=_feeds(plan.targets, arrays), targets=list(names),
+        )
+    finally:
+        engine.clear_cache()  # the chunk's outputs go with the chunk, not with the engine
+
+
+_ENGINES = threading.local()
+
+
+def _engine_for(plan: BatchPlan) -> Engine:
+    """This thread's engine for ``plan``'s graph and memory share, made once per run.
+
+    It keeps what does not depend on the items from chunk to chunk (the step sizes its
+    shape rules gave, keyed by the chunk's shapes); its cache of outputs is cleared after
+    every chunk, so memory still follows the chunk.
+    """
+    engines: dict[tuple[str, int], Engine] | None = getattr(_ENGINES, "engines", None)
+    if engines is None:
+        engines = _ENGINES.engines = {}
+    key = (plan.graph_digest, plan.memory_limit // plan.workers)
+    engine = engines.get(key)
+    if engine is None:
+        if len(engines) >= 8:
+            engines.clear()
+        engine = engines[key] = Engine(memory_limit=key[1])
+    return engine
 
 
 def compute_chunk(
@@ -648,7 +701,9 @@ _FINGERPRINT_WORDS = {
 
 def _open_store(
     plan: BatchPlan, out: str, *, resume: bool, overwrite: bool
-) -> tuple[Any, list[bool]]:
+) -> tuple[Callable[[], None] | None, list[bool]]:
+    """Check ``out`` and open it: the chunks already done, and what is left to make a new
+    store (``None`` when a store is resumed, made whole here)."""
     import zarr
 
     path = Path(out)
@@ -672,7 +727,7 @@ def _open_store(
         _create_arrays(plan, root, present=set(root.keys()))
         marks: Any = root[_DONE]
         done = np.asarray(marks[:]).astype(bool).tolist()
-        return root, done
+        return None, done
     if path.exists() or path.is_symlink():
         if not overwrite:
             raise BatchError(
@@ -682,9 +737,9 @@ def _open_store(
         if not (path / "zarr.json").is_file():
             raise BatchError(f"--overwrite: {out} is not a zarr store; refusing to delete it")
         shutil.rmtree(path)
-    root = zarr.open_group(store=str(path), mode="w-")
-    # The record first: a run killed from here on leaves a store that --resume completes.
-    root.attrs["tensorblocks"] = {
+    # The record first, with the group itself (one write): a run killed from here on
+    # leaves a store that --resume completes.
+    record = {
         "format": STORE_FORMAT,
         "version": STORE_VERSION,
         "fingerprint": stamp,
@@ -696,8 +751,12 @@ def _open_store(
                     for name, layout in plan.tensors.items()},
         "maps": {t.address: s.name for t, s in zip(plan.targets, plan.sources, strict=True)},
     }
-    _create_arrays(plan, root, present=set())
-    return root, [False] * len(plan.chunks)
+
+    def make() -> None:
+        root = zarr.create_group(store=str(path), attributes={"tensorblocks": record})
+        _create_arrays(plan, root, present=set())
+
+    return make, [False] * len(plan.chunks)
 
 
 def _create_arrays(plan: BatchPlan, root: Any, *, present: set[str]) -> None:
@@ -716,15 +775,15 @@ def _create_arrays(plan: BatchPlan, root: Any, *, present: set[str]) -> None:
         )
     names = plan.item_names()
     numbered = names is None
-    if _ITEMS not in present:
-        root.create_array(_ITEMS, shape=(plan.n_items,), dtype="int64" if numbered else str,
-                          chunks=(min(plan.n_items, 65536),))
-    items: Any = root[_ITEMS]
+    items: Any = root[_ITEMS] if _ITEMS in present else root.create_array(
+        _ITEMS, shape=(plan.n_items,), dtype="int64" if numbered else str,
+        chunks=(min(plan.n_items, 65536),))
     items[:] = np.arange(plan.n_items, dtype=np.int64) if numbered else np.array(names,
                                                                                dtype=object)
     if _DONE not in present:
+        # Raw bytes: a mark is one byte, written once per chunk; a codec only costs time.
         root.create_array(_DONE, shape=(len(plan.chunks),), dtype="uint8", chunks=(1,),
-                          fill_value=0)
+                          fill_value=0, compressors=None, config=_WRITE_CONFIG)
 
 
 _ARRAYS: dict[tuple[str, str], Any] = {}
@@ -745,6 +804,45 @@ def _store_array(store: str, name: str) -> Any:
         return array
 
 
+class _StoreMaker:
+    """A new store made on a thread of its own while a local run computes its first chunks
+    (zarr takes a few milliseconds per array it creates); a chunk waits for the store only
+    when it is ready to be written, and nothing is written before the store's record."""
+
+    def __init__(self, store: str, make: Callable[[], None]) -> None:
+        self.store = store
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        _MAKERS[store] = self
+        self.thread = threading.Thread(target=self._make, args=(make,), daemon=True,
+                                       name="tensorblocks-store")
+        self.thread.start()
+
+    def _make(self, make: Callable[[], None]) -> None:
+        try:
+            make()
+        except BaseException as error:  # raised to the caller by run_batch
+            self.error = error
+        finally:
+            self.ready.set()
+
+    def wait(self) -> None:
+        """Return once the store is made; a BatchError if it could not be."""
+        self.ready.wait()
+        if self.error is not None:
+            raise BatchError(f"the store {self.store} could not be made")
+
+    def finish(self) -> BaseException | None:
+        """Wait for the thread and forget the store; what making it raised, if anything."""
+        self.thread.join()
+        _MAKERS.pop(self.store, None)
+        return self.error
+
+
+#: Stores being made for the local runs of this process, by absolute path.
+_MAKERS: dict[str, _StoreMaker] = {}
+
+
 def write_chunk(plan: BatchPlan, store: str, index: int) -> tuple[int, int]:
     """Run chunk ``index`` and write it into ``store``; returns ``(index, items)``.
 
@@ -755,10 +853,13 @@ def write_chunk(plan: BatchPlan, store: str, index: int) -> tuple[int, int]:
 
     start, stop = plan.chunks[index]
     outputs = compute_chunk(plan, start, stop)
+    maker = _MAKERS.get(store)
+    if maker is not None:
+        maker.wait()
     for name, array in outputs.items():
         layout = plan.tensors[name]
         if layout.item_shape is not None:
-            _store_array(store, name)[start:stop] = array
+            _write_rows(_store_array(store, name), start, array)
             continue
         for offset in range(stop - start):
             item = np.ascontiguousarray(array[offset])
@@ -767,9 +868,57 @@ def write_chunk(plan: BatchPlan, store: str, index: int) -> tuple[int, int]:
                 dtype=item.dtype, chunks=tuple(max(1, d) for d in item.shape), overwrite=True,
                 fill_value=0, compressors=_compressors(plan.compress), config=_WRITE_CONFIG,
             )
-            target[...] = item
-    _store_array(store, _DONE)[index] = 1
+            if item.ndim == 0 or not _write_raw_chunk(target, 0, item):
+                target[...] = item
+    _write_rows(_store_array(store, _DONE), index, np.ones(1, np.uint8))
     return index, stop - start
+
+
+def _write_rows(array: Any, start: int, rows: np.ndarray) -> None:
+    """``array[start:start + len(rows)] = rows``: straight to the chunk's file when the rows
+    are one whole stored chunk of raw bytes (:func:`_write_raw_chunk`), else through zarr."""
+    chunk = array.chunks[0]
+    if start % chunk or not _write_raw_chunk(array, start // chunk, rows):
+        array[start:start + len(rows)] = rows
+
+
+def _write_raw_chunk(array: Any, index: int, data: np.ndarray) -> bool:
+    """Write ``data`` as stored chunk ``index`` (along axis 0) of the zarr ``array``, as
+    zarr writes it, when the array keeps raw bytes in a local folder; ``False`` otherwise
+    (a compressed array, another store, a part of a chunk), for zarr to write it.
+
+    A raw chunk's file holds the chunk's C-ordered bytes in the codec's byte order, so the
+    kernel's output is written as it is: no copy, and none of zarr's per-write event loop
+    and thread hops (about 0.5 ms of CPU per write; benchmarks/bench_batch.py). Like zarr,
+    the file is written under a temporary name and renamed, so a kill never leaves a
+    half-written chunk file.
+    """
+    from zarr.codecs import BytesCodec
+    from zarr.storage import LocalStore
+
+    codecs: tuple[Any, ...] = tuple(getattr(array.metadata, "codecs", ()))
+    codec = codecs[0] if len(codecs) == 1 else None
+    if not (isinstance(array.store, LocalStore) and isinstance(codec, BytesCodec)):
+        return False
+    if data.shape != tuple(array.chunks) or data.dtype != array.dtype:
+        return False
+    endian = codec.endian
+    in_order = data.dtype.itemsize == 1 or (
+        endian is not None and data.dtype.isnative and endian.value == sys.byteorder)
+    if not (in_order and data.flags.c_contiguous):
+        return False
+    key = array.metadata.encode_chunk_key((index, *[0] * (data.ndim - 1)))
+    target = Path(array.store.root, array.path, key)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{uuid.uuid4().hex}.partial")
+    try:
+        with open(partial, "wb") as handle:
+            handle.write(data.data)
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return True
 
 
 def run_batch(
@@ -787,14 +936,18 @@ def run_batch(
     import dask
 
     store = os.path.abspath(os.fspath(out))
-    root, done = _open_store(plan, store, resume=resume, overwrite=overwrite)
-    del root
+    make, done = _open_store(plan, store, resume=resume, overwrite=overwrite)
+    started = time.perf_counter()
+    maker = None
+    if make is not None and scheduler:
+        make()  # the cluster's workers must find the store when they write
+    elif make is not None:
+        maker = _StoreMaker(store, make)
     pending = [k for k, finished in enumerate(done) if not finished]
     skipped_items = sum(stop - start for k, (start, stop) in enumerate(plan.chunks) if done[k])
     if progress is not None:
         progress(BatchStarted(plan.n_items, len(plan.chunks), skipped_items,
                               len(plan.chunks) - len(pending)))
-    started = time.perf_counter()
     counter = _Counter(plan, pending, started, progress)
     token = hashlib.blake2b(f"{store}|{time.time_ns()}".encode(), digest_size=6).hexdigest()
     task = _cancellable(write_chunk, cancel)
@@ -804,11 +957,19 @@ def run_batch(
                                        dask_key_name=f"tensorblocks-chunk-{k:09d}-{token}")
         for k in pending
     ]
-    if tasks:
-        if scheduler:
+    try:
+        if tasks and scheduler:
             _run_distributed(scheduler, tasks, counter, cancel)
-        else:
+        elif tasks:
             _run_local(tasks, workers or plan.workers, counter)
+    except BaseException:
+        failure = None if maker is None else maker.finish()
+        if failure is not None:  # the chunks failed because the store was not made
+            raise failure from None
+        raise
+    failure = None if maker is None else maker.finish()
+    if failure is not None:
+        raise failure
     seconds = time.perf_counter() - started
     return BatchSummary(store, plan.n_items, len(plan.chunks), counter.items_done,
                         counter.chunks_done, seconds, dict(plan.tensors))

@@ -422,32 +422,33 @@ class Engine:
     ) -> int:
         """The bytes a step will allocate (:func:`graph.memory.step_bytes`), memoized.
 
-        The memo key is what the shape rule sees — block, attrs, literal texts, wired
-        shapes and dtypes — so a chain of like nodes, or an edit-and-rerun, computes it
-        once. Nodes naming a file are never memoized (the file may change). The shape rule
-        gets the run's whole limit: what does not fit next to the kept tensors is the
-        budget's to say (naming what the run holds already).
+        The memo key is what the shape rule sees — block, attrs, literal texts, the
+        shapes and dtypes of wired and fed tensors (and their values when small enough
+        to be seen) — so a chain of like nodes, an edit-and-rerun, or the chunks of a
+        batch run compute it once. Nodes naming a file are never memoized (the file may
+        change). The shape rule gets the run's whole limit: what does not fit next to the
+        kept tensors is the budget's to say (naming what the run holds already).
         """
         table = node.table
         assert table is not None
+        # Wired and fed tensors are seen as a wire's are (by shape and dtype when large).
+        fed = _fed_ports(node)
+        infos = {name: _info(value, name in node.wires or name in fed)
+                 for name, value in inputs.items()}
         key: tuple[Any, ...] | None = None
         if not (table.spec.reads_files and any(
             table.inputs[name].kind is PortKind.PATH for name in node.literals
         )):
             key = (id(table.spec), node.attrs_key, node.literal_key, *(
-                (name, value.shape, value.dtype.str) if isinstance(value, np.ndarray)
-                else (name, value)
-                for name, value in inputs.items() if name in node.wires
+                _memo_part(name, inputs[name], infos[name])
+                for name in inputs if name in node.wires or name in fed
             ))
             need = self._step_memo.get(key)
             if need is not None:
                 return need
         need, _ = step_bytes(
             table.spec,
-            InferContext(
-                {name: _info(value, name in node.wires) for name, value in inputs.items()},
-                node.attrs, memory_limit=budget.limit, base_dir=base_dir,
-            ),
+            InferContext(infos, node.attrs, memory_limit=budget.limit, base_dir=base_dir),
         )
         if key is not None:
             if len(self._step_memo) > 8192:
@@ -508,6 +509,22 @@ class Engine:
             del cache[node_id]
         if gone or len(self._by_signature) > len(cache):
             self._by_signature = {signature: outputs for signature, outputs in cache.values()}
+
+
+def _fed_ports(node: NodePlan) -> frozenset[str]:
+    """The inputs of ``node`` whose value a caller fed (``feeds``) for this run."""
+    if "=<fed>" not in node.literal_key:
+        return frozenset()
+    return frozenset(part[: -len("=<fed>")] for part in node.literal_key.split("\x1f")
+                     if part.endswith("=<fed>"))
+
+
+def _memo_part(name: str, value: PortValue, info: TensorInfo) -> tuple[Any, ...]:
+    """What the step memo keys a wired or fed input by: what its shape rule sees of it."""
+    if not isinstance(value, np.ndarray):
+        return (name, value)
+    seen = value.tobytes() if info.value is not None else None  # a small value is seen
+    return (name, value.shape, value.dtype.str, seen)
 
 
 def _info(value: PortValue, wired: bool) -> TensorInfo:

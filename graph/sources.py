@@ -36,6 +36,7 @@ from __future__ import annotations
 import glob as globbing
 import hashlib
 import math
+import mmap
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -173,19 +174,26 @@ class NpySource(_Rows):
         if count == 0 or self.row_bytes == 0:
             return np.zeros((count, *self.shape[1:]), self.dtype)
         offset = self.data_offset + start * self.row_bytes
+        length = count * self.row_bytes
         try:
-            size = self.path.stat().st_size
-            if offset + count * self.row_bytes > size:  # shrunk since it was opened
-                raise _error(f"the file is now {size} bytes, too short for items "
-                             f"{start}..{stop - 1}", self.name, start)
-            # Only these rows are mapped; the mapping goes when the chunk's arrays do.
-            return np.memmap(self.path, dtype=self.dtype, mode="r", offset=offset,
-                             shape=(count, *self.shape[1:]))
+            with open(self.path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if offset + length > size:  # shrunk since it was opened
+                    raise _error(f"the file is now {size} bytes, too short for items "
+                                 f"{start}..{stop - 1}", self.name, start)
+                # Only these rows are mapped (from the page below them), and the mapping
+                # goes when the chunk's arrays do. mmap itself rather than np.memmap: no
+                # path resolution and no memmap subclass riding along every operation.
+                below = offset % mmap.ALLOCATIONGRANULARITY
+                mapped = mmap.mmap(handle.fileno(), below + length, access=mmap.ACCESS_READ,
+                                   offset=offset - below)
         except BlockFileError:
             raise
         except (OSError, ValueError) as error:
             raise _error(f"cannot read items {start}..{stop - 1}: {error}", self.name,
                          start) from error
+        rows = np.frombuffer(mapped, self.dtype, count * math.prod(self.shape[1:]), below)
+        return rows.reshape(count, *self.shape[1:])
 
     def fingerprint(self) -> str:
         return _digest("npy", self.stamp, str(self.shape), str(self.dtype))

@@ -263,6 +263,8 @@ def test_counts_must_match(dataset: tuple[Path, Path, Path], tmp_path: Path) -> 
     [
         (["--map", "nothing=x.npy", "--out", "r.zarr"], "no node 'nothing'", 1),
         (["--map", "tiles.padding=x.npy", "--out", "r.zarr"], "takes string values", 1),
+        (["--map", "focus.size=x.npy", "--out", "r.zarr"],
+         "--map focus.size: the input takes one value for the whole run", 1),
         (["--map", "tiles.images=x.npy", "--out", "r.zarr"],
          "fed by a wire from 'focus.glimpse'", 1),
         (["--map", "image"], "--map expects TARGET=SOURCE", 2),
@@ -649,3 +651,158 @@ def test_zarr_sources_are_checked_before_reading(dataset: tuple[Path, Path, Path
     code, _, stderr = call(["check", str(graph_path), "--map", f"image={tmp_path}/nothing.zarr",
                             "--map", f"focus.offsets={offsets}"])
     assert code == 1 and "nothing.zarr" in stderr and len(stderr.splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------- batched ports
+
+#: Inputs that hold one value for the whole batch in every block that has them.
+_WHOLE_RUN_PORTS = {"size", "ksizes", "strides", "rates", "padding", "axis", "shape", "perm",
+                    "begin", "crop_size", "max_output_size", "iou_threshold",
+                    "score_threshold", "colors", "scale", "delta", "contrast_factor", "dtype",
+                    "DstT", "file"}
+
+
+def test_blocks_declare_which_inputs_take_a_value_per_item() -> None:
+    from blocks.library import REGISTRY
+    from blocks.spec import PortKind
+
+    def declared(spec: Any) -> list[Any]:  # a variadic group by its first port
+        return [*spec.inputs, *([spec.variadic.port(0)] if spec.variadic else [])]
+
+    batched = {f"{spec.name}.{port.name}" for spec in REGISTRY.values()
+               for port in declared(spec) if port.batched}
+    for spec in REGISTRY.values():
+        for port in declared(spec):
+            if port.batched:  # only a tensor's axis 0 can run over items
+                assert port.kind is PortKind.TENSOR, f"{spec.name}.{port.name}"
+            if port.name in _WHOLE_RUN_PORTS:
+                assert not port.batched, f"{spec.name}.{port.name}"
+    assert {"Input.initvalues", "ExtractGlimpseV2.input", "ExtractGlimpseV2.offsets",
+            "ExtractGlimpse.offsets", "ExtractImagePatches.images", "ResizeBilinear.images",
+            "CropAndResize.boxes", "DrawBoundingBoxes.boxes", "Cast.x",
+            "AdjustContrastv2.images", "ConcatV2.values_0"} <= batched
+    # Rows that interact (suppression across boxes; box_ind naming images of the chunk).
+    assert not batched & {"NonMaxSuppressionV3.boxes", "NonMaxSuppressionV3.scores",
+                          "CropAndResize.image"}
+
+
+def test_only_ports_that_take_a_value_per_item_are_offered(tmp_path: Path) -> None:
+    from graph.batch import mappable_targets, port_mapping_problem
+
+    graph = Graph.load(write_graph(tmp_path))
+    addresses = [target.address for target in mappable_targets(graph.model)]
+    assert addresses == ["image", "focus.offsets"]  # not focus.size, nor the wired images
+    spec = graph.model.registry["ExtractGlimpseV2"]
+    assert port_mapping_problem(spec.input("offsets")) is None
+    size_problem = port_mapping_problem(spec.input("size"))
+    assert size_problem is not None and "one value for the whole run" in size_problem
+
+
+def test_mapping_a_whole_run_port_is_refused_in_one_line(
+    dataset: tuple[Path, Path, Path]
+) -> None:
+    graph, images, _ = dataset
+    model = Graph.load(graph).model
+    sizes = np.tile(np.array([8, 8], np.int32), (N_ITEMS, 1))
+    with pytest.raises(BatchError) as caught:
+        plan_batch(model, {"image": str(images), "focus.size": sizes})
+    error = caught.value
+    assert (error.node, error.port) == ("focus", "size")
+    assert str(error).count("\n") == 0
+    assert "--map focus.size: the input takes one value for the whole run" in str(error)
+
+
+def test_an_engine_reused_for_chunks_sizes_each_step_by_its_own_chunk(tmp_path: Path) -> None:
+    # The step memo is keyed by the fed tensors' shapes: a big chunk after a small one
+    # reserves what the big one needs, as on an engine of its own.
+    from graph.engine import Engine
+
+    path = tmp_path / "tiles.tbg.json"
+    path.write_text(json.dumps({
+        "format": "tensorblocks.graph", "version": 1,
+        "nodes": [{"id": "tiles", "block": "ExtractImagePatches",
+                   "inputs": {"ksizes": "{1,4,4,1}", "strides": "{1,1,1,1}",
+                              "rates": "{1,1,1,1}", "padding": "SAME"}, "pos": [0, 0]}],
+        "edges": [],
+    }), encoding="utf-8")
+    model = Graph.load(path).model
+
+    def feeds(n: int) -> dict[str, dict[str, Any]]:
+        return {"tiles": {"images": np.ones((n, 16, 16, 3), np.float32)}}
+
+    alone = Engine().run(model, feeds=feeds(40))
+    reused = Engine()
+    small = reused.run(model, feeds=feeds(2))
+    big = reused.run(model, feeds=feeds(40))
+    assert alone.ok and small.ok and big.ok
+    assert big.results["tiles.patches"].shape == (40, 16, 16, 48)
+    assert small.peak_bytes < big.peak_bytes == alone.peak_bytes
+
+
+def test_whole_raw_chunks_are_written_as_zarr_writes_them(tmp_path: Path) -> None:
+    from graph.batch import _compressors, _write_raw_chunk, _write_rows
+
+    rows = np.random.default_rng(2).random((10, 3, 5), dtype=np.float32)
+
+    def array(name: str, compress: str = "none") -> Any:
+        return zarr.create_array(store=str(tmp_path / f"{name}.zarr"), shape=(10, 3, 5),
+                                 dtype="float32", chunks=(4, 3, 5), fill_value=0,
+                                 compressors=_compressors(compress))
+
+    by_zarr, direct = array("by_zarr"), array("direct")
+    by_zarr[:] = rows
+    for start in range(0, 10, 4):
+        _write_rows(direct, start, rows[start:start + 4])
+    for key in ("c/0/0/0", "c/1/0/0", "c/2/0/0"):
+        assert (tmp_path / "direct.zarr" / key).read_bytes() == (
+            tmp_path / "by_zarr.zarr" / key).read_bytes()
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "direct.zarr"))[...], rows)
+    assert not list((tmp_path / "direct.zarr").rglob("*.partial"))
+    # Not a whole raw chunk: the last, short one; a compressed array; another byte order.
+    assert not _write_raw_chunk(array("short"), 2, rows[8:])
+    assert not _write_raw_chunk(array("packed", "lz4"), 0, rows[:4])
+    assert not _write_raw_chunk(array("swapped"), 0, rows[:4].astype(">f4"))
+    assert not (tmp_path / "packed.zarr" / "c").exists()
+
+
+def test_a_chunk_is_cast_once(dataset: tuple[Path, Path, Path],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # uint8 images into a DT_FLOAT Input: the kernel casts the chunk; the step's shape rule
+    # sees the fed chunk as a wire's tensor (shape and dtype), so it does not cast it too.
+    import blocks.library as library
+    from graph.batch import compute_chunk
+
+    graph, images, offsets = dataset
+    plan = plan_batch(Graph.load(graph).model, {"image": str(images),
+                                                "focus.offsets": str(offsets)}, seed=1)
+    cast_sizes: list[int] = []
+    real_cast = library._cast
+
+    def counted(value: np.ndarray, dtype: Any) -> np.ndarray:
+        cast_sizes.append(int(value.size))
+        return real_cast(value, dtype)
+
+    monkeypatch.setattr(library, "_cast", counted)
+    compute_chunk(plan, 0, 6)
+    assert cast_sizes == [6 * 16 * 16 * 3]
+
+
+def test_a_store_that_cannot_be_made_stops_the_run_with_its_own_error(
+    dataset: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The store is made on a thread while the first chunks compute: its failure is what
+    # the run raises, and no chunk is written without it.
+    import graph.batch as batch
+
+    graph, images, offsets = dataset
+    plan = plan_batch(Graph.load(graph).model, {"image": str(images),
+                                                "focus.offsets": str(offsets)}, chunk=4)
+
+    def full_disk(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(batch, "_create_arrays", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        run_batch(plan, tmp_path / "full.zarr", workers=2)
+    assert not (tmp_path / "full.zarr" / "tiles.patches").exists()
+    assert not batch._MAKERS

@@ -29,6 +29,9 @@ def test_lists_what_can_be_mapped_without_naming_blocks(dialog: BatchDialog) -> 
     assert next(iter(dialog.sources)) == "image"  # the Input node first
     assert "focus.offsets" in dialog.sources
     assert "tiles.images" not in dialog.sources  # wired
+    # The glimpse size takes one value for the whole run: no field offers it.
+    assert "focus.size" not in dialog.sources
+    assert list(dialog.sources) == ["image", "focus.offsets"]
 
 
 def test_check_shows_items_and_chunks(dialog: BatchDialog, qtbot: Any, tmp_path: Path) -> None:
