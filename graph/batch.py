@@ -44,6 +44,8 @@ Contract:
   quarter of a worker's share and 128 MiB, and the default chunks are of equal size, their
   number a multiple of the workers; an explicit chunk that would not fit is refused
   before anything runs.
+* Threads: a chunk's kernels use ``cores // workers`` helper threads at most (1 when each
+  core already runs a chunk; :func:`blocks.kernels.pieces.thread_limit`).
 * :func:`to_dask` gives every per-item tensor as a lazy dask array chunked like the run.
 """
 
@@ -67,6 +69,7 @@ from typing import Any
 import numpy as np
 
 from blocks.errors import GraphError, MemoryLimitError, TensorBlocksError, ValidationError
+from blocks.kernels.pieces import thread_count, thread_limit
 from blocks.spec import DEFAULT_MEMORY_LIMIT, InputPort, PortKind, TensorInfo
 from graph.engine import Engine, RunReport
 from graph.fileformat import graph_from_json, graph_to_dict, graph_to_json
@@ -512,11 +515,15 @@ def _run_once(plan: BatchPlan, start: int, stop: int, names: Iterable[str]) -> R
             raise
     base_dir = None if plan.base_dir is None else Path(plan.base_dir)
     engine = _engine_for(plan)
+    # ``workers`` chunks already run at once: each chunk's kernels get their share of the
+    # cores (1 when there is a worker per core), so kernel helper threads never
+    # oversubscribe the machine. Decided from the cores and settings, never the load.
     try:
-        return engine.run(
-            plan.model(), base_dir=base_dir, seed=plan.seed, item_offset=start,
-            feeds=_feeds(plan.targets, arrays), targets=list(names),
-        )
+        with thread_limit(max(1, thread_count() // plan.workers)):
+            return engine.run(
+                plan.model(), base_dir=base_dir, seed=plan.seed, item_offset=start,
+                feeds=_feeds(plan.targets, arrays), targets=list(names),
+            )
     finally:
         engine.clear_cache()  # the chunk's outputs go with the chunk, not with the engine
 

@@ -114,6 +114,30 @@ def test_chunk_sizes_and_workers_give_identical_stores_noise_included(
     assert not all(np.isin(glimpses[i], whole[i]).all() for i in range(N_ITEMS))
 
 
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_a_chunks_kernels_get_the_cores_left_by_the_workers(
+    workers: int, dataset: tuple[Path, Path, Path], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from blocks.kernels import pieces
+    from graph.engine import Engine
+
+    graph_path, images, offsets = dataset
+    monkeypatch.delenv(pieces.THREADS_ENV, raising=False)
+    seen: list[int] = []
+    original = Engine.run
+
+    def run(self: Engine, *args: Any, **kwargs: Any) -> Any:
+        seen.append(pieces.thread_count())  # what a kernel of this chunk would use
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "run", run)
+    sources = {"image": str(images), "focus.offsets": str(offsets)}
+    Graph.load(graph_path).map(sources, tmp_path / "out.zarr", chunk=6, workers=workers)
+    assert seen and set(seen) == {max(1, pieces.thread_count() // workers)}
+    assert pieces.thread_count() == min(len(os.sched_getaffinity(0)), 4)  # not left capped
+
+
 def test_each_item_equals_a_run_of_that_item_alone(dataset: tuple[Path, Path, Path],
                                                   tmp_path: Path) -> None:
     graph_path, images, offsets = dataset
