@@ -30,9 +30,11 @@ align_corners, images 4-D, at least one channel, non-zero height and width, size
 with two elements, positive output dimensions, (nearest) height and width below 2^24,
 then the memory limit.
 
-Speed: bilinear is computed separably — the horizontal pass on the input rows that
-are used, then the vertical pass — which is the same float operations TensorFlow does
-per pixel (its ``top`` and ``bottom`` are exactly the horizontal results of two rows).
+Speed: the arithmetic runs in compiled per-pixel loops
+(:mod:`blocks.kernels.resize_loops`, imported on first use), which also spell out TF's
+denormal flushing and NaN operand order; the per-row and per-column tables (indices,
+lerps) are made here in numpy, once per call. Bands of output rows are shared by the
+kernel threads (:func:`in_row_bands`); each output value is computed alike in any band.
 """
 
 from __future__ import annotations
@@ -41,19 +43,12 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
-from blocks.kernels.float32_math import (
-    INTEGER_MODE,
-    ArithmeticMode,
-    LowFirst,
-    arithmetic_mode,
-    flush_denormals,
-    lerp,
-    to_float32,
-)
+from blocks.kernels.float32_math import to_float32
 from blocks.kernels.op_checks import (
     INT32_MAX,
     attr_error,
@@ -263,37 +258,37 @@ def resize_bilinear(
         return to_float32(images)  # TF's no-op resize: a plain conversion
     y_lo, y_hi, y_lerp = _bilinear_weights(in_h, out_h, align_corners, half_pixel_centers)
     x_lo, x_hi, x_lerp = _bilinear_weights(in_w, out_w, align_corners, half_pixel_centers)
-    # TF's SSE path (3 channels, all output columns but the last) adds in written order;
-    # its scalar code adds the product first.
-    order: LowFirst = (slice(None), slice(None), slice(0, -1)) if images.shape[3] == 3 else None
-    on_pixels = _on_pixels(x_lo, x_hi, x_lerp) and _on_pixels(y_lo, y_hi, y_lerp)
+    # TF's SSE path (3 channels, all output columns but the last) adds ``low`` first; its
+    # scalar code adds the product first.
+    low_first_end = out_w - 1 if images.shape[3] == 3 else 0
+    source = loop_source(images)
     out = np.empty(call.shape, _F32)
-    def work(batch: slice, rows_out: slice) -> None:
-        low, high = y_lo[rows_out], y_hi[rows_out]
-        if on_pixels:  # every output is an input pixel: tl + (tl - tl)*0 when tame
-            picked = to_float32(np.take(np.take(images[batch], low, axis=1), x_lo, axis=2))
-            if _plain(_mode(picked)):
-                out[batch, rows_out] = picked + _F32(0)  # -0.0 made +0.0, as TF's sum
-                return
-        count = len(low)
-        # Horizontal pass on the rows the vertical pass reads, in float32.
-        rows, row_pos = np.unique(np.concatenate([low, high]), return_inverse=True)
-        source = to_float32(images[batch][:, rows])
-        mode = INTEGER_MODE if images.dtype.kind in "iu" else _mode(source)
-        if mode.flush:
-            source = flush_denormals(source)
-        with np.errstate(invalid="ignore", over="ignore", under="ignore"):  # inf - inf: NaN
-            horizontal = lerp(np.take(source, x_lo, axis=2), np.take(source, x_hi, axis=2),
-                              x_lerp[:, None], mode, order)
-            top = np.take(horizontal, row_pos[:count], axis=1)
-            target = out[batch, rows_out]  # a view: the vertical lerp is made in place
-            bottom = np.take(horizontal, row_pos[count:], axis=1, out=target)
-            result = lerp(top, bottom, y_lerp[rows_out][:, None, None], mode, order)
-            if result is not target:
-                target[...] = result
+    loops = resize_loops()
+
+    def work(batch: slice, rows: slice) -> None:
+        loops.bilinear_rows(source, out, batch.start, min(batch.stop, call.shape[0]),
+                            rows.start, min(rows.stop, out_h), y_lo, y_hi, y_lerp,
+                            x_lo, x_hi, x_lerp, low_first_end)
 
     in_row_bands(call.shape, work, cancel)
     return out
+
+
+def resize_loops() -> ModuleType:
+    """The compiled loops, imported on first use: importing numba costs about 0.15 s, which
+    ``import blocks`` (the editor's start, ``tensorblocks check``) should not pay."""
+    from blocks.kernels import resize_loops as loops
+
+    return loops
+
+
+def loop_source(images: np.ndarray) -> np.ndarray:
+    """The images as the compiled loops read them: integers, float32 and float64 as they
+    are (the loops convert each value), half and bfloat16 converted by :func:`to_float32`
+    first (numba has no such dtypes)."""
+    if images.dtype.kind in "iu" or images.dtype in (np.float32, np.float64):
+        return np.ascontiguousarray(images)
+    return np.ascontiguousarray(to_float32(images))
 
 
 Band = tuple[slice, slice]
@@ -317,22 +312,6 @@ def in_row_bands(
                   for b in range(batch) for r in range(0, out_h, band)]
     run_pieces(len(pieces), lambda index: work(*pieces[index]), cancel,
                thread_count() if len(pieces) > 1 else 1)
-
-
-def _on_pixels(low: np.ndarray, high: np.ndarray, weight: np.ndarray) -> bool:
-    """Whether every sample falls exactly on an input pixel (e.g. halving without half
-    pixel centres)."""
-    return bool((low == high).all() and (weight == 0).all())
-
-
-def _mode(values: np.ndarray) -> ArithmeticMode:
-    # Integers are finite, far below 2^126 and at least 1 when non-zero: nothing to check.
-    return INTEGER_MODE if values.dtype.kind in "iu" else arithmetic_mode(values)
-
-
-def _plain(mode: ArithmeticMode) -> bool:
-    """Whether a lerp by 0 is ``value + 0`` for these values (no inf or NaN, no denormal)."""
-    return mode.tame and not mode.flush
 
 
 def resize_nearest_neighbor(
