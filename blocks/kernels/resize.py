@@ -260,15 +260,20 @@ def resize_bilinear(
     x_lo, x_hi, x_lerp = _bilinear_weights(in_w, out_w, align_corners, half_pixel_centers)
     # TF's SSE path (3 channels, all output columns but the last) adds ``low`` first; its
     # scalar code adds the product first.
-    low_first_end = out_w - 1 if images.shape[3] == 3 else 0
-    source = loop_source(images)
+    channels = images.shape[3]
+    low_first = np.repeat(np.arange(out_w) < out_w - 1, channels) if channels == 3 else (
+        np.zeros(out_w * channels, bool))
+    left, right = flat_indices(x_lo, channels), flat_indices(x_hi, channels)
+    x_weight = np.repeat(x_lerp, channels)
+    source = flat_rows(loop_source(images))
     out = np.empty(call.shape, _F32)
     loops = resize_loops()
 
     def work(batch: slice, rows: slice) -> None:
-        loops.bilinear_rows(source, out, batch.start, min(batch.stop, call.shape[0]),
-                            rows.start, min(rows.stop, out_h), y_lo, y_hi, y_lerp,
-                            x_lo, x_hi, x_lerp, low_first_end)
+        loops.bilinear_rows(
+            source, flat_rows(out), batch.start, min(batch.stop, call.shape[0]), rows.start,
+            min(rows.stop, out_h), y_lo, y_hi, y_lerp, left, right, x_weight, low_first,
+        )
 
     in_row_bands(call.shape, work, cancel)
     return out
@@ -280,6 +285,20 @@ def resize_loops() -> ModuleType:
     from blocks.kernels import resize_loops as loops
 
     return loops
+
+
+def flat_rows(images: np.ndarray) -> np.ndarray:
+    """``[B, H, W, C]`` as ``[B, H, W*C]`` (a view), as the compiled loops index it."""
+    return images.reshape(images.shape[0], images.shape[1], -1)
+
+
+def flat_indices(index: np.ndarray, channels: int) -> np.ndarray:
+    """Per output float of a row (``x*C + c``), the flat index ``index[x]*C + c`` of its
+    source float in an input row, unsigned (numba checks signed indices for wraparound,
+    which keeps its loops from vectorising)."""
+    flat = index.astype(np.uint64)[:, None] * np.uint64(channels) + np.arange(
+        channels, dtype=np.uint64)
+    return flat.reshape(-1)
 
 
 def loop_source(images: np.ndarray) -> np.ndarray:

@@ -44,6 +44,8 @@ import numpy as np
 from blocks.kernels.resize import (
     ResizeOptions,
     checked_resize,
+    flat_indices,
+    flat_rows,
     in_row_bands,
     loop_source,
     resize_loops,
@@ -113,15 +115,19 @@ def resize_bicubic(
     align_corners, half_pixel_centers = call.align_corners, call.half_pixel_centers
     rows, row_weights = _cubic_taps(images.shape[1], out_h, align_corners, half_pixel_centers)
     cols, col_weights = _cubic_taps(images.shape[2], out_w, align_corners, half_pixel_centers)
-    used_cols = np.unique(cols)
-    source = loop_source(images)
+    channels = images.shape[3]
+    taps = np.stack([flat_indices(c, channels) for c in cols])
+    tap_weights = np.repeat(col_weights, channels, axis=1)
+    # The vertical sums cover the input floats from the first to the last column read.
+    first, stop = int(cols.min()) * channels, (int(cols.max()) + 1) * channels
+    source = flat_rows(loop_source(images))
     out = np.empty(call.shape, _F32)
     loops = resize_loops()
 
     def work(batch: slice, rows_out: slice) -> None:
-        loops.bicubic_rows(source, out, batch.start, min(batch.stop, call.shape[0]),
+        loops.bicubic_rows(source, flat_rows(out), batch.start, min(batch.stop, call.shape[0]),
                            rows_out.start, min(rows_out.stop, out_h), rows, row_weights,
-                           cols, col_weights, used_cols)
+                           taps, tap_weights, first, stop)
 
     in_row_bands(call.shape, work, cancel)
     return out
@@ -182,20 +188,26 @@ def resize_area(
     # is empty: TF adds it whenever start + 1 != end, reading pixel 0 again).
     first, stop, left, right = _area_cells(in_w, out_w, width_scale)
     last = stop - 1
-    col_first_weight = _area_weight(first, left, right, width_scale)
-    col_last_weight = _area_weight(last, left, right, width_scale)
-    source = loop_source(images)
+    channels = images.shape[3]
+
+    def per_float(values: np.ndarray) -> np.ndarray:
+        return np.repeat(values, channels)
+
+    first_weight = per_float(_area_weight(first, left, right, width_scale))
+    last_weight = per_float(_area_weight(last, left, right, width_scale))
+    first_index = flat_indices(np.clip(first, 0, in_w - 1), channels)
+    last_index = flat_indices(np.clip(last, 0, in_w - 1), channels)
+    edge = flat_indices(np.full(out_w, in_w - 1), channels)
+    count = per_float(stop - first)
+    source = flat_rows(loop_source(images))
     out = np.empty(shape, _F32)
     loops = resize_loops()
 
-    def clamp(index: np.ndarray) -> np.ndarray:
-        return np.clip(index, 0, in_w - 1)
-
     def work(batch: slice, rows_out: slice) -> None:
-        loops.area_rows(source, out, batch.start, min(batch.stop, shape[0]), rows_out.start,
-                        min(rows_out.stop, out_h), start, row_count, row_weights,
-                        clamp(first), clamp(last), stop - first, col_first_weight,
-                        col_last_weight, scale)
+        loops.area_rows(source, flat_rows(out), batch.start, min(batch.stop, shape[0]),
+                        rows_out.start, min(rows_out.stop, out_h), start, row_count,
+                        row_weights, first_index, last_index, edge, count, first_weight,
+                        last_weight, channels, scale)
 
     in_row_bands(shape, work, cancel)
     return out

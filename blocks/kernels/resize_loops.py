@@ -44,10 +44,9 @@ _jit = numba.njit(cache=True, nogil=True)
 
 @_jit
 def _flush(value: np.float32) -> np.float32:
-    """A denormal as a zero of its sign (``value * 0`` keeps the sign)."""
-    if value < _TINY and value > -_TINY:
-        return _F32(value * _ZERO)
-    return value
+    """A denormal as a zero of its sign (``value * 0`` keeps the sign); a select, so
+    loops over it vectorise."""
+    return _F32(value * _ZERO) if abs(value) < _TINY else value
 
 
 @_jit
@@ -59,11 +58,10 @@ def _load(value: np.generic) -> np.float32:
 @_jit
 def _add(first: np.float32, second: np.float32) -> np.float32:
     """``first + second`` as x86 adds them: of two NaNs ``first``'s survives; flushed."""
-    if first != first:
-        # first's NaN, quieted (sign and payload kept). Not ``first + 0``: LLVM folds that
-        # to ``first`` once it knows first is NaN, which would pass a signalling NaN on.
-        return _F32(first * first)
-    return _flush(_F32(first + second))
+    total = _flush(_F32(first + second))
+    # first's NaN, quieted (sign and payload kept). Not ``first + 0``: LLVM folds that to
+    # ``first`` once it knows first is NaN, which would pass a signalling NaN on.
+    return _F32(first * first) if first != first else total
 
 
 @_jit
@@ -78,37 +76,58 @@ def _lerp(low: np.float32, high: np.float32, weight: np.float32, low_first: bool
     (TF's vector loops), else the product first (its scalar code)."""
     # A difference is not commutative: x86 keeps high's NaN when both are NaN.
     product = _mul(_flush(_F32(high - low)), weight)
-    return _add(low, product) if low_first else _add(product, low)
+    in_order = _add(low, product)
+    swapped = _add(product, low)
+    return in_order if low_first else swapped
+
+
+@_jit
+def _horizontal(
+    row: np.ndarray, left: np.ndarray, right: np.ndarray, weight: np.ndarray,
+    low_first: np.ndarray, result: np.ndarray,
+) -> None:
+    """One input row's x lerps, per output float (flat indices into the row)."""
+    for k in range(result.shape[0]):
+        result[k] = _lerp(_load(row[left[k]]), _load(row[right[k]]), weight[k], low_first[k])
 
 
 @_jit
 def bilinear_rows(
     source: np.ndarray, out: np.ndarray, b0: int, b1: int, y0: int, y1: int,
     y_low: np.ndarray, y_high: np.ndarray, y_lerp: np.ndarray,
-    x_low: np.ndarray, x_high: np.ndarray, x_lerp: np.ndarray, low_first_end: int,
+    left: np.ndarray, right: np.ndarray, weight: np.ndarray, low_first: np.ndarray,
 ) -> None:
-    """ResizeBilinear per pixel: ``top`` and ``bottom`` lerps along x, then along y.
+    """ResizeBilinear: per output row, the x lerps of its top and bottom input rows
+    (``top`` and ``bottom`` of TF's per-pixel code, kept while the next row reads the same
+    input row), then the y lerp.
 
-    Output columns below ``low_first_end`` add ``low`` first in every lerp.
+    ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``; ``left``/``right`` (unsigned),
+    ``weight`` and ``low_first`` give per output float of a row the flat source indices,
+    the x lerp and whether every lerp adds ``low`` first.
     """
-    channels = source.shape[3]
-    out_w = out.shape[2]
+    count = out.shape[2]
+    top = np.empty(count, _F32)
+    bottom = np.empty(count, _F32)
     for b in range(b0, b1):
+        top_index = -1
+        bottom_index = -1
         for y in range(y0, y1):
-            top_row = y_low[y]
-            bottom_row = y_high[y]
+            upper = y_low[y]
+            lower = y_high[y]
+            if upper != top_index:
+                if upper == bottom_index:
+                    top, bottom = bottom, top
+                    top_index, bottom_index = bottom_index, top_index
+                else:
+                    _horizontal(source[b, upper], left, right, weight, low_first, top)
+                    top_index = upper
+            if lower != bottom_index:
+                _horizontal(source[b, lower], left, right, weight, low_first, bottom)
+                bottom_index = lower
+            target = out[b, y]
             weight_y = y_lerp[y]
-            for x in range(out_w):
-                left = x_low[x]
-                right = x_high[x]
-                weight_x = x_lerp[x]
-                low_first = x < low_first_end
-                for c in range(channels):
-                    top = _lerp(_load(source[b, top_row, left, c]),
-                                _load(source[b, top_row, right, c]), weight_x, low_first)
-                    bottom = _lerp(_load(source[b, bottom_row, left, c]),
-                                   _load(source[b, bottom_row, right, c]), weight_x, low_first)
-                    out[b, y, x, c] = _lerp(top, bottom, weight_y, low_first)
+            for k in range(count):
+                target[k] = _lerp(top[k], bottom[k], weight_y, low_first[k])
 
 
 @_jit
@@ -126,88 +145,85 @@ def _weighted_four(
 @_jit
 def bicubic_rows(
     source: np.ndarray, out: np.ndarray, b0: int, b1: int, y0: int, y1: int,
-    rows: np.ndarray, row_weights: np.ndarray, cols: np.ndarray, col_weights: np.ndarray,
-    used_cols: np.ndarray,
+    rows: np.ndarray, row_weights: np.ndarray, taps: np.ndarray, tap_weights: np.ndarray,
+    first: int, stop: int,
 ) -> None:
-    """ResizeBicubic per output row: the 4-row weighted sum of every input column the row
-    reads, then per output pixel the 4-column weighted sum of those.
+    """ResizeBicubic per output row: the 4-row weighted sums of the input floats
+    ``first .. stop-1`` of a row (the columns the taps read), then per output float the
+    4-tap weighted sum of those.
 
-    ``rows``/``row_weights`` are ``[4, h]``, ``cols``/``col_weights`` ``[4, w]``,
-    ``used_cols`` the input columns ``cols`` names (each once).
+    ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``; ``rows``/``row_weights`` are
+    ``[4, h]``, ``taps`` (unsigned flat indices into a row) and ``tap_weights``
+    ``[4, w*C]``.
     """
-    channels = source.shape[3]
-    out_w = out.shape[2]
-    columns = np.empty((source.shape[2], channels), _F32)
+    count = out.shape[2]
+    columns = np.zeros(source.shape[2], _F32)
+    used = columns[first:stop]
     for b in range(b0, b1):
         for y in range(y0, y1):
-            r0, r1, r2, r3 = rows[0, y], rows[1, y], rows[2, y], rows[3, y]
             w0, w1 = row_weights[0, y], row_weights[1, y]
             w2, w3 = row_weights[2, y], row_weights[3, y]
-            for k in range(used_cols.shape[0]):
-                j = used_cols[k]
-                for c in range(channels):
-                    columns[j, c] = _weighted_four(
-                        _load(source[b, r0, j, c]), _load(source[b, r1, j, c]),
-                        _load(source[b, r2, j, c]), _load(source[b, r3, j, c]),
-                        w0, w1, w2, w3,
-                    )
-            for x in range(out_w):
-                c0, c1, c2, c3 = cols[0, x], cols[1, x], cols[2, x], cols[3, x]
-                v0, v1 = col_weights[0, x], col_weights[1, x]
-                v2, v3 = col_weights[2, x], col_weights[3, x]
-                for c in range(channels):
-                    out[b, y, x, c] = _weighted_four(
-                        columns[c0, c], columns[c1, c], columns[c2, c], columns[c3, c],
-                        v0, v1, v2, v3,
-                    )
+            s0 = source[b, rows[0, y], first:stop]
+            s1 = source[b, rows[1, y], first:stop]
+            s2 = source[b, rows[2, y], first:stop]
+            s3 = source[b, rows[3, y], first:stop]
+            for k in range(used.shape[0]):
+                used[k] = _weighted_four(_load(s0[k]), _load(s1[k]), _load(s2[k]),
+                                         _load(s3[k]), w0, w1, w2, w3)
+            target = out[b, y]
+            for k in range(count):
+                target[k] = _weighted_four(
+                    columns[taps[0, k]], columns[taps[1, k]], columns[taps[2, k]],
+                    columns[taps[3, k]], tap_weights[0, k], tap_weights[1, k],
+                    tap_weights[2, k], tap_weights[3, k],
+                )
 
 
 @_jit
 def area_rows(
     source: np.ndarray, out: np.ndarray, b0: int, b1: int, y0: int, y1: int,
     row_start: np.ndarray, row_count: np.ndarray, row_weights: np.ndarray,
-    col_first: np.ndarray, col_last: np.ndarray, col_count: np.ndarray,
-    col_first_weight: np.ndarray, col_last_weight: np.ndarray, scale: np.float32,
+    first: np.ndarray, last: np.ndarray, edge: np.ndarray, count: np.ndarray,
+    first_weight: np.ndarray, last_weight: np.ndarray, channels: int, scale: np.float32,
 ) -> None:
-    """ResizeArea per output row: per input row it covers, ``sum_y`` per output column
-    (first pixel weighted, whole pixels added, then the weighted last pixel added before
-    the running sum), then ``sum = sum_y*weight + sum`` over the rows and ``sum*scale``.
+    """ResizeArea per output row: per input row it covers, ``sum_y`` per output float
+    (first pixel weighted, the whole pixels after it added, then the weighted last pixel
+    added before the running sum), then ``sum = sum_y*weight + sum`` over the rows (from
+    +0.0) and ``sum*scale``.
 
-    Rows ``row_start[y] .. row_start[y] + row_count[y] - 1`` (clamped to the image) weigh
-    ``row_weights[y, step]``. Column ``x`` reads ``col_first[x]``, the whole pixels after
-    it up to ``col_count[x] - 2`` steps, and ``col_last[x]`` when ``col_count[x] != 1``
-    (indices already clamped, as TF reads them).
+    ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``. Rows ``row_start[y] ..
+    row_start[y] + row_count[y] - 1`` (clamped to the image) weigh ``row_weights[y, step]``.
+    Per output float, ``first``/``last`` are the flat (unsigned, clamped) indices of its
+    cell's first and last pixel and ``count`` its cell's width in pixels: the whole pixels
+    are steps ``1 .. count-2`` after ``first`` (clamped to ``edge``, the float's index in
+    the row's last pixel) and the last pixel is added when ``count != 1``.
     """
-    channels = source.shape[3]
     in_h = source.shape[1]
-    in_w = source.shape[2]
-    out_w = out.shape[2]
-    row_sum = np.empty(channels, _F32)
+    size = out.shape[2]
+    pixel = np.uint64(channels)
+    row_sum = np.empty(size, _F32)
+    widest = 0
+    for k in range(size):
+        widest = max(widest, count[k])
     for b in range(b0, b1):
         for y in range(y0, y1):
             target = out[b, y]
-            target[:] = _ZERO
+            for k in range(size):
+                target[k] = _ZERO
             for step in range(row_count[y]):
-                i = min(row_start[y] + step, in_h - 1)
+                row = source[b, min(row_start[y] + step, in_h - 1)]
                 weight_y = row_weights[y, step]
-                for x in range(out_w):
-                    first = col_first[x]
-                    count = col_count[x]
-                    weight = col_first_weight[x]
-                    for c in range(channels):
-                        row_sum[c] = _mul(_load(source[b, i, first, c]), weight)
-                    for k in range(1, count - 1):
-                        j = min(first + k, in_w - 1)
-                        for c in range(channels):
-                            row_sum[c] = _add(row_sum[c], _load(source[b, i, j, c]))
-                    if count != 1:
-                        last = col_last[x]
-                        weight = col_last_weight[x]
-                        for c in range(channels):
-                            row_sum[c] = _add(_mul(_load(source[b, i, last, c]), weight),
-                                              row_sum[c])
-                    for c in range(channels):
-                        target[x, c] = _add(_mul(row_sum[c], weight_y), target[x, c])
-            for x in range(out_w):
-                for c in range(channels):
-                    target[x, c] = _mul(target[x, c], scale)
+                for k in range(size):
+                    row_sum[k] = _mul(_load(row[first[k]]), first_weight[k])
+                for step_x in range(1, widest - 1):
+                    shift = np.uint64(step_x) * pixel
+                    for k in range(size):
+                        summed = _add(row_sum[k], _load(row[min(first[k] + shift, edge[k])]))
+                        row_sum[k] = summed if step_x < count[k] - 1 else row_sum[k]
+                for k in range(size):
+                    summed = _add(_mul(_load(row[last[k]]), last_weight[k]), row_sum[k])
+                    row_sum[k] = summed if count[k] != 1 else row_sum[k]
+                for k in range(size):
+                    target[k] = _add(_mul(row_sum[k], weight_y), target[k])
+            for k in range(size):
+                target[k] = _mul(target[k], scale)
