@@ -273,6 +273,7 @@ def resize_bilinear(
         loops.bilinear_rows(
             source, flat_rows(out), batch.start, min(batch.stop, call.shape[0]), rows.start,
             min(rows.stop, out_h), y_lo, y_hi, y_lerp, left, right, x_weight, low_first,
+            tame_limit(4.0),  # a difference of two values is at most twice the larger
         )
 
     in_row_bands(call.shape, work, cancel)
@@ -299,6 +300,12 @@ def flat_indices(index: np.ndarray, channels: int) -> np.ndarray:
     flat = index.astype(np.uint64)[:, None] * np.uint64(channels) + np.arange(
         channels, dtype=np.uint64)
     return flat.reshape(-1)
+
+
+def tame_limit(growth: float) -> np.float32:
+    """The magnitude below which inputs keep every result of a resize finite, when no
+    result exceeds ``growth`` times the largest input (the compiled loops' plain path)."""
+    return _F32(min(2.0**126 / growth, 2.0**126))
 
 
 def loop_source(images: np.ndarray) -> np.ndarray:

@@ -51,6 +51,7 @@ from blocks.kernels.resize import (
     resize_loops,
     resize_scale,
     source_coordinates,
+    tame_limit,
 )
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
@@ -127,7 +128,8 @@ def resize_bicubic(
     def work(batch: slice, rows_out: slice) -> None:
         loops.bicubic_rows(source, flat_rows(out), batch.start, min(batch.stop, call.shape[0]),
                            rows_out.start, min(rows_out.stop, out_h), rows, row_weights,
-                           taps, tap_weights, first, stop)
+                           taps, tap_weights, first, stop,
+                           tame_limit(32.0))  # two passes of 4 weights up to ~1.3
 
     in_row_bands(call.shape, work, cancel)
     return out
@@ -207,7 +209,8 @@ def resize_area(
         loops.area_rows(source, flat_rows(out), batch.start, min(batch.stop, shape[0]),
                         rows_out.start, min(rows_out.stop, out_h), start, row_count,
                         row_weights, first_index, last_index, edge, count, first_weight,
-                        last_weight, channels, scale)
+                        last_weight, channels, scale,
+                        tame_limit(float(in_h) * float(in_w) * 4.0))  # a sum of cells
 
     in_row_bands(shape, work, cancel)
     return out

@@ -39,56 +39,120 @@ _ZERO = np.float32(0)
 #: The smallest normal float32: anything smaller in magnitude is denormal (or zero).
 _TINY = np.float32(np.finfo(np.float32).tiny)
 
+#: Below this magnitude a non-zero input sends its row to the careful arithmetic.
+_SMALL = np.float32(2.0**-30)
+
 _jit = numba.njit(cache=True, nogil=True)
+#: Small helpers and loop bodies inlined in numba's IR, so that a constant ``careful``
+#: passed at the call site removes the other case's checks from the compiled loop.
+_inline = numba.njit(cache=True, nogil=True, inline="always")
 
 
-@_jit
-def _flush(value: np.float32) -> np.float32:
+@_inline
+def _flush(value: np.float32, careful: bool) -> np.float32:
     """A denormal as a zero of its sign (``value * 0`` keeps the sign); a select, so
     loops over it vectorise."""
+    if not careful:
+        return value
     return _F32(value * _ZERO) if abs(value) < _TINY else value
 
 
-@_jit
-def _load(value: np.generic) -> np.float32:
+@_inline
+def _load(value: np.generic, careful: bool) -> np.float32:
     """A source value as TF's arithmetic reads it: float32, a denormal as zero."""
-    return _flush(_F32(value))
+    return _flush(_F32(value), careful)
 
 
-@_jit
-def _add(first: np.float32, second: np.float32) -> np.float32:
+@_inline
+def _add(first: np.float32, second: np.float32, careful: bool) -> np.float32:
     """``first + second`` as x86 adds them: of two NaNs ``first``'s survives; flushed."""
-    total = _flush(_F32(first + second))
+    total = _flush(_F32(first + second), careful)
+    if not careful:
+        return total
     # first's NaN, quieted (sign and payload kept). Not ``first + 0``: LLVM folds that to
     # ``first`` once it knows first is NaN, which would pass a signalling NaN on.
     return _F32(first * first) if first != first else total
 
 
-@_jit
-def _mul(value: np.float32, weight: np.float32) -> np.float32:
+@_inline
+def _mul(value: np.float32, weight: np.float32, careful: bool) -> np.float32:
     """``value * weight``, flushed (weights are never NaN: the operand order cannot show)."""
-    return _flush(_F32(value * weight))
+    return _flush(_F32(value * weight), careful)
 
 
-@_jit
-def _lerp(low: np.float32, high: np.float32, weight: np.float32, low_first: bool) -> np.float32:
+@_inline
+def _lerp(
+    low: np.float32, high: np.float32, weight: np.float32, low_first: bool, careful: bool
+) -> np.float32:
     """TF's ``low + (high - low)*weight``; ``low_first``: the last sum adds ``low`` first
     (TF's vector loops), else the product first (its scalar code)."""
     # A difference is not commutative: x86 keeps high's NaN when both are NaN.
-    product = _mul(_flush(_F32(high - low)), weight)
-    in_order = _add(low, product)
-    swapped = _add(product, low)
+    product = _mul(_flush(_F32(high - low), careful), weight, careful)
+    in_order = _add(low, product, careful)
+    swapped = _add(product, low, careful)
     return in_order if low_first else swapped
 
 
 @_jit
+def _is_tame(values: np.ndarray, limit: np.float32) -> bool:
+    """Whether plain float32 arithmetic on ``values`` gives TF's bits: every value is zero
+    or of a magnitude in ``[2^-30, limit)`` (no NaN, no infinity, no denormal).
+
+    From such values no denormal can arise in a resize (its weights are at least 2^-55,
+    so a difference, product or sum that is not zero stays above 2^-110) and, with
+    ``limit`` = 2^126 over the largest growth of a result, nothing overflows; then no
+    NaN arises and the operand order of a sum cannot show.
+    """
+    tame = True
+    for k in range(values.shape[0]):
+        magnitude = abs(_F32(values[k]))
+        tame &= (magnitude < limit) & ((magnitude >= _SMALL) | (magnitude == _ZERO))
+    return tame
+
+
+@_jit
+def _row_careful(
+    source: np.ndarray, b: int, row: int, first: int, stop: int, known: np.ndarray,
+    limit: np.float32,
+) -> bool:
+    """Whether input row ``row`` of image ``b`` needs the careful arithmetic (floats
+    ``first .. stop-1`` judged); remembered in ``known`` (-1: not judged yet)."""
+    if known[row] < 0:
+        known[row] = 0 if _is_tame(source[b, row, first:stop], limit) else 1
+    return known[row] == 1
+
+
+@_inline
 def _horizontal(
     row: np.ndarray, left: np.ndarray, right: np.ndarray, weight: np.ndarray,
-    low_first: np.ndarray, result: np.ndarray,
+    low_first: np.ndarray, result: np.ndarray, careful: bool,
 ) -> None:
     """One input row's x lerps, per output float (flat indices into the row)."""
     for k in range(result.shape[0]):
-        result[k] = _lerp(_load(row[left[k]]), _load(row[right[k]]), weight[k], low_first[k])
+        result[k] = _lerp(_load(row[left[k]], careful), _load(row[right[k]], careful),
+                          weight[k], low_first[k], careful)
+
+
+@_jit
+def _horizontal_row(
+    row: np.ndarray, left: np.ndarray, right: np.ndarray, weight: np.ndarray,
+    low_first: np.ndarray, result: np.ndarray, careful: bool,
+) -> None:
+    # Each call site passes a constant, so the inlined loop is compiled without the checks
+    # of the other case.
+    if careful:
+        _horizontal(row, left, right, weight, low_first, result, True)
+    else:
+        _horizontal(row, left, right, weight, low_first, result, False)
+
+
+@_inline
+def _vertical(
+    top: np.ndarray, bottom: np.ndarray, weight: np.float32, low_first: np.ndarray,
+    result: np.ndarray, careful: bool,
+) -> None:
+    for k in range(result.shape[0]):
+        result[k] = _lerp(top[k], bottom[k], weight, low_first[k], careful)
 
 
 @_jit
@@ -96,6 +160,7 @@ def bilinear_rows(
     source: np.ndarray, out: np.ndarray, b0: int, b1: int, y0: int, y1: int,
     y_low: np.ndarray, y_high: np.ndarray, y_lerp: np.ndarray,
     left: np.ndarray, right: np.ndarray, weight: np.ndarray, low_first: np.ndarray,
+    limit: np.float32,
 ) -> None:
     """ResizeBilinear: per output row, the x lerps of its top and bottom input rows
     (``top`` and ``bottom`` of TF's per-pixel code, kept while the next row reads the same
@@ -103,50 +168,84 @@ def bilinear_rows(
 
     ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``; ``left``/``right`` (unsigned),
     ``weight`` and ``low_first`` give per output float of a row the flat source indices,
-    the x lerp and whether every lerp adds ``low`` first.
+    the x lerp and whether every lerp adds ``low`` first. Rows judged by
+    :func:`_is_tame` under ``limit`` use plain arithmetic.
     """
     count = out.shape[2]
+    width = source.shape[2]
     top = np.empty(count, _F32)
     bottom = np.empty(count, _F32)
+    known = np.empty(source.shape[1], np.int8)
     for b in range(b0, b1):
+        known[:] = -1
         top_index = -1
         bottom_index = -1
         for y in range(y0, y1):
             upper = y_low[y]
             lower = y_high[y]
+            # Both rows judged (no short circuit): each row's own pass reads its verdict.
+            careful_upper = _row_careful(source, b, upper, 0, width, known, limit)
+            careful_lower = _row_careful(source, b, lower, 0, width, known, limit)
+            careful = careful_upper or careful_lower
             if upper != top_index:
                 if upper == bottom_index:
                     top, bottom = bottom, top
                     top_index, bottom_index = bottom_index, top_index
                 else:
-                    _horizontal(source[b, upper], left, right, weight, low_first, top)
+                    _horizontal_row(source[b, upper], left, right, weight, low_first, top,
+                                    known[upper] == 1)
                     top_index = upper
             if lower != bottom_index:
-                _horizontal(source[b, lower], left, right, weight, low_first, bottom)
+                if lower == top_index:
+                    bottom[:] = top
+                else:
+                    _horizontal_row(source[b, lower], left, right, weight, low_first,
+                                    bottom, known[lower] == 1)
                 bottom_index = lower
             target = out[b, y]
-            weight_y = y_lerp[y]
-            for k in range(count):
-                target[k] = _lerp(top[k], bottom[k], weight_y, low_first[k])
+            if careful:
+                _vertical(top, bottom, y_lerp[y], low_first, target, True)
+            else:
+                _vertical(top, bottom, y_lerp[y], low_first, target, False)
 
 
-@_jit
+@_inline
 def _weighted_four(
     v0: np.float32, v1: np.float32, v2: np.float32, v3: np.float32,
-    w0: np.float32, w1: np.float32, w2: np.float32, w3: np.float32,
+    w0: np.float32, w1: np.float32, w2: np.float32, w3: np.float32, careful: bool,
 ) -> np.float32:
     """``((v0*w0 + v1*w1) + v2*w2) + v3*w3``: TF's code adds the running sum first only in
     the first addition (measured with tagged NaNs)."""
-    total = _add(_mul(v0, w0), _mul(v1, w1))
-    total = _add(_mul(v2, w2), total)
-    return _add(_mul(v3, w3), total)
+    total = _add(_mul(v0, w0, careful), _mul(v1, w1, careful), careful)
+    total = _add(_mul(v2, w2, careful), total, careful)
+    return _add(_mul(v3, w3, careful), total, careful)
+
+
+@_inline
+def _bicubic_row(
+    s0: np.ndarray, s1: np.ndarray, s2: np.ndarray, s3: np.ndarray,
+    row_weights: np.ndarray, y: int, used: np.ndarray, columns: np.ndarray,
+    taps: np.ndarray, tap_weights: np.ndarray, target: np.ndarray, careful: bool,
+) -> None:
+    w0, w1 = row_weights[0, y], row_weights[1, y]
+    w2, w3 = row_weights[2, y], row_weights[3, y]
+    for k in range(used.shape[0]):
+        used[k] = _weighted_four(_load(s0[k], careful), _load(s1[k], careful),
+                                 _load(s2[k], careful), _load(s3[k], careful),
+                                 w0, w1, w2, w3, careful)
+    for k in range(target.shape[0]):
+        target[k] = _weighted_four(
+            columns[taps[0, k]], columns[taps[1, k]], columns[taps[2, k]],
+            columns[taps[3, k]], tap_weights[0, k], tap_weights[1, k],
+            tap_weights[2, k], tap_weights[3, k], careful,
+        )
 
 
 @_jit
 def bicubic_rows(
     source: np.ndarray, out: np.ndarray, b0: int, b1: int, y0: int, y1: int,
     rows: np.ndarray, row_weights: np.ndarray, taps: np.ndarray, tap_weights: np.ndarray,
-    first: int, stop: int,
+    first: int, stop: int, limit: np.float32,
 ) -> None:
     """ResizeBicubic per output row: the 4-row weighted sums of the input floats
     ``first .. stop-1`` of a row (the columns the taps read), then per output float the
@@ -154,29 +253,58 @@ def bicubic_rows(
 
     ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``; ``rows``/``row_weights`` are
     ``[4, h]``, ``taps`` (unsigned flat indices into a row) and ``tap_weights``
-    ``[4, w*C]``.
+    ``[4, w*C]``. Output rows whose four input rows are tame (:func:`_is_tame` under
+    ``limit``) use plain arithmetic.
     """
-    count = out.shape[2]
     columns = np.zeros(source.shape[2], _F32)
     used = columns[first:stop]
+    known = np.empty(source.shape[1], np.int8)
     for b in range(b0, b1):
+        known[:] = -1
         for y in range(y0, y1):
-            w0, w1 = row_weights[0, y], row_weights[1, y]
-            w2, w3 = row_weights[2, y], row_weights[3, y]
+            careful = False
+            for tap in range(4):
+                careful |= _row_careful(source, b, rows[tap, y], first, stop, known, limit)
             s0 = source[b, rows[0, y], first:stop]
             s1 = source[b, rows[1, y], first:stop]
             s2 = source[b, rows[2, y], first:stop]
             s3 = source[b, rows[3, y], first:stop]
-            for k in range(used.shape[0]):
-                used[k] = _weighted_four(_load(s0[k]), _load(s1[k]), _load(s2[k]),
-                                         _load(s3[k]), w0, w1, w2, w3)
-            target = out[b, y]
-            for k in range(count):
-                target[k] = _weighted_four(
-                    columns[taps[0, k]], columns[taps[1, k]], columns[taps[2, k]],
-                    columns[taps[3, k]], tap_weights[0, k], tap_weights[1, k],
-                    tap_weights[2, k], tap_weights[3, k],
-                )
+            if careful:
+                _bicubic_row(s0, s1, s2, s3, row_weights, y, used, columns, taps,
+                             tap_weights, out[b, y], True)
+            else:
+                _bicubic_row(s0, s1, s2, s3, row_weights, y, used, columns, taps,
+                             tap_weights, out[b, y], False)
+
+
+@_inline
+def _area_row(
+    row: np.ndarray, weight_y: np.float32, first: np.ndarray, last: np.ndarray,
+    edge: np.ndarray, count: np.ndarray, first_weight: np.ndarray, last_weight: np.ndarray,
+    pixel: np.uint64, widest: int, row_sum: np.ndarray, target: np.ndarray, careful: bool,
+) -> None:
+    """One input row's ``sum_y`` per output float, weighted and added into ``target``."""
+    size = target.shape[0]
+    for k in range(size):
+        row_sum[k] = _mul(_load(row[first[k]], careful), first_weight[k], careful)
+    for step_x in range(1, widest - 1):
+        shift = np.uint64(step_x) * pixel
+        for k in range(size):
+            summed = _add(row_sum[k], _load(row[min(first[k] + shift, edge[k])], careful),
+                          careful)
+            row_sum[k] = summed if step_x < count[k] - 1 else row_sum[k]
+    for k in range(size):
+        summed = _add(_mul(_load(row[last[k]], careful), last_weight[k], careful),
+                      row_sum[k], careful)
+        row_sum[k] = summed if count[k] != 1 else row_sum[k]
+    for k in range(size):
+        target[k] = _add(_mul(row_sum[k], weight_y, careful), target[k], careful)
+
+
+@_inline
+def _scaled(target: np.ndarray, scale: np.float32, careful: bool) -> None:
+    for k in range(target.shape[0]):
+        target[k] = _mul(target[k], scale, careful)
 
 
 @_jit
@@ -185,6 +313,7 @@ def area_rows(
     row_start: np.ndarray, row_count: np.ndarray, row_weights: np.ndarray,
     first: np.ndarray, last: np.ndarray, edge: np.ndarray, count: np.ndarray,
     first_weight: np.ndarray, last_weight: np.ndarray, channels: int, scale: np.float32,
+    limit: np.float32,
 ) -> None:
     """ResizeArea per output row: per input row it covers, ``sum_y`` per output float
     (first pixel weighted, the whole pixels after it added, then the weighted last pixel
@@ -196,34 +325,37 @@ def area_rows(
     Per output float, ``first``/``last`` are the flat (unsigned, clamped) indices of its
     cell's first and last pixel and ``count`` its cell's width in pixels: the whole pixels
     are steps ``1 .. count-2`` after ``first`` (clamped to ``edge``, the float's index in
-    the row's last pixel) and the last pixel is added when ``count != 1``.
+    the row's last pixel) and the last pixel is added when ``count != 1``. Output rows
+    whose input rows are tame (:func:`_is_tame` under ``limit``) use plain arithmetic.
     """
     in_h = source.shape[1]
+    width = source.shape[2]
     size = out.shape[2]
     pixel = np.uint64(channels)
     row_sum = np.empty(size, _F32)
     widest = 0
     for k in range(size):
         widest = max(widest, count[k])
+    known = np.empty(in_h, np.int8)
     for b in range(b0, b1):
+        known[:] = -1
         for y in range(y0, y1):
+            careful = False
+            for step in range(row_count[y]):
+                index = min(row_start[y] + step, in_h - 1)
+                careful |= _row_careful(source, b, index, 0, width, known, limit)
             target = out[b, y]
-            for k in range(size):
-                target[k] = _ZERO
+            target[:] = _ZERO
             for step in range(row_count[y]):
                 row = source[b, min(row_start[y] + step, in_h - 1)]
                 weight_y = row_weights[y, step]
-                for k in range(size):
-                    row_sum[k] = _mul(_load(row[first[k]]), first_weight[k])
-                for step_x in range(1, widest - 1):
-                    shift = np.uint64(step_x) * pixel
-                    for k in range(size):
-                        summed = _add(row_sum[k], _load(row[min(first[k] + shift, edge[k])]))
-                        row_sum[k] = summed if step_x < count[k] - 1 else row_sum[k]
-                for k in range(size):
-                    summed = _add(_mul(_load(row[last[k]]), last_weight[k]), row_sum[k])
-                    row_sum[k] = summed if count[k] != 1 else row_sum[k]
-                for k in range(size):
-                    target[k] = _add(_mul(row_sum[k], weight_y), target[k])
-            for k in range(size):
-                target[k] = _mul(target[k], scale)
+                if careful:
+                    _area_row(row, weight_y, first, last, edge, count, first_weight,
+                              last_weight, pixel, widest, row_sum, target, True)
+                else:
+                    _area_row(row, weight_y, first, last, edge, count, first_weight,
+                              last_weight, pixel, widest, row_sum, target, False)
+            if careful:
+                _scaled(target, scale, True)
+            else:
+                _scaled(target, scale, False)
