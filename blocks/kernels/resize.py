@@ -34,7 +34,7 @@ Speed: the arithmetic runs in compiled per-pixel loops
 (:mod:`blocks.kernels.resize_loops`, imported on first use), which also spell out TF's
 denormal flushing and NaN operand order; the per-row and per-column tables (indices,
 lerps) are made here in numpy, once per call. Bands of output rows are shared by the
-kernel threads (:func:`in_row_bands`); each output value is computed alike in any band.
+kernel threads (:func:`in_row_pieces`); each output value is computed alike in any band.
 """
 
 from __future__ import annotations
@@ -67,6 +67,9 @@ _F32 = np.float32
 _HALF = _F32(0.5)
 #: Output floats per band of a separable resize (1 MiB: measured best of 2^17..2^21).
 _PIECE = 1 << 18
+#: Outputs below this many floats are made by the calling thread alone (handing pieces to
+#: a helper costs more than it saves).
+_SHARED_MIN = 1 << 15
 
 #: The dtypes TensorFlow's resize ops take (all four share the list).
 RESIZE_DTYPES = dtypes(
@@ -269,14 +272,13 @@ def resize_bilinear(
     out = np.empty(call.shape, _F32)
     loops = resize_loops()
 
-    def work(batch: slice, rows: slice) -> None:
+    def work(start: int, stop: int) -> None:
         loops.bilinear_rows(
-            source, flat_rows(out), batch.start, min(batch.stop, call.shape[0]), rows.start,
-            min(rows.stop, out_h), y_lo, y_hi, y_lerp, left, right, x_weight, low_first,
-            tame_limit(4.0),  # a difference of two values is at most twice the larger
+            source, flat_rows(out), start, stop, y_lo, y_hi, y_lerp, left, right, x_weight,
+            low_first, tame_limit(4.0),  # a difference of two values is at most twice the larger
         )
 
-    in_row_bands(call.shape, work, cancel)
+    in_row_pieces(call.shape, work, cancel)
     return out
 
 
@@ -317,27 +319,21 @@ def loop_source(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(to_float32(images))
 
 
-Band = tuple[slice, slice]
-
-
-def in_row_bands(
-    shape: tuple[int, int, int, int], work: Callable[[slice, slice], None],
+def in_row_pieces(
+    shape: tuple[int, int, int, int], work: Callable[[int, int], None],
     cancel: threading.Event | None,
 ) -> None:
-    """Call ``work(batch, rows)`` over pieces of an output ``[B, h, w, C]`` of about
-    _PIECE floats each — whole images, or bands of rows of one image — shared by the
-    threads. A separable resize computes its first pass only for the input rows a band
-    reads, so the temporaries stay in the cache."""
+    """Call ``work(start, stop)`` over pieces of the output rows of ``[B, h, w, C]``
+    (counted over the batch, ``b*h + y``), shared by the threads: rows of about _PIECE
+    floats a piece, and at least two pieces per thread when the work is worth sharing,
+    all of about the same size, so that no thread is left with the larger part."""
     batch, out_h, out_w, channels = shape
-    band = max(1, _PIECE // max(1, out_w * channels))
-    if band >= out_h:
-        step = max(1, band // max(1, out_h))
-        pieces = [(slice(b, b + step), slice(0, out_h)) for b in range(0, batch, step)]
-    else:
-        pieces = [(slice(b, b + 1), slice(r, r + band))
-                  for b in range(batch) for r in range(0, out_h, band)]
-    run_pieces(len(pieces), lambda index: work(*pieces[index]), cancel,
-               thread_count() if len(pieces) > 1 else 1)
+    rows = batch * out_h
+    floats = rows * out_w * channels
+    threads = thread_count() if floats >= _SHARED_MIN else 1
+    count = min(rows, max(-(-floats // _PIECE), 2 * threads if threads > 1 else 1))
+    bounds = [rows * index // count for index in range(count + 1)]
+    run_pieces(count, lambda index: work(bounds[index], bounds[index + 1]), cancel, threads)
 
 
 def resize_nearest_neighbor(

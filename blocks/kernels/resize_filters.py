@@ -46,7 +46,7 @@ from blocks.kernels.resize import (
     checked_resize,
     flat_indices,
     flat_rows,
-    in_row_bands,
+    in_row_pieces,
     loop_source,
     resize_loops,
     resize_scale,
@@ -125,13 +125,12 @@ def resize_bicubic(
     out = np.empty(call.shape, _F32)
     loops = resize_loops()
 
-    def work(batch: slice, rows_out: slice) -> None:
-        loops.bicubic_rows(source, flat_rows(out), batch.start, min(batch.stop, call.shape[0]),
-                           rows_out.start, min(rows_out.stop, out_h), rows, row_weights,
-                           taps, tap_weights, first, stop,
+    def work(start: int, stop_row: int) -> None:
+        loops.bicubic_rows(source, flat_rows(out), start, stop_row, rows, row_weights, taps,
+                           tap_weights, first, stop,
                            tame_limit(32.0))  # two passes of 4 weights up to ~1.3
 
-    in_row_bands(call.shape, work, cancel)
+    in_row_pieces(call.shape, work, cancel)
     return out
 
 
@@ -189,28 +188,18 @@ def resize_area(
     # Columns: the first pixel, the whole ones between, the last one (also when the cell
     # is empty: TF adds it whenever start + 1 != end, reading pixel 0 again).
     first, stop, left, right = _area_cells(in_w, out_w, width_scale)
-    last = stop - 1
-    channels = images.shape[3]
-
-    def per_float(values: np.ndarray) -> np.ndarray:
-        return np.repeat(values, channels)
-
-    first_weight = per_float(_area_weight(first, left, right, width_scale))
-    last_weight = per_float(_area_weight(last, left, right, width_scale))
-    first_index = flat_indices(np.clip(first, 0, in_w - 1), channels)
-    last_index = flat_indices(np.clip(last, 0, in_w - 1), channels)
-    edge = flat_indices(np.full(out_w, in_w - 1), channels)
-    count = per_float(stop - first)
+    first_weight = _area_weight(first, left, right, width_scale)
+    last_weight = _area_weight(stop - 1, left, right, width_scale)
     source = flat_rows(loop_source(images))
     out = np.empty(shape, _F32)
     loops = resize_loops()
 
-    def work(batch: slice, rows_out: slice) -> None:
-        loops.area_rows(source, flat_rows(out), batch.start, min(batch.stop, shape[0]),
-                        rows_out.start, min(rows_out.stop, out_h), start, row_count,
-                        row_weights, first_index, last_index, edge, count, first_weight,
-                        last_weight, channels, scale,
+    def work(first_row: int, stop_row: int) -> None:
+        loops.area_rows(source, flat_rows(out), first_row, stop_row, start, row_count,
+                        row_weights, first.astype(np.uint64), stop - first, first_weight,
+                        last_weight,
+                        images.shape[3], scale,
                         tame_limit(float(in_h) * float(in_w) * 4.0))  # a sum of cells
 
-    in_row_bands(shape, work, cancel)
+    in_row_pieces(shape, work, cancel)
     return out

@@ -3,11 +3,11 @@
 Contract (the rules and the tables they read are documented in
 :mod:`blocks.kernels.resize` and :mod:`blocks.kernels.resize_filters`, which check every
 argument, build the per-row and per-column tables in numpy and then call these loops;
-nothing else calls them): each ``*_rows(source, out, b0, b1, y0, y1, ...)`` writes the
-output rows ``y0 .. y1-1`` of the images ``b0 .. b1-1`` into ``out`` (``[B, h, w, C]``
-float32). ``source`` is the images as given when numba reads the dtype (integers,
-float32, float64), else already converted to float32 by
-:func:`blocks.kernels.float32_math.to_float32`.
+nothing else calls them): each ``*_rows(source, out, start, stop, ...)`` writes the
+output rows ``start .. stop-1`` (counted over the whole batch: row ``y`` of image ``b`` is
+``b*h + y``) into ``out`` (``[B, h, w*C]`` float32). ``source`` (``[B, H, W*C]``) is the
+images as given when numba reads the dtype (integers, float32, float64), else already
+converted to float32 by :func:`blocks.kernels.float32_math.to_float32`.
 
 TensorFlow's float32 arithmetic, spelled out per operation (see
 :mod:`blocks.kernels.float32_math` for why):
@@ -157,7 +157,7 @@ def _vertical(
 
 @_jit
 def bilinear_rows(
-    source: np.ndarray, out: np.ndarray, b0: int, b1: int, y0: int, y1: int,
+    source: np.ndarray, out: np.ndarray, start: int, stop: int,
     y_low: np.ndarray, y_high: np.ndarray, y_lerp: np.ndarray,
     left: np.ndarray, right: np.ndarray, weight: np.ndarray, low_first: np.ndarray,
     limit: np.float32,
@@ -176,7 +176,10 @@ def bilinear_rows(
     top = np.empty(count, _F32)
     bottom = np.empty(count, _F32)
     known = np.empty(source.shape[1], np.int8)
-    for b in range(b0, b1):
+    out_h = out.shape[1]
+    for b in range(start // out_h, (stop + out_h - 1) // out_h):
+        y0 = max(start - b * out_h, 0)
+        y1 = min(stop - b * out_h, out_h)
         known[:] = -1
         top_index = -1
         bottom_index = -1
@@ -243,13 +246,13 @@ def _bicubic_row(
 
 @_jit
 def bicubic_rows(
-    source: np.ndarray, out: np.ndarray, b0: int, b1: int, y0: int, y1: int,
+    source: np.ndarray, out: np.ndarray, start: int, stop: int,
     rows: np.ndarray, row_weights: np.ndarray, taps: np.ndarray, tap_weights: np.ndarray,
-    first: int, stop: int, limit: np.float32,
+    column_first: int, column_stop: int, limit: np.float32,
 ) -> None:
     """ResizeBicubic per output row: the 4-row weighted sums of the input floats
-    ``first .. stop-1`` of a row (the columns the taps read), then per output float the
-    4-tap weighted sum of those.
+    ``column_first .. column_stop-1`` of a row (the columns the taps read), then per
+    output float the 4-tap weighted sum of those.
 
     ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``; ``rows``/``row_weights`` are
     ``[4, h]``, ``taps`` (unsigned flat indices into a row) and ``tap_weights``
@@ -257,18 +260,22 @@ def bicubic_rows(
     ``limit``) use plain arithmetic.
     """
     columns = np.zeros(source.shape[2], _F32)
-    used = columns[first:stop]
+    used = columns[column_first:column_stop]
     known = np.empty(source.shape[1], np.int8)
-    for b in range(b0, b1):
+    out_h = out.shape[1]
+    for b in range(start // out_h, (stop + out_h - 1) // out_h):
+        y0 = max(start - b * out_h, 0)
+        y1 = min(stop - b * out_h, out_h)
         known[:] = -1
         for y in range(y0, y1):
             careful = False
             for tap in range(4):
-                careful |= _row_careful(source, b, rows[tap, y], first, stop, known, limit)
-            s0 = source[b, rows[0, y], first:stop]
-            s1 = source[b, rows[1, y], first:stop]
-            s2 = source[b, rows[2, y], first:stop]
-            s3 = source[b, rows[3, y], first:stop]
+                careful |= _row_careful(source, b, rows[tap, y], column_first, column_stop,
+                                        known, limit)
+            s0 = source[b, rows[0, y], column_first:column_stop]
+            s1 = source[b, rows[1, y], column_first:column_stop]
+            s2 = source[b, rows[2, y], column_first:column_stop]
+            s3 = source[b, rows[3, y], column_first:column_stop]
             if careful:
                 _bicubic_row(s0, s1, s2, s3, row_weights, y, used, columns, taps,
                              tap_weights, out[b, y], True)
@@ -278,26 +285,85 @@ def bicubic_rows(
 
 
 @_inline
-def _area_row(
-    row: np.ndarray, weight_y: np.float32, first: np.ndarray, last: np.ndarray,
-    edge: np.ndarray, count: np.ndarray, first_weight: np.ndarray, last_weight: np.ndarray,
-    pixel: np.uint64, widest: int, row_sum: np.ndarray, target: np.ndarray, careful: bool,
+def _area_row_sums(
+    row: np.ndarray, first: np.ndarray, count: np.ndarray, first_weight: np.ndarray,
+    last_weight: np.ndarray, channels: int, row_sum: np.ndarray, careful: bool,
 ) -> None:
-    """One input row's ``sum_y`` per output float, weighted and added into ``target``."""
-    size = target.shape[0]
-    for k in range(size):
-        row_sum[k] = _mul(_load(row[first[k]], careful), first_weight[k], careful)
-    for step_x in range(1, widest - 1):
-        shift = np.uint64(step_x) * pixel
-        for k in range(size):
-            summed = _add(row_sum[k], _load(row[min(first[k] + shift, edge[k])], careful),
+    """One input row's ``sum_y`` per output float: per output column, the first pixel
+    weighted, the whole pixels after it added in turn, then the weighted last pixel added
+    before the running sum (when the cell is not one pixel wide).
+
+    Channels are summed four at a time in registers (a last block of fewer channels
+    repeats its last channel and stores only the real ones); indices are unsigned.
+    """
+    pixel = np.uint64(channels)
+    width = row.shape[0] // channels
+    edge = np.uint64(width - 1)
+    for x in range(first.shape[0]):
+        start = first[x]
+        cells = count[x]
+        base = np.uint64(x) * pixel
+        head = min(start, edge) * pixel
+        # An empty cell (count 0) reads pixel start - 1, clamped to the image as TF does.
+        tail = np.uint64(min(max(np.int64(start) + cells - 1, 0), width - 1)) * pixel
+        weight = first_weight[x]
+        weight_last = last_weight[x]
+        for block in range(0, channels, 4):
+            k0 = np.uint64(block)
+            k1 = np.uint64(min(block + 1, channels - 1))
+            k2 = np.uint64(min(block + 2, channels - 1))
+            k3 = np.uint64(min(block + 3, channels - 1))
+            a0 = _mul(_load(row[head + k0], careful), weight, careful)
+            a1 = _mul(_load(row[head + k1], careful), weight, careful)
+            a2 = _mul(_load(row[head + k2], careful), weight, careful)
+            a3 = _mul(_load(row[head + k3], careful), weight, careful)
+            for step in range(1, cells - 1):
+                at = min(start + np.uint64(step), edge) * pixel
+                a0 = _add(a0, _load(row[at + k0], careful), careful)
+                a1 = _add(a1, _load(row[at + k1], careful), careful)
+                a2 = _add(a2, _load(row[at + k2], careful), careful)
+                a3 = _add(a3, _load(row[at + k3], careful), careful)
+            if cells != 1:
+                a0 = _add(_mul(_load(row[tail + k0], careful), weight_last, careful), a0,
                           careful)
-            row_sum[k] = summed if step_x < count[k] - 1 else row_sum[k]
-    for k in range(size):
-        summed = _add(_mul(_load(row[last[k]], careful), last_weight[k], careful),
-                      row_sum[k], careful)
-        row_sum[k] = summed if count[k] != 1 else row_sum[k]
-    for k in range(size):
+                a1 = _add(_mul(_load(row[tail + k1], careful), weight_last, careful), a1,
+                          careful)
+                a2 = _add(_mul(_load(row[tail + k2], careful), weight_last, careful), a2,
+                          careful)
+                a3 = _add(_mul(_load(row[tail + k3], careful), weight_last, careful), a3,
+                          careful)
+            row_sum[base + k0] = a0
+            if block + 1 < channels:
+                row_sum[base + k1] = a1
+            if block + 2 < channels:
+                row_sum[base + k2] = a2
+            if block + 3 < channels:
+                row_sum[base + k3] = a3
+
+
+@_jit
+def _area_sums_of_row(
+    row: np.ndarray, first: np.ndarray, count: np.ndarray, first_weight: np.ndarray,
+    last_weight: np.ndarray, channels: int, row_sum: np.ndarray, careful: bool,
+) -> None:
+    # Constants at the call sites: the common channel counts get their block guards
+    # folded away, and each case its own arithmetic.
+    if careful:
+        _area_row_sums(row, first, count, first_weight, last_weight, channels, row_sum, True)
+    elif channels == 3:
+        _area_row_sums(row, first, count, first_weight, last_weight, 3, row_sum, False)
+    elif channels == 1:
+        _area_row_sums(row, first, count, first_weight, last_weight, 1, row_sum, False)
+    else:
+        _area_row_sums(row, first, count, first_weight, last_weight, channels, row_sum,
+                       False)
+
+
+@_inline
+def _area_accumulate(
+    row_sum: np.ndarray, weight_y: np.float32, target: np.ndarray, careful: bool
+) -> None:
+    for k in range(target.shape[0]):
         target[k] = _add(_mul(row_sum[k], weight_y, careful), target[k], careful)
 
 
@@ -309,36 +375,34 @@ def _scaled(target: np.ndarray, scale: np.float32, careful: bool) -> None:
 
 @_jit
 def area_rows(
-    source: np.ndarray, out: np.ndarray, b0: int, b1: int, y0: int, y1: int,
+    source: np.ndarray, out: np.ndarray, start: int, stop: int,
     row_start: np.ndarray, row_count: np.ndarray, row_weights: np.ndarray,
-    first: np.ndarray, last: np.ndarray, edge: np.ndarray, count: np.ndarray,
-    first_weight: np.ndarray, last_weight: np.ndarray, channels: int, scale: np.float32,
-    limit: np.float32,
+    first: np.ndarray, count: np.ndarray, first_weight: np.ndarray,
+    last_weight: np.ndarray, channels: int, scale: np.float32, limit: np.float32,
 ) -> None:
     """ResizeArea per output row: per input row it covers, ``sum_y`` per output float
-    (first pixel weighted, the whole pixels after it added, then the weighted last pixel
-    added before the running sum), then ``sum = sum_y*weight + sum`` over the rows (from
-    +0.0) and ``sum*scale``.
+    (:func:`_area_row_sums`), then ``sum = sum_y*weight + sum`` over the rows (from +0.0)
+    and ``sum*scale``.
 
     ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``. Rows ``row_start[y] ..
     row_start[y] + row_count[y] - 1`` (clamped to the image) weigh ``row_weights[y, step]``.
-    Per output float, ``first``/``last`` are the flat (unsigned, clamped) indices of its
-    cell's first and last pixel and ``count`` its cell's width in pixels: the whole pixels
-    are steps ``1 .. count-2`` after ``first`` (clamped to ``edge``, the float's index in
-    the row's last pixel) and the last pixel is added when ``count != 1``. Output rows
-    whose input rows are tame (:func:`_is_tame` under ``limit``) use plain arithmetic.
+    Per output column, ``first`` is its cell's first pixel, ``count`` its width in
+    pixels (clamped to the image as TF reads them), ``first_weight``/``last_weight``
+    the covered fractions of its first and last pixel. An input row's sums are kept for
+    the next output row, which usually starts on it. Input rows judged tame
+    (:func:`_is_tame` under ``limit``) are summed with plain arithmetic, output rows
+    whose input rows all are accumulated so.
     """
     in_h = source.shape[1]
     width = source.shape[2]
-    size = out.shape[2]
-    pixel = np.uint64(channels)
-    row_sum = np.empty(size, _F32)
-    widest = 0
-    for k in range(size):
-        widest = max(widest, count[k])
+    out_h = out.shape[1]
+    row_sum = np.empty(out.shape[2], _F32)
     known = np.empty(in_h, np.int8)
-    for b in range(b0, b1):
+    for b in range(start // out_h, (stop + out_h - 1) // out_h):
+        y0 = max(start - b * out_h, 0)
+        y1 = min(stop - b * out_h, out_h)
         known[:] = -1
+        summed_row = -1
         for y in range(y0, y1):
             careful = False
             for step in range(row_count[y]):
@@ -347,14 +411,15 @@ def area_rows(
             target = out[b, y]
             target[:] = _ZERO
             for step in range(row_count[y]):
-                row = source[b, min(row_start[y] + step, in_h - 1)]
-                weight_y = row_weights[y, step]
+                index = min(row_start[y] + step, in_h - 1)
+                if index != summed_row:
+                    _area_sums_of_row(source[b, index], first, count, first_weight,
+                                      last_weight, channels, row_sum, known[index] == 1)
+                    summed_row = index
                 if careful:
-                    _area_row(row, weight_y, first, last, edge, count, first_weight,
-                              last_weight, pixel, widest, row_sum, target, True)
+                    _area_accumulate(row_sum, row_weights[y, step], target, True)
                 else:
-                    _area_row(row, weight_y, first, last, edge, count, first_weight,
-                              last_weight, pixel, widest, row_sum, target, False)
+                    _area_accumulate(row_sum, row_weights[y, step], target, False)
             if careful:
                 _scaled(target, scale, True)
             else:
