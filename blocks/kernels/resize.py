@@ -48,6 +48,7 @@ from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
+from blocks.kernels.arguments import check_cancel
 from blocks.kernels.float32_math import to_float32
 from blocks.kernels.op_checks import (
     INT32_MAX,
@@ -311,10 +312,11 @@ def tame_limit(growth: float) -> np.float32:
 
 
 def loop_source(images: np.ndarray) -> np.ndarray:
-    """The images as the compiled loops read them: integers, float32 and float64 as they
-    are (the loops convert each value), half and bfloat16 converted by :func:`to_float32`
-    first (numba has no such dtypes)."""
-    if images.dtype.kind in "iu" or images.dtype in (np.float32, np.float64):
+    """The images as the compiled loops read them: uint8 (photos), float32 and float64 as
+    they are (the loops convert each value), every other dtype converted by
+    :func:`to_float32` first — numba has no half or bfloat16, and compiling the loops for
+    every integer dtype would cost seconds for the rare ones."""
+    if images.dtype in (np.uint8, np.float32, np.float64):
         return np.ascontiguousarray(images)
     return np.ascontiguousarray(to_float32(images))
 
@@ -337,10 +339,13 @@ def in_row_pieces(
 
 
 def resize_nearest_neighbor(
-    images: Any, size: Any, **options: Unpack[ResizeOptions]
+    images: Any, size: Any, cancel: threading.Event | None = None,
+    **options: Unpack[ResizeOptions],
 ) -> np.ndarray:
-    """TensorFlow's ResizeNearestNeighbor: ``[B, h, w, C]`` in the images' dtype."""
+    """TensorFlow's ResizeNearestNeighbor: ``[B, h, w, C]`` in the images' dtype (one
+    numpy pass: Stop is honoured before it starts)."""
     call = checked_resize("nearest", images, size, **options)
+    check_cancel(cancel)
     if call.empty:
         return np.zeros(call.shape, call.images.dtype)
     (in_h, in_w), (out_h, out_w) = call.in_size, call.out_size
