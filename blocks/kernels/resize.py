@@ -265,18 +265,17 @@ def resize_bilinear(
     # TF's SSE path (3 channels, all output columns but the last) adds ``low`` first; its
     # scalar code adds the product first.
     channels = images.shape[3]
-    low_first = np.repeat(np.arange(out_w) < out_w - 1, channels) if channels == 3 else (
-        np.zeros(out_w * channels, bool))
-    left, right = flat_indices(x_lo, channels), flat_indices(x_hi, channels)
-    x_weight = np.repeat(x_lerp, channels)
+    low_first = np.arange(out_w) < out_w - 1 if channels == 3 else np.zeros(out_w, bool)
+    left, right = x_lo.astype(np.uint64), x_hi.astype(np.uint64)
     source = flat_rows(loop_source(images))
     out = np.empty(call.shape, _F32)
     loops = resize_loops()
 
     def work(start: int, stop: int) -> None:
         loops.bilinear_rows(
-            source, flat_rows(out), start, stop, y_lo, y_hi, y_lerp, left, right, x_weight,
-            low_first, tame_limit(4.0),  # a difference of two values is at most twice the larger
+            source, flat_rows(out), start, stop, y_lo, y_hi, y_lerp, left, right, x_lerp,
+            low_first, channels,
+            tame_limit(4.0),  # a difference of two values is at most twice the larger
         )
 
     in_row_pieces(call.shape, work, cancel)
@@ -294,15 +293,6 @@ def resize_loops() -> ModuleType:
 def flat_rows(images: np.ndarray) -> np.ndarray:
     """``[B, H, W, C]`` as ``[B, H, W*C]`` (a view), as the compiled loops index it."""
     return images.reshape(images.shape[0], images.shape[1], -1)
-
-
-def flat_indices(index: np.ndarray, channels: int) -> np.ndarray:
-    """Per output float of a row (``x*C + c``), the flat index ``index[x]*C + c`` of its
-    source float in an input row, unsigned (numba checks signed indices for wraparound,
-    which keeps its loops from vectorising)."""
-    flat = index.astype(np.uint64)[:, None] * np.uint64(channels) + np.arange(
-        channels, dtype=np.uint64)
-    return flat.reshape(-1)
 
 
 def tame_limit(growth: float) -> np.float32:

@@ -44,7 +44,6 @@ import numpy as np
 from blocks.kernels.resize import (
     ResizeOptions,
     checked_resize,
-    flat_indices,
     flat_rows,
     in_row_pieces,
     loop_source,
@@ -117,8 +116,6 @@ def resize_bicubic(
     rows, row_weights = _cubic_taps(images.shape[1], out_h, align_corners, half_pixel_centers)
     cols, col_weights = _cubic_taps(images.shape[2], out_w, align_corners, half_pixel_centers)
     channels = images.shape[3]
-    taps = np.stack([flat_indices(c, channels) for c in cols])
-    tap_weights = np.repeat(col_weights, channels, axis=1)
     # The vertical sums cover the input floats from the first to the last column read.
     first, stop = int(cols.min()) * channels, (int(cols.max()) + 1) * channels
     source = flat_rows(loop_source(images))
@@ -126,8 +123,8 @@ def resize_bicubic(
     loops = resize_loops()
 
     def work(start: int, stop_row: int) -> None:
-        loops.bicubic_rows(source, flat_rows(out), start, stop_row, rows, row_weights, taps,
-                           tap_weights, first, stop,
+        loops.bicubic_rows(source, flat_rows(out), start, stop_row, rows, row_weights,
+                           cols.astype(np.uint64), col_weights, channels, first, stop,
                            tame_limit(32.0))  # two passes of 4 weights up to ~1.3
 
     in_row_pieces(call.shape, work, cancel)

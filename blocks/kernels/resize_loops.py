@@ -125,25 +125,38 @@ def _row_careful(
 @_inline
 def _horizontal(
     row: np.ndarray, left: np.ndarray, right: np.ndarray, weight: np.ndarray,
-    low_first: np.ndarray, result: np.ndarray, careful: bool,
+    low_first: np.ndarray, channels: int, result: np.ndarray, careful: bool,
 ) -> None:
-    """One input row's x lerps, per output float (flat indices into the row)."""
-    for k in range(result.shape[0]):
-        result[k] = _lerp(_load(row[left[k]], careful), _load(row[right[k]], careful),
-                          weight[k], low_first[k], careful)
+    """One input row's x lerps: per output column its left and right source pixels
+    (unsigned), lerp and sum order, the channels contiguous."""
+    pixel = np.uint64(channels)
+    for x in range(left.shape[0]):
+        low = left[x] * pixel
+        high = right[x] * pixel
+        base = np.uint64(x) * pixel
+        lerp = weight[x]
+        order = low_first[x]
+        for c in range(channels):
+            k = np.uint64(c)
+            result[base + k] = _lerp(_load(row[low + k], careful),
+                                     _load(row[high + k], careful), lerp, order, careful)
 
 
 @_jit
 def _horizontal_row(
     row: np.ndarray, left: np.ndarray, right: np.ndarray, weight: np.ndarray,
-    low_first: np.ndarray, result: np.ndarray, careful: bool,
+    low_first: np.ndarray, channels: int, result: np.ndarray, careful: bool,
 ) -> None:
-    # Each call site passes a constant, so the inlined loop is compiled without the checks
-    # of the other case.
+    # Constants at the call sites: each inlined loop is compiled for its case alone (the
+    # common channel counts unrolled, no checks in the plain arithmetic).
     if careful:
-        _horizontal(row, left, right, weight, low_first, result, True)
+        _horizontal(row, left, right, weight, low_first, channels, result, True)
+    elif channels == 3:
+        _horizontal(row, left, right, weight, low_first, 3, result, False)
+    elif channels == 1:
+        _horizontal(row, left, right, weight, low_first, 1, result, False)
     else:
-        _horizontal(row, left, right, weight, low_first, result, False)
+        _horizontal(row, left, right, weight, low_first, channels, result, False)
 
 
 @_inline
@@ -160,19 +173,22 @@ def bilinear_rows(
     source: np.ndarray, out: np.ndarray, start: int, stop: int,
     y_low: np.ndarray, y_high: np.ndarray, y_lerp: np.ndarray,
     left: np.ndarray, right: np.ndarray, weight: np.ndarray, low_first: np.ndarray,
-    limit: np.float32,
+    channels: int, limit: np.float32,
 ) -> None:
     """ResizeBilinear: per output row, the x lerps of its top and bottom input rows
     (``top`` and ``bottom`` of TF's per-pixel code, kept while the next row reads the same
     input row), then the y lerp.
 
-    ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``; ``left``/``right`` (unsigned),
-    ``weight`` and ``low_first`` give per output float of a row the flat source indices,
-    the x lerp and whether every lerp adds ``low`` first. Rows judged by
-    :func:`_is_tame` under ``limit`` use plain arithmetic.
+    ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``; per output column ``left``
+    and ``right`` (unsigned) are its source pixels, ``weight`` its x lerp and
+    ``low_first`` whether its lerps add ``low`` first. Rows judged by :func:`_is_tame`
+    under ``limit`` use plain arithmetic.
     """
     count = out.shape[2]
     width = source.shape[2]
+    order = np.empty(count, np.bool_)  # per output float, for the y lerps
+    for k in range(count):
+        order[k] = low_first[k // channels]
     top = np.empty(count, _F32)
     bottom = np.empty(count, _F32)
     known = np.empty(source.shape[1], np.int8)
@@ -195,21 +211,21 @@ def bilinear_rows(
                     top, bottom = bottom, top
                     top_index, bottom_index = bottom_index, top_index
                 else:
-                    _horizontal_row(source[b, upper], left, right, weight, low_first, top,
-                                    known[upper] == 1)
+                    _horizontal_row(source[b, upper], left, right, weight, low_first,
+                                    channels, top, known[upper] == 1)
                     top_index = upper
             if lower != bottom_index:
                 if lower == top_index:
                     bottom[:] = top
                 else:
                     _horizontal_row(source[b, lower], left, right, weight, low_first,
-                                    bottom, known[lower] == 1)
+                                    channels, bottom, known[lower] == 1)
                 bottom_index = lower
             target = out[b, y]
             if careful:
-                _vertical(top, bottom, y_lerp[y], low_first, target, True)
+                _vertical(top, bottom, y_lerp[y], order, target, True)
             else:
-                _vertical(top, bottom, y_lerp[y], low_first, target, False)
+                _vertical(top, bottom, y_lerp[y], order, target, False)
 
 
 @_inline
@@ -228,35 +244,44 @@ def _weighted_four(
 def _bicubic_row(
     s0: np.ndarray, s1: np.ndarray, s2: np.ndarray, s3: np.ndarray,
     row_weights: np.ndarray, y: int, used: np.ndarray, columns: np.ndarray,
-    taps: np.ndarray, tap_weights: np.ndarray, target: np.ndarray, careful: bool,
+    taps: np.ndarray, tap_weights: np.ndarray, channels: int, target: np.ndarray,
+    careful: bool,
 ) -> None:
+    """One output row: the 4-row sums of the input floats it reads into ``used`` (a view
+    of ``columns``), then per output column its 4-column sum, the channels contiguous."""
     w0, w1 = row_weights[0, y], row_weights[1, y]
     w2, w3 = row_weights[2, y], row_weights[3, y]
     for k in range(used.shape[0]):
         used[k] = _weighted_four(_load(s0[k], careful), _load(s1[k], careful),
                                  _load(s2[k], careful), _load(s3[k], careful),
                                  w0, w1, w2, w3, careful)
-    for k in range(target.shape[0]):
-        target[k] = _weighted_four(
-            columns[taps[0, k]], columns[taps[1, k]], columns[taps[2, k]],
-            columns[taps[3, k]], tap_weights[0, k], tap_weights[1, k],
-            tap_weights[2, k], tap_weights[3, k], careful,
-        )
+    pixel = np.uint64(channels)
+    for x in range(taps.shape[1]):
+        i0, i1 = taps[0, x] * pixel, taps[1, x] * pixel
+        i2, i3 = taps[2, x] * pixel, taps[3, x] * pixel
+        v0, v1 = tap_weights[0, x], tap_weights[1, x]
+        v2, v3 = tap_weights[2, x], tap_weights[3, x]
+        base = np.uint64(x) * pixel
+        for c in range(channels):
+            k = np.uint64(c)
+            target[base + k] = _weighted_four(columns[i0 + k], columns[i1 + k],
+                                              columns[i2 + k], columns[i3 + k],
+                                              v0, v1, v2, v3, careful)
 
 
 @_jit
 def bicubic_rows(
     source: np.ndarray, out: np.ndarray, start: int, stop: int,
     rows: np.ndarray, row_weights: np.ndarray, taps: np.ndarray, tap_weights: np.ndarray,
-    column_first: int, column_stop: int, limit: np.float32,
+    channels: int, column_first: int, column_stop: int, limit: np.float32,
 ) -> None:
     """ResizeBicubic per output row: the 4-row weighted sums of the input floats
     ``column_first .. column_stop-1`` of a row (the columns the taps read), then per
     output float the 4-tap weighted sum of those.
 
     ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``; ``rows``/``row_weights`` are
-    ``[4, h]``, ``taps`` (unsigned flat indices into a row) and ``tap_weights``
-    ``[4, w*C]``. Output rows whose four input rows are tame (:func:`_is_tame` under
+    ``[4, h]``, ``taps`` (unsigned source columns) and ``tap_weights``
+    ``[4, w]``. Output rows whose four input rows are tame (:func:`_is_tame` under
     ``limit``) use plain arithmetic.
     """
     columns = np.zeros(source.shape[2], _F32)
@@ -276,12 +301,20 @@ def bicubic_rows(
             s1 = source[b, rows[1, y], column_first:column_stop]
             s2 = source[b, rows[2, y], column_first:column_stop]
             s3 = source[b, rows[3, y], column_first:column_stop]
+            # Constants at the call sites (see _horizontal_row).
+            target = out[b, y]
             if careful:
                 _bicubic_row(s0, s1, s2, s3, row_weights, y, used, columns, taps,
-                             tap_weights, out[b, y], True)
+                             tap_weights, channels, target, True)
+            elif channels == 3:
+                _bicubic_row(s0, s1, s2, s3, row_weights, y, used, columns, taps,
+                             tap_weights, 3, target, False)
+            elif channels == 1:
+                _bicubic_row(s0, s1, s2, s3, row_weights, y, used, columns, taps,
+                             tap_weights, 1, target, False)
             else:
                 _bicubic_row(s0, s1, s2, s3, row_weights, y, used, columns, taps,
-                             tap_weights, out[b, y], False)
+                             tap_weights, channels, target, False)
 
 
 @_inline
