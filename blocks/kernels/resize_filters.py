@@ -23,8 +23,9 @@ without a multiplication); per input row ``sum_y`` runs left to right, then
 
 Both follow TF's denormal flushing and NaN operand order (the arithmetic runs in the
 compiled loops of :mod:`blocks.kernels.resize_loops`; the tap and cell tables are made
-here in numpy), measured with tagged NaNs: bicubic sums add the running sum first only in the first
-addition of each 4-term sum; area adds whole pixels after the running sum and the
+here in numpy), measured with tagged NaNs: bicubic sums add the running sum first in the first
+addition of each 4-term sum, and in the last one of the x sums of the channels TF's
+8-wide vector loop covers (below the largest multiple of 8); area adds whole pixels after the running sum and the
 weighted last pixel and rows before it.
 
 Known gap: TF's hand-unrolled 3-channel bicubic code orders channel 1's sums differently

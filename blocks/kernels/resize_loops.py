@@ -232,12 +232,20 @@ def bilinear_rows(
 def _weighted_four(
     v0: np.float32, v1: np.float32, v2: np.float32, v3: np.float32,
     w0: np.float32, w1: np.float32, w2: np.float32, w3: np.float32, careful: bool,
+    running_last: bool,
 ) -> np.float32:
-    """``((v0*w0 + v1*w1) + v2*w2) + v3*w3``: TF's code adds the running sum first only in
-    the first addition (measured with tagged NaNs)."""
+    """``((v0*w0 + v1*w1) + v2*w2) + v3*w3``. Which operand comes first shows only when
+    both are NaN (measured with tagged NaNs): TF adds the running sum first in the first
+    addition, the term first in the second, and in the third the running sum first only
+    where ``running_last`` (its 8-channel vector loop of the x sums)."""
     total = _add(_mul(v0, w0, careful), _mul(v1, w1, careful), careful)
     total = _add(_mul(v2, w2, careful), total, careful)
-    return _add(_mul(v3, w3, careful), total, careful)
+    term = _mul(v3, w3, careful)
+    if not careful:
+        return _add(term, total, careful)
+    running_first = _add(total, term, careful)
+    term_first = _add(term, total, careful)
+    return running_first if running_last else term_first
 
 
 @_inline
@@ -254,8 +262,10 @@ def _bicubic_row(
     for k in range(used.shape[0]):
         used[k] = _weighted_four(_load(s0[k], careful), _load(s1[k], careful),
                                  _load(s2[k], careful), _load(s3[k], careful),
-                                 w0, w1, w2, w3, careful)
+                                 w0, w1, w2, w3, careful, False)
     pixel = np.uint64(channels)
+    # TF's x sums run 8 channels at a time, then the remaining channels one by one.
+    vector_channels = channels - channels % 8
     for x in range(taps.shape[1]):
         i0, i1 = taps[0, x] * pixel, taps[1, x] * pixel
         i2, i3 = taps[2, x] * pixel, taps[3, x] * pixel
@@ -266,7 +276,7 @@ def _bicubic_row(
             k = np.uint64(c)
             target[base + k] = _weighted_four(columns[i0 + k], columns[i1 + k],
                                               columns[i2 + k], columns[i3 + k],
-                                              v0, v1, v2, v3, careful)
+                                              v0, v1, v2, v3, careful, c < vector_channels)
 
 
 @_jit
