@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -74,7 +75,7 @@ def test_plain_rows_give_the_careful_bits(name: str, monkeypatch: pytest.MonkeyP
     mixed = kernel(images, None)
     assert np.isnan(mixed).any() and not np.isnan(mixed[0]).any()  # both kinds of rows ran
 
-    def never_tame(growth: float) -> np.float32:
+    def never_tame(growth: float, dtype: np.dtype[Any]) -> np.float32:
         return np.float32(0)
 
     monkeypatch.setattr(resize, "tame_limit", never_tame)
@@ -87,12 +88,14 @@ def test_rows_near_the_thresholds_are_judged_careful() -> None:
     # nowhere here, but the row must still be judged careful, and the result stay exact.
     from blocks.kernels import resize_loops
 
-    limit = resize.tame_limit(4.0)
+    limit = resize.tame_limit(4.0, np.dtype(np.float32))
     row = np.array([1.0, 2.0**-31, 0.0], np.float32)
     assert not resize_loops._is_tame(row, limit)
     assert resize_loops._is_tame(np.array([1.0, 2.0**-30, -0.0, 3.0], np.float32), limit)
     assert not resize_loops._is_tame(np.array([1.0, float(limit)], np.float32), limit)
     assert not resize_loops._is_tame(np.array([np.nan], np.float32), limit)
+    assert resize.tame_limit(4.0, np.dtype(np.uint8)) == np.inf  # uint8 rows: not looked at
+    assert resize.tame_limit(4.0, np.dtype(np.int16)) < np.inf
 
 
 @pytest.mark.parametrize("name", sorted(KERNELS))

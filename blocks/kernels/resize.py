@@ -275,7 +275,7 @@ def resize_bilinear(
         loops.bilinear_rows(
             source, flat_rows(out), start, stop, y_lo, y_hi, y_lerp, left, right, x_lerp,
             low_first, channels,
-            tame_limit(4.0),  # a difference of two values is at most twice the larger
+            tame_limit(4.0, images.dtype),  # a difference is at most twice the larger value
         )
 
     in_row_pieces(call.shape, work, cancel)
@@ -295,10 +295,13 @@ def flat_rows(images: np.ndarray) -> np.ndarray:
     return images.reshape(images.shape[0], images.shape[1], -1)
 
 
-def tame_limit(growth: float) -> np.float32:
+def tame_limit(growth: float, dtype: np.dtype[Any]) -> np.float32:
     """The magnitude below which inputs keep every result of a resize finite, when no
-    result exceeds ``growth`` times the largest input (the compiled loops' plain path)."""
-    return _F32(min(2.0**126 / growth, 2.0**126))
+    result exceeds ``growth`` times the largest input (the compiled loops' plain path);
+    infinite when the dtype alone keeps every value below it (uint8: the loops then skip
+    looking at the rows)."""
+    limit = min(2.0**126 / growth, 2.0**126)
+    return _F32(np.inf) if dtype == np.uint8 and limit > 255 else _F32(limit)
 
 
 def loop_source(images: np.ndarray) -> np.ndarray:

@@ -25,8 +25,8 @@ Both follow TF's denormal flushing and NaN operand order (the arithmetic runs in
 compiled loops of :mod:`blocks.kernels.resize_loops`; the tap and cell tables are made
 here in numpy), measured with tagged NaNs: bicubic sums add the running sum first in the first
 addition of each 4-term sum, and in the last one of the x sums of the channels TF's
-8-wide vector loop covers (below the largest multiple of 8); area adds whole pixels after the running sum and the
-weighted last pixel and rows before it.
+8-wide vector loop covers (below the largest multiple of 8); area adds whole pixels
+after the running sum and the weighted last pixel and rows before it.
 
 Known gap: TF's hand-unrolled 3-channel bicubic code orders channel 1's sums differently
 from channel 0 and 2 in a way that depends on its column cache and that we could not
@@ -126,7 +126,7 @@ def resize_bicubic(
     def work(start: int, stop_row: int) -> None:
         loops.bicubic_rows(source, flat_rows(out), start, stop_row, rows, row_weights,
                            cols.astype(np.uint64), col_weights, channels, first, stop,
-                           tame_limit(32.0))  # two passes of 4 weights up to ~1.3
+                           tame_limit(32.0, images.dtype))  # 2 passes of 4 weights <= ~1.3
 
     in_row_pieces(call.shape, work, cancel)
     return out
@@ -197,7 +197,7 @@ def resize_area(
                         row_weights, first.astype(np.uint64), stop - first, first_weight,
                         last_weight,
                         images.shape[3], scale,
-                        tame_limit(float(in_h) * float(in_w) * 4.0))  # a sum of cells
+                        tame_limit(float(in_h) * float(in_w) * 4.0, images.dtype))
 
     in_row_pieces(shape, work, cancel)
     return out

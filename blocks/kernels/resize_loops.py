@@ -116,9 +116,11 @@ def _row_careful(
     limit: np.float32,
 ) -> bool:
     """Whether input row ``row`` of image ``b`` needs the careful arithmetic (floats
-    ``first .. stop-1`` judged); remembered in ``known`` (-1: not judged yet)."""
+    ``first .. stop-1`` judged); remembered in ``known`` (-1: not judged yet). An infinite
+    ``limit`` says the dtype bounds every value (uint8): no row is looked at."""
     if known[row] < 0:
-        known[row] = 0 if _is_tame(source[b, row, first:stop], limit) else 1
+        tame = limit == np.inf or _is_tame(source[b, row, first:stop], limit)
+        known[row] = 0 if tame else 1
     return known[row] == 1
 
 
@@ -214,18 +216,16 @@ def bilinear_rows(
                     _horizontal_row(source[b, upper], left, right, weight, low_first,
                                     channels, top, known[upper] == 1)
                     top_index = upper
-            if lower != bottom_index:
-                if lower == top_index:
-                    bottom[:] = top
-                else:
-                    _horizontal_row(source[b, lower], left, right, weight, low_first,
-                                    channels, bottom, known[lower] == 1)
+            if lower != bottom_index and lower != upper:
+                _horizontal_row(source[b, lower], left, right, weight, low_first,
+                                channels, bottom, known[lower] == 1)
                 bottom_index = lower
+            below = top if lower == upper else bottom
             target = out[b, y]
             if careful:
-                _vertical(top, bottom, y_lerp[y], order, target, True)
+                _vertical(top, below, y_lerp[y], order, target, True)
             else:
-                _vertical(top, bottom, y_lerp[y], order, target, False)
+                _vertical(top, below, y_lerp[y], order, target, False)
 
 
 @_inline
@@ -273,10 +273,10 @@ def _bicubic_row(
         v2, v3 = tap_weights[2, x], tap_weights[3, x]
         base = np.uint64(x) * pixel
         for c in range(channels):
-            k = np.uint64(c)
-            target[base + k] = _weighted_four(columns[i0 + k], columns[i1 + k],
-                                              columns[i2 + k], columns[i3 + k],
-                                              v0, v1, v2, v3, careful, c < vector_channels)
+            lane = np.uint64(c)
+            target[base + lane] = _weighted_four(
+                columns[i0 + lane], columns[i1 + lane], columns[i2 + lane],
+                columns[i3 + lane], v0, v1, v2, v3, careful, c < vector_channels)
 
 
 @_jit
