@@ -31,6 +31,8 @@ whatever the band, so pieces and threads cannot change bits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numba
 import numpy as np
 
@@ -124,6 +126,42 @@ def _row_careful(
     return known[row] == 1
 
 
+@_jit
+def _row_spans(start: int, stop: int, out_h: int) -> np.ndarray:
+    """The output rows ``start .. stop-1`` of a piece (counted over the batch) per image
+    they fall in: rows ``[b, first, stop]``."""
+    first_image = start // out_h
+    spans = np.empty(((stop + out_h - 1) // out_h - first_image, 3), np.int64)
+    for index in range(spans.shape[0]):
+        b = first_image + index
+        spans[index, 0] = b
+        spans[index, 1] = max(start - b * out_h, 0)
+        spans[index, 2] = min(stop - b * out_h, out_h)
+    return spans
+
+
+def _specialised(body: Callable[..., None]) -> Callable[..., None]:
+    """A compiled call of an inlined one-row ``body(row, t0, t1, t2, t3, channels, result,
+    careful)`` that passes its case as constants: the careful arithmetic, or the plain one
+    with 3, 1 or any number of channels. numba inlines ``body`` at each call site, so LLVM
+    compiles every case alone (the common channel counts unrolled, no checks in the plain
+    arithmetic)."""
+
+    @_jit
+    def call(row: np.ndarray, t0: np.ndarray, t1: np.ndarray, t2: np.ndarray,
+             t3: np.ndarray, channels: int, result: np.ndarray, careful: bool) -> None:
+        if careful:
+            body(row, t0, t1, t2, t3, channels, result, True)
+        elif channels == 3:
+            body(row, t0, t1, t2, t3, 3, result, False)
+        elif channels == 1:
+            body(row, t0, t1, t2, t3, 1, result, False)
+        else:
+            body(row, t0, t1, t2, t3, channels, result, False)
+
+    return call
+
+
 @_inline
 def _horizontal(
     row: np.ndarray, left: np.ndarray, right: np.ndarray, weight: np.ndarray,
@@ -144,21 +182,7 @@ def _horizontal(
                                      _load(row[high + k], careful), lerp, order, careful)
 
 
-@_jit
-def _horizontal_row(
-    row: np.ndarray, left: np.ndarray, right: np.ndarray, weight: np.ndarray,
-    low_first: np.ndarray, channels: int, result: np.ndarray, careful: bool,
-) -> None:
-    # Constants at the call sites: each inlined loop is compiled for its case alone (the
-    # common channel counts unrolled, no checks in the plain arithmetic).
-    if careful:
-        _horizontal(row, left, right, weight, low_first, channels, result, True)
-    elif channels == 3:
-        _horizontal(row, left, right, weight, low_first, 3, result, False)
-    elif channels == 1:
-        _horizontal(row, left, right, weight, low_first, 1, result, False)
-    else:
-        _horizontal(row, left, right, weight, low_first, channels, result, False)
+_horizontal_row = _specialised(_horizontal)
 
 
 @_inline
@@ -194,10 +218,8 @@ def bilinear_rows(
     top = np.empty(count, _F32)
     bottom = np.empty(count, _F32)
     known = np.empty(source.shape[1], np.int8)
-    out_h = out.shape[1]
-    for b in range(start // out_h, (stop + out_h - 1) // out_h):
-        y0 = max(start - b * out_h, 0)
-        y1 = min(stop - b * out_h, out_h)
+    for span in _row_spans(start, stop, out.shape[1]):
+        b, y0, y1 = span[0], span[1], span[2]
         known[:] = -1
         top_index = -1
         bottom_index = -1
@@ -297,10 +319,8 @@ def bicubic_rows(
     columns = np.zeros(source.shape[2], _F32)
     used = columns[column_first:column_stop]
     known = np.empty(source.shape[1], np.int8)
-    out_h = out.shape[1]
-    for b in range(start // out_h, (stop + out_h - 1) // out_h):
-        y0 = max(start - b * out_h, 0)
-        y1 = min(stop - b * out_h, out_h)
+    for span in _row_spans(start, stop, out.shape[1]):
+        b, y0, y1 = span[0], span[1], span[2]
         known[:] = -1
         for y in range(y0, y1):
             careful = False
@@ -311,7 +331,7 @@ def bicubic_rows(
             s1 = source[b, rows[1, y], column_first:column_stop]
             s2 = source[b, rows[2, y], column_first:column_stop]
             s3 = source[b, rows[3, y], column_first:column_stop]
-            # Constants at the call sites (see _horizontal_row).
+            # Constants at the call sites (see _specialised).
             target = out[b, y]
             if careful:
                 _bicubic_row(s0, s1, s2, s3, row_weights, y, used, columns, taps,
@@ -384,22 +404,7 @@ def _area_row_sums(
                 row_sum[base + k3] = a3
 
 
-@_jit
-def _area_sums_of_row(
-    row: np.ndarray, first: np.ndarray, count: np.ndarray, first_weight: np.ndarray,
-    last_weight: np.ndarray, channels: int, row_sum: np.ndarray, careful: bool,
-) -> None:
-    # Constants at the call sites: the common channel counts get their block guards
-    # folded away, and each case its own arithmetic.
-    if careful:
-        _area_row_sums(row, first, count, first_weight, last_weight, channels, row_sum, True)
-    elif channels == 3:
-        _area_row_sums(row, first, count, first_weight, last_weight, 3, row_sum, False)
-    elif channels == 1:
-        _area_row_sums(row, first, count, first_weight, last_weight, 1, row_sum, False)
-    else:
-        _area_row_sums(row, first, count, first_weight, last_weight, channels, row_sum,
-                       False)
+_area_sums_of_row = _specialised(_area_row_sums)
 
 
 @_inline
@@ -438,12 +443,10 @@ def area_rows(
     """
     in_h = source.shape[1]
     width = source.shape[2]
-    out_h = out.shape[1]
     row_sum = np.empty(out.shape[2], _F32)
     known = np.empty(in_h, np.int8)
-    for b in range(start // out_h, (stop + out_h - 1) // out_h):
-        y0 = max(start - b * out_h, 0)
-        y1 = min(stop - b * out_h, out_h)
+    for span in _row_spans(start, stop, out.shape[1]):
+        b, y0, y1 = span[0], span[1], span[2]
         known[:] = -1
         summed_row = -1
         for y in range(y0, y1):
