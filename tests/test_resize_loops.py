@@ -16,7 +16,7 @@ import pytest
 from test_patches import assert_same_bits
 
 from blocks.errors import CancelledError
-from blocks.kernels import resize, resize_filters
+from blocks.kernels import crop_and_resize, resize, resize_filters
 from blocks.kernels.resize import resize_bilinear
 from blocks.kernels.resize_filters import resize_area, resize_bicubic
 
@@ -34,6 +34,14 @@ KERNELS: dict[str, Kernel] = {
     "area-up": lambda images, cancel: resize_area(
         images, (29, 33), align_corners=True, cancel=cancel),
 }
+#: CropAndResize's bilinear samples share the loops' plain/careful rows (no pieces, no Stop).
+CROP_BOXES = np.array([[0.1, 0.0, 0.9, 1.0], [0.2, 0.3, 0.5, 0.8], [0.0, 0.0, 1.0, 1.0]],
+                      np.float32)
+
+
+def crop(images: np.ndarray) -> np.ndarray:
+    return crop_and_resize.crop_and_resize(
+        images, CROP_BOXES, np.array([0, 1, 1], np.int32), np.array([13, 9], np.int32))
 
 
 def mixed_images(channels: int = 3) -> np.ndarray:
@@ -66,12 +74,12 @@ def test_pieces_and_threads_do_not_change_bits(
     assert_same_bits(kernel(images, None), whole)
 
 
-@pytest.mark.parametrize("name", sorted(KERNELS))
+@pytest.mark.parametrize("name", [*sorted(KERNELS), "crop"])
 def test_plain_rows_give_the_careful_bits(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # A limit of 0 judges every row careful (denormals flushed and the NaN order spelled
     # out everywhere); the plain arithmetic on the tame rows must give the same bits.
     images = mixed_images()
-    kernel = KERNELS[name]
+    kernel = KERNELS.get(name, lambda images, cancel: crop(images))
     mixed = kernel(images, None)
     assert np.isnan(mixed).any() and not np.isnan(mixed[0]).any()  # both kinds of rows ran
 
@@ -80,6 +88,7 @@ def test_plain_rows_give_the_careful_bits(name: str, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(resize, "tame_limit", never_tame)
     monkeypatch.setattr(resize_filters, "tame_limit", never_tame)
+    monkeypatch.setattr(crop_and_resize, "tame_limit", never_tame)
     assert_same_bits(mixed, kernel(images, None))
 
 

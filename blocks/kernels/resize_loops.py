@@ -1,4 +1,5 @@
-"""The resize kernels' per-pixel loops, compiled with numba: bilinear, bicubic and area.
+"""The resize kernels' per-pixel loops, compiled with numba: bilinear, bicubic, area and
+CropAndResize's bilinear samples.
 
 Contract (the rules and the tables they read are documented in
 :mod:`blocks.kernels.resize` and :mod:`blocks.kernels.resize_filters`, which check every
@@ -31,6 +32,7 @@ whatever the band, so pieces and threads cannot change bits.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numba
@@ -470,3 +472,63 @@ def area_rows(
                 _scaled(target, scale, True)
             else:
                 _scaled(target, scale, False)
+
+
+@_inline
+def _crop_row(
+    top_row: np.ndarray, bottom_row: np.ndarray, in_x: np.ndarray, weight_y: np.float32,
+    channels: int, target: np.ndarray, careful: bool,
+) -> None:
+    """One crop output row from its top and bottom input rows (flat ``[W*C]``)."""
+    vector_channels = channels - channels % 16
+    for x in range(in_x.shape[0]):
+        coordinate_x = in_x[x]
+        left = math.floor(coordinate_x)
+        right = math.ceil(coordinate_x)
+        weight_x = _F32(coordinate_x - _F32(left))
+        for c in range(channels):
+            upper = _lerp(_load(top_row[left * channels + c], careful),
+                          _load(top_row[right * channels + c], careful), weight_x, False,
+                          careful)
+            lower = _lerp(_load(bottom_row[left * channels + c], careful),
+                          _load(bottom_row[right * channels + c], careful), weight_x,
+                          c >= vector_channels, careful)
+            target[x * channels + c] = _lerp(upper, lower, weight_y, False, careful)
+
+
+@_jit
+def crop_bilinear(
+    source: np.ndarray, which: np.ndarray, in_y: np.ndarray, in_x: np.ndarray,
+    channels: int, out: np.ndarray, limit: np.float32,
+) -> None:
+    """CropAndResize's bilinear samples: ``out[n, y]`` (``[N, h, w*C]``) from image
+    ``which[n]`` of ``source`` (``[B, H, W*C]``) at the float32 source coordinates
+    ``in_y[n, y]``, ``in_x[n, x]`` (inside the image; the caller fills the samples
+    outside it).
+
+    ``top = tl + (tr - tl)*x_lerp`` and ``bottom`` alike, then
+    ``top + (bottom - top)*y_lerp``: TF's crop loops add the product first, but the bottom
+    row's sum adds ``low`` first in the channels after the last whole block of 16
+    (measured with tagged NaNs). Output rows whose two input rows are tame
+    (:func:`_is_tame` under ``limit``) use plain arithmetic.
+    """
+    width = source.shape[2]
+    known = np.full((source.shape[0], source.shape[1]), -1, np.int8)
+    for n in range(out.shape[0]):
+        b = which[n]
+        for y in range(out.shape[1]):
+            coordinate_y = in_y[n, y]
+            top = math.floor(coordinate_y)
+            bottom = math.ceil(coordinate_y)
+            weight_y = _F32(coordinate_y - _F32(top))
+            careful_top = _row_careful(source, b, top, 0, width, known[b], limit)
+            careful_bottom = _row_careful(source, b, bottom, 0, width, known[b], limit)
+            if careful_top or careful_bottom:
+                _crop_row(source[b, top], source[b, bottom], in_x[n], weight_y, channels,
+                          out[n, y], True)
+            elif channels == 3:
+                _crop_row(source[b, top], source[b, bottom], in_x[n], weight_y, 3,
+                          out[n, y], False)
+            else:
+                _crop_row(source[b, top], source[b, bottom], in_x[n], weight_y, channels,
+                          out[n, y], False)
