@@ -142,6 +142,7 @@ def _resize_block(
         out = kernel(
             ctx.inputs["images"],
             ctx.inputs["size"],
+            cancel=ctx.cancel,
             memory_limit=ctx.memory_limit,
             **_resize_kwargs(ctx.attrs),
         )

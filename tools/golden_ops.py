@@ -836,6 +836,47 @@ def _tf_input(array: np.ndarray) -> Any:
     return tf.constant(array)
 
 
+# ----------------------------------------------------------------------------- resize loops
+# Appended by the resize engineer (compiled resize loops): edges the differential test
+# against TF (tools/diff_resize.py) found or that the loops' plain/careful split depends on.
+
+
+def _tagged_nans(rng: np.random.Generator, shape: list[int], rate: float) -> np.ndarray:
+    """Normal floats with quiet NaNs of distinct payloads and both signs at ``rate``, so
+    that which NaN survives a sum shows."""
+    values = (rng.standard_normal(shape) * 10).astype(np.float32)
+    flat = values.reshape(-1)
+    picked = np.flatnonzero(rng.random(flat.size) < rate)
+    payload = rng.integers(1, 1 << 20, picked.size).astype(np.uint32)
+    sign = rng.integers(0, 2, picked.size).astype(np.uint32) << np.uint32(31)
+    flat[picked] = (np.uint32(0x7FC00000) | payload | sign).view(np.float32)
+    return values
+
+
+def _resize_loop_cases(cases: _Cases) -> None:
+    rng = cases.rng
+    # Bicubic with 8 channels or more: TF's x sums add in another order in its 8-wide
+    # vector loop than in the channels after it.
+    for channels, (align, half) in ((16, (False, False)), (17, (False, True)),
+                                    (9, (True, False))):
+        mode = f"ac{int(align)}hp{int(half)}"
+        cases.add("ResizeBicubic", f"bc_{mode}_nan_order_c{channels}",
+                  {"images": _tagged_nans(rng, [1, 6, 7, channels], 0.3),
+                   "size": _i32(9, 5)}, _resize_attrs("ResizeBicubic", align, half),
+                  tags=("special", mode))
+    # Rows around the plain path's bounds: magnitudes 2^-30 (plain) and 2^-31, denormals,
+    # 2^124 and more (careful), next to ordinary rows.
+    edges = np.array([2.0**-30, -(2.0**-31), 1e-40, -1e-45, 2.0**124, 3e38, -0.0],
+                     np.float32)
+    for block, short in (("ResizeBilinear", "bl"), ("ResizeBicubic", "bc"),
+                         ("ResizeArea", "ar")):
+        images = (rng.standard_normal([2, 7, 6, 2]) * 5).astype(np.float32)
+        images[0, 2, :, 0] = rng.choice(edges, 6)
+        images[1, 5, 1:4, 1] = edges[:3] * np.float32(2.0**-20)
+        cases.add(block, f"{short}_row_bounds", {"images": images, "size": _i32(11, 4)},
+                  _resize_attrs(block, False, False), tags=("special", "ac0hp0"))
+
+
 def main(out_dir: Path) -> None:
     """Regenerate ``out_dir/manifest.json`` and ``out_dir/ops.npz`` with TensorFlow."""
     import tensorflow as tf
@@ -852,6 +893,7 @@ def main(out_dir: Path) -> None:
     _concat_cases(cases)
     _cast_cases(cases)
     _contrast_cases(cases)  # last, so the cases before keep their random data
+    _resize_loop_cases(cases)  # appended after it (branch resize): earlier data unchanged
     calls = _tf_calls()
     arrays: dict[str, np.ndarray] = {}
     entries: list[dict[str, Any]] = []

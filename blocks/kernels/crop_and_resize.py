@@ -15,7 +15,8 @@ TensorFlow's arithmetic, float32 with one rounding per operation unless said:
 ``in_y = y1*(H - 1) + y*height_scale``, or for crop_h 1 ``0.5*(y1 + y2)*(H - 1)`` in double
 then rounded to float32 (C's ``0.5`` is a double); rows with ``in_y`` outside
 ``[0, H - 1]`` are all ``extrapolation_value``, likewise columns. Bilinear:
-``top = floor(in_y)``, ``bottom = ceil(in_y)``, ``y_lerp = in_y - top`` and TF's lerp (see
+``top = floor(in_y)``, ``bottom = ceil(in_y)``, ``y_lerp = in_y - top`` and TF's lerp (the
+compiled loop :func:`blocks.kernels.resize_loops.crop_bilinear`; see
 :mod:`blocks.kernels.float32_math`); nearest: ``roundf`` (halves away from zero).
 
 Errors, in TensorFlow's order: the dtype, method, extrapolation_value (ours: it must be
@@ -33,13 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from blocks.kernels.float32_math import (
-    INTEGER_MODE,
-    arithmetic_mode,
-    flush_denormals,
-    lerp,
-    to_float32,
-)
+from blocks.kernels.float32_math import to_float32
 from blocks.kernels.op_checks import (
     PartialShape,
     attr_error,
@@ -53,6 +48,7 @@ from blocks.kernels.op_checks import (
     shape_text,
     size_pair,
 )
+from blocks.kernels.resize import flat_rows, loop_source, resize_loops, tame_limit
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
 _F32 = np.float32
@@ -212,7 +208,11 @@ def crop_and_resize(
         cols = np.floor(safe_x.astype(np.float64) + 0.5).astype(np.intp)
         out = to_float32(_pixels(image, b, rows[:, :, None], cols[:, None, :]))
     else:
-        out = _bilinear(image, b, safe_y, safe_x)
+        out = np.empty(shape, _F32)
+        resize_loops().crop_bilinear(
+            flat_rows(loop_source(image)), which, safe_y, safe_x, image.shape[3],
+            flat_rows(out), tame_limit(4.0, image.dtype),  # a lerp's difference: 2x
+        )
     outside = ~(inside_y[:, :, None] & inside_x[:, None, :])
     if outside.any():
         out[outside] = plan.extrapolation_value
@@ -225,32 +225,3 @@ def _pixels(image: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np.ndarray
     _, height, width, channels = image.shape
     flat = (b * height + rows) * width + cols
     return np.take(image.reshape(-1, channels), flat, axis=0)
-
-
-def _bilinear(image: np.ndarray, b: np.ndarray, in_y: np.ndarray, in_x: np.ndarray) -> np.ndarray:
-    top_f, left_f = np.floor(in_y), np.floor(in_x)
-    top, bottom = top_f.astype(np.intp), np.ceil(in_y).astype(np.intp)
-    left, right = left_f.astype(np.intp), np.ceil(in_x).astype(np.intp)
-    y_lerp = (in_y - top_f)[:, :, None, None]
-    x_lerp = (in_x - left_f)[:, None, :, None]
-    rows_top, rows_bottom = top[:, :, None], bottom[:, :, None]
-    cols_left, cols_right = left[:, None, :], right[:, None, :]
-    corners = [
-        to_float32(_pixels(image, b, rows, cols))
-        for rows in (rows_top, rows_bottom)
-        for cols in (cols_left, cols_right)
-    ]
-    mode = INTEGER_MODE if image.dtype.kind in "iu" else arithmetic_mode(*corners)
-    if mode.flush:
-        corners = [flush_denormals(corner) for corner in corners]
-    top_left, top_right, bottom_left, bottom_right = corners
-    # TF's channel loop (measured with tagged NaNs): the top row's and the vertical sums
-    # add the product first; the bottom row's sum does too in whole blocks of 16
-    # channels, but adds ``low`` first in the remaining channels.
-    vector_channels = 16 * (image.shape[3] // 16)
-    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-        upper = lerp(top_left, top_right, x_lerp, mode)
-        lower = lerp(
-            bottom_left, bottom_right, x_lerp, mode, (Ellipsis, slice(vector_channels, None))
-        )
-        return lerp(upper, lower, y_lerp, mode)

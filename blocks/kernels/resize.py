@@ -30,9 +30,11 @@ align_corners, images 4-D, at least one channel, non-zero height and width, size
 with two elements, positive output dimensions, (nearest) height and width below 2^24,
 then the memory limit.
 
-Speed: bilinear is computed separably — the horizontal pass on the input rows that
-are used, then the vertical pass — which is the same float operations TensorFlow does
-per pixel (its ``top`` and ``bottom`` are exactly the horizontal results of two rows).
+Speed: the arithmetic runs in compiled per-pixel loops
+(:mod:`blocks.kernels.resize_loops`, imported on first use), which also spell out TF's
+denormal flushing and NaN operand order; the per-row and per-column tables (indices,
+lerps) are made here in numpy, once per call. Bands of output rows are shared by the
+kernel threads (:func:`in_row_pieces`); each output value is computed alike in any band.
 """
 
 from __future__ import annotations
@@ -41,19 +43,13 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
-from blocks.kernels.float32_math import (
-    INTEGER_MODE,
-    ArithmeticMode,
-    LowFirst,
-    arithmetic_mode,
-    flush_denormals,
-    lerp,
-    to_float32,
-)
+from blocks.kernels.arguments import check_cancel
+from blocks.kernels.float32_math import to_float32
 from blocks.kernels.op_checks import (
     INT32_MAX,
     attr_error,
@@ -72,6 +68,9 @@ _F32 = np.float32
 _HALF = _F32(0.5)
 #: Output floats per band of a separable resize (1 MiB: measured best of 2^17..2^21).
 _PIECE = 1 << 18
+#: Outputs below this many floats are made by the calling thread alone (handing pieces to
+#: a helper costs more than it saves).
+_SHARED_MIN = 1 << 15
 
 #: The dtypes TensorFlow's resize ops take (all four share the list).
 RESIZE_DTYPES = dtypes(
@@ -263,83 +262,83 @@ def resize_bilinear(
         return to_float32(images)  # TF's no-op resize: a plain conversion
     y_lo, y_hi, y_lerp = _bilinear_weights(in_h, out_h, align_corners, half_pixel_centers)
     x_lo, x_hi, x_lerp = _bilinear_weights(in_w, out_w, align_corners, half_pixel_centers)
-    # TF's SSE path (3 channels, all output columns but the last) adds in written order;
-    # its scalar code adds the product first.
-    order: LowFirst = (slice(None), slice(None), slice(0, -1)) if images.shape[3] == 3 else None
-    on_pixels = _on_pixels(x_lo, x_hi, x_lerp) and _on_pixels(y_lo, y_hi, y_lerp)
+    # TF's SSE path (3 channels, all output columns but the last) adds ``low`` first; its
+    # scalar code adds the product first.
+    channels = images.shape[3]
+    low_first = np.arange(out_w) < out_w - 1 if channels == 3 else np.zeros(out_w, bool)
+    left, right = x_lo.astype(np.uint64), x_hi.astype(np.uint64)
+    source = flat_rows(loop_source(images))
     out = np.empty(call.shape, _F32)
-    def work(batch: slice, rows_out: slice) -> None:
-        low, high = y_lo[rows_out], y_hi[rows_out]
-        if on_pixels:  # every output is an input pixel: tl + (tl - tl)*0 when tame
-            picked = to_float32(np.take(np.take(images[batch], low, axis=1), x_lo, axis=2))
-            if _plain(_mode(picked)):
-                out[batch, rows_out] = picked + _F32(0)  # -0.0 made +0.0, as TF's sum
-                return
-        count = len(low)
-        # Horizontal pass on the rows the vertical pass reads, in float32.
-        rows, row_pos = np.unique(np.concatenate([low, high]), return_inverse=True)
-        source = to_float32(images[batch][:, rows])
-        mode = INTEGER_MODE if images.dtype.kind in "iu" else _mode(source)
-        if mode.flush:
-            source = flush_denormals(source)
-        with np.errstate(invalid="ignore", over="ignore", under="ignore"):  # inf - inf: NaN
-            horizontal = lerp(np.take(source, x_lo, axis=2), np.take(source, x_hi, axis=2),
-                              x_lerp[:, None], mode, order)
-            top = np.take(horizontal, row_pos[:count], axis=1)
-            target = out[batch, rows_out]  # a view: the vertical lerp is made in place
-            bottom = np.take(horizontal, row_pos[count:], axis=1, out=target)
-            result = lerp(top, bottom, y_lerp[rows_out][:, None, None], mode, order)
-            if result is not target:
-                target[...] = result
+    loops = resize_loops()
 
-    in_row_bands(call.shape, work, cancel)
+    def work(start: int, stop: int) -> None:
+        loops.bilinear_rows(
+            source, flat_rows(out), start, stop, y_lo, y_hi, y_lerp, left, right, x_lerp,
+            low_first, channels,
+            tame_limit(4.0, images.dtype),  # a difference is at most twice the larger value
+        )
+
+    in_row_pieces(call.shape, work, cancel)
     return out
 
 
-Band = tuple[slice, slice]
+def resize_loops() -> ModuleType:
+    """The compiled loops, imported on first use: importing numba costs about 0.15 s, which
+    ``import blocks`` (the editor's start, ``tensorblocks check``) should not pay."""
+    from blocks.kernels import resize_loops as loops
+
+    return loops
 
 
-def in_row_bands(
-    shape: tuple[int, int, int, int], work: Callable[[slice, slice], None],
+def flat_rows(images: np.ndarray) -> np.ndarray:
+    """``[B, H, W, C]`` as ``[B, H, W*C]`` (a view), as the compiled loops index it."""
+    return images.reshape(images.shape[0], images.shape[1], -1)
+
+
+def tame_limit(growth: float, dtype: np.dtype[Any]) -> np.float32:
+    """The magnitude below which inputs keep every result of a resize finite, when no
+    result exceeds ``growth`` times the largest input (the compiled loops' plain path);
+    infinite when the dtype alone keeps every value below it (uint8: the loops then skip
+    looking at the rows)."""
+    limit = min(2.0**126 / growth, 2.0**126)
+    return _F32(np.inf) if dtype == np.uint8 and limit > 255 else _F32(limit)
+
+
+def loop_source(images: np.ndarray) -> np.ndarray:
+    """The images as the compiled loops read them: uint8 (photos), float32 and float64 as
+    they are (the loops convert each value), every other dtype converted by
+    :func:`to_float32` first — numba has no half or bfloat16, and compiling the loops for
+    every integer dtype would cost seconds for the rare ones."""
+    if images.dtype in (np.uint8, np.float32, np.float64):
+        return np.ascontiguousarray(images)
+    return np.ascontiguousarray(to_float32(images))
+
+
+def in_row_pieces(
+    shape: tuple[int, int, int, int], work: Callable[[int, int], None],
     cancel: threading.Event | None,
 ) -> None:
-    """Call ``work(batch, rows)`` over pieces of an output ``[B, h, w, C]`` of about
-    _PIECE floats each — whole images, or bands of rows of one image — shared by the
-    threads. A separable resize computes its first pass only for the input rows a band
-    reads, so the temporaries stay in the cache."""
+    """Call ``work(start, stop)`` over pieces of the output rows of ``[B, h, w, C]``
+    (counted over the batch, ``b*h + y``), shared by the threads: rows of about _PIECE
+    floats a piece, and at least two pieces per thread when the work is worth sharing,
+    all of about the same size, so that no thread is left with the larger part."""
     batch, out_h, out_w, channels = shape
-    band = max(1, _PIECE // max(1, out_w * channels))
-    if band >= out_h:
-        step = max(1, band // max(1, out_h))
-        pieces = [(slice(b, b + step), slice(0, out_h)) for b in range(0, batch, step)]
-    else:
-        pieces = [(slice(b, b + 1), slice(r, r + band))
-                  for b in range(batch) for r in range(0, out_h, band)]
-    run_pieces(len(pieces), lambda index: work(*pieces[index]), cancel,
-               thread_count() if len(pieces) > 1 else 1)
-
-
-def _on_pixels(low: np.ndarray, high: np.ndarray, weight: np.ndarray) -> bool:
-    """Whether every sample falls exactly on an input pixel (e.g. halving without half
-    pixel centres)."""
-    return bool((low == high).all() and (weight == 0).all())
-
-
-def _mode(values: np.ndarray) -> ArithmeticMode:
-    # Integers are finite, far below 2^126 and at least 1 when non-zero: nothing to check.
-    return INTEGER_MODE if values.dtype.kind in "iu" else arithmetic_mode(values)
-
-
-def _plain(mode: ArithmeticMode) -> bool:
-    """Whether a lerp by 0 is ``value + 0`` for these values (no inf or NaN, no denormal)."""
-    return mode.tame and not mode.flush
+    rows = batch * out_h
+    floats = rows * out_w * channels
+    threads = thread_count() if floats >= _SHARED_MIN else 1
+    count = min(rows, max(-(-floats // _PIECE), 2 * threads if threads > 1 else 1))
+    bounds = [rows * index // count for index in range(count + 1)]
+    run_pieces(count, lambda index: work(bounds[index], bounds[index + 1]), cancel, threads)
 
 
 def resize_nearest_neighbor(
-    images: Any, size: Any, **options: Unpack[ResizeOptions]
+    images: Any, size: Any, cancel: threading.Event | None = None,
+    **options: Unpack[ResizeOptions],
 ) -> np.ndarray:
-    """TensorFlow's ResizeNearestNeighbor: ``[B, h, w, C]`` in the images' dtype."""
+    """TensorFlow's ResizeNearestNeighbor: ``[B, h, w, C]`` in the images' dtype (one
+    numpy pass: Stop is honoured before it starts)."""
     call = checked_resize("nearest", images, size, **options)
+    check_cancel(cancel)
     if call.empty:
         return np.zeros(call.shape, call.images.dtype)
     (in_h, in_w), (out_h, out_w) = call.in_size, call.out_size

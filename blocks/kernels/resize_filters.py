@@ -11,8 +11,9 @@ stored as float (Keys' a = -0.5 with half pixel centres, else -0.75); per output
 ``offset = lrintf((loc - in_loc)*1024)``, taps ``in_loc-1 .. in_loc+2`` clamped to the
 image; with half pixel centres taps outside the image weigh 0 and the weights are
 divided by their float sum. Each output is the x-weighted sum of four y-weighted column
-sums, ``((v0*w0 + v1*w1) + v2*w2) + v3*w3`` in float32 — computed here as a vertical pass
-over whole rows, then a horizontal pass, the same operations in the same order.
+sums, ``((v0*w0 + v1*w1) + v2*w2) + v3*w3`` in float32 — computed per output row as the
+vertical sums of the input columns it reads, then the horizontal sums, the same
+operations in the same order.
 
 Area (``resize_area_op.cc``): output cell x covers ``[x*scale, (x+1)*scale)``; the first and
 last input pixel it touches weigh their covered fraction, the ones between weigh 1 (added
@@ -20,10 +21,12 @@ without a multiplication); per input row ``sum_y`` runs left to right, then
 ``sum += sum_y*scale_y`` over the rows (from +0.0) and the result is
 ``sum * float(1.0/(height_scale*width_scale))``.
 
-Both follow TF's denormal flushing and NaN operand order (:mod:`blocks.kernels.float32_math`),
-measured with tagged NaNs: bicubic sums add the running sum first only in the first
-addition of each 4-term sum; area adds whole pixels after the running sum and the
-weighted last pixel and rows before it.
+Both follow TF's denormal flushing and NaN operand order (the arithmetic runs in the
+compiled loops of :mod:`blocks.kernels.resize_loops`; the tap and cell tables are made
+here in numpy), measured with tagged NaNs: bicubic sums add the running sum first in the first
+addition of each 4-term sum, and in the last one of the x sums of the channels TF's
+8-wide vector loop covers (below the largest multiple of 8); area adds whole pixels
+after the running sum and the weighted last pixel and rows before it.
 
 Known gap: TF's hand-unrolled 3-channel bicubic code orders channel 1's sums differently
 from channel 0 and 2 in a way that depends on its column cache and that we could not
@@ -39,21 +42,16 @@ from typing import Any, Unpack
 
 import numpy as np
 
-from blocks.kernels.float32_math import (
-    INTEGER_MODE,
-    ArithmeticMode,
-    add,
-    arithmetic_mode,
-    flush_denormals,
-    multiply,
-    to_float32,
-)
 from blocks.kernels.resize import (
     ResizeOptions,
     checked_resize,
-    in_row_bands,
+    flat_rows,
+    in_row_pieces,
+    loop_source,
+    resize_loops,
     resize_scale,
     source_coordinates,
+    tame_limit,
 )
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
@@ -77,8 +75,8 @@ def _coefficients(a: float) -> np.ndarray:
 
 def _cubic_taps(
     in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per output index: the four source indices and their float32 weights."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per output index: the four source indices and their float32 weights, ``[4, n]``."""
     loc = source_coordinates(in_size, out_size, align_corners, half_pixel_centers)
     in_loc = np.floor(loc).astype(np.int64)
     delta = loc - in_loc.astype(_F32)
@@ -103,40 +101,7 @@ def _cubic_taps(
             inverse = _F32(1) / total
         usable = np.abs(total) >= _RENORMALISE_MIN
         weights = [np.where(usable, weight * inverse, weight) for weight in weights]
-    return indices, [np.asarray(w, _F32) for w in weights]
-
-
-#: Per sum of ResizeArea (whole pixels, the last pixel, the rows): whether TF's code adds
-#: the running sum first.
-AREA_ORDERS: dict[str, bool] = {"middle": True, "last": False, "rows": False}
-
-#: Per sum of a 4-tap weighted sum: whether TF's code adds the running sum first.
-SUM_ORDERS: dict[str, tuple[bool, bool, bool]] = {
-    "vertical": (True, False, False),
-    "horizontal": (True, False, False),
-}
-
-
-def _weighted_sum(
-    values: list[np.ndarray],
-    weights: list[np.ndarray],
-    mode: ArithmeticMode,
-    order: tuple[bool, bool, bool],
-) -> np.ndarray:
-    """``((v0*w0 + v1*w1) + v2*w2) + v3*w3`` in float32; ``order`` as SUM_ORDERS."""
-    total = multiply(values[0], weights[0], mode)
-    for value, weight, running_first in zip(values[1:], weights[1:], order, strict=True):
-        term = multiply(value, weight, mode)
-        total = add(total, term, mode) if running_first else add(term, total, mode)
-    return total
-
-
-def _source(images: np.ndarray, growth: float) -> tuple[np.ndarray, ArithmeticMode]:
-    source = to_float32(images)
-    if images.dtype.kind in "iu":
-        return source, INTEGER_MODE
-    mode = arithmetic_mode(source, growth=growth)
-    return (flush_denormals(source) if mode.flush else source), mode
+    return np.stack(indices).astype(np.intp), np.stack(weights).astype(_F32)
 
 
 def resize_bicubic(
@@ -151,30 +116,19 @@ def resize_bicubic(
     align_corners, half_pixel_centers = call.align_corners, call.half_pixel_centers
     rows, row_weights = _cubic_taps(images.shape[1], out_h, align_corners, half_pixel_centers)
     cols, col_weights = _cubic_taps(images.shape[2], out_w, align_corners, half_pixel_centers)
+    channels = images.shape[3]
+    # The vertical sums cover the input floats from the first to the last column read.
+    first, stop = int(cols.min()) * channels, (int(cols.max()) + 1) * channels
+    source = flat_rows(loop_source(images))
     out = np.empty(call.shape, _F32)
+    loops = resize_loops()
 
-    def work(batch: slice, rows_out: slice) -> None:
-        taps = [r[rows_out] for r in rows]
-        count = len(taps[0])
-        needed, position = np.unique(np.concatenate(taps), return_inverse=True)
-        # Each pass multiplies by weights up to ~1.3 and adds four terms.
-        source, mode = _source(images[batch][:, needed], growth=32.0)
-        with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-            columns = _weighted_sum(
-                [np.take(source, position[k * count:(k + 1) * count], axis=1)
-                 for k in range(4)],
-                [w[rows_out][:, None, None] for w in row_weights],
-                mode,
-                SUM_ORDERS["vertical"],
-            )
-            out[batch, rows_out] = _weighted_sum(
-                [np.take(columns, c, axis=2) for c in cols],
-                [w[:, None] for w in col_weights],
-                mode,
-                SUM_ORDERS["horizontal"],
-            )
+    def work(start: int, stop_row: int) -> None:
+        loops.bicubic_rows(source, flat_rows(out), start, stop_row, rows, row_weights,
+                           cols.astype(np.uint64), col_weights, channels, first, stop,
+                           tame_limit(32.0, images.dtype))  # 2 passes of 4 weights <= ~1.3
 
-    in_row_bands(call.shape, work, cancel)
+    in_row_pieces(call.shape, work, cancel)
     return out
 
 
@@ -222,54 +176,28 @@ def resize_area(
     width_scale = resize_scale(in_w, out_w, align_corners)
     with np.errstate(divide="ignore"):  # a zero scale (align_corners from 1 pixel): inf
         scale = _F32(np.float64(1.0) / np.float64(height_scale * width_scale))  # C: double
+    # Rows: every step from start to end (none when the cell is empty), each weighing its
+    # covered fraction.
     start, end, low, high = _area_cells(in_h, out_h, height_scale)
+    row_count = np.maximum(end - start, 0)
+    steps = np.arange(max(1, int(row_count.max())))
+    row_weights = np.ascontiguousarray(_area_weight(
+        start[:, None] + steps, low[:, None], high[:, None], height_scale))
+    # Columns: the first pixel, the whole ones between, the last one (also when the cell
+    # is empty: TF adds it whenever start + 1 != end, reading pixel 0 again).
+    first, stop, left, right = _area_cells(in_w, out_w, width_scale)
+    first_weight = _area_weight(first, left, right, width_scale)
+    last_weight = _area_weight(stop - 1, left, right, width_scale)
+    source = flat_rows(loop_source(images))
     out = np.empty(shape, _F32)
+    loops = resize_loops()
 
-    def work(batch: slice, rows_out: slice) -> None:
-        first = int(start[rows_out].min())
-        stop = min(int(end[rows_out].max()), in_h)
-        source, mode = _source(images[batch][:, first:stop],
-                               growth=float(in_h) * float(in_w) * 4.0)
-        cells = start[rows_out], end[rows_out], low[rows_out], high[rows_out]
-        with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-            rows = _area_rows(source, in_w, out_w, width_scale, mode)
-            total = np.zeros((*rows.shape[:1], len(cells[0]), *rows.shape[2:]), _F32)
-            for step in range(int((cells[1] - cells[0]).max())):
-                index = cells[0] + step
-                active = (index < cells[1])[:, None, None]
-                weight = _area_weight(index, cells[2], cells[3], height_scale)[:, None, None]
-                picked = np.take(rows, np.clip(index, 0, in_h - 1) - first, axis=1)
-                term = multiply(picked, weight, mode)
-                summed = add(total, term, mode) if AREA_ORDERS["rows"] else add(term, total, mode)
-                total = np.where(active, summed, total)
-            out[batch, rows_out] = multiply(total, np.asarray(scale), mode)
+    def work(first_row: int, stop_row: int) -> None:
+        loops.area_rows(source, flat_rows(out), first_row, stop_row, start, row_count,
+                        row_weights, first.astype(np.uint64), stop - first, first_weight,
+                        last_weight,
+                        images.shape[3], scale,
+                        tame_limit(float(in_h) * float(in_w) * 4.0, images.dtype))
 
-    in_row_bands(shape, work, cancel)
+    in_row_pieces(shape, work, cancel)
     return out
-
-
-def _area_rows(
-    source: np.ndarray, in_w: int, out_w: int, width_scale: np.float32, mode: ArithmeticMode
-) -> np.ndarray:
-    """Every input row's ``sum_y`` for every output column: ``[B, H, out_w, C]``."""
-    start, end, low, high = _area_cells(in_w, out_w, width_scale)
-    count = end - start
-    first = _area_weight(start, low, high, width_scale)[:, None]
-    last = _area_weight(end - 1, low, high, width_scale)[:, None]
-
-    def pixels(index: np.ndarray) -> np.ndarray:
-        return np.take(source, np.clip(index, 0, in_w - 1), axis=2)
-
-    total = multiply(pixels(start), first, mode)
-    for step in range(1, int(count.max()) - 1):  # the whole pixels between, weight 1
-        middle = (step < count - 1)[:, None]
-        pixel = pixels(start + step)
-        summed = add(total, pixel, mode) if AREA_ORDERS["middle"] else add(pixel, total, mode)
-        total = np.where(middle, summed, total)
-    # TF adds the last pixel whenever start + 1 != end (an empty cell reads pixel 0 twice).
-    final = (count != 1)[:, None]
-    if final.any():
-        term = multiply(pixels(end - 1), last, mode)
-        summed = add(total, term, mode) if AREA_ORDERS["last"] else add(term, total, mode)
-        total = np.where(final, summed, total)
-    return total

@@ -1,0 +1,534 @@
+"""The resize kernels' per-pixel loops, compiled with numba: bilinear, bicubic, area and
+CropAndResize's bilinear samples.
+
+Contract (the rules and the tables they read are documented in
+:mod:`blocks.kernels.resize` and :mod:`blocks.kernels.resize_filters`, which check every
+argument, build the per-row and per-column tables in numpy and then call these loops;
+nothing else calls them): each ``*_rows(source, out, start, stop, ...)`` writes the
+output rows ``start .. stop-1`` (counted over the whole batch: row ``y`` of image ``b`` is
+``b*h + y``) into ``out`` (``[B, h, w*C]`` float32). ``source`` (``[B, H, W*C]``) is the
+images as given when numba reads the dtype (integers, float32, float64), else already
+converted to float32 by :func:`blocks.kernels.float32_math.to_float32`.
+
+TensorFlow's float32 arithmetic, spelled out per operation (see
+:mod:`blocks.kernels.float32_math` for why):
+
+* every value is read as float32 (integers round to nearest, float64 rounds) and a
+  denormal reads as zero; every result that would be denormal is written as a zero of
+  its sign (x86's denormals-are-zero and flush-to-zero, which TF's CPU kernels run with);
+* every intermediate is float32 (numba types a float32 operation on float32 operands as
+  float32), so each operation rounds once; no fast-math flag is set;
+* in a sum where both operands are NaN, x86 returns the first operand's NaN (quieted).
+  LLVM may swap the operands of a commutative addition, so :func:`_add` states the rule:
+  when ``first`` is NaN the result is ``first * first`` (its NaN, quieted).
+
+Why compiled: numpy's per-call cost and the many passes over temporaries (a flush and a
+NaN check after every operation) made the numpy kernels 2-8 times slower than TF. One
+pass per output row, with no temporaries, beats it. The loops hold no Python objects and
+release the GIL (``nogil``), so bands of rows run at once on the kernel threads of
+:mod:`blocks.kernels.pieces`; every output value is computed by the same operations
+whatever the band, so pieces and threads cannot change bits.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numba
+import numpy as np
+
+_F32 = np.float32
+_ZERO = np.float32(0)
+#: The smallest normal float32: anything smaller in magnitude is denormal (or zero).
+_TINY = np.float32(np.finfo(np.float32).tiny)
+
+#: Below this magnitude a non-zero input sends its row to the careful arithmetic.
+_SMALL = np.float32(2.0**-30)
+
+_jit = numba.njit(cache=True, nogil=True)
+#: Small helpers and loop bodies inlined in numba's IR, so that a constant ``careful``
+#: passed at the call site removes the other case's checks from the compiled loop.
+_inline = numba.njit(cache=True, nogil=True, inline="always")
+
+
+@_inline
+def _flush(value: np.float32, careful: bool) -> np.float32:
+    """A denormal as a zero of its sign (``value * 0`` keeps the sign); a select, so
+    loops over it vectorise."""
+    if not careful:
+        return value
+    return _F32(value * _ZERO) if abs(value) < _TINY else value
+
+
+@_inline
+def _load(value: np.generic, careful: bool) -> np.float32:
+    """A source value as TF's arithmetic reads it: float32, a denormal as zero."""
+    return _flush(_F32(value), careful)
+
+
+@_inline
+def _add(first: np.float32, second: np.float32, careful: bool) -> np.float32:
+    """``first + second`` as x86 adds them: of two NaNs ``first``'s survives; flushed."""
+    total = _flush(_F32(first + second), careful)
+    if not careful:
+        return total
+    # first's NaN, quieted (sign and payload kept). Not ``first + 0``: LLVM folds that to
+    # ``first`` once it knows first is NaN, which would pass a signalling NaN on.
+    return _F32(first * first) if first != first else total
+
+
+@_inline
+def _mul(value: np.float32, weight: np.float32, careful: bool) -> np.float32:
+    """``value * weight``, flushed (weights are never NaN: the operand order cannot show)."""
+    return _flush(_F32(value * weight), careful)
+
+
+@_inline
+def _lerp(
+    low: np.float32, high: np.float32, weight: np.float32, low_first: bool, careful: bool
+) -> np.float32:
+    """TF's ``low + (high - low)*weight``; ``low_first``: the last sum adds ``low`` first
+    (TF's vector loops), else the product first (its scalar code)."""
+    # A difference is not commutative: x86 keeps high's NaN when both are NaN.
+    product = _mul(_flush(_F32(high - low), careful), weight, careful)
+    in_order = _add(low, product, careful)
+    swapped = _add(product, low, careful)
+    return in_order if low_first else swapped
+
+
+@_jit
+def _is_tame(values: np.ndarray, limit: np.float32) -> bool:
+    """Whether plain float32 arithmetic on ``values`` gives TF's bits: every value is zero
+    or of a magnitude in ``[2^-30, limit)`` (no NaN, no infinity, no denormal).
+
+    From such values no denormal can arise in a resize (its weights are at least 2^-55,
+    so a difference, product or sum that is not zero stays above 2^-110) and, with
+    ``limit`` = 2^126 over the largest growth of a result, nothing overflows; then no
+    NaN arises and the operand order of a sum cannot show.
+    """
+    tame = True
+    for k in range(values.shape[0]):
+        magnitude = abs(_F32(values[k]))
+        tame &= (magnitude < limit) & ((magnitude >= _SMALL) | (magnitude == _ZERO))
+    return tame
+
+
+@_jit
+def _row_careful(
+    source: np.ndarray, b: int, row: int, first: int, stop: int, known: np.ndarray,
+    limit: np.float32,
+) -> bool:
+    """Whether input row ``row`` of image ``b`` needs the careful arithmetic (floats
+    ``first .. stop-1`` judged); remembered in ``known`` (-1: not judged yet). An infinite
+    ``limit`` says the dtype bounds every value (uint8): no row is looked at."""
+    if known[row] < 0:
+        tame = limit == np.inf or _is_tame(source[b, row, first:stop], limit)
+        known[row] = 0 if tame else 1
+    return known[row] == 1
+
+
+@_jit
+def _row_spans(start: int, stop: int, out_h: int) -> np.ndarray:
+    """The output rows ``start .. stop-1`` of a piece (counted over the batch) per image
+    they fall in: rows ``[b, first, stop]``."""
+    first_image = start // out_h
+    spans = np.empty(((stop + out_h - 1) // out_h - first_image, 3), np.int64)
+    for index in range(spans.shape[0]):
+        b = first_image + index
+        spans[index, 0] = b
+        spans[index, 1] = max(start - b * out_h, 0)
+        spans[index, 2] = min(stop - b * out_h, out_h)
+    return spans
+
+
+def _specialised(body: Callable[..., None]) -> Callable[..., None]:
+    """A compiled call of an inlined one-row ``body(row, t0, t1, t2, t3, channels, result,
+    careful)`` that passes its case as constants: the careful arithmetic, or the plain one
+    with 3, 1 or any number of channels. numba inlines ``body`` at each call site, so LLVM
+    compiles every case alone (the common channel counts unrolled, no checks in the plain
+    arithmetic)."""
+
+    @_jit
+    def call(row: np.ndarray, t0: np.ndarray, t1: np.ndarray, t2: np.ndarray,
+             t3: np.ndarray, channels: int, result: np.ndarray, careful: bool) -> None:
+        if careful:
+            body(row, t0, t1, t2, t3, channels, result, True)
+        elif channels == 3:
+            body(row, t0, t1, t2, t3, 3, result, False)
+        elif channels == 1:
+            body(row, t0, t1, t2, t3, 1, result, False)
+        else:
+            body(row, t0, t1, t2, t3, channels, result, False)
+
+    return call
+
+
+@_inline
+def _horizontal(
+    row: np.ndarray, left: np.ndarray, right: np.ndarray, weight: np.ndarray,
+    low_first: np.ndarray, channels: int, result: np.ndarray, careful: bool,
+) -> None:
+    """One input row's x lerps: per output column its left and right source pixels
+    (unsigned), lerp and sum order, the channels contiguous."""
+    pixel = np.uint64(channels)
+    for x in range(left.shape[0]):
+        low = left[x] * pixel
+        high = right[x] * pixel
+        base = np.uint64(x) * pixel
+        lerp = weight[x]
+        order = low_first[x]
+        for c in range(channels):
+            k = np.uint64(c)
+            result[base + k] = _lerp(_load(row[low + k], careful),
+                                     _load(row[high + k], careful), lerp, order, careful)
+
+
+_horizontal_row = _specialised(_horizontal)
+
+
+@_inline
+def _vertical(
+    top: np.ndarray, bottom: np.ndarray, weight: np.float32, low_first: np.ndarray,
+    result: np.ndarray, careful: bool,
+) -> None:
+    for k in range(result.shape[0]):
+        result[k] = _lerp(top[k], bottom[k], weight, low_first[k], careful)
+
+
+@_jit
+def bilinear_rows(
+    source: np.ndarray, out: np.ndarray, start: int, stop: int,
+    y_low: np.ndarray, y_high: np.ndarray, y_lerp: np.ndarray,
+    left: np.ndarray, right: np.ndarray, weight: np.ndarray, low_first: np.ndarray,
+    channels: int, limit: np.float32,
+) -> None:
+    """ResizeBilinear: per output row, the x lerps of its top and bottom input rows
+    (``top`` and ``bottom`` of TF's per-pixel code, kept while the next row reads the same
+    input row), then the y lerp.
+
+    ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``; per output column ``left``
+    and ``right`` (unsigned) are its source pixels, ``weight`` its x lerp and
+    ``low_first`` whether its lerps add ``low`` first. Rows judged by :func:`_is_tame`
+    under ``limit`` use plain arithmetic.
+    """
+    count = out.shape[2]
+    width = source.shape[2]
+    order = np.empty(count, np.bool_)  # per output float, for the y lerps
+    for k in range(count):
+        order[k] = low_first[k // channels]
+    top = np.empty(count, _F32)
+    bottom = np.empty(count, _F32)
+    known = np.empty(source.shape[1], np.int8)
+    for span in _row_spans(start, stop, out.shape[1]):
+        b, y0, y1 = span[0], span[1], span[2]
+        known[:] = -1
+        top_index = -1
+        bottom_index = -1
+        for y in range(y0, y1):
+            upper = y_low[y]
+            lower = y_high[y]
+            # Both rows judged (no short circuit): each row's own pass reads its verdict.
+            careful_upper = _row_careful(source, b, upper, 0, width, known, limit)
+            careful_lower = _row_careful(source, b, lower, 0, width, known, limit)
+            careful = careful_upper or careful_lower
+            if upper != top_index:
+                if upper == bottom_index:
+                    top, bottom = bottom, top
+                    top_index, bottom_index = bottom_index, top_index
+                else:
+                    _horizontal_row(source[b, upper], left, right, weight, low_first,
+                                    channels, top, known[upper] == 1)
+                    top_index = upper
+            if lower != bottom_index and lower != upper:
+                _horizontal_row(source[b, lower], left, right, weight, low_first,
+                                channels, bottom, known[lower] == 1)
+                bottom_index = lower
+            below = top if lower == upper else bottom
+            target = out[b, y]
+            if careful:
+                _vertical(top, below, y_lerp[y], order, target, True)
+            else:
+                _vertical(top, below, y_lerp[y], order, target, False)
+
+
+@_inline
+def _weighted_four(
+    v0: np.float32, v1: np.float32, v2: np.float32, v3: np.float32,
+    w0: np.float32, w1: np.float32, w2: np.float32, w3: np.float32, careful: bool,
+    running_last: bool,
+) -> np.float32:
+    """``((v0*w0 + v1*w1) + v2*w2) + v3*w3``. Which operand comes first shows only when
+    both are NaN (measured with tagged NaNs): TF adds the running sum first in the first
+    addition, the term first in the second, and in the third the running sum first only
+    where ``running_last`` (its 8-channel vector loop of the x sums)."""
+    total = _add(_mul(v0, w0, careful), _mul(v1, w1, careful), careful)
+    total = _add(_mul(v2, w2, careful), total, careful)
+    term = _mul(v3, w3, careful)
+    if not careful:
+        return _add(term, total, careful)
+    running_first = _add(total, term, careful)
+    term_first = _add(term, total, careful)
+    return running_first if running_last else term_first
+
+
+@_inline
+def _bicubic_row(
+    s0: np.ndarray, s1: np.ndarray, s2: np.ndarray, s3: np.ndarray,
+    row_weights: np.ndarray, y: int, used: np.ndarray, columns: np.ndarray,
+    taps: np.ndarray, tap_weights: np.ndarray, channels: int, target: np.ndarray,
+    careful: bool,
+) -> None:
+    """One output row: the 4-row sums of the input floats it reads into ``used`` (a view
+    of ``columns``), then per output column its 4-column sum, the channels contiguous."""
+    w0, w1 = row_weights[0, y], row_weights[1, y]
+    w2, w3 = row_weights[2, y], row_weights[3, y]
+    for k in range(used.shape[0]):
+        used[k] = _weighted_four(_load(s0[k], careful), _load(s1[k], careful),
+                                 _load(s2[k], careful), _load(s3[k], careful),
+                                 w0, w1, w2, w3, careful, False)
+    pixel = np.uint64(channels)
+    # TF's x sums run 8 channels at a time, then the remaining channels one by one.
+    vector_channels = channels - channels % 8
+    for x in range(taps.shape[1]):
+        i0, i1 = taps[0, x] * pixel, taps[1, x] * pixel
+        i2, i3 = taps[2, x] * pixel, taps[3, x] * pixel
+        v0, v1 = tap_weights[0, x], tap_weights[1, x]
+        v2, v3 = tap_weights[2, x], tap_weights[3, x]
+        base = np.uint64(x) * pixel
+        for c in range(channels):
+            lane = np.uint64(c)
+            target[base + lane] = _weighted_four(
+                columns[i0 + lane], columns[i1 + lane], columns[i2 + lane],
+                columns[i3 + lane], v0, v1, v2, v3, careful, c < vector_channels)
+
+
+@_jit
+def bicubic_rows(
+    source: np.ndarray, out: np.ndarray, start: int, stop: int,
+    rows: np.ndarray, row_weights: np.ndarray, taps: np.ndarray, tap_weights: np.ndarray,
+    channels: int, column_first: int, column_stop: int, limit: np.float32,
+) -> None:
+    """ResizeBicubic per output row: the 4-row weighted sums of the input floats
+    ``column_first .. column_stop-1`` of a row (the columns the taps read), then per
+    output float the 4-tap weighted sum of those.
+
+    ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``; ``rows``/``row_weights`` are
+    ``[4, h]``, ``taps`` (unsigned source columns) and ``tap_weights``
+    ``[4, w]``. Output rows whose four input rows are tame (:func:`_is_tame` under
+    ``limit``) use plain arithmetic.
+    """
+    columns = np.zeros(source.shape[2], _F32)
+    used = columns[column_first:column_stop]
+    known = np.empty(source.shape[1], np.int8)
+    for span in _row_spans(start, stop, out.shape[1]):
+        b, y0, y1 = span[0], span[1], span[2]
+        known[:] = -1
+        for y in range(y0, y1):
+            careful = False
+            for tap in range(4):
+                careful |= _row_careful(source, b, rows[tap, y], column_first, column_stop,
+                                        known, limit)
+            s0 = source[b, rows[0, y], column_first:column_stop]
+            s1 = source[b, rows[1, y], column_first:column_stop]
+            s2 = source[b, rows[2, y], column_first:column_stop]
+            s3 = source[b, rows[3, y], column_first:column_stop]
+            # Constants at the call sites (see _specialised).
+            target = out[b, y]
+            if careful:
+                _bicubic_row(s0, s1, s2, s3, row_weights, y, used, columns, taps,
+                             tap_weights, channels, target, True)
+            elif channels == 3:
+                _bicubic_row(s0, s1, s2, s3, row_weights, y, used, columns, taps,
+                             tap_weights, 3, target, False)
+            elif channels == 1:
+                _bicubic_row(s0, s1, s2, s3, row_weights, y, used, columns, taps,
+                             tap_weights, 1, target, False)
+            else:
+                _bicubic_row(s0, s1, s2, s3, row_weights, y, used, columns, taps,
+                             tap_weights, channels, target, False)
+
+
+@_inline
+def _area_row_sums(
+    row: np.ndarray, first: np.ndarray, count: np.ndarray, first_weight: np.ndarray,
+    last_weight: np.ndarray, channels: int, row_sum: np.ndarray, careful: bool,
+) -> None:
+    """One input row's ``sum_y`` per output float: per output column, the first pixel
+    weighted, the whole pixels after it added in turn, then the weighted last pixel added
+    before the running sum (when the cell is not one pixel wide).
+
+    Channels are summed four at a time in registers (a last block of fewer channels
+    repeats its last channel and stores only the real ones); indices are unsigned.
+    """
+    pixel = np.uint64(channels)
+    width = row.shape[0] // channels
+    edge = np.uint64(width - 1)
+    for x in range(first.shape[0]):
+        start = first[x]
+        cells = count[x]
+        base = np.uint64(x) * pixel
+        head = min(start, edge) * pixel
+        # An empty cell (count 0) reads pixel start - 1, clamped to the image as TF does.
+        tail = np.uint64(min(max(np.int64(start) + cells - 1, 0), width - 1)) * pixel
+        weight = first_weight[x]
+        weight_last = last_weight[x]
+        for block in range(0, channels, 4):
+            k0 = np.uint64(block)
+            k1 = np.uint64(min(block + 1, channels - 1))
+            k2 = np.uint64(min(block + 2, channels - 1))
+            k3 = np.uint64(min(block + 3, channels - 1))
+            a0 = _mul(_load(row[head + k0], careful), weight, careful)
+            a1 = _mul(_load(row[head + k1], careful), weight, careful)
+            a2 = _mul(_load(row[head + k2], careful), weight, careful)
+            a3 = _mul(_load(row[head + k3], careful), weight, careful)
+            for step in range(1, cells - 1):
+                at = min(start + np.uint64(step), edge) * pixel
+                a0 = _add(a0, _load(row[at + k0], careful), careful)
+                a1 = _add(a1, _load(row[at + k1], careful), careful)
+                a2 = _add(a2, _load(row[at + k2], careful), careful)
+                a3 = _add(a3, _load(row[at + k3], careful), careful)
+            if cells != 1:
+                a0 = _add(_mul(_load(row[tail + k0], careful), weight_last, careful), a0,
+                          careful)
+                a1 = _add(_mul(_load(row[tail + k1], careful), weight_last, careful), a1,
+                          careful)
+                a2 = _add(_mul(_load(row[tail + k2], careful), weight_last, careful), a2,
+                          careful)
+                a3 = _add(_mul(_load(row[tail + k3], careful), weight_last, careful), a3,
+                          careful)
+            row_sum[base + k0] = a0
+            if block + 1 < channels:
+                row_sum[base + k1] = a1
+            if block + 2 < channels:
+                row_sum[base + k2] = a2
+            if block + 3 < channels:
+                row_sum[base + k3] = a3
+
+
+_area_sums_of_row = _specialised(_area_row_sums)
+
+
+@_inline
+def _area_accumulate(
+    row_sum: np.ndarray, weight_y: np.float32, target: np.ndarray, careful: bool
+) -> None:
+    for k in range(target.shape[0]):
+        target[k] = _add(_mul(row_sum[k], weight_y, careful), target[k], careful)
+
+
+@_inline
+def _scaled(target: np.ndarray, scale: np.float32, careful: bool) -> None:
+    for k in range(target.shape[0]):
+        target[k] = _mul(target[k], scale, careful)
+
+
+@_jit
+def area_rows(
+    source: np.ndarray, out: np.ndarray, start: int, stop: int,
+    row_start: np.ndarray, row_count: np.ndarray, row_weights: np.ndarray,
+    first: np.ndarray, count: np.ndarray, first_weight: np.ndarray,
+    last_weight: np.ndarray, channels: int, scale: np.float32, limit: np.float32,
+) -> None:
+    """ResizeArea per output row: per input row it covers, ``sum_y`` per output float
+    (:func:`_area_row_sums`), then ``sum = sum_y*weight + sum`` over the rows (from +0.0)
+    and ``sum*scale``.
+
+    ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``. Rows ``row_start[y] ..
+    row_start[y] + row_count[y] - 1`` (clamped to the image) weigh ``row_weights[y, step]``.
+    Per output column, ``first`` is its cell's first pixel, ``count`` its width in
+    pixels (clamped to the image as TF reads them), ``first_weight``/``last_weight``
+    the covered fractions of its first and last pixel. An input row's sums are kept for
+    the next output row, which usually starts on it. Input rows judged tame
+    (:func:`_is_tame` under ``limit``) are summed with plain arithmetic, output rows
+    whose input rows all are accumulated so.
+    """
+    in_h = source.shape[1]
+    width = source.shape[2]
+    row_sum = np.empty(out.shape[2], _F32)
+    known = np.empty(in_h, np.int8)
+    for span in _row_spans(start, stop, out.shape[1]):
+        b, y0, y1 = span[0], span[1], span[2]
+        known[:] = -1
+        summed_row = -1
+        for y in range(y0, y1):
+            careful = False
+            for step in range(row_count[y]):
+                index = min(row_start[y] + step, in_h - 1)
+                careful |= _row_careful(source, b, index, 0, width, known, limit)
+            target = out[b, y]
+            target[:] = _ZERO
+            for step in range(row_count[y]):
+                index = min(row_start[y] + step, in_h - 1)
+                if index != summed_row:
+                    _area_sums_of_row(source[b, index], first, count, first_weight,
+                                      last_weight, channels, row_sum, known[index] == 1)
+                    summed_row = index
+                if careful:
+                    _area_accumulate(row_sum, row_weights[y, step], target, True)
+                else:
+                    _area_accumulate(row_sum, row_weights[y, step], target, False)
+            if careful:
+                _scaled(target, scale, True)
+            else:
+                _scaled(target, scale, False)
+
+
+@_inline
+def _crop_row(
+    top_row: np.ndarray, bottom_row: np.ndarray, in_x: np.ndarray, weight_y: np.float32,
+    channels: int, target: np.ndarray, careful: bool,
+) -> None:
+    """One crop output row from its top and bottom input rows (flat ``[W*C]``)."""
+    vector_channels = channels - channels % 16
+    for x in range(in_x.shape[0]):
+        coordinate_x = in_x[x]
+        left = math.floor(coordinate_x)
+        right = math.ceil(coordinate_x)
+        weight_x = _F32(coordinate_x - _F32(left))
+        for c in range(channels):
+            upper = _lerp(_load(top_row[left * channels + c], careful),
+                          _load(top_row[right * channels + c], careful), weight_x, False,
+                          careful)
+            lower = _lerp(_load(bottom_row[left * channels + c], careful),
+                          _load(bottom_row[right * channels + c], careful), weight_x,
+                          c >= vector_channels, careful)
+            target[x * channels + c] = _lerp(upper, lower, weight_y, False, careful)
+
+
+@_jit
+def crop_bilinear(
+    source: np.ndarray, which: np.ndarray, in_y: np.ndarray, in_x: np.ndarray,
+    channels: int, out: np.ndarray, limit: np.float32,
+) -> None:
+    """CropAndResize's bilinear samples: ``out[n, y]`` (``[N, h, w*C]``) from image
+    ``which[n]`` of ``source`` (``[B, H, W*C]``) at the float32 source coordinates
+    ``in_y[n, y]``, ``in_x[n, x]`` (inside the image; the caller fills the samples
+    outside it).
+
+    ``top = tl + (tr - tl)*x_lerp`` and ``bottom`` alike, then
+    ``top + (bottom - top)*y_lerp``: TF's crop loops add the product first, but the bottom
+    row's sum adds ``low`` first in the channels after the last whole block of 16
+    (measured with tagged NaNs). Output rows whose two input rows are tame
+    (:func:`_is_tame` under ``limit``) use plain arithmetic.
+    """
+    width = source.shape[2]
+    known = np.full((source.shape[0], source.shape[1]), -1, np.int8)
+    for n in range(out.shape[0]):
+        b = which[n]
+        for y in range(out.shape[1]):
+            coordinate_y = in_y[n, y]
+            top = math.floor(coordinate_y)
+            bottom = math.ceil(coordinate_y)
+            weight_y = _F32(coordinate_y - _F32(top))
+            careful_top = _row_careful(source, b, top, 0, width, known[b], limit)
+            careful_bottom = _row_careful(source, b, bottom, 0, width, known[b], limit)
+            if careful_top or careful_bottom:
+                _crop_row(source[b, top], source[b, bottom], in_x[n], weight_y, channels,
+                          out[n, y], True)
+            elif channels == 3:
+                _crop_row(source[b, top], source[b, bottom], in_x[n], weight_y, 3,
+                          out[n, y], False)
+            else:
+                _crop_row(source[b, top], source[b, bottom], in_x[n], weight_y, channels,
+                          out[n, y], False)

@@ -1,0 +1,124 @@
+"""The compiled resize loops: pieces, threads, the plain and careful arithmetic and Stop.
+
+The bits themselves are TensorFlow's (the fixtures in test_ops.py, and
+``tools/diff_resize.py`` against an installed TF); these tests pin what the fixtures
+cannot see: how the work is cut and which arithmetic a row takes must not change a bit.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from test_patches import assert_same_bits
+
+from blocks.errors import CancelledError
+from blocks.kernels import crop_and_resize, resize, resize_filters
+from blocks.kernels.resize import resize_bilinear
+from blocks.kernels.resize_filters import resize_area, resize_bicubic
+
+Kernel = Callable[[np.ndarray, threading.Event | None], np.ndarray]
+
+KERNELS: dict[str, Kernel] = {
+    "bilinear": lambda images, cancel: resize_bilinear(
+        images, (23, 31), cancel, half_pixel_centers=True),
+    "bilinear-down": lambda images, cancel: resize_bilinear(images, (7, 8), cancel),
+    "bicubic": lambda images, cancel: resize_bicubic(
+        images, (23, 31), cancel, align_corners=True),
+    "bicubic-down": lambda images, cancel: resize_bicubic(
+        images, (6, 9), cancel, half_pixel_centers=True),
+    "area": lambda images, cancel: resize_area(images, (5, 7), cancel=cancel),
+    "area-up": lambda images, cancel: resize_area(
+        images, (29, 33), align_corners=True, cancel=cancel),
+}
+#: CropAndResize's bilinear samples share the loops' plain/careful rows (no pieces, no Stop).
+CROP_BOXES = np.array([[0.1, 0.0, 0.9, 1.0], [0.2, 0.3, 0.5, 0.8], [0.0, 0.0, 1.0, 1.0]],
+                      np.float32)
+
+
+def crop(images: np.ndarray) -> np.ndarray:
+    return crop_and_resize.crop_and_resize(
+        images, CROP_BOXES, np.array([0, 1, 1], np.int32), np.array([13, 9], np.int32))
+
+
+def mixed_images(channels: int = 3) -> np.ndarray:
+    """Three images of tame floats; the middle one has NaNs (signalling too), infinities,
+    denormals, -0 and huge values in a few rows only, so some rows take the careful
+    arithmetic and the others the plain one."""
+    rng = np.random.default_rng(5)
+    images = (rng.standard_normal((3, 15, 17, channels)) * 40).astype(np.float32)
+    special = np.array([0x7FC00001, 0xFF800000, 0x7F800001, 0x00000003, 0x80000000,
+                        0x7F7FFFFF, 0xFFC00123], np.uint32).view(np.float32)
+    for row in (4, 5, 11):
+        picked = rng.choice(17, 6, replace=False)
+        images[1, row, picked, rng.integers(channels)] = rng.choice(special, 6)
+    return images
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+@pytest.mark.parametrize("channels", [1, 3, 5])
+def test_pieces_and_threads_do_not_change_bits(
+    name: str, channels: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images = mixed_images(channels)
+    kernel = KERNELS[name]
+    monkeypatch.setenv("TENSORBLOCKS_THREADS", "1")
+    monkeypatch.setattr(resize, "_PIECE", 1 << 30)
+    whole = kernel(images, None)  # one piece, one thread
+    monkeypatch.setenv("TENSORBLOCKS_THREADS", "4")
+    monkeypatch.setattr(resize, "_PIECE", 8)  # a row a piece
+    monkeypatch.setattr(resize, "_SHARED_MIN", 0)
+    assert_same_bits(kernel(images, None), whole)
+
+
+@pytest.mark.parametrize("name", [*sorted(KERNELS), "crop"])
+def test_plain_rows_give_the_careful_bits(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A limit of 0 judges every row careful (denormals flushed and the NaN order spelled
+    # out everywhere); the plain arithmetic on the tame rows must give the same bits.
+    images = mixed_images()
+    kernel = KERNELS.get(name, lambda images, cancel: crop(images))
+    mixed = kernel(images, None)
+    assert np.isnan(mixed).any() and not np.isnan(mixed[0]).any()  # both kinds of rows ran
+
+    def never_tame(growth: float, dtype: np.dtype[Any]) -> np.float32:
+        return np.float32(0)
+
+    monkeypatch.setattr(resize, "tame_limit", never_tame)
+    monkeypatch.setattr(resize_filters, "tame_limit", never_tame)
+    monkeypatch.setattr(crop_and_resize, "tame_limit", never_tame)
+    assert_same_bits(mixed, kernel(images, None))
+
+
+def test_rows_near_the_thresholds_are_judged_careful() -> None:
+    # 2^-31 is below the plain path's smallest magnitude: products of it underflow
+    # nowhere here, but the row must still be judged careful, and the result stay exact.
+    from blocks.kernels import resize_loops
+
+    limit = resize.tame_limit(4.0, np.dtype(np.float32))
+    row = np.array([1.0, 2.0**-31, 0.0], np.float32)
+    assert not resize_loops._is_tame(row, limit)
+    assert resize_loops._is_tame(np.array([1.0, 2.0**-30, -0.0, 3.0], np.float32), limit)
+    assert not resize_loops._is_tame(np.array([1.0, float(limit)], np.float32), limit)
+    assert not resize_loops._is_tame(np.array([np.nan], np.float32), limit)
+    assert resize.tame_limit(4.0, np.dtype(np.uint8)) == np.inf  # uint8 rows: not looked at
+    assert resize.tame_limit(4.0, np.dtype(np.int16)) < np.inf
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_resize_stops_between_pieces(name: str) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(CancelledError):
+        KERNELS[name](mixed_images(), cancel)
+
+
+def test_signalling_nans_come_out_quiet() -> None:
+    # x86 quiets a signalling NaN in any arithmetic; LLVM folds `nan + 0` to the operand,
+    # so the loops must not rely on it.
+    images = np.full((1, 2, 2, 1), np.uint32(0x7F800001)).view(np.float32)
+    for out in (resize_bilinear(images, (3, 3)), resize_bicubic(images, (3, 3)),
+                resize_area(images, (1, 1))):
+        assert set(out.view(np.uint32).reshape(-1).tolist()) == {0x7FC00001}
