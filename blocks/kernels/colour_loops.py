@@ -41,15 +41,25 @@ release the GIL, so pieces run at once on the kernel threads of
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numba
 import numpy as np
 from llvmlite import ir
 from numba.core import types
+from numba.core.errors import NumbaIRAssumptionWarning
 from numba.extending import intrinsic, overload
 
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+#: Helpers are inlined into the loops in numba's own IR: numba vectorises a function
+#: before it links the functions it calls, so a helper left to LLVM keeps the loops
+#: scalar (eight times slower here).
+_inline = numba.njit(nogil=True, error_model="numpy", inline="always")
+# Inlining overloads trips an internal "pedantic" SSA check of numba's that warns about
+# variables of the inlined branches (the compiled code is right: the differential test
+# against TensorFlow checks it); the warnings would reach users on the first run.
+warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
 #: The tensor dtypes, as the loops name them.
 FLOAT32, FLOAT64, FLOAT16, BFLOAT16 = 0, 1, 2, 3
@@ -70,6 +80,8 @@ _SPLIT = _F64(2.0**27 + 1)  # Veltkamp's constant for float64
 #: TF's contrast loop takes 32 floats per turn; in the second half of each turn (not in
 #: the scalar tail) its last sum has the mean first.
 _LOOP = 32
+#: Turns of TF's loop per tiled row of contrast means: long inner loops vectorise well.
+_TILE_TURNS = 32
 
 
 def _bitcast(source: Any, target: Any) -> Any:
@@ -103,7 +115,7 @@ def _quiet(x: Any) -> Any:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@overload(_quiet)
+@overload(_quiet, inline="always")
 def _quiet_impl(x: Any) -> Any:
     if x == types.float32:
 
@@ -125,7 +137,7 @@ def _signed_zero(x: Any) -> Any:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@overload(_signed_zero)
+@overload(_signed_zero, inline="always")
 def _signed_zero_impl(x: Any) -> Any:
     if x == types.float32:
 
@@ -147,7 +159,7 @@ def _tiny(x: Any) -> Any:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@overload(_tiny)
+@overload(_tiny, inline="always")
 def _tiny_impl(x: Any) -> Any:
     if x == types.float32:
 
@@ -169,7 +181,7 @@ def _like(x: Any, value: float) -> Any:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@overload(_like)
+@overload(_like, inline="always")
 def _like_impl(x: Any, value: Any) -> Any:
     if x == types.float32:
 
@@ -186,13 +198,13 @@ def _like_impl(x: Any, value: Any) -> Any:
     return None
 
 
-@_jit
+@_inline
 def _flushed(x: Any) -> Any:
     """A denormal as zero of its sign (what DAZ reads and FTZ writes); others as they are."""
     return _signed_zero(x) if abs(x) < _tiny(x) else x
 
 
-@_jit
+@_inline
 def _first_nan(result: Any, first: Any, second: Any) -> Any:
     """x86's NaN rule for ``first (op) second``: a NaN operand's NaN, quieted, the first
     one's if both are NaN; else ``result``."""
@@ -203,19 +215,19 @@ def _first_nan(result: Any, first: Any, second: Any) -> Any:
     return result
 
 
-@_jit
+@_inline
 def _add(first: Any, second: Any) -> Any:
     """``first + second`` (flushed operands; a sum below the smallest normal is exact,
     so flushing the rounded sum is x86's rule)."""
     return _flushed(_first_nan(first + second, first, second))
 
 
-@_jit
+@_inline
 def _sub(first: Any, second: Any) -> Any:
     return _flushed(_first_nan(first - second, first, second))
 
 
-@_jit
+@_inline
 def _product_flushes64(a: np.float64, b: np.float64) -> bool:
     """Whether ``|a * b|``, rounded to the smallest normal float64, is flushed: its exact
     value is below ``2^-1022 * (1 - 2^-54)`` (see the module). The product of the
@@ -243,7 +255,7 @@ def _mul(first: Any, second: Any) -> Any:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@overload(_mul)
+@overload(_mul, inline="always")
 def _mul_impl(first: Any, second: Any) -> Any:
     if first == types.float32 and second == types.float32:
 
@@ -273,7 +285,7 @@ def _div(first: Any, second: Any) -> Any:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@overload(_div)
+@overload(_div, inline="always")
 def _div_impl(first: Any, second: Any) -> Any:
     if first == types.float32 and second == types.float32:
 
@@ -307,7 +319,7 @@ def _div_impl(first: Any, second: Any) -> Any:
 # ----------------------------------------------------------------------------- half types
 
 
-@_jit
+@_inline
 def _half_value(bits: np.uint16) -> np.float32:
     """A half's value in float32, bits kept (NaN payloads shifted, not quieted)."""
     h = np.uint32(bits)
@@ -323,7 +335,7 @@ def _half_value(bits: np.uint16) -> np.float32:
         sign | ((exponent + np.uint32(112)) << np.uint32(23)) | (mantissa << np.uint32(13))))
 
 
-@_jit
+@_inline
 def _half_bits(x: np.float32) -> np.uint16:
     """The half holding ``x`` (a value a half represents, or NaN: sign, 0x7c00 and the top
     of the payload)."""
@@ -342,7 +354,7 @@ def _half_bits(x: np.float32) -> np.uint16:
                      | ((magnitude >> np.uint32(13)) & np.uint32(0x3FF)))
 
 
-@_jit
+@_inline
 def _round_half(x: np.float32) -> np.float32:
     """``x`` rounded to half and back, as numpy's conversions do it (to nearest even;
     NaN keeps sign and the top of its payload, at least one payload bit)."""
@@ -367,7 +379,7 @@ def _round_half(x: np.float32) -> np.float32:
     return _float32(np.uint32(sign | _bits32(_F32(steps * _F32(2.0**-24)))))
 
 
-@_jit
+@_inline
 def _round_bfloat(x: np.float32, canonical_nan: bool) -> np.float32:
     """``x`` rounded to bfloat16 and back (to nearest even). A NaN becomes 0x7fc0 if
     ``canonical_nan`` (Eigen's vector rounding), else keeps its sign (ml_dtypes, Eigen's
@@ -388,7 +400,7 @@ def _rounded(x: Any, kind: int, canonical_nan: bool) -> Any:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@overload(_rounded)
+@overload(_rounded, inline="always")
 def _rounded_impl(x: Any, kind: Any, canonical_nan: Any) -> Any:
     if x == types.float32:
 
@@ -412,7 +424,7 @@ def _load(source: Any, index: Any, kind: int) -> Any:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@overload(_load)
+@overload(_load, inline="always")
 def _load_impl(source: Any, index: Any, kind: Any) -> Any:
     if source.dtype == types.uint16:
 
@@ -433,7 +445,7 @@ def _store(out: Any, index: Any, value: Any, kind: int) -> None:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@overload(_store)
+@overload(_store, inline="always")
 def _store_impl(out: Any, index: Any, value: Any, kind: Any) -> Any:
     if out.dtype == types.uint16:
 
@@ -451,7 +463,7 @@ def _store_impl(out: Any, index: Any, value: Any, kind: Any) -> Any:
     return store
 
 
-@_jit
+@_inline
 def _operand(x: Any, kind: int) -> Any:
     """A stored value as arithmetic reads it: half through F16C (NaN quieted), and
     denormals as zero."""
@@ -463,7 +475,7 @@ def _operand(x: Any, kind: int) -> Any:
 # ----------------------------------------------------------------------------- RGB <-> HSV
 
 
-@_jit
+@_inline
 def _rgb_to_hsv(red: Any, green: Any, blue: Any, kind: int) -> tuple[Any, Any, Any]:
     """One pixel of TF's RGBToHSV (``colorspace_op.h``; the rule is spelled out in
     :mod:`blocks.kernels.colorspace`)."""
@@ -508,7 +520,20 @@ def _rgb_to_hsv(red: Any, green: Any, blue: Any, kind: int) -> tuple[Any, Any, A
 
 @_jit
 def rgb_to_hsv_pixels(source: Any, out: Any, first: int, last: int, kind: int) -> None:
-    """RGBToHSV of pixels ``first .. last-1`` (see the module)."""
+    """RGBToHSV of pixels ``first .. last-1`` (see the module). Each dtype gets its own
+    loop with ``kind`` a constant, so that its tests fold away and the loop vectorises."""
+    if kind == FLOAT32:
+        _rgb_to_hsv_loop(source, out, first, last, FLOAT32)
+    elif kind == FLOAT64:
+        _rgb_to_hsv_loop(source, out, first, last, FLOAT64)
+    elif kind == FLOAT16:
+        _rgb_to_hsv_loop(source, out, first, last, FLOAT16)
+    else:
+        _rgb_to_hsv_loop(source, out, first, last, BFLOAT16)
+
+
+@_inline
+def _rgb_to_hsv_loop(source: Any, out: Any, first: int, last: int, kind: int) -> None:
     for pixel in range(np.uint64(first), np.uint64(last)):
         at = np.uint64(3) * pixel
         hue, saturation, value = _rgb_to_hsv(
@@ -519,7 +544,7 @@ def rgb_to_hsv_pixels(source: Any, out: Any, first: int, last: int, kind: int) -
         _store(out, at + np.uint64(2), value, kind)
 
 
-@_jit
+@_inline
 def _clamped(x: Any, zero: Any, one: Any) -> Any:
     """Eigen's ``cwiseMin(cwiseMax(x, 0), 1)``: ``b > a ? b : a`` then ``b < a ? b : a``
     (a NaN stays)."""
@@ -527,7 +552,7 @@ def _clamped(x: Any, zero: Any, one: Any) -> Any:
     return one if one < x else x
 
 
-@_jit
+@_inline
 def _negated_plus(a: Any, b: Any, kind: int) -> Any:
     """TF's ``-a + b``: the compiler makes it ``b - a`` for float and double (the same but
     for a NaN's sign); the half types negate first."""
@@ -536,7 +561,7 @@ def _negated_plus(a: Any, b: Any, kind: int) -> Any:
     return _rounded(_add(-a, b), kind, True)
 
 
-@_jit
+@_inline
 def _hsv_to_rgb(hue: Any, saturation: Any, value: Any, kind: int) -> tuple[Any, Any, Any]:
     """One pixel of TF's HSVToRGB (see :mod:`blocks.kernels.colorspace`)."""
     h = _operand(hue, kind)
@@ -566,7 +591,20 @@ def _hsv_to_rgb(hue: Any, saturation: Any, value: Any, kind: int) -> tuple[Any, 
 
 @_jit
 def hsv_to_rgb_pixels(source: Any, out: Any, first: int, last: int, kind: int) -> None:
-    """HSVToRGB of pixels ``first .. last-1`` (see the module)."""
+    """HSVToRGB of pixels ``first .. last-1`` (see the module; a loop per dtype, as in
+    :func:`rgb_to_hsv_pixels`)."""
+    if kind == FLOAT32:
+        _hsv_to_rgb_loop(source, out, first, last, FLOAT32)
+    elif kind == FLOAT64:
+        _hsv_to_rgb_loop(source, out, first, last, FLOAT64)
+    elif kind == FLOAT16:
+        _hsv_to_rgb_loop(source, out, first, last, FLOAT16)
+    else:
+        _hsv_to_rgb_loop(source, out, first, last, BFLOAT16)
+
+
+@_inline
+def _hsv_to_rgb_loop(source: Any, out: Any, first: int, last: int, kind: int) -> None:
     for pixel in range(np.uint64(first), np.uint64(last)):
         at = np.uint64(3) * pixel
         red, green, blue = _hsv_to_rgb(
@@ -580,7 +618,7 @@ def hsv_to_rgb_pixels(source: Any, out: Any, first: int, last: int, kind: int) -
 # ----------------------------------------------------------------------------- saturation
 
 
-@_jit
+@_inline
 def _std_max(a: np.float32, b: np.float32, a_read: np.float32,
              b_read: np.float32) -> tuple[np.float32, np.float32]:
     """C++'s ``std::max(a, b)``: ``a < b ? b : a`` on the values read (flushed), giving the
@@ -588,50 +626,55 @@ def _std_max(a: np.float32, b: np.float32, a_read: np.float32,
     return (b, b_read) if a_read < b_read else (a, a_read)
 
 
-@_jit
+@_inline
 def _std_min(a: np.float32, b: np.float32, a_read: np.float32,
              b_read: np.float32) -> tuple[np.float32, np.float32]:
     """C++'s ``std::min(a, b)``: ``b < a ? b : a``."""
     return (b, b_read) if b_read < a_read else (a, a_read)
 
 
-@_jit
+@_inline
 def _sum_with_double(x: np.float32, constant: float) -> np.float32:
     """``float + double constant`` rounded to float (TF's ``... + 2.0 / 6.0``)."""
     return _flushed(_F32(_F64(x) + constant))
 
 
-@_jit
+@_inline
+def _by_category(category: Any, c0: Any, c1: Any, c2: Any, c3: Any, c4: Any,
+                 c5: Any, other: Any) -> Any:
+    """The value of ``category`` (0-5), ``other`` for any other: selects, no branches."""
+    value = other
+    value = c5 if category == 5 else value
+    value = c4 if category == 4 else value
+    value = c3 if category == 3 else value
+    value = c2 if category == 2 else value
+    return c1 if category == 1 else (c0 if category == 0 else value)
+
+
+@_inline
 def _hsv_to_rgb_scalar(hue: np.float32, saturation: np.float32,
                        value: np.float32) -> tuple[np.float32, np.float32, np.float32]:
-    """``internal::hsv_to_rgb`` of ``adjust_saturation_op.cc`` (operands flushed)."""
+    """``internal::hsv_to_rgb`` of ``adjust_saturation_op.cc`` (operands flushed).
+
+    TF wraps ``h * 6`` into (0, 2) with two loops. Here the hue is in [0, 1] or NaN
+    whatever the image (``norm * (g - b)`` is at most 1/6 in size, as ``|g - b|`` is at
+    most the range, both rounded alike; a negative hue gets 1 added), so ``h * 6`` is in
+    [0, 6]: the loops take at most one step up and three down, done as selects so that
+    the loop over the pixels vectorises."""
     chroma = _mul(saturation, value)
     low = _sub(value, chroma)
     scaled = _mul(hue, _F32(6))
-    category = 6  # default: all zero
-    if scaled > -1 and scaled < 6:
-        category = int(scaled)  # truncation toward zero
-    wrapped = scaled
-    while wrapped <= 0:  # TF's two loops, one step per turn
-        wrapped = _add(wrapped, _F32(2))
-    while wrapped >= 2:
-        wrapped = _sub(wrapped, _F32(2))
+    # Truncation toward zero (np.int32: see _hue_pixel).
+    category = np.int32(scaled) if scaled > -1 and scaled < 6 else np.int32(6)
+    wrapped = _add(scaled, _F32(2)) if scaled <= 0 else scaled
+    wrapped = _sub(wrapped, _F32(2)) if wrapped >= 2 else wrapped
+    wrapped = _sub(wrapped, _F32(2)) if wrapped >= 2 else wrapped
+    wrapped = _sub(wrapped, _F32(2)) if wrapped >= 2 else wrapped
     x = _mul(chroma, _sub(_F32(1), abs(_sub(wrapped, _F32(1)))))
     zero = _F32(0)
-    if category == 0:
-        red, green, blue = chroma, x, zero
-    elif category == 1:
-        red, green, blue = x, chroma, zero
-    elif category == 2:
-        red, green, blue = zero, chroma, x
-    elif category == 3:
-        red, green, blue = zero, x, chroma
-    elif category == 4:
-        red, green, blue = x, zero, chroma
-    elif category == 5:
-        red, green, blue = chroma, zero, x
-    else:
-        red, green, blue = zero, zero, zero
+    red = _by_category(category, chroma, x, zero, zero, x, chroma, zero)
+    green = _by_category(category, x, chroma, chroma, x, zero, zero, zero)
+    blue = _by_category(category, zero, zero, x, chroma, chroma, x, zero)
     return _add(red, low), _add(green, low), _add(blue, low)
 
 
@@ -639,7 +682,7 @@ def _hsv_to_rgb_scalar(hue: np.float32, saturation: np.float32,
 def saturation_pixels(source: np.ndarray, out: np.ndarray, first: int, last: int,
                       scale: np.float32) -> None:
     """AdjustSaturation of pixels ``first .. last-1``: ``adjust_saturation_op.cc``'s
-    scalar code per pixel (see :mod:`blocks.kernels.adjust`)."""
+    scalar code per pixel (see :mod:`blocks.kernels.adjust`), its branches as selects."""
     factor = _flushed(scale)
     for pixel in range(np.uint64(first), np.uint64(last)):
         at = np.uint64(3) * pixel
@@ -656,17 +699,14 @@ def saturation_pixels(source: np.ndarray, out: np.ndarray, first: int, last: int
         spread = _sub(v, minimum)
         saturation = _div(spread, v) if v > 0 else _F32(0)
         norm = _div(_F32(1), _mul(_F32(6), spread))
-        # Measured: these two compare the stored values, not the flushed ones.
-        if red == value:
-            hue = _mul(norm, _sub(g, b))
-        elif green == value:
-            hue = _sum_with_double(_mul(norm, _sub(b, r)), 2.0 / 6.0)
-        else:
-            hue = _sum_with_double(_mul(norm, _sub(r, g)), 4.0 / 6.0)
-        if spread <= 0:
-            hue = _F32(0)
-        if hue < 0:
-            hue = _add(hue, _F32(1))
+        # TF's if/else if/else, all three computed. Measured: these two compare the
+        # stored values, not the flushed ones.
+        hue_red = _mul(norm, _sub(g, b))
+        hue_green = _sum_with_double(_mul(norm, _sub(b, r)), 2.0 / 6.0)
+        hue_blue = _sum_with_double(_mul(norm, _sub(r, g)), 4.0 / 6.0)
+        hue = hue_red if red == value else (hue_green if green == value else hue_blue)
+        hue = _F32(0) if spread <= 0 else hue
+        hue = _add(hue, _F32(1)) if hue < 0 else hue
         scaled = _mul(saturation, factor)
         # std::min(1.0f, std::max(0.0f, s * scale)): NaN gives 0.
         saturation = scaled if _F32(0) < scaled else _F32(0)
@@ -684,68 +724,66 @@ def saturation_pixels(source: np.ndarray, out: np.ndarray, first: int, last: int
 def hue_pixels(source: np.ndarray, out: np.ndarray, first: int, last: int,
                delta: np.float32) -> None:
     """AdjustHue of pixels ``first .. last-1``: ``adjust_hue_op.cc``'s scalar code per
-    pixel (see :mod:`blocks.kernels.adjust`)."""
+    pixel (see :mod:`blocks.kernels.adjust`), its branches as selects.
+
+    TF wraps the shifted hue into [0, 6) with two loops. The hue before the shift is in
+    [0, 6] or NaN; with ``|delta| < 1`` the shift is in [-6, 6], the sum in [-6, 12], and
+    the loops take at most one step up and two down: done as selects, the loop over the
+    pixels vectorises. Larger deltas take TF's loops as they are."""
+    shift = _mul(_flushed(delta), _F32(6))
+    if abs(delta) < 1:
+        for pixel in range(np.uint64(first), np.uint64(last)):
+            _hue_pixel(source, out, np.uint64(3) * pixel, shift, True)
+    else:
+        for pixel in range(np.uint64(first), np.uint64(last)):
+            _hue_pixel(source, out, np.uint64(3) * pixel, shift, False)
+
+
+@_inline
+def _hue_pixel(source: np.ndarray, out: np.ndarray, at: Any, shift: np.float32,
+               bounded: bool) -> None:
+    """One pixel of AdjustHue at ``at`` (``bounded``: the shift is in [-6, 6])."""
     turns = _F32(6)
-    shift = _mul(_flushed(delta), turns)
-    for pixel in range(np.uint64(first), np.uint64(last)):
-        at = np.uint64(3) * pixel
-        red = source[at]
-        green = source[at + np.uint64(1)]
-        blue = source[at + np.uint64(2)]
-        r = _flushed(red)
-        g = _flushed(green)
-        b = _flushed(blue)
-        # rgb_to_hv_range: TF's nested ifs pick (max, mid, min) and a category; the
-        # values keep their bits, except that in categories 2, 4 and 5 the compiled code
-        # takes the maximum with a max instruction, which returns a denormal as zero.
-        if r < g:
-            if b < r:
-                v_max, v_mid, v_min, category = green, red, blue, 1
-            elif b > g:
-                v_max, v_mid, v_min, category = _flushed(blue), green, red, 3
-            else:
-                v_max, v_mid, v_min, category = _flushed(green), blue, red, 2
-        elif b < g:
-            v_max, v_mid, v_min, category = red, green, blue, 0
-        elif b > r:
-            v_max, v_mid, v_min, category = _flushed(blue), red, green, 4
-        else:
-            v_max, v_mid, v_min, category = _flushed(red), blue, green, 5
-        high = _flushed(v_max)
-        low = _flushed(v_min)
-        if high == low:
-            hue = _F32(0)
-        else:
-            ratio = _div(_sub(_flushed(v_mid), low), _sub(high, low))
-            if category & 1:
-                ratio = _sub(_F32(1), ratio)
-            hue = _add(_F32(category), ratio)
-        hue = _add(hue, shift)
+    red = source[at]
+    green = source[at + np.uint64(1)]
+    blue = source[at + np.uint64(2)]
+    r = _flushed(red)
+    g = _flushed(green)
+    b = _flushed(blue)
+    # rgb_to_hv_range: TF's nested ifs pick (max, mid, min) and a category; the values
+    # keep their bits, except that in categories 2 to 5 the compiled code takes the
+    # maximum with a max instruction, which returns a denormal as zero (measured).
+    category = (1 if b < r else (3 if b > g else 2)) if r < g else (
+        0 if b < g else (4 if b > r else 5))
+    v_max = _by_category(category, red, green, g, b, b, r, r)
+    v_mid = _by_category(category, g, r, b, g, r, b, b)  # read flushed
+    v_min = _by_category(category, blue, blue, red, red, green, green, green)
+    high = _flushed(v_max)
+    low = _flushed(v_min)
+    ratio = _div(_sub(v_mid, low), _sub(high, low))
+    ratio = _sub(_F32(1), ratio) if category & 1 else ratio
+    hue = _F32(0) if high == low else _add(_F32(category), ratio)
+    hue = _add(hue, shift)
+    if bounded:
+        hue = _add(hue, turns) if hue < 0 else hue
+        hue = _sub(hue, turns) if hue >= turns else hue
+        hue = _sub(hue, turns) if hue >= turns else hue
+    else:
         while hue < 0:  # TF's two loops, one turn per step
             hue = _add(hue, turns)
         while hue >= turns:
             hue = _sub(hue, turns)
-        # hv_range_to_rgb: int(NaN) is INT_MIN on x86 (even, and case "default").
-        category = int(hue) if hue == hue else -(2**31)
-        ratio = _sub(hue, _F32(category))
-        if category & 1:
-            ratio = _sub(_F32(1), ratio)
-        v_mid = _add(_mul(ratio, _sub(high, low)), low)  # the product first
-        if category == 0:
-            red, green, blue = v_max, v_mid, v_min
-        elif category == 1:
-            red, green, blue = v_mid, v_max, v_min
-        elif category == 2:
-            red, green, blue = v_min, v_max, v_mid
-        elif category == 3:
-            red, green, blue = v_min, v_mid, v_max
-        elif category == 4:
-            red, green, blue = v_mid, v_min, v_max
-        else:
-            red, green, blue = v_max, v_min, v_mid
-        out[at] = red
-        out[at + np.uint64(1)] = green
-        out[at + np.uint64(2)] = blue
+    # hv_range_to_rgb: int(NaN) is INT_MIN on x86 (even, and case "default").
+    # (np.int32, not int: numba's int() of a float keeps the loop from vectorising.)
+    sector = np.int32(hue) if hue == hue else np.int32(-(2**31))
+    ratio = _sub(hue, _F32(sector))
+    ratio = _sub(_F32(1), ratio) if sector & 1 else ratio
+    v_mid = _add(_mul(ratio, _sub(high, low)), low)  # the product first
+    out[at] = _by_category(sector, v_max, v_mid, v_min, v_min, v_mid, v_max, v_max)
+    out[at + np.uint64(1)] = _by_category(sector, v_mid, v_max, v_max, v_mid, v_min, v_min,
+                                          v_min)
+    out[at + np.uint64(2)] = _by_category(sector, v_min, v_min, v_mid, v_max, v_max, v_mid,
+                                          v_mid)
 
 
 # ----------------------------------------------------------------------------- contrast
@@ -784,6 +822,17 @@ def contrast_means(planes: np.ndarray, first: int, last: int, pixels: int, chann
             means[image, k] = _mul(inverse, scratch[k])
 
 
+@_inline
+def _contrast_element(x: np.float32, mean: np.float32, scale: np.float32,
+                      mean_first: Any) -> np.float32:
+    """``scale * (x - mean) + mean`` as TF's machine code does it (see
+    :func:`contrast_output`)."""
+    product = _mul(scale, _sub(_flushed(x), mean))
+    if mean_first:
+        return _flushed(_first_nan(mean + product, mean, product))
+    return _flushed(_first_nan(product + mean, product, mean))
+
+
 @_jit
 def contrast_output(values: np.ndarray, means: np.ndarray, factor: np.float32,
                     out: np.ndarray, start: int, stop: int, plane: int, channels: int,
@@ -793,17 +842,22 @@ def contrast_output(values: np.ndarray, means: np.ndarray, factor: np.float32,
 
     The difference has ``x`` first, the product ``factor`` first; the last sum has the
     product first, except in the second half of each 32-float turn of TF's vector loop
-    (below its scalar tail), where the mean comes first. Each image's means are tiled
-    along a row of whole turns, so the loop over it runs without a division per element.
+    (below its scalar tail), where the mean comes first. That order shows only where the
+    mean is NaN (then the product is NaN too), so images without a NaN mean take a loop
+    without it. Each image's means are tiled along a row of whole turns, so the loops
+    run without a division per element and vectorise.
     """
     scale = _flushed(factor)
-    width = np.uint64(_LOOP * channels)
+    width = np.uint64(_LOOP * channels * _TILE_TURNS)
     tile = np.empty(width, np.float32)
     aligned = np.uint64(total - total % _LOOP)
     plane_size = np.uint64(plane)
     c = np.uint64(channels)
     for image in range(np.uint64(start) // plane_size,
                        (np.uint64(stop) - np.uint64(1)) // plane_size + np.uint64(1)):
+        has_nan = False
+        for k in range(c):
+            has_nan = has_nan or means[image, k] != means[image, k]
         for k in range(width):
             tile[k] = means[image, k % c]
         begin = max(np.uint64(start), image * plane_size)
@@ -811,14 +865,15 @@ def contrast_output(values: np.ndarray, means: np.ndarray, factor: np.float32,
         at = begin
         while at < end:  # begin is a whole pixel: tile[k] is the mean of element at + k
             count = min(width, end - at)
-            for k in range(count):
-                index = at + k
-                mean = tile[k]
-                x = _flushed(values[index])
-                product = _mul(scale, _sub(x, mean))
-                if index < aligned and (index & np.uint64(_LOOP - 1)) >= np.uint64(_LOOP // 2):
-                    result = _first_nan(mean + product, mean, product)
-                else:
-                    result = _first_nan(product + mean, product, mean)
-                out[index] = _flushed(result)
+            source = values[at:at + count]
+            target = out[at:at + count]
+            if has_nan:
+                for k in range(count):
+                    index = at + k
+                    mean_first = index < aligned and (index & np.uint64(_LOOP - 1)) >= np.uint64(
+                        _LOOP // 2)
+                    target[k] = _contrast_element(source[k], tile[k], scale, mean_first)
+            else:
+                for k in range(count):
+                    target[k] = _contrast_element(source[k], tile[k], scale, False)
             at += count
