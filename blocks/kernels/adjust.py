@@ -139,7 +139,7 @@ def adjust_contrast_v2(
     means = np.empty((planes.shape[0], channels), _F32)
     per_piece = max(1, _PIECE // plane)
     pieces = -(-planes.shape[0] // per_piece)
-    threads = thread_count() if out.size > 4 * _PIECE else 1
+    threads = thread_count() if out.size > _PIECE else 1
 
     def measure(index: int) -> None:
         first = index * per_piece

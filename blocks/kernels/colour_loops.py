@@ -81,7 +81,7 @@ _SPLIT = _F64(2.0**27 + 1)  # Veltkamp's constant for float64
 #: the scalar tail) its last sum has the mean first.
 _LOOP = 32
 #: Turns of TF's loop per tiled row of contrast means: long inner loops vectorise well.
-_TILE_TURNS = 32
+_TILE_TURNS = 2
 
 
 def _bitcast(source: Any, target: Any) -> Any:
@@ -848,18 +848,20 @@ def contrast_output(values: np.ndarray, means: np.ndarray, factor: np.float32,
     run without a division per element and vectorise.
     """
     scale = _flushed(factor)
-    width = np.uint64(_LOOP * channels * _TILE_TURNS)
-    tile = np.empty(width, np.float32)
-    aligned = np.uint64(total - total % _LOOP)
     plane_size = np.uint64(plane)
     c = np.uint64(channels)
+    width = min(np.uint64(_LOOP * channels * _TILE_TURNS), plane_size)  # whole pixels
+    tile = np.empty(width, np.float32)
+    aligned = np.uint64(total - total % _LOOP)
     for image in range(np.uint64(start) // plane_size,
                        (np.uint64(stop) - np.uint64(1)) // plane_size + np.uint64(1)):
         has_nan = False
         for k in range(c):
             has_nan = has_nan or means[image, k] != means[image, k]
-        for k in range(width):
-            tile[k] = means[image, k % c]
+        for k in range(c):
+            tile[k] = means[image, k]
+        for k in range(c, width):  # no division per element
+            tile[k] = tile[k - c]
         begin = max(np.uint64(start), image * plane_size)
         end = min(np.uint64(stop), (image + np.uint64(1)) * plane_size)
         at = begin
