@@ -520,28 +520,43 @@ def _rgb_to_hsv(red: Any, green: Any, blue: Any, kind: int) -> tuple[Any, Any, A
 
 @_jit
 def rgb_to_hsv_pixels(source: Any, out: Any, first: int, last: int, kind: int) -> None:
-    """RGBToHSV of pixels ``first .. last-1`` (see the module). Each dtype gets its own
-    loop with ``kind`` a constant, so that its tests fold away and the loop vectorises."""
-    if kind == FLOAT32:
-        _rgb_to_hsv_loop(source, out, first, last, FLOAT32)
-    elif kind == FLOAT64:
-        _rgb_to_hsv_loop(source, out, first, last, FLOAT64)
-    elif kind == FLOAT16:
-        _rgb_to_hsv_loop(source, out, first, last, FLOAT16)
-    else:
-        _rgb_to_hsv_loop(source, out, first, last, BFLOAT16)
+    """RGBToHSV of pixels ``first .. last-1`` (see the module)."""
+    _colorspace_by_kind(source, out, first, last, kind, True)
+
+
+@_jit
+def hsv_to_rgb_pixels(source: Any, out: Any, first: int, last: int, kind: int) -> None:
+    """HSVToRGB of pixels ``first .. last-1`` (see the module)."""
+    _colorspace_by_kind(source, out, first, last, kind, False)
 
 
 @_inline
-def _rgb_to_hsv_loop(source: Any, out: Any, first: int, last: int, kind: int) -> None:
+def _colorspace_by_kind(source: Any, out: Any, first: int, last: int, kind: int,
+                        to_hsv: bool) -> None:
+    """A loop per dtype with ``kind`` (and ``to_hsv``) a constant, so that their tests
+    fold away and the loop vectorises."""
+    if kind == FLOAT32:
+        _colorspace_loop(source, out, first, last, FLOAT32, to_hsv)
+    elif kind == FLOAT64:
+        _colorspace_loop(source, out, first, last, FLOAT64, to_hsv)
+    elif kind == FLOAT16:
+        _colorspace_loop(source, out, first, last, FLOAT16, to_hsv)
+    else:
+        _colorspace_loop(source, out, first, last, BFLOAT16, to_hsv)
+
+
+@_inline
+def _colorspace_loop(source: Any, out: Any, first: int, last: int, kind: int,
+                     to_hsv: bool) -> None:
     for pixel in range(np.uint64(first), np.uint64(last)):
         at = np.uint64(3) * pixel
-        hue, saturation, value = _rgb_to_hsv(
-            _load(source, at, kind), _load(source, at + np.uint64(1), kind),
-            _load(source, at + np.uint64(2), kind), kind)
-        _store(out, at, hue, kind)
-        _store(out, at + np.uint64(1), saturation, kind)
-        _store(out, at + np.uint64(2), value, kind)
+        a = _load(source, at, kind)
+        b = _load(source, at + np.uint64(1), kind)
+        c = _load(source, at + np.uint64(2), kind)
+        x, y, z = _rgb_to_hsv(a, b, c, kind) if to_hsv else _hsv_to_rgb(a, b, c, kind)
+        _store(out, at, x, kind)
+        _store(out, at + np.uint64(1), y, kind)
+        _store(out, at + np.uint64(2), z, kind)
 
 
 @_inline
@@ -587,32 +602,6 @@ def _hsv_to_rgb(hue: Any, saturation: Any, value: Any, kind: int) -> tuple[Any, 
         return _mul(v, mixed_r), _mul(v, mixed_g), _mul(v, mixed_b)
     return (_rounded(_mul(mixed_r, v), kind, True), _rounded(_mul(mixed_g, v), kind, True),
             _rounded(_mul(mixed_b, v), kind, True))
-
-
-@_jit
-def hsv_to_rgb_pixels(source: Any, out: Any, first: int, last: int, kind: int) -> None:
-    """HSVToRGB of pixels ``first .. last-1`` (see the module; a loop per dtype, as in
-    :func:`rgb_to_hsv_pixels`)."""
-    if kind == FLOAT32:
-        _hsv_to_rgb_loop(source, out, first, last, FLOAT32)
-    elif kind == FLOAT64:
-        _hsv_to_rgb_loop(source, out, first, last, FLOAT64)
-    elif kind == FLOAT16:
-        _hsv_to_rgb_loop(source, out, first, last, FLOAT16)
-    else:
-        _hsv_to_rgb_loop(source, out, first, last, BFLOAT16)
-
-
-@_inline
-def _hsv_to_rgb_loop(source: Any, out: Any, first: int, last: int, kind: int) -> None:
-    for pixel in range(np.uint64(first), np.uint64(last)):
-        at = np.uint64(3) * pixel
-        red, green, blue = _hsv_to_rgb(
-            _load(source, at, kind), _load(source, at + np.uint64(1), kind),
-            _load(source, at + np.uint64(2), kind), kind)
-        _store(out, at, red, kind)
-        _store(out, at + np.uint64(1), green, kind)
-        _store(out, at + np.uint64(2), blue, kind)
 
 
 # ----------------------------------------------------------------------------- saturation
