@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from blocks.kernels.op_checks import BFLOAT16
+
 _F32 = np.float32
 #: The smallest normal float32.
 _MIN_NORMAL = _F32(np.finfo(np.float32).tiny)
@@ -162,3 +164,125 @@ def keeping_first_nan(
     if both.any():
         result[both] = quiet_nans(np.broadcast_to(first, both.shape)[both])
     return result
+
+
+class TFArithmetic:
+    """Elementwise operations as TF's CPU code does them in a dtype: denormals read and
+    written as zero, one rounding per operation (half and bfloat16 compute in float32 and
+    round back), x86's rule for which of two NaNs survives."""
+
+    def __init__(
+        self, dtype: np.dtype[Any], canonical_nan: bool = True, careful: bool = True
+    ) -> None:
+        self.dtype = dtype
+        self.compute = np.dtype(np.float64 if dtype == np.float64 else np.float32)
+        #: bfloat16 only: whether a NaN result becomes 0x7fc0 (Eigen's vector rounding).
+        self.canonical_nan = canonical_nan
+        #: False when the inputs are tame (see tame_inputs): no denormal and no unmasked NaN can
+        #: arise, so flushing and the NaN operand rule are skipped.
+        self.careful = careful
+
+    def load(self, values: np.ndarray) -> np.ndarray:
+        """Values widened to the compute dtype, bits kept (a max may return them as is)."""
+        return values.astype(self.compute)
+
+    def constant(self, value: float) -> Any:
+        return self.round(np.asarray(value, self.compute))
+
+    def round(self, values: np.ndarray) -> np.ndarray:
+        """A result as TF stores it: flushed, then rounded to the dtype (kept in compute)."""
+        values = np.asarray(values, self.compute)
+        if self.careful:
+            values = flush_denormals(values)
+        if self.dtype in (np.float32, np.float64):
+            return values
+        rounded = self.load(values.astype(self.dtype))
+        if self.dtype == BFLOAT16 and self.canonical_nan:  # Eigen's vector rounding
+            rounded[np.isnan(rounded)] = np.float32(np.nan)
+        return rounded
+
+    def operand(self, values: Any) -> np.ndarray:
+        """A value as arithmetic reads it: float16 through F16C (NaNs quiet), denormals 0."""
+        values = np.asarray(values, self.compute)
+        if not self.careful:
+            return values
+        if self.dtype == np.float16:
+            values = quiet_nans(values)
+        return flush_denormals(values)
+
+    def _apply(self, operation: np.ufunc, a: Any, b: Any) -> np.ndarray:
+        if not self.careful:
+            return self.round(operation(a, b))
+        first, second = np.broadcast_arrays(self.operand(a), self.operand(b))
+        return self.round(keeping_first_nan(operation, first, second))
+
+    def add(self, a: Any, b: Any) -> np.ndarray:
+        return self._apply(np.add, a, b)
+
+    def sub(self, a: Any, b: Any) -> np.ndarray:
+        return self._apply(np.subtract, a, b)
+
+    def add_negated(self, a: Any, b: Any) -> np.ndarray:
+        """TF's ``-a + b``: for float and double the compiler makes it ``b - a`` (the same
+        but for a NaN's sign); half and bfloat16 negate first."""
+        if self.dtype in (np.float32, np.float64):
+            return self.sub(b, a)
+        return self.add(-np.asarray(a, self.compute), b)
+
+    def mul(self, a: Any, b: Any) -> np.ndarray:
+        return self._apply(np.multiply, a, b)
+
+    def div(self, a: Any, b: Any) -> np.ndarray:
+        return self._apply(np.divide, a, b)
+
+    def _picked(self, values: Any) -> np.ndarray:
+        # x86 max/min read denormals as zero and return that zero; Eigen's half and
+        # bfloat16 compare converted copies and return the operand itself.
+        wide = self.dtype in (np.float32, np.float64)
+        return self.operand(values) if wide else np.asarray(values, self.compute)
+
+    def larger(self, a: Any, b: Any) -> np.ndarray:
+        """The reduction's max: ``a > b ? a : b`` (a NaN operand gives ``b``)."""
+        return np.where(self.operand(a) > self.operand(b), self._picked(a), self._picked(b))
+
+    def smaller(self, a: Any, b: Any) -> np.ndarray:
+        return np.where(self.operand(a) < self.operand(b), self._picked(a), self._picked(b))
+
+    def cwise_max(self, a: Any, b: Any) -> np.ndarray:
+        """Eigen's cwiseMax: ``b > a ? b : a`` (a NaN operand gives ``a``)."""
+        return np.where(self.operand(b) > self.operand(a), b, a)
+
+    def cwise_min(self, a: Any, b: Any) -> np.ndarray:
+        return np.where(self.operand(b) < self.operand(a), b, a)
+
+
+    def std_max(self, a: Any, b: Any) -> np.ndarray:
+        """C++'s ``std::max(a, b)``: ``a < b ? b : a`` (a NaN operand gives ``a``)."""
+        return np.where(self.operand(a) < self.operand(b), b, a)
+
+    def std_min(self, a: Any, b: Any) -> np.ndarray:
+        """C++'s ``std::min(a, b)``: ``b < a ? b : a``."""
+        return np.where(self.operand(b) < self.operand(a), b, a)
+
+    def plus_double(self, values: Any, constant: float) -> np.ndarray:
+        """``float + double constant`` rounded to float (TF's ``... + 2.0 / 6.0``)."""
+        return self.round(self.operand(values).astype(np.float64) + constant)
+
+
+#: Inputs whose non-zero magnitudes lie in this range keep every intermediate result
+#: normal and finite, except NaNs that a select later discards (1/0 * 0 where range is 0).
+_TAME_RANGE = (2.0**-40, 2.0**40)
+
+
+def tame_inputs(values: np.ndarray) -> bool:
+    """Whether TFArithmetic over ``values`` may skip flushing and the NaN rule."""
+    if values.size == 0:
+        return True
+    with np.errstate(invalid="ignore"):
+        magnitude = np.abs(values.astype(np.float64))
+    nonzero = magnitude[magnitude != 0]
+    return bool(
+        np.isfinite(magnitude).all()
+        and (nonzero.size == 0 or (nonzero.min() >= _TAME_RANGE[0]
+                                   and nonzero.max() <= _TAME_RANGE[1]))
+    )
