@@ -175,6 +175,14 @@ def cases() -> list[Case]:
              "crop_size": np.array([32, 32], np.int32)},
             {"method": method}, "CropAndResize", {"method": method},
         ))
+    for index, (label, shape) in enumerate((("3 x [8,224,224,3]", (8, 224, 224, 3)),
+                                            ("3 x [256,16,16,3]", (256, 16, 16, 3)))):
+        parts = [rng.standard_normal(shape).astype(np.float32) for _ in range(3)]
+        inputs = {f"values_{n}": part for n, part in enumerate(parts)}
+        result.append(_block_case(
+            f"cc-{index}", f"ConcatV2 {label} float32 along channels", "ConcatV2",
+            {**inputs, "axis": np.int32(3)}, {}, _tf_concat,
+        ))
     for name, label, block, inputs, attrs, op_name, tf_attrs in array_cases:
         tensors = {
             key: value
@@ -186,6 +194,13 @@ def cases() -> list[Case]:
             _block_case(name, label, block, inputs, attrs, _tf_op(op, tensors, tf_attrs))
         )
     return result
+
+
+def _tf_concat(tensors: dict[str, Any]) -> Any:
+    """TensorFlow's ConcatV2 of the tensors ``values_0, values_1, ...`` along ``axis``."""
+    count = sum(1 for name in tensors if name.startswith("values_"))
+    return tf.raw_ops.ConcatV2(values=[tensors[f"values_{n}"] for n in range(count)],
+                               axis=tensors["axis"])
 
 
 def tf_dtype(name: str) -> Any:
