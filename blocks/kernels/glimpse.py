@@ -73,7 +73,7 @@ from __future__ import annotations
 import math
 import secrets
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
@@ -374,33 +374,6 @@ def _noise_key(seed: int | None) -> int:
 # ----------------------------------------------------------------------------- kernels
 
 
-def _items_with_fill(
-    points: np.ndarray, height: int, width: int, out_h: int, out_w: int, version: int,
-    centered: bool, normalized: bool,
-) -> int:
-    """How many glimpses have fill: windows not wholly inside the image."""
-    corners, shown = _loops().window_corners(points, height, width, out_h, out_w, version, centered,
-                                    normalized)
-    inside = (corners >= 0).all(axis=1) & (corners[:, 0] + out_h <= height) & (
-        corners[:, 1] + out_w <= width
-    )
-    return int(np.count_nonzero(~(inside & shown)))
-
-
-def _plan_pieces(
-    batch: int, glimpse_bytes: int, image_bytes: int, count_with_fill: Callable[[], int]
-) -> tuple[int, int]:
-    """``(pieces, threads)``: the work is each glimpse plus, for an item with noise fill,
-    its image (its statistics read it all); pieces of about ``_PIECE_BYTES`` so that Stop
-    lands between them, shared with the kernel threads when the work is large. The items
-    with fill are counted (``count_with_fill``) only when that can change the answer."""
-    work = batch * (glimpse_bytes + image_bytes)
-    if image_bytes and work >= _PARALLEL_MIN_BYTES:
-        work = batch * glimpse_bytes + count_with_fill() * image_bytes
-    threads = thread_count() if work >= _PARALLEL_MIN_BYTES else 1
-    return max(1, min(batch, max(-(-work // _PIECE_BYTES), threads))), threads
-
-
 def _extract(
     version: int,
     input: Any,
@@ -449,12 +422,18 @@ def _extract(
     centered_flag, normalized_flag = attr_flag(centered, True), attr_flag(normalized, True)
     loops = _loops()
     fill = {"zero": loops.ZERO, "uniform": loops.UNIFORM, "gaussian": loops.GAUSSIAN}[mode]
-    pieces, threads = _plan_pieces(
-        batch, 4 * out_h * out_w * channels,
-        0 if mode == "zero" else 4 * height * width * channels,
-        lambda: _items_with_fill(points, height, width, out_h, out_w, version, centered_flag,
-                                 normalized_flag),
-    )
+    # The work: each glimpse, plus for an item with noise fill its whole image (its
+    # statistics read it all); the items with fill are counted only when that can decide
+    # whether helper threads are worth it. Pieces of about _PIECE_BYTES, so that Stop lands.
+    glimpse_bytes = 4 * out_h * out_w * channels
+    image_bytes = 0 if mode == "zero" else 4 * height * width * channels
+    work = batch * (glimpse_bytes + image_bytes)
+    if image_bytes and work >= _PARALLEL_MIN_BYTES:
+        work = batch * glimpse_bytes + image_bytes * loops.items_with_fill(
+            points, height, width, out_h, out_w, version, centered_flag, normalized_flag
+        )
+    threads = thread_count() if work >= _PARALLEL_MIN_BYTES else 1
+    pieces = max(1, min(batch, max(-(-work // _PIECE_BYTES), threads)))
     per_piece = -(-batch // pieces)
     pieces = -(-batch // per_piece)
 

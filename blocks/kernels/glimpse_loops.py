@@ -8,6 +8,8 @@ checks every argument and then calls these loops; nothing else calls them):
   window of every item computed by :func:`_corner`, the one place the window arithmetic
   lives: float32 with one rounding per operation as Eigen does it, then truncation toward
   zero. A window showing no image pixel has its corner at ``(-h, -w)``.
+* :func:`items_with_fill(offsets, ...)` counts the glimpses whose window is not wholly
+  inside the image (:func:`_has_fill`, the rule :func:`glimpse_items` also uses).
 * :func:`glimpse_items(image, offsets, out, first, last, ...)` writes the glimpses of
   items ``first .. last-1`` into ``out`` (flat ``[B*h*w*C]`` float32): image pixels where
   the window covers the image, the fill elsewhere — zero, or noise from the item's
@@ -131,6 +133,29 @@ def window_corners(
         corners[item, 1] = left
         shown[item] = visible
     return corners, shown
+
+
+@_jit
+def _has_fill(top: int, left: int, height: int, width: int, out_h: int, out_w: int) -> bool:
+    """Whether a glimpse at corner ``(top, left)`` has fill: its window is not wholly inside
+    the image (a window showing no pixel has its corner at ``(-h, -w)``: it has fill)."""
+    return top < 0 or left < 0 or top + out_h > height or left + out_w > width
+
+
+@_jit
+def items_with_fill(
+    offsets: np.ndarray, height: int, width: int, out_h: int, out_w: int, version: int,
+    centered: bool, normalized: bool,
+) -> int:
+    """How many glimpses have fill (the kernel plans its pieces and threads by it)."""
+    count = 0
+    for item in range(offsets.shape[0]):
+        top, left, _ = _corner(
+            offsets[item, 0], offsets[item, 1], height, width, out_h, out_w, version,
+            centered, normalized,
+        )
+        count += _has_fill(top, left, height, width, out_h, out_w)
+    return count
 
 
 @_jit
@@ -314,7 +339,7 @@ def glimpse_items(
         # Columns j0 .. j1-1 of the glimpse fall inside the image (empty when none does).
         j0 = min(max(-left, 0), out_w)
         j1 = max(min(width - left, out_w), j0)
-        has_fill = j0 > 0 or j1 < out_w or top < 0 or top + out_h > height
+        has_fill = _has_fill(top, left, height, width, out_h, out_w)
         k1 = np.uint64(0)
         k2 = np.uint64(0)
         lo = _F32(0)
