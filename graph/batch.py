@@ -30,8 +30,10 @@ Contract:
   chunks; the root attribute ``tensorblocks`` records the fingerprints of the graph, the
   sources, the kept tensors, the seed and the chunking, and a resume against another
   graph or other sources is refused, naming what differs.
-* A new store is made on a thread of its own while a local run computes its first
-  chunks; a chunk waits for it only to write (a cluster run makes it before it starts).
+* A new store is made (a resumed one completed) in one go on zarr's event loop, from a
+  thread of its own while a local run computes its first chunks; a chunk waits for it
+  only to write, into the arrays made (a cluster run makes it before it starts, and its
+  workers open the arrays).
 * Chunks are Dask tasks: by default Dask's threaded scheduler in this process
   (``workers`` threads, default the machine's usable cores); ``scheduler="tcp://..."``
   sends them to a running ``dask.distributed`` scheduler, whose workers read their items
@@ -51,6 +53,7 @@ Contract:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -708,10 +711,11 @@ _FINGERPRINT_WORDS = {
 
 def _open_store(
     plan: BatchPlan, out: str, *, resume: bool, overwrite: bool
-) -> tuple[Callable[[], None] | None, list[bool]]:
-    """Check ``out`` and open it: the chunks already done, and what is left to make a new
-    store (``None`` when a store is resumed, made whole here)."""
+) -> tuple[Callable[[], dict[str, Any]], list[bool]]:
+    """Check ``out``: the chunks already done, and what makes (or, on resume, completes and
+    opens) the store, returning its arrays by name (:func:`_make_arrays`)."""
     import zarr
+    from zarr.api import asynchronous
 
     path = Path(out)
     stamp = _fingerprint(plan)
@@ -730,11 +734,18 @@ def _open_store(
                 f"--resume: the store {out} was made from {', '.join(differ)}; resume only the "
                 "same command, or write to a new store"
             )
-        # A run killed while it created the store: make what is missing, then go on.
-        _create_arrays(plan, root, present=set(root.keys()))
-        marks: Any = root[_DONE]
-        done = np.asarray(marks[:]).astype(bool).tolist()
-        return None, done
+        present = set(root.keys())
+        done = [False] * len(plan.chunks)
+        if _DONE in present:
+            marks: Any = root[_DONE]
+            done = np.asarray(marks[:]).astype(bool).tolist()
+
+        async def complete() -> dict[str, Any]:
+            # A run killed while it made the store: make what is missing, then go on.
+            opened = await asynchronous.open_group(store=str(path), mode="r+")
+            return await _make_arrays(plan, opened, present=present)
+
+        return lambda: _sync(complete()), done
     if path.exists() or path.is_symlink():
         if not overwrite:
             raise BatchError(
@@ -759,85 +770,106 @@ def _open_store(
         "maps": {t.address: s.name for t, s in zip(plan.targets, plan.sources, strict=True)},
     }
 
-    def make() -> None:
-        root = zarr.create_group(store=str(path), attributes={"tensorblocks": record})
-        _create_arrays(plan, root, present=set())
+    async def make() -> dict[str, Any]:
+        root = await asynchronous.create_group(store=str(path),
+                                               attributes={"tensorblocks": record})
+        return await _make_arrays(plan, root, present=set())
 
-    return make, [False] * len(plan.chunks)
+    return lambda: _sync(make()), [False] * len(plan.chunks)
 
 
-def _create_arrays(plan: BatchPlan, root: Any, *, present: set[str]) -> None:
-    """Create the store's arrays that are not ``present``; (re)write the ``items`` names."""
+def _sync(work: Any) -> Any:
+    """Run the coroutine ``work`` on zarr's event loop (what zarr's own calls do), once:
+    a store made call by call costs a hop to that loop per call, about 1 ms each."""
+    from zarr.core.sync import sync
+
+    return sync(work)
+
+
+async def _make_arrays(plan: BatchPlan, root: Any, *, present: set[str]) -> dict[str, Any]:
+    """Create the store's arrays that are not ``present`` at once, (re)write the ``items``
+    names, and return the arrays chunks are written into (the stacked tensors and
+    ``chunks_done``) as zarr arrays, by name."""
+    import asyncio
+
+    import zarr
+
     along = plan.chunk if plan.regular else 1
+    making: dict[str, Any] = {}
     for name, layout in plan.tensors.items():
         if name in present:
             continue
         if layout.item_shape is None:
-            root.create_group(name)
+            making[name] = root.create_group(name)
             continue
-        root.create_array(
+        making[name] = root.create_array(
             name, shape=(plan.n_items, *layout.item_shape), dtype=layout.dtype,
             chunks=(min(along, plan.n_items), *[max(1, d) for d in layout.item_shape]),
             fill_value=0, compressors=_compressors(plan.compress), config=_WRITE_CONFIG,
         )
     names = plan.item_names()
     numbered = names is None
-    items: Any = root[_ITEMS] if _ITEMS in present else root.create_array(
-        _ITEMS, shape=(plan.n_items,), dtype="int64" if numbered else str,
-        chunks=(min(plan.n_items, 65536),))
-    items[:] = np.arange(plan.n_items, dtype=np.int64) if numbered else np.array(names,
-                                                                               dtype=object)
+    if _ITEMS not in present:
+        making[_ITEMS] = root.create_array(
+            _ITEMS, shape=(plan.n_items,), dtype="int64" if numbered else str,
+            chunks=(min(plan.n_items, 65536),))
     if _DONE not in present:
         # Raw bytes: a mark is one byte, written once per chunk; a codec only costs time.
-        root.create_array(_DONE, shape=(len(plan.chunks),), dtype="uint8", chunks=(1,),
-                          fill_value=0, compressors=None, config=_WRITE_CONFIG)
+        making[_DONE] = root.create_array(_DONE, shape=(len(plan.chunks),), dtype="uint8",
+                                          chunks=(1,), fill_value=0, compressors=None,
+                                          config=_WRITE_CONFIG)
+    nodes = dict(zip(making, await asyncio.gather(*making.values()), strict=True))
+    written = [name for name, layout in plan.tensors.items() if layout.item_shape is not None]
+    for name in [*written, _DONE, _ITEMS]:
+        if name not in nodes:
+            opened = await root.getitem(name)
+            nodes[name] = opened.with_config(_WRITE_CONFIG)
+    await nodes[_ITEMS].setitem(
+        slice(None),
+        np.arange(plan.n_items, dtype=np.int64) if numbered else np.array(names, dtype=object),
+    )
+    return {name: zarr.Array(nodes[name]) for name in [*written, _DONE]}
 
 
-_ARRAYS: dict[tuple[str, str], Any] = {}
-_ARRAYS_LOCK = threading.Lock()
-
-
-def _store_array(store: str, name: str) -> Any:
+def _store_arrays(store: str, plan: BatchPlan) -> dict[str, Any]:
+    """The arrays chunks are written into, opened from ``store`` (a cluster's worker)."""
     import zarr
 
-    key = (store, name)
-    with _ARRAYS_LOCK:
-        array = _ARRAYS.get(key)
-        if array is None:
-            if len(_ARRAYS) > 256:
-                _ARRAYS.clear()
-            opened = zarr.open_array(store=store, path=name, mode="r+")
-            array = _ARRAYS[key] = opened.with_config(_WRITE_CONFIG)
-        return array
+    names = [name for name, layout in plan.tensors.items() if layout.item_shape is not None]
+    return {name: zarr.open_array(store=store, path=name, mode="r+").with_config(_WRITE_CONFIG)
+            for name in [*names, _DONE]}
 
 
 class _StoreMaker:
-    """A new store made on a thread of its own while a local run computes its first chunks
-    (zarr takes a few milliseconds per array it creates); a chunk waits for the store only
-    when it is ready to be written, and nothing is written before the store's record."""
+    """A local run's store, made (or completed, on resume) on a thread of its own while the
+    first chunks compute; a chunk waits for it only when it is ready to be written, and
+    nothing is written before the store's record. It holds the arrays the run's chunks are
+    written into, so no chunk opens the store again."""
 
-    def __init__(self, store: str, make: Callable[[], None]) -> None:
+    def __init__(self, store: str, make: Callable[[], dict[str, Any]]) -> None:
         self.store = store
         self.ready = threading.Event()
         self.error: BaseException | None = None
+        self.arrays: dict[str, Any] = {}
         _MAKERS[store] = self
         self.thread = threading.Thread(target=self._make, args=(make,), daemon=True,
                                        name="tensorblocks-store")
         self.thread.start()
 
-    def _make(self, make: Callable[[], None]) -> None:
+    def _make(self, make: Callable[[], dict[str, Any]]) -> None:
         try:
-            make()
+            self.arrays = make()
         except BaseException as error:  # raised to the caller by run_batch
             self.error = error
         finally:
             self.ready.set()
 
-    def wait(self) -> None:
-        """Return once the store is made; a BatchError if it could not be."""
+    def wait(self) -> dict[str, Any]:
+        """The store's arrays, once it is made; a BatchError if it could not be."""
         self.ready.wait()
         if self.error is not None:
             raise BatchError(f"the store {self.store} could not be made")
+        return self.arrays
 
     def finish(self) -> BaseException | None:
         """Wait for the thread and forget the store; what making it raised, if anything."""
@@ -846,7 +878,7 @@ class _StoreMaker:
         return self.error
 
 
-#: Stores being made for the local runs of this process, by absolute path.
+#: Stores of the local runs of this process, by absolute path.
 _MAKERS: dict[str, _StoreMaker] = {}
 
 
@@ -861,12 +893,11 @@ def write_chunk(plan: BatchPlan, store: str, index: int) -> tuple[int, int]:
     start, stop = plan.chunks[index]
     outputs = compute_chunk(plan, start, stop)
     maker = _MAKERS.get(store)
-    if maker is not None:
-        maker.wait()
+    arrays = maker.wait() if maker is not None else _store_arrays(store, plan)
     for name, array in outputs.items():
         layout = plan.tensors[name]
         if layout.item_shape is not None:
-            _write_rows(_store_array(store, name), start, array)
+            _write_rows(arrays[name], start, array)
             continue
         for offset in range(stop - start):
             item = np.ascontiguousarray(array[offset])
@@ -877,7 +908,7 @@ def write_chunk(plan: BatchPlan, store: str, index: int) -> tuple[int, int]:
             )
             if item.ndim == 0 or not _write_raw_chunk(target, 0, item):
                 target[...] = item
-    _write_rows(_store_array(store, _DONE), index, np.ones(1, np.uint8))
+    _write_rows(arrays[_DONE], index, np.ones(1, np.uint8))
     return index, stop - start
 
 
@@ -940,15 +971,13 @@ def run_batch(
     cancel: threading.Event | None = None,
 ) -> BatchSummary:
     """Run ``plan`` into the zarr store ``out`` (see the module docstring)."""
-    import dask
-
     store = os.path.abspath(os.fspath(out))
     make, done = _open_store(plan, store, resume=resume, overwrite=overwrite)
     started = time.perf_counter()
     maker = None
-    if make is not None and scheduler:
+    if scheduler:
         make()  # the cluster's workers must find the store when they write
-    elif make is not None:
+    else:
         maker = _StoreMaker(store, make)
     pending = [k for k, finished in enumerate(done) if not finished]
     skipped_items = sum(stop - start for k, (start, stop) in enumerate(plan.chunks) if done[k])
@@ -958,17 +987,19 @@ def run_batch(
     counter = _Counter(plan, pending, started, progress)
     token = hashlib.blake2b(f"{store}|{time.time_ns()}".encode(), digest_size=6).hexdigest()
     task = _cancellable(write_chunk, cancel)
-    shared = dask.delayed(plan, pure=False)  # one copy of the plan in the task graph
-    tasks = [
-        dask.delayed(task, pure=False)(shared, store, k,
-                                       dask_key_name=f"tensorblocks-chunk-{k:09d}-{token}")
-        for k in pending
-    ]
+    keys = [f"tensorblocks-chunk-{k:09d}-{token}" for k in pending]
     try:
-        if tasks and scheduler:
+        if keys and scheduler:
+            import dask
+
+            shared = dask.delayed(plan, pure=False)  # one copy of the plan in the task graph
+            tasks = [dask.delayed(task, pure=False)(shared, store, k, dask_key_name=key)
+                     for k, key in zip(pending, keys, strict=True)]
             _run_distributed(scheduler, tasks, counter, cancel)
-        elif tasks:
-            _run_local(tasks, workers or plan.workers, counter)
+        elif keys:
+            run = functools.partial(task, plan, store)
+            _run_local({key: (run, k) for k, key in zip(pending, keys, strict=True)},
+                       workers or plan.workers, counter)
     except BaseException:
         failure = None if maker is None else maker.finish()
         if failure is not None:  # the chunks failed because the store was not made
@@ -1022,17 +1053,21 @@ class _Counter:
             self.progress(event)
 
 
-def _run_local(tasks: list[Any], workers: int, counter: _Counter) -> None:
-    import dask
+def _run_local(graph: dict[str, tuple[Any, ...]], workers: int, counter: _Counter) -> None:
+    """Run the chunk tasks of ``graph`` on Dask's threaded scheduler.
+
+    A plain task graph goes straight to the scheduler: the delayed objects and
+    ``dask.compute`` cost about 5 ms of optimisation per run for tasks that have no
+    dependencies to optimise (benchmarks/bench_batch.py), as much as 700 items take.
+    """
+    import dask.threaded
     from dask.callbacks import Callback
 
-    class _Posttask(Callback):
-        def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
-            if isinstance(key, str) and key.startswith("tensorblocks-chunk-"):
-                counter.finished(int(result[0]))
+    def finished(key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+        counter.finished(int(result[0]))
 
-    with _Posttask():
-        dask.compute(*tasks, scheduler="threads", num_workers=workers)
+    dask.threaded.get(graph, list(graph), num_workers=workers,
+                      callbacks=[Callback(posttask=finished)._callback])
 
 
 def _run_distributed(

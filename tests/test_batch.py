@@ -825,8 +825,26 @@ def test_a_store_that_cannot_be_made_stops_the_run_with_its_own_error(
     def full_disk(*args: Any, **kwargs: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(batch, "_create_arrays", full_disk)
+    monkeypatch.setattr(batch, "_make_arrays", full_disk)
     with pytest.raises(OSError, match="No space left"):
         run_batch(plan, tmp_path / "full.zarr", workers=2)
     assert not (tmp_path / "full.zarr" / "tiles.patches").exists()
     assert not batch._MAKERS
+
+
+def test_a_store_overwritten_in_the_same_process_is_written_with_its_new_chunks(
+    dataset: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    # The arrays a run writes into are the ones it made: a store replaced by a run with
+    # other chunks is never written through the arrays of the store it replaced.
+    graph, images, offsets = dataset
+    model = Graph.load(graph).model
+    sources = {"image": str(images), "focus.offsets": str(offsets)}
+    out = tmp_path / "again.zarr"
+    run_batch(plan_batch(model, sources, chunk=6, seed=3), out, workers=2)
+    first = store_arrays(out)
+    run_batch(plan_batch(model, sources, chunk=5, seed=3), out, workers=2, overwrite=True)
+    second = store_arrays(out)
+    assert zarr.open_array(store=str(out), path="tiles.patches", mode="r").chunks[0] == 5
+    np.testing.assert_array_equal(second["tiles.patches"], first["tiles.patches"])
+    assert second["chunks_done"].tolist() == [1] * -(-N_ITEMS // 5)
