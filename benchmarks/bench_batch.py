@@ -81,6 +81,8 @@ def main() -> None:
     parser.add_argument("--noise", default="zero", choices=("zero", "uniform", "gaussian"))
     parser.add_argument("--chunk", type=int, default=None,
                         help="items per chunk of our run (default: the planner's choice)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print every repeat's items/s per column")
     parser.add_argument("--dir", default=None,
                         help="where the dataset and the stores go (default: the temp folder; "
                         "/dev/shm measures without the disk's write-back)")
@@ -88,12 +90,14 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="tb-bench-batch-", dir=args.dir))
     try:
-        _bench(folder, args.items, args.repeats, args.noise, args.chunk)
+        _bench(folder, args.items, args.repeats, args.noise, args.chunk, args.verbose)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _bench(folder: Path, n: int, repeats: int, noise: str, chunk: int | None) -> None:
+def _bench(
+    folder: Path, n: int, repeats: int, noise: str, chunk: int | None, verbose: bool
+) -> None:
     rng = np.random.default_rng(0)
     images_path = folder / "images.npy"
     images = np.lib.format.open_memmap(images_path, mode="w+", dtype=np.float32,
@@ -175,6 +179,8 @@ def _bench(folder: Path, n: int, repeats: int, noise: str, chunk: int | None) ->
     for name, rate in rates.items():
         worst = n / max(times[name])
         print(f"  {name:<10} {rate:>10,.0f} items/s  (worst {worst:,.0f})")
+        if verbose:
+            print("             " + " ".join(f"{n / t / 1000:.0f}k" for t in times[name]))
     if "tf.data" in rates:
         print(f"  ours/tf.data  {rates['ours'] / rates['tf.data']:.2f}x  (goal >= 2)")
     print(f"  ours/bare     {rates['ours'] / rates['bare loop']:.2f}x  (goal >= 0.75)")
