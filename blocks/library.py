@@ -208,12 +208,14 @@ def _cast(value: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
             )
     with np.errstate(over="ignore", invalid="ignore"):
         out = value.astype(dtype)
-    if (dtype.kind in "fc" or dtype.name == "bfloat16") and value.dtype.kind != "b" and out.size:
+    if (dtype.kind in "fc" or dtype.name == "bfloat16") and out.size and not _holds(
+        dtype, value.dtype
+    ):
         # A finite value too large for a narrow float type would silently become infinity.
+        # Complex parts are judged apart; real values need no complex copy (16 bytes each).
+        wide = np.complex128 if "c" in (value.dtype.kind, dtype.kind) else np.float64
         for before, after in zip(_chunks(value), _chunks(out), strict=True):
-            became_inf = np.isinf(after.astype(np.complex128)) & np.isfinite(
-                before.astype(np.complex128)
-            )
+            became_inf = np.isinf(after.astype(wide)) & np.isfinite(before.astype(wide))
             if became_inf.any():
                 bad = before[int(np.argmax(became_inf))]
                 raise InvalidArgumentError(
@@ -221,6 +223,21 @@ def _cast(value: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
                     port="dtype",
                 )
     return out
+
+
+def _holds(dtype: np.dtype[Any], source: np.dtype[Any]) -> bool:
+    """Whether every finite ``source`` value stays finite as ``dtype`` (a float type): booleans
+    and integers whose largest magnitude is below the type's largest finite value (uint8 to
+    float32 — images — needs no check; uint16 to float16 does)."""
+    if source.kind == "b":
+        return True
+    if source.kind not in "iu":
+        return False
+    # bfloat16 reaches 3.39e38, float32 3.40e38: no integer comes near either.
+    largest = float(np.finfo(np.float32).max) if dtype.name == "bfloat16" else float(
+        np.finfo(dtype).max)
+    info = np.iinfo(source)
+    return max(abs(int(info.min)), int(info.max)) < largest
 
 
 def _finite_range(value: np.ndarray, dtype: np.dtype[Any]) -> tuple[int, int]:

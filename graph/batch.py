@@ -381,38 +381,18 @@ def plan_batch(
     dtypes: dict[str, str] = {}
     per_item_bytes = fixed_bytes = 0
     following: set[str] | None = None
-    for start, stop in runs:
-        looks = [_item_look(source, start) for source in opened]
-        shapes_by_n = []
-        peaks = []
-        for n in (1, 2):
-            infos = [TensorInfo((n, *shape), dtype) for shape, dtype in looks]
-            feeds = _feeds(targets, infos)
-            inference = infer(model, base_dir=base_dir, memory_limit=memory_limit, feeds=feeds)
-            if inference.problems:
-                problems = [p.at(location=f"{_items_text(start, stop)} of the mapped sources")
-                            for p in inference.problems]
-                raise ValidationError(problems, file=file)
-            shapes_by_n.append(inference.ports)
-            # The run's peak (kept tensors and each step's working memory) at n items: its
-            # growth from 1 to 2 items is what one more item costs.
-            peaks.append(estimate_run(model, base_dir=base_dir, memory_limit=2**62,
-                                      inference=inference, feeds=feeds).peak_bytes)
-        shapes: dict[str, tuple[int, ...]] = {}
-        slope = max(peaks[1] - peaks[0], 0)
-        fixed_bytes = max(fixed_bytes, peaks[0] - slope)
-        # The chunk's source items are held too (read before the run starts).
-        bytes_here = slope + sum(math.prod(shape) * dtype.itemsize for shape, dtype in looks)
-        for name in names:
-            one, two = shapes_by_n[0].get(name), shapes_by_n[1].get(name)
-            if one is None or two is None or not one.known or not two.known:
-                continue
-            assert one.shape is not None and two.shape is not None and one.dtype is not None
-            if (len(one.shape) >= 1 and one.shape[0] == 1 and len(two.shape) >= 1
-                    and two.shape[0] == 2 and one.shape[1:] == two.shape[1:]):
-                item_shape = tuple(int(d) for d in one.shape[1:] if d is not None)
-                shapes[name] = item_shape
-                dtypes[name] = one.dtype.name
+    # Runs alike in every source are inferred once: a glob whose images come in a few sizes
+    # makes many runs but few looks, and planning stays linear in the items.
+    inferred: dict[tuple[tuple[tuple[int, ...], np.dtype[Any]], ...],
+                   tuple[dict[str, tuple[int, ...]], int, int]] = {}
+    for (start, stop), looks in zip(runs, _run_looks(opened, runs), strict=True):
+        known = inferred.get(looks)
+        if known is None:
+            known = inferred[looks] = _infer_run(model, targets, looks, names, dtypes,
+                                                 base_dir=base_dir, memory_limit=memory_limit,
+                                                 file=file, where=_items_text(start, stop))
+        shapes, bytes_here, fixed_here = known
+        fixed_bytes = max(fixed_bytes, fixed_here)
         following = set(shapes) if following is None else following & set(shapes)
         per_run.append((start, stop, shapes))
         per_item_bytes = max(per_item_bytes, bytes_here)
@@ -468,11 +448,66 @@ def _items_text(start: int, stop: int) -> str:
     return f"item {start}" if stop - start == 1 else f"items {start}..{stop - 1}"
 
 
-def _item_look(source: Source, index: int) -> tuple[tuple[int, ...], np.dtype[Any]]:
-    for start, stop, shape, dtype in source.runs():
-        if start <= index < stop:
-            return shape, dtype
-    raise BatchError(f"no item {index} in '{source.name}'")  # pragma: no cover - planned above
+def _run_looks(
+    sources: Sequence[Source], runs: Sequence[tuple[int, int]]
+) -> Iterable[tuple[tuple[tuple[int, ...], np.dtype[Any]], ...]]:
+    """Each run's item shape and dtype in every source, walking the sources' own runs once
+    alongside (both are in item order): linear in the runs, however many there are."""
+    walks = [iter(source.runs()) for source in sources]
+    current = [next(walk) for walk in walks]
+    for start, _ in runs:
+        looks = []
+        for k, walk in enumerate(walks):
+            while current[k][1] <= start:
+                current[k] = next(walk)
+            looks.append((tuple(current[k][2]), current[k][3]))
+        yield tuple(looks)
+
+
+def _infer_run(
+    model: GraphModel,
+    targets: Sequence[Target],
+    looks: tuple[tuple[tuple[int, ...], np.dtype[Any]], ...],
+    names: Sequence[str],
+    dtypes: dict[str, str],
+    *,
+    base_dir: Path | None,
+    memory_limit: int,
+    file: str | None,
+    where: str,
+) -> tuple[dict[str, tuple[int, ...]], int, int]:
+    """The per-item shapes of the product tensors for items that look like ``looks`` (the
+    tensors whose axis 0 follows the items; their dtypes go into ``dtypes``), the bytes one
+    more item costs, and the fixed bytes of a chunk (see the module docstring)."""
+    shapes_by_n = []
+    peaks = []
+    for n in (1, 2):
+        infos = [TensorInfo((n, *shape), dtype) for shape, dtype in looks]
+        feeds = _feeds(targets, infos)
+        inference = infer(model, base_dir=base_dir, memory_limit=memory_limit, feeds=feeds)
+        if inference.problems:
+            problems = [p.at(location=f"{where} of the mapped sources")
+                        for p in inference.problems]
+            raise ValidationError(problems, file=file)
+        shapes_by_n.append(inference.ports)
+        # The run's peak (kept tensors and each step's working memory) at n items: its
+        # growth from 1 to 2 items is what one more item costs.
+        peaks.append(estimate_run(model, base_dir=base_dir, memory_limit=2**62,
+                                  inference=inference, feeds=feeds).peak_bytes)
+    shapes: dict[str, tuple[int, ...]] = {}
+    slope = max(peaks[1] - peaks[0], 0)
+    # The chunk's source items are held too (read before the run starts).
+    bytes_here = slope + sum(math.prod(shape) * dtype.itemsize for shape, dtype in looks)
+    for name in names:
+        one, two = shapes_by_n[0].get(name), shapes_by_n[1].get(name)
+        if one is None or two is None or not one.known or not two.known:
+            continue
+        assert one.shape is not None and two.shape is not None and one.dtype is not None
+        if (len(one.shape) >= 1 and one.shape[0] == 1 and len(two.shape) >= 1
+                and two.shape[0] == 2 and one.shape[1:] == two.shape[1:]):
+            shapes[name] = tuple(int(d) for d in one.shape[1:] if d is not None)
+            dtypes[name] = one.dtype.name
+    return shapes, bytes_here, peaks[0] - slope
 
 
 def _chunk_size(
@@ -1039,6 +1074,7 @@ class _Counter:
         self.plan, self.pending, self.started, self.progress = plan, pending, started, progress
         self.items_done = 0
         self.chunks_done = 0
+        self.items_pending = sum(plan.chunks[k][1] - plan.chunks[k][0] for k in pending)
         self.lock = threading.Lock()
 
     def finished(self, index: int) -> None:
@@ -1046,9 +1082,8 @@ class _Counter:
         with self.lock:
             self.items_done += stop - start
             self.chunks_done += 1
-            event = BatchProgress(self.items_done, sum(
-                self.plan.chunks[k][1] - self.plan.chunks[k][0] for k in self.pending),
-                self.chunks_done, len(self.pending), time.perf_counter() - self.started)
+            event = BatchProgress(self.items_done, self.items_pending, self.chunks_done,
+                                  len(self.pending), time.perf_counter() - self.started)
         if self.progress is not None:
             self.progress(event)
 

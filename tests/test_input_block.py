@@ -149,6 +149,9 @@ def test_fill_beyond_the_memory_limit() -> None:
         (np.array([3e9]), np.int32, "out of range for int32"),
         (np.array([70000]), np.float16, "value 70000 is out of range for float16"),
         (np.array([1e300]), np.float32, "out of range for float32 (it would be infinity)"),
+        # An integer type wider than float16's range is still checked value by value.
+        (np.array([1, 65535], np.uint16), np.float16, "value 65535 is out of range for float16"),
+        (np.array([1e300 + 1j]), np.complex64, "out of range for complex64"),
     ],
 )
 def test_casts_that_would_lose_values_are_refused(
@@ -162,6 +165,15 @@ def test_casts_that_would_lose_values_are_refused(
             call()
         assert info.value.port == "dtype"
         assert fragment in info.value.reason
+
+
+def test_integer_images_cast_to_floats_that_hold_them_exactly() -> None:
+    # uint8 and int16 images fit float32 and float16 without a check value by value.
+    pixels = np.array([[0, 7, 255]], np.uint8)
+    np.testing.assert_array_equal(run(initvalues=pixels, dtype=np.dtype(np.float32)),
+                                  pixels.astype(np.float32))
+    wide = np.array([-32768, 32767], np.int16)
+    assert run(initvalues=wide, dtype=np.dtype(np.float16)).tolist() == [-32768.0, 32768.0]
 
 
 def test_float_to_int_truncates_like_tensorflow_cast() -> None:
