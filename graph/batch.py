@@ -12,9 +12,11 @@ Contract:
   hold the same number of items. The plan infers, without running, which product tensors
   follow the items (their axis 0 grows with the chunk) and their per-item shapes for
   every run of alike items; it keeps the sink tensors among those unless told which to
-  keep, and splits the items into chunks that never mix item shapes. Every problem is a
+  keep, and splits the items into chunks of equal size. Every problem is a
   TensorBlocksError naming the target, the source, the items, the node and the port.
-* :func:`compute_chunk` runs the graph once on items ``start..stop-1`` on the worker
+* :func:`compute_chunk` runs the graph once per run of alike items in ``start..stop-1``
+  (once for a chunk of alike items; a tensor whose per-item shape is the same in all of
+  them is stacked, otherwise kept item by item) on the worker
   thread's :class:`~graph.engine.Engine` for the run (made once; its cache is cleared
   after every chunk, so memory follows the chunk), the run seed given,
   ``item_offset=start`` so glimpse noise is keyed by each item's global index.
@@ -53,6 +55,7 @@ Contract:
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import itertools
@@ -155,13 +158,12 @@ class BatchPlan:
     sources: list[Source]
     n_items: int
     chunks: list[tuple[int, int]]
-    regular: bool
     chunk: int
     keep: list[str]
     tensors: dict[str, TensorLayout]
     seed: int | None
     memory_limit: int
-    #: Per run of alike items: (start, stop, {tensor: per-item shape}).
+    #: Per run of alike items, in item order: (start, stop, {tensor: per-item shape}).
     item_shapes: list[tuple[int, int, dict[str, tuple[int, ...]]]]
     bytes_per_item: int
     #: The dtype of every per-item tensor.
@@ -367,7 +369,7 @@ def plan_batch(
         raise BatchError(f"--map {targets[0].address}: the source '{opened[0].name}' holds "
                          "no items", file=file)
 
-    # Runs of items alike in every source: never stacked across a boundary.
+    # Runs of items alike in every source: the graph never runs across a boundary.
     bounds = {0, n_items}
     for source in opened:
         for start, stop, _, _ in source.runs():
@@ -430,13 +432,13 @@ def plan_batch(
 
     workers = workers or default_workers()
     size = _chunk_size(chunk, n_items, per_item_bytes, fixed_bytes, workers, memory_limit, file)
-    chunks: list[tuple[int, int]] = []
-    for start, stop in runs:
-        chunks.extend((s, min(s + size, stop)) for s in range(start, stop, size))
-    regular = all(start % size == 0 for start, _ in chunks)
+    # Chunks of equal size whatever the runs: a chunk that spans runs runs the graph once
+    # per run and stacks what stacks, so a folder of photos of many sizes still makes few
+    # tasks, files and marks, not one per photo.
+    chunks = [(s, min(s + size, n_items)) for s in range(0, n_items, size)]
     return BatchPlan(
         graph_text=graph_text, base_dir=None if base_dir is None else str(base_dir),
-        targets=targets, sources=opened, n_items=n_items, chunks=chunks, regular=regular,
+        targets=targets, sources=opened, n_items=n_items, chunks=chunks,
         chunk=size, keep=kept, tensors=tensors, seed=seed, memory_limit=memory_limit,
         item_shapes=per_run, bytes_per_item=per_item_bytes, dtypes=dtypes, compress=compress,
         workers=workers,
@@ -588,25 +590,64 @@ def _engine_for(plan: BatchPlan) -> Engine:
     return engine
 
 
+#: A chunk's tensor: one array (items along axis 0), or the items' arrays when their
+#: shapes differ.
+ChunkTensor = np.ndarray | list[np.ndarray]
+
+
 def compute_chunk(
     plan: BatchPlan, start: int, stop: int, names: Sequence[str] | None = None
-) -> dict[str, np.ndarray]:
-    """The kept tensors (or ``names``) for items ``start..stop-1`` (see the module docstring)."""
+) -> dict[str, ChunkTensor]:
+    """The kept tensors (or ``names``) for items ``start..stop-1`` (see the module docstring).
+
+    The graph runs once per run of alike items in the chunk. A tensor whose per-item shape
+    is the same in all of them is one array, items along axis 0; otherwise it is a list of
+    the items' arrays.
+    """
     wanted = list(plan.keep if names is None else names)
-    report = _run_once(plan, start, stop, wanted)
-    if report.problems:
-        raise _first_bad_item(plan, start, stop, wanted, report)
-    outputs = {}
-    for name in wanted:
-        array = report.results[name]
-        if array.ndim == 0 or array.shape[0] != stop - start:
-            raise BatchError(
-                f"{_items_text(start, stop)}: the tensor {name} has shape {list(array.shape)}, "
-                f"expected {stop - start} items along axis 0", file=plan.file,
-                node=name.rpartition(".")[0], port=name.rpartition(".")[2],
-            )
-        outputs[name] = array
+    runs = _runs_within(plan, start, stop)
+    outputs: dict[str, ChunkTensor] = {}
+    for run_start, run_stop, _ in runs:
+        report = _run_once(plan, run_start, run_stop, wanted)
+        if report.problems:
+            raise _first_bad_item(plan, run_start, run_stop, wanted, report)
+        for name in wanted:
+            array = report.results[name]
+            if array.ndim == 0 or array.shape[0] != run_stop - run_start:
+                raise BatchError(
+                    f"{_items_text(run_start, run_stop)}: the tensor {name} has shape "
+                    f"{list(array.shape)}, expected {run_stop - run_start} items along axis 0",
+                    file=plan.file, node=name.rpartition(".")[0],
+                    port=name.rpartition(".")[2],
+                )
+            if len(runs) == 1:
+                outputs[name] = array
+                continue
+            if name not in outputs:
+                seen = {shapes_here.get(name) for _, _, shapes_here in runs}
+                outputs[name] = ([] if len(seen) > 1 or None in seen
+                                 else np.empty((stop - start, *array.shape[1:]), array.dtype))
+            into = outputs[name]
+            if isinstance(into, np.ndarray):  # stacked: copied in, the run's array let go
+                into[run_start - start:run_stop - start] = array
+            else:
+                into.extend(array)
     return outputs
+
+
+def _runs_within(
+    plan: BatchPlan, start: int, stop: int
+) -> list[tuple[int, int, dict[str, tuple[int, ...]]]]:
+    """The runs of alike items that meet items ``start..stop-1``, cut to them (a binary
+    search: the runs are in item order)."""
+    runs = plan.item_shapes
+    first = bisect.bisect_right(runs, start, key=lambda run: run[0]) - 1
+    found = []
+    for run_start, run_stop, shapes in itertools.islice(runs, max(first, 0), None):
+        if run_start >= stop:
+            break
+        found.append((max(run_start, start), min(run_stop, stop), shapes))
+    return found
 
 
 def _first_bad_item(
@@ -652,7 +693,9 @@ def run_items(
     for run_start, run_stop, _ in plan.item_shapes:
         if run_start <= start < run_stop and stop > run_stop:
             raise BatchError(f"items {start}..{stop - 1} differ in shape at item {run_stop}")
-    return compute_chunk(plan, start, stop)
+    # One run of alike items: every tensor is one array.
+    return {name: value for name, value in compute_chunk(plan, start, stop).items()
+            if isinstance(value, np.ndarray)}
 
 
 # ----------------------------------------------------------------------------- progress
@@ -764,6 +807,8 @@ def _open_store(
             raise BatchError(f"--resume: {out} was not written by a TensorBlocks batch run")
         old = recorded.get("fingerprint", {})
         differ = [word for key, word in _FINGERPRINT_WORDS.items() if old.get(key) != stamp[key]]
+        if not differ and recorded.get("chunks") != [list(c) for c in plan.chunks]:
+            differ = ["other chunk boundaries (an older TensorBlocks)"]
         if differ:
             raise BatchError(
                 f"--resume: the store {out} was made from {', '.join(differ)}; resume only the "
@@ -829,7 +874,7 @@ async def _make_arrays(plan: BatchPlan, root: Any, *, present: set[str]) -> dict
 
     import zarr
 
-    along = plan.chunk if plan.regular else 1
+    along = plan.chunk
     making: dict[str, Any] = {}
     for name, layout in plan.tensors.items():
         if name in present:
@@ -932,6 +977,7 @@ def write_chunk(plan: BatchPlan, store: str, index: int) -> tuple[int, int]:
     for name, array in outputs.items():
         layout = plan.tensors[name]
         if layout.item_shape is not None:
+            assert isinstance(array, np.ndarray)  # one per-item shape: stacked
             _write_rows(arrays[name], start, array)
             continue
         for offset in range(stop - start):

@@ -255,8 +255,42 @@ def test_glob_of_pngs_of_mixed_sizes(tmp_path: Path) -> None:
     layout = dict(root.attrs)["tensorblocks"]["tensors"]
     assert layout["image.output"]["layout"] == "per_item"
     assert layout["focus.glimpse"]["layout"] == "stacked"
-    # Runs of alike items are never stacked: chunks break where the shape changes.
-    assert dict(root.attrs)["tensorblocks"]["chunks"] == [[0, 2], [2, 3], [3, 4], [4, 5]]
+    # Chunks are of equal size whatever the shapes: the graph runs once per run of alike
+    # items within a chunk (4 runs here), and what has one shape is stacked.
+    assert dict(root.attrs)["tensorblocks"]["chunks"] == [[0, 5]]
+
+
+def test_a_folder_of_many_sizes_makes_few_chunks_and_plans_each_size_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Photos of three sizes, interleaved: 30 runs of one item, three looks. Planning infers
+    # each look once (not once per run), and the run makes 3 chunks, not 30.
+    import graph.batch as batch
+
+    graph = write_graph(tmp_path, noise="zero", padding="SAME")
+    sizes = [(16, 16), (20, 12), (9, 9)] * 10
+    files = write_pngs(tmp_path / "photos", sizes)
+    np.save(tmp_path / "offsets.npy", np.zeros((len(sizes), 2), np.float32))
+    inferred: list[Any] = []
+    real_infer = batch._infer_run
+    monkeypatch.setattr(batch, "_infer_run",
+                        lambda *a, **k: inferred.append(a[2]) or real_infer(*a, **k))
+    sources = {"image": f"{tmp_path}/photos/*.png", "focus.offsets": str(tmp_path / "offsets.npy")}
+    plan = plan_batch(Graph.load(graph).model, sources, chunk=12,
+                      keep=["focus.glimpse", "image.output"])
+    assert len(inferred) == 3 and len(plan.item_shapes) == 30
+    assert plan.chunks == [(0, 12), (12, 24), (24, 30)]
+    out = tmp_path / "many.zarr"
+    run_batch(plan, out, workers=2)
+    root = zarr.open_group(store=str(out), mode="r")
+    glimpse = np.asarray(root["focus.glimpse"][...])
+    loaded = Graph.load(graph)
+    for index, file in enumerate(files):
+        pixels = np.asarray(Image.open(file), dtype=np.float32)
+        np.testing.assert_array_equal(np.asarray(root[f"image.output/{index}"][...]), pixels)
+        alone = loaded.run_item(sources, index)
+        np.testing.assert_array_equal(glimpse[index], alone["focus.glimpse"][0])
+    assert root["chunks_done"][...].tolist() == [1, 1, 1]
 
 
 def test_check_with_map_prints_per_item_shapes(dataset: tuple[Path, Path, Path]) -> None:
@@ -579,9 +613,9 @@ def test_the_readme_batch_example_runs(tmp_path: Path, monkeypatch: pytest.Monke
     assert "items 2..3:" in stdout and "[96,96,3]" in stdout
     out = tmp_path / "attention.zarr"
     code, stdout, stderr = call(["run", "attention.tbg.json", *maps_, "--out", str(out),
-                                 "--seed", "1", "--compress", "lz4"])
+                                 "--seed", "1", "--compress", "lz4", "--workers", "2"])
     assert code == 0, stderr
-    assert stdout.startswith("6 items in 3 chunks")
+    assert stdout.startswith("6 items in 2 chunks")  # 3 sizes, 2 workers: 2 chunks
     root = zarr.open_group(store=str(out), mode="r")
     tiles = np.asarray(root["tiles.patches"][...])
     assert tiles.shape == (6, 3, 3, 768)
