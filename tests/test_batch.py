@@ -467,6 +467,23 @@ def test_resume_refuses_another_graph_or_other_sources(
     assert code == 1 and "other sources" in stderr
 
 
+def test_resume_refuses_a_store_cut_at_other_chunk_boundaries(
+    dataset: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    # A store from a version that cut chunks where item shapes changed: its marks count
+    # other chunks, so resuming it would skip the wrong items.
+    graph, images, offsets = dataset
+    out = tmp_path / "old.zarr"
+    argv = ["run", str(graph), *maps(images, offsets), "--out", str(out), "--chunk", "6"]
+    assert call(argv)[0] == 0
+    root = zarr.open_group(store=str(out), mode="r+")
+    record = dict(root.attrs)["tensorblocks"]
+    record["chunks"] = [[0, 5], *record["chunks"][1:]]
+    root.attrs["tensorblocks"] = record
+    code, _, stderr = call([*argv, "--resume"])
+    assert code == 1 and "other chunk boundaries" in stderr
+
+
 def test_resume_after_a_kill(dataset: tuple[Path, Path, Path], tmp_path: Path) -> None:
     graph, images, offsets = dataset
     big = np.repeat(np.load(images), 40, axis=0)  # 920 items, 1 per chunk
