@@ -63,8 +63,10 @@ numpy once per call; then one compiled pass per item (:mod:`blocks.kernels.glimp
 computes its window, copies the glimpse rows that lie in the image and writes the fill
 around them, with no temporaries. Image statistics and item keys are computed only for
 items whose glimpse has fill, noise only for the filled elements. Items run in pieces of
-about 4 MiB of work (Stop lands between pieces); work of 1 MiB and more is shared with the
-kernel threads (:mod:`blocks.kernels.pieces`: the cores and ``TENSORBLOCKS_THREADS``).
+about 4 MiB of work (Stop lands between pieces); work of 8 MiB and more (a gaussian fill
+element counting as 128 bytes) is shared with the kernel threads
+(:mod:`blocks.kernels.pieces`: the cores and ``TENSORBLOCKS_THREADS``); below that one
+thread is faster than waking a helper.
 Gaussian statistics are float64 sums in two passes (population std).
 """
 
@@ -88,11 +90,19 @@ _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _NOISE_KINDS = ("uniform", "gaussian", "zero")
 #: TensorFlow's NaN for the statistics of an empty image: x86's default NaN, sign bit set.
 _TF_NAN = np.array(0xFFC00000, np.uint32).view(np.float32)[()]
-#: Items are processed in pieces of about this much work (glimpse plus, for noise, the
-#: image its statistics read), so that Stop lands between pieces.
+#: Items are processed in pieces of about this much work (see ``_work_bytes``), so that
+#: Stop lands between pieces.
 _PIECE_BYTES = 4 << 20
-#: Work of at least this many bytes is shared with helper threads.
-_PARALLEL_MIN_BYTES = 1 << 20
+#: Work of at least this many bytes is shared with helper threads. Below it the calling
+#: thread alone is faster, measured on the 2-core machine: waking a pool helper costs
+#: 30-60 us, and when the other core is busy the helper wakes on the caller's core and the
+#: two take turns (G2, a 1.5 MB copy: 0.33 ms with a helper, 0.22 ms alone; [64,96,96,3]
+#: 24x24 uniform, 4 MB of work: 0.38 ms against 0.33 ms). From G1's uniform fill (14 MB)
+#: on, a helper pays.
+_PARALLEL_MIN_BYTES = 8 << 20
+#: A gaussian fill element costs about as much as copying this many bytes (a log, a sqrt
+#: and a sin or cos per element pair): 3.7 ms for G1's ~100k filled elements.
+_GAUSSIAN_ELEMENT_BYTES = 128
 
 _M64 = (1 << 64) - 1
 
@@ -422,14 +432,17 @@ def _extract(
     centered_flag, normalized_flag = attr_flag(centered, True), attr_flag(normalized, True)
     loops = _loops()
     fill = {"zero": loops.ZERO, "uniform": loops.UNIFORM, "gaussian": loops.GAUSSIAN}[mode]
-    # The work: each glimpse, plus for an item with noise fill its whole image (its
-    # statistics read it all); the items with fill are counted only when that can decide
-    # whether helper threads are worth it. Pieces of about _PIECE_BYTES, so that Stop lands.
+    # The work in copied-byte equivalents: each glimpse, plus for an item with noise fill
+    # its whole image (its statistics read it all) and, for gaussian, its glimpse again
+    # weighted by the cost of a gaussian element (an upper bound: not every element is
+    # fill). The items with fill are counted only when that can change the plan.
     glimpse_bytes = 4 * out_h * out_w * channels
-    image_bytes = 0 if mode == "zero" else 4 * height * width * channels
-    work = batch * (glimpse_bytes + image_bytes)
-    if image_bytes and work >= _PARALLEL_MIN_BYTES:
-        work = batch * glimpse_bytes + image_bytes * loops.items_with_fill(
+    fill_item_bytes = 0 if mode == "zero" else 4 * height * width * channels
+    if mode == "gaussian":
+        fill_item_bytes += glimpse_bytes // 4 * _GAUSSIAN_ELEMENT_BYTES
+    work = batch * (glimpse_bytes + fill_item_bytes)
+    if fill_item_bytes and work >= _PIECE_BYTES:
+        work = batch * glimpse_bytes + fill_item_bytes * loops.items_with_fill(
             points, height, width, out_h, out_w, version, centered_flag, normalized_flag
         )
     threads = thread_count() if work >= _PARALLEL_MIN_BYTES else 1
