@@ -109,12 +109,17 @@ _M64 = (1 << 64) - 1
 Window = tuple[int, int] | None
 
 
+_compiled: list[ModuleType] = []  # the compiled loops once imported
+
+
 def _loops() -> ModuleType:
     """The compiled loops, imported on first use: importing numba costs about 0.15 s, which
     ``tensorblocks check`` and the editor's start need not pay."""
-    from blocks.kernels import glimpse_loops
+    if not _compiled:
+        from blocks.kernels import glimpse_loops
 
-    return glimpse_loops
+        _compiled.append(glimpse_loops)
+    return _compiled[0]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -274,7 +279,9 @@ def glimpse_output_shape(
         _check_size_shape(size_shape)
     if offsets_shape is not None:
         rows = tuple(offsets_shape)
-        shown = _shape_text(rows)
+        shown = ""  # the shape as text, made only for an error (it costs microseconds)
+        if len(rows) != 2 or rows[0] not in (batch, None) or rows[1] not in (2, None):
+            shown = _shape_text(rows)
         if len(rows) != 2:
             raise InvalidArgumentError(
                 "offsets: "
@@ -305,8 +312,8 @@ def glimpse_output_shape(
         if batch is None:
             batch = rows[0]
     shape = (batch, height, width, channels)
-    if all(d is not None for d in shape):
-        nbytes = 4 * math.prod(int(d) for d in shape if d is not None)
+    if batch is not None and height is not None and width is not None and channels is not None:
+        nbytes = 4 * int(batch) * height * width * int(channels)
         if nbytes > memory_limit:
             raise MemoryLimitError(
                 f"size: the glimpse output {_shape_text(shape)} float32 would need {nbytes} "
@@ -417,8 +424,9 @@ def _extract(
         )
     image = _as_float32(image_in, "input")
     points = np.ascontiguousarray(_as_float32(offsets_in, "offsets"))
-    assert shape is not None and all(d is not None for d in shape)
-    batch, out_h, out_w, channels = (int(d) for d in shape if d is not None)
+    batch, channels = image.shape[0], image.shape[3]
+    out_h, out_w = shape[1], shape[2]
+    assert out_h is not None and out_w is not None
     height, width = image.shape[1], image.shape[2]
     if batch * out_h * out_w * channels == 0:
         return np.empty((batch, out_h, out_w, channels), np.float32)
