@@ -424,10 +424,9 @@ def _extract(
         )
     image = _as_float32(image_in, "input")
     points = np.ascontiguousarray(_as_float32(offsets_in, "offsets"))
-    batch, channels = image.shape[0], image.shape[3]
+    assert shape is not None and shape[1] is not None and shape[2] is not None
+    batch, height, width, channels = image.shape
     out_h, out_w = shape[1], shape[2]
-    assert out_h is not None and out_w is not None
-    height, width = image.shape[1], image.shape[2]
     if batch * out_h * out_w * channels == 0:
         return np.empty((batch, out_h, out_w, channels), np.float32)
     if height == 0 or width == 0:
