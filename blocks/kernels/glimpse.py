@@ -90,8 +90,8 @@ _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _NOISE_KINDS = ("uniform", "gaussian", "zero")
 #: TensorFlow's NaN for the statistics of an empty image: x86's default NaN, sign bit set.
 _TF_NAN = np.array(0xFFC00000, np.uint32).view(np.float32)[()]
-#: Items are processed in pieces of about this much work (see ``_work_bytes``), so that
-#: Stop lands between pieces.
+#: Items are processed in pieces of about this much work (copied-byte equivalents, counted
+#: in ``_extract``), so that Stop lands between pieces.
 _PIECE_BYTES = 4 << 20
 #: Work of at least this many bytes is shared with helper threads. Below it the calling
 #: thread alone is faster, measured on the 2-core machine: waking a pool helper costs
