@@ -7,6 +7,7 @@ and statistics of several TensorFlow draws. TensorFlow itself is never imported 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -733,23 +734,20 @@ def test_the_uniform_range_scan_skips_nan_and_keeps_the_first_signed_zero(count:
 
 
 def _lanes_rule(values: np.ndarray) -> tuple[float, float]:
-    """The documented order of the uniform range scan, in plain Python."""
-    lanes = 32
-    rows = len(values) // lanes
-    lo = [np.float32(np.inf)] * lanes
-    hi = [np.float32(-np.inf)] * lanes
-    for r in range(rows):
-        for lane in range(lanes):
-            value = values[r * lanes + lane]
-            lo[lane] = value if value < lo[lane] else lo[lane]
-            hi[lane] = value if value > hi[lane] else hi[lane]
-    low, high = np.float32(np.inf), np.float32(-np.inf)
-    for value in values[rows * lanes :]:
-        low = value if value < low else low
-        high = value if value > high else high
-    for lane in range(lanes):
-        low = lo[lane] if lo[lane] < low else low
-        high = hi[lane] if hi[lane] > high else high
+    """The documented order of the uniform range scan, with numpy: lane ``l`` keeps the
+    least of elements ``l, l+32, ...`` (the first of equals), then the tail elements and
+    then the 32 lanes are met in turn."""
+    rows = len(values) // 32
+    lo = np.full(32, np.inf, np.float32)
+    hi = np.full(32, -np.inf, np.float32)
+    for row in values[: rows * 32].reshape(rows, 32):
+        lo = np.where(row < lo, row, lo)
+        hi = np.where(row > hi, row, hi)
+    rest = values[rows * 32 :]
+    low = functools.reduce(lambda kept, v: v if v < kept else kept,
+                           np.concatenate([rest, lo]), np.float32(np.inf))
+    high = functools.reduce(lambda kept, v: v if v > kept else kept,
+                            np.concatenate([rest, hi]), np.float32(-np.inf))
     return low, high
 
 
