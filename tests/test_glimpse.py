@@ -693,18 +693,22 @@ def test_small_work_stays_on_the_calling_thread_and_large_work_is_shared(
     inside = rng.uniform(0, 36, (32, 2)).astype(np.float32)
     assert _threads_used(monkeypatch, lambda: extract_glimpse_v2(
         image, [64, 64], inside, noise="zero", **attrs)) == 1
-    # Gaussian fill weighs 128 bytes an element: 32 glimpses of 64x64x3, all fill.
+    # Gaussian fill weighs 256 bytes an element: 32 glimpses of 64x64x3, all fill (about 100 MB).
     outside = np.full((32, 2), -500.0, np.float32)
     assert _threads_used(monkeypatch, lambda: extract_glimpse_v2(
         image, [64, 64], outside, noise="gaussian", seed=1, **attrs)) == 2
-    # Uniform fill reads each filled item's image: 12 MB of images to scan is shared.
-    large = rng.random((16, 256, 256, 3), dtype=np.float32)
+    # Uniform fill reads each filled item's image: 38 MB of images to scan is shared,
+    large = rng.random((48, 256, 256, 3), dtype=np.float32)
     assert _threads_used(monkeypatch, lambda: extract_glimpse_v2(
-        large, [8, 8], np.full((16, 2), -100.0, np.float32), noise="uniform", seed=1,
+        large, [8, 8], np.full((48, 2), -100.0, np.float32), noise="uniform", seed=1,
         **attrs)) == 2
-    # ... but not when no glimpse has fill (only the items with fill are counted).
+    # ... 13 MB is not (about 1 ms on one core) ...
     assert _threads_used(monkeypatch, lambda: extract_glimpse_v2(
-        large, [8, 8], np.full((16, 2), 10.0, np.float32), noise="uniform", seed=1,
+        large[:16], [8, 8], np.full((16, 2), -100.0, np.float32), noise="uniform", seed=1,
+        **attrs)) == 1
+    # ... nor are images whose glimpses have no fill (only the items with fill count).
+    assert _threads_used(monkeypatch, lambda: extract_glimpse_v2(
+        large, [8, 8], np.full((48, 2), 10.0, np.float32), noise="uniform", seed=1,
         **attrs)) == 1
 
 

@@ -63,8 +63,8 @@ numpy once per call; then one compiled pass per item (:mod:`blocks.kernels.glimp
 computes its window, copies the glimpse rows that lie in the image and writes the fill
 around them, with no temporaries. Image statistics and item keys are computed only for
 items whose glimpse has fill, noise only for the filled elements. Items run in pieces of
-about 4 MiB of work (Stop lands between pieces); work of 8 MiB and more (a gaussian fill
-element counting as 128 bytes) is shared with the kernel threads
+about 4 MiB of work (Stop lands between pieces); work of 32 MiB and more (a gaussian fill
+element counting as 256 bytes) is shared with the kernel threads
 (:mod:`blocks.kernels.pieces`: the cores and ``TENSORBLOCKS_THREADS``); below that one
 thread is faster than waking a helper.
 Gaussian statistics are float64 sums in two passes (population std).
@@ -93,16 +93,18 @@ _TF_NAN = np.array(0xFFC00000, np.uint32).view(np.float32)[()]
 #: Items are processed in pieces of about this much work (copied-byte equivalents, counted
 #: in ``_extract``), so that Stop lands between pieces.
 _PIECE_BYTES = 4 << 20
-#: Work of at least this many bytes is shared with helper threads. Below it the calling
-#: thread alone is faster, measured on the 2-core machine: waking a pool helper costs
-#: 30-60 us, and when the other core is busy the helper wakes on the caller's core and the
-#: two take turns (G2, a 1.5 MB copy: 0.33 ms with a helper, 0.22 ms alone; [64,96,96,3]
-#: 24x24 uniform, 4 MB of work: 0.38 ms against 0.33 ms). From G1's uniform fill (14 MB)
-#: on, a helper pays.
-_PARALLEL_MIN_BYTES = 8 << 20
-#: A gaussian fill element costs about as much as copying this many bytes (a log, a sqrt
-#: and a sin or cos per element pair): 3.7 ms for G1's ~100k filled elements.
-_GAUSSIAN_ELEMENT_BYTES = 128
+#: Work of at least this many bytes (about 2 ms on one core) is shared with helper
+#: threads. Below it the calling thread alone is faster or as fast, measured on the 2-core
+#: machine shared with other work: waking a pool helper costs 30-100 us, when the other
+#: core is busy the helper wakes on the caller's core and the two take turns, and a helper
+#: descheduled in the middle of its piece keeps the caller waiting for a time slice (G2, a
+#: 1.5 MB copy: 0.33 ms with a helper, 0.22 ms alone; G1's uniform fill, 14 MB: 0.79 ms
+#: with a helper on a quiet machine, 0.88 ms alone, but 2.4 ms with one under load).
+_PARALLEL_MIN_BYTES = 32 << 20
+#: A gaussian fill element costs about as much as copying this many bytes (a log, a sqrt,
+#: a sin and a cos per element pair, from the C library): 3.7 ms for G1's ~100k filled
+#: elements on one core.
+_GAUSSIAN_ELEMENT_BYTES = 256
 
 _M64 = (1 << 64) - 1
 
