@@ -67,10 +67,6 @@ _TWO_M24 = np.float32(2.0**-24)
 _ANGLE_STEP = np.float32(np.float32(2.0**-24) * np.float32(2 * np.pi))
 
 ZERO, UNIFORM, GAUSSIAN = 0, 1, 2
-#: Window rows are prefetched this many items ahead, in inputs of more than this many bytes
-#: (smaller ones stay in the cache between calls, where the hints only cost time).
-_PREFETCH_AHEAD = 4
-_PREFETCH_MIN_BYTES = 1 << 20
 
 _jit = numba.njit(cache=True, nogil=True)
 
@@ -245,33 +241,6 @@ def _lanes_min_max(
     return signature, codegen
 
 
-@intrinsic
-def _prefetch(typingctx: Any, array: Any, index: Any) -> tuple[Any, Any] | None:
-    """Ask the CPU to bring the cache line of ``array[index]`` in (a hint: it changes no
-    value, and an address outside the array is harmless)."""
-    del typingctx
-    if not (isinstance(array, types.Array) and array.ndim == 1 and array.layout == "C"):
-        return None  # a typing error: the address is computed from a flat C array
-    signature = types.void(array, index)
-
-    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-        data = context.make_array(sig.args[0])(context, builder, args[0]).data
-        byte = ir.IntType(8).as_pointer()
-        word = ir.IntType(32)
-        function = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [byte, word, word, word]),
-            "llvm.prefetch.p0",
-        )
-        at = builder.bitcast(builder.gep(data, [args[1]]), byte)
-        read, keep_in_all_levels, data_cache = 0, 3, 1
-        builder.call(function, [at, ir.Constant(word, read),
-                                ir.Constant(word, keep_in_all_levels),
-                                ir.Constant(word, data_cache)])
-        return context.get_dummy_value()
-
-    return signature, codegen
-
-
 @_jit
 def _uniform_range(
     image: np.ndarray, start: int, count: int, lo: np.ndarray, hi: np.ndarray
@@ -407,26 +376,11 @@ def glimpse_items(
     stats = np.zeros((channels, 4), np.float32)
     lo_lanes = np.empty(_RANGE_LANES, np.float32)
     hi_lanes = np.empty(_RANGE_LANES, np.float32)
-    # Images larger than the cache: ask for the first cache line of each window row of the
-    # item _PREFETCH_AHEAD on, so that its rows arrive while this item is copied (on the
-    # benchmark's [1024,28,28,1] 8x8 and [64,96,96,3] 24x24, 1.4x and 1.9x faster; long rows
-    # the hardware prefetcher follows by itself).
-    prefetch = image.size * 4 > _PREFETCH_MIN_BYTES
     for item in range(first, last):
         top, left, _ = _corner(
             offsets[item, 0], offsets[item, 1], height, width, out_h, out_w, version,
             centered, normalized,
         )
-        ahead = item + _PREFETCH_AHEAD
-        if prefetch and ahead < last:
-            ahead_top, ahead_left, visible = _corner(
-                offsets[ahead, 0], offsets[ahead, 1], height, width, out_h, out_w, version,
-                centered, normalized,
-            )
-            if visible:
-                column = (ahead * height * width + max(ahead_left, 0)) * channels
-                for y in range(max(ahead_top, 0), min(ahead_top + out_h, height)):
-                    _prefetch(image, column + y * width * channels)  # type: ignore[call-arg]
         # Columns j0 .. j1-1 of the glimpse fall inside the image (empty when none does).
         j0 = min(max(-left, 0), out_w)
         j1 = max(min(width - left, out_w), j0)
