@@ -7,6 +7,7 @@ and statistics of several TensorFlow draws. TensorFlow itself is never imported 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -662,6 +663,96 @@ def test_pieces_and_threads_do_not_change_the_result(noise: str,
         pieces = extract_glimpse_v2(image, size, offsets, seed=5, **attrs)
         monkeypatch.undo()
         assert pieces.tobytes() == whole.tobytes()
+
+
+def _threads_used(monkeypatch: pytest.MonkeyPatch, call: Any) -> int:
+    """The most threads the glimpse asked :func:`run_pieces` for during ``call()`` (1 when
+    it ran in one piece on the calling thread)."""
+    asked = [1]
+    real = glimpse_module.run_pieces
+
+    def recording(count: int, work: Any, cancel: Any, threads: int) -> None:
+        asked.append(threads)
+        real(count, work, cancel, threads)
+
+    monkeypatch.setattr(glimpse_module, "run_pieces", recording)
+    monkeypatch.setenv(pieces_module.THREADS_ENV, "2")
+    monkeypatch.setattr(pieces_module.os, "sched_getaffinity", lambda pid: {0, 1})
+    call()
+    monkeypatch.undo()
+    return max(asked)
+
+
+def test_small_work_stays_on_the_calling_thread_and_large_work_is_shared(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(9)
+    attrs = {"centered": False, "normalized": False, "uniform_noise": False}
+    # A 1.5 MB copy (the benchmark's G2): waking a helper costs more than it saves.
+    image = rng.random((32, 100, 100, 3), dtype=np.float32)
+    inside = rng.uniform(0, 36, (32, 2)).astype(np.float32)
+    assert _threads_used(monkeypatch, lambda: extract_glimpse_v2(
+        image, [64, 64], inside, noise="zero", **attrs)) == 1
+    # Gaussian fill weighs 256 bytes an element: 32 glimpses of 64x64x3, all fill (about 100 MB).
+    outside = np.full((32, 2), -500.0, np.float32)
+    assert _threads_used(monkeypatch, lambda: extract_glimpse_v2(
+        image, [64, 64], outside, noise="gaussian", seed=1, **attrs)) == 2
+    # Uniform fill reads each filled item's image: 38 MB of images to scan is shared,
+    large = rng.random((48, 256, 256, 3), dtype=np.float32)
+    assert _threads_used(monkeypatch, lambda: extract_glimpse_v2(
+        large, [8, 8], np.full((48, 2), -100.0, np.float32), noise="uniform", seed=1,
+        **attrs)) == 2
+    # ... 13 MB is not (about 1 ms on one core) ...
+    assert _threads_used(monkeypatch, lambda: extract_glimpse_v2(
+        large[:16], [8, 8], np.full((16, 2), -100.0, np.float32), noise="uniform", seed=1,
+        **attrs)) == 1
+    # ... nor are images whose glimpses have no fill (only the items with fill count).
+    assert _threads_used(monkeypatch, lambda: extract_glimpse_v2(
+        large, [8, 8], np.full((48, 2), 10.0, np.float32), noise="uniform", seed=1,
+        **attrs)) == 1
+
+
+@pytest.mark.parametrize("count", [0, 1, 31, 32, 33, 95, 200, 1000])
+def test_the_uniform_range_scan_skips_nan_and_keeps_the_first_signed_zero(count: int) -> None:
+    from blocks.kernels import glimpse_loops
+
+    rng = np.random.default_rng(count)
+    lanes = [np.empty(32, np.float32), np.empty(32, np.float32)]
+    for trial in range(20):
+        values = rng.standard_normal(count + 3).astype(np.float32)
+        values[rng.random(count + 3) < 0.2 * (trial % 5)] = np.nan
+        values[rng.random(count + 3) < 0.1] = rng.choice([0.0, -0.0, np.inf, -np.inf])
+        low, high = glimpse_loops._uniform_range(values, 2, count, *lanes)
+        part = values[2 : 2 + count]
+        numbers = part[~np.isnan(part)]
+        if numbers.size == 0:
+            assert low > high  # NaN only (or nothing): the caller fills with NaN
+            continue
+        assert low == numbers.min() and high == numbers.max()
+        # Of equal values the scan keeps the one its lanes meet first: -0.0 and 0.0 keep
+        # whichever the rule (lane l holds elements l, l+32, ...; then the tail; then the
+        # lanes in order) reaches first, the same as the scalar rule it replaced.
+        expected_low, expected_high = _lanes_rule(part)
+        assert np.float32(low).tobytes() == np.float32(expected_low).tobytes()
+        assert np.float32(high).tobytes() == np.float32(expected_high).tobytes()
+
+
+def _lanes_rule(values: np.ndarray) -> tuple[float, float]:
+    """The documented order of the uniform range scan, with numpy: lane ``l`` keeps the
+    least of elements ``l, l+32, ...`` (the first of equals), then the tail elements and
+    then the 32 lanes are met in turn."""
+    rows = len(values) // 32
+    lo = np.full(32, np.inf, np.float32)
+    hi = np.full(32, -np.inf, np.float32)
+    for row in values[: rows * 32].reshape(rows, 32):
+        lo = np.where(row < lo, row, lo)
+        hi = np.where(row > hi, row, hi)
+    rest = values[rows * 32 :]
+    low = functools.reduce(lambda kept, v: v if v < kept else kept,
+                           np.concatenate([rest, lo]), np.float32(np.inf))
+    high = functools.reduce(lambda kept, v: v if v > kept else kept,
+                            np.concatenate([rest, hi]), np.float32(-np.inf))
+    return low, high
 
 
 def test_a_set_cancel_event_stops_the_glimpse() -> None:

@@ -63,8 +63,10 @@ numpy once per call; then one compiled pass per item (:mod:`blocks.kernels.glimp
 computes its window, copies the glimpse rows that lie in the image and writes the fill
 around them, with no temporaries. Image statistics and item keys are computed only for
 items whose glimpse has fill, noise only for the filled elements. Items run in pieces of
-about 4 MiB of work (Stop lands between pieces); work of 1 MiB and more is shared with the
-kernel threads (:mod:`blocks.kernels.pieces`: the cores and ``TENSORBLOCKS_THREADS``).
+about 4 MiB of work (Stop lands between pieces); work of 32 MiB and more (a gaussian fill
+element counting as 256 bytes) is shared with the kernel threads
+(:mod:`blocks.kernels.pieces`: the cores and ``TENSORBLOCKS_THREADS``); below that one
+thread is faster than waking a helper.
 Gaussian statistics are float64 sums in two passes (population std).
 """
 
@@ -88,23 +90,38 @@ _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _NOISE_KINDS = ("uniform", "gaussian", "zero")
 #: TensorFlow's NaN for the statistics of an empty image: x86's default NaN, sign bit set.
 _TF_NAN = np.array(0xFFC00000, np.uint32).view(np.float32)[()]
-#: Items are processed in pieces of about this much work (glimpse plus, for noise, the
-#: image its statistics read), so that Stop lands between pieces.
+#: Items are processed in pieces of about this much work (copied-byte equivalents, counted
+#: in ``_extract``), so that Stop lands between pieces.
 _PIECE_BYTES = 4 << 20
-#: Work of at least this many bytes is shared with helper threads.
-_PARALLEL_MIN_BYTES = 1 << 20
+#: Work of at least this many bytes (about 2 ms on one core) is shared with helper
+#: threads. Below it the calling thread alone is faster or as fast, measured on the 2-core
+#: machine shared with other work: waking a pool helper costs 30-100 us, when the other
+#: core is busy the helper wakes on the caller's core and the two take turns, and a helper
+#: descheduled in the middle of its piece keeps the caller waiting for a time slice (G2, a
+#: 1.5 MB copy: 0.33 ms with a helper, 0.22 ms alone; G1's uniform fill, 14 MB: 0.79 ms
+#: with a helper on a quiet machine, 0.88 ms alone, but 2.4 ms with one under load).
+_PARALLEL_MIN_BYTES = 32 << 20
+#: A gaussian fill element costs about as much as copying this many bytes (a log, a sqrt,
+#: a sin and a cos per element pair, from the C library): 3.7 ms for G1's ~100k filled
+#: elements on one core.
+_GAUSSIAN_ELEMENT_BYTES = 256
 
 _M64 = (1 << 64) - 1
 
 Window = tuple[int, int] | None
 
 
+_compiled: list[ModuleType] = []  # the compiled loops once imported
+
+
 def _loops() -> ModuleType:
     """The compiled loops, imported on first use: importing numba costs about 0.15 s, which
     ``tensorblocks check`` and the editor's start need not pay."""
-    from blocks.kernels import glimpse_loops
+    if not _compiled:
+        from blocks.kernels import glimpse_loops
 
-    return glimpse_loops
+        _compiled.append(glimpse_loops)
+    return _compiled[0]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -264,7 +281,9 @@ def glimpse_output_shape(
         _check_size_shape(size_shape)
     if offsets_shape is not None:
         rows = tuple(offsets_shape)
-        shown = _shape_text(rows)
+        shown = ""  # the shape as text, made only for an error (it costs microseconds)
+        if len(rows) != 2 or rows[0] not in (batch, None) or rows[1] not in (2, None):
+            shown = _shape_text(rows)
         if len(rows) != 2:
             raise InvalidArgumentError(
                 "offsets: "
@@ -295,8 +314,8 @@ def glimpse_output_shape(
         if batch is None:
             batch = rows[0]
     shape = (batch, height, width, channels)
-    if all(d is not None for d in shape):
-        nbytes = 4 * math.prod(int(d) for d in shape if d is not None)
+    if batch is not None and height is not None and width is not None and channels is not None:
+        nbytes = 4 * int(batch) * height * width * int(channels)
         if nbytes > memory_limit:
             raise MemoryLimitError(
                 f"size: the glimpse output {_shape_text(shape)} float32 would need {nbytes} "
@@ -407,9 +426,9 @@ def _extract(
         )
     image = _as_float32(image_in, "input")
     points = np.ascontiguousarray(_as_float32(offsets_in, "offsets"))
-    assert shape is not None and all(d is not None for d in shape)
-    batch, out_h, out_w, channels = (int(d) for d in shape if d is not None)
-    height, width = image.shape[1], image.shape[2]
+    assert shape is not None and shape[1] is not None and shape[2] is not None
+    batch, height, width, channels = image.shape
+    out_h, out_w = shape[1], shape[2]
     if batch * out_h * out_w * channels == 0:
         return np.empty((batch, out_h, out_w, channels), np.float32)
     if height == 0 or width == 0:
@@ -422,14 +441,17 @@ def _extract(
     centered_flag, normalized_flag = attr_flag(centered, True), attr_flag(normalized, True)
     loops = _loops()
     fill = {"zero": loops.ZERO, "uniform": loops.UNIFORM, "gaussian": loops.GAUSSIAN}[mode]
-    # The work: each glimpse, plus for an item with noise fill its whole image (its
-    # statistics read it all); the items with fill are counted only when that can decide
-    # whether helper threads are worth it. Pieces of about _PIECE_BYTES, so that Stop lands.
+    # The work in copied-byte equivalents: each glimpse, plus for an item with noise fill
+    # its whole image (its statistics read it all) and, for gaussian, its glimpse again
+    # weighted by the cost of a gaussian element (an upper bound: not every element is
+    # fill). The items with fill are counted only when that can change the plan.
     glimpse_bytes = 4 * out_h * out_w * channels
-    image_bytes = 0 if mode == "zero" else 4 * height * width * channels
-    work = batch * (glimpse_bytes + image_bytes)
-    if image_bytes and work >= _PARALLEL_MIN_BYTES:
-        work = batch * glimpse_bytes + image_bytes * loops.items_with_fill(
+    fill_item_bytes = 0 if mode == "zero" else 4 * height * width * channels
+    if mode == "gaussian":
+        fill_item_bytes += glimpse_bytes // 4 * _GAUSSIAN_ELEMENT_BYTES
+    work = batch * (glimpse_bytes + fill_item_bytes)
+    if fill_item_bytes and work >= _PIECE_BYTES:
+        work = batch * glimpse_bytes + fill_item_bytes * loops.items_with_fill(
             points, height, width, out_h, out_w, version, centered_flag, normalized_flag
         )
     threads = thread_count() if work >= _PARALLEL_MIN_BYTES else 1
