@@ -26,6 +26,7 @@ letter>v<version>``, e.g. ``G4uv2``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -161,14 +162,16 @@ def _floor_for(reference: np.ndarray) -> Callable[[], np.ndarray]:
 def _time_round_robin(functions: list[Callable[[], Any]], repeats: int) -> list[float]:
     """Median seconds of each function, timed in turn so noise hits all of them alike.
 
-    The order rotates every round: what ran just before matters (a TF call leaves the
-    allocator in a state where the next large numpy allocation page-faults afresh), and
-    rotating gives every function every predecessor equally often.
+    What ran just before matters (a TF call leaves the allocator in a state where the next
+    large numpy allocation page-faults afresh; a call that read the same input leaves it in
+    the cache), so every round takes the next of all the orders of the functions: over
+    the rounds each function follows each other equally often (a plain rotation of three
+    had ours follow TF in two rounds of three, in a cache TF had just warmed).
     """
+    orders = list(itertools.permutations(range(len(functions))))
     samples: list[list[float]] = [[] for _ in functions]
     for round_index in range(repeats):
-        for offset in range(len(functions)):
-            index = (round_index + offset) % len(functions)
+        for index in orders[round_index % len(orders)]:
             start = time.perf_counter()
             result = functions[index]()
             samples[index].append(time.perf_counter() - start)
@@ -226,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated case names or prefixes")
     parser.add_argument("--verbose", action="store_true", help="print every round's medians")
     args = parser.parse_args(argv)
-    repeats = args.repeats or (5 if args.quick else 21)
+    repeats = args.repeats or (6 if args.quick else 24)  # whole cycles of the 6 orders
     wanted = [name.strip() for name in args.only.split(",") if name.strip()]
     header = [
         "case", "what", "ours ms", "TF ms", "floor ms", "ours/TF", "ours/floor", "steady",
