@@ -464,16 +464,21 @@ def test_contrast_matches_the_pixel_loop(
     assert_same_bits(actual, reference_contrast(images, factor))
 
 
-def test_contrast_careful_path_agrees_with_the_plain_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Large and many images: several pieces, each through TF's 32-float loop turns.
+def test_contrast_pieces_and_threads_keep_the_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Large and many images, with NaNs (whose operand order depends on the flat index)
+    # and values at the edge of normal: one piece on one thread, or many on several.
     rng = np.random.default_rng(3)
     for shape in ([1, 300, 301, 3], [1200, 17, 19, 2]):
         images = (rng.standard_normal(shape) * 1e3).astype(np.float32)
-        plain = adjust_contrast_v2(images, np.float32(0.7))
-        monkeypatch.setattr(adjust, "_plain_input", lambda planes, scratch: False)
-        careful = adjust_contrast_v2(images, np.float32(0.7))
+        flat = images.reshape(-1)
+        flat[::101] = np.float32(2.0**-125)
+        flat[7::4099] = np.array([0x7FC00001], np.uint32).view(np.float32)[0]
+        pieces = adjust_contrast_v2(images, np.float32(0.7))
+        monkeypatch.setattr(adjust, "_PIECE", images.size)
+        monkeypatch.setattr(adjust, "thread_count", lambda: 1)
+        whole = adjust_contrast_v2(images, np.float32(0.7))
         monkeypatch.undo()
-        assert_same_bits(careful, plain)
+        assert_same_bits(whole, pieces)
 
 
 def test_contrast_refuses_half_naming_the_missing_kernel() -> None:
@@ -496,11 +501,11 @@ def test_contrast_stops_between_pieces() -> None:
 
 
 @pytest.mark.parametrize("kernel", ["rgb_to_hsv", "hsv_to_rgb", "saturation", "hue"])
-def test_pixel_pieces_judge_their_values_alike(
+def test_pixel_pieces_and_threads_keep_the_bits(
     kernel: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Three pieces: tame values, then NaNs, denormals and infinities in the middle piece
-    # only. Cut in pieces or done at once (careful everywhere), the bits are the same.
+    # Three pieces: ordinary values, then NaNs, denormals and infinities in the middle
+    # piece only. Cut in pieces on the threads, or done at once, the bits are the same.
     rng = np.random.default_rng(11)
     images = rng.random((3 * colorspace.PIXEL_PIECE, 3)).astype(np.float32)
     middle = images[colorspace.PIXEL_PIECE:2 * colorspace.PIXEL_PIECE].reshape(-1)
@@ -515,4 +520,20 @@ def test_pixel_pieces_judge_their_values_alike(
     }[kernel]
     pieces = run()
     monkeypatch.setattr(colorspace, "PIXEL_PIECE", images.size)
+    monkeypatch.setattr(colorspace, "thread_count", lambda: 1)
     assert_same_bits(pieces, run())
+
+
+@pytest.mark.parametrize("kernel", ["rgb_to_hsv", "hsv_to_rgb", "saturation", "hue"])
+def test_pixel_kernels_stop_between_pieces(kernel: str) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    images = np.ones((2, colorspace.PIXEL_PIECE, 1, 3), np.float32)
+    run = {
+        "rgb_to_hsv": lambda: colorspace.rgb_to_hsv(images, cancel),
+        "hsv_to_rgb": lambda: colorspace.hsv_to_rgb(images, cancel),
+        "saturation": lambda: adjust.adjust_saturation(images, np.float32(1.7), cancel),
+        "hue": lambda: adjust.adjust_hue(images, np.float32(0.3), cancel),
+    }[kernel]
+    with pytest.raises(CancelledError):
+        run()
