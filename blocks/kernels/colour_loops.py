@@ -663,6 +663,43 @@ def _by_category(category: Any, c0: Any, c1: Any, c2: Any, c3: Any, c4: Any,
     return c1 if category == 1 else (c0 if category == 0 else value)
 
 
+def _categories(*members: int) -> int:
+    """A set of categories as bits (bit 6: any category not in 0-5)."""
+    return sum(1 << member for member in set(members))
+
+
+#: Per output channel, the categories (TF's hue sectors) that take the largest and the
+#: middle of the three values; the others take the smallest.
+_RED_TOP, _RED_MIDDLE = _categories(0, 5), _categories(1, 4)
+_GREEN_TOP, _GREEN_MIDDLE = _categories(1, 2), _categories(0, 3)
+_BLUE_TOP, _BLUE_MIDDLE = _categories(3, 4), _categories(2, 5)
+_OTHER = _categories(6)
+
+
+@_inline
+def _where_bits(member: np.uint32, value: np.float32) -> np.uint32:
+    """The bits of ``value`` where ``member`` is 1, else 0: a mask, not a branch."""
+    return np.uint32(_bits32(value) & np.uint32(np.uint32(0) - member))
+
+
+@_inline
+def _by_sets(category: Any, top_set: int, top: np.float32, middle_set: int,
+             middle: np.float32, bottom: np.float32) -> np.float32:
+    """``top`` where ``category`` is in ``top_set``, ``middle`` where in ``middle_set``,
+    else ``bottom`` (sets of :func:`_categories`), bits kept.
+
+    Masks from shifted constants, not selects: a chain of selects on one integer becomes a
+    switch in LLVM, which sinks the stores that follow into its cases and vectorises
+    them as masked scatters, twice slower; compares of one integer with several
+    constants become overflow tests, which keep the loop scalar."""
+    index = min(np.uint32(category), np.uint32(6))  # a negative category is "other"
+    in_top = np.uint32((np.uint32(top_set) >> index) & np.uint32(1))
+    in_middle = np.uint32((np.uint32(middle_set) >> index) & np.uint32(1))
+    return _float32(np.uint32(
+        _where_bits(in_top, top) | _where_bits(in_middle, middle)
+        | _where_bits(np.uint32(np.uint32(1) - in_top - in_middle), bottom)))
+
+
 @_inline
 def _hsv_to_rgb_scalar(hue: np.float32, saturation: np.float32,
                        value: np.float32) -> tuple[np.float32, np.float32, np.float32]:
@@ -684,9 +721,9 @@ def _hsv_to_rgb_scalar(hue: np.float32, saturation: np.float32,
     wrapped = _sub(wrapped, _F32(2)) if wrapped >= 2 else wrapped
     x = _mul(chroma, _sub(_F32(1), abs(_sub(wrapped, _F32(1)))))
     zero = _F32(0)
-    red = _by_category(category, chroma, x, zero, zero, x, chroma, zero)
-    green = _by_category(category, x, chroma, chroma, x, zero, zero, zero)
-    blue = _by_category(category, zero, zero, x, chroma, chroma, x, zero)
+    red = _by_sets(category, _RED_TOP, chroma, _RED_MIDDLE, x, zero)
+    green = _by_sets(category, _GREEN_TOP, chroma, _GREEN_MIDDLE, x, zero)
+    blue = _by_sets(category, _BLUE_TOP, chroma, _BLUE_MIDDLE, x, zero)
     return _add(red, low), _add(green, low), _add(blue, low)
 
 
@@ -791,11 +828,11 @@ def _hue_pixel(source: np.ndarray, out: np.ndarray, at: Any, shift: np.float32,
     ratio = _sub(hue, _F32(sector))
     ratio = _sub(_F32(1), ratio) if sector & 1 else ratio
     v_mid = _add(_mul(ratio, _sub(high, low)), low)  # the product first
-    out[at] = _by_category(sector, v_max, v_mid, v_min, v_min, v_mid, v_max, v_max)
-    out[at + np.uint64(1)] = _by_category(sector, v_mid, v_max, v_max, v_mid, v_min, v_min,
-                                          v_min)
-    out[at + np.uint64(2)] = _by_category(sector, v_min, v_min, v_mid, v_max, v_max, v_mid,
-                                          v_mid)
+    # Sector "default" (NaN's INT_MIN) takes the red top and the blue middle.
+    out[at] = _by_sets(sector, _RED_TOP | _OTHER, v_max, _RED_MIDDLE, v_mid, v_min)
+    out[at + np.uint64(1)] = _by_sets(sector, _GREEN_TOP, v_max, _GREEN_MIDDLE, v_mid, v_min)
+    out[at + np.uint64(2)] = _by_sets(sector, _BLUE_TOP, v_max, _BLUE_MIDDLE | _OTHER, v_mid,
+                                      v_min)
 
 
 # ----------------------------------------------------------------------------- contrast
