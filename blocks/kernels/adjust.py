@@ -137,6 +137,7 @@ def adjust_contrast_v2(
     scale = _F32(to_float32(factor).reshape(()))
     inverse = _F32(_F32(1) / _F32(pixels))
     means = np.empty((planes.shape[0], channels), _F32)
+    tame = np.empty(planes.shape[0], np.bool_)
     per_piece = max(1, _PIECE // plane)
     pieces = -(-planes.shape[0] // per_piece)
     threads = thread_count() if out.size > _PIECE else 1
@@ -145,7 +146,7 @@ def adjust_contrast_v2(
         first = index * per_piece
         scratch = np.empty((pixels + 1) // 2 * channels, _F32)
         loops.contrast_means(planes, first, min(first + per_piece, planes.shape[0]), pixels,
-                             channels, inverse, scratch, means)
+                             channels, inverse, scratch, means, tame)
 
     run_pieces(pieces, measure, cancel, threads)
     flat, target = values.reshape(-1), out.reshape(-1)
@@ -153,8 +154,8 @@ def adjust_contrast_v2(
 
     def finish(index: int) -> None:
         start = index * step
-        loops.contrast_output(flat, means, scale, target, start, min(start + step, out.size),
-                              plane, channels, out.size)
+        loops.contrast_output(flat, means, tame, scale, target, start,
+                              min(start + step, out.size), plane, channels, out.size)
 
     run_pieces(-(-out.size // step), finish, cancel, threads)
     return out

@@ -838,34 +838,57 @@ def _hue_pixel(source: np.ndarray, out: np.ndarray, at: Any, shift: np.float32,
 # ----------------------------------------------------------------------------- contrast
 
 
+#: Tame values: zero or of a magnitude in [2^-30, 2^30) (no NaN, infinity or denormal).
+_TAME_LOW = _F32(2.0**-30)
+_TAME_HIGH = _F32(2.0**30)
+
+
+@_inline
+def _is_tame(x: np.float32) -> bool:
+    size = abs(x)
+    return (size < _TAME_HIGH) & ((size >= _TAME_LOW) | (size == _F32(0)))
+
+
 @_jit
 def contrast_means(planes: np.ndarray, first: int, last: int, pixels: int, channels: int,
-                   inverse: np.float32, scratch: np.ndarray, means: np.ndarray) -> None:
+                   inverse: np.float32, scratch: np.ndarray, means: np.ndarray,
+                   tame: np.ndarray) -> None:
     """Channel means of images ``first .. last-1`` of ``planes`` (``[B, pixels*channels]``)
     into ``means`` (``[B, channels]``): TF's halving sum in ``scratch`` (at least
     ``(pixels+1)//2 * channels`` floats), times ``inverse`` (``1.0f / pixels``).
 
     Round 0 adds the right half to the left one (the right half's NaN first) and copies
     an odd middle pixel; every later round adds the far part into the accumulator (the
-    accumulator's NaN first); inputs are read flushed."""
+    accumulator's NaN first); inputs are read flushed. ``tame[image]`` says whether
+    every value of the image is tame (:func:`_is_tame`), for :func:`contrast_output`."""
     c = np.uint64(channels)
     for image in range(first, last):
         values = planes[image]
         right = np.uint64(pixels // 2)
         left = np.uint64(pixels) - right
         shift = left * c
+        all_tame = True
         for k in range(right * c):
-            scratch[k] = _add(_flushed(values[shift + k]), _flushed(values[k]))
+            high = values[shift + k]
+            low = values[k]
+            scratch[k] = _add(_flushed(high), _flushed(low))
+            all_tame &= _is_tame(high) & _is_tame(low)
         if left > right:
             for k in range(right * c, left * c):
                 scratch[k] = _flushed(values[k])
+                all_tame &= _is_tame(values[k])
+        tame[image] = all_tame
         remaining = left
         while remaining > 1:
             right = remaining // np.uint64(2)
             left = remaining - right
             shift = left * c
-            for k in range(right * c):
-                scratch[k] = _add(scratch[k], scratch[shift + k])
+            if all_tame:  # sums of tame values: no NaN, infinity or denormal arises
+                for k in range(right * c):
+                    scratch[k] = scratch[k] + scratch[shift + k]
+            else:
+                for k in range(right * c):
+                    scratch[k] = _add(scratch[k], scratch[shift + k])
             remaining = left
         for k in range(c):
             means[image, k] = _mul(inverse, scratch[k])
@@ -883,9 +906,9 @@ def _contrast_element(x: np.float32, mean: np.float32, scale: np.float32,
 
 
 @_jit
-def contrast_output(values: np.ndarray, means: np.ndarray, factor: np.float32,
-                    out: np.ndarray, start: int, stop: int, plane: int, channels: int,
-                    total: int) -> None:
+def contrast_output(values: np.ndarray, means: np.ndarray, tame: np.ndarray,
+                    factor: np.float32, out: np.ndarray, start: int, stop: int, plane: int,
+                    channels: int, total: int) -> None:
     """``factor * (x - mean) + mean`` for the flat elements ``start .. stop-1`` of
     ``values`` into ``out`` (``plane``: floats per image, ``total``: the whole tensor's).
 
@@ -895,6 +918,12 @@ def contrast_output(values: np.ndarray, means: np.ndarray, factor: np.float32,
     mean is NaN (then the product is NaN too), so images without a NaN mean take a loop
     without it. Each image's means are tiled along a row of whole turns, so the loops
     run without a division per element and vectorise.
+
+    An image whose values, means and factor are all tame (``tame[image]``, from
+    :func:`contrast_means`) takes plain float32 arithmetic, which gives the same bits: no
+    NaN, infinity or denormal can arise (a non-zero difference of tame values is at least
+    2^-53, the product at least 2^-83, a non-zero sum a multiple of 2^-106; all below
+    2^62), so neither flushing nor the NaN order can show.
     """
     scale = _flushed(factor)
     plane_size = np.uint64(plane)
@@ -905,17 +934,30 @@ def contrast_output(values: np.ndarray, means: np.ndarray, factor: np.float32,
     for image in range(np.uint64(start) // plane_size,
                        (np.uint64(stop) - np.uint64(1)) // plane_size + np.uint64(1)):
         has_nan = False
+        plain = tame[image] and _is_tame(scale)
         for k in range(c):
             has_nan = has_nan or means[image, k] != means[image, k]
+            plain = plain and _is_tame(means[image, k])
         for k in range(c):
             tile[k] = means[image, k]
         for k in range(c, width):  # no division per element
             tile[k] = tile[k - c]
         begin = max(np.uint64(start), image * plane_size)
         end = min(np.uint64(stop), (image + np.uint64(1)) * plane_size)
+        if plain and c == 1:
+            mean = tile[0]
+            for index in range(begin, end):
+                out[index] = scale * (values[index] - mean) + mean
+            continue
         at = begin
         while at < end:  # begin is a whole pixel: tile[k] is the mean of element at + k
             count = min(width, end - at)
+            if plain:  # indexed, not sliced: a view per row costs as much as the row
+                for k in range(count):
+                    index = at + k
+                    out[index] = scale * (values[index] - tile[k]) + tile[k]
+                at += count
+                continue
             source = values[at:at + count]
             target = out[at:at + count]
             if has_nan:
