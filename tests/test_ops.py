@@ -11,6 +11,8 @@ kernels with plain loops written from TensorFlow's C++ kernels.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -479,6 +481,42 @@ def test_contrast_pieces_and_threads_keep_the_bits(monkeypatch: pytest.MonkeyPat
         whole = adjust_contrast_v2(images, np.float32(0.7))
         monkeypatch.undo()
         assert_same_bits(whole, pieces)
+
+
+def test_contrast_tame_and_careful_images_both_match_the_pixel_loop() -> None:
+    # Image 0 is tame (plain float32 arithmetic); image 1 holds one value below 2^-30 and
+    # image 2 has tame values but a mean of about 2^-36 (both through the careful
+    # arithmetic); image 3 has
+    # one channel of zeros. All four are finite without denormals, where the reference
+    # holds, and each must equal it bit for bit.
+    rng = np.random.default_rng(5)
+    images = (rng.standard_normal((4, 13, 11, 3)) * 100).astype(np.float32)
+    images[1, 4, 5, 1] = np.float32(2.0**-31)
+    signs = np.where(np.arange(13 * 11) % 2 == 0, 1.0, -1.0)
+    images[2] = (signs[:, None] * 2.0**-20).reshape(13, 11, 1).astype(np.float32)
+    images[2, 12, 10] = np.float32(2.0**-29)  # the others cancel: the mean is ~2^-36
+    assert 0 < abs(images[2, ..., 0].astype(np.float64).mean()) < 2.0**-30
+    images[3, :, :, 2] = 0
+    for factor in (np.float32(0.7), np.float32(-3.5), np.float32(2.0**-35)):
+        assert_same_bits(adjust_contrast_v2(images, factor), reference_contrast(images, factor))
+
+
+def test_colour_loops_compile_on_first_use_one_dtype_at_a_time() -> None:
+    # Importing the blocks does not import numba; converting a half tensor compiles (or
+    # loads) RGBToHSV's loop for half only, not the other dtypes nor HSVToRGB.
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "import blocks, blocks.kernels.colorspace as cs, blocks.kernels.adjust\n"
+        "print('numba' in sys.modules)\n"
+        "cs.rgb_to_hsv(np.ones((2, 3), np.float16))\n"
+        "from blocks.kernels import colour_loops as loops\n"
+        "print([str(s[0].dtype) for s in loops.rgb_to_hsv_pixels.signatures],\n"
+        "      len(loops.hsv_to_rgb_pixels.signatures))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["False", "['uint16'] 0"]
 
 
 def test_contrast_refuses_half_naming_the_missing_kernel() -> None:

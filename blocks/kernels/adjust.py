@@ -110,10 +110,13 @@ def adjust_hue(images: Any, delta: Any, cancel: threading.Event | None = None) -
 # below 2^-126 is zero even where it would round up to 2^-126.
 #
 # Both passes are compiled loops (:mod:`blocks.kernels.colour_loops`) that spell out the
-# flushing and the NaN operand order per element.
+# flushing and the NaN operand order per element, except for images whose values, means
+# and factor are tame, where plain float32 arithmetic gives the same bits.
 
-#: Floats per piece: whole images for the sums; the output is cut into pieces of about
-#: this many floats, so one large image is shared by the threads too.
+#: Floats per piece: whole images. With at least as many pieces as threads, a piece
+#: writes its images' output right after their means (read again from the cache);
+#: otherwise the output is cut into pieces of about this many floats, so one large image
+#: is shared by the threads too.
 _PIECE = 1 << 18
 
 
@@ -142,14 +145,23 @@ def adjust_contrast_v2(
     pieces = -(-planes.shape[0] // per_piece)
     threads = thread_count() if out.size > _PIECE else 1
 
-    def measure(index: int) -> None:
-        first = index * per_piece
-        scratch = np.empty((pixels + 1) // 2 * channels, _F32)
-        loops.contrast_means(planes, first, min(first + per_piece, planes.shape[0]), pixels,
-                             channels, inverse, scratch, means, tame)
-
-    run_pieces(pieces, measure, cancel, threads)
     flat, target = values.reshape(-1), out.reshape(-1)
+
+    def measure(index: int, finish: bool) -> None:
+        first = index * per_piece
+        last = min(first + per_piece, planes.shape[0])
+        scratch = np.empty((pixels + 1) // 2 * channels, _F32)
+        loops.contrast_means(planes, first, last, pixels, channels, inverse, scratch, means,
+                             tame)
+        if finish:  # the piece's images are still in the cache
+            loops.contrast_output(flat, means, tame, scale, target, first * plane,
+                                  last * plane, plane, channels, out.size)
+
+    if pieces >= threads:
+        run_pieces(pieces, lambda index: measure(index, True), cancel, threads)
+        return out
+    # Fewer images than threads: the means first, then the output shared in pieces.
+    run_pieces(pieces, lambda index: measure(index, False), cancel, threads)
     step = max(channels, _PIECE // channels * channels)  # whole pixels
 
     def finish(index: int) -> None:
