@@ -538,6 +538,21 @@ def test_contrast_stops_between_pieces() -> None:
         adjust_contrast_v2(np.ones((64, 64, 64, 3), np.float32), np.float32(2), cancel)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hsv_to_rgb_tame_pieces_take_plain_arithmetic_with_the_same_bits(dtype: Any) -> None:
+    # Tame values (0, or magnitudes in [2^-30, 2^30)) over 60 binades, both signs, and
+    # the hue and saturation edges; alone they take the plain loop, and with one NaN
+    # pixel appended the careful one. Every other pixel must come out the same.
+    rng = np.random.default_rng(17)
+    size = (4000, 3)
+    magnitudes = 2.0 ** rng.uniform(-30, 29.9, size) * rng.choice([-1.0, 1.0], size)
+    edges = rng.choice([0.0, 1.0, 0.5, 1 / 3, 2 / 3, 1 / 6, 5 / 6, 2.0**-30, 1 - 2.0**-24],
+                       size)
+    values = np.where(rng.random(size) < 0.5, magnitudes, edges).astype(dtype)
+    careful = np.concatenate([values, np.full((1, 3), np.nan, dtype)])
+    assert_same_bits(colorspace.hsv_to_rgb(values), colorspace.hsv_to_rgb(careful)[:-1])
+
+
 @pytest.mark.parametrize("kernel", ["rgb_to_hsv", "hsv_to_rgb", "saturation", "hue"])
 def test_pixel_pieces_and_threads_keep_the_bits(
     kernel: str, monkeypatch: pytest.MonkeyPatch

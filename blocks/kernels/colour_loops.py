@@ -318,6 +318,28 @@ def _div_impl(first: Any, second: Any) -> Any:
     return None
 
 
+#: Tame values: zero or of a magnitude in [2^-30, 2^30) (no NaN, infinity or denormal).
+#: Where a kernel's arithmetic on tame values provably makes no NaN, infinity or denormal,
+#: plain arithmetic gives TF's bits: neither flushing nor the NaN operand order can show.
+_TAME_LOW = _F32(2.0**-30)
+_TAME_HIGH = _F32(2.0**30)
+
+
+@_inline
+def _is_tame(x: Any) -> bool:
+    size = abs(x)
+    return (size < _TAME_HIGH) & ((size >= _TAME_LOW) | (size == 0))
+
+
+@_inline
+def _all_tame(values: np.ndarray, start: Any, stop: Any) -> bool:
+    """Whether ``values[start:stop]`` are all tame (one vectorised pass)."""
+    tame = True
+    for k in range(start, stop):
+        tame &= _is_tame(values[k])
+    return tame
+
+
 # ----------------------------------------------------------------------------- half types
 
 
@@ -574,9 +596,18 @@ def rgb_to_hsv_pixels(source: Any, out: Any, first: int, last: int) -> None:
 
 @_jit
 def hsv_to_rgb_pixels(source: Any, out: Any, first: int, last: int) -> None:
-    """HSVToRGB of pixels ``first .. last-1`` (see the module); compiled per dtype."""
+    """HSVToRGB of pixels ``first .. last-1`` (see the module); compiled per dtype. float
+    and double pieces whose values are all tame take :func:`_hsv_to_rgb_plain`."""
     kind = _kind(source)
-    for pixel in range(np.uint64(first), np.uint64(last)):
+    begin, end = np.uint64(first), np.uint64(last)
+    if kind in (FLOAT32, FLOAT64) and _all_tame(source, np.uint64(3) * begin,
+                                                np.uint64(3) * end):
+        for pixel in range(begin, end):
+            at = np.uint64(3) * pixel
+            hue, saturation, value = _load_pixel(source, at)
+            _store_pixel(out, at, _hsv_to_rgb_plain(hue, saturation, value))
+        return
+    for pixel in range(begin, end):
         at = np.uint64(3) * pixel
         hue, saturation, value = _load_pixel(source, at)
         _store_pixel(out, at, _hsv_to_rgb(hue, saturation, value, kind))
@@ -625,6 +656,27 @@ def _hsv_to_rgb(hue: Any, saturation: Any, value: Any, kind: int) -> tuple[Any, 
         return _mul(v, mixed_r), _mul(v, mixed_g), _mul(v, mixed_b)
     return (_rounded(_mul(mixed_r, v), kind, True), _rounded(_mul(mixed_g, v), kind, True),
             _rounded(_mul(mixed_b, v), kind, True))
+
+
+@_inline
+def _hsv_to_rgb_plain(hue: Any, saturation: Any, value: Any) -> tuple[Any, Any, Any]:
+    """:func:`_hsv_to_rgb` for float and double in plain arithmetic, for tame values.
+
+    It gives the same bits: every intermediate of tame values is a multiple of 2^-106 (of
+    2^-53 up to the mix) and below 2^62, ``d`` is 0 or in [2^-53, 1], and the mix
+    ``(1 - S) + S*d``, where not 0, is at least 2^-76 (S > 1: the terms are multiples of
+    2^-76; S in (0, 1): at least ``1 - S``; S <= 0: at least about 1), so its product
+    with V is at least 2^-106: nothing is denormal, infinite or NaN."""
+    zero = _like(hue, 0.0)
+    one = _like(hue, 1.0)
+    two = _like(hue, 2.0)
+    scaled = hue * _like(hue, 6.0)
+    dr = _clamped(abs(scaled - _like(hue, 3.0)) - one, zero, one)
+    dg = _clamped(two - abs(scaled - two), zero, one)
+    db = _clamped(two - abs(scaled - _like(hue, 4.0)), zero, one)
+    one_s = one - saturation
+    return (value * (one_s + saturation * dr), value * (one_s + saturation * dg),
+            value * (one_s + saturation * db))
 
 
 # ----------------------------------------------------------------------------- saturation
@@ -836,17 +888,6 @@ def _hue_pixel(source: np.ndarray, out: np.ndarray, at: Any, shift: np.float32,
 
 
 # ----------------------------------------------------------------------------- contrast
-
-
-#: Tame values: zero or of a magnitude in [2^-30, 2^30) (no NaN, infinity or denormal).
-_TAME_LOW = _F32(2.0**-30)
-_TAME_HIGH = _F32(2.0**30)
-
-
-@_inline
-def _is_tame(x: np.float32) -> bool:
-    size = abs(x)
-    return (size < _TAME_HIGH) & ((size >= _TAME_LOW) | (size == _F32(0)))
 
 
 @_jit
