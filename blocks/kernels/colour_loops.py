@@ -42,6 +42,7 @@ release the GIL, so pieces run at once on the kernel threads of
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numba
@@ -58,8 +59,13 @@ _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 #: default inlining, without ``alwaysinline``, leaves the large pixel bodies as calls and
 #: the loops scalar.)
 _inline = numba.njit(cache=True, nogil=True, error_model="numpy", forceinline=True)
-#: The same for the type-dispatching helpers (``overload``), compiled per operand type.
-_OVERLOAD_OPTIONS = {"forceinline": True, "error_model": "numpy", "nogil": True}
+
+
+def _overload(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``overload`` for the type-dispatching helpers, with the options of :data:`_inline`
+    (compiled per operand type)."""
+    return overload(function, jit_options={"forceinline": True, "error_model": "numpy",
+                                           "nogil": True})
 
 #: The tensor dtypes, as the loops name them.
 FLOAT32, FLOAT64, FLOAT16, BFLOAT16 = 0, 1, 2, 3
@@ -117,7 +123,7 @@ def _quiet(x: Any) -> Any:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@overload(_quiet, jit_options=_OVERLOAD_OPTIONS)
+@_overload(_quiet)
 def _quiet_impl(x: Any) -> Any:
     if x == types.float32:
 
@@ -139,7 +145,7 @@ def _signed_zero(x: Any) -> Any:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@overload(_signed_zero, jit_options=_OVERLOAD_OPTIONS)
+@_overload(_signed_zero)
 def _signed_zero_impl(x: Any) -> Any:
     if x == types.float32:
 
@@ -161,7 +167,7 @@ def _tiny(x: Any) -> Any:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@overload(_tiny, jit_options=_OVERLOAD_OPTIONS)
+@_overload(_tiny)
 def _tiny_impl(x: Any) -> Any:
     if x == types.float32:
 
@@ -183,7 +189,7 @@ def _like(x: Any, value: float) -> Any:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@overload(_like, jit_options=_OVERLOAD_OPTIONS)
+@_overload(_like)
 def _like_impl(x: Any, value: Any) -> Any:
     if x == types.float32:
 
@@ -257,7 +263,7 @@ def _mul(first: Any, second: Any) -> Any:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@overload(_mul, jit_options=_OVERLOAD_OPTIONS)
+@_overload(_mul)
 def _mul_impl(first: Any, second: Any) -> Any:
     if first == types.float32 and second == types.float32:
 
@@ -287,7 +293,7 @@ def _div(first: Any, second: Any) -> Any:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@overload(_div, jit_options=_OVERLOAD_OPTIONS)
+@_overload(_div)
 def _div_impl(first: Any, second: Any) -> Any:
     if first == types.float32 and second == types.float32:
 
@@ -424,7 +430,7 @@ def _rounded(x: Any, kind: int, canonical_nan: bool) -> Any:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@overload(_rounded, jit_options=_OVERLOAD_OPTIONS)
+@_overload(_rounded)
 def _rounded_impl(x: Any, kind: Any, canonical_nan: Any) -> Any:
     if x == types.float32:
 
@@ -449,7 +455,7 @@ def _load(source: Any, index: Any) -> Any:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@overload(_load, jit_options=_OVERLOAD_OPTIONS)
+@_overload(_load)
 def _load_impl(source: Any, index: Any) -> Any:
     if source.dtype == types.uint16:
 
@@ -475,7 +481,7 @@ def _store(out: Any, index: Any, value: Any) -> None:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@overload(_store, jit_options=_OVERLOAD_OPTIONS)
+@_overload(_store)
 def _store_impl(out: Any, index: Any, value: Any) -> Any:
     if out.dtype == types.uint16:
 
@@ -558,7 +564,7 @@ def _kind(values: Any) -> int:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@overload(_kind, jit_options=_OVERLOAD_OPTIONS)
+@_overload(_kind)
 def _kind_impl(values: Any) -> Any:
     kind = {types.float32: FLOAT32, types.float64: FLOAT64, types.uint16: FLOAT16,
             types.int16: BFLOAT16}.get(values.dtype)
@@ -987,8 +993,8 @@ def contrast_output(values: np.ndarray, means: np.ndarray, tame: np.ndarray,
         end = min(np.uint64(stop), (image + np.uint64(1)) * plane_size)
         if plain and c == 1:
             mean = tile[0]
-            for index in range(begin, end):
-                out[index] = scale * (values[index] - mean) + mean
+            for element in range(begin, end):
+                out[element] = scale * (values[element] - mean) + mean
             continue
         at = begin
         while at < end:  # begin is a whole pixel: tile[k] is the mean of element at + k
