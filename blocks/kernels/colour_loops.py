@@ -915,15 +915,17 @@ def contrast_means(planes: np.ndarray, first: int, last: int, pixels: int, chann
         left = np.uint64(pixels) - right
         shift = left * c
         all_tame = True
-        for k in range(right * c):
+        for k in range(right * c):  # plain sums, redone below unless all are tame
             high = values[shift + k]
             low = values[k]
-            scratch[k] = _add(_flushed(high), _flushed(low))
+            scratch[k] = high + low
             all_tame &= _is_tame(high) & _is_tame(low)
-        if left > right:
-            for k in range(right * c, left * c):
-                scratch[k] = _flushed(values[k])
-                all_tame &= _is_tame(values[k])
+        for k in range(right * c, left * c):  # an odd middle pixel
+            scratch[k] = _flushed(values[k])
+            all_tame &= _is_tame(values[k])
+        if not all_tame:
+            for k in range(right * c):
+                scratch[k] = _add(_flushed(values[shift + k]), _flushed(values[k]))
         tame[image] = all_tame
         remaining = left
         while remaining > 1:
