@@ -146,13 +146,13 @@ def adjust_contrast_v2(
     threads = thread_count() if out.size > _PIECE else 1
 
     flat, target = values.reshape(-1), out.reshape(-1)
+    out_planes = out.reshape(-1, plane)  # the sums' scratch, as in TF
 
     def measure(index: int, finish: bool) -> None:
         first = index * per_piece
         last = min(first + per_piece, planes.shape[0])
-        scratch = np.empty((pixels + 1) // 2 * channels, _F32)
-        loops.contrast_means(planes, first, last, pixels, channels, inverse, scratch, means,
-                             tame)
+        loops.contrast_means(planes, first, last, pixels, channels, inverse, out_planes,
+                             means, tame)
         if finish:  # the piece's images are still in the cache
             loops.contrast_output(flat, means, tame, scale, target, first * plane,
                                   last * plane, plane, channels, out.size)

@@ -898,11 +898,12 @@ def _hue_pixel(source: np.ndarray, out: np.ndarray, at: Any, shift: np.float32,
 
 @_jit
 def contrast_means(planes: np.ndarray, first: int, last: int, pixels: int, channels: int,
-                   inverse: np.float32, scratch: np.ndarray, means: np.ndarray,
+                   inverse: np.float32, scratches: np.ndarray, means: np.ndarray,
                    tame: np.ndarray) -> None:
     """Channel means of images ``first .. last-1`` of ``planes`` (``[B, pixels*channels]``)
-    into ``means`` (``[B, channels]``): TF's halving sum in ``scratch`` (at least
-    ``(pixels+1)//2 * channels`` floats), times ``inverse`` (``1.0f / pixels``).
+    into ``means`` (``[B, channels]``): TF's halving sum in the image's row of
+    ``scratches`` (``[B, pixels*channels]``: the output planes, as TF uses its output, written
+    over afterwards), times ``inverse`` (``1.0f / pixels``).
 
     Round 0 adds the right half to the left one (the right half's NaN first) and copies
     an odd middle pixel; every later round adds the far part into the accumulator (the
@@ -911,6 +912,7 @@ def contrast_means(planes: np.ndarray, first: int, last: int, pixels: int, chann
     c = np.uint64(channels)
     for image in range(first, last):
         values = planes[image]
+        scratch = scratches[image]
         right = np.uint64(pixels // 2)
         left = np.uint64(pixels) - right
         shift = left * c
