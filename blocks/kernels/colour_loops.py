@@ -118,26 +118,20 @@ _ = ir  # llvmlite is what the intrinsics emit
 # ----------------------------------------------------------------------------- x86 rules
 
 
+def _per_float(stub: Callable[..., Any], for32: Callable[..., Any],
+               for64: Callable[..., Any]) -> None:
+    """Give the one-operand ``stub`` its implementations for float32 and float64 (each
+    written ``(x: Any) -> Any``: numba asks the same signature as this typer's)."""
+
+    def typer(x: Any) -> Any:
+        return {types.float32: for32, types.float64: for64}.get(x)
+
+    _overload(stub)(typer)
+
+
 def _quiet(x: Any) -> Any:
     """A NaN with its quiet bit set (sign and payload kept)."""
     raise NotImplementedError  # pragma: no cover - compiled only
-
-
-@_overload(_quiet)
-def _quiet_impl(x: Any) -> Any:
-    if x == types.float32:
-
-        def quiet32(x: Any) -> Any:
-            return _float32(np.uint32(_bits32(x) | _QUIET32))
-
-        return quiet32
-    if x == types.float64:
-
-        def quiet64(x: Any) -> Any:
-            return _float64(np.uint64(_bits64(x) | _QUIET64))
-
-        return quiet64
-    return None
 
 
 def _signed_zero(x: Any) -> Any:
@@ -145,43 +139,38 @@ def _signed_zero(x: Any) -> Any:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@_overload(_signed_zero)
-def _signed_zero_impl(x: Any) -> Any:
-    if x == types.float32:
-
-        def zero32(x: Any) -> Any:
-            return _float32(np.uint32(_bits32(x) & _SIGN32))
-
-        return zero32
-    if x == types.float64:
-
-        def zero64(x: Any) -> Any:
-            return _float64(np.uint64(_bits64(x) & _SIGN64))
-
-        return zero64
-    return None
-
-
 def _tiny(x: Any) -> Any:
     """The smallest normal number of the type of ``x``."""
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@_overload(_tiny)
-def _tiny_impl(x: Any) -> Any:
-    if x == types.float32:
+def _quiet32(x: Any) -> Any:
+    return _float32(np.uint32(_bits32(x) | _QUIET32))
 
-        def tiny32(x: Any) -> Any:
-            return _TINY32
 
-        return tiny32
-    if x == types.float64:
+def _quiet64(x: Any) -> Any:
+    return _float64(np.uint64(_bits64(x) | _QUIET64))
 
-        def tiny64(x: Any) -> Any:
-            return _TINY64
 
-        return tiny64
-    return None
+def _signed_zero32(x: Any) -> Any:
+    return _float32(np.uint32(_bits32(x) & _SIGN32))
+
+
+def _signed_zero64(x: Any) -> Any:
+    return _float64(np.uint64(_bits64(x) & _SIGN64))
+
+
+def _tiny32(x: Any) -> Any:
+    return _TINY32
+
+
+def _tiny64(x: Any) -> Any:
+    return _TINY64
+
+
+_per_float(_quiet, _quiet32, _quiet64)
+_per_float(_signed_zero, _signed_zero32, _signed_zero64)
+_per_float(_tiny, _tiny32, _tiny64)
 
 
 def _like(x: Any, value: float) -> Any:
@@ -263,65 +252,72 @@ def _mul(first: Any, second: Any) -> Any:
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@_overload(_mul)
-def _mul_impl(first: Any, second: Any) -> Any:
-    if first == types.float32 and second == types.float32:
-
-        def product32(first: Any, second: Any) -> Any:
-            wide = _F64(first) * _F64(second)  # exact
-            result = _F32(wide)
-            if abs(wide) < _FLUSH_BELOW32:
-                result = _signed_zero(result)
-            return _first_nan(result, first, second)
-
-        return product32
-    if first == types.float64 and second == types.float64:
-
-        def product64(first: Any, second: Any) -> Any:
-            result = first * second
-            size = abs(result)
-            if size < _TINY64 or (size == _TINY64 and _product_flushes64(first, second)):
-                result = _signed_zero(result)
-            return _first_nan(result, first, second)
-
-        return product64
-    return None
-
-
 def _div(first: Any, second: Any) -> Any:
     """``first / second``, zero where the exact quotient is below the smallest normal."""
     raise NotImplementedError  # pragma: no cover - compiled only
 
 
-@_overload(_div)
-def _div_impl(first: Any, second: Any) -> Any:
-    if first == types.float32 and second == types.float32:
+def _per_float_pair(stub: Callable[..., Any], for32: Callable[..., Any],
+                    for64: Callable[..., Any]) -> None:
+    """Give the two-operand ``stub`` its implementations for two float32 or two float64
+    operands (each written ``(first: Any, second: Any) -> Any``, as this typer)."""
 
-        def quotient32(first: Any, second: Any) -> Any:
-            # A quotient of float32s is never within 2^-49 (relative) of the 25-bit
-            # threshold, so the float64 quotient judges the exact one.
-            wide = _F64(first) / _F64(second)
-            result = _F32(wide)
-            if abs(wide) < _FLUSH_BELOW32:
-                result = _signed_zero(result)
-            return _first_nan(result, first, second)
+    def typer(first: Any, second: Any) -> Any:
+        return {types.float32: for32, types.float64: for64}.get(first) \
+            if first == second else None
 
-        return quotient32
-    if first == types.float64 and second == types.float64:
+    _overload(stub)(typer)
 
-        def quotient64(first: Any, second: Any) -> Any:
-            result = first / second
-            size = abs(result)
-            # At the edge, |a| / |b| < 2^-1022 * (1 - 2^-54) iff |a| * 2^1022 < |b| (no
-            # float lies between |b| * (1 - 2^-54) and |b|; the scaling is exact, as
-            # the operands are normal and their quotient is near 2^-1022).
-            if size < _TINY64 or (size == _TINY64
-                                  and math.ldexp(abs(first), 1022) < abs(second)):
-                result = _signed_zero(result)
-            return _first_nan(result, first, second)
 
-        return quotient64
-    return None
+@_inline
+def _narrowed(wide: np.float64, first: np.float32, second: np.float32) -> np.float32:
+    """A float32 product or quotient from its float64 value ``wide`` (the exact product;
+    a quotient never within 2^-49, relative, of the 25-bit threshold, so it judges the
+    exact one): rounded once, zero below :data:`_FLUSH_BELOW32`, x86's NaN rule."""
+    result = _F32(wide)
+    if abs(wide) < _FLUSH_BELOW32:
+        result = _signed_zero(result)
+    return _first_nan(result, first, second)
+
+
+@_inline
+def _wide(result: np.float64, flushes: bool, first: np.float64,
+          second: np.float64) -> np.float64:
+    """A float64 product or quotient ``result``, zero if ``flushes``, x86's NaN rule."""
+    if flushes:
+        result = _signed_zero(result)
+    return _first_nan(result, first, second)
+
+
+def _product32(first: Any, second: Any) -> Any:
+    return _narrowed(_F64(first) * _F64(second), first, second)
+
+
+def _product64(first: Any, second: Any) -> Any:
+    result = first * second
+    size = abs(result)
+    return _wide(result, size < _TINY64 or (size == _TINY64
+                                            and _product_flushes64(first, second)),
+                 first, second)
+
+
+def _quotient32(first: Any, second: Any) -> Any:
+    return _narrowed(_F64(first) / _F64(second), first, second)
+
+
+def _quotient64(first: Any, second: Any) -> Any:
+    result = first / second
+    size = abs(result)
+    # At the edge, |a| / |b| < 2^-1022 * (1 - 2^-54) iff |a| * 2^1022 < |b| (no float
+    # lies between |b| * (1 - 2^-54) and |b|; the scaling is exact, as the operands are
+    # normal and their quotient is near 2^-1022).
+    return _wide(result, size < _TINY64 or (size == _TINY64
+                                            and math.ldexp(abs(first), 1022) < abs(second)),
+                 first, second)
+
+
+_per_float_pair(_mul, _product32, _product64)
+_per_float_pair(_div, _quotient32, _quotient64)
 
 
 #: Tame values: zero or of a magnitude in [2^-30, 2^30) (no NaN, infinity or denormal).
@@ -793,12 +789,8 @@ def saturation_pixels(source: np.ndarray, out: np.ndarray, first: int, last: int
     factor = _flushed(scale)
     for pixel in range(np.uint64(first), np.uint64(last)):
         at = np.uint64(3) * pixel
-        red = source[at]
-        green = source[at + np.uint64(1)]
-        blue = source[at + np.uint64(2)]
-        r = _flushed(red)
-        g = _flushed(green)
-        b = _flushed(blue)
+        red, green, blue = _load_pixel(source, at)
+        r, g, b = _flushed(red), _flushed(green), _flushed(blue)
         inner, inner_read = _std_max(green, blue, g, b)
         value, v = _std_max(red, inner, r, inner_read)
         inner, inner_read = _std_min(green, blue, g, b)
@@ -851,12 +843,8 @@ def _hue_pixel(source: np.ndarray, out: np.ndarray, at: Any, shift: np.float32,
                bounded: bool) -> None:
     """One pixel of AdjustHue at ``at`` (``bounded``: the shift is in [-6, 6])."""
     turns = _F32(6)
-    red = source[at]
-    green = source[at + np.uint64(1)]
-    blue = source[at + np.uint64(2)]
-    r = _flushed(red)
-    g = _flushed(green)
-    b = _flushed(blue)
+    red, green, blue = _load_pixel(source, at)
+    r, g, b = _flushed(red), _flushed(green), _flushed(blue)
     # rgb_to_hv_range: TF's nested ifs pick (max, mid, min) and a category; the values
     # keep their bits, except that in categories 2 to 5 the compiled code takes the
     # maximum with a max instruction, which returns a denormal as zero (measured).
