@@ -32,6 +32,15 @@ and the exact test. half and bfloat16 compute in float32 and round after each op
 (:func:`_rounded`), as Eigen's half types do. No fast-math flag is set; the
 ``numpy`` error model makes ``x / 0`` infinite, as in TF.
 
+Tame values (zero or of a magnitude in [2^-30, 2^30)): where a kernel provably makes no
+NaN, infinity or denormal from them, plain arithmetic gives the same bits, and HSVToRGB's
+float and double pieces and AdjustContrastv2's images take it when all their values are
+tame (the proofs are at :func:`_hsv_to_rgb_plain` and :func:`contrast_output`).
+
+First use: each entry compiles per dtype on first use (about 1-2 s each) and is cached
+in ``__pycache__``; the helpers are inlined by LLVM (see :data:`_inline`), and within
+a compiled loop the dtype's ``kind`` is a constant, so only its own code remains.
+
 Why compiled: TF's saturation and hue kernels branch per pixel and loop to wrap the hue;
 as numpy passes they needed dozens of temporaries and passes per piece. One compiled pass
 per pixel, with no temporaries, is what beats TF. The loops hold no Python objects and
@@ -57,7 +66,7 @@ _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 #: earlier numba IR inlining, ``inline="always"``, gave the same code but its typing of
 #: every inlined body took 92-118 s to compile RGBToHSV/HSVToRGB on first use; LLVM's
 #: default inlining, without ``alwaysinline``, leaves the large pixel bodies as calls and
-#: the loops scalar.)
+#: the loops scalar: RGBToHSV 82 instead of 4.8 ns per pixel, measured.)
 _inline = numba.njit(cache=True, nogil=True, error_model="numpy", forceinline=True)
 
 
@@ -66,6 +75,7 @@ def _overload(function: Callable[..., Any]) -> Callable[..., Any]:
     (compiled per operand type)."""
     return overload(function, jit_options={"forceinline": True, "error_model": "numpy",
                                            "nogil": True})
+
 
 #: The tensor dtypes, as the loops name them.
 FLOAT32, FLOAT64, FLOAT16, BFLOAT16 = 0, 1, 2, 3
