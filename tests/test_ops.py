@@ -475,6 +475,8 @@ def test_contrast_pieces_and_threads_keep_the_bits(monkeypatch: pytest.MonkeyPat
         flat = images.reshape(-1)
         flat[::101] = np.float32(2.0**-125)
         flat[7::4099] = np.array([0x7FC00001], np.uint32).view(np.float32)[0]
+        monkeypatch.setattr(adjust, "_THREADED", 0)  # two threads whatever the size
+        monkeypatch.setattr(adjust, "thread_count", lambda: 2)
         pieces = adjust_contrast_v2(images, np.float32(0.7))
         monkeypatch.setattr(adjust, "_PIECE", images.size)
         monkeypatch.setattr(adjust, "thread_count", lambda: 1)

@@ -118,6 +118,12 @@ def adjust_hue(images: Any, delta: Any, cancel: threading.Event | None = None) -
 #: otherwise the output is cut into pieces of about this many floats, so one large image
 #: is shared by the threads too.
 _PIECE = 1 << 18
+#: Tensors of fewer floats run on the calling thread only. The op is memory-bound (about
+#: 0.5 ns per float on one thread): on the shared 2-core machine a second thread never
+#: made it faster, and it stalled the op up to 3x when the other core was busy
+#: (bench_ops: [8,224,224,3] 0.6 ms on one thread, 0.7-3 ms on two). From this size the
+#: work per thread (over 2 ms) dwarfs a hand-off.
+_THREADED = 1 << 22
 
 
 def adjust_contrast_v2(
@@ -143,7 +149,7 @@ def adjust_contrast_v2(
     tame = np.empty(planes.shape[0], np.bool_)
     per_piece = max(1, _PIECE // plane)
     pieces = -(-planes.shape[0] // per_piece)
-    threads = thread_count() if out.size > _PIECE else 1
+    threads = thread_count() if out.size >= _THREADED else 1
 
     flat, target = values.reshape(-1), out.reshape(-1)
     out_planes = out.reshape(-1, plane)  # the sums' scratch, as in TF
