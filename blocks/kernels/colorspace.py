@@ -27,7 +27,8 @@ product of HSVToRGB reads ``V * (...)``, for the others ``(...) * V``; AdjustHue
 
 The pixels are computed by the compiled loops of :mod:`blocks.kernels.colour_loops`
 (imported on first use), a piece of pixels at a time, shared by the kernel threads;
-each pixel is computed on its own, so pieces and threads cannot change the bits.
+each pixel is computed on its own, so pieces and threads cannot change the bits (an
+HSVToRGB piece of tame values takes plain arithmetic, which gives the same bits).
 """
 
 from __future__ import annotations
