@@ -11,6 +11,8 @@ kernels with plain loops written from TensorFlow's C++ kernels.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -464,16 +466,59 @@ def test_contrast_matches_the_pixel_loop(
     assert_same_bits(actual, reference_contrast(images, factor))
 
 
-def test_contrast_careful_path_agrees_with_the_plain_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Large and many images: several pieces, each through TF's 32-float loop turns.
+def test_contrast_pieces_and_threads_keep_the_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Large and many images, with NaNs (whose operand order depends on the flat index)
+    # and values at the edge of normal: one piece on one thread, or many on several.
     rng = np.random.default_rng(3)
     for shape in ([1, 300, 301, 3], [1200, 17, 19, 2]):
         images = (rng.standard_normal(shape) * 1e3).astype(np.float32)
-        plain = adjust_contrast_v2(images, np.float32(0.7))
-        monkeypatch.setattr(adjust, "_plain_input", lambda planes, scratch: False)
-        careful = adjust_contrast_v2(images, np.float32(0.7))
+        flat = images.reshape(-1)
+        flat[::101] = np.float32(2.0**-125)
+        flat[7::4099] = np.array([0x7FC00001], np.uint32).view(np.float32)[0]
+        monkeypatch.setattr(adjust, "_THREADED", 0)  # two threads whatever the size
+        monkeypatch.setattr(adjust, "thread_count", lambda: 2)
+        pieces = adjust_contrast_v2(images, np.float32(0.7))
+        monkeypatch.setattr(adjust, "_PIECE", images.size)
+        monkeypatch.setattr(adjust, "thread_count", lambda: 1)
+        whole = adjust_contrast_v2(images, np.float32(0.7))
         monkeypatch.undo()
-        assert_same_bits(careful, plain)
+        assert_same_bits(whole, pieces)
+
+
+def test_contrast_tame_and_careful_images_both_match_the_pixel_loop() -> None:
+    # Image 0 is tame (plain float32 arithmetic); image 1 holds one value below 2^-30 and
+    # image 2 has tame values but a mean of about 2^-36 (both through the careful
+    # arithmetic); image 3 has
+    # one channel of zeros. All four are finite without denormals, where the reference
+    # holds, and each must equal it bit for bit.
+    rng = np.random.default_rng(5)
+    images = (rng.standard_normal((4, 13, 11, 3)) * 100).astype(np.float32)
+    images[1, 4, 5, 1] = np.float32(2.0**-31)
+    signs = np.where(np.arange(13 * 11) % 2 == 0, 1.0, -1.0)
+    images[2] = (signs[:, None] * 2.0**-20).reshape(13, 11, 1).astype(np.float32)
+    images[2, 12, 10] = np.float32(2.0**-29)  # the others cancel: the mean is ~2^-36
+    assert 0 < abs(images[2, ..., 0].astype(np.float64).mean()) < 2.0**-30
+    images[3, :, :, 2] = 0
+    for factor in (np.float32(0.7), np.float32(-3.5), np.float32(2.0**-35)):
+        assert_same_bits(adjust_contrast_v2(images, factor), reference_contrast(images, factor))
+
+
+def test_colour_loops_compile_on_first_use_one_dtype_at_a_time() -> None:
+    # Importing the blocks does not import numba; converting a half tensor compiles (or
+    # loads) RGBToHSV's loop for half only, not the other dtypes nor HSVToRGB.
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "import blocks, blocks.kernels.colorspace as cs, blocks.kernels.adjust\n"
+        "print('numba' in sys.modules)\n"
+        "cs.rgb_to_hsv(np.ones((2, 3), np.float16))\n"
+        "from blocks.kernels import colour_loops as loops\n"
+        "print([str(s[0].dtype) for s in loops.rgb_to_hsv_pixels.signatures],\n"
+        "      len(loops.hsv_to_rgb_pixels.signatures))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["False", "['uint16'] 0"]
 
 
 def test_contrast_refuses_half_naming_the_missing_kernel() -> None:
@@ -495,12 +540,27 @@ def test_contrast_stops_between_pieces() -> None:
         adjust_contrast_v2(np.ones((64, 64, 64, 3), np.float32), np.float32(2), cancel)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hsv_to_rgb_tame_pieces_take_plain_arithmetic_with_the_same_bits(dtype: Any) -> None:
+    # Tame values (0, or magnitudes in [2^-30, 2^30)) over 60 binades, both signs, and
+    # the hue and saturation edges; alone they take the plain loop, and with one NaN
+    # pixel appended the careful one. Every other pixel must come out the same.
+    rng = np.random.default_rng(17)
+    size = (4000, 3)
+    magnitudes = 2.0 ** rng.uniform(-30, 29.9, size) * rng.choice([-1.0, 1.0], size)
+    edges = rng.choice([0.0, 1.0, 0.5, 1 / 3, 2 / 3, 1 / 6, 5 / 6, 2.0**-30, 1 - 2.0**-24],
+                       size)
+    values = np.where(rng.random(size) < 0.5, magnitudes, edges).astype(dtype)
+    careful = np.concatenate([values, np.full((1, 3), np.nan, dtype)])
+    assert_same_bits(colorspace.hsv_to_rgb(values), colorspace.hsv_to_rgb(careful)[:-1])
+
+
 @pytest.mark.parametrize("kernel", ["rgb_to_hsv", "hsv_to_rgb", "saturation", "hue"])
-def test_pixel_pieces_judge_their_values_alike(
+def test_pixel_pieces_and_threads_keep_the_bits(
     kernel: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Three pieces: tame values, then NaNs, denormals and infinities in the middle piece
-    # only. Cut in pieces or done at once (careful everywhere), the bits are the same.
+    # Three pieces: ordinary values, then NaNs, denormals and infinities in the middle
+    # piece only. Cut in pieces on the threads, or done at once, the bits are the same.
     rng = np.random.default_rng(11)
     images = rng.random((3 * colorspace.PIXEL_PIECE, 3)).astype(np.float32)
     middle = images[colorspace.PIXEL_PIECE:2 * colorspace.PIXEL_PIECE].reshape(-1)
@@ -515,4 +575,20 @@ def test_pixel_pieces_judge_their_values_alike(
     }[kernel]
     pieces = run()
     monkeypatch.setattr(colorspace, "PIXEL_PIECE", images.size)
+    monkeypatch.setattr(colorspace, "thread_count", lambda: 1)
     assert_same_bits(pieces, run())
+
+
+@pytest.mark.parametrize("kernel", ["rgb_to_hsv", "hsv_to_rgb", "saturation", "hue"])
+def test_pixel_kernels_stop_between_pieces(kernel: str) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    images = np.ones((2, colorspace.PIXEL_PIECE, 1, 3), np.float32)
+    run = {
+        "rgb_to_hsv": lambda: colorspace.rgb_to_hsv(images, cancel),
+        "hsv_to_rgb": lambda: colorspace.hsv_to_rgb(images, cancel),
+        "saturation": lambda: adjust.adjust_saturation(images, np.float32(1.7), cancel),
+        "hue": lambda: adjust.adjust_hue(images, np.float32(0.3), cancel),
+    }[kernel]
+    with pytest.raises(CancelledError):
+        run()

@@ -820,6 +820,44 @@ def _clean_message(message: str) -> str:
     return message.strip()
 
 
+def _bits32(*values: int) -> np.ndarray:
+    return np.array(values, np.uint32).view(np.float32)
+
+
+def _colour_edge_cases(cases: _Cases) -> None:
+    """Edges the compiled colour loops were checked against (tools/colour_tf_diff.py):
+    x86 flushes a product only when it is below 2^-126 after rounding to 24 bits with an
+    unbounded exponent (an exact product in [2^-126 - 2^-151, 2^-126) stays 2^-126);
+    AdjustHue returns the maximum flushed in category 3 too; double HSVToRGB keeps the
+    mix's NaN before V's."""
+    tiny = float(np.finfo(np.float32).tiny)
+    for m in (1, 1448, 1449):  # (1 - 2m 2^-24) * 2^-126 (1 + m 2^-23): 2^-126 (1 - m^2 2^-46)
+        value = np.float32(tiny * (1 + m * 2.0**-23))
+        cases.add("AdjustContrastv2", f"contrast_product_edge_{m}", {
+            "images": np.array([value, -value], np.float32).reshape(1, 1, 2, 1),
+            "contrast_factor": np.float32(1 - 2 * m * 2.0**-24)}, {},
+            tags=("special", "denormal"))
+    pixels = np.stack([
+        _bits32(0x217609, 0x800024, 0x800000), _bits32(0x800001, 0x0, 0xB7044B),
+        _bits32(0xD2AF7F8, 0x800000, 0x7FFFE1), _bits32(0x33E792, 0x800000, 0x800020),
+        _bits32(0x800001, 0x80000000, 0x800020), _bits32(0xFE7A4713, 0xB87AE381, 0x80021BE9),
+        _bits32(0xCCB9131B, 0x8080000F, 0x440D36), _bits32(0xBF0F1F4D, 0xBEDC1095, 0x807FFFE0),
+        _bits32(0xFF800000, 0x80800018, 0x7FFFE3),
+    ]).reshape(-1, 1, 3)
+    for index, delta in enumerate((0.0, 1e-8, -0.5, 2.5)):
+        cases.add("AdjustHue", f"hue_edge_{index}", {"images": pixels,
+                                                     "delta": np.float32(delta)}, {},
+                  tags=("special", "denormal"))
+    cases.add("AdjustSaturation", "sat_edge", {"images": pixels, "scale": np.float32(1.5)},
+              {}, tags=("special", "denormal"))
+    nan = np.array([0x7FF2EC245BE7CE6B, 0x7FFD3AC54D5F3ED6, 0xFFF8CE54288DD7AD],
+                   np.uint64).view(np.float64)
+    hsv = np.array([[nan[0], -231089.85, nan[1]], [0.475, -np.inf, nan[2]],
+                    [0.0, -np.inf, nan[1]], [nan[2], 0.5, 0.25]], np.float64)
+    cases.add("HSVToRGB", "hsv2rgb_float64_nan_order", {"images": hsv}, {},
+              tags=("special", "nan"))
+
+
 def _store(arrays: dict[str, np.ndarray], key: str, array: np.ndarray) -> dict[str, Any]:
     """Put ``array`` in the npz under ``key``; returns its manifest entry."""
     storage = None
@@ -894,6 +932,7 @@ def main(out_dir: Path) -> None:
     _cast_cases(cases)
     _contrast_cases(cases)  # last, so the cases before keep their random data
     _resize_loop_cases(cases)  # appended after it (branch resize): earlier data unchanged
+    _colour_edge_cases(cases)  # appended after: no random data
     calls = _tf_calls()
     arrays: dict[str, np.ndarray] = {}
     entries: list[dict[str, Any]] = []

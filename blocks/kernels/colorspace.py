@@ -21,24 +21,31 @@ with denormals read and written as zero:
 Measured details kept: float and double max/min return a denormal operand as zero,
 half and bfloat16 return the operand's own bits; the compiler turns ``-x + c`` into
 ``c - x`` for float and double only; bfloat16 results that are NaN become 0x7fc0,
-except within the fused hue expression (sign kept); for float and double the last
-product of HSVToRGB reads ``V * (...)``.
+except within the fused hue expression (sign kept); for float the last
+product of HSVToRGB reads ``V * (...)``, for the others ``(...) * V``; AdjustHue
+(:mod:`blocks.kernels.adjust`) shares none of this code.
+
+The pixels are computed by the compiled loops of :mod:`blocks.kernels.colour_loops`
+(imported on first use), a piece of pixels at a time, shared by the kernel threads;
+each pixel is computed on its own, so pieces and threads cannot change the bits (an
+HSVToRGB piece of tame values takes plain arithmetic, which gives the same bits).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from blocks.kernels.float32_math import TFArithmetic, tame_inputs
 from blocks.kernels.op_checks import BFLOAT16, check_dtype, dtypes, port_error, shape_text
 from blocks.kernels.pieces import run_pieces, thread_count
 
-#: Pixels per piece of a pixelwise kernel: its dozens of temporaries stay in the cache.
-PIXEL_PIECE = 8192
+#: Pixels per piece: enough that a piece's thread hand-off is small beside its work,
+#: few enough that Stop lands soon.
+PIXEL_PIECE = 1 << 16
 
 COLORSPACE_DTYPES = dtypes("float16", "bfloat16", "float32", "float64")
 _TF_LIST = "half, bfloat16, float, double"
@@ -61,24 +68,38 @@ def colorspace_shape(
     return tuple(shape)
 
 
+def colour_loops() -> ModuleType:
+    """The compiled loops, imported on first use: importing numba costs about 0.15 s, which
+    ``tensorblocks check`` and the editor's start need not pay."""
+    from blocks.kernels import colour_loops as loops
+
+    return loops
+
+
 def in_pixel_pieces(
-    kernel: Callable[[np.ndarray], np.ndarray], values: np.ndarray, dtype: np.dtype[Any],
-    cancel: threading.Event | None = None,
+    loop: Callable[..., None], values: np.ndarray, dtype: np.dtype[Any],
+    cancel: threading.Event | None, *args: Any,
 ) -> np.ndarray:
-    """``kernel`` (``[n, 3]`` pixels -> ``[n, 3]`` results, each pixel on its own) applied
-    to ``values`` (last dim 3) a piece of pixels at a time, shared by the threads; the
-    result has ``values``' shape and ``dtype``. Each piece judges its own values (tame or
-    not), which gives the same bits as judging them all."""
-    flat = values.reshape(-1, 3)
-    out = np.empty(flat.shape, dtype)
-    count = -(-flat.shape[0] // PIXEL_PIECE)
+    """``loop(source, out, first, last, *args)`` (pixels ``first .. last-1`` of the flat
+    ``source`` into the flat ``out``, each pixel on its own) over ``values`` (last dim 3),
+    a piece of pixels at a time, shared by the threads; the result has ``values``' shape
+    and ``dtype``. half and bfloat16 tensors go to the loops as their bits (uint16 and int16)."""
+    source = np.ascontiguousarray(values).reshape(-1)
+    out = np.empty(values.shape, dtype)
+    target = out.reshape(-1)
+    if source.dtype.itemsize == 2:
+        loops = colour_loops()
+        bits = loops.BFLOAT16_BITS if source.dtype == BFLOAT16 else loops.HALF_BITS
+        source, target = source.view(bits), target.view(bits)
+    pixels = source.size // 3
+    count = -(-pixels // PIXEL_PIECE)
 
     def work(index: int) -> None:
-        rows = slice(index * PIXEL_PIECE, (index + 1) * PIXEL_PIECE)
-        out[rows] = kernel(flat[rows])
+        loop(source, target, index * PIXEL_PIECE, min((index + 1) * PIXEL_PIECE, pixels),
+             *args)
 
     run_pieces(count, work, cancel, thread_count() if count > 1 else 1)
-    return out.reshape(values.shape)
+    return out
 
 
 def _check(images: Any) -> np.ndarray:
@@ -87,135 +108,13 @@ def _check(images: Any) -> np.ndarray:
     return values
 
 
-def _max_is_maxps(dtype: np.dtype[Any]) -> bool:
-    """Whether numpy's maximum and minimum are x86's ``x > y ? x : y`` and ``x < y ? x :
-    y`` where the operands are equal (signed zeros: the second is returned), in its
-    vector loops and scalar tails alike; then, without NaN, they are TF's selects."""
-    zero, minus_zero = np.zeros((), dtype), np.full((), -0.0, dtype)
-    for size in (1, 3, 17, 1001):
-        neg, pos = np.full(size, -0.0, dtype), np.zeros(size, dtype)
-        for pick in (np.maximum, np.minimum):  # arrays, and a scalar on either side
-            second_negative = [pick(pos, neg), pick(pos, minus_zero), pick(zero, neg)]
-            second_positive = [pick(neg, pos), pick(neg, zero), pick(minus_zero, pos)]
-            if not (all(np.signbit(v).all() for v in second_negative)
-                    and not any(np.signbit(v).any() for v in second_positive)):
-                return False
-    return True
-
-
-_MAXPS = {dtype: _max_is_maxps(dtype) for dtype in (np.dtype(np.float32), np.dtype(np.float64))}
-
-
-class SelectArithmetic(TFArithmetic):
-    """TFArithmetic whose maxima and minima use numpy's maximum and minimum (one pass,
-    not a compare and a select) where they give TF's bits: float and double, values
-    without NaN or denormal (not careful), and numpy returning the second of two equal
-    operands as x86 does."""
-
-    def __init__(self, dtype: np.dtype[Any], canonical_nan: bool = True,
-                 careful: bool = True) -> None:
-        super().__init__(dtype, canonical_nan, careful)
-        self.fast = not careful and _MAXPS.get(np.dtype(dtype), False)
-
-    def larger(self, a: Any, b: Any) -> np.ndarray:
-        return np.maximum(a, b) if self.fast else super().larger(a, b)
-
-    def smaller(self, a: Any, b: Any) -> np.ndarray:
-        return np.minimum(a, b) if self.fast else super().smaller(a, b)
-
-    def cwise_max(self, a: Any, b: Any) -> np.ndarray:
-        return np.maximum(b, a) if self.fast else super().cwise_max(a, b)
-
-    def cwise_min(self, a: Any, b: Any) -> np.ndarray:
-        return np.minimum(b, a) if self.fast else super().cwise_min(a, b)
-
-    def std_max(self, a: Any, b: Any) -> np.ndarray:
-        return np.maximum(b, a) if self.fast else super().std_max(a, b)
-
-    def std_min(self, a: Any, b: Any) -> np.ndarray:
-        return np.minimum(b, a) if self.fast else super().std_min(a, b)
-
-
-def _arithmetic(flat: np.ndarray) -> TFArithmetic:
-    return SelectArithmetic(flat.dtype, careful=not tame_inputs(flat))
-
-
-def _store(arithmetic: TFArithmetic, channels: list[np.ndarray]) -> Any:
-    """The channels in the tensor's dtype; every value is representable, NaN bits kept."""
-    out = np.stack(channels, axis=-1)
-    if arithmetic.dtype == BFLOAT16:
-        return (out.astype(np.float32).view(np.uint32) >> np.uint32(16)).astype(
-            np.uint16
-        ).view(BFLOAT16)
-    if arithmetic.dtype == np.float16:
-        half = out.astype(np.float16)
-        nan = np.isnan(out)
-        if nan.any():
-            bits = out[nan].view(np.uint32)
-            sign = (bits >> np.uint32(16)) & np.uint32(0x8000)
-            payload = (bits & np.uint32(0x7FFFFF)) >> np.uint32(13)
-            half[nan] = (sign | np.uint32(0x7C00) | payload).astype(np.uint16).view(np.float16)
-        return half
-    return out.astype(arithmetic.dtype)
-
-
 def rgb_to_hsv(images: Any, cancel: threading.Event | None = None) -> np.ndarray:
     """TensorFlow's RGBToHSV."""
     values = _check(images)
-    return in_pixel_pieces(_rgb_to_hsv, values, values.dtype, cancel)
-
-
-def _rgb_to_hsv(flat: np.ndarray) -> np.ndarray:
-    a = _arithmetic(flat)
-    with np.errstate(all="ignore"):
-        red, green, blue = (a.load(flat[:, k]) for k in range(3))
-        value = a.larger(a.larger(red, green), blue)
-        minimum = a.smaller(a.smaller(red, green), blue)
-        spread = a.sub(value, minimum)
-        zero = a.constant(0.0)
-        saturation = np.where(a.operand(value) > 0, a.div(spread, value), zero)
-        norm = a.mul(a.div(a.constant(1.0), spread), a.div(a.constant(1.0), a.constant(6.0)))
-        third = a.div(a.constant(2.0), a.constant(6.0))
-        two_thirds = a.div(a.constant(4.0), a.constant(6.0))
-        a = SelectArithmetic(a.dtype, canonical_nan=False, careful=a.careful)  # NaN signs kept
-        hue = np.where(
-            a.operand(red) == a.operand(value),
-            a.mul(norm, a.sub(green, blue)),
-            np.where(
-                a.operand(green) == a.operand(value),
-                a.add(a.mul(norm, a.sub(blue, red)), third),
-                a.add(a.mul(norm, a.sub(red, green)), two_thirds),
-            ),
-        )
-        hue = np.where(a.operand(spread) > 0, hue, zero)
-        hue = np.where(a.operand(hue) < 0, a.add(hue, a.constant(1.0)), hue)
-    return _store(a, [hue, saturation, value])
+    return in_pixel_pieces(colour_loops().rgb_to_hsv_pixels, values, values.dtype, cancel)
 
 
 def hsv_to_rgb(images: Any, cancel: threading.Event | None = None) -> np.ndarray:
     """TensorFlow's HSVToRGB."""
     values = _check(images)
-    return in_pixel_pieces(_hsv_to_rgb, values, values.dtype, cancel)
-
-
-def _hsv_to_rgb(flat: np.ndarray) -> np.ndarray:
-    a = _arithmetic(flat)
-    with np.errstate(all="ignore"):
-        hue, saturation, value = (a.load(flat[:, k]) for k in range(3))
-        zero, one, two = a.constant(0.0), a.constant(1.0), a.constant(2.0)
-        scaled = a.mul(hue, a.constant(6.0))
-
-        def clamp(x: np.ndarray) -> np.ndarray:
-            return a.cwise_min(a.cwise_max(x, zero), one)
-
-        dr = clamp(a.sub(np.abs(a.sub(scaled, a.constant(3.0))), one))
-        dg = clamp(a.add_negated(np.abs(a.sub(scaled, two)), two))
-        db = clamp(a.add_negated(np.abs(a.sub(scaled, a.constant(4.0))), two))
-        one_s = a.add_negated(saturation, one)
-        # For float and double the compiler multiplies by V first (a NaN in V wins).
-        wide = a.dtype in (np.float32, np.float64)
-        channels = []
-        for d in (dr, dg, db):
-            mixed = a.add(one_s, a.mul(saturation, d))
-            channels.append(a.mul(value, mixed) if wide else a.mul(mixed, value))
-    return _store(a, channels)
+    return in_pixel_pieces(colour_loops().hsv_to_rgb_pixels, values, values.dtype, cancel)
