@@ -26,6 +26,7 @@ from blocks.kernels.op_checks import (
     int_vector,
     port_error,
     shape_text,
+    tf_dtype_name,
 )
 
 Shape = tuple[int | None, ...]
@@ -344,8 +345,11 @@ def concat_shape(
     for index, dtype in enumerate(dtypes):
         check_array_dtype(f"values_{index}", dtype)
         if dtype is not None and first is not None and np.dtype(dtype) != np.dtype(first):
-            raise port_error(f"values_{index}", f"expected {np.dtype(first).name} like the "
-                             f"other values, got {np.dtype(dtype).name}")
+            # TensorFlow's wording; it compares with input 0 (here: the first known dtype).
+            raise port_error(f"values_{index}", f"cannot compute ConcatV2 as input #{index}"
+                             f"(zero-based) was expected to be a "
+                             f"{tf_dtype_name(np.dtype(first))} tensor but is a "
+                             f"{tf_dtype_name(np.dtype(dtype))} tensor")
     if axis is not None:
         values = int_vector("axis", axis, "int64")
         if values.size != 1 or values.ndim > 1:
