@@ -1,0 +1,70 @@
+"""The compiled loops of Cast (float32 -> bfloat16), NonMaxSuppressionV3 and ConcatV2
+against plain numpy references of the same rules, on inputs the fixtures do not reach:
+every kind of float bits, large arrays cut into pieces and threads, many boxes.
+
+The bits themselves are TensorFlow's (the fixtures in test_ops.py); these tests pin that
+the compiled paths give what the numpy rules give.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from blocks.kernels import cast as cast_module
+from blocks.kernels.op_checks import BFLOAT16
+from blocks.kernels.pieces import thread_limit
+
+pytestmark = pytest.mark.skipif(BFLOAT16 is None, reason="ml_dtypes is missing")
+
+
+def reference_bfloat16(values: np.ndarray, signless_nan: bool, truncate: bool) -> np.ndarray:
+    """The numpy rule: ml_dtypes' round to nearest even (after zeroing the low 16 bits
+    with ``truncate``), then NaN as 0x7fc0 with the float's sign unless ``signless_nan``."""
+    bits = values.view(np.uint32)
+    nan = np.isnan(values)
+    if truncate:
+        values = np.where(nan, values, (bits & np.uint32(0xFFFF0000)).view(np.float32))
+    with np.errstate(invalid="ignore"):
+        out = values.astype(BFLOAT16).view(np.uint16).copy()
+    sign = np.zeros(int(nan.sum()), np.uint32)
+    if not signless_nan:
+        sign = (bits[nan] >> np.uint32(16)) & np.uint32(0x8000)
+    out[nan] = (sign | np.uint32(0x7FC0)).astype(np.uint16)
+    return out
+
+
+def every_kind_of_float(count: int) -> np.ndarray:
+    """Random bits (NaNs of both signs and payloads, denormals, infinities), the values
+    next to each rounding tie and the largest floats."""
+    rng = np.random.default_rng(7)
+    bits = rng.integers(0, 2**32, count, dtype=np.uint64).astype(np.uint32)
+    ties = rng.integers(0, 2**16, 64, dtype=np.uint64).astype(np.uint32) << np.uint32(16)
+    edges = np.concatenate([ties | np.uint32(0x8000), ties | np.uint32(0x7FFF),
+                            ties | np.uint32(0x8001), ties | np.uint32(0x18000)])
+    special = np.array([0x7F7FFFFF, 0xFF7FFFFF, 0x7F7F8000, 0x7F7F7FFF, 0x7F800000,
+                        0xFF800000, 0x7F800001, 0xFFC00000, 0x7FFFFFFF, 0xFFFFFFFF,
+                        0x00000001, 0x807FFFFF, 0x00008000, 0, 0x80000000], np.uint32)
+    return np.concatenate([bits, edges, special]).view(np.float32)
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+@pytest.mark.parametrize("count", [0, 1, 300, (1 << 19) + 3])
+def test_float32_to_bfloat16_matches_the_numpy_rule(count: int, threads: int) -> None:
+    values = every_kind_of_float(1 << 19)[-count:] if count else np.zeros(0, np.float32)
+    with thread_limit(threads):
+        plain = cast_module.cast(values, BFLOAT16)
+        truncated = cast_module.cast(values, BFLOAT16, truncate=True)
+    assert plain.dtype == BFLOAT16 and plain.shape == values.shape
+    assert np.array_equal(plain.view(np.uint16), reference_bfloat16(values, True, False))
+    assert np.array_equal(truncated.view(np.uint16), reference_bfloat16(values, False, True))
+
+
+def test_bfloat16_from_other_sources_keeps_the_nan_sign() -> None:
+    # float64 and int sources go through float32 and the signed NaN rule.
+    values = np.array([np.nan, -np.nan, 1.00390625, -3.0e38, 7.0], np.float64)
+    values[1] = -abs(values[1])
+    out: Any = cast_module.cast(values, BFLOAT16).view(np.uint16)
+    assert out.tolist() == [0x7FC0, 0xFFC0, 0x3F80, 0xFF62, 0x40E0]
