@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from blocks.kernels import cast as cast_module
+from blocks.kernels import nms, nms_loops
 from blocks.kernels.op_checks import BFLOAT16
 from blocks.kernels.pieces import thread_limit
 
@@ -68,3 +69,44 @@ def test_bfloat16_from_other_sources_keeps_the_nan_sign() -> None:
     values[1] = -abs(values[1])
     out: Any = cast_module.cast(values, BFLOAT16).view(np.uint16)
     assert out.tolist() == [0x7FC0, 0xFFC0, 0x3F80, 0xFF62, 0x40E0]
+
+
+def numpy_nms(boxes: np.ndarray, scores: np.ndarray, limit: int, iou: float,
+              floor: float) -> np.ndarray:
+    """The numpy selection the compiled one replaces for plain float32 boxes."""
+    geometry = nms._Geometry(boxes)
+    keep = np.flatnonzero(scores > np.float32(floor))
+    return nms._greedy(geometry, keep, scores, limit, np.float32(iou), np.float32)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_compiled_nms_selects_as_the_numpy_rule(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    count = int(rng.integers(1, 600))
+    corners = rng.random((count, 2)).astype(np.float32) * 4 - 2
+    sizes = rng.random((count, 2)).astype(np.float32) * rng.choice([0.05, 0.5, 2.0])
+    boxes = np.concatenate([corners, corners + sizes], axis=1).astype(np.float32)
+    flipped = rng.random(count) < 0.3  # corners given either way round
+    boxes[flipped] = boxes[flipped][:, [2, 3, 0, 1]]
+    flat = rng.random(count) < 0.05  # no height: empty boxes
+    boxes[flat, 2] = boxes[flat, 0]
+    boxes[rng.random((count, 4)) < 0.02] = 0  # zero coordinates and empty boxes
+    scores = rng.choice(np.linspace(-1, 1, 9, dtype=np.float32), count)  # many ties
+    scores[rng.random(count) < 0.05] = np.nan
+    limit = int(rng.integers(0, count + 3))
+    iou = float(rng.choice([0.0, 0.3, 0.5, 0.7, 1.0]))
+    floor = float(rng.choice([-np.inf, -0.5, 0.0]))
+    assert nms_loops.plain_boxes(boxes)
+    ours = nms.non_max_suppression_v3(boxes, scores, np.int32(limit), np.float32(iou),
+                                      np.float32(floor))
+    assert ours.dtype == np.int32
+    assert ours.tolist() == numpy_nms(boxes, scores, limit, iou, floor).tolist()
+
+
+def test_only_plain_boxes_take_the_compiled_selection() -> None:
+    plain = np.array([[0, 0, 1, 1], [0.5, 0.5, 2, 2]], np.float32)
+    assert nms_loops.plain_boxes(plain)
+    for bad in (np.nan, np.inf, 1e18, 1e-10, 1e-40):
+        boxes = plain.copy()
+        boxes[1, 2] = bad
+        assert not nms_loops.plain_boxes(boxes)
