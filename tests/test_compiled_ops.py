@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from blocks.kernels import array_loops, array_ops, nms, nms_loops
 from blocks.kernels import cast as cast_module
-from blocks.kernels import nms, nms_loops
 from blocks.kernels.op_checks import BFLOAT16
 from blocks.kernels.pieces import thread_limit
 
-pytestmark = pytest.mark.skipif(BFLOAT16 is None, reason="ml_dtypes is missing")
+needs_bfloat16 = pytest.mark.skipif(BFLOAT16 is None, reason="ml_dtypes is missing")
 
 
 def reference_bfloat16(values: np.ndarray, signless_nan: bool, truncate: bool) -> np.ndarray:
@@ -51,6 +51,7 @@ def every_kind_of_float(count: int) -> np.ndarray:
     return np.concatenate([bits, edges, special]).view(np.float32)
 
 
+@needs_bfloat16
 @pytest.mark.parametrize("threads", [1, 4])
 @pytest.mark.parametrize("count", [0, 1, 300, (1 << 19) + 3])
 def test_float32_to_bfloat16_matches_the_numpy_rule(count: int, threads: int) -> None:
@@ -63,6 +64,7 @@ def test_float32_to_bfloat16_matches_the_numpy_rule(count: int, threads: int) ->
     assert np.array_equal(truncated.view(np.uint16), reference_bfloat16(values, False, True))
 
 
+@needs_bfloat16
 def test_bfloat16_from_other_sources_keeps_the_nan_sign() -> None:
     # float64 and int sources go through float32 and the signed NaN rule.
     values = np.array([np.nan, -np.nan, 1.00390625, -3.0e38, 7.0], np.float64)
@@ -110,3 +112,77 @@ def test_only_plain_boxes_take_the_compiled_selection() -> None:
         boxes = plain.copy()
         boxes[1, 2] = bad
         assert not nms_loops.plain_boxes(boxes)
+
+
+CONCAT_DTYPES = ["bool", "uint8", "int16", "float16", "float32", "int64", "float64",
+                 "complex64", "complex128"]
+
+
+def concat_parts(dtype: Any, shapes: list[tuple[int, ...]], seed: int) -> list[np.ndarray]:
+    """Random bits of ``dtype`` (NaN payloads and signed zeros included for floats)."""
+    rng = np.random.default_rng(seed)
+    itemsize = np.dtype(dtype).itemsize
+    parts = []
+    for shape in shapes:
+        raw = rng.integers(0, 256, int(np.prod(shape)) * itemsize, dtype=np.uint8)
+        if np.dtype(dtype) == np.bool_:
+            raw &= 1
+        parts.append(raw.view(dtype).reshape(shape))
+    return parts
+
+
+@pytest.mark.parametrize("dtype", [*CONCAT_DTYPES, pytest.param("bfloat16", marks=needs_bfloat16)])
+@pytest.mark.parametrize("axis", [1, 2, -1])
+def test_compiled_concat_copies_every_dtype_as_bits(
+    dtype: str, axis: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = spy_on_concat_rows(monkeypatch)
+    kind = BFLOAT16 if dtype == "bfloat16" else np.dtype(dtype)
+    base = [96, 40, 30, 4]
+    shapes = []
+    for extra in (1, 0, 5):  # a part with nothing along the axis too
+        shape = list(base)
+        shape[axis] = extra
+        shapes.append(tuple(shape))
+    parts = concat_parts(kind, shapes, seed=axis + 7)
+    ours = array_ops.concat_v2(parts, np.int32(axis))
+    expected = np.concatenate(parts, axis=axis)
+    assert ours.dtype == expected.dtype and ours.shape == expected.shape
+    assert ours.tobytes() == expected.tobytes()
+    assert ours.flags.c_contiguous
+    assert calls  # the compiled copy made it
+
+
+def spy_on_concat_rows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the compiled copy's calls (one per piece of rows)."""
+    calls: list[int] = []
+    original = array_loops.concat_rows
+
+    def counted(*args: Any) -> None:
+        calls.append(1)
+        original(*args)
+
+    monkeypatch.setattr(array_loops, "concat_rows", counted)
+    return calls
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_compiled_concat_in_pieces_and_threads(
+    threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = spy_on_concat_rows(monkeypatch)
+    # 12 MiB of output: several pieces of rows; widths 3, 1 and 7 (a general width).
+    parts = concat_parts(np.float32, [(64, 128, 128, 3), (64, 128, 128, 1),
+                                      (64, 128, 128, 7)], seed=3)
+    with thread_limit(threads):
+        ours = array_ops.concat_v2(parts, np.int64(-1))
+    assert ours.tobytes() == np.concatenate(parts, axis=-1).tobytes()
+    assert len(calls) > 1
+
+
+def test_concat_of_views_and_along_the_first_axis() -> None:
+    big = concat_parts(np.float32, [(64, 64, 64, 6)], seed=4)[0]
+    views = [big[..., :3], big[..., 3:]]  # not contiguous: numpy's concatenate
+    assert array_ops.concat_v2(views, 3).tobytes() == big.tobytes()
+    halves = [big[:32], big[32:]]
+    assert array_ops.concat_v2(halves, 0).tobytes() == big.tobytes()
