@@ -186,3 +186,12 @@ def test_concat_of_views_and_along_the_first_axis() -> None:
     assert array_ops.concat_v2(views, 3).tobytes() == big.tobytes()
     halves = [big[:32], big[32:]]
     assert array_ops.concat_v2(halves, 0).tobytes() == big.tobytes()
+
+
+def test_compiled_concat_of_more_inputs_than_a_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = spy_on_concat_rows(monkeypatch)
+    count = 2 * array_loops.GROUP + 3
+    parts = concat_parts(np.int16, [(300, 40, 1 + n % 4) for n in range(count)], seed=9)
+    ours = array_ops.concat_v2(parts, np.int32(2))
+    assert ours.tobytes() == np.concatenate(parts, axis=2).tobytes()
+    assert len(calls) == 3  # one piece, three groups

@@ -434,13 +434,17 @@ def concat_v2(
     out = np.empty(out_shape, arrays[0].dtype)
     target = out.reshape(rows, -1).view(unsigned)
     loops = _array_loops()
-    sources = loops.typed_sources([a.reshape(rows, a.size // rows).view(unsigned)
-                                   for a in arrays])
+    groups = loops.in_groups([a.reshape(rows, a.size // rows).view(unsigned)
+                              for a in arrays])
     threads = thread_count() if out.nbytes >= 2 * _CONCAT_PIECE else 1
     count = min(rows, max(1, out.nbytes // _CONCAT_PIECE))
     bounds = [rows * piece // count for piece in range(count + 1)]
-    run_pieces(count, lambda piece: loops.concat_rows(sources, target, bounds[piece],
-                                                      bounds[piece + 1]), cancel, threads)
+
+    def work(piece: int) -> None:
+        for sources, used, column in groups:
+            loops.concat_rows(sources, used, target, column, bounds[piece], bounds[piece + 1])
+
+    run_pieces(count, work, cancel, threads)
     return out
 
 
