@@ -99,14 +99,6 @@ def _lerp(
     return in_order if low_first else swapped
 
 
-@_inline
-def _tame(value: np.float32, limit: np.float32) -> bool:
-    """Whether one value read as float32 is zero or of a magnitude in ``[2^-30, limit)``
-    (no NaN, infinity or denormal): :func:`_is_tame`'s test of each value."""
-    magnitude = abs(value)
-    return (magnitude < limit) & ((magnitude >= _SMALL) | (magnitude == _ZERO))
-
-
 @_jit
 def _is_tame(values: np.ndarray, limit: np.float32) -> bool:
     """Whether plain float32 arithmetic on ``values`` gives TF's bits: every value is zero
@@ -119,7 +111,8 @@ def _is_tame(values: np.ndarray, limit: np.float32) -> bool:
     """
     tame = True
     for k in range(values.shape[0]):
-        tame &= _tame(_F32(values[k]), limit)
+        magnitude = abs(_F32(values[k]))
+        tame &= (magnitude < limit) & ((magnitude >= _SMALL) | (magnitude == _ZERO))
     return tame
 
 
@@ -151,35 +144,24 @@ def _row_spans(start: int, stop: int, out_h: int) -> np.ndarray:
     return spans
 
 
-def _specialised(body: Callable[..., bool]) -> Callable[..., np.int8]:
-    """A compiled pass over one input row with an inlined ``body(row, t0, t1, t2, t3,
-    channels, result, careful, limit)``, which returns (in the plain arithmetic) whether
-    every value it read is tame under ``limit`` (:func:`_tame`).
-
-    The pass takes the row's verdict so far (``known``: -1 not judged, 0 tame, 1 not) and
-    returns it: a row not known to need care is computed with the plain arithmetic while
-    its values are judged, in the same pass (a separate judging pass read every row
-    twice); only if a value was not tame is the row computed again with the careful one.
-    Cases are passed as constants: the careful arithmetic, or the plain one with 3, 1 or
-    any number of channels. LLVM inlines ``body`` at each call site, so it compiles every
-    case alone (the common channel counts unrolled, no flushing in the plain arithmetic).
-    """
+def _specialised(body: Callable[..., None]) -> Callable[..., None]:
+    """A compiled call of an inlined one-row ``body(row, t0, t1, t2, t3, channels, result,
+    careful)`` that passes its case as constants: the careful arithmetic, or the plain one
+    with 3, 1 or any number of channels. LLVM inlines ``body`` at each call site, so it
+    compiles every case alone (the common channel counts unrolled, no checks in the plain
+    arithmetic)."""
 
     @_jit
     def call(row: np.ndarray, t0: np.ndarray, t1: np.ndarray, t2: np.ndarray,
-             t3: np.ndarray, channels: int, result: np.ndarray, known: np.int8,
-             limit: np.float32) -> np.int8:
-        if known != 1:
-            if channels == 3:
-                tame = body(row, t0, t1, t2, t3, 3, result, False, limit)
-            elif channels == 1:
-                tame = body(row, t0, t1, t2, t3, 1, result, False, limit)
-            else:
-                tame = body(row, t0, t1, t2, t3, channels, result, False, limit)
-            if tame:
-                return np.int8(0)
-        body(row, t0, t1, t2, t3, channels, result, True, limit)
-        return np.int8(1)
+             t3: np.ndarray, channels: int, result: np.ndarray, careful: bool) -> None:
+        if careful:
+            body(row, t0, t1, t2, t3, channels, result, True)
+        elif channels == 3:
+            body(row, t0, t1, t2, t3, 3, result, False)
+        elif channels == 1:
+            body(row, t0, t1, t2, t3, 1, result, False)
+        else:
+            body(row, t0, t1, t2, t3, channels, result, False)
 
     return call
 
@@ -188,13 +170,10 @@ def _specialised(body: Callable[..., bool]) -> Callable[..., np.int8]:
 def _horizontal(
     row: np.ndarray, left: np.ndarray, right: np.ndarray, weight: np.ndarray,
     low_first: np.ndarray, channels: int, result: np.ndarray, careful: bool,
-    limit: np.float32,
-) -> bool:
+) -> None:
     """One input row's x lerps: per output column its left and right source pixels
-    (unsigned), lerp and sum order, the channels contiguous; whether every value read is
-    tame (judged in the plain arithmetic only)."""
+    (unsigned), lerp and sum order, the channels contiguous."""
     pixel = np.uint64(channels)
-    tame = True
     for x in range(left.shape[0]):
         low = left[x] * pixel
         high = right[x] * pixel
@@ -203,12 +182,8 @@ def _horizontal(
         order = low_first[x]
         for c in range(channels):
             k = np.uint64(c)
-            low_value = _load(row[low + k], careful)
-            high_value = _load(row[high + k], careful)
-            if not careful:
-                tame &= _tame(low_value, limit) & _tame(high_value, limit)
-            result[base + k] = _lerp(low_value, high_value, lerp, order, careful)
-    return tame
+            result[base + k] = _lerp(_load(row[low + k], careful),
+                                     _load(row[high + k], careful), lerp, order, careful)
 
 
 _horizontal_row = _specialised(_horizontal)
@@ -236,12 +211,11 @@ def bilinear_rows(
 
     ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``; per output column ``left``
     and ``right`` (unsigned) are its source pixels, ``weight`` its x lerp and
-    ``low_first`` whether its lerps add ``low`` first. An input row whose values read
-    are tame under ``limit`` (judged while its x lerps are made, see
-    :func:`_specialised`) is lerped with plain arithmetic, an output row whose two input
-    rows are, too.
+    ``low_first`` whether its lerps add ``low`` first. Rows judged by :func:`_is_tame`
+    under ``limit`` use plain arithmetic.
     """
     count = out.shape[2]
+    width = source.shape[2]
     order = np.empty(count, np.bool_)  # per output float, for the y lerps
     for k in range(count):
         order[k] = low_first[k // channels]
@@ -256,22 +230,22 @@ def bilinear_rows(
         for y in range(y0, y1):
             upper = y_low[y]
             lower = y_high[y]
+            # Both rows judged (no short circuit): each row's own pass reads its verdict.
+            careful_upper = _row_careful(source, b, upper, 0, width, known, limit)
+            careful_lower = _row_careful(source, b, lower, 0, width, known, limit)
+            careful = careful_upper or careful_lower
             if upper != top_index:
                 if upper == bottom_index:
                     top, bottom = bottom, top
                     top_index, bottom_index = bottom_index, top_index
                 else:
-                    known[upper] = _horizontal_row(source[b, upper], left, right, weight,
-                                                   low_first, channels, top, known[upper],
-                                                   limit)
+                    _horizontal_row(source[b, upper], left, right, weight, low_first,
+                                    channels, top, known[upper] == 1)
                     top_index = upper
             if lower != bottom_index and lower != upper:
-                known[lower] = _horizontal_row(source[b, lower], left, right, weight,
-                                               low_first, channels, bottom, known[lower],
-                                               limit)
+                _horizontal_row(source[b, lower], left, right, weight, low_first,
+                                channels, bottom, known[lower] == 1)
                 bottom_index = lower
-            # The rows' verdicts come from their x lerps (the values those read).
-            careful = known[upper] == 1 or known[lower] == 1
             below = top if lower == upper else bottom
             target = out[b, y]
             if careful:
@@ -381,12 +355,10 @@ def bicubic_rows(
 def _area_row_sums(
     row: np.ndarray, first: np.ndarray, count: np.ndarray, first_weight: np.ndarray,
     last_weight: np.ndarray, channels: int, row_sum: np.ndarray, careful: bool,
-    limit: np.float32,
-) -> bool:
+) -> None:
     """One input row's ``sum_y`` per output float: per output column, the first pixel
     weighted, the whole pixels after it added in turn, then the weighted last pixel added
-    before the running sum (when the cell is not one pixel wide). Returns whether every
-    value read is tame (judged in the plain arithmetic only).
+    before the running sum (when the cell is not one pixel wide).
 
     Channels are summed four at a time in registers (a last block of fewer channels
     repeats its last channel and stores only the real ones); indices are unsigned.
@@ -394,7 +366,6 @@ def _area_row_sums(
     pixel = np.uint64(channels)
     width = row.shape[0] // channels
     edge = np.uint64(width - 1)
-    tame = True
     for x in range(first.shape[0]):
         start = first[x]
         cells = count[x]
@@ -409,33 +380,25 @@ def _area_row_sums(
             k1 = np.uint64(min(block + 1, channels - 1))
             k2 = np.uint64(min(block + 2, channels - 1))
             k3 = np.uint64(min(block + 3, channels - 1))
-            v0, v1 = _load(row[head + k0], careful), _load(row[head + k1], careful)
-            v2, v3 = _load(row[head + k2], careful), _load(row[head + k3], careful)
-            if not careful:
-                tame &= _tame4(v0, v1, v2, v3, limit)
-            a0 = _mul(v0, weight, careful)
-            a1 = _mul(v1, weight, careful)
-            a2 = _mul(v2, weight, careful)
-            a3 = _mul(v3, weight, careful)
+            a0 = _mul(_load(row[head + k0], careful), weight, careful)
+            a1 = _mul(_load(row[head + k1], careful), weight, careful)
+            a2 = _mul(_load(row[head + k2], careful), weight, careful)
+            a3 = _mul(_load(row[head + k3], careful), weight, careful)
             for step in range(1, cells - 1):
                 at = min(start + np.uint64(step), edge) * pixel
-                v0, v1 = _load(row[at + k0], careful), _load(row[at + k1], careful)
-                v2, v3 = _load(row[at + k2], careful), _load(row[at + k3], careful)
-                if not careful:
-                    tame &= _tame4(v0, v1, v2, v3, limit)
-                a0 = _add(a0, v0, careful)
-                a1 = _add(a1, v1, careful)
-                a2 = _add(a2, v2, careful)
-                a3 = _add(a3, v3, careful)
+                a0 = _add(a0, _load(row[at + k0], careful), careful)
+                a1 = _add(a1, _load(row[at + k1], careful), careful)
+                a2 = _add(a2, _load(row[at + k2], careful), careful)
+                a3 = _add(a3, _load(row[at + k3], careful), careful)
             if cells != 1:
-                v0, v1 = _load(row[tail + k0], careful), _load(row[tail + k1], careful)
-                v2, v3 = _load(row[tail + k2], careful), _load(row[tail + k3], careful)
-                if not careful:
-                    tame &= _tame4(v0, v1, v2, v3, limit)
-                a0 = _add(_mul(v0, weight_last, careful), a0, careful)
-                a1 = _add(_mul(v1, weight_last, careful), a1, careful)
-                a2 = _add(_mul(v2, weight_last, careful), a2, careful)
-                a3 = _add(_mul(v3, weight_last, careful), a3, careful)
+                a0 = _add(_mul(_load(row[tail + k0], careful), weight_last, careful), a0,
+                          careful)
+                a1 = _add(_mul(_load(row[tail + k1], careful), weight_last, careful), a1,
+                          careful)
+                a2 = _add(_mul(_load(row[tail + k2], careful), weight_last, careful), a2,
+                          careful)
+                a3 = _add(_mul(_load(row[tail + k3], careful), weight_last, careful), a3,
+                          careful)
             row_sum[base + k0] = a0
             if block + 1 < channels:
                 row_sum[base + k1] = a1
@@ -443,14 +406,6 @@ def _area_row_sums(
                 row_sum[base + k2] = a2
             if block + 3 < channels:
                 row_sum[base + k3] = a3
-    return tame
-
-
-@_inline
-def _tame4(
-    v0: np.float32, v1: np.float32, v2: np.float32, v3: np.float32, limit: np.float32
-) -> bool:
-    return _tame(v0, limit) & _tame(v1, limit) & _tame(v2, limit) & _tame(v3, limit)
 
 
 _area_sums_of_row = _specialised(_area_row_sums)
@@ -486,11 +441,12 @@ def area_rows(
     Per output column, ``first`` is its cell's first pixel, ``count`` its width in
     pixels (clamped to the image as TF reads them), ``first_weight``/``last_weight``
     the covered fractions of its first and last pixel. An input row's sums are kept for
-    the next output row, which usually starts on it. Input rows whose values read are
-    tame under ``limit`` (judged while they are summed, see :func:`_specialised`) are
-    summed with plain arithmetic, output rows whose input rows all are accumulated so.
+    the next output row, which usually starts on it. Input rows judged tame
+    (:func:`_is_tame` under ``limit``) are summed with plain arithmetic, output rows
+    whose input rows all are accumulated so.
     """
     in_h = source.shape[1]
+    width = source.shape[2]
     row_sum = np.empty(out.shape[2], _F32)
     known = np.empty(in_h, np.int8)
     for span in _row_spans(start, stop, out.shape[1]):
@@ -498,28 +454,22 @@ def area_rows(
         known[:] = -1
         summed_row = -1
         for y in range(y0, y1):
-            target = out[b, y]
-            # Accumulated plainly while every input row so far was tame; the first one
-            # that is not (known once its sums are made) starts the row again, carefully.
             careful = False
-            for attempt in range(2):
-                target[:] = _ZERO
-                for step in range(row_count[y]):
-                    index = min(row_start[y] + step, in_h - 1)
-                    if index != summed_row:
-                        known[index] = _area_sums_of_row(
-                            source[b, index], first, count, first_weight, last_weight,
-                            channels, row_sum, known[index], limit)
-                        summed_row = index
-                    if known[index] == 1 and not careful:
-                        careful = True
-                        break
-                    if careful:
-                        _area_accumulate(row_sum, row_weights[y, step], target, True)
-                    else:
-                        _area_accumulate(row_sum, row_weights[y, step], target, False)
+            for step in range(row_count[y]):
+                index = min(row_start[y] + step, in_h - 1)
+                careful |= _row_careful(source, b, index, 0, width, known, limit)
+            target = out[b, y]
+            target[:] = _ZERO
+            for step in range(row_count[y]):
+                index = min(row_start[y] + step, in_h - 1)
+                if index != summed_row:
+                    _area_sums_of_row(source[b, index], first, count, first_weight,
+                                      last_weight, channels, row_sum, known[index] == 1)
+                    summed_row = index
+                if careful:
+                    _area_accumulate(row_sum, row_weights[y, step], target, True)
                 else:
-                    break  # every row accumulated
+                    _area_accumulate(row_sum, row_weights[y, step], target, False)
             if careful:
                 _scaled(target, scale, True)
             else:
