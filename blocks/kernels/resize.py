@@ -68,9 +68,13 @@ _F32 = np.float32
 _HALF = _F32(0.5)
 #: Output floats per band of a separable resize (1 MiB: measured best of 2^17..2^21).
 _PIECE = 1 << 18
-#: Outputs below this many floats are made by the calling thread alone (handing pieces to
-#: a helper costs more than it saves).
-_SHARED_MIN = 1 << 15
+#: Work below this (output floats times the op's cost per float, see in_row_pieces) is
+#: done by the calling thread alone: about 1 ms of bilinear lerps. Handing pieces to a
+#: helper thread costs tens of microseconds, more on a busy machine, where a helper that
+#: starts late holds the caller up for its piece; measured on the benchmark cases, below
+#: this size one thread was as fast as two on a quiet machine and faster on a busy one
+#: (TensorFlow itself runs these resizes on one thread).
+_SHARED_MIN = 1 << 21
 
 #: The dtypes TensorFlow's resize ops take (all four share the list).
 RESIZE_DTYPES = dtypes(
@@ -316,16 +320,20 @@ def loop_source(images: np.ndarray) -> np.ndarray:
 
 def in_row_pieces(
     shape: tuple[int, int, int, int], work: Callable[[int, int], None],
-    cancel: threading.Event | None,
+    cancel: threading.Event | None, cost: float = 1.0,
 ) -> None:
     """Call ``work(start, stop)`` over pieces of the output rows of ``[B, h, w, C]``
     (counted over the batch, ``b*h + y``), shared by the threads: rows of about _PIECE
     floats a piece, and at least two pieces per thread when the work is worth sharing,
-    all of about the same size, so that no thread is left with the larger part."""
+    all of about the same size, so that no thread is left with the larger part.
+
+    ``cost``: the op's time per output float relative to bilinear's (bicubic's 16 taps
+    cost about 2, area's about 1.5 per input float it reads), which decides whether the
+    work is worth sharing (:data:`_SHARED_MIN`)."""
     batch, out_h, out_w, channels = shape
     rows = batch * out_h
     floats = rows * out_w * channels
-    threads = thread_count() if floats >= _SHARED_MIN else 1
+    threads = thread_count() if floats * cost >= _SHARED_MIN else 1
     count = min(rows, max(-(-floats // _PIECE), 2 * threads if threads > 1 else 1))
     bounds = [rows * index // count for index in range(count + 1)]
     run_pieces(count, lambda index: work(bounds[index], bounds[index + 1]), cancel, threads)

@@ -128,7 +128,7 @@ def resize_bicubic(
                            cols.astype(np.uint64), col_weights, channels, first, stop,
                            tame_limit(32.0, images.dtype))  # 2 passes of 4 weights <= ~1.3
 
-    in_row_pieces(call.shape, work, cancel)
+    in_row_pieces(call.shape, work, cancel, cost=2.0)  # 16 taps per output float
     return out
 
 
@@ -199,5 +199,6 @@ def resize_area(
                         images.shape[3], scale,
                         tame_limit(float(in_h) * float(in_w) * 4.0, images.dtype))
 
-    in_row_pieces(shape, work, cancel)
+    # Area reads every input float once per output row band (about 1.5 bilinear lerps).
+    in_row_pieces(shape, work, cancel, cost=max(1.0, 1.5 * (in_h * in_w) / (out_h * out_w)))
     return out
