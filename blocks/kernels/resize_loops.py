@@ -123,7 +123,7 @@ def _is_tame(values: np.ndarray, limit: np.float32) -> bool:
         magnitude = _U32(_F32(values[k]).view(np.uint32) & _ABS_BITS)
         largest = max(largest, magnitude)
         smallest = min(smallest, magnitude if magnitude != _U32(0) else _NO_BITS)
-    return (largest < _U32(_F32(limit).view(np.uint32))) & (smallest >= _SMALL_BITS)
+    return bool((largest < _U32(_F32(limit).view(np.uint32))) & (smallest >= _SMALL_BITS))
 
 
 @_jit
