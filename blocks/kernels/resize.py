@@ -334,7 +334,11 @@ def in_row_pieces(
     rows = batch * out_h
     floats = rows * out_w * channels
     threads = thread_count() if floats * cost >= _SHARED_MIN else 1
-    count = min(rows, max(-(-floats // _PIECE), 2 * threads if threads > 1 else 1))
+    # Alone, the caller takes pieces of about _SHARED_MIN work (Stop still lands within
+    # about a millisecond): each call into the loops costs microseconds to dispatch and
+    # starts its rows' caches afresh, which small pieces paid many times over.
+    piece = _PIECE if threads > 1 else max(_PIECE, int(_SHARED_MIN / cost))
+    count = min(rows, max(-(-floats // piece), 2 * threads if threads > 1 else 1))
     bounds = [rows * index // count for index in range(count + 1)]
     run_pieces(count, lambda index: work(bounds[index], bounds[index + 1]), cancel, threads)
 
