@@ -33,7 +33,7 @@ then the memory limit.
 Speed: the arithmetic runs in compiled per-pixel loops
 (:mod:`blocks.kernels.resize_loops`, imported on first use), which also spell out TF's
 denormal flushing and NaN operand order; the per-row and per-column tables (indices,
-lerps) are made here in numpy, once per call. Bands of output rows are shared by the
+lerps) are made once per call, by a compiled function too. Bands of output rows are shared by the
 kernel threads (:func:`in_row_pieces`); each output value is computed alike in any band.
 """
 
@@ -176,17 +176,6 @@ def source_coordinates(
     return (index + _HALF) * scale - _HALF if half_pixel_centers else index * scale
 
 
-def _bilinear_weights(
-    in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per output index: lower and upper source index and the float32 lerp."""
-    coord = source_coordinates(in_size, out_size, align_corners, half_pixel_centers)
-    floor = np.floor(coord)
-    upper = np.minimum(np.ceil(coord).astype(np.int64), in_size - 1)
-    lower = np.minimum(np.maximum(floor.astype(np.int64), 0), upper)
-    return lower, upper, (coord - floor).astype(_F32)
-
-
 def nearest_indices(
     in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool
 ) -> np.ndarray:
@@ -264,8 +253,11 @@ def resize_bilinear(
         return np.zeros(call.shape, _F32)
     if (out_h, out_w) == (in_h, in_w):
         return to_float32(images)  # TF's no-op resize: a plain conversion
-    y_lo, y_hi, y_lerp = _bilinear_weights(in_h, out_h, align_corners, half_pixel_centers)
-    x_lo, x_hi, x_lerp = _bilinear_weights(in_w, out_w, align_corners, half_pixel_centers)
+    loops = resize_loops()
+    y_lo, y_hi, y_lerp = loops.bilinear_axis(
+        in_h, out_h, resize_scale(in_h, out_h, align_corners), half_pixel_centers)
+    x_lo, x_hi, x_lerp = loops.bilinear_axis(
+        in_w, out_w, resize_scale(in_w, out_w, align_corners), half_pixel_centers)
     # TF's SSE path (3 channels, all output columns but the last) adds ``low`` first; its
     # scalar code adds the product first.
     channels = images.shape[3]
@@ -273,7 +265,6 @@ def resize_bilinear(
     left, right = x_lo.astype(np.uint64), x_hi.astype(np.uint64)
     source = flat_rows(loop_source(images))
     out = np.empty(call.shape, _F32)
-    loops = resize_loops()
 
     def work(start: int, stop: int) -> None:
         loops.bilinear_rows(
