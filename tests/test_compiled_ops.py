@@ -8,11 +8,13 @@ the compiled paths give what the numpy rules give.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
 import pytest
 
+from blocks.errors import CancelledError
 from blocks.kernels import array_loops, array_ops, nms, nms_loops
 from blocks.kernels import cast as cast_module
 from blocks.kernels.op_checks import BFLOAT16
@@ -195,3 +197,12 @@ def test_compiled_concat_of_more_inputs_than_a_group(monkeypatch: pytest.MonkeyP
     ours = array_ops.concat_v2(parts, np.int32(2))
     assert ours.tobytes() == np.concatenate(parts, axis=2).tobytes()
     assert len(calls) == 3  # one piece, three groups
+
+
+def test_stop_lands_between_pieces_of_a_large_concat() -> None:
+    parts = concat_parts(np.float32, [(64, 128, 128, 3), (64, 128, 128, 3)], seed=5)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(CancelledError):
+        array_ops.concat_v2(parts, 3, cancel)
+    assert array_ops.concat_v2(parts, 3, threading.Event()).shape == (64, 128, 128, 6)
