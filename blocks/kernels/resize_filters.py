@@ -161,13 +161,14 @@ def resize_area(
     # is empty: TF adds it whenever start + 1 != end, reading pixel 0 again).
     first, count, column_weights, last_weight = loops.area_axis(in_w, out_w, width_scale)
     first_weight = np.ascontiguousarray(column_weights[:, 0])
+    columns = loops.area_columns(first, count, in_w, images.shape[3])
     source = flat_rows(loop_source(images))
     out = np.empty(shape, _F32)
     limit = tame_limit(float(in_h) * float(in_w) * 4.0, images.dtype)
 
     def work(first_row: int, stop_row: int) -> None:
         loops.area_rows(source, flat_rows(out), first_row, stop_row, start, row_count,
-                        row_weights, first.view(np.uint64), count, first_weight,
+                        row_weights, columns, count, first_weight,
                         last_weight, images.shape[3], scale, limit)
 
     # Area reads every input float once per output row band (about 1.5 bilinear lerps).

@@ -371,19 +371,21 @@ def _area_row_sums(
     weighted, the whole pixels after it added in turn, then the weighted last pixel added
     before the running sum (when the cell is not one pixel wide).
 
-    Channels are summed four at a time in registers (a last block of fewer channels
-    repeats its last channel and stores only the real ones); indices are unsigned.
+    ``first`` holds per output column its first pixel and the float offsets (in the
+    row) of its first and last pixel, clamped to the image (``[3, w]``, unsigned: made
+    once per call by :func:`area_columns`, not per row). Channels are summed four at a
+    time in registers (a last block of fewer channels repeats its last channel and
+    stores only the real ones).
     """
     pixel = np.uint64(channels)
     width = row.shape[0] // channels
     edge = np.uint64(width - 1)
-    for x in range(first.shape[0]):
-        start = first[x]
+    for x in range(count.shape[0]):
+        start = first[0, x]
+        head = first[1, x]
+        tail = first[2, x]
         cells = count[x]
         base = np.uint64(x) * pixel
-        head = min(start, edge) * pixel
-        # An empty cell (count 0) reads pixel start - 1, clamped to the image as TF does.
-        tail = np.uint64(min(max(np.int64(start) + cells - 1, 0), width - 1)) * pixel
         weight = first_weight[x]
         weight_last = last_weight[x]
         for block in range(0, channels, 4):
@@ -449,8 +451,9 @@ def area_rows(
 
     ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``. Rows ``row_start[y] ..
     row_start[y] + row_count[y] - 1`` (clamped to the image) weigh ``row_weights[y, step]``.
-    Per output column, ``first`` is its cell's first pixel, ``count`` its width in
-    pixels (clamped to the image as TF reads them), ``first_weight``/``last_weight``
+    Per output column, ``first`` holds its cell's first pixel and the clamped offsets
+    of its first and last pixel (:func:`area_columns`), ``count`` its width in pixels
+    (clamped to the image as TF reads them), ``first_weight``/``last_weight``
     the covered fractions of its first and last pixel. An input row's sums are kept for
     the next output row, which usually starts on it. Input rows judged tame
     (:func:`_is_tame` under ``limit``) are summed with plain arithmetic, output rows
@@ -576,6 +579,19 @@ def bilinear_axis(
         lower[index] = min(max(floor, 0), upper[index])
         lerp[index] = _F32(coordinate - _F32(floor))
     return lower, upper, lerp
+
+
+@_jit
+def area_columns(first: np.ndarray, count: np.ndarray, width: int, channels: int) -> np.ndarray:
+    """Per output column (``[3, w]`` uint64): its first pixel, and the offsets in a row of
+    its first and last pixel clamped to the image (an empty cell, count 0, reads pixel
+    ``first - 1``, clamped as TF does)."""
+    table = np.empty((3, first.shape[0]), np.uint64)
+    for x in range(first.shape[0]):
+        table[0, x] = first[x]
+        table[1, x] = min(first[x], width - 1) * channels
+        table[2, x] = min(max(first[x] + count[x] - 1, 0), width - 1) * channels
+    return table
 
 
 @_jit
