@@ -142,6 +142,20 @@ def _row_careful(
 
 
 @_jit
+def _judged_after(
+    source: np.ndarray, b: int, row: int, known: np.ndarray, limit: np.float32
+) -> bool:
+    """After a row's first, plain pass: whether it must be done again carefully. A row
+    not judged yet is judged now, from the cache its pass has just filled (judged before
+    it, the row came from memory for the judging and the pass waited on that), and
+    remembered in ``known``."""
+    if known[row] < 0:
+        tame = limit == np.inf or _is_tame(source[b, row], limit)
+        known[row] = 0 if tame else 1
+    return known[row] == 1
+
+
+@_jit
 def _row_spans(start: int, stop: int, out_h: int) -> np.ndarray:
     """The output rows ``start .. stop-1`` of a piece (counted over the batch) per image
     they fall in: rows ``[b, first, stop]``."""
@@ -456,11 +470,11 @@ def area_rows(
     (clamped to the image as TF reads them), ``first_weight``/``last_weight``
     the covered fractions of its first and last pixel. An input row's sums are kept for
     the next output row, which usually starts on it. Input rows judged tame
-    (:func:`_is_tame` under ``limit``) are summed with plain arithmetic, output rows
-    whose input rows all are accumulated so.
+    (:func:`_is_tame` under ``limit``, judged after their first, plain pass: see
+    :func:`_judged_after`) are summed with plain arithmetic, output rows whose input rows
+    all are accumulated so.
     """
     in_h = source.shape[1]
-    width = source.shape[2]
     row_sum = np.empty(out.shape[2], _F32)
     known = np.empty(in_h, np.int8)
     for span in _row_spans(start, stop, out.shape[1]):
@@ -468,22 +482,32 @@ def area_rows(
         known[:] = -1
         summed_row = -1
         for y in range(y0, y1):
-            careful = False
-            for step in range(row_count[y]):
-                index = min(row_start[y] + step, in_h - 1)
-                careful |= _row_careful(source, b, index, 0, width, known, limit)
             target = out[b, y]
-            target[:] = _ZERO
-            for step in range(row_count[y]):
-                index = min(row_start[y] + step, in_h - 1)
-                if index != summed_row:
-                    _area_sums_of_row(source[b, index], first, count, first_weight,
-                                      last_weight, channels, row_sum, known[index] == 1)
-                    summed_row = index
-                if careful:
-                    _area_accumulate(row_sum, row_weights[y, step], target, True)
+            # Accumulated plainly while every input row so far is tame; the first one
+            # found not to be starts the output row again, accumulated carefully.
+            careful = False
+            for _attempt in range(2):
+                target[:] = _ZERO
+                for step in range(row_count[y]):
+                    index = min(row_start[y] + step, in_h - 1)
+                    if index != summed_row:
+                        row = source[b, index]
+                        _area_sums_of_row(row, first, count, first_weight, last_weight,
+                                          channels, row_sum, known[index] == 1)
+                        if known[index] < 0 and _judged_after(source, b, index, known,
+                                                              limit):
+                            _area_sums_of_row(row, first, count, first_weight,
+                                              last_weight, channels, row_sum, True)
+                        summed_row = index
+                    if known[index] == 1 and not careful:
+                        careful = True
+                        break
+                    if careful:
+                        _area_accumulate(row_sum, row_weights[y, step], target, True)
+                    else:
+                        _area_accumulate(row_sum, row_weights[y, step], target, False)
                 else:
-                    _area_accumulate(row_sum, row_weights[y, step], target, False)
+                    break  # every input row accumulated
             if careful:
                 _scaled(target, scale, True)
             else:
