@@ -237,10 +237,10 @@ def bilinear_rows(
     ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``; per output column ``left``
     and ``right`` (unsigned) are its source pixels, ``weight`` its x lerp and
     ``low_first`` whether its lerps add ``low`` first. Rows judged by :func:`_is_tame`
-    under ``limit`` use plain arithmetic.
+    under ``limit`` (after their first, plain x lerps: see :func:`_judged_after`) use
+    plain arithmetic.
     """
     count = out.shape[2]
-    width = source.shape[2]
     order = np.empty(count, np.bool_)  # per output float, for the y lerps
     for k in range(count):
         order[k] = low_first[k // channels]
@@ -255,10 +255,6 @@ def bilinear_rows(
         for y in range(y0, y1):
             upper = y_low[y]
             lower = y_high[y]
-            # Both rows judged (no short circuit): each row's own pass reads its verdict.
-            careful_upper = _row_careful(source, b, upper, 0, width, known, limit)
-            careful_lower = _row_careful(source, b, lower, 0, width, known, limit)
-            careful = careful_upper or careful_lower
             if upper != top_index:
                 if upper == bottom_index:
                     top, bottom = bottom, top
@@ -266,11 +262,18 @@ def bilinear_rows(
                 else:
                     _horizontal_row(source[b, upper], left, right, weight, low_first,
                                     channels, top, known[upper] == 1)
+                    if known[upper] < 0 and _judged_after(source, b, upper, known, limit):
+                        _horizontal_row(source[b, upper], left, right, weight, low_first,
+                                        channels, top, True)
                     top_index = upper
             if lower != bottom_index and lower != upper:
                 _horizontal_row(source[b, lower], left, right, weight, low_first,
                                 channels, bottom, known[lower] == 1)
+                if known[lower] < 0 and _judged_after(source, b, lower, known, limit):
+                    _horizontal_row(source[b, lower], left, right, weight, low_first,
+                                    channels, bottom, True)
                 bottom_index = lower
+            careful = known[upper] == 1 or known[lower] == 1
             below = top if lower == upper else bottom
             target = out[b, y]
             if careful:
