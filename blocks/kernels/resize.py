@@ -71,9 +71,10 @@ _PIECE = 1 << 18
 #: Work below this (output floats times the op's cost per float, see in_row_pieces) is
 #: done by the calling thread alone: about 1 ms of bilinear lerps. Handing pieces to a
 #: helper thread costs tens of microseconds, more on a busy machine, where a helper that
-#: starts late holds the caller up for its piece; measured on the benchmark cases, below
-#: this size one thread was as fast as two on a quiet machine and faster on a busy one
-#: (TensorFlow itself runs these resizes on one thread).
+#: starts late holds the caller up for its piece. Measured on the benchmark cases: below
+#: this, bilinear (bound by memory more than by arithmetic) was no faster on two threads
+#: on a quiet machine and slower on a busy one; area and bicubic cases of about 1 ms of
+#: arithmetic (above it by their cost) ran 1.2-1.5x faster on two threads when quiet.
 _SHARED_MIN = 1 << 21
 
 #: The dtypes TensorFlow's resize ops take (all four share the list).
@@ -318,9 +319,9 @@ def in_row_pieces(
     floats a piece, and at least two pieces per thread when the work is worth sharing,
     all of about the same size, so that no thread is left with the larger part.
 
-    ``cost``: the op's time per output float relative to bilinear's (bicubic's 16 taps
-    cost about 2, area's about 1.5 per input float it reads), which decides whether the
-    work is worth sharing (:data:`_SHARED_MIN`)."""
+    ``cost``: the op's time per output float relative to bilinear's (measured on one
+    thread: bicubic 2.5-8, area about 2.5 per input float it sums), which decides whether
+    the work is worth sharing (:data:`_SHARED_MIN`)."""
     batch, out_h, out_w, channels = shape
     rows = batch * out_h
     floats = rows * out_w * channels
