@@ -621,7 +621,8 @@ CONCAT_V2 = BlockSpec(
     outputs=(OutputPort("output", "the values joined"),),
     attrs=(),
     infer=_concat_infer,
-    run=lambda ctx: {"output": concat_v2(ctx.group("values"), ctx.inputs["axis"])},
+    run=lambda ctx: {"output": concat_v2(ctx.group("values"), ctx.inputs["axis"],
+                                         ctx.cancel)},
     color=_COLORS["Array"],
     tags=("concat", "join", "stack", "channels", "tf.concat"),
     variadic=VariadicInput("values", PortKind.TENSOR, "a tensor to join (same rank and "

@@ -16,7 +16,7 @@ import pytest
 from test_patches import assert_same_bits
 
 from blocks.errors import CancelledError
-from blocks.kernels import crop_and_resize, resize, resize_filters
+from blocks.kernels import crop_and_resize, resize, resize_filters, resize_loops
 from blocks.kernels.resize import resize_bilinear
 from blocks.kernels.resize_filters import resize_area, resize_bicubic
 
@@ -122,3 +122,48 @@ def test_signalling_nans_come_out_quiet() -> None:
     for out in (resize_bilinear(images, (3, 3)), resize_bicubic(images, (3, 3)),
                 resize_area(images, (1, 1))):
         assert set(out.view(np.uint32).reshape(-1).tolist()) == {0x7FC00001}
+
+
+def numpy_bilinear_axis(
+    in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The bilinear tables as numpy made them before they were compiled."""
+    coord = resize.source_coordinates(in_size, out_size, align_corners, half_pixel_centers)
+    floor = np.floor(coord)
+    upper = np.minimum(np.ceil(coord).astype(np.int64), in_size - 1)
+    lower = np.minimum(np.maximum(floor.astype(np.int64), 0), upper)
+    return lower, upper, (coord - floor).astype(np.float32)
+
+
+def numpy_area_weight(index: np.ndarray, low: np.ndarray, high: np.ndarray,
+                      scale: np.float32) -> np.ndarray:
+    here, after = index.astype(np.float32), (index + 1).astype(np.float32)
+    return np.where(here < low, np.where(after > high, scale, after - low),
+                    np.where(after > high, high - here, np.float32(1))).astype(np.float32)
+
+
+TABLE_SIZES = [1, 2, 3, 5, 7, 13, 56, 100, 150, 224, 299, 4097, 100003]
+
+
+@pytest.mark.parametrize("in_size", TABLE_SIZES)
+def test_compiled_tables_match_numpys(in_size: int) -> None:
+    for out_size in TABLE_SIZES:
+        for align, half in ((False, False), (False, True), (True, False)):
+            scale = resize.resize_scale(in_size, out_size, align)
+            ours = resize_loops.bilinear_axis(in_size, out_size, scale, half)
+            for mine, theirs in zip(ours, numpy_bilinear_axis(in_size, out_size, align, half),
+                                    strict=True):
+                assert mine.dtype == theirs.dtype and mine.tobytes() == theirs.tobytes()
+            index = np.arange(out_size)
+            low = index.astype(np.float32) * scale
+            high = (index + 1).astype(np.float32) * scale
+            start = np.floor(low).astype(np.int64)
+            count = np.ceil(high).astype(np.int64) - start
+            steps = np.arange(max(1, int(count.max())))
+            first, counted, weights, last = resize_loops.area_axis(in_size, out_size, scale)
+            assert first.tolist() == start.tolist() and counted.tolist() == count.tolist()
+            expected = numpy_area_weight(start[:, None] + steps, low[:, None], high[:, None],
+                                         scale)
+            assert weights.tobytes() == expected.tobytes()
+            assert last.tobytes() == numpy_area_weight(start + count - 1, low, high,
+                                                       scale).tobytes()

@@ -240,8 +240,8 @@ def test_inference_joins_the_shapes_and_the_run_agrees(model: GraphModel) -> Non
          "ConcatOp : Expected concatenating dimensions in the range [-2, 2), but got 2"),
         (("join", "axis", "{0,1}"), "axis",
          "Concat dim tensor should be a scalar integer, but got shape [2]"),
-        (("c", "dtype", "DT_INT32"), "values_2", "expected float32 like the other values, "
-         "got int32"),
+        (("c", "dtype", "DT_INT32"), "values_2", "cannot compute ConcatV2 as input #2(zero-based) "
+         "was expected to be a float tensor but is a int32 tensor"),
         (("a", "initvalues", "5"), "values_0",
          "ConcatOp : Can't concatenate scalars (use tf.stack instead)"),
     ],

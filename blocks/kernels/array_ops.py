@@ -15,7 +15,9 @@ and a reason ``"<port>: <TensorFlow's message>"``.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -26,7 +28,9 @@ from blocks.kernels.op_checks import (
     int_vector,
     port_error,
     shape_text,
+    tf_dtype_name,
 )
+from blocks.kernels.pieces import run_pieces, thread_count
 
 Shape = tuple[int | None, ...]
 
@@ -344,8 +348,11 @@ def concat_shape(
     for index, dtype in enumerate(dtypes):
         check_array_dtype(f"values_{index}", dtype)
         if dtype is not None and first is not None and np.dtype(dtype) != np.dtype(first):
-            raise port_error(f"values_{index}", f"expected {np.dtype(first).name} like the "
-                             f"other values, got {np.dtype(dtype).name}")
+            # TensorFlow's wording; it compares with input 0 (here: the first known dtype).
+            raise port_error(f"values_{index}", f"cannot compute ConcatV2 as input #{index}"
+                             f"(zero-based) was expected to be a "
+                             f"{tf_dtype_name(np.dtype(first))} tensor but is a "
+                             f"{tf_dtype_name(np.dtype(dtype))} tensor")
     if axis is not None:
         values = int_vector("axis", axis, "int64")
         if values.size != 1 or values.ndim > 1:
@@ -390,9 +397,60 @@ def concat_shape(
     return tuple(out)
 
 
-def concat_v2(values: Sequence[Any], axis: Any) -> np.ndarray:
-    """TensorFlow's ConcatV2 of two or more tensors along ``axis`` (values as bits)."""
+#: Outputs of at least this many bytes, with rows to interleave, take the compiled copy
+#: (below it numpy's concatenate costs less than making the loop's list of inputs).
+_COMPILED_CONCAT_MIN = 1 << 16
+#: Output bytes per piece of rows shared by the kernel threads.
+_CONCAT_PIECE = 1 << 21
+
+
+def concat_v2(
+    values: Sequence[Any], axis: Any, cancel: threading.Event | None = None
+) -> np.ndarray:
+    """TensorFlow's ConcatV2 of two or more tensors along ``axis`` (values as bits).
+
+    One pass over the bytes: with leading dims before ``axis`` (rows to interleave) and a
+    large output, the compiled copy of :mod:`blocks.kernels.array_loops` (imported on
+    first use) writes each output row from the inputs' rows, in pieces of rows shared by
+    the kernel threads; otherwise numpy's concatenate (a memory copy per input when
+    ``axis`` is the first dim that is not 1, little overhead for small inputs).
+    """
     arrays = [np.asarray(value) for value in values]
-    concat_shape([a.shape for a in arrays], [a.dtype for a in arrays], axis)
+    shape = concat_shape([a.shape for a in arrays], [a.dtype for a in arrays], axis)
     index = int(np.asarray(axis).reshape(-1)[0])
-    return np.concatenate(arrays, axis=index)
+    index = index + arrays[0].ndim if index < 0 else index
+    out_shape = tuple(int(d) for d in shape or () if d is not None)
+    rows = math.prod(arrays[0].shape[:index])
+    itemsize = arrays[0].dtype.itemsize
+    if (
+        rows <= 1
+        or math.prod(out_shape) * itemsize < _COMPILED_CONCAT_MIN
+        or itemsize not in (1, 2, 4, 8, 16)
+        or not all(a.flags.c_contiguous for a in arrays)
+    ):
+        return np.concatenate(arrays, axis=index)
+    # Bits as unsigned integers (complex128: two 8-byte halves per item).
+    unsigned = np.dtype(f"u{min(itemsize, 8)}")
+    out = np.empty(out_shape, arrays[0].dtype)
+    target = out.reshape(rows, -1).view(unsigned)
+    loops = _array_loops()
+    groups = loops.in_groups([a.reshape(rows, a.size // rows).view(unsigned)
+                              for a in arrays])
+    threads = thread_count() if out.nbytes >= 2 * _CONCAT_PIECE else 1
+    count = min(rows, max(1, out.nbytes // _CONCAT_PIECE))
+    bounds = [rows * piece // count for piece in range(count + 1)]
+
+    def work(piece: int) -> None:
+        for sources, used, column in groups:
+            loops.concat_rows(sources, used, target, column, bounds[piece], bounds[piece + 1])
+
+    run_pieces(count, work, cancel, threads)
+    return out
+
+
+def _array_loops() -> ModuleType:
+    """The compiled copy, imported on first use: importing numba costs about 0.15 s, which
+    ``import blocks`` (the editor's start, ``tensorblocks check``) should not pay."""
+    from blocks.kernels import array_loops
+
+    return array_loops

@@ -21,6 +21,10 @@ denormals-are-zero and flush-to-zero modes on):
   before the usual conversion (``digits`` of a complex destination is 0, as TF's
   ``numeric_limits`` has it, so complex64 from float64 keeps 0 mantissa bits).
 
+Speed: conversions to bfloat16 from float32 run in one compiled pass over the bits
+(:mod:`blocks.kernels.cast_loops`, imported on first use), shared by the kernel threads
+for large arrays; every other conversion is numpy's.
+
 Deliberate difference: a float that is NaN, infinite or outside the destination integer
 range after truncation has no defined integer value in C++; TensorFlow's result then
 depends on the element's position in the array (vector or scalar code path). We refuse
@@ -30,16 +34,22 @@ inventing a number.
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from blocks.kernels.float32_math import flush_denormals, to_float32
 from blocks.kernels.op_checks import BFLOAT16, check_memory, port_error, tf_dtype_name
+from blocks.kernels.pieces import run_pieces, thread_count
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 _F16 = np.dtype(np.float16)
+#: Elements per piece of a compiled conversion shared by threads (1 MiB of float32).
+_PIECE = 1 << 18
+#: Arrays below this many elements are converted by the calling thread alone.
+_SHARED_MIN = 1 << 17
 
 #: TensorFlow's MantissaWidth: numeric_limits<T>::digits (11 for half, 8 for bfloat16).
 _DIGITS = {"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53}
@@ -138,15 +148,32 @@ def _float_to_bfloat16(values: np.ndarray, signless_nan: bool = False) -> np.nda
     """float -> bfloat16, rounded to nearest even; a NaN becomes the quiet NaN of its sign
     (Eigen's vector cast) or 0x7fc0 whatever its sign (``signless_nan``: TF's own scalar
     bfloat16 constructor, which its plain float32 -> bfloat16 Cast uses)."""
+    assert BFLOAT16 is not None and values.dtype == _F32
+    return _float_bits_to_bfloat16(values, signless_nan, truncate=False)
+
+
+def _float_bits_to_bfloat16(values: np.ndarray, signless_nan: bool, truncate: bool) -> np.ndarray:
+    """float32 -> bfloat16 by the compiled loop (:mod:`blocks.kernels.cast_loops`), in
+    pieces shared by the kernel threads when the array is large."""
     assert BFLOAT16 is not None
-    out = values.astype(BFLOAT16).view(np.uint16)  # ml_dtypes rounds to nearest even too
-    nan = np.isnan(values)
-    if nan.any():
-        sign = np.zeros(int(nan.sum()), np.uint32)
-        if not signless_nan:
-            sign = (values[nan].view(np.uint32) >> np.uint32(16)) & np.uint32(0x8000)
-        out[nan] = (sign | np.uint32(0x7FC0)).astype(np.uint16)
-    return out.view(BFLOAT16)
+    bits = np.ascontiguousarray(values).reshape(-1).view(np.uint32)
+    out = np.empty(bits.shape, np.uint16)
+    loop = _loops().float_to_bfloat16
+    count = bits.size
+    threads = thread_count() if count >= _SHARED_MIN else 1
+    pieces = max(1, min(-(-count // _PIECE), 4 * threads)) if threads > 1 else 1
+    bounds = [count * index // pieces for index in range(pieces + 1)]
+    run_pieces(pieces, lambda index: loop(bits, out, bounds[index], bounds[index + 1],
+                                          signless_nan, truncate), None, threads)
+    return out.reshape(values.shape).view(BFLOAT16)
+
+
+def _loops() -> ModuleType:
+    """The compiled loop, imported on first use: importing numba costs about 0.15 s, which
+    ``import blocks`` (the editor's start, ``tensorblocks check``) should not pay."""
+    from blocks.kernels import cast_loops
+
+    return cast_loops
 
 
 def _real_to(values: np.ndarray, dst: np.dtype[Any], signless_nan: bool = False) -> np.ndarray:
@@ -246,6 +273,9 @@ def cast(
 
 
 def _convert(values: np.ndarray, dst: np.dtype[Any], truncate: bool) -> np.ndarray:
+    if truncate and values.dtype == _F32 and dst == BFLOAT16:
+        # The loop zeroes the low bits itself (NaNs keep theirs, as _truncated does).
+        return _float_bits_to_bfloat16(values, signless_nan=False, truncate=True)
     if truncate:
         values = _truncated(values, dst)
     if values.dtype.kind == "c":

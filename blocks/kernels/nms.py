@@ -14,11 +14,17 @@ A candidate whose score did not change is selected; one whose score changed but 
 above the threshold goes back into the queue. The overlap is TF's IOU in float32 with
 ``std::min``/``std::max`` semantics and denormals as zero; for half boxes the overlap
 and scores are compared as half.
+
+Speed: float32 boxes whose coordinates are all zero or of a magnitude in
+``[2^-30, 10^18)`` (no overlap can then be NaN or denormal) are selected by one compiled
+loop (:mod:`blocks.kernels.nms_loops`, imported on first use); half boxes and boxes with
+other coordinates take the numpy code below, which spells out the flushing and NaN rules.
 """
 
 from __future__ import annotations
 
 import heapq
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -179,6 +185,14 @@ def _greedy(
     return np.array(selected, np.int32)
 
 
+def _loops() -> ModuleType:
+    """The compiled selection, imported on first use: importing numba costs about 0.15 s,
+    which ``import blocks`` (the editor's start, ``tensorblocks check``) should not pay."""
+    from blocks.kernels import nms_loops
+
+    return nms_loops
+
+
 def non_max_suppression_v3(
     boxes: Any, scores: Any, max_output_size: Any, iou_threshold: Any = 0.5,
     score_threshold: Any = -np.inf,
@@ -195,6 +209,12 @@ def non_max_suppression_v3(
     half = boxes.dtype == np.float16
     t = np.float16 if half else _F32
     iou_t, floor_t = _threshold(iou, boxes.dtype), _threshold(floor, boxes.dtype)
+    if not half:
+        coords = np.ascontiguousarray(boxes)
+        loops = _loops()
+        if loops.plain_boxes(coords):
+            return loops.select_plain(coords, np.ascontiguousarray(scores), floor_t, iou_t,
+                                      int(limit))
     coords = boxes.astype(_F32)
     geometry = _Geometry(coords)
     with np.errstate(invalid="ignore"):

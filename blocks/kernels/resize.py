@@ -33,7 +33,7 @@ then the memory limit.
 Speed: the arithmetic runs in compiled per-pixel loops
 (:mod:`blocks.kernels.resize_loops`, imported on first use), which also spell out TF's
 denormal flushing and NaN operand order; the per-row and per-column tables (indices,
-lerps) are made here in numpy, once per call. Bands of output rows are shared by the
+lerps) are made once per call, by a compiled function too. Bands of output rows are shared by the
 kernel threads (:func:`in_row_pieces`); each output value is computed alike in any band.
 """
 
@@ -68,9 +68,14 @@ _F32 = np.float32
 _HALF = _F32(0.5)
 #: Output floats per band of a separable resize (1 MiB: measured best of 2^17..2^21).
 _PIECE = 1 << 18
-#: Outputs below this many floats are made by the calling thread alone (handing pieces to
-#: a helper costs more than it saves).
-_SHARED_MIN = 1 << 15
+#: Work below this (output floats times the op's cost per float, see in_row_pieces) is
+#: done by the calling thread alone: about 1 ms of bilinear lerps. Handing pieces to a
+#: helper thread costs tens of microseconds, more on a busy machine, where a helper that
+#: starts late holds the caller up for its piece. Measured on the benchmark cases: below
+#: this, bilinear (bound by memory more than by arithmetic) was no faster on two threads
+#: on a quiet machine and slower on a busy one; area and bicubic cases of about 1 ms of
+#: arithmetic (above it by their cost) ran 1.2-1.5x faster on two threads when quiet.
+_SHARED_MIN = 1 << 21
 
 #: The dtypes TensorFlow's resize ops take (all four share the list).
 RESIZE_DTYPES = dtypes(
@@ -172,17 +177,6 @@ def source_coordinates(
     return (index + _HALF) * scale - _HALF if half_pixel_centers else index * scale
 
 
-def _bilinear_weights(
-    in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per output index: lower and upper source index and the float32 lerp."""
-    coord = source_coordinates(in_size, out_size, align_corners, half_pixel_centers)
-    floor = np.floor(coord)
-    upper = np.minimum(np.ceil(coord).astype(np.int64), in_size - 1)
-    lower = np.minimum(np.maximum(floor.astype(np.int64), 0), upper)
-    return lower, upper, (coord - floor).astype(_F32)
-
-
 def nearest_indices(
     in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool
 ) -> np.ndarray:
@@ -260,8 +254,11 @@ def resize_bilinear(
         return np.zeros(call.shape, _F32)
     if (out_h, out_w) == (in_h, in_w):
         return to_float32(images)  # TF's no-op resize: a plain conversion
-    y_lo, y_hi, y_lerp = _bilinear_weights(in_h, out_h, align_corners, half_pixel_centers)
-    x_lo, x_hi, x_lerp = _bilinear_weights(in_w, out_w, align_corners, half_pixel_centers)
+    loops = resize_loops()
+    y_lo, y_hi, y_lerp = loops.bilinear_axis(
+        in_h, out_h, resize_scale(in_h, out_h, align_corners), half_pixel_centers)
+    x_lo, x_hi, x_lerp = loops.bilinear_axis(
+        in_w, out_w, resize_scale(in_w, out_w, align_corners), half_pixel_centers)
     # TF's SSE path (3 channels, all output columns but the last) adds ``low`` first; its
     # scalar code adds the product first.
     channels = images.shape[3]
@@ -269,7 +266,6 @@ def resize_bilinear(
     left, right = x_lo.astype(np.uint64), x_hi.astype(np.uint64)
     source = flat_rows(loop_source(images))
     out = np.empty(call.shape, _F32)
-    loops = resize_loops()
 
     def work(start: int, stop: int) -> None:
         loops.bilinear_rows(
@@ -316,17 +312,25 @@ def loop_source(images: np.ndarray) -> np.ndarray:
 
 def in_row_pieces(
     shape: tuple[int, int, int, int], work: Callable[[int, int], None],
-    cancel: threading.Event | None,
+    cancel: threading.Event | None, cost: float = 1.0,
 ) -> None:
     """Call ``work(start, stop)`` over pieces of the output rows of ``[B, h, w, C]``
     (counted over the batch, ``b*h + y``), shared by the threads: rows of about _PIECE
     floats a piece, and at least two pieces per thread when the work is worth sharing,
-    all of about the same size, so that no thread is left with the larger part."""
+    all of about the same size, so that no thread is left with the larger part.
+
+    ``cost``: the op's time per output float relative to bilinear's (measured on one
+    thread: bicubic 2.5-8, area about 2.5 per input float it sums), which decides whether
+    the work is worth sharing (:data:`_SHARED_MIN`)."""
     batch, out_h, out_w, channels = shape
     rows = batch * out_h
     floats = rows * out_w * channels
-    threads = thread_count() if floats >= _SHARED_MIN else 1
-    count = min(rows, max(-(-floats // _PIECE), 2 * threads if threads > 1 else 1))
+    threads = thread_count() if floats * cost >= _SHARED_MIN else 1
+    # Alone, the caller takes pieces of about _SHARED_MIN work (Stop still lands within
+    # about a millisecond): each call into the loops costs microseconds to dispatch and
+    # starts its rows' caches afresh, which small pieces paid many times over.
+    piece = _PIECE if threads > 1 else max(_PIECE, int(_SHARED_MIN / cost))
+    count = min(rows, max(-(-floats // piece), 2 * threads if threads > 1 else 1))
     bounds = [rows * index // count for index in range(count + 1)]
     run_pieces(count, lambda index: work(bounds[index], bounds[index + 1]), cancel, threads)
 

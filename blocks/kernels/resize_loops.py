@@ -1,5 +1,6 @@
 """The resize kernels' per-pixel loops, compiled with numba: bilinear, bicubic, area and
-CropAndResize's bilinear samples.
+CropAndResize's bilinear samples; and the bilinear and area tables (:func:`bilinear_axis`,
+:func:`area_axis`).
 
 Contract (the rules and the tables they read are documented in
 :mod:`blocks.kernels.resize` and :mod:`blocks.kernels.resize_filters`, which check every
@@ -45,6 +46,11 @@ _TINY = np.float32(np.finfo(np.float32).tiny)
 
 #: Below this magnitude a non-zero input sends its row to the careful arithmetic.
 _SMALL = np.float32(2.0**-30)
+
+_U32 = np.uint32
+_ABS_BITS = _U32(0x7FFFFFFF)
+_NO_BITS = _U32(0xFFFFFFFF)
+_SMALL_BITS = _U32(_SMALL.view(np.uint32))
 
 _jit = numba.njit(cache=True, nogil=True)
 #: Small helpers and loop bodies, inlined by LLVM, which then folds a constant ``careful``
@@ -109,11 +115,16 @@ def _is_tame(values: np.ndarray, limit: np.float32) -> bool:
     ``limit`` = 2^126 over the largest growth of a result, nothing overflows; then no
     NaN arises and the operand order of a sum cannot show.
     """
-    tame = True
+    # On the float32 bits (a magnitude's order is its bits' order, NaNs above infinity):
+    # the largest magnitude must be below the limit, the smallest non-zero one at least
+    # 2^-30. Two min/max reductions vectorise; a reduction of comparisons ran 4x slower.
+    largest = _U32(0)
+    smallest = _NO_BITS
     for k in range(values.shape[0]):
-        magnitude = abs(_F32(values[k]))
-        tame &= (magnitude < limit) & ((magnitude >= _SMALL) | (magnitude == _ZERO))
-    return tame
+        magnitude = _U32(_F32(values[k]).view(np.uint32) & _ABS_BITS)
+        largest = max(largest, magnitude)
+        smallest = min(smallest, magnitude if magnitude != _U32(0) else _NO_BITS)
+    return bool((largest < _U32(_F32(limit).view(np.uint32))) & (smallest >= _SMALL_BITS))
 
 
 @_jit
@@ -126,6 +137,20 @@ def _row_careful(
     ``limit`` says the dtype bounds every value (uint8): no row is looked at."""
     if known[row] < 0:
         tame = limit == np.inf or _is_tame(source[b, row, first:stop], limit)
+        known[row] = 0 if tame else 1
+    return known[row] == 1
+
+
+@_jit
+def _judged_after(
+    source: np.ndarray, b: int, row: int, known: np.ndarray, limit: np.float32
+) -> bool:
+    """After a row's first, plain pass: whether it must be done again carefully. A row
+    not judged yet is judged now, from the cache its pass has just filled (judged before
+    it, the row came from memory for the judging and the pass waited on that), and
+    remembered in ``known``."""
+    if known[row] < 0:
+        tame = limit == np.inf or _is_tame(source[b, row], limit)
         known[row] = 0 if tame else 1
     return known[row] == 1
 
@@ -212,10 +237,10 @@ def bilinear_rows(
     ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``; per output column ``left``
     and ``right`` (unsigned) are its source pixels, ``weight`` its x lerp and
     ``low_first`` whether its lerps add ``low`` first. Rows judged by :func:`_is_tame`
-    under ``limit`` use plain arithmetic.
+    under ``limit`` (after their first, plain x lerps: see :func:`_judged_after`) use
+    plain arithmetic.
     """
     count = out.shape[2]
-    width = source.shape[2]
     order = np.empty(count, np.bool_)  # per output float, for the y lerps
     for k in range(count):
         order[k] = low_first[k // channels]
@@ -230,10 +255,6 @@ def bilinear_rows(
         for y in range(y0, y1):
             upper = y_low[y]
             lower = y_high[y]
-            # Both rows judged (no short circuit): each row's own pass reads its verdict.
-            careful_upper = _row_careful(source, b, upper, 0, width, known, limit)
-            careful_lower = _row_careful(source, b, lower, 0, width, known, limit)
-            careful = careful_upper or careful_lower
             if upper != top_index:
                 if upper == bottom_index:
                     top, bottom = bottom, top
@@ -241,11 +262,18 @@ def bilinear_rows(
                 else:
                     _horizontal_row(source[b, upper], left, right, weight, low_first,
                                     channels, top, known[upper] == 1)
+                    if known[upper] < 0 and _judged_after(source, b, upper, known, limit):
+                        _horizontal_row(source[b, upper], left, right, weight, low_first,
+                                        channels, top, True)
                     top_index = upper
             if lower != bottom_index and lower != upper:
                 _horizontal_row(source[b, lower], left, right, weight, low_first,
                                 channels, bottom, known[lower] == 1)
+                if known[lower] < 0 and _judged_after(source, b, lower, known, limit):
+                    _horizontal_row(source[b, lower], left, right, weight, low_first,
+                                    channels, bottom, True)
                 bottom_index = lower
+            careful = known[upper] == 1 or known[lower] == 1
             below = top if lower == upper else bottom
             target = out[b, y]
             if careful:
@@ -360,19 +388,21 @@ def _area_row_sums(
     weighted, the whole pixels after it added in turn, then the weighted last pixel added
     before the running sum (when the cell is not one pixel wide).
 
-    Channels are summed four at a time in registers (a last block of fewer channels
-    repeats its last channel and stores only the real ones); indices are unsigned.
+    ``first`` holds per output column its first pixel and the float offsets (in the
+    row) of its first and last pixel, clamped to the image (``[3, w]``, unsigned: made
+    once per call by :func:`area_columns`, not per row). Channels are summed four at a
+    time in registers (a last block of fewer channels repeats its last channel and
+    stores only the real ones).
     """
     pixel = np.uint64(channels)
     width = row.shape[0] // channels
     edge = np.uint64(width - 1)
-    for x in range(first.shape[0]):
-        start = first[x]
+    for x in range(count.shape[0]):
+        start = first[0, x]
+        head = first[1, x]
+        tail = first[2, x]
         cells = count[x]
         base = np.uint64(x) * pixel
-        head = min(start, edge) * pixel
-        # An empty cell (count 0) reads pixel start - 1, clamped to the image as TF does.
-        tail = np.uint64(min(max(np.int64(start) + cells - 1, 0), width - 1)) * pixel
         weight = first_weight[x]
         weight_last = last_weight[x]
         for block in range(0, channels, 4):
@@ -438,15 +468,16 @@ def area_rows(
 
     ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``. Rows ``row_start[y] ..
     row_start[y] + row_count[y] - 1`` (clamped to the image) weigh ``row_weights[y, step]``.
-    Per output column, ``first`` is its cell's first pixel, ``count`` its width in
-    pixels (clamped to the image as TF reads them), ``first_weight``/``last_weight``
+    Per output column, ``first`` holds its cell's first pixel and the clamped offsets
+    of its first and last pixel (:func:`area_columns`), ``count`` its width in pixels
+    (clamped to the image as TF reads them), ``first_weight``/``last_weight``
     the covered fractions of its first and last pixel. An input row's sums are kept for
     the next output row, which usually starts on it. Input rows judged tame
-    (:func:`_is_tame` under ``limit``) are summed with plain arithmetic, output rows
-    whose input rows all are accumulated so.
+    (:func:`_is_tame` under ``limit``, judged after their first, plain pass: see
+    :func:`_judged_after`) are summed with plain arithmetic, output rows whose input rows
+    all are accumulated so.
     """
     in_h = source.shape[1]
-    width = source.shape[2]
     row_sum = np.empty(out.shape[2], _F32)
     known = np.empty(in_h, np.int8)
     for span in _row_spans(start, stop, out.shape[1]):
@@ -454,22 +485,32 @@ def area_rows(
         known[:] = -1
         summed_row = -1
         for y in range(y0, y1):
-            careful = False
-            for step in range(row_count[y]):
-                index = min(row_start[y] + step, in_h - 1)
-                careful |= _row_careful(source, b, index, 0, width, known, limit)
             target = out[b, y]
-            target[:] = _ZERO
-            for step in range(row_count[y]):
-                index = min(row_start[y] + step, in_h - 1)
-                if index != summed_row:
-                    _area_sums_of_row(source[b, index], first, count, first_weight,
-                                      last_weight, channels, row_sum, known[index] == 1)
-                    summed_row = index
-                if careful:
-                    _area_accumulate(row_sum, row_weights[y, step], target, True)
+            # Accumulated plainly while every input row so far is tame; the first one
+            # found not to be starts the output row again, accumulated carefully.
+            careful = False
+            for _attempt in range(2):
+                target[:] = _ZERO
+                for step in range(row_count[y]):
+                    index = min(row_start[y] + step, in_h - 1)
+                    if index != summed_row:
+                        row = source[b, index]
+                        _area_sums_of_row(row, first, count, first_weight, last_weight,
+                                          channels, row_sum, known[index] == 1)
+                        if known[index] < 0 and _judged_after(source, b, index, known,
+                                                              limit):
+                            _area_sums_of_row(row, first, count, first_weight,
+                                              last_weight, channels, row_sum, True)
+                        summed_row = index
+                    if known[index] == 1 and not careful:
+                        careful = True
+                        break
+                    if careful:
+                        _area_accumulate(row_sum, row_weights[y, step], target, True)
+                    else:
+                        _area_accumulate(row_sum, row_weights[y, step], target, False)
                 else:
-                    _area_accumulate(row_sum, row_weights[y, step], target, False)
+                    break  # every input row accumulated
             if careful:
                 _scaled(target, scale, True)
             else:
@@ -534,3 +575,87 @@ def crop_bilinear(
             else:
                 _crop_row(source[b, top], source[b, bottom], in_x[n], weight_y, channels,
                           out[n, y], False)
+
+
+# ----------------------------------------------------------------------------- tables
+# The per-row and per-column tables, made here in one compiled call each instead of a
+# dozen numpy calls (whose cost, after a loop has filled the caches with pixels, was a
+# tenth of a small resize). Each float32 operation rounds once, as in numpy.
+
+
+@_jit
+def bilinear_axis(
+    in_size: int, out_size: int, scale: np.float32, half_pixel_centers: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per output index along one axis: the lower and upper source index (int64) and the
+    float32 lerp, from the source coordinate ``(x + 0.5)*scale - 0.5`` (half pixel
+    centres) or ``x*scale``: ``lerp = coordinate - floor``, ``upper = min(ceil, in - 1)``,
+    ``lower = min(max(floor, 0), upper)``."""
+    lower = np.empty(out_size, np.int64)
+    upper = np.empty(out_size, np.int64)
+    lerp = np.empty(out_size, _F32)
+    half = _F32(0.5)
+    for index in range(out_size):
+        x = _F32(index)
+        if half_pixel_centers:
+            coordinate = _F32(_F32(_F32(x + half) * scale) - half)
+        else:
+            coordinate = _F32(x * scale)
+        floor = math.floor(coordinate)
+        upper[index] = min(math.ceil(coordinate), in_size - 1)
+        lower[index] = min(max(floor, 0), upper[index])
+        lerp[index] = _F32(coordinate - _F32(floor))
+    return lower, upper, lerp
+
+
+@_jit
+def area_columns(first: np.ndarray, count: np.ndarray, width: int, channels: int) -> np.ndarray:
+    """Per output column (``[3, w]`` uint64): its first pixel, and the offsets in a row of
+    its first and last pixel clamped to the image (an empty cell, count 0, reads pixel
+    ``first - 1``, clamped as TF does)."""
+    table = np.empty((3, first.shape[0]), np.uint64)
+    for x in range(first.shape[0]):
+        table[0, x] = first[x]
+        table[1, x] = min(first[x], width - 1) * channels
+        table[2, x] = min(max(first[x] + count[x] - 1, 0), width - 1) * channels
+    return table
+
+
+@_jit
+def _area_weight(index: int, low: np.float32, high: np.float32, scale: np.float32) -> np.float32:
+    """The covered fraction of pixel ``index`` in the cell ``[low, high)`` (float32)."""
+    here = _F32(index)
+    after = _F32(index + 1)
+    if here < low:
+        return scale if after > high else _F32(after - low)
+    return _F32(high - here) if after > high else _F32(1)
+
+
+@_jit
+def area_axis(
+    in_size: int, out_size: int, scale: np.float32
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per output index along one axis, its cell ``[x*scale, (x+1)*scale)``: the first
+    source index ``floor(low)``, the count ``ceil(high) - floor(low)``, the covered
+    fraction of each pixel ``first + step`` (``[out, max(1, largest count)]``) and that of
+    pixel ``first + count - 1`` (the last one; ``first - 1`` for an empty cell)."""
+    first = np.empty(out_size, np.int64)
+    count = np.empty(out_size, np.int64)
+    low = np.empty(out_size, _F32)
+    high = np.empty(out_size, _F32)
+    steps = 1
+    for index in range(out_size):
+        low[index] = _F32(_F32(index) * scale)
+        high[index] = _F32(_F32(index + 1) * scale)
+        first[index] = math.floor(low[index])
+        count[index] = math.ceil(high[index]) - first[index]
+        steps = max(steps, count[index])
+    weights = np.empty((out_size, steps), _F32)
+    last = np.empty(out_size, _F32)
+    for index in range(out_size):
+        for step in range(steps):
+            weights[index, step] = _area_weight(first[index] + step, low[index], high[index],
+                                                scale)
+        last[index] = _area_weight(first[index] + count[index] - 1, low[index], high[index],
+                                   scale)
+    return first, count, weights, last
