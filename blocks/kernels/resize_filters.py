@@ -65,8 +65,9 @@ _RENORMALISE_MIN = _F32(1000) * _F32(np.finfo(np.float32).tiny)
 #: TF's hand-unrolled 3-channel bicubic code, compiled once per input dtype, orders the
 #: additions of a column sum by channel (rows) and the cache slot it fills (columns):
 #: bit 0, the first addition adds ``v1*w1`` first; bit 1, the last adds the running sum
-#: first (elsewhere ``v0*w0`` first, and the term first). Measured with tagged NaNs on
-#: TF 2.21's x86 build (the x sums are alike in every channel). Integers make no NaN.
+#: first (elsewhere ``v0*w0`` first, and the term first, as in the loops for other
+#: channel counts). Measured with tagged NaNs on TF 2.21's x86 build; its x sums are
+#: alike in every channel. Integers make no NaN.
 _THREE_CHANNEL_ORDERS = {
     "float32": ((0, 0, 0, 0), (0, 1, 0, 2), (0, 0, 0, 0)),
     "float64": ((0, 0, 1, 1), (0, 1, 0, 0), (0, 1, 0, 0)),
@@ -75,11 +76,13 @@ _THREE_CHANNEL_ORDERS = {
 }
 
 
-def _three_channel_orders(dtype: np.dtype[Any]) -> np.ndarray:
-    """The ``[3, 4]`` uint8 operand orders of :data:`_THREE_CHANNEL_ORDERS` for images of
-    ``dtype`` (zeros for integers)."""
-    orders = _THREE_CHANNEL_ORDERS.get(dtype.name, ((0,) * 4,) * 3)
-    return np.array(orders, np.uint8)
+def _column_sum_orders(dtype: np.dtype[Any], channels: int) -> np.ndarray:
+    """The ``[channels, 4]`` uint8 operand orders of the column sums per channel and
+    cache slot (:data:`_THREE_CHANNEL_ORDERS` for 3 channels, else all 0)."""
+    orders = np.zeros((channels, 4), np.uint8)
+    if channels == 3 and dtype.name in _THREE_CHANNEL_ORDERS:
+        orders[:] = _THREE_CHANNEL_ORDERS[dtype.name]
+    return orders
 
 
 @cache
@@ -143,13 +146,13 @@ def resize_bicubic(
     source = flat_rows(loop_source(images))
     out = np.empty(call.shape, _F32)
     loops = resize_loops()
-    three_orders = _three_channel_orders(images.dtype)
+    orders = _column_sum_orders(images.dtype, channels)
 
     def work(start: int, stop_row: int) -> None:
         loops.bicubic_rows(source, flat_rows(out), start, stop_row, rows, row_weights,
                            cols.astype(np.uint64), col_weights, channels, first, stop,
                            tame_limit(32.0, images.dtype),  # 2 passes of 4 weights <= ~1.3
-                           three_orders)
+                           orders)
 
     # 16 taps per output float, and the column sums over every input float a row reads
     # (measured 2.5-8 bilinear lerps per output float, growing as the image shrinks).

@@ -313,19 +313,17 @@ def _bicubic_row(
     s0: np.ndarray, s1: np.ndarray, s2: np.ndarray, s3: np.ndarray,
     row_weights: np.ndarray, y: int, used: np.ndarray, columns: np.ndarray,
     taps: np.ndarray, tap_weights: np.ndarray, channels: int, target: np.ndarray,
-    careful: bool,
 ) -> None:
-    """One output row: the 4-row sums of the input floats it reads into ``used`` (a view
-    of ``columns``), then per output column its 4-column sum, the channels contiguous."""
+    """One output row of tame input rows, plain arithmetic: the 4-row sums of the input
+    floats it reads into ``used`` (a view of ``columns``), then per output column its
+    4-column sum, the channels contiguous."""
     w0, w1 = row_weights[0, y], row_weights[1, y]
     w2, w3 = row_weights[2, y], row_weights[3, y]
     for k in range(used.shape[0]):
-        used[k] = _weighted_four(_load(s0[k], careful), _load(s1[k], careful),
-                                 _load(s2[k], careful), _load(s3[k], careful),
-                                 w0, w1, w2, w3, careful, False, False)
+        used[k] = _weighted_four(_load(s0[k], False), _load(s1[k], False),
+                                 _load(s2[k], False), _load(s3[k], False),
+                                 w0, w1, w2, w3, False, False, False)
     pixel = np.uint64(channels)
-    # TF's x sums run 8 channels at a time, then the remaining channels one by one.
-    vector_channels = channels - channels % 8
     for x in range(taps.shape[1]):
         i0, i1 = taps[0, x] * pixel, taps[1, x] * pixel
         i2, i3 = taps[2, x] * pixel, taps[3, x] * pixel
@@ -336,66 +334,56 @@ def _bicubic_row(
             lane = np.uint64(c)
             target[base + lane] = _weighted_four(
                 columns[i0 + lane], columns[i1 + lane], columns[i2 + lane],
-                columns[i3 + lane], v0, v1, v2, v3, careful, c < vector_channels, False)
+                columns[i3 + lane], v0, v1, v2, v3, False, False, False)
 
 
 @_inline
-def _cache_advances(taps: np.ndarray) -> np.ndarray:
-    """TF's CachedInterpolationCalculator over the output columns: per column, how many
-    of the four column sums its predecessor's cache hands on (its slots ``advance .. 3``
-    are computed anew)."""
-    advances = np.empty(taps.shape[1], np.int64)
-    cached = np.full(4, np.uint64(0xFFFFFFFFFFFFFFFF))  # TF's -1: no column yet
-    for x in range(taps.shape[1]):
-        cached_hand = 0
-        new_hand = 0
-        while cached_hand < 4:
-            if cached[cached_hand] == taps[new_hand, x]:
-                cached[new_hand] = cached[cached_hand]
-                new_hand += 1
-            cached_hand += 1
-        for k in range(new_hand, 4):
-            cached[k] = taps[k, x]
-        advances[x] = new_hand
-    return advances
-
-
-@_inline
-def _bicubic_row_three(
+def _bicubic_row_careful(
     r0: np.ndarray, r1: np.ndarray, r2: np.ndarray, r3: np.ndarray,
     row_weights: np.ndarray, y: int, taps: np.ndarray, tap_weights: np.ndarray,
-    advances: np.ndarray, orders: np.ndarray, cached: np.ndarray, target: np.ndarray,
+    channels: int, orders: np.ndarray, cache: np.ndarray, cache_columns: np.ndarray,
+    target: np.ndarray,
 ) -> None:
-    """One output row of 3-channel images, careful, as TF's hand-unrolled 3-channel code
-    runs it: per output column the column sums its cache lacks, with the operand order
-    ``orders[channel, slot]`` (bit 0: the first addition adds ``v1*w1`` first, bit 1: the
-    last adds the running sum first), after the cache has moved by ``4 - advance`` slots
-    (TF moves the values so, whatever the calculator matched); then the x sums of the
-    four slots. A column sum's NaN therefore depends on the slot it was computed in."""
+    """One output row, careful, in TF's loop, since which NaN survives depends on it.
+
+    Per output column: TF's CachedInterpolationCalculator counts the column sums the
+    previous column hands on (its columns matched in order, kept in ``cache_columns``),
+    the sums in ``cache`` (``[channels, 4]``) move by ``4 - advance`` slots (as TF moves
+    them, whatever was matched), the slots ``advance .. 3`` are computed with the
+    operand order ``orders[channel, slot]`` (bit 0: the first addition adds ``v1*w1``
+    first; bit 1: the last adds the running sum first), then the x sums of the four
+    slots (the running sum first in the last addition in TF's 8-wide vector loop).
+    ``r0 .. r3`` are the four input rows, whole."""
     w0, w1 = row_weights[0, y], row_weights[1, y]
     w2, w3 = row_weights[2, y], row_weights[3, y]
-    three = np.uint64(3)
+    pixel = np.uint64(channels)
+    vector_channels = channels - channels % 8
+    cache_columns[:] = -1  # no column yet
     for x in range(taps.shape[1]):
-        advance = advances[x]
-        if 0 < advance < 4:
-            for c in range(3):
-                for k in range(advance):
-                    cached[c, k] = cached[c, k + 4 - advance]
+        cached_hand = advance = 0
+        while cached_hand < 4:
+            if cache_columns[cached_hand] == np.int64(taps[advance, x]):
+                cache_columns[advance] = cache_columns[cached_hand]
+                advance += 1
+            cached_hand += 1
         for slot in range(advance, 4):
-            base = taps[slot, x] * three
-            for c in range(3):
-                k = base + np.uint64(c)
+            cache_columns[slot] = np.int64(taps[slot, x])
+        base = np.uint64(x) * pixel
+        for c in range(channels):
+            sums = cache[c]
+            for slot in range(4):
+                if slot < advance:
+                    sums[slot] = sums[slot + 4 - advance]
+                    continue
+                k = taps[slot, x] * pixel + np.uint64(c)
                 order = orders[c, slot]
-                cached[c, slot] = _weighted_four(
+                sums[slot] = _weighted_four(
                     _load(r0[k], True), _load(r1[k], True), _load(r2[k], True),
                     _load(r3[k], True), w0, w1, w2, w3, True, (order & 2) != 0,
                     (order & 1) != 0)
-        v0, v1 = tap_weights[0, x], tap_weights[1, x]
-        v2, v3 = tap_weights[2, x], tap_weights[3, x]
-        for c in range(3):
-            target[x * 3 + c] = _weighted_four(cached[c, 0], cached[c, 1], cached[c, 2],
-                                               cached[c, 3], v0, v1, v2, v3, True, False,
-                                               False)
+            target[base + np.uint64(c)] = _weighted_four(
+                sums[0], sums[1], sums[2], sums[3], tap_weights[0, x], tap_weights[1, x],
+                tap_weights[2, x], tap_weights[3, x], True, c < vector_channels, False)
 
 
 @_jit
@@ -403,7 +391,7 @@ def bicubic_rows(
     source: np.ndarray, out: np.ndarray, start: int, stop: int,
     rows: np.ndarray, row_weights: np.ndarray, taps: np.ndarray, tap_weights: np.ndarray,
     channels: int, column_first: int, column_stop: int, limit: np.float32,
-    three_orders: np.ndarray,
+    orders: np.ndarray,
 ) -> None:
     """ResizeBicubic per output row: the 4-row weighted sums of the input floats
     ``column_first .. column_stop-1`` of a row (the columns the taps read), then per
@@ -412,15 +400,15 @@ def bicubic_rows(
     ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``; ``rows``/``row_weights`` are
     ``[4, h]``, ``taps`` (unsigned source columns) and ``tap_weights``
     ``[4, w]``. Output rows whose four input rows are tame (:func:`_is_tame` under
-    ``limit``) use plain arithmetic. Careful rows of 3-channel images follow TF's column
-    cache (:func:`_bicubic_row_three`) with the operand orders ``three_orders``
-    (``[3, 4]`` uint8, per channel and cache slot).
+    ``limit``) use plain arithmetic; the others TF's column cache, with the operand
+    orders ``orders`` of the column sums (``[channels, 4]`` uint8, per channel and
+    cache slot; see :func:`_bicubic_row_careful`).
     """
     columns = np.zeros(source.shape[2], _F32)
     used = columns[column_first:column_stop]
     known = np.empty(source.shape[1], np.int8)
-    cached = np.zeros((3, 4), _F32)
-    advances = np.empty(0, np.int64)  # made at the first careful 3-channel row
+    cache = np.zeros((channels, 4), _F32)
+    cache_columns = np.empty(4, np.int64)
     for span in _row_spans(start, stop, out.shape[1]):
         b, y0, y1 = span[0], span[1], span[2]
         known[:] = -1
@@ -429,31 +417,27 @@ def bicubic_rows(
             for tap in range(4):
                 careful |= _row_careful(source, b, rows[tap, y], column_first, column_stop,
                                         known, limit)
+            target = out[b, y]
+            if careful:  # whole rows: TF's cache reads the columns where it reads them
+                _bicubic_row_careful(source[b, rows[0, y]], source[b, rows[1, y]],
+                                     source[b, rows[2, y]], source[b, rows[3, y]],
+                                     row_weights, y, taps, tap_weights, channels, orders,
+                                     cache, cache_columns, target)
+                continue
             s0 = source[b, rows[0, y], column_first:column_stop]
             s1 = source[b, rows[1, y], column_first:column_stop]
             s2 = source[b, rows[2, y], column_first:column_stop]
             s3 = source[b, rows[3, y], column_first:column_stop]
             # Constants at the call sites (see _specialised).
-            target = out[b, y]
-            if careful and channels == 3:
-                if advances.shape[0] != taps.shape[1]:
-                    advances = _cache_advances(taps)
-                _bicubic_row_three(source[b, rows[0, y]], source[b, rows[1, y]],
-                                   source[b, rows[2, y]], source[b, rows[3, y]],
-                                   row_weights, y, taps, tap_weights, advances,
-                                   three_orders, cached, target)
-            elif careful:
+            if channels == 3:
                 _bicubic_row(s0, s1, s2, s3, row_weights, y, used, columns, taps,
-                             tap_weights, channels, target, True)
-            elif channels == 3:
-                _bicubic_row(s0, s1, s2, s3, row_weights, y, used, columns, taps,
-                             tap_weights, 3, target, False)
+                             tap_weights, 3, target)
             elif channels == 1:
                 _bicubic_row(s0, s1, s2, s3, row_weights, y, used, columns, taps,
-                             tap_weights, 1, target, False)
+                             tap_weights, 1, target)
             else:
                 _bicubic_row(s0, s1, s2, s3, row_weights, y, used, columns, taps,
-                             tap_weights, channels, target, False)
+                             tap_weights, channels, target)
 
 
 @_inline
