@@ -76,13 +76,21 @@ _THREE_CHANNEL_ORDERS = {
 }
 
 
-def _column_sum_orders(dtype: np.dtype[Any], channels: int) -> np.ndarray:
-    """The ``[channels, 4]`` uint8 operand orders of the column sums per channel and
-    cache slot (:data:`_THREE_CHANNEL_ORDERS` for 3 channels, else all 0)."""
-    orders = np.zeros((channels, 4), np.uint8)
+def _column_sum_orders(
+    dtype: np.dtype[Any], width: int, channels: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The operand orders of the column sums for the loops' careful rows: per distinct
+    order of :data:`_THREE_CHANNEL_ORDERS` (3 channels; else only the common one, all 0,
+    which is always variant 0) its bits per input float of a row
+    (``[V, width*channels]`` uint8), and each cache slot's variant (``[4]``)."""
+    table = np.zeros((channels, 4), np.uint8)
     if channels == 3 and dtype.name in _THREE_CHANNEL_ORDERS:
-        orders[:] = _THREE_CHANNEL_ORDERS[dtype.name]
-    return orders
+        table[:] = _THREE_CHANNEL_ORDERS[dtype.name]
+    # Variant 0 is the common order (all 0), whether a slot uses it or not.
+    variants, slot_variant = np.unique(np.vstack([np.zeros((1, channels), np.uint8),
+                                                  table.T]), axis=0, return_inverse=True)
+    return (np.ascontiguousarray(np.tile(variants, (1, width))),
+            slot_variant.reshape(-1)[1:].astype(np.uint64))
 
 
 @cache
@@ -146,13 +154,17 @@ def resize_bicubic(
     source = flat_rows(loop_source(images))
     out = np.empty(call.shape, _F32)
     loops = resize_loops()
-    orders = _column_sum_orders(images.dtype, channels)
+    lane_orders, slot_variant = _column_sum_orders(images.dtype, images.shape[2], channels)
+
+    taps = cols.astype(np.uint64)
+    limit = tame_limit(32.0, images.dtype)  # 2 passes of 4 weights <= ~1.3
 
     def work(start: int, stop_row: int) -> None:
         loops.bicubic_rows(source, flat_rows(out), start, stop_row, rows, row_weights,
-                           cols.astype(np.uint64), col_weights, channels, first, stop,
-                           tame_limit(32.0, images.dtype),  # 2 passes of 4 weights <= ~1.3
-                           orders)
+                           taps, col_weights, channels, first, stop, limit, lane_orders,
+                           slot_variant, np.zeros(lane_orders.size, _F32),
+                           np.empty((4, out_w + 1), np.uint64),
+                           np.empty((lane_orders.shape[0], images.shape[2]), np.uint8))
 
     # 16 taps per output float, and the column sums over every input float a row reads
     # (measured 2.5-8 bilinear lerps per output float, growing as the image shrinks).

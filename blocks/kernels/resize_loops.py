@@ -295,17 +295,14 @@ def _weighted_four(
     where ``running_last`` (its 8-channel vector loop of the x sums, some column sums of
     its 3-channel code)."""
     first, second = _mul(v0, w0, careful), _mul(v1, w1, careful)
-    if careful and second_first:
-        total = _add(second, first, careful)
-    else:
-        total = _add(first, second, careful)
+    if careful:  # the operands swapped by selects, which vectorise
+        first, second = (second, first) if second_first else (first, second)
+    total = _add(first, second, careful)
     total = _add(_mul(v2, w2, careful), total, careful)
     term = _mul(v3, w3, careful)
-    if not careful:
-        return _add(term, total, careful)
-    running_first = _add(total, term, careful)
-    term_first = _add(term, total, careful)
-    return running_first if running_last else term_first
+    if careful:
+        term, total = (total, term) if running_last else (term, total)
+    return _add(term, total, careful)
 
 
 @_inline
@@ -338,52 +335,93 @@ def _bicubic_row(
 
 
 @_inline
-def _bicubic_row_careful(
-    r0: np.ndarray, r1: np.ndarray, r2: np.ndarray, r3: np.ndarray,
-    row_weights: np.ndarray, y: int, taps: np.ndarray, tap_weights: np.ndarray,
-    channels: int, orders: np.ndarray, cache: np.ndarray, cache_columns: np.ndarray,
-    target: np.ndarray,
+def _careful_plan(
+    taps: np.ndarray, channels: int, slot_variant: np.ndarray, plan: np.ndarray,
+    needed: np.ndarray,
 ) -> None:
-    """One output row, careful, in TF's loop, since which NaN survives depends on it.
+    """Where TF's column cache takes each output column's four column sums from, the
+    same in every row: ``plan[slot, x]`` (``x < w``: flat in the careful rows'
+    ``[V, W*C]`` sums; column ``w`` is scratch, the slots' input columns) and
+    ``needed[v, column]`` (1 where a sum of variant ``v`` is read).
 
-    Per output column: TF's CachedInterpolationCalculator counts the column sums the
-    previous column hands on (its columns matched in order, kept in ``cache_columns``),
-    the sums in ``cache`` (``[channels, 4]``) move by ``4 - advance`` slots (as TF moves
-    them, whatever was matched), the slots ``advance .. 3`` are computed with the
-    operand order ``orders[channel, slot]`` (bit 0: the first addition adds ``v1*w1``
-    first; bit 1: the last adds the running sum first), then the x sums of the four
-    slots (the running sum first in the last addition in TF's 8-wide vector loop).
-    ``r0 .. r3`` are the four input rows, whole."""
-    w0, w1 = row_weights[0, y], row_weights[1, y]
-    w2, w3 = row_weights[2, y], row_weights[3, y]
+    Along the output columns TF's CachedInterpolationCalculator counts the slots the
+    previous column hands on (its columns matched in order), the slots' values move by
+    ``4 - advance`` (as TF moves them, whatever was matched) and the slots
+    ``advance .. 3`` are computed, in the operand order ``slot_variant[slot]``."""
     pixel = np.uint64(channels)
-    vector_channels = channels - channels % 8
-    cache_columns[:] = -1  # no column yet
+    row_length = np.uint64(needed.shape[1]) * pixel
+    columns = plan[:, taps.shape[1]]
+    columns[:] = np.uint64(0xFFFFFFFFFFFFFFFF)  # TF's -1: no column yet
+    needed[:] = 0
     for x in range(taps.shape[1]):
         cached_hand = advance = 0
         while cached_hand < 4:
-            if cache_columns[cached_hand] == np.int64(taps[advance, x]):
-                cache_columns[advance] = cache_columns[cached_hand]
+            if columns[cached_hand] == taps[advance, x]:
+                columns[advance] = columns[cached_hand]
                 advance += 1
             cached_hand += 1
-        for slot in range(advance, 4):
-            cache_columns[slot] = np.int64(taps[slot, x])
-        base = np.uint64(x) * pixel
-        for c in range(channels):
-            sums = cache[c]
-            for slot in range(4):
-                if slot < advance:
-                    sums[slot] = sums[slot + 4 - advance]
-                    continue
-                k = taps[slot, x] * pixel + np.uint64(c)
-                order = orders[c, slot]
-                sums[slot] = _weighted_four(
+        for slot in range(4):
+            if slot < advance:
+                plan[slot, x] = plan[slot + 4 - advance, x - 1]
+            else:
+                columns[slot] = taps[slot, x]
+                needed[slot_variant[slot], taps[slot, x]] = 1
+                plan[slot, x] = slot_variant[slot] * row_length + taps[slot, x] * pixel
+
+
+@_inline
+def _bicubic_row_careful(
+    r0: np.ndarray, r1: np.ndarray, r2: np.ndarray, r3: np.ndarray,
+    row_weights: np.ndarray, y: int, tap_weights: np.ndarray, channels: int,
+    first: int, stop: int, lane_orders: np.ndarray, needed: np.ndarray,
+    offsets: np.ndarray, flat_sums: np.ndarray, target: np.ndarray,
+) -> None:
+    """One output row, careful, with TF's operand orders, which may depend on the slot of
+    TF's column cache a column sum was computed in (its 3-channel code).
+
+    The column sums of the whole input rows ``r0 .. r3``: in the common order (variant
+    0: ``v0*w0`` first in the first addition, the term first in the last) of the input
+    floats ``first .. stop-1``, in one vectorised pass; in the other variants ``v`` only
+    where :func:`_careful_plan` found them ``needed``, with the bits ``lane_orders[v, k]``
+    per input float (bit 0: the first addition adds ``v1*w1`` first; bit 1: the last
+    adds the running sum first; 0: the common sum). Then the x sums of the four slots
+    read at ``offsets``, the running sum first in their last addition in TF's 8-wide
+    vector loop."""
+    w0, w1 = row_weights[0, y], row_weights[1, y]
+    w2, w3 = row_weights[2, y], row_weights[3, y]
+    row_length = lane_orders.shape[1]
+    common = flat_sums[:row_length]
+    for k in range(first, stop):
+        common[k] = _weighted_four(_load(r0[k], True), _load(r1[k], True),
+                                   _load(r2[k], True), _load(r3[k], True),
+                                   w0, w1, w2, w3, True, False, False)
+    pixel = np.uint64(channels)
+    for v in range(1, needed.shape[0]):
+        orders = lane_orders[v]
+        variant_sums = flat_sums[v * row_length:(v + 1) * row_length]
+        for column in range(needed.shape[1]):
+            if needed[v, column] == 0:
+                continue
+            start = np.uint64(column) * pixel
+            for k in range(start, start + pixel):
+                order = orders[k]
+                variant_sums[k] = common[k] if order == 0 else _weighted_four(
                     _load(r0[k], True), _load(r1[k], True), _load(r2[k], True),
                     _load(r3[k], True), w0, w1, w2, w3, True, (order & 2) != 0,
                     (order & 1) != 0)
-            target[base + np.uint64(c)] = _weighted_four(
-                sums[0], sums[1], sums[2], sums[3], tap_weights[0, x], tap_weights[1, x],
-                tap_weights[2, x], tap_weights[3, x], True, c < vector_channels, False)
+    vector_channels = channels - channels % 8
+    for x in range(offsets.shape[1] - 1):
+        i0, i1 = offsets[0, x], offsets[1, x]
+        i2, i3 = offsets[2, x], offsets[3, x]
+        v0, v1 = tap_weights[0, x], tap_weights[1, x]
+        v2, v3 = tap_weights[2, x], tap_weights[3, x]
+        base = np.uint64(x) * pixel
+        for c in range(channels):
+            lane = np.uint64(c)
+            target[base + lane] = _weighted_four(
+                flat_sums[i0 + lane], flat_sums[i1 + lane], flat_sums[i2 + lane],
+                flat_sums[i3 + lane],
+                v0, v1, v2, v3, True, c < vector_channels, False)
 
 
 @_jit
@@ -391,7 +429,8 @@ def bicubic_rows(
     source: np.ndarray, out: np.ndarray, start: int, stop: int,
     rows: np.ndarray, row_weights: np.ndarray, taps: np.ndarray, tap_weights: np.ndarray,
     channels: int, column_first: int, column_stop: int, limit: np.float32,
-    orders: np.ndarray,
+    lane_orders: np.ndarray, slot_variant: np.ndarray, columns: np.ndarray,
+    plan: np.ndarray, needed: np.ndarray,
 ) -> None:
     """ResizeBicubic per output row: the 4-row weighted sums of the input floats
     ``column_first .. column_stop-1`` of a row (the columns the taps read), then per
@@ -400,15 +439,16 @@ def bicubic_rows(
     ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``; ``rows``/``row_weights`` are
     ``[4, h]``, ``taps`` (unsigned source columns) and ``tap_weights``
     ``[4, w]``. Output rows whose four input rows are tame (:func:`_is_tame` under
-    ``limit``) use plain arithmetic; the others TF's column cache, with the operand
-    orders ``orders`` of the column sums (``[channels, 4]`` uint8, per channel and
-    cache slot; see :func:`_bicubic_row_careful`).
+    ``limit``) use plain arithmetic; the others TF's operand orders
+    (:func:`_bicubic_row_careful`: ``lane_orders`` ``[V, W*C]`` uint8 per order variant
+    and input float, ``slot_variant`` ``[4]`` unsigned, the variant of each cache slot).
+    Scratch, written here (allocated by the caller: numba's allocations each cost a
+    compile): ``columns`` float32 ``[V*W*C]``, ``plan`` uint64 ``[4, w+1]`` and
+    ``needed`` uint8 ``[V, W]`` (see :func:`_careful_plan`).
     """
-    columns = np.zeros(source.shape[2], _F32)
     used = columns[column_first:column_stop]
     known = np.empty(source.shape[1], np.int8)
-    cache = np.zeros((channels, 4), _F32)
-    cache_columns = np.empty(4, np.int64)
+    planned = False
     for span in _row_spans(start, stop, out.shape[1]):
         b, y0, y1 = span[0], span[1], span[2]
         known[:] = -1
@@ -418,11 +458,15 @@ def bicubic_rows(
                 careful |= _row_careful(source, b, rows[tap, y], column_first, column_stop,
                                         known, limit)
             target = out[b, y]
-            if careful:  # whole rows: TF's cache reads the columns where it reads them
+            if careful:
+                if not planned:
+                    _careful_plan(taps, channels, slot_variant, plan, needed)
+                    planned = True
                 _bicubic_row_careful(source[b, rows[0, y]], source[b, rows[1, y]],
                                      source[b, rows[2, y]], source[b, rows[3, y]],
-                                     row_weights, y, taps, tap_weights, channels, orders,
-                                     cache, cache_columns, target)
+                                     row_weights, y, tap_weights, channels, column_first,
+                                     column_stop, lane_orders, needed, plan, columns,
+                                     target)
                 continue
             s0 = source[b, rows[0, y], column_first:column_stop]
             s1 = source[b, rows[1, y], column_first:column_stop]
