@@ -391,10 +391,13 @@ def _bicubic_row_careful(
     w2, w3 = row_weights[2, y], row_weights[3, y]
     row_length = lane_orders.shape[1]
     common = flat_sums[:row_length]
-    for k in range(first, stop):
-        common[k] = _weighted_four(_load(r0[k], True), _load(r1[k], True),
-                                   _load(r2[k], True), _load(r3[k], True),
-                                   w0, w1, w2, w3, True, False, False)
+    # Zero-based over slices, as the plain rows: this loop vectorises better so.
+    used = common[first:stop]
+    s0, s1, s2, s3 = r0[first:stop], r1[first:stop], r2[first:stop], r3[first:stop]
+    for k in range(used.shape[0]):
+        used[k] = _weighted_four(_load(s0[k], True), _load(s1[k], True),
+                                 _load(s2[k], True), _load(s3[k], True),
+                                 w0, w1, w2, w3, True, False, False)
     pixel = np.uint64(channels)
     for v in range(1, needed.shape[0]):
         orders = lane_orders[v]
