@@ -119,24 +119,11 @@ def test_fixtures_cover_the_library() -> None:
             assert modes | {"special", "dtype", "batch0"} <= tags
 
 
-def bicubic_nan_channel(case: dict[str, Any]) -> bool:
-    """ResizeBicubic's 3-channel code: channel 1's NaN payloads are not reproduced."""
-    shape = case["inputs"].get("images", {}).get("shape", [])
-    return case["block"] == "ResizeBicubic" and len(shape) == 4 and shape[3] == 3
-
-
 @pytest.mark.parametrize("case", VALUE_CASES, ids=lambda case: case["id"])
 def test_fixture_values_are_bit_exact(case: dict[str, Any]) -> None:
     expected = load(case, "expected", case["expected"])
     port = output_port(case)
     actual = run_block(case)[port]
-    if bicubic_nan_channel(case):
-        # Known gap (see blocks/kernels/resize_filters.py): where two different NaNs meet
-        # in channel 1, TF's unrolled code keeps a NaN we cannot predict. NaN-ness and
-        # every other value must still match bit for bit.
-        both_nan = np.isnan(actual[..., 1]) & np.isnan(expected[..., 1])
-        actual = actual.copy()
-        actual[..., 1][both_nan] = expected[..., 1][both_nan]
     assert_same_bits(actual, expected)
     inferred = infer_block(case)[port]
     # Inference knows every dim but the data-dependent ones (NMS's number of boxes).

@@ -915,6 +915,55 @@ def _resize_loop_cases(cases: _Cases) -> None:
                   _resize_attrs(block, False, False), tags=("special", "ac0hp0"))
 
 
+# ------------------------------------------------------------- bicubic 3-channel NaN order
+# Appended by the bicubic engineer: TF's hand-unrolled 3-channel code orders a column sum's
+# additions by channel, cache slot and dtype; distinct NaN payloads (both signs) show
+# which NaN survives where two meet, in columns computed in every slot (up, down, edges).
+
+
+def _tagged_nans_of(rng: np.random.Generator, shape: list[int], rate: float,
+                    dtype: str) -> np.ndarray:
+    """Normal values of ``dtype`` with quiet NaNs of distinct payloads (as far as the
+    dtype's payload bits reach) and both signs at ``rate``."""
+    if dtype == "float32":
+        return _tagged_nans(rng, shape, rate)
+    values = rng.standard_normal(shape) * 10
+    flat = values.reshape(-1)
+    picked = np.flatnonzero(rng.random(flat.size) < rate)
+    tags = np.arange(1, picked.size + 1, dtype=np.uint64)
+    sign = rng.integers(0, 2, picked.size).astype(np.uint64)
+    if dtype == "float64":  # payload in the bits that survive the cast to float32
+        flat[picked] = (np.uint64(0x7FF8000000000000) | (tags << np.uint64(29))
+                        | (sign << np.uint64(63))).view(np.float64)
+        return values
+    if dtype == "float16":
+        half = values.astype(np.float16)
+        half.reshape(-1)[picked] = (np.uint16(0x7E00) | (tags % 511 + 1).astype(np.uint16)
+                                    | (sign.astype(np.uint16) << np.uint16(15))).view(np.float16)
+        return half
+    from ml_dtypes import bfloat16  # TensorFlow's own dependency
+
+    brain = values.astype(np.float32).astype(bfloat16)
+    brain.reshape(-1).view(np.uint16)[picked] = (
+        np.uint16(0x7FC0) | (tags % 63 + 1).astype(np.uint16)
+        | (sign.astype(np.uint16) << np.uint16(15)))
+    return brain
+
+
+def _bicubic_three_channel_cases(cases: _Cases) -> None:
+    rng = cases.rng
+    shapes = (([2, 6, 7, 3], (11, 13), "up"), ([1, 9, 14, 3], (4, 5), "down"),
+              ([1, 5, 4, 3], (9, 3), "edges"))
+    for dtype in ("float32", "float64", "float16", "bfloat16"):
+        for index, (align, half) in enumerate(RESIZE_MODES):
+            mode = f"ac{int(align)}hp{int(half)}"
+            shape, size, tag = shapes[index]
+            cases.add("ResizeBicubic", f"bc_{mode}_nan_order_c3_{tag}_{dtype}",
+                      {"images": _tagged_nans_of(rng, shape, 0.4, dtype),
+                       "size": _i32(*size)}, _resize_attrs("ResizeBicubic", align, half),
+                      tags=("special", mode))
+
+
 def main(out_dir: Path) -> None:
     """Regenerate ``out_dir/manifest.json`` and ``out_dir/ops.npz`` with TensorFlow."""
     import tensorflow as tf
@@ -933,6 +982,7 @@ def main(out_dir: Path) -> None:
     _contrast_cases(cases)  # last, so the cases before keep their random data
     _resize_loop_cases(cases)  # appended after it (branch resize): earlier data unchanged
     _colour_edge_cases(cases)  # appended after: no random data
+    _bicubic_three_channel_cases(cases)  # appended last (branch bicubic)
     calls = _tf_calls()
     arrays: dict[str, np.ndarray] = {}
     entries: list[dict[str, Any]] = []
