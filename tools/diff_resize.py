@@ -8,8 +8,9 @@ combination TF accepts, values with NaNs (quiet and signalling, both signs, payl
 infinities, denormals, signed zeros, the largest floats and magnitudes around the
 arithmetic thresholds; integers over their full range. Each case compares our output
 with ``tf.raw_ops`` bit for bit and prints every differing case; the exit status is 1 if
-any bit differs. Known and not fixed: CropAndResize of float16 and float64 images may keep another NaN
-than TF where two NaNs meet (as the numpy kernel before the compiled loop did).
+any bit differs. Known and not fixed: CropAndResize of float16 and float64 images may
+keep another NaN than TF where two NaNs meet (as the numpy kernel before the compiled
+loop did).
 
 Not part of the test suite (it needs TensorFlow); the fixtures made by
 ``tools/golden_ops.py`` carry TF's truth into the tests.

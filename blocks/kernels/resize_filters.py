@@ -29,10 +29,13 @@ of the x sums of the channels TF's 8-wide vector loop covers (below the largest 
 of 8); area adds whole pixels after the running sum and the weighted last pixel and rows
 before it.
 
-Known gap: TF's hand-unrolled 3-channel bicubic code orders channel 1's sums differently
-from channel 0 and 2 in a way that depends on its column cache and that we could not
-pin down; where two different NaNs meet there, the surviving NaN's sign or payload may
-differ from TF's. Every other value, and whether a value is NaN, is bit-exact.
+TF's hand-unrolled 3-channel bicubic code (``num_channels == 3``, every width) keeps four
+column sums per channel in a cache that its CachedInterpolationCalculator shifts along
+the output columns; the compiled code orders a column sum's additions by dtype, channel
+and the cache slot it fills (:data:`_THREE_CHANNEL_ORDERS`, measured with tagged NaNs on
+TF 2.21), so the NaN that survives depends on the slot a column was computed in. The
+loops' careful rows walk TF's cache (:func:`blocks.kernels.resize_loops._careful_plan`)
+and compute the other orders where it does.
 """
 
 from __future__ import annotations
