@@ -167,7 +167,7 @@ def resize_bicubic(
                            taps, col_weights, channels, first, stop, limit, lane_orders,
                            slot_variant, np.zeros(lane_orders.size, _F32),
                            np.empty((4, out_w + 1), np.uint64),
-                           np.empty((lane_orders.shape[0], images.shape[2]), np.uint8))
+                           np.empty((lane_orders.shape[0], 2), np.int64))
 
     # 16 taps per output float, and the column sums over every input float a row reads
     # (measured 2.5-8 bilinear lerps per output float, growing as the image shrinks).

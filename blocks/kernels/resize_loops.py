@@ -336,23 +336,25 @@ def _bicubic_row(
 
 @_inline
 def _careful_plan(
-    taps: np.ndarray, channels: int, slot_variant: np.ndarray, plan: np.ndarray,
-    needed: np.ndarray,
+    taps: np.ndarray, channels: int, row_floats: int, slot_variant: np.ndarray,
+    plan: np.ndarray, spans: np.ndarray,
 ) -> None:
     """Where TF's column cache takes each output column's four column sums from, the
     same in every row: ``plan[slot, x]`` (``x < w``: flat in the careful rows'
-    ``[V, W*C]`` sums; column ``w`` is scratch, the slots' input columns) and
-    ``needed[v, column]`` (1 where a sum of variant ``v`` is read).
+    ``[V, row_floats]`` sums; column ``w`` is scratch, the slots' input columns) and
+    ``spans[v]``, the input floats ``[low, high)`` whose sums of variant ``v`` are read
+    (empty: ``low > high``).
 
     Along the output columns TF's CachedInterpolationCalculator counts the slots the
     previous column hands on (its columns matched in order), the slots' values move by
     ``4 - advance`` (as TF moves them, whatever was matched) and the slots
     ``advance .. 3`` are computed, in the operand order ``slot_variant[slot]``."""
     pixel = np.uint64(channels)
-    row_length = np.uint64(needed.shape[1]) * pixel
+    row_length = np.uint64(row_floats)
     columns = plan[:, taps.shape[1]]
     columns[:] = np.uint64(0xFFFFFFFFFFFFFFFF)  # TF's -1: no column yet
-    needed[:] = 0
+    spans[:, 0] = row_floats
+    spans[:, 1] = 0
     for x in range(taps.shape[1]):
         cached_hand = advance = 0
         while cached_hand < 4:
@@ -365,7 +367,10 @@ def _careful_plan(
                 plan[slot, x] = plan[slot + 4 - advance, x - 1]
             else:
                 columns[slot] = taps[slot, x]
-                needed[slot_variant[slot], taps[slot, x]] = 1
+                variant = slot_variant[slot]
+                low = np.int64(taps[slot, x] * pixel)
+                spans[variant, 0] = min(spans[variant, 0], low)
+                spans[variant, 1] = max(spans[variant, 1], low + channels)
                 plan[slot, x] = slot_variant[slot] * row_length + taps[slot, x] * pixel
 
 
@@ -373,45 +378,35 @@ def _careful_plan(
 def _bicubic_row_careful(
     r0: np.ndarray, r1: np.ndarray, r2: np.ndarray, r3: np.ndarray,
     row_weights: np.ndarray, y: int, tap_weights: np.ndarray, channels: int,
-    first: int, stop: int, lane_orders: np.ndarray, needed: np.ndarray,
+    first: int, stop: int, lane_orders: np.ndarray, spans: np.ndarray,
     offsets: np.ndarray, flat_sums: np.ndarray, target: np.ndarray,
 ) -> None:
     """One output row, careful, with TF's operand orders, which may depend on the slot of
     TF's column cache a column sum was computed in (its 3-channel code).
 
-    The column sums of the whole input rows ``r0 .. r3``: in the common order (variant
-    0: ``v0*w0`` first in the first addition, the term first in the last) of the input
-    floats ``first .. stop-1``, in one vectorised pass; in the other variants ``v`` only
-    where :func:`_careful_plan` found them ``needed``, with the bits ``lane_orders[v, k]``
-    per input float (bit 0: the first addition adds ``v1*w1`` first; bit 1: the last
-    adds the running sum first; 0: the common sum). Then the x sums of the four slots
-    read at ``offsets``, the running sum first in their last addition in TF's 8-wide
-    vector loop."""
+    The column sums of the whole input rows ``r0 .. r3``, one vectorised pass per
+    operand order variant ``v`` with the bits ``lane_orders[v, k]`` per input float
+    (bit 0: the first addition adds ``v1*w1`` first; bit 1: the last adds the running
+    sum first; variant 0 is the common order, all 0): variant 0 over the input floats
+    ``first .. stop-1``, the others over the ``spans`` :func:`_careful_plan` found them
+    read in. Then the x sums of the four slots read at ``offsets``, the running sum
+    first in their last addition in TF's 8-wide vector loop."""
     w0, w1 = row_weights[0, y], row_weights[1, y]
     w2, w3 = row_weights[2, y], row_weights[3, y]
     row_length = lane_orders.shape[1]
-    common = flat_sums[:row_length]
-    # Zero-based over slices, as the plain rows: this loop vectorises better so.
-    used = common[first:stop]
-    s0, s1, s2, s3 = r0[first:stop], r1[first:stop], r2[first:stop], r3[first:stop]
-    for k in range(used.shape[0]):
-        used[k] = _weighted_four(_load(s0[k], True), _load(s1[k], True),
-                                 _load(s2[k], True), _load(s3[k], True),
-                                 w0, w1, w2, w3, True, False, False)
+    for v in range(lane_orders.shape[0]):
+        low, high = (first, stop) if v == 0 else (int(spans[v, 0]), int(spans[v, 1]))
+        offset = v * row_length
+        used = flat_sums[offset + low:offset + high]
+        orders = lane_orders[v, low:high]
+        s0, s1, s2, s3 = r0[low:high], r1[low:high], r2[low:high], r3[low:high]
+        for k in range(used.shape[0]):
+            order = orders[k]
+            used[k] = _weighted_four(_load(s0[k], True), _load(s1[k], True),
+                                     _load(s2[k], True), _load(s3[k], True),
+                                     w0, w1, w2, w3, True, (order & 2) != 0,
+                                     (order & 1) != 0)
     pixel = np.uint64(channels)
-    for v in range(1, needed.shape[0]):
-        orders = lane_orders[v]
-        variant_sums = flat_sums[v * row_length:(v + 1) * row_length]
-        for column in range(needed.shape[1]):
-            if needed[v, column] == 0:
-                continue
-            start = np.uint64(column) * pixel
-            for k in range(start, start + pixel):
-                order = orders[k]
-                variant_sums[k] = common[k] if order == 0 else _weighted_four(
-                    _load(r0[k], True), _load(r1[k], True), _load(r2[k], True),
-                    _load(r3[k], True), w0, w1, w2, w3, True, (order & 2) != 0,
-                    (order & 1) != 0)
     # The plain rows' x sums again, reading the plan: a shared helper compiled per row
     # body made the first use 1.2 s slower (measured).
     vector_channels = channels - channels % 8
@@ -435,7 +430,7 @@ def bicubic_rows(
     rows: np.ndarray, row_weights: np.ndarray, taps: np.ndarray, tap_weights: np.ndarray,
     channels: int, column_first: int, column_stop: int, limit: np.float32,
     lane_orders: np.ndarray, slot_variant: np.ndarray, columns: np.ndarray,
-    plan: np.ndarray, needed: np.ndarray,
+    plan: np.ndarray, spans: np.ndarray,
 ) -> None:
     """ResizeBicubic per output row: the 4-row weighted sums of the input floats
     ``column_first .. column_stop-1`` of a row (the columns the taps read), then per
@@ -449,7 +444,7 @@ def bicubic_rows(
     and input float, ``slot_variant`` ``[4]`` unsigned, the variant of each cache slot).
     Scratch, written here (allocated by the caller: numba's allocations each cost a
     compile): ``columns`` float32 ``[V*W*C]``, ``plan`` uint64 ``[4, w+1]`` and
-    ``needed`` uint8 ``[V, W]`` (see :func:`_careful_plan`).
+    ``spans`` int64 ``[V, 2]`` (see :func:`_careful_plan`).
     """
     used = columns[column_first:column_stop]
     known = np.empty(source.shape[1], np.int8)
@@ -465,12 +460,13 @@ def bicubic_rows(
             target = out[b, y]
             if careful:
                 if not planned:
-                    _careful_plan(taps, channels, slot_variant, plan, needed)
+                    _careful_plan(taps, channels, source.shape[2], slot_variant, plan,
+                                  spans)
                     planned = True
                 _bicubic_row_careful(source[b, rows[0, y]], source[b, rows[1, y]],
                                      source[b, rows[2, y]], source[b, rows[3, y]],
                                      row_weights, y, tap_weights, channels, column_first,
-                                     column_stop, lane_orders, needed, plan, columns,
+                                     column_stop, lane_orders, spans, plan, columns,
                                      target)
                 continue
             s0 = source[b, rows[0, y], column_first:column_stop]
