@@ -519,22 +519,22 @@ def area_rows(
 
 @_inline
 def _crop_row(
-    top_row: np.ndarray, bottom_row: np.ndarray, in_x: np.ndarray, weight_y: np.float32,
-    channels: int, target: np.ndarray, careful: bool,
+    top_row: np.ndarray, bottom_row: np.ndarray, lefts: np.ndarray, rights: np.ndarray,
+    weights_x: np.ndarray, weight_y: np.float32, channels: int, vector_channels: int,
+    target: np.ndarray, careful: bool,
 ) -> None:
-    """One crop output row from its top and bottom input rows (flat ``[W*C]``)."""
-    vector_channels = channels - channels % 16
-    for x in range(in_x.shape[0]):
-        coordinate_x = in_x[x]
-        left = math.floor(coordinate_x)
-        right = math.ceil(coordinate_x)
-        weight_x = _F32(coordinate_x - _F32(left))
+    """One crop output row from its top and bottom input rows (flat ``[W*C]``); the
+    box's columns: the offsets of the left and right pixels in a row, and the x lerps;
+    the bottom sum adds ``low`` first from channel ``vector_channels`` on."""
+    for x in range(lefts.shape[0]):
+        left = lefts[x]
+        right = rights[x]
+        weight_x = weights_x[x]
         for c in range(channels):
-            upper = _lerp(_load(top_row[left * channels + c], careful),
-                          _load(top_row[right * channels + c], careful), weight_x, False,
-                          careful)
-            lower = _lerp(_load(bottom_row[left * channels + c], careful),
-                          _load(bottom_row[right * channels + c], careful), weight_x,
+            upper = _lerp(_load(top_row[left + c], careful), _load(top_row[right + c], careful),
+                          weight_x, False, careful)
+            lower = _lerp(_load(bottom_row[left + c], careful),
+                          _load(bottom_row[right + c], careful), weight_x,
                           c >= vector_channels, careful)
             target[x * channels + c] = _lerp(upper, lower, weight_y, False, careful)
 
@@ -542,7 +542,7 @@ def _crop_row(
 @_jit
 def crop_bilinear(
     source: np.ndarray, which: np.ndarray, in_y: np.ndarray, in_x: np.ndarray,
-    channels: int, out: np.ndarray, limit: np.float32,
+    channels: int, out: np.ndarray, limit: np.float32, vector_channels: int,
 ) -> None:
     """CropAndResize's bilinear samples: ``out[n, y]`` (``[N, h, w*C]``) from image
     ``which[n]`` of ``source`` (``[B, H, W*C]``) at the float32 source coordinates
@@ -557,8 +557,19 @@ def crop_bilinear(
     """
     width = source.shape[2]
     known = np.full((source.shape[0], source.shape[1]), -1, np.int8)
+    crop_w = in_x.shape[1]
+    lefts = np.empty(crop_w, np.uint64)
+    rights = np.empty(crop_w, np.uint64)
+    weights_x = np.empty(crop_w, _F32)
     for n in range(out.shape[0]):
         b = which[n]
+        # The box's columns, once for all its rows.
+        for x in range(crop_w):
+            coordinate_x = in_x[n, x]
+            left = math.floor(coordinate_x)
+            lefts[x] = left * channels
+            rights[x] = math.ceil(coordinate_x) * channels
+            weights_x[x] = _F32(coordinate_x - _F32(left))
         for y in range(out.shape[1]):
             coordinate_y = in_y[n, y]
             top = math.floor(coordinate_y)
@@ -567,14 +578,14 @@ def crop_bilinear(
             careful_top = _row_careful(source, b, top, 0, width, known[b], limit)
             careful_bottom = _row_careful(source, b, bottom, 0, width, known[b], limit)
             if careful_top or careful_bottom:
-                _crop_row(source[b, top], source[b, bottom], in_x[n], weight_y, channels,
-                          out[n, y], True)
+                _crop_row(source[b, top], source[b, bottom], lefts, rights, weights_x,
+                          weight_y, channels, vector_channels, out[n, y], True)
             elif channels == 3:
-                _crop_row(source[b, top], source[b, bottom], in_x[n], weight_y, 3,
-                          out[n, y], False)
+                _crop_row(source[b, top], source[b, bottom], lefts, rights, weights_x,
+                          weight_y, 3, vector_channels, out[n, y], False)
             else:
-                _crop_row(source[b, top], source[b, bottom], in_x[n], weight_y, channels,
-                          out[n, y], False)
+                _crop_row(source[b, top], source[b, bottom], lefts, rights, weights_x,
+                          weight_y, channels, vector_channels, out[n, y], False)
 
 
 # ----------------------------------------------------------------------------- tables
