@@ -26,6 +26,12 @@ KERNELS: dict[str, Kernel] = {
     "bilinear": lambda images, cancel: resize_bilinear(
         images, (23, 31), cancel, half_pixel_centers=True),
     "bilinear-down": lambda images, cancel: resize_bilinear(images, (7, 8), cancel),
+    # Whole-pixel samples (every lerp 0: the point rows), every second pixel, and every
+    # second row of every pixel.
+    "bilinear-point": lambda images, cancel: resize_bilinear(
+        images, (8, 9), cancel, align_corners=True),
+    "bilinear-point-rows": lambda images, cancel: resize_bilinear(
+        images, (8, 17), cancel, align_corners=True),
     "bicubic": lambda images, cancel: resize_bicubic(
         images, (23, 31), cancel, align_corners=True),
     "bicubic-down": lambda images, cancel: resize_bicubic(

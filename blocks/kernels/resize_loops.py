@@ -223,6 +223,42 @@ def _vertical(
         result[k] = _lerp(top[k], bottom[k], weight, low_first[k], careful)
 
 
+@_inline
+def _point_gather(row: np.ndarray, left: np.ndarray, channels: int, result: np.ndarray) -> None:
+    """Per output column, the pixel ``left[x]`` of ``row`` plus +0.0 (as float32, not
+    flushed): a tame value's two lerps with itself (see :func:`_point_row`)."""
+    pixel = np.uint64(channels)
+    for x in range(left.shape[0]):
+        low = left[x] * pixel
+        base = np.uint64(x) * pixel
+        for c in range(channels):
+            k = np.uint64(c)
+            result[base + k] = _F32(_load(row[low + k], False) + _ZERO)
+
+
+@_jit
+def _point_row(
+    row: np.ndarray, left: np.ndarray, channels: int, result: np.ndarray,
+    limit: np.float32,
+) -> bool:
+    """One output row that samples one input row at whole pixels: every x lerp is 0 (so
+    ``right`` is ``left``) and the y lerp is of the row with itself. Returns whether the
+    pixels it samples are tame (:func:`_is_tame` under ``limit``; infinite: known tame),
+    and then ``result`` holds TF's bits; else the caller redoes the row carefully.
+
+    TF computes ``u = v + (v - v)*0`` and ``u + (u - u)*y_lerp``. For a tame ``v`` (finite)
+    ``v - v`` is +0, so is its product with a weight (finite, not negative), and both
+    lerps are ``v + 0.0`` (``v`` itself but for -0, which becomes +0): one addition while
+    the pixels are gathered, then the judging of the gathered values (``v + 0`` is tame
+    exactly when ``v`` is) from the cache, over a contiguous row, where it vectorises.
+    """
+    if channels == 3:
+        _point_gather(row, left, 3, result)
+    else:
+        _point_gather(row, left, channels, result)
+    return limit == np.inf or _is_tame(result, limit)
+
+
 @_jit
 def bilinear_rows(
     source: np.ndarray, out: np.ndarray, start: int, stop: int,
@@ -247,6 +283,10 @@ def bilinear_rows(
     top = np.empty(count, _F32)
     bottom = np.empty(count, _F32)
     known = np.empty(source.shape[1], np.int8)
+    # Every x lerp 0 (right is left): a row on one input row is sampled in one pass.
+    point = True
+    for x in range(weight.shape[0]):
+        point &= weight[x] == _ZERO
     for span in _row_spans(start, stop, out.shape[1]):
         b, y0, y1 = span[0], span[1], span[2]
         known[:] = -1
@@ -255,6 +295,15 @@ def bilinear_rows(
         for y in range(y0, y1):
             upper = y_low[y]
             lower = y_high[y]
+            if (point and upper == lower and upper != top_index and upper != bottom_index
+                    and known[upper] != 1):
+                # A point resize reads only the pixels ``left``: judging them judges
+                # every use of the row.
+                tame = _point_row(source[b, upper], left, channels, out[b, y],
+                                  _F32(np.inf) if known[upper] == 0 else limit)
+                known[upper] = 0 if tame else 1
+                if tame:
+                    continue
             if upper != top_index:
                 if upper == bottom_index:
                     top, bottom = bottom, top
