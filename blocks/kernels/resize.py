@@ -278,12 +278,19 @@ def resize_bilinear(
     return out
 
 
+_loops: ModuleType | None = None
+
+
 def resize_loops() -> ModuleType:
     """The compiled loops, imported on first use: importing numba costs about 0.15 s, which
-    ``import blocks`` (the editor's start, ``tensorblocks check``) should not pay."""
-    from blocks.kernels import resize_loops as loops
+    ``import blocks`` (the editor's start, ``tensorblocks check``) should not pay. Kept
+    once imported (an import statement per call cost about 10 us)."""
+    global _loops
+    if _loops is None:
+        from blocks.kernels import resize_loops as loops
 
-    return loops
+        _loops = loops
+    return _loops
 
 
 def flat_rows(images: np.ndarray) -> np.ndarray:
