@@ -38,6 +38,7 @@ differ from TF's. Every other value, and whether a value is NaN, is bit-exact.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import cache
 from typing import Any, Unpack
 
@@ -173,14 +174,23 @@ def resize_area(
     limit = tame_limit(float(in_h) * float(in_w) * 4.0, images.dtype)
     cells = loops.even_cells(first, count, in_w, images.shape[3])
 
-    def work(first_row: int, stop_row: int) -> None:
-        loops.area_rows(source, flat_rows(out), first_row, stop_row, start, row_count,
-                        row_weights, columns, count, first_weight,
-                        last_weight, images.shape[3], scale, limit, cells)
+    # Output rows whose input rows are not all tame, left by the plain pass to the careful
+    # one (compiled on first need: most images never need it).
+    redo = np.zeros(shape[0] * out_h, np.bool_)
+
+    def work(rows: Callable[..., None]) -> Callable[[int, int], None]:
+        def rows_of_piece(first_row: int, stop_row: int) -> None:
+            rows(source, flat_rows(out), first_row, stop_row, start, row_count, row_weights,
+                 columns, count, first_weight, last_weight, images.shape[3], scale, limit,
+                 cells, redo)
+
+        return rows_of_piece
 
     # Area sums every input float once (measured about 2.5 bilinear lerps each, 0.75 in
     # even cells: ar-1's 0.43 ms on one thread is below the threads' threshold).
     per_float = 0.75 if cells else 2.5
-    in_row_pieces(shape, work, cancel,
-                  cost=per_float * max(1.0, (in_h * in_w) / (out_h * out_w)))
+    cost = per_float * max(1.0, (in_h * in_w) / (out_h * out_w))
+    in_row_pieces(shape, work(loops.area_rows_plain), cancel, cost=cost)
+    if redo.any():
+        in_row_pieces(shape, work(loops.area_rows), cancel, cost=cost)
     return out

@@ -169,19 +169,25 @@ def _row_spans(start: int, stop: int, out_h: int) -> np.ndarray:
     return spans
 
 
-def _specialised(body: Callable[..., None]) -> Callable[..., None]:
+def _specialised(
+    body: Callable[..., None], careful_case: bool = True
+) -> Callable[..., None]:
     """A compiled call of an inlined one-row ``body(row, t0, t1, t2, t3, channels, result,
     careful)`` that passes its case as constants: the careful arithmetic, or the plain one
     with 3, 1 or any number of channels. LLVM inlines ``body`` at each call site, so it
     compiles every case alone (the common channel counts unrolled, no checks in the plain
-    arithmetic)."""
+    arithmetic). Without ``careful_case`` the call has only the plain cases (numba prunes
+    the branch on the constant and never compiles the careful body): its callers must
+    not ask for the careful arithmetic (see :func:`_area_rows_kind`)."""
 
     @_jit
     def call(row: np.ndarray, t0: np.ndarray, t1: np.ndarray, t2: np.ndarray,
              t3: np.ndarray, channels: int, result: np.ndarray, careful: bool) -> None:
-        if careful:
-            body(row, t0, t1, t2, t3, channels, result, True)
-        elif channels == 3:
+        if careful_case:
+            if careful:
+                body(row, t0, t1, t2, t3, channels, result, True)
+                return
+        if channels == 3:
             body(row, t0, t1, t2, t3, 3, result, False)
         elif channels == 1:
             body(row, t0, t1, t2, t3, 1, result, False)
@@ -479,6 +485,7 @@ def _area_row_sums(
 
 
 _area_sums_of_row = _specialised(_area_row_sums)
+_area_plain_sums = _specialised(_area_row_sums, careful_case=False)
 
 
 @_inline
@@ -536,17 +543,14 @@ def _scaled(target: np.ndarray, scale: np.float32, careful: bool) -> None:
         target[k] = _mul(target[k], scale, careful)
 
 
-@_jit
-def area_rows(
-    source: np.ndarray, out: np.ndarray, start: int, stop: int,
-    row_start: np.ndarray, row_count: np.ndarray, row_weights: np.ndarray,
-    first: np.ndarray, count: np.ndarray, first_weight: np.ndarray,
-    last_weight: np.ndarray, channels: int, scale: np.float32, limit: np.float32,
-    cells: int,
-) -> None:
-    """ResizeArea per output row: per input row it covers, ``sum_y`` per output float
-    (:func:`_area_row_sums`), then ``sum = sum_y*weight + sum`` over the rows (from +0.0)
-    and ``sum*scale``.
+def _area_rows_kind(plain: bool) -> Callable[..., None]:
+    """ResizeArea's loop over output rows: the plain pass (``plain``: compiled without the
+    careful arithmetic, so a first use waits only for it) or the careful one.
+
+    ``rows(source, out, start, stop, row_start, row_count, row_weights, first, count,
+    first_weight, last_weight, channels, scale, limit, cells, redo)``: per output row,
+    per input row it covers, ``sum_y`` per output float (:func:`_area_row_sums`), then
+    ``sum = sum_y*weight + sum`` over the rows (from +0.0) and ``sum*scale``.
 
     ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``. Rows ``row_start[y] ..
     row_start[y] + row_count[y] - 1`` (clamped to the image) weigh ``row_weights[y, step]``.
@@ -556,53 +560,88 @@ def area_rows(
     the covered fractions of its first and last pixel. An input row's sums are kept for
     the next output row, which usually starts on it. Input rows judged tame
     (:func:`_is_tame` under ``limit``, judged after their first, plain pass: see
-    :func:`_judged_after`) are summed with plain arithmetic, output rows whose input rows
-    all are accumulated so; their sums by :func:`_area_even_sums` where ``cells`` (from
-    :func:`even_cells`) is not 0.
+    :func:`_judged_after`) are summed with plain arithmetic, by :func:`_area_even_sums`
+    where ``cells`` (from :func:`even_cells`) is not 0.
+
+    The plain pass writes the output rows whose input rows are all tame and marks the
+    others in ``redo`` (per output row over the batch, ``b*h + y``); the careful pass
+    writes only the marked ones: those of their input rows that are tame summed plainly,
+    the others carefully, the sum accumulated carefully.
     """
-    in_h = source.shape[1]
-    row_sum = np.empty(out.shape[2], _F32)
-    known = np.empty(in_h, np.int8)
-    for span in _row_spans(start, stop, out.shape[1]):
-        b, y0, y1 = span[0], span[1], span[2]
-        known[:] = -1
-        summed_row = -1
-        for y in range(y0, y1):
-            target = out[b, y]
-            # Accumulated plainly while every input row so far is tame; the first one
-            # found not to be starts the output row again, accumulated carefully.
-            careful = False
-            for _attempt in range(2):
-                target[:] = _ZERO
-                for step in range(row_count[y]):
-                    index = min(row_start[y] + step, in_h - 1)
-                    if index != summed_row:
-                        row = source[b, index]
-                        if cells == 4 and known[index] != 1:
-                            _area_even_sums(row, first_weight, last_weight, 4, 3, row_sum)
-                        elif cells == 2 and known[index] != 1:
-                            _area_even_sums(row, first_weight, last_weight, 2, 3, row_sum)
+    sums = _area_plain_sums if plain else _area_sums_of_row
+
+    @_jit
+    def rows(
+        source: np.ndarray, out: np.ndarray, start: int, stop: int,
+        row_start: np.ndarray, row_count: np.ndarray, row_weights: np.ndarray,
+        first: np.ndarray, count: np.ndarray, first_weight: np.ndarray,
+        last_weight: np.ndarray, channels: int, scale: np.float32, limit: np.float32,
+        cells: int, redo: np.ndarray,
+    ) -> None:
+        in_h = source.shape[1]
+        out_h = out.shape[1]
+        row_sum = np.empty(out.shape[2], _F32)
+        known = np.empty(in_h, np.int8)
+        for span in _row_spans(start, stop, out_h):
+            b, y0, y1 = span[0], span[1], span[2]
+            known[:] = -1
+            summed_row = -1
+            for y in range(y0, y1):
+                if not plain and not redo[b * out_h + y]:
+                    continue
+                target = out[b, y]
+                # Accumulated plainly while every input row so far is tame; the first one
+                # found not to be starts the output row again, accumulated carefully (the
+                # plain pass leaves it to the careful one).
+                careful = False
+                for _attempt in range(2):
+                    target[:] = _ZERO
+                    for step in range(row_count[y]):
+                        index = min(row_start[y] + step, in_h - 1)
+                        if index != summed_row:
+                            row = source[b, index]
+                            if cells == 4 and known[index] != 1:
+                                _area_even_sums(row, first_weight, last_weight, 4, 3,
+                                                row_sum)
+                            elif cells == 2 and known[index] != 1:
+                                _area_even_sums(row, first_weight, last_weight, 2, 3,
+                                                row_sum)
+                            else:
+                                sums(row, first, count, first_weight, last_weight,
+                                     channels, row_sum, known[index] == 1)
+                            if known[index] < 0 and _judged_after(source, b, index, known,
+                                                                  limit):
+                                if not plain:  # numba prunes it from the plain pass
+                                    sums(row, first, count, first_weight, last_weight,
+                                         channels, row_sum, True)
+                            summed_row = index
+                        if known[index] == 1 and not careful:
+                            careful = True
+                            break
+                        if plain:
+                            _area_accumulate(row_sum, row_weights[y, step], target, False)
+                        elif careful:
+                            _area_accumulate(row_sum, row_weights[y, step], target, True)
                         else:
-                            _area_sums_of_row(row, first, count, first_weight, last_weight,
-                                              channels, row_sum, known[index] == 1)
-                        if known[index] < 0 and _judged_after(source, b, index, known,
-                                                              limit):
-                            _area_sums_of_row(row, first, count, first_weight,
-                                              last_weight, channels, row_sum, True)
-                        summed_row = index
-                    if known[index] == 1 and not careful:
-                        careful = True
-                        break
-                    if careful:
-                        _area_accumulate(row_sum, row_weights[y, step], target, True)
+                            _area_accumulate(row_sum, row_weights[y, step], target, False)
                     else:
-                        _area_accumulate(row_sum, row_weights[y, step], target, False)
+                        break  # every input row accumulated
+                    if plain:
+                        redo[b * out_h + y] = True
+                        summed_row = -1  # its sums may be the plain ones of a careful row
+                        break
+                if plain:
+                    _scaled(target, scale, False)
+                elif careful:
+                    _scaled(target, scale, True)
                 else:
-                    break  # every input row accumulated
-            if careful:
-                _scaled(target, scale, True)
-            else:
-                _scaled(target, scale, False)
+                    _scaled(target, scale, False)
+
+    return rows
+
+
+area_rows_plain = _area_rows_kind(True)
+area_rows = _area_rows_kind(False)
 
 
 @_inline
