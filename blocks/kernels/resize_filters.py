@@ -182,7 +182,7 @@ def resize_area(
         def rows_of_piece(first_row: int, stop_row: int) -> None:
             rows(source, flat_rows(out), first_row, stop_row, start, row_count, row_weights,
                  columns, count, first_weight, last_weight, images.shape[3], scale, limit,
-                 cells, redo)
+                 redo)
 
         return rows_of_piece
 
@@ -190,7 +190,8 @@ def resize_area(
     # even cells: ar-1's 0.43 ms on one thread is below the threads' threshold).
     per_float = 0.75 if cells else 2.5
     cost = per_float * max(1.0, (in_h * in_w) / (out_h * out_w))
-    in_row_pieces(shape, work(loops.area_rows_plain), cancel, cost=cost)
+    in_row_pieces(shape, work(loops.area_plain_rows(cells, images.shape[3])), cancel,
+                  cost=cost)
     if redo.any():
         in_row_pieces(shape, work(loops.area_rows), cancel, cost=cost)
     return out

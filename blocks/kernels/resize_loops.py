@@ -169,25 +169,19 @@ def _row_spans(start: int, stop: int, out_h: int) -> np.ndarray:
     return spans
 
 
-def _specialised(
-    body: Callable[..., None], careful_case: bool = True
-) -> Callable[..., None]:
+def _specialised(body: Callable[..., None]) -> Callable[..., None]:
     """A compiled call of an inlined one-row ``body(row, t0, t1, t2, t3, channels, result,
     careful)`` that passes its case as constants: the careful arithmetic, or the plain one
     with 3, 1 or any number of channels. LLVM inlines ``body`` at each call site, so it
     compiles every case alone (the common channel counts unrolled, no checks in the plain
-    arithmetic). Without ``careful_case`` the call has only the plain cases (numba prunes
-    the branch on the constant and never compiles the careful body): its callers must
-    not ask for the careful arithmetic (see :func:`_area_rows_kind`)."""
+    arithmetic)."""
 
     @_jit
     def call(row: np.ndarray, t0: np.ndarray, t1: np.ndarray, t2: np.ndarray,
              t3: np.ndarray, channels: int, result: np.ndarray, careful: bool) -> None:
-        if careful_case:
-            if careful:
-                body(row, t0, t1, t2, t3, channels, result, True)
-                return
-        if channels == 3:
+        if careful:
+            body(row, t0, t1, t2, t3, channels, result, True)
+        elif channels == 3:
             body(row, t0, t1, t2, t3, 3, result, False)
         elif channels == 1:
             body(row, t0, t1, t2, t3, 1, result, False)
@@ -485,7 +479,6 @@ def _area_row_sums(
 
 
 _area_sums_of_row = _specialised(_area_row_sums)
-_area_plain_sums = _specialised(_area_row_sums, careful_case=False)
 
 
 @_inline
@@ -543,7 +536,7 @@ def _scaled(target: np.ndarray, scale: np.float32, careful: bool) -> None:
         target[k] = _mul(target[k], scale, careful)
 
 
-def _area_rows_kind(plain: bool) -> Callable[..., None]:
+def _area_rows_kind(plain: bool, cells: int = 0, channels_case: int = 0) -> Callable[..., None]:
     """ResizeArea's loop over output rows: the plain pass (``plain``: compiled without the
     careful arithmetic, so a first use waits only for it) or the careful one.
 
@@ -560,15 +553,19 @@ def _area_rows_kind(plain: bool) -> Callable[..., None]:
     the covered fractions of its first and last pixel. An input row's sums are kept for
     the next output row, which usually starts on it. Input rows judged tame
     (:func:`_is_tame` under ``limit``, judged after their first, plain pass: see
-    :func:`_judged_after`) are summed with plain arithmetic, by :func:`_area_even_sums`
-    where ``cells`` (from :func:`even_cells`) is not 0.
+    :func:`_judged_after`) are summed with plain arithmetic: in the plain pass by its one
+    case, frozen as constants (even cells of ``cells`` pixels by :func:`_area_even_sums`,
+    else :func:`_area_row_sums` with ``channels_case`` channels, 0: any number), so that
+    numba compiles only that body (its branches on constants are pruned) and LLVM inlines
+    it (called through a compiled dispatcher, the even sums ran 1.5x slower).
 
     The plain pass writes the output rows whose input rows are all tame and marks the
     others in ``redo`` (per output row over the batch, ``b*h + y``); the careful pass
     writes only the marked ones: those of their input rows that are tame summed plainly,
     the others carefully, the sum accumulated carefully.
     """
-    sums = _area_plain_sums if plain else _area_sums_of_row
+    even = cells != 0
+    fixed = channels_case != 0
 
     @_jit
     def rows(
@@ -576,7 +573,7 @@ def _area_rows_kind(plain: bool) -> Callable[..., None]:
         row_start: np.ndarray, row_count: np.ndarray, row_weights: np.ndarray,
         first: np.ndarray, count: np.ndarray, first_weight: np.ndarray,
         last_weight: np.ndarray, channels: int, scale: np.float32, limit: np.float32,
-        cells: int, redo: np.ndarray,
+        redo: np.ndarray,
     ) -> None:
         in_h = source.shape[1]
         out_h = out.shape[1]
@@ -600,20 +597,27 @@ def _area_rows_kind(plain: bool) -> Callable[..., None]:
                         index = min(row_start[y] + step, in_h - 1)
                         if index != summed_row:
                             row = source[b, index]
-                            if cells == 4 and known[index] != 1:
-                                _area_even_sums(row, first_weight, last_weight, 4, 3,
-                                                row_sum)
-                            elif cells == 2 and known[index] != 1:
-                                _area_even_sums(row, first_weight, last_weight, 2, 3,
-                                                row_sum)
+                            # Branches on constants: numba keeps one of them.
+                            if plain:
+                                if even:
+                                    _area_even_sums(row, first_weight, last_weight, cells,
+                                                    3, row_sum)
+                                elif fixed:
+                                    _area_row_sums(row, first, count, first_weight,
+                                                   last_weight, channels_case, row_sum,
+                                                   False)
+                                else:
+                                    _area_row_sums(row, first, count, first_weight,
+                                                   last_weight, channels, row_sum, False)
                             else:
-                                sums(row, first, count, first_weight, last_weight,
-                                     channels, row_sum, known[index] == 1)
+                                _area_sums_of_row(row, first, count, first_weight,
+                                                  last_weight, channels, row_sum,
+                                                  known[index] == 1)
                             if known[index] < 0 and _judged_after(source, b, index, known,
                                                                   limit):
-                                if not plain:  # numba prunes it from the plain pass
-                                    sums(row, first, count, first_weight, last_weight,
-                                         channels, row_sum, True)
+                                if not plain:
+                                    _area_sums_of_row(row, first, count, first_weight,
+                                                      last_weight, channels, row_sum, True)
                             summed_row = index
                         if known[index] == 1 and not careful:
                             careful = True
@@ -640,8 +644,22 @@ def _area_rows_kind(plain: bool) -> Callable[..., None]:
     return rows
 
 
-area_rows_plain = _area_rows_kind(True)
+#: The plain pass per case (:func:`area_plain_rows`), compiled on its first use.
+_AREA_PLAIN_ROWS = {
+    (cells, channels): _area_rows_kind(True, cells, channels)
+    for cells, channels in ((4, 3), (2, 3), (0, 3), (0, 1), (0, 0))
+}
+#: The careful pass: every case.
 area_rows = _area_rows_kind(False)
+
+
+def area_plain_rows(cells: int, channels: int) -> Callable[..., None]:
+    """The plain pass of :func:`_area_rows_kind` for even cells of ``cells`` pixels (from
+    :func:`even_cells`; 0: not even) and ``channels`` channels: each case compiled alone,
+    on its first use, so that a first resize waits for its own case only."""
+    if cells != 0:
+        return _AREA_PLAIN_ROWS[(cells, 3)]
+    return _AREA_PLAIN_ROWS[(0, channels if channels in (1, 3) else 0)]
 
 
 @_inline
