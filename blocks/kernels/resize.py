@@ -267,14 +267,21 @@ def resize_bilinear(
     source = flat_rows(loop_source(images))
     out = np.empty(call.shape, _F32)
 
-    def work(start: int, stop: int) -> None:
-        loops.bilinear_rows(
-            source, flat_rows(out), start, stop, y_lo, y_hi, y_lerp, left, right, x_lerp,
-            low_first, channels,
-            tame_limit(4.0, images.dtype),  # a difference is at most twice the larger value
-        )
+    limit = tame_limit(4.0, images.dtype)  # a difference is at most twice the larger value
+    # Output rows with an input row that is not tame, left by the plain pass to the careful
+    # one (compiled on first need: most images never need it).
+    redo = np.zeros(call.shape[0] * out_h, np.bool_)
 
-    in_row_pieces(call.shape, work, cancel)
+    def work(rows: Callable[..., None]) -> Callable[[int, int], None]:
+        def rows_of_piece(start: int, stop: int) -> None:
+            rows(source, flat_rows(out), start, stop, y_lo, y_hi, y_lerp, left, right,
+                 x_lerp, low_first, channels, limit, redo)
+
+        return rows_of_piece
+
+    in_row_pieces(call.shape, work(loops.bilinear_plain_rows(channels)), cancel)
+    if redo.any():
+        in_row_pieces(call.shape, work(loops.bilinear_rows), cancel)
     return out
 
 

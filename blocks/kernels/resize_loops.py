@@ -244,82 +244,136 @@ def _point_gather(row: np.ndarray, left: np.ndarray, channels: int, result: np.n
             result[base + k] = _F32(_load(row[low + k], False) + _ZERO)
 
 
-@_jit
-def bilinear_rows(
-    source: np.ndarray, out: np.ndarray, start: int, stop: int,
-    y_low: np.ndarray, y_high: np.ndarray, y_lerp: np.ndarray,
-    left: np.ndarray, right: np.ndarray, weight: np.ndarray, low_first: np.ndarray,
-    channels: int, limit: np.float32,
-) -> None:
-    """ResizeBilinear: per output row, the x lerps of its top and bottom input rows
-    (``top`` and ``bottom`` of TF's per-pixel code, kept while the next row reads the same
-    input row), then the y lerp.
+def _bilinear_rows_kind(plain: bool, channels_case: int = 0) -> Callable[..., None]:
+    """ResizeBilinear's loop over output rows: the plain pass (``plain``: compiled without
+    the careful arithmetic and for one case, ``channels_case`` channels, 0: any number,
+    frozen as constants that numba prunes the other branches by) or the careful one.
 
-    ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``; per output column ``left``
-    and ``right`` (unsigned) are its source pixels, ``weight`` its x lerp and
-    ``low_first`` whether its lerps add ``low`` first. Rows judged by :func:`_is_tame`
-    under ``limit`` (after their first, plain x lerps: see :func:`_judged_after`) use
-    plain arithmetic.
+    ``rows(source, out, start, stop, y_low, y_high, y_lerp, left, right, weight,
+    low_first, channels, limit, redo)``: per output row, the x lerps of its top and bottom
+    input rows (``top`` and ``bottom`` of TF's per-pixel code, kept while the next row
+    reads the same input row), then the y lerp. ``source`` is ``[B, H, W*C]``, ``out``
+    ``[B, h, w*C]``; per output column ``left`` and ``right`` (unsigned) are its source
+    pixels, ``weight`` its x lerp and ``low_first`` whether its lerps add ``low`` first.
+    In a point resize (every x lerp 0) an output row on one input row is sampled in one
+    pass (:func:`_point_gather`).
+
+    Input rows are judged by :func:`_is_tame` under ``limit`` (after their first, plain x
+    lerps: see :func:`_judged_after`). The plain pass writes the output rows whose input
+    rows are both tame and marks the others in ``redo`` (per output row over the batch,
+    ``b*h + y``); the careful pass writes only the marked ones, carefully where an input
+    row is not tame.
     """
-    count = out.shape[2]
-    order = np.empty(count, np.bool_)  # per output float, for the y lerps
-    for k in range(count):
-        order[k] = low_first[k // channels]
-    top = np.empty(count, _F32)
-    bottom = np.empty(count, _F32)
-    known = np.empty(source.shape[1], np.int8)
-    # Every x lerp 0 (right is left): a row on one input row is sampled in one pass.
-    point = True
-    for x in range(weight.shape[0]):
-        point &= weight[x] == _ZERO
-    for span in _row_spans(start, stop, out.shape[1]):
-        b, y0, y1 = span[0], span[1], span[2]
-        known[:] = -1
-        top_index = -1
-        bottom_index = -1
-        for y in range(y0, y1):
-            upper = y_low[y]
-            lower = y_high[y]
-            if (point and upper == lower and upper != top_index and upper != bottom_index
-                    and known[upper] != 1):
-                # Called here with constants, not through a compiled dispatcher: LLVM
-                # inlines it then (measured 1.3x faster in ResizeArea's like case). A
-                # point resize reads only the pixels ``left``: judging them judges every
-                # use of the row.
-                target = out[b, y]
-                if channels == 3:
-                    _point_gather(source[b, upper], left, 3, target)
-                else:
-                    _point_gather(source[b, upper], left, channels, target)
-                tame = known[upper] == 0 or limit == np.inf or _is_tame(target, limit)
-                known[upper] = 0 if tame else 1
-                if tame:
+    fixed = channels_case != 0
+
+    @_jit
+    def rows(
+        source: np.ndarray, out: np.ndarray, start: int, stop: int,
+        y_low: np.ndarray, y_high: np.ndarray, y_lerp: np.ndarray,
+        left: np.ndarray, right: np.ndarray, weight: np.ndarray, low_first: np.ndarray,
+        channels: int, limit: np.float32, redo: np.ndarray,
+    ) -> None:
+        count = out.shape[2]
+        out_h = out.shape[1]
+        order = np.empty(count, np.bool_)  # per output float, for the y lerps
+        for k in range(count):
+            order[k] = low_first[k // channels]
+        top = np.empty(count, _F32)
+        bottom = np.empty(count, _F32)
+        known = np.empty(source.shape[1], np.int8)
+        # Every x lerp 0 (right is left): a row on one input row is sampled in one pass.
+        point = True
+        for x in range(weight.shape[0]):
+            point &= weight[x] == _ZERO
+        for span in _row_spans(start, stop, out_h):
+            b, y0, y1 = span[0], span[1], span[2]
+            known[:] = -1
+            top_index = -1
+            bottom_index = -1
+            for y in range(y0, y1):
+                if not plain and not redo[b * out_h + y]:
                     continue
-            if upper != top_index:
-                if upper == bottom_index:
-                    top, bottom = bottom, top
-                    top_index, bottom_index = bottom_index, top_index
+                upper = y_low[y]
+                lower = y_high[y]
+                if (plain and point and upper == lower and upper != top_index
+                        and upper != bottom_index and known[upper] != 1):
+                    # Branches on constants: numba keeps one of them, LLVM inlines it. A
+                    # point resize reads only the pixels ``left``: judging them judges
+                    # every use of the row.
+                    target = out[b, y]
+                    if fixed:
+                        _point_gather(source[b, upper], left, channels_case, target)
+                    else:
+                        _point_gather(source[b, upper], left, channels, target)
+                    tame = known[upper] == 0 or limit == np.inf or _is_tame(target, limit)
+                    known[upper] = 0 if tame else 1
+                    if not tame:
+                        redo[b * out_h + y] = True
+                    continue
+                if upper != top_index:
+                    if upper == bottom_index:
+                        top, bottom = bottom, top
+                        top_index, bottom_index = bottom_index, top_index
+                    else:
+                        _lerped_row(source, b, upper, left, right, weight, low_first,
+                                    channels, top, known, limit)
+                        top_index = upper
+                if lower != bottom_index and lower != upper:
+                    _lerped_row(source, b, lower, left, right, weight, low_first,
+                                channels, bottom, known, limit)
+                    bottom_index = lower
+                careful = known[upper] == 1 or known[lower] == 1
+                below = top if lower == upper else bottom
+                target = out[b, y]
+                if plain:
+                    if careful:
+                        redo[b * out_h + y] = True
+                    else:
+                        _vertical(top, below, y_lerp[y], order, target, False)
+                elif careful:
+                    _vertical(top, below, y_lerp[y], order, target, True)
                 else:
-                    _horizontal_row(source[b, upper], left, right, weight, low_first,
-                                    channels, top, known[upper] == 1)
-                    if known[upper] < 0 and _judged_after(source, b, upper, known, limit):
-                        _horizontal_row(source[b, upper], left, right, weight, low_first,
-                                        channels, top, True)
-                    top_index = upper
-            if lower != bottom_index and lower != upper:
-                _horizontal_row(source[b, lower], left, right, weight, low_first,
-                                channels, bottom, known[lower] == 1)
-                if known[lower] < 0 and _judged_after(source, b, lower, known, limit):
-                    _horizontal_row(source[b, lower], left, right, weight, low_first,
-                                    channels, bottom, True)
-                bottom_index = lower
-            careful = known[upper] == 1 or known[lower] == 1
-            below = top if lower == upper else bottom
-            target = out[b, y]
-            if careful:
-                _vertical(top, below, y_lerp[y], order, target, True)
+                    _vertical(top, below, y_lerp[y], order, target, False)
+
+    @_inline
+    def _lerped_row(
+        source: np.ndarray, b: int, index: int, left: np.ndarray, right: np.ndarray,
+        weight: np.ndarray, low_first: np.ndarray, channels: int, result: np.ndarray,
+        known: np.ndarray, limit: np.float32,
+    ) -> None:
+        """Input row ``index`` x-lerped into ``result``: plainly first, then judged;
+        carefully (in the careful pass) where it is not tame."""
+        row = source[b, index]
+        if plain:
+            if fixed:
+                _horizontal(row, left, right, weight, low_first, channels_case, result,
+                            False)
             else:
-                _vertical(top, below, y_lerp[y], order, target, False)
+                _horizontal(row, left, right, weight, low_first, channels, result, False)
+            if known[index] < 0:
+                _judged_after(source, b, index, known, limit)
+        else:
+            _horizontal_row(row, left, right, weight, low_first, channels, result,
+                            known[index] == 1)
+            if known[index] < 0 and _judged_after(source, b, index, known, limit):
+                _horizontal_row(row, left, right, weight, low_first, channels, result,
+                                known[index] == 1)
+
+    return rows
+
+
+#: The plain pass per number of channels (:func:`bilinear_plain_rows`), compiled on first use.
+_BILINEAR_PLAIN_ROWS = {
+    channels: _bilinear_rows_kind(True, channels) for channels in (3, 1, 0)
+}
+#: The careful pass: every case.
+bilinear_rows = _bilinear_rows_kind(False)
+
+
+def bilinear_plain_rows(channels: int) -> Callable[..., None]:
+    """The plain pass of :func:`_bilinear_rows_kind` for ``channels`` channels: each case
+    compiled alone, on its first use, so that a first resize waits for its own case only."""
+    return _BILINEAR_PLAIN_ROWS[channels if channels in (3, 1) else 0]
 
 
 @_inline
@@ -615,7 +669,8 @@ def _area_rows_kind(plain: bool, cells: int = 0, channels_case: int = 0) -> Call
                                                   known[index] == 1)
                             if known[index] < 0 and _judged_after(source, b, index, known,
                                                                   limit):
-                                if not plain:
+                                # Apart: numba prunes a branch on a lone constant only.
+                                if not plain:  # noqa: SIM102
                                     _area_sums_of_row(row, first, count, first_weight,
                                                       last_weight, channels, row_sum, True)
                             summed_row = index
