@@ -667,10 +667,10 @@ def _area_rows_kind(plain: bool, cells: int = 0, channels_case: int = 0) -> Call
                                 _area_sums_of_row(row, first, count, first_weight,
                                                   last_weight, channels, row_sum,
                                                   known[index] == 1)
-                            if known[index] < 0 and _judged_after(source, b, index, known,
-                                                                  limit):
-                                # Apart: numba prunes a branch on a lone constant only.
-                                if not plain:  # noqa: SIM102
+                            # Nested: numba prunes a branch on a lone constant only.
+                            if known[index] < 0 and _judged_after(  # noqa: SIM102
+                                    source, b, index, known, limit):
+                                if not plain:
                                     _area_sums_of_row(row, first, count, first_weight,
                                                       last_weight, channels, row_sum, True)
                             summed_row = index
