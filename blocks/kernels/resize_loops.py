@@ -9,7 +9,12 @@ nothing else calls them): each ``*_rows(source, out, start, stop, ...)`` writes 
 output rows ``start .. stop-1`` (counted over the whole batch: row ``y`` of image ``b`` is
 ``b*h + y``) into ``out`` (``[B, h, w*C]`` float32). ``source`` (``[B, H, W*C]``) is the
 images as given when numba reads the dtype (integers, float32, float64), else already
-converted to float32 by :func:`blocks.kernels.float32_math.to_float32`.
+converted to float32 by :func:`blocks.kernels.float32_math.to_float32`. ResizeBilinear
+and ResizeArea run in two passes (:func:`blocks.kernels.resize.plain_then_careful`): a
+plain pass compiled per case (:func:`bilinear_plain_rows`, :func:`area_plain_rows`) writes
+the rows whose input rows are tame and marks the others in a ``redo`` array, the careful
+pass (``bilinear_rows``, ``area_rows``) writes the marked ones; each pass is compiled on
+its first use (a first resize of tame images waits 2-2.5 s, not 3.5-5).
 
 TensorFlow's float32 arithmetic, spelled out per operation (see
 :mod:`blocks.kernels.float32_math` for why):
