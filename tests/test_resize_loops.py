@@ -26,11 +26,20 @@ KERNELS: dict[str, Kernel] = {
     "bilinear": lambda images, cancel: resize_bilinear(
         images, (23, 31), cancel, half_pixel_centers=True),
     "bilinear-down": lambda images, cancel: resize_bilinear(images, (7, 8), cancel),
+    # Whole-pixel samples (every lerp 0: the point rows), every second pixel, and every
+    # second row of every pixel.
+    "bilinear-point": lambda images, cancel: resize_bilinear(
+        images, (8, 9), cancel, align_corners=True),
+    "bilinear-point-rows": lambda images, cancel: resize_bilinear(
+        images, (8, 17), cancel, align_corners=True),
     "bicubic": lambda images, cancel: resize_bicubic(
         images, (23, 31), cancel, align_corners=True),
     "bicubic-down": lambda images, cancel: resize_bicubic(
         images, (6, 9), cancel, half_pixel_centers=True),
     "area": lambda images, cancel: resize_area(images, (5, 7), cancel=cancel),
+    # Even cells of 4 and of 2 pixels (16 columns; 3 channels take the even sums).
+    "area-even-4": lambda images, cancel: resize_area(images[:, :, :16], (7, 4), cancel=cancel),
+    "area-even-2": lambda images, cancel: resize_area(images[:, :, :16], (5, 8), cancel=cancel),
     "area-up": lambda images, cancel: resize_area(
         images, (29, 33), align_corners=True, cancel=cancel),
 }
@@ -113,6 +122,19 @@ def test_resize_stops_between_pieces(name: str) -> None:
     cancel.set()
     with pytest.raises(CancelledError):
         KERNELS[name](mixed_images(), cancel)
+
+
+def test_even_cells_are_found_only_where_they_hold() -> None:
+    def cells(in_w: int, out_w: int, channels: int = 3, align: bool = False) -> int:
+        scale = resize.resize_scale(in_w, out_w, align)
+        first, count, _, _ = resize_loops.area_axis(in_w, out_w, scale)
+        return int(resize_loops.even_cells(first, count, in_w, channels))
+
+    assert cells(224, 56) == 4 and cells(16, 8) == 2 and cells(224, 112) == 2
+    assert cells(224, 56, channels=1) == 0  # 3 channels only
+    assert cells(225, 56) == 0 and cells(24, 8) == 0  # uneven cells, cells of 3
+    assert cells(13, 4, align=True) == 0  # cells of 4 from 4x, the last past the image
+    assert cells(4, 1, align=True) == 4
 
 
 def test_signalling_nans_come_out_quiet() -> None:
