@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from blocks.errors import CancelledError
+from blocks.errors import CancelledError, InvalidArgumentError
 from blocks.kernels import array_loops, array_ops, nms, nms_loops
 from blocks.kernels import cast as cast_module
 from blocks.kernels.op_checks import BFLOAT16
@@ -73,6 +73,25 @@ def test_bfloat16_from_other_sources_keeps_the_nan_sign() -> None:
     values[1] = -abs(values[1])
     out: Any = cast_module.cast(values, BFLOAT16).view(np.uint16)
     assert out.tolist() == [0x7FC0, 0xFFC0, 0x3F80, 0xFF62, 0x40E0]
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_float32_to_int32_in_one_pass_truncates_and_refuses_what_is_out_of_range(
+    threads: int,
+) -> None:
+    values = every_kind_of_float(1 << 19)
+    in_range = values[(values >= -(2.0**31)) & (values < 2.0**31)]  # NaNs dropped
+    edges = np.array([-(2.0**31), 2.0**31 - 128, -1.5, -0.5, -0.0, 0.5, 1.5], np.float32)
+    plain = np.concatenate([in_range, edges])
+    with thread_limit(threads):
+        out = cast_module.cast(plain, np.int32)
+    expected = np.trunc(plain.astype(np.float64)).astype(np.int64)
+    assert out.dtype == np.int32 and np.array_equal(out.astype(np.int64), expected)
+    for bad in (np.nan, np.inf, -np.inf, 2.0**31, -(2.0**31) - 256):
+        spoilt = plain.copy()
+        spoilt[len(spoilt) // 2] = bad
+        with thread_limit(threads), pytest.raises(InvalidArgumentError, match="outside its range"):
+            cast_module.cast(spoilt, np.int32)
 
 
 def numpy_nms(boxes: np.ndarray, scores: np.ndarray, limit: int, iou: float,

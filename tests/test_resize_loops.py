@@ -17,6 +17,7 @@ from test_patches import assert_same_bits
 
 from blocks.errors import CancelledError
 from blocks.kernels import crop_and_resize, resize, resize_filters, resize_loops
+from blocks.kernels.float32_math import to_float32
 from blocks.kernels.resize import resize_bilinear
 from blocks.kernels.resize_filters import resize_area, resize_bicubic
 
@@ -26,11 +27,20 @@ KERNELS: dict[str, Kernel] = {
     "bilinear": lambda images, cancel: resize_bilinear(
         images, (23, 31), cancel, half_pixel_centers=True),
     "bilinear-down": lambda images, cancel: resize_bilinear(images, (7, 8), cancel),
+    # Whole-pixel samples (every lerp 0: the point rows), every second pixel, and every
+    # second row of every pixel.
+    "bilinear-point": lambda images, cancel: resize_bilinear(
+        images, (8, 9), cancel, align_corners=True),
+    "bilinear-point-rows": lambda images, cancel: resize_bilinear(
+        images, (8, 17), cancel, align_corners=True),
     "bicubic": lambda images, cancel: resize_bicubic(
         images, (23, 31), cancel, align_corners=True),
     "bicubic-down": lambda images, cancel: resize_bicubic(
         images, (6, 9), cancel, half_pixel_centers=True),
     "area": lambda images, cancel: resize_area(images, (5, 7), cancel=cancel),
+    # Even cells of 4 and of 2 pixels (16 columns; 3 channels take the even sums).
+    "area-even-4": lambda images, cancel: resize_area(images[:, :, :16], (7, 4), cancel=cancel),
+    "area-even-2": lambda images, cancel: resize_area(images[:, :, :16], (5, 8), cancel=cancel),
     "area-up": lambda images, cancel: resize_area(
         images, (29, 33), align_corners=True, cancel=cancel),
 }
@@ -115,6 +125,19 @@ def test_resize_stops_between_pieces(name: str) -> None:
         KERNELS[name](mixed_images(), cancel)
 
 
+def test_even_cells_are_found_only_where_they_hold() -> None:
+    def cells(in_w: int, out_w: int, channels: int = 3, align: bool = False) -> int:
+        scale = resize.resize_scale(in_w, out_w, align)
+        first, count, _, _ = resize_loops.area_axis(in_w, out_w, scale)
+        return int(resize_loops.even_cells(first, count, in_w, channels))
+
+    assert cells(224, 56) == 4 and cells(16, 8) == 2 and cells(224, 112) == 2
+    assert cells(224, 56, channels=1) == 0  # 3 channels only
+    assert cells(225, 56) == 0 and cells(24, 8) == 0  # uneven cells, cells of 3
+    assert cells(13, 4, align=True) == 0  # cells of 4 from 4x, the last past the image
+    assert cells(4, 1, align=True) == 4
+
+
 def test_signalling_nans_come_out_quiet() -> None:
     # x86 quiets a signalling NaN in any arithmetic; LLVM folds `nan + 0` to the operand,
     # so the loops must not rely on it.
@@ -167,3 +190,35 @@ def test_compiled_tables_match_numpys(in_size: int) -> None:
             assert weights.tobytes() == expected.tobytes()
             assert last.tobytes() == numpy_area_weight(start + count - 1, low, high,
                                                        scale).tobytes()
+
+
+# Doubles and exact products around the smallest normal float, as x86's flush-to-zero
+# (on in TF's threads) judges them: after rounding to 24 bits with an unbounded exponent.
+SMALLEST = 2.0**-126
+NEAR_SMALLEST = np.array([SMALLEST, SMALLEST - 2.0**-151, SMALLEST - 1.5 * 2.0**-151,
+                          SMALLEST - 2.0**-150, -(SMALLEST - 2.0**-152), 2.0**-140])
+#: tf.raw_ops.Cast / ResizeArea / ResizeBilinear / CropAndResize of NEAR_SMALLEST (TF 2.21):
+#: the third rounds (IEEE) to the smallest normal float, but x86 flushes it.
+TF_NEAR_SMALLEST = [0x00800000, 0x00800000, 0, 0, 0x80800000, 0]
+
+
+def test_doubles_just_below_the_smallest_float_convert_as_tensorflow() -> None:
+    image = NEAR_SMALLEST.reshape(1, 1, 6, 1)
+    boxes = np.array([[0, 0, 1, 1]], np.float32)
+    for out in (
+        to_float32(NEAR_SMALLEST),
+        resize_area(image, [1, 6]),
+        resize_bilinear(image, [1, 6]),
+        crop_and_resize.crop_and_resize(image, boxes, np.array([0]), [1, 6]),
+    ):
+        assert np.asarray(out, np.float32).view(np.uint32).ravel().tolist() == TF_NEAR_SMALLEST
+
+
+def test_a_product_just_below_the_smallest_float_is_flushed_carefully() -> None:
+    # 2^-125 * (0.5 - 2^-25) is exactly 2^-126 - 2^-150: IEEE rounds it up to 2^-126 (a tie
+    # to even), but with 24 bits and no exponent limit it is itself, below 2^-126: tiny.
+    value, weight = np.float32(2.0**-125), np.float32(0.5 - 2.0**-25)
+    assert np.float32(value * weight) == np.float32(SMALLEST)
+    assert resize_loops._mul(value, weight, True) == 0
+    assert resize_loops._mul(value, weight, False) == np.float32(SMALLEST)
+    assert resize_loops._mul(-value, np.float32(0.5), True) == -np.float32(2.0**-126)

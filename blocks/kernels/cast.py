@@ -34,6 +34,7 @@ inventing a number.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -159,13 +160,24 @@ def _float_bits_to_bfloat16(values: np.ndarray, signless_nan: bool, truncate: bo
     bits = np.ascontiguousarray(values).reshape(-1).view(np.uint32)
     out = np.empty(bits.shape, np.uint16)
     loop = _loops().float_to_bfloat16
-    count = bits.size
+    _in_pieces(bits.size, lambda start, stop: loop(bits, out, start, stop, signless_nan,
+                                                   truncate))
+    return out.reshape(values.shape).view(BFLOAT16)
+
+
+def _in_pieces(count: int, work: Callable[[int, int], Any]) -> list[Any]:
+    """``work(start, stop)`` over ``0 .. count-1`` in pieces, shared by the kernel threads
+    when there are many elements; what each piece returned, in order."""
     threads = thread_count() if count >= _SHARED_MIN else 1
     pieces = max(1, min(-(-count // _PIECE), 4 * threads)) if threads > 1 else 1
     bounds = [count * index // pieces for index in range(pieces + 1)]
-    run_pieces(pieces, lambda index: loop(bits, out, bounds[index], bounds[index + 1],
-                                          signless_nan, truncate), None, threads)
-    return out.reshape(values.shape).view(BFLOAT16)
+    results: list[Any] = [None] * pieces
+
+    def piece(index: int) -> None:
+        results[index] = work(bounds[index], bounds[index + 1])
+
+    run_pieces(pieces, piece, None, threads)
+    return results
 
 
 def _loops() -> ModuleType:
@@ -214,7 +226,14 @@ def _float_to_int(values: np.ndarray, dst: np.dtype[Any]) -> np.ndarray:
     if values.itemsize == 2:
         values = values.astype(_F32)  # float16 and bfloat16 convert through float
     info = np.iinfo(dst)
-    if values.size and dst == np.int32 and _INDEFINITE_INT32:
+    if values.size and dst == np.int32 and values.dtype == _F32:
+        # One compiled pass converts and counts the values out of range.
+        flat = np.ascontiguousarray(values).reshape(-1)
+        out = np.empty(flat.shape, np.int32)
+        loop = _loops().float_to_int32
+        if not sum(_in_pieces(flat.size, lambda start, stop: loop(flat, out, start, stop))):
+            return out.reshape(values.shape)
+    elif values.size and dst == np.int32 and _INDEFINITE_INT32:
         # x86 turns NaN, inf and out-of-range floats into INT32_MIN: two passes (convert,
         # then the minimum) instead of three, unless INT32_MIN shows up.
         converted = values.astype(np.int32)

@@ -1,4 +1,5 @@
-"""Cast's compiled loop: float32 -> bfloat16 on the float bits, in one pass.
+"""Cast's compiled loops: float32 -> bfloat16 on the float bits, and float32 -> int32, in
+one pass each.
 
 Contract: ``float_to_bfloat16(bits, out, start, stop, signless_nan, truncate)`` writes
 ``out[k]`` (uint16, the bfloat16 bits) from ``bits[k]`` (uint32, the float32 bits) for
@@ -17,8 +18,14 @@ Integer arithmetic only, so x86's denormal modes play no part, and a denormal fl
 keeps its bits as ml_dtypes' (and TF's) conversion keeps them. The loop holds no Python
 objects and releases the GIL, so ranges of it run on the kernel threads.
 
+``float_to_int32(values, out, start, stop)`` writes ``out[k] = int32(values[k])``
+(truncation toward zero, as C's and TF's cast) for float32 ``values[k]`` in
+``[-2^31, 2^31)`` and returns how many values were not (NaN, infinities, out of range:
+their ``out`` is 0, and the caller refuses them as Cast does).
+
 Why compiled: ml_dtypes' cast plus the NaN fix-up took three passes and ran 1.7 times
-slower than TF's cast; this is one pass the compiler vectorises.
+slower than TF's cast; numpy's float -> int32 conversion and the range check after it
+took two passes and ran 1.1 times slower; each is one pass the compiler vectorises.
 """
 
 from __future__ import annotations
@@ -65,3 +72,23 @@ def _bfloat16_bits(value: np.uint32, sign_mask: np.uint32, truncate: bool) -> np
     else:
         rounded = _U32(_U32(value + _ROUND + _U32(_U32(value >> _SHIFT) & _ONE)) >> _SHIFT)
     return np.uint16(nan if _U32(value & _ABS) > _INF else rounded)
+
+
+_LOW = np.float32(-2147483648.0)  # -2^31 and 2^31: exact in float32
+_HIGH = np.float32(2147483648.0)
+_ZERO = np.float32(0.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def float_to_int32(values: np.ndarray, out: np.ndarray, start: int, stop: int) -> int:
+    """int32 of float32 ``start .. stop-1``; the count of values outside int32's range."""
+    source = values[start:stop]
+    target = out[start:stop]
+    outside = 0
+    for k in range(source.shape[0]):
+        value = source[k]
+        inside = value >= _LOW and value < _HIGH  # False for NaN
+        # Only values in range reach the conversion (LLVM's is undefined outside it).
+        target[k] = np.int32(value if inside else _ZERO)
+        outside += 0 if inside else 1
+    return outside

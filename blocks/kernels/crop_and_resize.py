@@ -209,14 +209,24 @@ def crop_and_resize(
         out = to_float32(_pixels(image, b, rows[:, :, None], cols[:, None, :]))
     else:
         out = np.empty(shape, _F32)
+        channels = image.shape[3]
         resize_loops().crop_bilinear(
-            flat_rows(loop_source(image)), which, safe_y, safe_x, image.shape[3],
+            flat_rows(loop_source(image)), which, safe_y, safe_x, channels,
             flat_rows(out), tame_limit(4.0, image.dtype),  # a lerp's difference: 2x
+            _vector_channels(image.dtype, channels),
         )
     outside = ~(inside_y[:, :, None] & inside_x[:, None, :])
     if outside.any():
         out[outside] = plan.extrapolation_value
     return out
+
+
+def _vector_channels(dtype: np.dtype[Any], channels: int) -> int:
+    """The first channel whose bottom-row sum TF adds ``low`` first (its vector loop's
+    scalar tail, after the last whole block of 16 float32 channels); inputs of other float
+    types are converted element by element and add the product first in every channel
+    (measured with tagged NaNs, tools/diff_resize.py)."""
+    return channels - channels % 16 if dtype == np.float32 else channels
 
 
 def _pixels(image: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

@@ -73,6 +73,9 @@ def arithmetic_mode(*arrays: np.ndarray, growth: float = 1.0) -> ArithmeticMode:
     return ArithmeticMode(flush, tame)
 
 
+_CONVERTED_TINY = np.float64(2.0**-126 - 2.0**-151)
+
+
 def to_float32(values: np.ndarray) -> np.ndarray:
     """``values`` as float32, converted as TF's CPU converts them."""
     if values.dtype == _F32:
@@ -80,7 +83,12 @@ def to_float32(values: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore", under="ignore"):
         converted = values.astype(_F32)
     if values.dtype == np.float64:
-        converted = flush_denormals(converted)
+        # x86's flush-to-zero judges the conversion after rounding to 24 bits with an
+        # unbounded exponent: doubles below 2^-126 - 2^-151 give zero, even those that
+        # round (as denormals) up to the smallest normal float.
+        tiny = np.abs(values) < _CONVERTED_TINY
+        if tiny.any():
+            converted = np.where(tiny, np.copysign(_F32(0), converted), converted)
     elif values.dtype == np.float16:
         converted = quiet_nans(converted)
     return converted

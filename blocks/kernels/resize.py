@@ -35,6 +35,8 @@ Speed: the arithmetic runs in compiled per-pixel loops
 denormal flushing and NaN operand order; the per-row and per-column tables (indices,
 lerps) are made once per call, by a compiled function too. Bands of output rows are shared by the
 kernel threads (:func:`in_row_pieces`); each output value is computed alike in any band.
+Bilinear and area run a plain pass, then a careful one over the rows it left
+(:func:`plain_then_careful`).
 """
 
 from __future__ import annotations
@@ -267,23 +269,30 @@ def resize_bilinear(
     source = flat_rows(loop_source(images))
     out = np.empty(call.shape, _F32)
 
-    def work(start: int, stop: int) -> None:
-        loops.bilinear_rows(
-            source, flat_rows(out), start, stop, y_lo, y_hi, y_lerp, left, right, x_lerp,
-            low_first, channels,
-            tame_limit(4.0, images.dtype),  # a difference is at most twice the larger value
-        )
+    limit = tame_limit(4.0, images.dtype)  # a difference is at most twice the larger value
 
-    in_row_pieces(call.shape, work, cancel)
+    def work(rows: Callable[..., None], redo: np.ndarray, start: int, stop: int) -> None:
+        rows(source, flat_rows(out), start, stop, y_lo, y_hi, y_lerp, left, right, x_lerp,
+             low_first, channels, limit, redo)
+
+    plain_then_careful(call.shape, loops.bilinear_plain_rows(channels), loops.bilinear_rows,
+                       work, cancel)
     return out
+
+
+_loops: ModuleType | None = None
 
 
 def resize_loops() -> ModuleType:
     """The compiled loops, imported on first use: importing numba costs about 0.15 s, which
-    ``import blocks`` (the editor's start, ``tensorblocks check``) should not pay."""
-    from blocks.kernels import resize_loops as loops
+    ``import blocks`` (the editor's start, ``tensorblocks check``) should not pay. Kept
+    once imported (an import statement per call cost about 10 us)."""
+    global _loops
+    if _loops is None:
+        from blocks.kernels import resize_loops as loops
 
-    return loops
+        _loops = loops
+    return _loops
 
 
 def flat_rows(images: np.ndarray) -> np.ndarray:
@@ -333,6 +342,25 @@ def in_row_pieces(
     count = min(rows, max(-(-floats // piece), 2 * threads if threads > 1 else 1))
     bounds = [rows * index // count for index in range(count + 1)]
     run_pieces(count, lambda index: work(bounds[index], bounds[index + 1]), cancel, threads)
+
+
+def plain_then_careful(
+    shape: tuple[int, int, int, int], plain: Callable[..., None],
+    careful: Callable[..., None],
+    work: Callable[[Callable[..., None], np.ndarray, int, int], None],
+    cancel: threading.Event | None, cost: float = 1.0,
+) -> None:
+    """A resize's two compiled passes over the output rows of ``[B, h, w, C]``, in pieces
+    (:func:`in_row_pieces`): ``plain`` (compiled without the careful arithmetic) on every
+    row, marking in ``redo`` (per output row over the batch) the rows with an input row
+    that is not tame; then ``careful`` on the marked rows only, if any (compiled on first
+    need: most images never need it, and a first resize waits for the plain pass's
+    compiling alone). ``work(rows, redo, start, stop)`` calls a pass on a piece."""
+    redo = np.zeros(shape[0] * shape[1], np.bool_)
+    in_row_pieces(shape, lambda start, stop: work(plain, redo, start, stop), cancel, cost)
+    if redo.any():
+        in_row_pieces(shape, lambda start, stop: work(careful, redo, start, stop), cancel,
+                      cost)
 
 
 def resize_nearest_neighbor(

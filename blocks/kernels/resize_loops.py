@@ -9,7 +9,12 @@ nothing else calls them): each ``*_rows(source, out, start, stop, ...)`` writes 
 output rows ``start .. stop-1`` (counted over the whole batch: row ``y`` of image ``b`` is
 ``b*h + y``) into ``out`` (``[B, h, w*C]`` float32). ``source`` (``[B, H, W*C]``) is the
 images as given when numba reads the dtype (integers, float32, float64), else already
-converted to float32 by :func:`blocks.kernels.float32_math.to_float32`.
+converted to float32 by :func:`blocks.kernels.float32_math.to_float32`. ResizeBilinear
+and ResizeArea run in two passes (:func:`blocks.kernels.resize.plain_then_careful`): a
+plain pass compiled per case (:func:`bilinear_plain_rows`, :func:`area_plain_rows`) writes
+the rows whose input rows are tame and marks the others in a ``redo`` array, the careful
+pass (``bilinear_rows``, ``area_rows``) writes the marked ones; each pass is compiled on
+its first use (a first resize of tame images waits 2-2.5 s, not 3.5-5).
 
 TensorFlow's float32 arithmetic, spelled out per operation (see
 :mod:`blocks.kernels.float32_math` for why):
@@ -43,6 +48,9 @@ _F32 = np.float32
 _ZERO = np.float32(0)
 #: The smallest normal float32: anything smaller in magnitude is denormal (or zero).
 _TINY = np.float32(np.finfo(np.float32).tiny)
+#: 2^-126 - 2^-151: the doubles that round to 24 bits (unbounded exponent) below 2^-126:
+#: converted or a product, x86's flush-to-zero makes them zero.
+_CONVERTED_TINY = np.float64(2.0**-126 - 2.0**-151)
 
 #: Below this magnitude a non-zero input sends its row to the careful arithmetic.
 _SMALL = np.float32(2.0**-30)
@@ -71,7 +79,13 @@ def _flush(value: np.float32, careful: bool) -> np.float32:
 
 @_inline
 def _load(value: np.generic, careful: bool) -> np.float32:
-    """A source value as TF's arithmetic reads it: float32, a denormal as zero."""
+    """A source value as TF's arithmetic reads it: float32, a denormal as zero. x86's
+    flush-to-zero judges a conversion after rounding to 24 bits with an unbounded
+    exponent: a double below ``_CONVERTED_TINY`` (just under the smallest normal float)
+    becomes zero even where IEEE rounding gives the smallest normal (exact in double, and
+    harmless for narrower sources: their values below it are denormals or zero)."""
+    if careful and abs(np.float64(value)) < _CONVERTED_TINY:
+        return _F32(_F32(value) * _ZERO)
     return _flush(_F32(value), careful)
 
 
@@ -88,8 +102,18 @@ def _add(first: np.float32, second: np.float32, careful: bool) -> np.float32:
 
 @_inline
 def _mul(value: np.float32, weight: np.float32, careful: bool) -> np.float32:
-    """``value * weight``, flushed (weights are never NaN: the operand order cannot show)."""
-    return _flush(_F32(value * weight), careful)
+    """``value * weight``, flushed (weights are never NaN: the operand order cannot show).
+
+    Carefully, the product is judged as x86's flush-to-zero judges it: tininess after
+    rounding to 24 bits with an unbounded exponent, so an exact product just below 2^-126
+    is zero even where IEEE rounding gives 2^-126 (the float64 product of two floats is
+    exact; its rounding to float32 is float32's own product)."""
+    if not careful:
+        return _F32(value * weight)
+    exact = np.float64(value) * np.float64(weight)
+    if abs(exact) < _CONVERTED_TINY:
+        return _F32(_F32(exact) * _ZERO)
+    return _F32(exact)
 
 
 @_inline
@@ -223,63 +247,157 @@ def _vertical(
         result[k] = _lerp(top[k], bottom[k], weight, low_first[k], careful)
 
 
-@_jit
-def bilinear_rows(
-    source: np.ndarray, out: np.ndarray, start: int, stop: int,
-    y_low: np.ndarray, y_high: np.ndarray, y_lerp: np.ndarray,
-    left: np.ndarray, right: np.ndarray, weight: np.ndarray, low_first: np.ndarray,
-    channels: int, limit: np.float32,
-) -> None:
-    """ResizeBilinear: per output row, the x lerps of its top and bottom input rows
-    (``top`` and ``bottom`` of TF's per-pixel code, kept while the next row reads the same
-    input row), then the y lerp.
+@_inline
+def _point_gather(row: np.ndarray, left: np.ndarray, channels: int, result: np.ndarray) -> None:
+    """One output row that samples one input row at whole pixels (every x lerp 0, so
+    ``right`` is ``left``, and the y lerp of the row with itself), for tame pixels: per
+    output column the pixel ``left[x]`` plus +0.0 (as float32, not flushed).
 
-    ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``; per output column ``left``
-    and ``right`` (unsigned) are its source pixels, ``weight`` its x lerp and
-    ``low_first`` whether its lerps add ``low`` first. Rows judged by :func:`_is_tame`
-    under ``limit`` (after their first, plain x lerps: see :func:`_judged_after`) use
-    plain arithmetic.
+    TF computes ``u = v + (v - v)*0`` and ``u + (u - u)*y_lerp``. For a tame ``v`` (finite)
+    ``v - v`` is +0, so is its product with a weight (finite, not negative), and both
+    lerps are ``v + 0.0`` (``v`` itself but for -0, which becomes +0). ``v + 0`` is tame
+    exactly when ``v`` is, so the caller judges the gathered row (contiguous, from the
+    cache, where the judging vectorises) and redoes it carefully if it is not.
     """
-    count = out.shape[2]
-    order = np.empty(count, np.bool_)  # per output float, for the y lerps
-    for k in range(count):
-        order[k] = low_first[k // channels]
-    top = np.empty(count, _F32)
-    bottom = np.empty(count, _F32)
-    known = np.empty(source.shape[1], np.int8)
-    for span in _row_spans(start, stop, out.shape[1]):
-        b, y0, y1 = span[0], span[1], span[2]
-        known[:] = -1
-        top_index = -1
-        bottom_index = -1
-        for y in range(y0, y1):
-            upper = y_low[y]
-            lower = y_high[y]
-            if upper != top_index:
-                if upper == bottom_index:
-                    top, bottom = bottom, top
-                    top_index, bottom_index = bottom_index, top_index
+    pixel = np.uint64(channels)
+    for x in range(left.shape[0]):
+        low = left[x] * pixel
+        base = np.uint64(x) * pixel
+        for c in range(channels):
+            k = np.uint64(c)
+            result[base + k] = _F32(_load(row[low + k], False) + _ZERO)
+
+
+def _bilinear_rows_kind(plain: bool, channels_case: int = 0) -> Callable[..., None]:
+    """ResizeBilinear's loop over output rows: the plain pass (``plain``: compiled without
+    the careful arithmetic and for one case, ``channels_case`` channels, 0: any number,
+    frozen as constants that numba prunes the other branches by) or the careful one.
+
+    ``rows(source, out, start, stop, y_low, y_high, y_lerp, left, right, weight,
+    low_first, channels, limit, redo)``: per output row, the x lerps of its top and bottom
+    input rows (``top`` and ``bottom`` of TF's per-pixel code, kept while the next row
+    reads the same input row), then the y lerp. ``source`` is ``[B, H, W*C]``, ``out``
+    ``[B, h, w*C]``; per output column ``left`` and ``right`` (unsigned) are its source
+    pixels, ``weight`` its x lerp and ``low_first`` whether its lerps add ``low`` first.
+    In a point resize (every x lerp 0) an output row on one input row is sampled in one
+    pass (:func:`_point_gather`).
+
+    Input rows are judged by :func:`_is_tame` under ``limit`` (after their first, plain x
+    lerps: see :func:`_judged_after`). The plain pass writes the output rows whose input
+    rows are both tame and marks the others in ``redo`` (per output row over the batch,
+    ``b*h + y``); the careful pass writes only the marked ones, carefully where an input
+    row is not tame.
+    """
+    fixed = channels_case != 0
+
+    @_jit
+    def rows(
+        source: np.ndarray, out: np.ndarray, start: int, stop: int,
+        y_low: np.ndarray, y_high: np.ndarray, y_lerp: np.ndarray,
+        left: np.ndarray, right: np.ndarray, weight: np.ndarray, low_first: np.ndarray,
+        channels: int, limit: np.float32, redo: np.ndarray,
+    ) -> None:
+        count = out.shape[2]
+        out_h = out.shape[1]
+        order = np.empty(count, np.bool_)  # per output float, for the y lerps
+        for k in range(count):
+            order[k] = low_first[k // channels]
+        top = np.empty(count, _F32)
+        bottom = np.empty(count, _F32)
+        known = np.empty(source.shape[1], np.int8)
+        # Every x lerp 0 (right is left): a row on one input row is sampled in one pass.
+        point = True
+        for x in range(weight.shape[0]):
+            point &= weight[x] == _ZERO
+        for span in _row_spans(start, stop, out_h):
+            b, y0, y1 = span[0], span[1], span[2]
+            known[:] = -1
+            top_index = -1
+            bottom_index = -1
+            for y in range(y0, y1):
+                if not plain and not redo[b * out_h + y]:
+                    continue
+                upper = y_low[y]
+                lower = y_high[y]
+                if (plain and point and upper == lower and upper != top_index
+                        and upper != bottom_index and known[upper] != 1):
+                    # Branches on constants: numba keeps one of them, LLVM inlines it. A
+                    # point resize reads only the pixels ``left``: judging them judges
+                    # every use of the row.
+                    target = out[b, y]
+                    if fixed:
+                        _point_gather(source[b, upper], left, channels_case, target)
+                    else:
+                        _point_gather(source[b, upper], left, channels, target)
+                    tame = known[upper] == 0 or limit == np.inf or _is_tame(target, limit)
+                    known[upper] = 0 if tame else 1
+                    if not tame:
+                        redo[b * out_h + y] = True
+                    continue
+                if upper != top_index:
+                    if upper == bottom_index:
+                        top, bottom = bottom, top
+                        top_index, bottom_index = bottom_index, top_index
+                    else:
+                        _lerped_row(source, b, upper, left, right, weight, low_first,
+                                    channels, top, known, limit)
+                        top_index = upper
+                if lower != bottom_index and lower != upper:
+                    _lerped_row(source, b, lower, left, right, weight, low_first,
+                                channels, bottom, known, limit)
+                    bottom_index = lower
+                careful = known[upper] == 1 or known[lower] == 1
+                below = top if lower == upper else bottom
+                target = out[b, y]
+                if plain:
+                    if careful:
+                        redo[b * out_h + y] = True
+                    else:
+                        _vertical(top, below, y_lerp[y], order, target, False)
+                elif careful:
+                    _vertical(top, below, y_lerp[y], order, target, True)
                 else:
-                    _horizontal_row(source[b, upper], left, right, weight, low_first,
-                                    channels, top, known[upper] == 1)
-                    if known[upper] < 0 and _judged_after(source, b, upper, known, limit):
-                        _horizontal_row(source[b, upper], left, right, weight, low_first,
-                                        channels, top, True)
-                    top_index = upper
-            if lower != bottom_index and lower != upper:
-                _horizontal_row(source[b, lower], left, right, weight, low_first,
-                                channels, bottom, known[lower] == 1)
-                if known[lower] < 0 and _judged_after(source, b, lower, known, limit):
-                    _horizontal_row(source[b, lower], left, right, weight, low_first,
-                                    channels, bottom, True)
-                bottom_index = lower
-            careful = known[upper] == 1 or known[lower] == 1
-            below = top if lower == upper else bottom
-            target = out[b, y]
-            if careful:
-                _vertical(top, below, y_lerp[y], order, target, True)
+                    _vertical(top, below, y_lerp[y], order, target, False)
+
+    @_inline
+    def _lerped_row(
+        source: np.ndarray, b: int, index: int, left: np.ndarray, right: np.ndarray,
+        weight: np.ndarray, low_first: np.ndarray, channels: int, result: np.ndarray,
+        known: np.ndarray, limit: np.float32,
+    ) -> None:
+        """Input row ``index`` x-lerped into ``result``: plainly first, then judged;
+        carefully (in the careful pass) where it is not tame."""
+        row = source[b, index]
+        if plain:
+            if fixed:
+                _horizontal(row, left, right, weight, low_first, channels_case, result,
+                            False)
             else:
-                _vertical(top, below, y_lerp[y], order, target, False)
+                _horizontal(row, left, right, weight, low_first, channels, result, False)
+            if known[index] < 0:
+                _judged_after(source, b, index, known, limit)
+        else:
+            _horizontal_row(row, left, right, weight, low_first, channels, result,
+                            known[index] == 1)
+            if known[index] < 0 and _judged_after(source, b, index, known, limit):
+                _horizontal_row(row, left, right, weight, low_first, channels, result,
+                                known[index] == 1)
+
+    return rows
+
+
+#: The plain pass per number of channels (:func:`bilinear_plain_rows`), compiled on first use.
+_BILINEAR_PLAIN_ROWS = {
+    channels: _bilinear_rows_kind(True, channels) for channels in (3, 1, 0)
+}
+#: The careful pass: every case.
+bilinear_rows = _bilinear_rows_kind(False)
+
+
+def bilinear_plain_rows(channels: int) -> Callable[..., None]:
+    """The plain pass of :func:`_bilinear_rows_kind` for ``channels`` channels: each case
+    compiled alone, on its first use, so that a first resize waits for its own case only."""
+    return _BILINEAR_PLAIN_ROWS[channels if channels in (3, 1) else 0]
 
 
 @_inline
@@ -548,6 +666,47 @@ _area_sums_of_row = _specialised(_area_row_sums)
 
 
 @_inline
+def _area_even_sums(
+    row: np.ndarray, first_weight: np.ndarray, last_weight: np.ndarray, cells: int,
+    channels: int, row_sum: np.ndarray,
+) -> None:
+    """:func:`_area_row_sums`, plain, where cell ``x`` is the ``cells`` whole pixels from
+    ``x*cells`` (none clamped): the same operations, indexed so that with ``cells`` and
+    ``channels`` constant LLVM loads the cells' pixels as vectors (measured 2.5x faster
+    than channel blocks of 4 for 3 channels by 4 pixels; judging the values in the same
+    loop undid it: 3.5x slower)."""
+    pixel = np.uint64(channels)
+    cell = np.uint64(cells) * pixel
+    for x in range(first_weight.shape[0]):
+        weight = first_weight[x]
+        weight_last = last_weight[x]
+        for c in range(channels):
+            at = np.uint64(x) * cell + np.uint64(c)
+            total = _mul(_load(row[at], False), weight, False)
+            for step in range(1, cells - 1):
+                total = _add(total, _load(row[at + np.uint64(step) * pixel], False), False)
+            tail = _load(row[at + cell - pixel], False)
+            row_sum[np.uint64(x) * pixel + np.uint64(c)] = _add(
+                _mul(tail, weight_last, False), total, False)
+
+
+@_jit
+def even_cells(first: np.ndarray, count: np.ndarray, width: int, channels: int) -> int:
+    """The cell width ``n`` when :func:`area_rows` can sum rows by :func:`_area_even_sums`:
+    3 channels, every cell ``x`` the ``n`` pixels from ``x*n`` inside the image, ``n`` 2
+    or 4; else 0. (Compiled: in numpy this test cost a tenth of ar-1's overhead.)"""
+    if channels != 3 or first.shape[0] == 0:
+        return 0
+    cells = count[0]
+    if (cells != 2 and cells != 4) or first.shape[0] * cells > width:
+        return 0
+    for x in range(first.shape[0]):
+        if count[x] != cells or first[x] != x * cells:
+            return 0
+    return cells
+
+
+@_inline
 def _area_accumulate(
     row_sum: np.ndarray, weight_y: np.float32, target: np.ndarray, careful: bool
 ) -> None:
@@ -561,16 +720,14 @@ def _scaled(target: np.ndarray, scale: np.float32, careful: bool) -> None:
         target[k] = _mul(target[k], scale, careful)
 
 
-@_jit
-def area_rows(
-    source: np.ndarray, out: np.ndarray, start: int, stop: int,
-    row_start: np.ndarray, row_count: np.ndarray, row_weights: np.ndarray,
-    first: np.ndarray, count: np.ndarray, first_weight: np.ndarray,
-    last_weight: np.ndarray, channels: int, scale: np.float32, limit: np.float32,
-) -> None:
-    """ResizeArea per output row: per input row it covers, ``sum_y`` per output float
-    (:func:`_area_row_sums`), then ``sum = sum_y*weight + sum`` over the rows (from +0.0)
-    and ``sum*scale``.
+def _area_rows_kind(plain: bool, cells: int = 0, channels_case: int = 0) -> Callable[..., None]:
+    """ResizeArea's loop over output rows: the plain pass (``plain``: compiled without the
+    careful arithmetic, so a first use waits only for it) or the careful one.
+
+    ``rows(source, out, start, stop, row_start, row_count, row_weights, first, count,
+    first_weight, last_weight, channels, scale, limit, cells, redo)``: per output row,
+    per input row it covers, ``sum_y`` per output float (:func:`_area_row_sums`), then
+    ``sum = sum_y*weight + sum`` over the rows (from +0.0) and ``sum*scale``.
 
     ``source`` is ``[B, H, W*C]``, ``out`` ``[B, h, w*C]``. Rows ``row_start[y] ..
     row_start[y] + row_count[y] - 1`` (clamped to the image) weigh ``row_weights[y, step]``.
@@ -580,67 +737,134 @@ def area_rows(
     the covered fractions of its first and last pixel. An input row's sums are kept for
     the next output row, which usually starts on it. Input rows judged tame
     (:func:`_is_tame` under ``limit``, judged after their first, plain pass: see
-    :func:`_judged_after`) are summed with plain arithmetic, output rows whose input rows
-    all are accumulated so.
+    :func:`_judged_after`) are summed with plain arithmetic: in the plain pass by its one
+    case, frozen as constants (even cells of ``cells`` pixels by :func:`_area_even_sums`,
+    else :func:`_area_row_sums` with ``channels_case`` channels, 0: any number), so that
+    numba compiles only that body (its branches on constants are pruned) and LLVM inlines
+    it (called through a compiled dispatcher, the even sums ran 1.5x slower).
+
+    The plain pass writes the output rows whose input rows are all tame and marks the
+    others in ``redo`` (per output row over the batch, ``b*h + y``); the careful pass
+    writes only the marked ones: those of their input rows that are tame summed plainly,
+    the others carefully, the sum accumulated carefully.
     """
-    in_h = source.shape[1]
-    row_sum = np.empty(out.shape[2], _F32)
-    known = np.empty(in_h, np.int8)
-    for span in _row_spans(start, stop, out.shape[1]):
-        b, y0, y1 = span[0], span[1], span[2]
-        known[:] = -1
-        summed_row = -1
-        for y in range(y0, y1):
-            target = out[b, y]
-            # Accumulated plainly while every input row so far is tame; the first one
-            # found not to be starts the output row again, accumulated carefully.
-            careful = False
-            for _attempt in range(2):
-                target[:] = _ZERO
-                for step in range(row_count[y]):
-                    index = min(row_start[y] + step, in_h - 1)
-                    if index != summed_row:
-                        row = source[b, index]
-                        _area_sums_of_row(row, first, count, first_weight, last_weight,
-                                          channels, row_sum, known[index] == 1)
-                        if known[index] < 0 and _judged_after(source, b, index, known,
-                                                              limit):
-                            _area_sums_of_row(row, first, count, first_weight,
-                                              last_weight, channels, row_sum, True)
-                        summed_row = index
-                    if known[index] == 1 and not careful:
-                        careful = True
-                        break
-                    if careful:
-                        _area_accumulate(row_sum, row_weights[y, step], target, True)
+    even = cells != 0
+    fixed = channels_case != 0
+
+    @_jit
+    def rows(
+        source: np.ndarray, out: np.ndarray, start: int, stop: int,
+        row_start: np.ndarray, row_count: np.ndarray, row_weights: np.ndarray,
+        first: np.ndarray, count: np.ndarray, first_weight: np.ndarray,
+        last_weight: np.ndarray, channels: int, scale: np.float32, limit: np.float32,
+        redo: np.ndarray,
+    ) -> None:
+        in_h = source.shape[1]
+        out_h = out.shape[1]
+        row_sum = np.empty(out.shape[2], _F32)
+        known = np.empty(in_h, np.int8)
+        for span in _row_spans(start, stop, out_h):
+            b, y0, y1 = span[0], span[1], span[2]
+            known[:] = -1
+            summed_row = -1
+            for y in range(y0, y1):
+                if not plain and not redo[b * out_h + y]:
+                    continue
+                target = out[b, y]
+                # Accumulated plainly while every input row so far is tame; the first one
+                # found not to be starts the output row again, accumulated carefully (the
+                # plain pass leaves it to the careful one).
+                careful = False
+                for _attempt in range(2):
+                    target[:] = _ZERO
+                    for step in range(row_count[y]):
+                        index = min(row_start[y] + step, in_h - 1)
+                        if index != summed_row:
+                            row = source[b, index]
+                            # Branches on constants: numba keeps one of them.
+                            if plain:
+                                if even:
+                                    _area_even_sums(row, first_weight, last_weight, cells,
+                                                    3, row_sum)
+                                elif fixed:
+                                    _area_row_sums(row, first, count, first_weight,
+                                                   last_weight, channels_case, row_sum,
+                                                   False)
+                                else:
+                                    _area_row_sums(row, first, count, first_weight,
+                                                   last_weight, channels, row_sum, False)
+                            else:
+                                _area_sums_of_row(row, first, count, first_weight,
+                                                  last_weight, channels, row_sum,
+                                                  known[index] == 1)
+                            # Nested: numba prunes a branch on a lone constant only.
+                            if known[index] < 0 and _judged_after(  # noqa: SIM102
+                                    source, b, index, known, limit):
+                                if not plain:
+                                    _area_sums_of_row(row, first, count, first_weight,
+                                                      last_weight, channels, row_sum, True)
+                            summed_row = index
+                        if known[index] == 1 and not careful:
+                            careful = True
+                            break
+                        if plain:
+                            _area_accumulate(row_sum, row_weights[y, step], target, False)
+                        elif careful:
+                            _area_accumulate(row_sum, row_weights[y, step], target, True)
+                        else:
+                            _area_accumulate(row_sum, row_weights[y, step], target, False)
                     else:
-                        _area_accumulate(row_sum, row_weights[y, step], target, False)
+                        break  # every input row accumulated
+                    if plain:
+                        redo[b * out_h + y] = True
+                        summed_row = -1  # its sums may be the plain ones of a careful row
+                        break
+                if plain:
+                    _scaled(target, scale, False)
+                elif careful:
+                    _scaled(target, scale, True)
                 else:
-                    break  # every input row accumulated
-            if careful:
-                _scaled(target, scale, True)
-            else:
-                _scaled(target, scale, False)
+                    _scaled(target, scale, False)
+
+    return rows
+
+
+#: The plain pass per case (:func:`area_plain_rows`), compiled on its first use.
+_AREA_PLAIN_ROWS = {
+    (cells, channels): _area_rows_kind(True, cells, channels)
+    for cells, channels in ((4, 3), (2, 3), (0, 3), (0, 1), (0, 0))
+}
+#: The careful pass: every case.
+area_rows = _area_rows_kind(False)
+
+
+def area_plain_rows(cells: int, channels: int) -> Callable[..., None]:
+    """The plain pass of :func:`_area_rows_kind` for even cells of ``cells`` pixels (from
+    :func:`even_cells`; 0: not even) and ``channels`` channels: each case compiled alone,
+    on its first use, so that a first resize waits for its own case only."""
+    if cells != 0:
+        return _AREA_PLAIN_ROWS[(cells, 3)]
+    return _AREA_PLAIN_ROWS[(0, channels if channels in (1, 3) else 0)]
 
 
 @_inline
 def _crop_row(
-    top_row: np.ndarray, bottom_row: np.ndarray, in_x: np.ndarray, weight_y: np.float32,
-    channels: int, target: np.ndarray, careful: bool,
+    top_row: np.ndarray, bottom_row: np.ndarray, lefts: np.ndarray, rights: np.ndarray,
+    weights_x: np.ndarray, weight_y: np.float32, channels: int, vector_channels: int,
+    target: np.ndarray, careful: bool,
 ) -> None:
-    """One crop output row from its top and bottom input rows (flat ``[W*C]``)."""
-    vector_channels = channels - channels % 16
-    for x in range(in_x.shape[0]):
-        coordinate_x = in_x[x]
-        left = math.floor(coordinate_x)
-        right = math.ceil(coordinate_x)
-        weight_x = _F32(coordinate_x - _F32(left))
+    """One crop output row from its top and bottom input rows (flat ``[W*C]``); the
+    box's columns: the offsets of the left and right pixels in a row, and the x lerps;
+    the bottom sum adds ``low`` first from channel ``vector_channels`` on."""
+    for x in range(lefts.shape[0]):
+        left = lefts[x]
+        right = rights[x]
+        weight_x = weights_x[x]
         for c in range(channels):
-            upper = _lerp(_load(top_row[left * channels + c], careful),
-                          _load(top_row[right * channels + c], careful), weight_x, False,
-                          careful)
-            lower = _lerp(_load(bottom_row[left * channels + c], careful),
-                          _load(bottom_row[right * channels + c], careful), weight_x,
+            upper = _lerp(_load(top_row[left + c], careful), _load(top_row[right + c], careful),
+                          weight_x, False, careful)
+            lower = _lerp(_load(bottom_row[left + c], careful),
+                          _load(bottom_row[right + c], careful), weight_x,
                           c >= vector_channels, careful)
             target[x * channels + c] = _lerp(upper, lower, weight_y, False, careful)
 
@@ -648,7 +872,7 @@ def _crop_row(
 @_jit
 def crop_bilinear(
     source: np.ndarray, which: np.ndarray, in_y: np.ndarray, in_x: np.ndarray,
-    channels: int, out: np.ndarray, limit: np.float32,
+    channels: int, out: np.ndarray, limit: np.float32, vector_channels: int,
 ) -> None:
     """CropAndResize's bilinear samples: ``out[n, y]`` (``[N, h, w*C]``) from image
     ``which[n]`` of ``source`` (``[B, H, W*C]``) at the float32 source coordinates
@@ -663,8 +887,19 @@ def crop_bilinear(
     """
     width = source.shape[2]
     known = np.full((source.shape[0], source.shape[1]), -1, np.int8)
+    crop_w = in_x.shape[1]
+    lefts = np.empty(crop_w, np.uint64)
+    rights = np.empty(crop_w, np.uint64)
+    weights_x = np.empty(crop_w, _F32)
     for n in range(out.shape[0]):
         b = which[n]
+        # The box's columns, once for all its rows.
+        for x in range(crop_w):
+            coordinate_x = in_x[n, x]
+            left = math.floor(coordinate_x)
+            lefts[x] = left * channels
+            rights[x] = math.ceil(coordinate_x) * channels
+            weights_x[x] = _F32(coordinate_x - _F32(left))
         for y in range(out.shape[1]):
             coordinate_y = in_y[n, y]
             top = math.floor(coordinate_y)
@@ -673,14 +908,14 @@ def crop_bilinear(
             careful_top = _row_careful(source, b, top, 0, width, known[b], limit)
             careful_bottom = _row_careful(source, b, bottom, 0, width, known[b], limit)
             if careful_top or careful_bottom:
-                _crop_row(source[b, top], source[b, bottom], in_x[n], weight_y, channels,
-                          out[n, y], True)
+                _crop_row(source[b, top], source[b, bottom], lefts, rights, weights_x,
+                          weight_y, channels, vector_channels, out[n, y], True)
             elif channels == 3:
-                _crop_row(source[b, top], source[b, bottom], in_x[n], weight_y, 3,
-                          out[n, y], False)
+                _crop_row(source[b, top], source[b, bottom], lefts, rights, weights_x,
+                          weight_y, 3, vector_channels, out[n, y], False)
             else:
-                _crop_row(source[b, top], source[b, bottom], in_x[n], weight_y, channels,
-                          out[n, y], False)
+                _crop_row(source[b, top], source[b, bottom], lefts, rights, weights_x,
+                          weight_y, channels, vector_channels, out[n, y], False)
 
 
 # ----------------------------------------------------------------------------- tables
