@@ -964,6 +964,39 @@ def _bicubic_three_channel_cases(cases: _Cases) -> None:
                       tags=("special", mode))
 
 
+# ------------------------------------------------- crop NaN order, doubles near 2^-126
+# Appended by the lead: float16 and float64 crops add the product first in every channel
+# (float32's vector loop adds low first after the last block of 16), shown by distinct
+# NaN payloads; doubles and products just below the smallest float flush as x86 judges
+# them (after rounding to 24 bits with an unbounded exponent).
+
+
+def _crop_nan_order_cases(cases: _Cases) -> None:
+    rng = cases.rng
+    boxes = np.array([[0.0, 0.0, 1.0, 1.0], [0.1, 0.3, 0.9, 0.8], [-0.2, 0.2, 0.7, 1.1]],
+                     np.float32)
+    for dtype in ("float16", "float64", "float32"):
+        for channels in (1, 3, 17):
+            cases.add("CropAndResize", f"crop_nan_order_{dtype}_c{channels}",
+                      {"image": _tagged_nans_of(rng, [2, 7, 9, channels], 0.4, dtype),
+                       "boxes": boxes, "box_ind": _i32(0, 1, 1), "crop_size": _i32(6, 11)},
+                      {"method": "bilinear", "extrapolation_value": "0"}, tags=("special",))
+    smallest = 2.0**-126
+    near = np.array([smallest, smallest - 2.0**-151, smallest - 1.5 * 2.0**-151,
+                     smallest - 2.0**-150, -(smallest - 2.0**-152), 2.0**-140, 2.0**-125,
+                     -(2.0**-125)], np.float64).reshape(1, 2, 4, 1)
+    cases.add("Cast", "cast_float64_near_smallest_float", {"x": near.reshape(-1)},
+              {"Truncate": False}, literals={"DstT": "float32"}, tags=("special",))
+    for block in ("ResizeArea", "ResizeBilinear", "ResizeBicubic"):
+        for size in ((2, 4), (1, 2), (3, 6)):
+            cases.add(block, f"{block}_float64_near_smallest_{size[0]}x{size[1]}",
+                      {"images": near, "size": _i32(*size)}, _resize_attrs(block, False, False),
+                      tags=("special",))
+    cases.add("CropAndResize", "crop_float64_near_smallest",
+              {"image": near, "boxes": boxes, "box_ind": _i32(0, 0, 0), "crop_size": _i32(3, 5)},
+              {"method": "bilinear", "extrapolation_value": "0"}, tags=("special",))
+
+
 def main(out_dir: Path) -> None:
     """Regenerate ``out_dir/manifest.json`` and ``out_dir/ops.npz`` with TensorFlow."""
     import tensorflow as tf
@@ -983,6 +1016,7 @@ def main(out_dir: Path) -> None:
     _resize_loop_cases(cases)  # appended after it (branch resize): earlier data unchanged
     _colour_edge_cases(cases)  # appended after: no random data
     _bicubic_three_channel_cases(cases)  # appended last (branch bicubic)
+    _crop_nan_order_cases(cases)  # appended after it (the lead)
     calls = _tf_calls()
     arrays: dict[str, np.ndarray] = {}
     entries: list[dict[str, Any]] = []
