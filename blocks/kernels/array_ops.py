@@ -30,7 +30,7 @@ from blocks.kernels.op_checks import (
     shape_text,
     tf_dtype_name,
 )
-from blocks.kernels.pieces import run_pieces, thread_count
+from blocks.kernels.pieces import run_ranges, thread_count
 
 Shape = tuple[int | None, ...]
 
@@ -438,13 +438,12 @@ def concat_v2(
                               for a in arrays])
     threads = thread_count() if out.nbytes >= 2 * _CONCAT_PIECE else 1
     count = min(rows, max(1, out.nbytes // _CONCAT_PIECE))
-    bounds = [rows * piece // count for piece in range(count + 1)]
 
-    def work(piece: int) -> None:
+    def work(start: int, stop: int) -> None:
         for sources, used, column in groups:
-            loops.concat_rows(sources, used, target, column, bounds[piece], bounds[piece + 1])
+            loops.concat_rows(sources, used, target, column, start, stop)
 
-    run_pieces(count, work, cancel, threads)
+    run_ranges(rows, count, work, cancel, threads)
     return out
 
 

@@ -42,7 +42,7 @@ import numpy as np
 
 from blocks.kernels.float32_math import flush_denormals, to_float32
 from blocks.kernels.op_checks import BFLOAT16, check_memory, port_error, tf_dtype_name
-from blocks.kernels.pieces import run_pieces, thread_count
+from blocks.kernels.pieces import run_ranges, thread_count
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
@@ -167,16 +167,12 @@ def _float_bits_to_bfloat16(values: np.ndarray, signless_nan: bool, truncate: bo
 
 def _in_pieces(count: int, work: Callable[[int, int], Any]) -> list[Any]:
     """``work(start, stop)`` over ``0 .. count-1`` in pieces, shared by the kernel threads
-    when there are many elements; what each piece returned, in order."""
+    when there are many elements; what each piece returned."""
     threads = thread_count() if count >= _SHARED_MIN else 1
     pieces = max(1, min(-(-count // _PIECE), 4 * threads)) if threads > 1 else 1
-    bounds = [count * index // pieces for index in range(pieces + 1)]
-    results: list[Any] = [None] * pieces
-
-    def piece(index: int) -> None:
-        results[index] = work(bounds[index], bounds[index + 1])
-
-    run_pieces(pieces, piece, None, threads)
+    results: list[Any] = []  # list.append is atomic under the GIL
+    run_ranges(count, pieces, lambda start, stop: results.append(work(start, stop)), None,
+               threads)
     return results
 
 

@@ -25,7 +25,7 @@ result goes through :func:`_first_nan` and is flushed, and products and quotient
 their exact value as x86 does: tininess is detected after rounding to the format's
 precision with an unbounded exponent, so a product whose exact value lies in
 [2^-126 - 2^-150, 2^-126 - 2^-151) is zero although it would round to 2^-126, and one
-above that is 2^-126 (measured against TF 2.21; :data:`_FLUSH_BELOW32`). float32 products and
+above that is 2^-126 (measured against TF 2.21; :data:`FLUSH_BELOW`). float32 products and
 quotients are done in float64 and rounded once, which gives float32's own result (the
 float64 product is exact; a float64 quotient rounded to float32 is correctly rounded)
 and the exact test. half and bfloat16 compute in float32 and round after each operation
@@ -60,6 +60,8 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic, overload
 
+from blocks.kernels.float32_math import FLUSH_BELOW
+
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 #: Helpers carry LLVM's ``alwaysinline``: LLVM inlines them into the loops after linking
 #: and before it vectorises, and folds a constant ``kind`` passed at the call site. (The
@@ -85,10 +87,6 @@ HALF_BITS, BFLOAT16_BITS = np.dtype(np.uint16), np.dtype(np.int16)
 _F32 = np.float32
 _F64 = np.float64
 _TINY32 = _F32(np.finfo(np.float32).tiny)
-#: A float32 product or quotient is flushed iff its exact value is below this: x86
-#: detects tininess after rounding to 24 bits with an unbounded exponent, so an exact
-#: value in [2^-126 - 2^-151, 2^-126) rounds to 2^-126 and stays, one just below is zero.
-_FLUSH_BELOW32 = _F64(2.0**-126 - 2.0**-151)
 _TINY64 = _F64(np.finfo(np.float64).tiny)
 _SIGN32 = np.uint32(0x80000000)
 _SIGN64 = np.uint64(0x8000000000000000)
@@ -283,9 +281,9 @@ def _per_float_pair(stub: Callable[..., Any], for32: Callable[..., Any],
 def _narrowed(wide: np.float64, first: np.float32, second: np.float32) -> np.float32:
     """A float32 product or quotient from its float64 value ``wide`` (the exact product;
     a quotient never within 2^-49, relative, of the 25-bit threshold, so it judges the
-    exact one): rounded once, zero below :data:`_FLUSH_BELOW32`, x86's NaN rule."""
+    exact one): rounded once, zero below :data:`FLUSH_BELOW`, x86's NaN rule."""
     result = _F32(wide)
-    if abs(wide) < _FLUSH_BELOW32:
+    if abs(wide) < FLUSH_BELOW:
         result = _signed_zero(result)
     return _first_nan(result, first, second)
 

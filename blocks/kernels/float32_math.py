@@ -73,7 +73,12 @@ def arithmetic_mode(*arrays: np.ndarray, growth: float = 1.0) -> ArithmeticMode:
     return ArithmeticMode(flush, tame)
 
 
-_CONVERTED_TINY = np.float64(2.0**-126 - 2.0**-151)
+#: x86's flush-to-zero (on in TF's threads) judges a float32 result after rounding it to
+#: 24 bits with an unbounded exponent: a conversion from double or an exact product whose
+#: magnitude is below 2^-126 - 2^-151 becomes a zero of its sign, even where IEEE rounding
+#: (as a denormal) gives 2^-126; at or above it, the result rounds to 2^-126 and stays.
+#: Measured against TF 2.21; the one threshold every kernel judges by.
+FLUSH_BELOW = np.float64(2.0**-126 - 2.0**-151)
 
 
 def to_float32(values: np.ndarray) -> np.ndarray:
@@ -83,10 +88,7 @@ def to_float32(values: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore", under="ignore"):
         converted = values.astype(_F32)
     if values.dtype == np.float64:
-        # x86's flush-to-zero judges the conversion after rounding to 24 bits with an
-        # unbounded exponent: doubles below 2^-126 - 2^-151 give zero, even those that
-        # round (as denormals) up to the smallest normal float.
-        tiny = np.abs(values) < _CONVERTED_TINY
+        tiny = np.abs(values) < FLUSH_BELOW  # x86's flush-to-zero (see FLUSH_BELOW)
         if tiny.any():
             converted = np.where(tiny, np.copysign(_F32(0), converted), converted)
     elif values.dtype == np.float16:

@@ -20,6 +20,9 @@ Contract:
   is raised. An exception in a piece is raised to the caller. ``work`` must touch
   disjoint data per piece (numpy releases the GIL while it copies and computes, so the
   pieces really run at once).
+* :func:`run_ranges(total, count, work, cancel, threads)` — :func:`run_pieces` over
+  ``count`` ranges of ``0 .. total-1`` whose sizes differ by at most one, calling
+  ``work(start, stop)``: no thread is left with a larger part.
 """
 
 from __future__ import annotations
@@ -97,3 +100,12 @@ def run_pieces(
             if not helper.cancel():  # started: it is finishing its last piece
                 helper.result()
     check_cancel(cancel)
+
+
+def run_ranges(
+    total: int, count: int, work: Callable[[int, int], None], cancel: threading.Event | None,
+    threads: int,
+) -> None:
+    """Call ``work(start, stop)`` over ``count`` near-equal ranges of ``range(total)``."""
+    bounds = [total * index // count for index in range(count + 1)]
+    run_pieces(count, lambda index: work(bounds[index], bounds[index + 1]), cancel, threads)

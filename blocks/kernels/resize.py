@@ -63,7 +63,7 @@ from blocks.kernels.op_checks import (
     shape_text,
     size_pair,
 )
-from blocks.kernels.pieces import run_pieces, thread_count
+from blocks.kernels.pieces import run_ranges, thread_count
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
 _F32 = np.float32
@@ -340,8 +340,7 @@ def in_row_pieces(
     # starts its rows' caches afresh, which small pieces paid many times over.
     piece = _PIECE if threads > 1 else max(_PIECE, int(_SHARED_MIN / cost))
     count = min(rows, max(-(-floats // piece), 2 * threads if threads > 1 else 1))
-    bounds = [rows * index // count for index in range(count + 1)]
-    run_pieces(count, lambda index: work(bounds[index], bounds[index + 1]), cancel, threads)
+    run_ranges(rows, count, work, cancel, threads)
 
 
 def plain_then_careful(

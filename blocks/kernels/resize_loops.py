@@ -44,13 +44,12 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
+from blocks.kernels.float32_math import FLUSH_BELOW
+
 _F32 = np.float32
 _ZERO = np.float32(0)
 #: The smallest normal float32: anything smaller in magnitude is denormal (or zero).
 _TINY = np.float32(np.finfo(np.float32).tiny)
-#: 2^-126 - 2^-151: the doubles that round to 24 bits (unbounded exponent) below 2^-126:
-#: converted or a product, x86's flush-to-zero makes them zero.
-_CONVERTED_TINY = np.float64(2.0**-126 - 2.0**-151)
 
 #: Below this magnitude a non-zero input sends its row to the careful arithmetic.
 _SMALL = np.float32(2.0**-30)
@@ -81,10 +80,10 @@ def _flush(value: np.float32, careful: bool) -> np.float32:
 def _load(value: np.generic, careful: bool) -> np.float32:
     """A source value as TF's arithmetic reads it: float32, a denormal as zero. x86's
     flush-to-zero judges a conversion after rounding to 24 bits with an unbounded
-    exponent: a double below ``_CONVERTED_TINY`` (just under the smallest normal float)
+    exponent: a double below ``FLUSH_BELOW`` (just under the smallest normal float)
     becomes zero even where IEEE rounding gives the smallest normal (exact in double, and
     harmless for narrower sources: their values below it are denormals or zero)."""
-    if careful and abs(np.float64(value)) < _CONVERTED_TINY:
+    if careful and abs(np.float64(value)) < FLUSH_BELOW:
         return _F32(_F32(value) * _ZERO)
     return _flush(_F32(value), careful)
 
@@ -111,7 +110,7 @@ def _mul(value: np.float32, weight: np.float32, careful: bool) -> np.float32:
     if not careful:
         return _F32(value * weight)
     exact = np.float64(value) * np.float64(weight)
-    if abs(exact) < _CONVERTED_TINY:
+    if abs(exact) < FLUSH_BELOW:
         return _F32(_F32(exact) * _ZERO)
     return _F32(exact)
 
