@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from blocks.kernels.compiled import compiled_loops
 from blocks.kernels.op_checks import (
     BFLOAT16,
     attr_error,
@@ -448,8 +449,4 @@ def concat_v2(
 
 
 def _array_loops() -> ModuleType:
-    """The compiled copy, imported on first use: importing numba costs about 0.15 s, which
-    ``import blocks`` (the editor's start, ``tensorblocks check``) should not pay."""
-    from blocks.kernels import array_loops
-
-    return array_loops
+    return compiled_loops("array_loops")

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from blocks.kernels.compiled import compiled_loops
 from blocks.kernels.float32_math import flush_denormals, to_float32
 from blocks.kernels.op_checks import BFLOAT16, check_memory, port_error, tf_dtype_name
 from blocks.kernels.pieces import run_ranges, thread_count
@@ -177,11 +178,7 @@ def _in_pieces(count: int, work: Callable[[int, int], Any]) -> list[Any]:
 
 
 def _loops() -> ModuleType:
-    """The compiled loop, imported on first use: importing numba costs about 0.15 s, which
-    ``import blocks`` (the editor's start, ``tensorblocks check``) should not pay."""
-    from blocks.kernels import cast_loops
-
-    return cast_loops
+    return compiled_loops("cast_loops")
 
 
 def _real_to(values: np.ndarray, dst: np.dtype[Any], signless_nan: bool = False) -> np.ndarray:

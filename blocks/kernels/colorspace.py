@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from blocks.kernels.compiled import compiled_loops
 from blocks.kernels.op_checks import BFLOAT16, check_dtype, dtypes, port_error, shape_text
 from blocks.kernels.pieces import run_pieces, thread_count
 
@@ -69,11 +70,8 @@ def colorspace_shape(
 
 
 def colour_loops() -> ModuleType:
-    """The compiled loops, imported on first use: importing numba costs about 0.15 s, which
-    ``tensorblocks check`` and the editor's start need not pay."""
-    from blocks.kernels import colour_loops as loops
-
-    return loops
+    """The compiled colour loops (:func:`~blocks.kernels.compiled.compiled_loops`)."""
+    return compiled_loops("colour_loops")
 
 
 def in_pixel_pieces(

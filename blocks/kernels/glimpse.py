@@ -83,6 +83,7 @@ import numpy as np
 
 from blocks.errors import InvalidArgumentError, MemoryLimitError
 from blocks.kernels.arguments import attr_flag, attr_text, check_cancel, tf_array
+from blocks.kernels.compiled import compiled_loops
 from blocks.kernels.pieces import run_pieces, thread_count
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
@@ -111,17 +112,8 @@ _M64 = (1 << 64) - 1
 Window = tuple[int, int] | None
 
 
-_compiled: list[ModuleType] = []  # the compiled loops once imported
-
-
 def _loops() -> ModuleType:
-    """The compiled loops, imported on first use: importing numba costs about 0.15 s, which
-    ``tensorblocks check`` and the editor's start need not pay."""
-    if not _compiled:
-        from blocks.kernels import glimpse_loops
-
-        _compiled.append(glimpse_loops)
-    return _compiled[0]
+    return compiled_loops("glimpse_loops")
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from blocks.kernels.compiled import compiled_loops
 from blocks.kernels.float32_math import flush_denormals
 from blocks.kernels.op_checks import (
     PartialShape,
@@ -186,11 +187,7 @@ def _greedy(
 
 
 def _loops() -> ModuleType:
-    """The compiled selection, imported on first use: importing numba costs about 0.15 s,
-    which ``import blocks`` (the editor's start, ``tensorblocks check``) should not pay."""
-    from blocks.kernels import nms_loops
-
-    return nms_loops
+    return compiled_loops("nms_loops")
 
 
 def non_max_suppression_v3(

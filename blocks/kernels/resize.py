@@ -51,6 +51,7 @@ from typing import Any, TypedDict, Unpack
 import numpy as np
 
 from blocks.kernels.arguments import check_cancel
+from blocks.kernels.compiled import compiled_loops
 from blocks.kernels.float32_math import to_float32
 from blocks.kernels.op_checks import (
     INT32_MAX,
@@ -280,19 +281,9 @@ def resize_bilinear(
     return out
 
 
-_loops: ModuleType | None = None
-
-
 def resize_loops() -> ModuleType:
-    """The compiled loops, imported on first use: importing numba costs about 0.15 s, which
-    ``import blocks`` (the editor's start, ``tensorblocks check``) should not pay. Kept
-    once imported (an import statement per call cost about 10 us)."""
-    global _loops
-    if _loops is None:
-        from blocks.kernels import resize_loops as loops
-
-        _loops = loops
-    return _loops
+    """The compiled resize loops (:func:`~blocks.kernels.compiled.compiled_loops`)."""
+    return compiled_loops("resize_loops")
 
 
 def flat_rows(images: np.ndarray) -> np.ndarray:
