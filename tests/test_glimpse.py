@@ -435,6 +435,32 @@ def test_kernel_matches_reference_loop(args: tuple[Any, ...]) -> None:
     np.testing.assert_array_equal(noisy[inside], expected[inside])
 
 
+@pytest.mark.parametrize("noise", ["zero", "uniform", "gaussian"])
+def test_windows_wholly_inside_up_to_the_last_row_and_column(noise: str) -> None:
+    """Every corner of a 4x3 window on a 7x6 image (up to the bottom-right one, whose last
+    row and column are the image's) plus one step further out on each side, in one batch:
+    windows wholly inside (copied row by row with no fill) and crossing ones (image part
+    and fill) alternate, and each equals the reference; with noise the fill stays where
+    the reference is zero and the image part is untouched."""
+    height, width, size = 7, 6, (4, 3)
+    corners = [(top, left) for top in range(-1, height - size[0] + 2)
+               for left in range(-1, width - size[1] + 2)]
+    image = _coded(len(corners), height, width, 3)
+    offsets = np.asarray(corners, np.float32)
+    out = extract_glimpse_v2(image, list(size), offsets, centered=False, normalized=False,
+                             uniform_noise=False, noise=noise, seed=5)
+    expected = _reference_glimpse(2, image, size, offsets, False, False)
+    wholly_inside = [0 <= top <= height - size[0] and 0 <= left <= width - size[1]
+                     for top, left in corners]
+    assert sum(wholly_inside) == 4 * 4 and not all(wholly_inside)
+    if noise == "zero":
+        _assert_same_bits(out, expected)
+    shown = expected != 0
+    np.testing.assert_array_equal(out[shown], expected[shown])
+    np.testing.assert_array_equal(out[wholly_inside], expected[wholly_inside])
+    assert noise == "zero" or np.all(out[~shown] != 0)
+
+
 # ----------------------------------------------------------------------------- conversions
 
 

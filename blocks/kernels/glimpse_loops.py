@@ -401,6 +401,16 @@ def glimpse_items(
             else:
                 _gaussian_stats(image, item * image_size, height * width, channels, stats)
         base = item * out_h * row
+        if not has_fill:
+            # The window lies wholly in the image: each row one copy, in a loop with
+            # nothing else in it. Through the row loop below, with its fill bookkeeping
+            # beside the copy, G2 (64x64 windows all inside) took 0.23 ms instead of 0.21.
+            for i in range(out_h):
+                at = np.uint64(base + i * row)
+                source = np.uint64(((item * height + top + i) * width + left) * channels)
+                for k in range(np.uint64(row)):
+                    out[at + k] = image[source + k]
+            continue
         for i in range(out_h):
             y = top + i
             at = base + i * row
