@@ -405,6 +405,11 @@ def glimpse_items(
             # The window lies wholly in the image: each row one copy, in a loop with
             # nothing else in it. Through the row loop below, with its fill bookkeeping
             # beside the copy, G2 (64x64 windows all inside) took 0.23 ms instead of 0.21.
+            # No software prefetch: llvm.prefetch of the rows 2 to 16 ahead measured no
+            # faster (G2 0.215-0.231 ms with it, 0.214-0.231 without). The rows' copy
+            # takes 0.14 ms where one contiguous copy of the same bytes takes 0.11, and
+            # that cost comes with every break in the stream (a 256-byte gap between
+            # rows already costs half of it), whatever the rows' alignment or order.
             for i in range(out_h):
                 at = np.uint64(base + i * row)
                 source = np.uint64(((item * height + top + i) * width + left) * channels)
