@@ -411,10 +411,10 @@ def glimpse_items(
             # that cost comes with every break in the stream (a 256-byte gap between
             # rows already costs half of it), whatever the rows' alignment or order.
             for i in range(out_h):
-                at = np.uint64(base + i * row)
-                source = np.uint64(((item * height + top + i) * width + left) * channels)
+                out_at = np.uint64(base + i * row)
+                image_at = np.uint64(((item * height + top + i) * width + left) * channels)
                 for k in range(np.uint64(row)):
-                    out[at + k] = image[source + k]
+                    out[out_at + k] = image[image_at + k]
             continue
         for i in range(out_h):
             y = top + i
