@@ -20,6 +20,15 @@ It prints items/s (median of the repeats) and the ratios ours/tf.data and ours/b
 and checks that ours equals the bare loop bit for bit (noise included: the bare loop
 keys the noise by the glimpse node's seed and each item's index, as a run does) and TF
 (with ``--noise zero``; TF's noise is its own).
+
+Reading the figures on a virtual machine: a store is new file data, so the kernel copies
+it into page-cache pages taken from free memory. A VM whose host backs guest memory
+lazily and takes freed memory back (free page reporting) makes the first touch of such a
+page cost several microseconds: measured on the 2-vCPU machine of the issues, 12.5 MB
+writes took 3 ms into recently used pages and 27 ms into reclaimed ones, and a run's
+system time went from 0.06 to 0.2 s. tf.data writes nothing, so ``ours`` swings with
+the machine's memory from run to run while the others do not; ``--store-dir /dev/shm``
+does not avoid it (shmem pages are new pages too).
 """
 
 from __future__ import annotations
