@@ -20,6 +20,15 @@ It prints items/s (median of the repeats) and the ratios ours/tf.data and ours/b
 and checks that ours equals the bare loop bit for bit (noise included: the bare loop
 keys the noise by the glimpse node's seed and each item's index, as a run does) and TF
 (with ``--noise zero``; TF's noise is its own).
+
+Reading the figures on a virtual machine: a store is new file data, so the kernel copies
+it into page-cache pages taken from free memory. A VM whose host backs guest memory
+lazily and takes freed memory back (free page reporting) makes the first touch of such a
+page cost several microseconds: measured on the 2-vCPU machine of the issues, 12.5 MB
+writes took 3 ms into recently used pages and 27 ms into reclaimed ones, and a run's
+system time went from 0.06 to 0.2 s. tf.data writes nothing, so ``ours`` swings with
+the machine's memory from run to run while the others do not; ``--store-dir /dev/shm``
+does not avoid it (shmem pages are new pages too).
 """
 
 from __future__ import annotations
@@ -87,19 +96,25 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true",
                         help="print every repeat's items/s per column")
     parser.add_argument("--dir", default=None,
-                        help="where the dataset and the stores go (default: the temp folder; "
-                        "/dev/shm measures without the disk's write-back)")
+                        help="where the dataset goes (default: the temp folder)")
+    parser.add_argument("--store-dir", default=None,
+                        help="where our stores go (default: beside the dataset); /dev/shm "
+                        "keeps the stores' pages in memory, apart from the disk")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="tb-bench-batch-", dir=args.dir))
+    stores = folder if args.store_dir is None else Path(
+        tempfile.mkdtemp(prefix="tb-bench-batch-stores-", dir=args.store_dir))
     try:
-        _bench(folder, args.items, args.repeats, args.noise, args.chunk, args.verbose)
+        _bench(folder, stores, args.items, args.repeats, args.noise, args.chunk, args.verbose)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(stores, ignore_errors=True)
 
 
 def _bench(
-    folder: Path, n: int, repeats: int, noise: str, chunk: int | None, verbose: bool
+    folder: Path, stores_folder: Path, n: int, repeats: int, noise: str, chunk: int | None,
+    verbose: bool,
 ) -> None:
     rng = np.random.default_rng(0)
     images_path = folder / "images.npy"
@@ -121,14 +136,14 @@ def _bench(
 
     def ours() -> np.ndarray:
         # A new store each time (deleting the last one is not part of the run).
-        store = folder / f"out{next(stores)}.zarr"
+        store = stores_folder / f"out{next(stores)}.zarr"
         graph.map(sources, store, chunk=chunk, seed=0)
         return np.empty(0)
 
     def stored(index: int) -> np.ndarray:
         import zarr
 
-        path = str(folder / f"out{index}.zarr")
+        path = str(stores_folder / f"out{index}.zarr")
         patches = np.asarray(zarr.open_array(store=path, path="tiles.patches", mode="r")[...])
         shutil.rmtree(path)
         return patches
@@ -176,11 +191,12 @@ def _bench(
             started = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - started)
-        shutil.rmtree(folder / f"out{repeat + 1}.zarr")
+        shutil.rmtree(stores_folder / f"out{repeat + 1}.zarr")
 
     rates = {name: n / statistics.median(values) for name, values in times.items()}
     print(f"batch: {n} items [64,64,3] float32 -> glimpse {SIZE}x{SIZE} ({noise}) -> "
-          f"patches {PATCH}x{PATCH}; {workers} workers; medians of {repeats}; in {folder.parent}")
+          f"patches {PATCH}x{PATCH}; {workers} workers; medians of {repeats}; dataset in "
+          f"{folder.parent}, stores in {stores_folder.parent}")
     for name, rate in rates.items():
         worst = n / max(times[name])
         print(f"  {name:<10} {rate:>10,.0f} items/s  (worst {worst:,.0f})")

@@ -222,3 +222,29 @@ def test_a_product_just_below_the_smallest_float_is_flushed_carefully() -> None:
     assert resize_loops._mul(value, weight, True) == 0
     assert resize_loops._mul(value, weight, False) == np.float32(SMALLEST)
     assert resize_loops._mul(-value, np.float32(0.5), True) == -np.float32(2.0**-126)
+
+
+def test_remembered_calls_still_refuse_what_differs_only_in_size() -> None:
+    """checked_resize remembers calls that passed; a call that differs only in the size's
+    dtype, element types or values is checked afresh (and the memory limit too)."""
+    images = np.zeros((1, 4, 4, 1), np.float32)
+    assert resize_bilinear(images, [2, 2]).shape == (1, 2, 2, 1)
+    assert resize_bilinear(images, np.array([2, 2], np.int32)).shape == (1, 2, 2, 1)
+    # [True, 2] passes too (a bool is an int), but with its own shape, not [2, 2]'s.
+    assert resize_bilinear(images, [True, 2]).shape == (1, 1, 2, 1)
+    for refused in ((2.0, 2), np.array([2, 2], np.float32), [2, -2]):
+        with pytest.raises(Exception, match="size"):
+            resize_bilinear(images, refused)
+    with pytest.raises(Exception, match="size"):
+        resize_bilinear(images, [2, 2], memory_limit=8)
+    assert resize_bilinear(images, [2, 2]).shape == (1, 2, 2, 1)
+
+
+def test_tables_are_made_once_per_geometry() -> None:
+    """The per-geometry tables are kept (and the kept ones give the same bits)."""
+    images = np.random.default_rng(5).random((2, 9, 11, 16)).astype(np.float32)
+    resize.bilinear_tables.cache_clear()
+    first = resize_bilinear(images, (17, 5), half_pixel_centers=True)
+    again = resize_bilinear(images, (17, 5), half_pixel_centers=True)
+    assert resize.bilinear_tables.cache_info().hits == 1
+    assert_same_bits(first, again)

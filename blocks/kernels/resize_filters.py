@@ -143,6 +143,21 @@ def _cubic_taps(
     return np.stack(indices).astype(np.intp), np.stack(weights).astype(_F32)
 
 
+@lru_cache(maxsize=64)
+def _bicubic_tables(
+    in_h: int, out_h: int, in_w: int, out_w: int, align_corners: bool,
+    half_pixel_centers: bool, channels: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """ResizeBicubic's tables per geometry (the loops only read them; made afresh, cold
+    after a large resize, they cost tens of microseconds): the row taps and weights, the
+    column taps (uint64) and weights, and the first and stop input float of a row that
+    the vertical sums cover (from the first to the last column read)."""
+    rows, row_weights = _cubic_taps(in_h, out_h, align_corners, half_pixel_centers)
+    cols, col_weights = _cubic_taps(in_w, out_w, align_corners, half_pixel_centers)
+    first, stop = int(cols.min()) * channels, (int(cols.max()) + 1) * channels
+    return rows, row_weights, cols.astype(np.uint64), col_weights, first, stop
+
+
 def resize_bicubic(
     images: Any, size: Any, cancel: threading.Event | None = None,
     **options: Unpack[ResizeOptions],
@@ -153,17 +168,15 @@ def resize_bicubic(
         return np.zeros(call.shape, _F32)
     images, (out_h, out_w) = call.images, call.out_size
     align_corners, half_pixel_centers = call.align_corners, call.half_pixel_centers
-    rows, row_weights = _cubic_taps(images.shape[1], out_h, align_corners, half_pixel_centers)
-    cols, col_weights = _cubic_taps(images.shape[2], out_w, align_corners, half_pixel_centers)
     channels = images.shape[3]
-    # The vertical sums cover the input floats from the first to the last column read.
-    first, stop = int(cols.min()) * channels, (int(cols.max()) + 1) * channels
+    rows, row_weights, taps, col_weights, first, stop = _bicubic_tables(
+        images.shape[1], out_h, images.shape[2], out_w, align_corners, half_pixel_centers,
+        channels)
     source = flat_rows(loop_source(images))
     out = np.empty(call.shape, _F32)
     loops = resize_loops()
     lane_orders, slot_variant = _column_sum_orders(images.dtype, images.shape[2], channels)
 
-    taps = cols.astype(np.uint64)
     limit = tame_limit(32.0, images.dtype)  # 2 passes of 4 weights <= ~1.3
 
     def work(start: int, stop_row: int) -> None:
@@ -181,21 +194,14 @@ def resize_bicubic(
     return out
 
 
-def resize_area(
-    images: Any,
-    size: Any,
-    *,
-    align_corners: bool = False,
-    memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
-    cancel: threading.Event | None = None,
-) -> np.ndarray:
-    """TensorFlow's ResizeArea: ``[B, h, w, C]`` float32, in bands of output rows."""
-    call = checked_resize("area", images, size, align_corners=align_corners,
-                          memory_limit=memory_limit)
-    if call.empty:
-        return np.zeros(call.shape, _F32)
-    images, shape = call.images, call.shape
-    (in_h, in_w), (out_h, out_w) = call.in_size, call.out_size
+@lru_cache(maxsize=64)
+def _area_tables(
+    in_h: int, out_h: int, in_w: int, out_w: int, align_corners: bool, channels: int
+) -> tuple[Any, ...]:
+    """ResizeArea's tables per geometry (the loops only read them; made afresh, cold after
+    a large resize, they cost tens of microseconds): the output's scale ``1/area``, the
+    rows' first index, count and weights, the columns' table, counts, first and last
+    weights, and whether every cell is even (:func:`resize_loops.even_cells`)."""
     height_scale = resize_scale(in_h, out_h, align_corners)
     width_scale = resize_scale(in_w, out_w, align_corners)
     # C divides in double; a zero scale (align_corners from 1 pixel) gives inf. (In
@@ -211,11 +217,33 @@ def resize_area(
     # is empty: TF adds it whenever start + 1 != end, reading pixel 0 again).
     first, count, column_weights, last_weight = loops.area_axis(in_w, out_w, width_scale)
     first_weight = np.ascontiguousarray(column_weights[:, 0])
-    columns = loops.area_columns(first, count, in_w, images.shape[3])
+    columns = loops.area_columns(first, count, in_w, channels)
+    cells = loops.even_cells(first, count, in_w, channels)
+    return (scale, start, row_count, row_weights, columns, count, first_weight, last_weight,
+            cells)
+
+
+def resize_area(
+    images: Any,
+    size: Any,
+    *,
+    align_corners: bool = False,
+    memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+    cancel: threading.Event | None = None,
+) -> np.ndarray:
+    """TensorFlow's ResizeArea: ``[B, h, w, C]`` float32, in bands of output rows."""
+    call = checked_resize("area", images, size, align_corners=align_corners,
+                          memory_limit=memory_limit)
+    if call.empty:
+        return np.zeros(call.shape, _F32)
+    images, shape = call.images, call.shape
+    (in_h, in_w), (out_h, out_w) = call.in_size, call.out_size
+    scale, start, row_count, row_weights, columns, count, first_weight, last_weight, cells = (
+        _area_tables(in_h, out_h, in_w, out_w, call.align_corners, images.shape[3]))
+    loops = resize_loops()
     source = flat_rows(loop_source(images))
     out = np.empty(shape, _F32)
     limit = tame_limit(float(in_h) * float(in_w) * 4.0, images.dtype)
-    cells = loops.even_cells(first, count, in_w, images.shape[3])
 
     def work(rows: Callable[..., None], redo: np.ndarray, first_row: int,
              stop_row: int) -> None:
