@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from blocks.errors import CancelledError, InvalidArgumentError, MemoryLimitError
 from blocks.kernels import glimpse as glimpse_module
 from blocks.kernels import pieces as pieces_module
+from blocks.kernels.arguments import CheckedCalls, call_key, small_value_key
 from blocks.kernels.glimpse import (
     extract_glimpse,
     extract_glimpse_v2,
@@ -532,6 +533,65 @@ def test_output_shape_errors_with_unknown_dims() -> None:
         glimpse_output_shape((None, 3, 3, 1), None, (None,))
     with pytest.raises(InvalidArgumentError, match=r"4-dimensional.*\[\?,3\]"):
         glimpse_output_shape((None, 3), None, None)
+
+
+def test_remembered_calls_are_checked_afresh_when_what_the_checks_read_differs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The kernels remember the checks of calls that passed: an alike call skips them, a
+    call differing in the size's values or dtype, a shape, the noise attrs or the memory
+    limit is checked afresh, and a failing call raises every time."""
+    checks: list[tuple[Any, ...]] = []
+    rule = glimpse_module.glimpse_output_shape
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        checks.append(args)
+        return rule(*args, **kwargs)
+
+    monkeypatch.setattr(glimpse_module, "glimpse_output_shape", counted)
+    monkeypatch.setattr(glimpse_module, "_CHECKED", CheckedCalls())
+    image, offsets = _coded(2, 6, 6, 1), np.zeros((2, 2), np.float32)
+    size = np.array([3, 3], np.int32)
+    first = extract_glimpse_v2(image, size, offsets, **ZERO)
+    _assert_same_bits(extract_glimpse_v2(image, size.copy(), offsets, **ZERO), first)
+    assert len(checks) == 1
+    assert extract_glimpse_v2(image, np.array([2, 3], np.int32), offsets, **ZERO).shape == (
+        2, 2, 3, 1)
+    assert extract_glimpse_v2(image, np.array([3.9, 3], np.float32), offsets, **ZERO).shape == (
+        2, 3, 3, 1)
+    assert extract_glimpse_v2(image, size, offsets, uniform_noise=False, noise=b"zero").shape == (
+        2, 3, 3, 1)
+    assert len(checks) == 4
+    for _ in range(2):
+        with pytest.raises(InvalidArgumentError, match="size"):
+            extract_glimpse_v2(image, np.array([3, -3], np.int32), offsets, **ZERO)
+        with pytest.raises(InvalidArgumentError, match="size"):
+            extract_glimpse_v2(image, np.array([3, np.nan], np.float32), offsets, **ZERO)
+        with pytest.raises(MemoryLimitError):
+            extract_glimpse_v2(image, size, offsets, memory_limit=8, **ZERO)
+        with pytest.raises(InvalidArgumentError, match="uniform_noise"):
+            extract_glimpse_v2(image, size, offsets, uniform_noise=True, noise="zero")
+        with pytest.raises(InvalidArgumentError, match="offsets"):
+            extract_glimpse_v2(image, size, np.zeros((3, 2), np.float32), **ZERO)
+        with pytest.raises(InvalidArgumentError, match="input"):
+            extract_glimpse_v2(image[0], size, offsets, **ZERO)
+    assert len(checks) == 4 + 2 * 6
+
+
+def test_checked_calls_keep_at_most_their_limit() -> None:
+    kept: CheckedCalls[int] = CheckedCalls(limit=2)
+    keys = [call_key("size", small_value_key(np.array([n, n], np.int32))) for n in range(3)]
+    assert all(key is not None for key in keys) and len(set(keys)) == 3
+    kept.keep(keys[0], 0)
+    kept.keep(keys[1], 1)
+    assert kept.get(keys[0]) == 0 and kept.get(keys[1]) == 1
+    kept.keep(keys[2], 2)  # full: the older ones are dropped
+    assert kept.get(keys[0]) is None and kept.get(keys[2]) == 2
+    assert call_key("size", small_value_key(np.zeros(9, np.int32))) is None  # not small
+    assert call_key("attrs", [1]) is None  # not hashable
+    assert small_value_key([1, 2]) != small_value_key((1, 2)) != small_value_key([True, 2])
+    kept.keep(None, 3)
+    assert kept.get(None) is None
 
 
 def test_memory_limit() -> None:

@@ -51,7 +51,7 @@ from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
-from blocks.kernels.arguments import check_cancel
+from blocks.kernels.arguments import CheckedCalls, call_key, check_cancel, small_value_key
 from blocks.kernels.compiled import compiled_loops
 from blocks.kernels.float32_math import to_float32
 from blocks.kernels.op_checks import (
@@ -243,16 +243,13 @@ def checked_resize(
     ResizeBilinear to [4,128,128,16]). Failing calls are checked every time."""
     images = np.asarray(images)
     key = _call_key(method, images, size, options)
-    shape = _CHECKED.get(key) if key is not None else None
+    shape = _CHECKED.get(key)
     if shape is None:
         plan = resize_plan(method, images.shape, images.dtype, size, **options)
         assert plan.shape is not None and all(d is not None for d in plan.shape)
         batch, out_h, out_w, channels = (int(d) for d in plan.shape if d is not None)
         shape = (batch, out_h, out_w, channels)
-        if key is not None:
-            if len(_CHECKED) >= _CHECKED_MAX:
-                _CHECKED.clear()
-            _CHECKED[key] = shape
+        _CHECKED.keep(key, shape)
     return ResizeCall(
         images, shape, bool(options.get("align_corners", False)),
         bool(options.get("half_pixel_centers", False)),
@@ -260,33 +257,17 @@ def checked_resize(
 
 
 #: Output shapes of the resize calls that passed :func:`resize_plan`, by :func:`_call_key`.
-_CHECKED: dict[tuple[Any, ...], tuple[int, int, int, int]] = {}
-_CHECKED_MAX = 256
+_CHECKED: CheckedCalls[tuple[int, int, int, int]] = CheckedCalls()
 
 
 def _call_key(
     method: str, images: np.ndarray, size: Any, options: ResizeOptions
 ) -> tuple[Any, ...] | None:
     """What :func:`resize_plan` decides a call by: the method, the images' shape and
-    dtype, ``size`` (an ndarray's dtype, shape and bytes; a list's or tuple's Python ints
-    and bools with their types) and the options; ``None`` (not remembered) for any other
-    ``size`` or an option that is not hashable."""
-    if isinstance(size, np.ndarray):
-        if size.size > 8:
-            return None
-        size_key: tuple[Any, ...] = (size.dtype, size.shape, size.tobytes())
-    elif isinstance(size, (list, tuple)) and len(size) <= 8 and all(
-        type(value) in (int, bool) for value in size
-    ):
-        size_key = (type(size).__name__, *((type(value).__name__, value) for value in size))
-    else:
-        return None
-    key = (method, images.shape, images.dtype, size_key, *sorted(options.items()))
-    try:
-        hash(key)
-    except TypeError:
-        return None
-    return key
+    dtype, ``size`` (:func:`~blocks.kernels.arguments.small_value_key`) and the options;
+    ``None`` (not remembered) for any other ``size`` or an option that is not hashable."""
+    return call_key(method, images.shape, images.dtype, small_value_key(size),
+                    *sorted(options.items()))
 
 
 def resize_bilinear(
