@@ -588,7 +588,9 @@ def test_checked_calls_keep_at_most_their_limit() -> None:
     kept.keep(keys[2], 2)  # full: the older ones are dropped
     assert kept.get(keys[0]) is None and kept.get(keys[2]) == 2
     assert call_key("size", small_value_key(np.zeros(9, np.int32))) is None  # not small
-    assert call_key("attrs", [1]) is None  # not hashable
+    unhashable = call_key("attrs", [1])
+    kept.keep(unhashable, 4)  # not hashable: never kept
+    assert kept.get(unhashable) is None
     assert small_value_key([1, 2]) != small_value_key((1, 2)) != small_value_key([True, 2])
     kept.keep(None, 3)
     assert kept.get(None) is None

@@ -168,13 +168,12 @@ def small_value_key(value: Any) -> tuple[Any, ...] | None:
 
 def call_key(*parts: Any) -> tuple[Any, ...] | None:
     """``parts`` as a key of :class:`CheckedCalls`; ``None`` when a part is ``None`` (a
-    value :func:`small_value_key` does not tell apart) or the parts are not hashable."""
-    if any(part is None for part in parts):
-        return None
-    try:
-        hash(parts)
-    except TypeError:
-        return None
+    value :func:`small_value_key` does not tell apart). Parts that are not hashable make
+    a key that :class:`CheckedCalls` never keeps. (Plain loops, no extra hash: the key
+    is made on every call, cold in the caches.)"""
+    for part in parts:
+        if part is None:
+            return None
     return parts
 
 
@@ -192,12 +191,22 @@ class CheckedCalls(Generic[_Decided]):
         self._limit = limit
 
     def get(self, key: tuple[Any, ...] | None) -> _Decided | None:
-        """What was decided for ``key``; ``None`` if not kept (or ``key`` is ``None``)."""
-        return None if key is None else self._decided.get(key)
+        """What was decided for ``key``; ``None`` if not kept (or ``key`` is ``None`` or
+        not hashable)."""
+        if key is None:
+            return None
+        try:
+            return self._decided.get(key)
+        except TypeError:  # a part that is not hashable
+            return None
 
     def keep(self, key: tuple[Any, ...] | None, decided: _Decided) -> None:
-        """Remember ``decided`` for ``key`` (nothing for a ``None`` key)."""
+        """Remember ``decided`` for ``key`` (nothing for a ``None`` or unhashable key)."""
         if key is None:
+            return
+        try:
+            hash(key)
+        except TypeError:
             return
         if len(self._decided) >= self._limit:
             self._decided.clear()
