@@ -156,9 +156,12 @@ _Decided = TypeVar("_Decided")
 def small_value_key(value: Any) -> tuple[Any, ...] | None:
     """A small argument read by value as a hashable key: an ndarray of at most 8 elements
     by its dtype, shape and bytes; a list or tuple of at most 8 Python ints and bools by
-    its type and each value with its type; ``None`` (not to be remembered) otherwise."""
+    its type and each value with its type; ``None`` (not to be remembered) otherwise —
+    an object array too, whose bytes are addresses, not values."""
     if isinstance(value, np.ndarray):
-        return None if value.size > 8 else (value.dtype, value.shape, value.tobytes())
+        if value.size > 8 or value.dtype.hasobject:
+            return None
+        return (value.dtype, value.shape, value.tobytes())
     if isinstance(value, list | tuple) and len(value) <= 8 and all(
         type(item) in (int, bool) for item in value
     ):
