@@ -179,6 +179,11 @@ class BatchPlan:
         """The graph, parsed once per process."""
         return _model_for(self.graph_digest, self.graph_text)
 
+    def stacked_tensors(self) -> list[str]:
+        """The kept tensors stored as one array (one per-item shape in every item), in
+        the plan's order; the others are stored item by item."""
+        return [name for name, layout in self.tensors.items() if layout.item_shape is not None]
+
     def item_name(self, index: int) -> str:
         """How item ``index`` is named: its file in the first glob mapped, else its index."""
         named = next((s for s in self.sources if s.item_names() is not None), None)
@@ -899,7 +904,7 @@ async def _make_arrays(plan: BatchPlan, root: Any, *, present: set[str]) -> dict
                                           chunks=(1,), fill_value=0, compressors=None,
                                           config=_WRITE_CONFIG)
     nodes = dict(zip(making, await asyncio.gather(*making.values()), strict=True))
-    written = [name for name, layout in plan.tensors.items() if layout.item_shape is not None]
+    written = plan.stacked_tensors()
     for name in [*written, _DONE, _ITEMS]:
         if name not in nodes:
             opened = await root.getitem(name)
@@ -915,7 +920,7 @@ def _store_arrays(store: str, plan: BatchPlan) -> dict[str, Any]:
     """The arrays chunks are written into, opened from ``store`` (a cluster's worker)."""
     import zarr
 
-    names = [name for name, layout in plan.tensors.items() if layout.item_shape is not None]
+    names = plan.stacked_tensors()
     return {name: zarr.open_array(store=store, path=name, mode="r+").with_config(_WRITE_CONFIG)
             for name in [*names, _DONE]}
 
@@ -1190,7 +1195,7 @@ def to_dask(plan: BatchPlan) -> dict[str, Any]:
     import dask
     import dask.array as da
 
-    names = [name for name, layout in plan.tensors.items() if layout.item_shape is not None]
+    names = plan.stacked_tensors()
     shared = dask.delayed(plan, pure=False)  # one copy of the plan in the task graph
     runs = [dask.delayed(compute_chunk, pure=False)(shared, start, stop, names)
             for start, stop in plan.chunks]

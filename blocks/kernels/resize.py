@@ -243,21 +243,21 @@ def checked_resize(
     ResizeBilinear to [4,128,128,16]). Failing calls are checked every time."""
     images = np.asarray(images)
     key = _call_key(method, images, size, options)
-    shape = _CHECKED.get(key)
-    if shape is None:
+    decided = _CHECKED.get(key)
+    if decided is None:
         plan = resize_plan(method, images.shape, images.dtype, size, **options)
         assert plan.shape is not None and all(d is not None for d in plan.shape)
         batch, out_h, out_w, channels = (int(d) for d in plan.shape if d is not None)
-        shape = (batch, out_h, out_w, channels)
-        _CHECKED.keep(key, shape)
-    return ResizeCall(
-        images, shape, bool(options.get("align_corners", False)),
-        bool(options.get("half_pixel_centers", False)),
-    )
+        decided = ((batch, out_h, out_w, channels), plan.align_corners,
+                   plan.half_pixel_centers)
+        _CHECKED.keep(key, decided)
+    shape, align_corners, half_pixel_centers = decided
+    return ResizeCall(images, shape, align_corners, half_pixel_centers)
 
 
-#: Output shapes of the resize calls that passed :func:`resize_plan`, by :func:`_call_key`.
-_CHECKED: CheckedCalls[tuple[int, int, int, int]] = CheckedCalls()
+#: What :func:`resize_plan` decided for the calls that passed it (output shape and the
+#: attr flags), by :func:`_call_key`.
+_CHECKED: CheckedCalls[tuple[tuple[int, int, int, int], bool, bool]] = CheckedCalls()
 
 
 def _call_key(
