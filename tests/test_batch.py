@@ -899,3 +899,56 @@ def test_a_store_overwritten_in_the_same_process_is_written_with_its_new_chunks(
     assert zarr.open_array(store=str(out), path="tiles.patches", mode="r").chunks[0] == 5
     np.testing.assert_array_equal(second["tiles.patches"], first["tiles.patches"])
     assert second["chunks_done"].tolist() == [1] * -(-N_ITEMS // 5)
+
+
+def test_a_new_store_has_the_files_zarr_writes_itself(
+    dataset: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    # The store is made by zarr in memory and its files written by the run: byte for byte
+    # what zarr writes when it makes the same store in the folder itself.
+    from zarr.api import asynchronous
+
+    import graph.batch as batch
+
+    graph, images, offsets = dataset
+    plan = plan_batch(Graph.load(graph).model, {"image": str(images),
+                                                "focus.offsets": str(offsets)}, chunk=6)
+    record = {"format": "tensorblocks.batch", "note": "a record"}
+    made = batch._make_store(plan, tmp_path / "ours.zarr", record)
+
+    async def by_zarr() -> None:
+        root = await asynchronous.create_group(store=str(tmp_path / "zarr.zarr"),
+                                               attributes={"tensorblocks": record})
+        await batch._make_arrays(plan, root, present=set())
+
+    batch._sync(by_zarr())
+
+    def files(folder: Path) -> dict[str, bytes]:
+        return {str(path.relative_to(folder)): path.read_bytes()
+                for path in sorted(folder.rglob("*")) if path.is_file()}
+
+    ours = files(tmp_path / "ours.zarr")
+    assert {"zarr.json", "tiles.patches/zarr.json", "items/zarr.json"} <= set(ours)
+    assert ours == files(tmp_path / "zarr.zarr")
+    # The arrays returned write into the folder (the marks of chunk 1 and 2 here).
+    assert sorted(made) == ["chunks_done", "tiles.patches"]
+    made["chunks_done"][1:3] = 1
+    assert zarr.open_array(store=str(tmp_path / "ours.zarr"), path="chunks_done",
+                           mode="r")[...].tolist() == [0, 1, 1, 0]
+
+
+def test_a_store_made_meanwhile_by_someone_else_is_not_overwritten(
+    dataset: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    import graph.batch as batch
+
+    graph, images, offsets = dataset
+    plan = plan_batch(Graph.load(graph).model, {"image": str(images),
+                                                "focus.offsets": str(offsets)}, chunk=6)
+    out = tmp_path / "taken.zarr"
+    out.mkdir()
+    (out / "zarr.json").write_text("someone else's", encoding="utf-8")
+    with pytest.raises(FileExistsError):
+        batch._make_store(plan, out, {"format": "tensorblocks.batch"})
+    assert (out / "zarr.json").read_text(encoding="utf-8") == "someone else's"
+    assert [path.name for path in out.iterdir()] == ["zarr.json"]
