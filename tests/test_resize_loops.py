@@ -7,8 +7,12 @@ cannot see: how the work is cut and which arithmetic a row takes must not change
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,10 +21,12 @@ from test_patches import assert_same_bits
 
 from blocks.errors import CancelledError
 from blocks.kernels import crop_and_resize, resize, resize_filters, resize_loops
+from blocks.kernels.compiled import compiled_loops
 from blocks.kernels.float32_math import to_float32
 from blocks.kernels.resize import resize_bilinear
 from blocks.kernels.resize_filters import resize_area, resize_bicubic
 
+ROOT = Path(__file__).resolve().parents[1]
 Kernel = Callable[[np.ndarray, threading.Event | None], np.ndarray]
 
 KERNELS: dict[str, Kernel] = {
@@ -82,6 +88,80 @@ def test_pieces_and_threads_do_not_change_bits(
     monkeypatch.setattr(resize, "_PIECE", 8)  # a row a piece
     monkeypatch.setattr(resize, "_SHARED_MIN", 0)
     assert_same_bits(kernel(images, None), whole)
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_numba_threads_give_the_same_bits(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Bilinear and area share their row pieces on numba's threads (taken one at a time,
+    # in rounds): every cut gives the bits of one piece on one thread, careful rows too.
+    from blocks.kernels import pieces
+
+    if not pieces.shared_loops_usable():
+        pytest.skip("numba has no thread-safe threading layer on this machine")
+    images = mixed_images(5)
+    kernel = KERNELS[name]
+    monkeypatch.setenv("TENSORBLOCKS_THREADS", "1")
+    monkeypatch.setattr(resize, "_PIECE", 1 << 30)
+    whole = kernel(images, None)
+    shared = compiled_loops("shared_loops")
+    entries: list[int] = []
+
+    def counted(loop: Any, bounds: np.ndarray, threads: int, args: tuple[Any, ...]) -> None:
+        entries.append(len(bounds) - 1)
+        run(loop, bounds, threads, args)
+
+    run = shared.run
+    monkeypatch.setattr(shared, "run", counted)
+    monkeypatch.setenv("TENSORBLOCKS_THREADS", "2")
+    monkeypatch.setattr(resize, "_LOOP_SHARED_MIN", 0)
+    for piece in (8, 100, 1 << 30):  # a row a piece (several rounds), a few rows, one piece
+        monkeypatch.setattr(resize, "_LOOP_PIECE", piece)
+        entries.clear()
+        assert_same_bits(kernel(images, None), whole)
+        if name.startswith(("bilinear", "area")):
+            assert entries and sum(entries) >= 2  # the plain pass went through numba's threads
+        else:
+            assert not entries  # bicubic keeps a scratch per piece: the pool's threads
+
+
+def test_numba_threads_are_not_entered_in_a_forked_child() -> None:
+    # GNU OpenMP hangs in a child forked after the parent used it: the child's kernels
+    # share their pieces with the pool instead, and still compute.
+    from blocks.kernels import pieces
+
+    images = mixed_images()
+    expected = resize_bilinear(images, (23, 31), None)
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit status only
+        status = 1
+        try:
+            same = np.array_equal(resize_bilinear(images, (23, 31), None), expected,
+                                  equal_nan=True)
+            status = 0 if same and not pieces.shared_loops_usable() else 2
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_without_a_thread_safe_numba_layer_the_pool_shares_the_pieces() -> None:
+    # numba's workqueue layer aborts when two threads enter it: asked for it, the kernels
+    # never do, and still give the same bits.
+    script = (
+        "import numpy as np, os\n"
+        "from blocks.kernels import resize, pieces\n"
+        "resize._LOOP_SHARED_MIN = 0; resize._SHARED_MIN = 0\n"
+        "x = np.random.default_rng(1).standard_normal((4, 32, 32, 5)).astype(np.float32)\n"
+        "out = resize.resize_bilinear(x, (40, 50))\n"
+        "print(pieces.shared_loops_usable(), out.shape, float(out.sum()))\n"
+    )
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue", "TENSORBLOCKS_THREADS": "2"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=env, cwd=ROOT, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    images = np.random.default_rng(1).standard_normal((4, 32, 32, 5)).astype(np.float32)
+    total = float(resize_bilinear(images, (40, 50)).sum())
+    assert result.stdout.split() == ["False", "(4,", "40,", "50,", "5)", repr(total)]
 
 
 @pytest.mark.parametrize("name", [*sorted(KERNELS), "crop"])
@@ -248,3 +328,30 @@ def test_tables_are_made_once_per_geometry() -> None:
     again = resize_bilinear(images, (17, 5), half_pixel_centers=True)
     assert resize.bilinear_tables.cache_info().hits == 1
     assert_same_bits(first, again)
+
+
+def test_compiled_closures_are_found_in_numbas_cache_by_a_new_process(tmp_path: Path) -> None:
+    # The factories' loops call other compiled functions from their closures (and the
+    # numba-threads driver calls the loop it shares): a second process must load them
+    # from numba's cache, not compile them again and write one more cache file.
+    script = (
+        "import numpy as np\n"
+        "from blocks.kernels import resize\n"
+        "from blocks.kernels.resize_filters import resize_area, resize_bicubic\n"
+        "resize._LOOP_SHARED_MIN = 0\n"
+        "x = np.random.default_rng(1).standard_normal((2, 16, 16, 3)).astype(np.float32)\n"
+        "x[0, 3, 4, 1] = np.nan\n"  # a careful row too
+        "resize.resize_bilinear(x, (20, 24)); resize_bicubic(x, (9, 7)); resize_area(x, (5, 6))\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_DEBUG_CACHE": "1",
+           "TENSORBLOCKS_THREADS": "2"}
+
+    def saved() -> list[str]:
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                                text=True, env=env, cwd=ROOT, timeout=600, check=False)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return [line for line in result.stdout.splitlines() if "data saved" in line]
+
+    first = saved()
+    assert any("_bilinear_rows_kind.locals.rows" in line for line in first)
+    assert saved() == []

@@ -1,10 +1,12 @@
 #!/bin/sh
-# The system packages TensorBlocks needs on Debian/Ubuntu: Python's venv module, and the
-# libraries Qt's xcb platform plugin loads (without them `tensorblocks edit` cannot open a
-# window). Installs only what is missing (asks for sudo then); elsewhere it does nothing.
-# Used by the README's first set-up command; app/qt_check.py names the same packages.
+# The system packages TensorBlocks needs on Debian/Ubuntu: Python's venv module, GNU
+# OpenMP (numba's threads share mid-size kernels with it; without it they use a slower
+# Python pool), and the libraries Qt's xcb platform plugin loads (without them
+# `tensorblocks edit` cannot open a window). Installs only what is missing (asks for sudo
+# then); elsewhere it does nothing. Used by the README's first set-up command;
+# app/qt_check.py names the same Qt packages.
 set -e
-PACKAGES="python3-venv libegl1 libgl1 libfontconfig1 libdbus-1-3 libglib2.0-0
+PACKAGES="python3-venv libgomp1 libegl1 libgl1 libfontconfig1 libdbus-1-3 libglib2.0-0
 libxkbcommon0 libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0
 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1
 libxcb-sync1 libxcb-shm0"

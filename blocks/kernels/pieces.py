@@ -23,6 +23,15 @@ Contract:
 * :func:`run_ranges(total, count, work, cancel, threads)` — :func:`run_pieces` over
   ``count`` ranges of ``0 .. total-1`` whose sizes differ by at most one, calling
   ``work(start, stop)``: no thread is left with a larger part.
+* :func:`run_loop_ranges(loop, total, count, args, cancel, threads)` — the same ranges
+  for a compiled loop, called as ``loop(args[0], args[1], start, stop, *args[2:])``. With
+  more than one thread and numba's threads usable here (:func:`shared_loops_usable`), the
+  pieces are shared by numba's threads (:mod:`blocks.kernels.shared_loops`), entered in
+  rounds of a few pieces per thread with ``cancel`` checked between rounds; otherwise as
+  :func:`run_ranges`. Either way every range is computed once, by the same code.
+* :func:`shared_loops_usable` — whether numba's threads may be used: never in a child
+  forked from this process (GNU OpenMP, numba's usual layer, hangs there), never when
+  ``TENSORBLOCKS_THREADS`` or :func:`thread_limit` leaves one thread.
 """
 
 from __future__ import annotations
@@ -33,8 +42,12 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
 
 from blocks.kernels.arguments import check_cancel
+from blocks.kernels.compiled import compiled_loops
 
 #: Environment variable that caps the number of threads (a positive integer).
 THREADS_ENV = "TENSORBLOCKS_THREADS"
@@ -109,3 +122,43 @@ def run_ranges(
     """Call ``work(start, stop)`` over ``count`` near-equal ranges of ``range(total)``."""
     bounds = [total * index // count for index in range(count + 1)]
     run_pieces(count, lambda index: work(bounds[index], bounds[index + 1]), cancel, threads)
+
+
+#: Pieces per thread in one entry into numba's threads: Stop waits for at most a round.
+_ROUND_PIECES = 4
+_forked = False
+
+
+def _after_fork_in_child() -> None:
+    global _forked
+    _forked = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def shared_loops_usable() -> bool:
+    """Whether compiled loops may share pieces on numba's threads (see the module)."""
+    if _forked or thread_count() < 2:
+        return False
+    usable: bool = compiled_loops("shared_loops").usable()
+    return usable
+
+
+def run_loop_ranges(
+    loop: Callable[..., None], total: int, count: int, args: tuple[Any, ...],
+    cancel: threading.Event | None, threads: int,
+) -> None:
+    """Call the compiled ``loop`` over ``count`` near-equal ranges of ``range(total)``."""
+    if threads > 1 and count > 1 and shared_loops_usable():
+        shared = compiled_loops("shared_loops")
+        bounds = np.array([total * index // count for index in range(count + 1)], np.int64)
+        step = _ROUND_PIECES * threads
+        for begin in range(0, count, step):
+            check_cancel(cancel)
+            shared.run(loop, bounds[begin:begin + step + 1], threads, args)
+        check_cancel(cancel)
+        return
+    first, second, *rest = args
+    run_ranges(total, count, lambda start, stop: loop(first, second, start, stop, *rest),
+               cancel, threads)

@@ -65,7 +65,7 @@ from blocks.kernels.op_checks import (
     shape_text,
     size_pair,
 )
-from blocks.kernels.pieces import run_ranges, thread_count
+from blocks.kernels.pieces import run_loop_ranges, run_ranges, shared_loops_usable, thread_count
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
 _F32 = np.float32
@@ -80,6 +80,12 @@ _PIECE = 1 << 18
 #: on a quiet machine and slower on a busy one; area and bicubic cases of about 1 ms of
 #: arithmetic (above it by their cost) ran 1.2-1.5x faster on two threads when quiet.
 _SHARED_MIN = 1 << 21
+#: With numba's threads (:func:`loop_in_row_pieces`), whose start costs no wake-up, work
+#: from this much on is shared, in pieces of _LOOP_PIECE floats taken as threads come
+#: free. Measured on bl-2 (1M floats, benchmarks/bench_ops.py) round-robin with TF:
+#: 0.28-0.30 ms in 8 pieces, 0.44-0.46 in 2, 0.42-0.73 alone.
+_LOOP_SHARED_MIN = 1 << 18
+_LOOP_PIECE = 1 << 17
 
 #: The dtypes TensorFlow's resize ops take (all four share the list).
 RESIZE_DTYPES = dtypes(
@@ -291,13 +297,9 @@ def resize_bilinear(
     out = np.empty(call.shape, _F32)
 
     limit = tame_limit(4.0, images.dtype)  # a difference is at most twice the larger value
-
-    def work(rows: Callable[..., None], redo: np.ndarray, start: int, stop: int) -> None:
-        rows(source, flat_rows(out), start, stop, y_lo, y_hi, y_lerp, left, right, x_lerp,
-             low_first, channels, limit, redo)
-
     plain_then_careful(call.shape, loops.bilinear_plain_rows(channels), loops.bilinear_rows,
-                       work, cancel)
+                       (source, flat_rows(out), y_lo, y_hi, y_lerp, left, right, x_lerp,
+                        low_first, channels, limit), cancel)
     return out
 
 
@@ -351,47 +353,73 @@ def loop_source(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(to_float32(images))
 
 
+def _row_pieces(
+    shape: tuple[int, int, int, int], cost: float, shared: bool
+) -> tuple[int, int, int]:
+    """How the output rows of ``[B, h, w, C]`` are cut: ``(rows, pieces, threads)``;
+    ``shared``: numba's threads take the pieces (:func:`loop_in_row_pieces`), else the
+    pool's (:func:`in_row_pieces`)."""
+    batch, out_h, out_w, channels = shape
+    rows = batch * out_h
+    floats = rows * out_w * channels
+    least = _LOOP_SHARED_MIN if shared else _SHARED_MIN
+    threads = thread_count() if floats * cost >= least else 1
+    # Alone, the caller takes pieces of about _SHARED_MIN work (Stop still lands within
+    # about a millisecond): each call into the loops costs microseconds to dispatch and
+    # starts its rows' caches afresh, which small pieces paid many times over.
+    piece = (_LOOP_PIECE if shared else _PIECE) if threads > 1 else max(
+        _PIECE, int(_SHARED_MIN / cost))
+    count = min(rows, max(-(-floats // piece), 2 * threads if threads > 1 else 1))
+    return rows, count, threads
+
+
 def in_row_pieces(
     shape: tuple[int, int, int, int], work: Callable[[int, int], None],
     cancel: threading.Event | None, cost: float = 1.0,
 ) -> None:
     """Call ``work(start, stop)`` over pieces of the output rows of ``[B, h, w, C]``
-    (counted over the batch, ``b*h + y``), shared by the threads: rows of about _PIECE
-    floats a piece, and at least two pieces per thread when the work is worth sharing,
-    all of about the same size, so that no thread is left with the larger part.
+    (counted over the batch, ``b*h + y``), shared by the pool's threads: rows of about
+    _PIECE floats a piece, and at least two pieces per thread when the work is worth
+    sharing, all of about the same size, so that no thread is left with the larger part.
 
     ``cost``: the op's time per output float relative to bilinear's (measured on one
     thread: bicubic 2.5-8, area about 2.5 per input float it sums), which decides whether
-    the work is worth sharing (:data:`_SHARED_MIN`)."""
-    batch, out_h, out_w, channels = shape
-    rows = batch * out_h
-    floats = rows * out_w * channels
-    threads = thread_count() if floats * cost >= _SHARED_MIN else 1
-    # Alone, the caller takes pieces of about _SHARED_MIN work (Stop still lands within
-    # about a millisecond): each call into the loops costs microseconds to dispatch and
-    # starts its rows' caches afresh, which small pieces paid many times over.
-    piece = _PIECE if threads > 1 else max(_PIECE, int(_SHARED_MIN / cost))
-    count = min(rows, max(-(-floats // piece), 2 * threads if threads > 1 else 1))
+    the work is worth sharing (:data:`_SHARED_MIN`). A compiled loop that needs no
+    scratch of its own per piece goes through :func:`loop_in_row_pieces` instead."""
+    rows, count, threads = _row_pieces(shape, cost, shared=False)
     run_ranges(rows, count, work, cancel, threads)
+
+
+def loop_in_row_pieces(
+    shape: tuple[int, int, int, int], loop: Callable[..., None], args: tuple[Any, ...],
+    cancel: threading.Event | None, cost: float = 1.0,
+) -> None:
+    """:func:`in_row_pieces` for a compiled loop called as ``loop(args[0], args[1], start,
+    stop, *args[2:])``: from :data:`_LOOP_SHARED_MIN` work on, its pieces are shared by
+    numba's threads, which start with no thread wake-up
+    (:func:`~blocks.kernels.pieces.run_loop_ranges`)."""
+    floats = shape[0] * shape[1] * shape[2] * shape[3]
+    shared = floats * cost >= _LOOP_SHARED_MIN and shared_loops_usable()
+    rows, count, threads = _row_pieces(shape, cost, shared)
+    run_loop_ranges(loop, rows, count, args, cancel, threads)
 
 
 def plain_then_careful(
     shape: tuple[int, int, int, int], plain: Callable[..., None],
-    careful: Callable[..., None],
-    work: Callable[[Callable[..., None], np.ndarray, int, int], None],
+    careful: Callable[..., None], args: tuple[Any, ...],
     cancel: threading.Event | None, cost: float = 1.0,
 ) -> None:
     """A resize's two compiled passes over the output rows of ``[B, h, w, C]``, in pieces
-    (:func:`in_row_pieces`): ``plain`` (compiled without the careful arithmetic) on every
-    row, marking in ``redo`` (per output row over the batch) the rows with an input row
-    that is not tame; then ``careful`` on the marked rows only, if any (compiled on first
+    (:func:`loop_in_row_pieces`), each called as ``rows(args[0], args[1], start, stop,
+    *args[2:], redo)``: ``plain`` (compiled without the careful arithmetic) on every row,
+    marking in ``redo`` (per output row over the batch) the rows with an input row that
+    is not tame; then ``careful`` on the marked rows only, if any (compiled on first
     need: most images never need it, and a first resize waits for the plain pass's
-    compiling alone). ``work(rows, redo, start, stop)`` calls a pass on a piece."""
+    compiling alone)."""
     redo = np.zeros(shape[0] * shape[1], np.bool_)
-    in_row_pieces(shape, lambda start, stop: work(plain, redo, start, stop), cancel, cost)
+    loop_in_row_pieces(shape, plain, (*args, redo), cancel, cost)
     if redo.any():
-        in_row_pieces(shape, lambda start, stop: work(careful, redo, start, stop), cancel,
-                      cost)
+        loop_in_row_pieces(shape, careful, (*args, redo), cancel, cost)
 
 
 def resize_nearest_neighbor(

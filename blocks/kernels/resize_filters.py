@@ -41,7 +41,6 @@ and compute the other orders where it does.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from functools import cache, lru_cache
 from typing import Any, Unpack
 
@@ -245,14 +244,11 @@ def resize_area(
     out = np.empty(shape, _F32)
     limit = tame_limit(float(in_h) * float(in_w) * 4.0, images.dtype)
 
-    def work(rows: Callable[..., None], redo: np.ndarray, first_row: int,
-             stop_row: int) -> None:
-        rows(source, flat_rows(out), first_row, stop_row, start, row_count, row_weights,
-             columns, count, first_weight, last_weight, images.shape[3], scale, limit, redo)
-
     # Area sums every input float once (measured about 2.5 bilinear lerps each, 0.75 in
-    # even cells: ar-1's 0.34 ms on one thread is below the threads' threshold).
+    # even cells).
     per_float = 0.75 if cells else 2.5
     plain_then_careful(shape, loops.area_plain_rows(cells, images.shape[3]), loops.area_rows,
-                       work, cancel, cost=per_float * max(1.0, (in_h * in_w) / (out_h * out_w)))
+                       (source, flat_rows(out), start, row_count, row_weights, columns,
+                        count, first_weight, last_weight, images.shape[3], scale, limit),
+                       cancel, cost=per_float * max(1.0, (in_h * in_w) / (out_h * out_w)))
     return out

@@ -44,6 +44,7 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
+from blocks.kernels.closure_cache import cached_closure
 from blocks.kernels.float32_math import FLUSH_BELOW
 
 _F32 = np.float32
@@ -199,6 +200,7 @@ def _specialised(body: Callable[..., None]) -> Callable[..., None]:
     compiles every case alone (the common channel counts unrolled, no checks in the plain
     arithmetic)."""
 
+    @cached_closure
     @_jit
     def call(row: np.ndarray, t0: np.ndarray, t1: np.ndarray, t2: np.ndarray,
              t3: np.ndarray, channels: int, result: np.ndarray, careful: bool) -> None:
@@ -289,6 +291,7 @@ def _bilinear_rows_kind(plain: bool, channels_case: int = 0) -> Callable[..., No
     """
     fixed = channels_case != 0
 
+    @cached_closure
     @_jit
     def rows(
         source: np.ndarray, out: np.ndarray, start: int, stop: int,
@@ -750,6 +753,7 @@ def _area_rows_kind(plain: bool, cells: int = 0, channels_case: int = 0) -> Call
     even = cells != 0
     fixed = channels_case != 0
 
+    @cached_closure
     @_jit
     def rows(
         source: np.ndarray, out: np.ndarray, start: int, stop: int,
