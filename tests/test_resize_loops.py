@@ -23,7 +23,7 @@ from blocks.errors import CancelledError
 from blocks.kernels import crop_and_resize, resize, resize_filters, resize_loops
 from blocks.kernels.compiled import compiled_loops
 from blocks.kernels.float32_math import to_float32
-from blocks.kernels.resize import resize_bilinear
+from blocks.kernels.resize import resize_bilinear, resize_nearest_neighbor
 from blocks.kernels.resize_filters import resize_area, resize_bicubic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +49,10 @@ KERNELS: dict[str, Kernel] = {
     "area-even-2": lambda images, cancel: resize_area(images[:, :, :16], (5, 8), cancel=cancel),
     "area-up": lambda images, cancel: resize_area(
         images, (29, 33), align_corners=True, cancel=cancel),
+    "nearest": lambda images, cancel: resize_nearest_neighbor(
+        images, (31, 12), cancel, half_pixel_centers=True),
+    "nearest-up": lambda images, cancel: resize_nearest_neighbor(
+        images, (45, 34), cancel, align_corners=True),
 }
 #: CropAndResize's bilinear samples share the loops' plain/careful rows (no pieces, no Stop).
 CROP_BOXES = np.array([[0.1, 0.0, 0.9, 1.0], [0.2, 0.3, 0.5, 0.8], [0.0, 0.0, 1.0, 1.0]],
@@ -118,10 +122,34 @@ def test_numba_threads_give_the_same_bits(name: str, monkeypatch: pytest.MonkeyP
         monkeypatch.setattr(resize, "_LOOP_PIECE", piece)
         entries.clear()
         assert_same_bits(kernel(images, None), whole)
-        if name.startswith(("bilinear", "area")):
+        if name.startswith(("bilinear", "area", "nearest")):
             assert entries and sum(entries) >= 2  # the plain pass went through numba's threads
         else:
             assert not entries  # bicubic keeps a scratch per piece: the pool's threads
+
+
+@pytest.mark.parametrize(
+    ("dtype", "channels"),
+    [("uint8", 3), ("uint8", 4), ("int16", 5), ("float16", 2), ("bfloat16", 3),
+     ("float32", 16), ("int64", 1), ("float64", 3)],
+)
+def test_nearest_copies_every_pixel_as_bits_in_any_unit(dtype: str, channels: int) -> None:
+    # The loop copies a pixel in the widest unsigned unit that divides its bytes (1, 2,
+    # 4 or 8): every width against numpy's takes, NaN payloads and -0 included.
+    import ml_dtypes  # noqa: F401  (registers bfloat16 with numpy)
+
+    rng = np.random.default_rng(3)
+    bits = rng.integers(0, 256, (3, 9, 11, channels * np.dtype(dtype).itemsize), np.uint8)
+    images = bits.view(dtype).reshape(3, 9, 11, channels)
+    for size, align, half in (((13, 4), False, True), ((9, 11), True, False),
+                              ((20, 23), False, False)):
+        ours = resize_nearest_neighbor(images, size, align_corners=align,
+                                       half_pixel_centers=half)
+        rows = resize.nearest_indices(9, size[0], align, half)
+        cols = resize.nearest_indices(11, size[1], align, half)
+        expected = np.take(np.take(images, rows, axis=1), cols, axis=2)
+        assert ours.dtype == images.dtype
+        assert ours.tobytes() == expected.tobytes()
 
 
 def test_numba_threads_are_not_entered_in_a_forked_child() -> None:

@@ -22,10 +22,11 @@ with its general strided loop, 5 times slower than a memory copy of the same byt
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-_jit = numba.njit(cache=True, nogil=True)
+from blocks.kernels.numba_cache import compiled
+
+_jit = compiled(nogil=True)
 #: Output bytes per block of rows (fits the first-level cache with its inputs).
 _BLOCK_BYTES = 1 << 15
 #: Inputs per call of :func:`concat_rows` (more inputs: one call per group of them).

@@ -30,8 +30,9 @@ took two passes and ran 1.1 times slower; each is one pass the compiler vectoris
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from blocks.kernels.numba_cache import compiled
 
 _U32 = np.uint32
 _ABS = _U32(0x7FFFFFFF)
@@ -43,7 +44,7 @@ _ONE = _U32(1)
 _SHIFT = _U32(16)
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def float_to_bfloat16(
     bits: np.ndarray, out: np.ndarray, start: int, stop: int, signless_nan: bool,
     truncate: bool,
@@ -63,7 +64,7 @@ def float_to_bfloat16(
             target[k] = _bfloat16_bits(source[k], sign_mask, False)
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def _bfloat16_bits(value: np.uint32, sign_mask: np.uint32, truncate: bool) -> np.uint16:
     """One float's bfloat16 bits (uint32 wraps only for NaNs, whose sum is not taken)."""
     nan = _U32(_QUIET | _U32(_U32(value >> _SHIFT) & sign_mask))
@@ -79,7 +80,7 @@ _HIGH = np.float32(2147483648.0)
 _ZERO = np.float32(0.0)
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def float_to_int32(values: np.ndarray, out: np.ndarray, start: int, stop: int) -> int:
     """int32 of float32 ``start .. stop-1``; the count of values outside int32's range."""
     source = values[start:stop]

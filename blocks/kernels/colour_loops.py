@@ -54,22 +54,22 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import numba
 import numpy as np
 from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic, overload
 
 from blocks.kernels.float32_math import FLUSH_BELOW
+from blocks.kernels.numba_cache import compiled
 
-_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+_jit = compiled(nogil=True, error_model="numpy")
 #: Helpers carry LLVM's ``alwaysinline``: LLVM inlines them into the loops after linking
 #: and before it vectorises, and folds a constant ``kind`` passed at the call site. (The
 #: earlier numba IR inlining, ``inline="always"``, gave the same code but its typing of
 #: every inlined body took 92-118 s to compile RGBToHSV/HSVToRGB on first use; LLVM's
 #: default inlining, without ``alwaysinline``, leaves the large pixel bodies as calls and
 #: the loops scalar: RGBToHSV 82 instead of 4.8 ns per pixel, measured.)
-_inline = numba.njit(cache=True, nogil=True, error_model="numpy", forceinline=True)
+_inline = compiled(nogil=True, error_model="numpy", forceinline=True)
 
 
 def _overload(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -36,11 +36,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numba
 import numpy as np
 from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
+
+from blocks.kernels.numba_cache import compiled
 
 _F32 = np.float32
 _M32 = np.uint64(0xFFFFFFFF)
@@ -68,7 +69,7 @@ _ANGLE_STEP = np.float32(np.float32(2.0**-24) * np.float32(2 * np.pi))
 
 ZERO, UNIFORM, GAUSSIAN = 0, 1, 2
 
-_jit = numba.njit(cache=True, nogil=True)
+_jit = compiled(nogil=True)
 
 
 @_jit

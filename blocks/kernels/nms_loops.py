@@ -26,8 +26,9 @@ an IOU is above the threshold is used, so the sign of a zero cannot show.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from blocks.kernels.numba_cache import compiled
 
 _F32 = np.float32
 _ZERO = _F32(0)
@@ -35,7 +36,7 @@ _ZERO = _F32(0)
 _SMALL = _F32(2.0**-30)
 _LIMIT = _F32(1e18)
 
-_jit = numba.njit(cache=True, nogil=True)
+_jit = compiled(nogil=True)
 
 
 @_jit

@@ -41,11 +41,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import numba
 import numpy as np
 
-from blocks.kernels.closure_cache import cached_closure
 from blocks.kernels.float32_math import FLUSH_BELOW
+from blocks.kernels.numba_cache import compiled
 
 _F32 = np.float32
 _ZERO = np.float32(0)
@@ -60,12 +59,12 @@ _ABS_BITS = _U32(0x7FFFFFFF)
 _NO_BITS = _U32(0xFFFFFFFF)
 _SMALL_BITS = _U32(_SMALL.view(np.uint32))
 
-_jit = numba.njit(cache=True, nogil=True)
+_jit = compiled(nogil=True)
 #: Small helpers and loop bodies, inlined by LLVM, which then folds a constant ``careful``
 #: passed at the call site out of the compiled loop. (numba's own IR inlining,
 #: ``inline="always"``, ran no faster but took 11-13 s to compile per op and dtype
 #: against 2-3 s: the first use of a resize block waited that long.)
-_inline = numba.njit(cache=True, nogil=True)
+_inline = compiled(nogil=True)
 
 
 @_inline
@@ -193,6 +192,35 @@ def _row_spans(start: int, stop: int, out_h: int) -> np.ndarray:
     return spans
 
 
+@_jit
+def nearest_rows(
+    source: np.ndarray, out: np.ndarray, start: int, stop: int, rows: np.ndarray,
+    cols: np.ndarray, pixel: int,
+) -> None:
+    """ResizeNearestNeighbor's output rows ``start .. stop-1`` (over the batch), as bits:
+    ``source`` ``[B, H, W*pixel]`` and ``out`` ``[B, h, w*pixel]`` in units of unsigned
+    integers (``pixel`` units a pixel), ``rows[y]`` and ``cols[x]`` the source row and
+    column of each output row and column. An output row whose source row is the one of
+    the row just written in this piece is a copy of it (contiguous, from the cache)."""
+    out_h = out.shape[1]
+    units = out.shape[2]
+    for span in _row_spans(start, stop, out_h):
+        b, y0, y1 = span[0], span[1], span[2]
+        for y in range(y0, y1):
+            target = out[b, y]
+            if y > y0 and rows[y] == rows[y - 1]:
+                previous = out[b, y - 1]
+                for k in range(units):
+                    target[k] = previous[k]
+                continue
+            row = source[b, rows[y]]
+            for x in range(cols.shape[0]):
+                at = np.uint64(cols[x] * pixel)
+                to = np.uint64(x * pixel)
+                for k in range(np.uint64(pixel)):
+                    target[to + k] = row[at + k]
+
+
 def _specialised(body: Callable[..., None]) -> Callable[..., None]:
     """A compiled call of an inlined one-row ``body(row, t0, t1, t2, t3, channels, result,
     careful)`` that passes its case as constants: the careful arithmetic, or the plain one
@@ -200,7 +228,6 @@ def _specialised(body: Callable[..., None]) -> Callable[..., None]:
     compiles every case alone (the common channel counts unrolled, no checks in the plain
     arithmetic)."""
 
-    @cached_closure
     @_jit
     def call(row: np.ndarray, t0: np.ndarray, t1: np.ndarray, t2: np.ndarray,
              t3: np.ndarray, channels: int, result: np.ndarray, careful: bool) -> None:
@@ -291,7 +318,6 @@ def _bilinear_rows_kind(plain: bool, channels_case: int = 0) -> Callable[..., No
     """
     fixed = channels_case != 0
 
-    @cached_closure
     @_jit
     def rows(
         source: np.ndarray, out: np.ndarray, start: int, stop: int,
@@ -753,7 +779,6 @@ def _area_rows_kind(plain: bool, cells: int = 0, channels_case: int = 0) -> Call
     even = cells != 0
     fixed = channels_case != 0
 
-    @cached_closure
     @_jit
     def rows(
         source: np.ndarray, out: np.ndarray, start: int, stop: int,

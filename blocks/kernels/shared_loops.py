@@ -37,7 +37,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from blocks.kernels.closure_cache import cached_closure
+from blocks.kernels.numba_cache import compiled
 
 #: numba's settings (set at import from the environment; typed loosely by numba).
 _CONFIG: Any = numba.config
@@ -49,7 +49,7 @@ if not os.environ.get("NUMBA_THREADING_LAYER"):
     _CONFIG.THREADING_LAYER = "threadsafe"
 
 
-@numba.njit(nogil=True, parallel=True, cache=True)
+@compiled(nogil=True, parallel=True)
 def _probe(count: int) -> int:
     total = 0
     for index in numba.prange(count):
@@ -71,8 +71,7 @@ def usable() -> bool:
 def _driver(loop: Callable[..., None]) -> Callable[..., None]:
     """The compiled driver of ``loop`` (:func:`run`)."""
 
-    @cached_closure  # its cell is the loop: numba's own key would differ in every process
-    @numba.njit(nogil=True, parallel=True, cache=True)
+    @compiled(nogil=True, parallel=True)  # keyed by the loop it calls (numba_cache)
     def driver(bounds: np.ndarray, first: Any, second: Any, *rest: Any) -> None:
         for piece in numba.prange(bounds.shape[0] - 1):
             loop(first, second, bounds[piece], bounds[piece + 1], *rest)
