@@ -152,6 +152,33 @@ def test_nearest_copies_every_pixel_as_bits_in_any_unit(dtype: str, channels: in
         assert ours.tobytes() == expected.tobytes()
 
 
+def test_numba_threads_stop_between_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Stop set while a round runs on numba's threads: that round finishes, no other
+    # starts, and the resize raises CancelledError.
+    from blocks.kernels import pieces
+
+    if not pieces.shared_loops_usable():
+        pytest.skip("numba has no thread-safe threading layer on this machine")
+    monkeypatch.setenv("TENSORBLOCKS_THREADS", "2")
+    monkeypatch.setattr(resize, "_LOOP_SHARED_MIN", 0)
+    monkeypatch.setattr(resize, "_LOOP_PIECE", 8)  # a row a piece: many rounds
+    shared = compiled_loops("shared_loops")
+    run = shared.run
+    cancel = threading.Event()
+    rounds: list[int] = []
+
+    def cancelled_during(loop: Any, bounds: np.ndarray, threads: int,
+                         args: tuple[Any, ...]) -> None:
+        rounds.append(len(bounds) - 1)
+        run(loop, bounds, threads, args)
+        cancel.set()
+
+    monkeypatch.setattr(shared, "run", cancelled_during)
+    with pytest.raises(CancelledError):
+        resize_bilinear(mixed_images(), (23, 31), cancel)
+    assert rounds == [4 * 2]  # one round of four pieces per thread, then Stop
+
+
 def test_numba_threads_are_not_entered_in_a_forked_child() -> None:
     # GNU OpenMP hangs in a child forked after the parent used it: the child's kernels
     # share their pieces with the pool instead, and still compute.
