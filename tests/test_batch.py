@@ -901,6 +901,13 @@ def test_a_store_overwritten_in_the_same_process_is_written_with_its_new_chunks(
     assert second["chunks_done"].tolist() == [1] * -(-N_ITEMS // 5)
 
 
+def chunks_of_six(dataset: tuple[Path, Path, Path]) -> Any:
+    """The dataset's plan in chunks of six items."""
+    graph, images, offsets = dataset
+    return plan_batch(Graph.load(graph).model, {"image": str(images),
+                                                "focus.offsets": str(offsets)}, chunk=6)
+
+
 def test_a_new_store_has_the_files_zarr_writes_itself(
     dataset: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -910,9 +917,7 @@ def test_a_new_store_has_the_files_zarr_writes_itself(
 
     import graph.batch as batch
 
-    graph, images, offsets = dataset
-    plan = plan_batch(Graph.load(graph).model, {"image": str(images),
-                                                "focus.offsets": str(offsets)}, chunk=6)
+    plan = chunks_of_six(dataset)
     record = {"format": "tensorblocks.batch", "note": "a record"}
     made = batch._make_store(plan, tmp_path / "ours.zarr", record)
 
@@ -942,9 +947,7 @@ def test_a_store_made_meanwhile_by_someone_else_is_not_overwritten(
 ) -> None:
     import graph.batch as batch
 
-    graph, images, offsets = dataset
-    plan = plan_batch(Graph.load(graph).model, {"image": str(images),
-                                                "focus.offsets": str(offsets)}, chunk=6)
+    plan = chunks_of_six(dataset)
     out = tmp_path / "taken.zarr"
     out.mkdir()
     (out / "zarr.json").write_text("someone else's", encoding="utf-8")
