@@ -117,7 +117,7 @@ def test_numba_threads_give_the_same_bits(name: str, monkeypatch: pytest.MonkeyP
     run = shared.run
     monkeypatch.setattr(shared, "run", counted)
     monkeypatch.setenv("TENSORBLOCKS_THREADS", "2")
-    monkeypatch.setattr(resize, "_LOOP_SHARED_MIN", 0)
+    monkeypatch.setattr(resize, "LOOP_SHARED_MIN", 0)
     for piece in (8, 100, 1 << 30):  # a row a piece (several rounds), a few rows, one piece
         monkeypatch.setattr(resize, "_LOOP_PIECE", piece)
         entries.clear()
@@ -152,6 +152,41 @@ def test_nearest_copies_every_pixel_as_bits_in_any_unit(dtype: str, channels: in
         assert ours.tobytes() == expected.tobytes()
 
 
+def test_crop_boxes_on_numba_threads_give_the_same_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    # CropAndResize's bilinear boxes in pieces on numba's threads (each piece judges the
+    # rows it reads again): the bits of one call on one thread, careful rows included.
+    from blocks.kernels import pieces
+
+    if not pieces.shared_loops_usable():
+        pytest.skip("numba has no thread-safe threading layer on this machine")
+    images = mixed_images(5)
+    rng = np.random.default_rng(8)
+    starts = rng.uniform(-0.2, 0.7, (40, 2))
+    boxes = np.concatenate([starts, starts + rng.uniform(0.1, 0.6, (40, 2))], axis=1)
+    boxes = boxes[:, [0, 1, 2, 3]].astype(np.float32)
+    which = rng.integers(0, 3, 40).astype(np.int32)
+
+    def crops() -> np.ndarray:
+        return crop_and_resize.crop_and_resize(images, boxes, which, np.array([7, 9], np.int32))
+
+    monkeypatch.setenv("TENSORBLOCKS_THREADS", "1")
+    whole = crops()
+    shared = compiled_loops("shared_loops")
+    run = shared.run
+    entries: list[int] = []
+
+    def counted(loop: Any, bounds: np.ndarray, threads: int, args: tuple[Any, ...]) -> None:
+        entries.append(len(bounds) - 1)
+        run(loop, bounds, threads, args)
+
+    monkeypatch.setattr(shared, "run", counted)
+    monkeypatch.setenv("TENSORBLOCKS_THREADS", "2")
+    monkeypatch.setattr(crop_and_resize, "LOOP_SHARED_MIN", 0)
+    assert_same_bits(crops(), whole)
+    assert entries == [8]  # four pieces of boxes per thread, in one round
+    assert np.isnan(whole).any()
+
+
 def test_numba_threads_stop_between_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
     # Stop set while a round runs on numba's threads: that round finishes, no other
     # starts, and the resize raises CancelledError.
@@ -160,7 +195,7 @@ def test_numba_threads_stop_between_rounds(monkeypatch: pytest.MonkeyPatch) -> N
     if not pieces.shared_loops_usable():
         pytest.skip("numba has no thread-safe threading layer on this machine")
     monkeypatch.setenv("TENSORBLOCKS_THREADS", "2")
-    monkeypatch.setattr(resize, "_LOOP_SHARED_MIN", 0)
+    monkeypatch.setattr(resize, "LOOP_SHARED_MIN", 0)
     monkeypatch.setattr(resize, "_LOOP_PIECE", 8)  # a row a piece: many rounds
     shared = compiled_loops("shared_loops")
     run = shared.run
@@ -205,7 +240,7 @@ def test_without_a_thread_safe_numba_layer_the_pool_shares_the_pieces() -> None:
     script = (
         "import numpy as np, os\n"
         "from blocks.kernels import resize, pieces\n"
-        "resize._LOOP_SHARED_MIN = 0; resize._SHARED_MIN = 0\n"
+        "resize.LOOP_SHARED_MIN = 0; resize._SHARED_MIN = 0\n"
         "x = np.random.default_rng(1).standard_normal((4, 32, 32, 5)).astype(np.float32)\n"
         "out = resize.resize_bilinear(x, (40, 50))\n"
         "print(pieces.shared_loops_usable(), out.shape, float(out.sum()))\n"
@@ -393,7 +428,7 @@ def test_compiled_closures_are_found_in_numbas_cache_by_a_new_process(tmp_path: 
         "import numpy as np\n"
         "from blocks.kernels import resize\n"
         "from blocks.kernels.resize_filters import resize_area, resize_bicubic\n"
-        "resize._LOOP_SHARED_MIN = 0\n"
+        "resize.LOOP_SHARED_MIN = 0\n"
         "x = np.random.default_rng(1).standard_normal((2, 16, 16, 3)).astype(np.float32)\n"
         "x[0, 3, 4, 1] = np.nan\n"  # a careful row too
         "resize.resize_bilinear(x, (20, 24)); resize_bicubic(x, (9, 7)); resize_area(x, (5, 6))\n"

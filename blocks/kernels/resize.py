@@ -84,7 +84,7 @@ _SHARED_MIN = 1 << 21
 #: from this much on is shared, in pieces of _LOOP_PIECE floats taken as threads come
 #: free. Measured on bl-2 (1M floats, benchmarks/bench_ops.py) round-robin with TF:
 #: 0.28-0.30 ms in 8 pieces, 0.44-0.46 in 2, 0.42-0.73 alone.
-_LOOP_SHARED_MIN = 1 << 18
+LOOP_SHARED_MIN = 1 << 18
 #: A nearest pixel's copy against a bilinear lerp, per output value (in_row_pieces' cost).
 _NEAREST_COST = 0.5
 _LOOP_PIECE = 1 << 17
@@ -364,7 +364,7 @@ def _row_pieces(
     batch, out_h, out_w, channels = shape
     rows = batch * out_h
     floats = rows * out_w * channels
-    least = _LOOP_SHARED_MIN if shared else _SHARED_MIN
+    least = LOOP_SHARED_MIN if shared else _SHARED_MIN
     threads = thread_count() if floats * cost >= least else 1
     # Alone, the caller takes pieces of about _SHARED_MIN work (Stop still lands within
     # about a millisecond): each call into the loops costs microseconds to dispatch and
@@ -397,11 +397,11 @@ def loop_in_row_pieces(
     cancel: threading.Event | None, cost: float = 1.0,
 ) -> None:
     """:func:`in_row_pieces` for a compiled loop called as ``loop(args[0], args[1], start,
-    stop, *args[2:])``: from :data:`_LOOP_SHARED_MIN` work on, its pieces are shared by
+    stop, *args[2:])``: from :data:`LOOP_SHARED_MIN` work on, its pieces are shared by
     numba's threads, which start with no thread wake-up
     (:func:`~blocks.kernels.pieces.run_loop_ranges`)."""
     floats = shape[0] * shape[1] * shape[2] * shape[3]
-    shared = floats * cost >= _LOOP_SHARED_MIN and shared_loops_usable()
+    shared = floats * cost >= LOOP_SHARED_MIN and shared_loops_usable()
     rows, count, threads = _row_pieces(shape, cost, shared)
     run_loop_ranges(loop, rows, count, args, cancel, threads)
 

@@ -899,11 +899,14 @@ def _crop_row(
 
 @_jit
 def crop_bilinear(
-    source: np.ndarray, which: np.ndarray, in_y: np.ndarray, in_x: np.ndarray,
-    channels: int, out: np.ndarray, limit: np.float32, vector_channels: int,
+    source: np.ndarray, out: np.ndarray, start: int, stop: int, which: np.ndarray,
+    in_y: np.ndarray, in_x: np.ndarray, channels: int, limit: np.float32,
+    vector_channels: int,
 ) -> None:
-    """CropAndResize's bilinear samples: ``out[n, y]`` (``[N, h, w*C]``) from image
-    ``which[n]`` of ``source`` (``[B, H, W*C]``) at the float32 source coordinates
+    """CropAndResize's bilinear samples of boxes ``start .. stop-1``: ``out[n, y]``
+    (``[N, h, w*C]``) from image ``which[n]`` of ``source`` (``[B, H, W*C]``; the
+    arguments in the order :func:`blocks.kernels.pieces.run_loop_ranges` calls) at the
+    float32 source coordinates
     ``in_y[n, y]``, ``in_x[n, x]`` (inside the image; the caller fills the samples
     outside it).
 
@@ -919,7 +922,7 @@ def crop_bilinear(
     lefts = np.empty(crop_w, np.uint64)
     rights = np.empty(crop_w, np.uint64)
     weights_x = np.empty(crop_w, _F32)
-    for n in range(out.shape[0]):
+    for n in range(start, stop):
         b = which[n]
         # The box's columns, once for all its rows.
         for x in range(crop_w):
