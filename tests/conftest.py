@@ -15,3 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def interruptible() -> None:
+    """``preexec_fn`` of a child that a test interrupts: it takes SIGINT as from a terminal
+    even when the suite itself was started in the background, where the shell ignores
+    SIGINT and every child inherits that (Python then never raises KeyboardInterrupt)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import zarr
+from conftest import interruptible
 from PIL import Image
 
 from blocks.errors import TensorBlocksError
@@ -526,7 +527,7 @@ def test_ctrl_c_exits_130_without_traceback(dataset: tuple[Path, Path, Path],
     argv = [sys.executable, "-m", "app.cli", "run", str(graph), *maps(images, offsets),
             "--out", str(out), "--chunk", "1", "--workers", "1"]
     process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, preexec_fn=interruptible)
     marks = out / "chunks_done" / "c"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (marks.is_dir() and len(os.listdir(marks)) > 5):

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import interruptible
 
 from blocks.errors import GraphFileError
 from graph.atomic import remove_stale_temps, temp_name, write_atomically
@@ -257,6 +258,7 @@ class TestCleanExits:
                 [ENTRY_POINT[0], "-c", watch + ENTRY_POINT[2], "run", str(path),
                  "--memory-limit", "8G"],
                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                preexec_fn=interruptible,
             )
             time.sleep(delay)
             child.send_signal(signal.SIGINT)
