@@ -110,6 +110,10 @@ _PIECE_BYTES = 4 << 20
 #: 1.5 MB copy: 0.33 ms with a helper, 0.22 ms alone; G1's uniform fill, 14 MB: 0.79 ms
 #: with a helper on a quiet machine, 0.88 ms alone, but 2.4 ms with one under load).
 _PARALLEL_MIN_BYTES = 32 << 20
+# numba's spinning threads (blocks.kernels.shared_loops, which the resize blocks use)
+# were tried for the glimpse too: alone, G2's gather took 0.05-0.06 ms on two threads
+# against 0.14 on one, but in bench_kernels' rotation with TF (whose own spinning pool
+# then holds the other core) G2 stayed at 0.17-0.21 ms and G1, G5 and G6 got slower.
 #: A gaussian fill element costs about as much as copying this many bytes (a log, a sqrt,
 #: a sin and a cos per element pair, from the C library): 3.7 ms for G1's ~100k filled
 #: elements on one core.

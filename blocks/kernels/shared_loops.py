@@ -17,9 +17,12 @@ Contract:
   ``loop`` must be a compiled function that writes disjoint data per piece; every value
   is computed by the same operations whatever the piece, so threads cannot change bits.
 
+Used by ResizeBilinear, ResizeArea, ResizeNearestNeighbor and CropAndResize (bilinear),
+through :func:`blocks.kernels.pieces.run_loop_ranges`.
+
 Why numba's threads: handing a piece to a Python pool helper costs a futex wake, 30-100
 us on a 2-core virtual machine, which outweighed the gain for work under about 2 ms (a
-1.5 MB glimpse or a 4 MB resize). A parallel region of numba's OpenMP layer starts on
+4 MB resize). A parallel region of numba's OpenMP layer starts on
 threads that spin for a few milliseconds after the last one before they sleep (GNU
 OpenMP's default; ``GOMP_SPINCOUNT`` and ``OMP_WAIT_POLICY`` set it), so kernels called
 one after another, as a graph runs them, pay no wake-up (benchmarks/bench_ops.py bl-2).
