@@ -225,3 +225,37 @@ def test_stop_lands_between_pieces_of_a_large_concat() -> None:
     with pytest.raises(CancelledError):
         array_ops.concat_v2(parts, 3, cancel)
     assert array_ops.concat_v2(parts, 3, threading.Event()).shape == (64, 128, 128, 6)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_counted_pieces_add_up_on_either_kind_of_thread(threads: int) -> None:
+    # float_to_int32 returns each piece's count of values out of range; the ranges run on
+    # numba's threads (a driver that sums them) or on the pool, and the total is exact.
+    from blocks.kernels import pieces
+    from blocks.kernels.compiled import compiled_loops
+
+    values = np.arange(1 << 18, dtype=np.float32)
+    bad = np.random.default_rng(4).choice(values.size, 37, replace=False)
+    values[bad] = np.array([np.nan, np.inf, 3.0e9, -3.0e9], np.float32)[bad % 4]
+    out = np.empty(values.shape, np.int32)
+    loop = compiled_loops("cast_loops").float_to_int32
+    shared = compiled_loops("shared_loops")
+    entries: list[bool] = []
+    run = shared.run
+
+    def watched(*args: Any, **kwargs: Any) -> int:
+        entries.append(kwargs.get("counting", False))
+        return int(run(*args, **kwargs))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(shared, "run", watched)
+        with thread_limit(threads):
+            total = pieces.run_loop_ranges(loop, values.size, 13, (values, out), None,
+                                           threads, counting=True)
+    assert total == 37
+    good = np.setdiff1d(np.arange(values.size), bad)
+    assert np.array_equal(out[good], values[good].astype(np.int32))
+    if threads == 2 and shared.usable():
+        assert entries == [True, True]  # 13 pieces, in rounds of four per thread
+    else:
+        assert entries == []

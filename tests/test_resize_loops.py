@@ -110,9 +110,10 @@ def test_numba_threads_give_the_same_bits(name: str, monkeypatch: pytest.MonkeyP
     shared = compiled_loops("shared_loops")
     entries: list[int] = []
 
-    def counted(loop: Any, bounds: np.ndarray, threads: int, args: tuple[Any, ...]) -> None:
+    def counted(loop: Any, bounds: np.ndarray, threads: int, args: tuple[Any, ...],
+                **options: Any) -> int:
         entries.append(len(bounds) - 1)
-        run(loop, bounds, threads, args)
+        return int(run(loop, bounds, threads, args, **options))
 
     run = shared.run
     monkeypatch.setattr(shared, "run", counted)
@@ -175,9 +176,10 @@ def test_crop_boxes_on_numba_threads_give_the_same_bits(monkeypatch: pytest.Monk
     run = shared.run
     entries: list[int] = []
 
-    def counted(loop: Any, bounds: np.ndarray, threads: int, args: tuple[Any, ...]) -> None:
+    def counted(loop: Any, bounds: np.ndarray, threads: int, args: tuple[Any, ...],
+                **options: Any) -> int:
         entries.append(len(bounds) - 1)
-        run(loop, bounds, threads, args)
+        return int(run(loop, bounds, threads, args, **options))
 
     monkeypatch.setattr(shared, "run", counted)
     monkeypatch.setenv("TENSORBLOCKS_THREADS", "2")
@@ -203,10 +205,11 @@ def test_numba_threads_stop_between_rounds(monkeypatch: pytest.MonkeyPatch) -> N
     rounds: list[int] = []
 
     def cancelled_during(loop: Any, bounds: np.ndarray, threads: int,
-                         args: tuple[Any, ...]) -> None:
+                         args: tuple[Any, ...], **options: Any) -> int:
         rounds.append(len(bounds) - 1)
-        run(loop, bounds, threads, args)
+        done = int(run(loop, bounds, threads, args, **options))
         cancel.set()
+        return done
 
     monkeypatch.setattr(shared, "run", cancelled_during)
     with pytest.raises(CancelledError):

@@ -43,7 +43,7 @@ import numpy as np
 from blocks.kernels.compiled import compiled_loops
 from blocks.kernels.float32_math import flush_denormals, to_float32
 from blocks.kernels.op_checks import BFLOAT16, check_memory, port_error, tf_dtype_name
-from blocks.kernels.pieces import run_ranges, thread_count
+from blocks.kernels.pieces import run_loop_ranges, thread_count
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
@@ -160,21 +160,20 @@ def _float_bits_to_bfloat16(values: np.ndarray, signless_nan: bool, truncate: bo
     assert BFLOAT16 is not None
     bits = np.ascontiguousarray(values).reshape(-1).view(np.uint32)
     out = np.empty(bits.shape, np.uint16)
-    loop = _loops().float_to_bfloat16
-    _in_pieces(bits.size, lambda start, stop: loop(bits, out, start, stop, signless_nan,
-                                                   truncate))
+    _in_pieces(_loops().float_to_bfloat16, bits.size, (bits, out, signless_nan, truncate))
     return out.reshape(values.shape).view(BFLOAT16)
 
 
-def _in_pieces(count: int, work: Callable[[int, int], Any]) -> list[Any]:
-    """``work(start, stop)`` over ``0 .. count-1`` in pieces, shared by the kernel threads
-    when there are many elements; what each piece returned."""
+def _in_pieces(
+    loop: Callable[..., Any], count: int, args: tuple[Any, ...], *, counting: bool = False
+) -> int:
+    """The compiled ``loop(args[0], args[1], start, stop, *args[2:])`` over ``0 ..
+    count-1`` in pieces, shared by the kernel threads when there are many elements
+    (numba's threads where they can be used: :func:`~blocks.kernels.pieces.run_loop_ranges`);
+    ``counting``: the sum of what the pieces return."""
     threads = thread_count() if count >= _SHARED_MIN else 1
     pieces = max(1, min(-(-count // _PIECE), 4 * threads)) if threads > 1 else 1
-    results: list[Any] = []  # list.append is atomic under the GIL
-    run_ranges(count, pieces, lambda start, stop: results.append(work(start, stop)), None,
-               threads)
-    return results
+    return run_loop_ranges(loop, count, pieces, args, None, threads, counting=counting)
 
 
 def _loops() -> ModuleType:
@@ -223,8 +222,7 @@ def _float_to_int(values: np.ndarray, dst: np.dtype[Any]) -> np.ndarray:
         # One compiled pass converts and counts the values out of range.
         flat = np.ascontiguousarray(values).reshape(-1)
         out = np.empty(flat.shape, np.int32)
-        loop = _loops().float_to_int32
-        if not sum(_in_pieces(flat.size, lambda start, stop: loop(flat, out, start, stop))):
+        if not _in_pieces(_loops().float_to_int32, flat.size, (flat, out), counting=True):
             return out.reshape(values.shape)
     elif values.size and dst == np.int32 and _INDEFINITE_INT32:
         # x86 turns NaN, inf and out-of-range floats into INT32_MIN: two passes (convert,

@@ -23,8 +23,9 @@ Contract:
 * :func:`run_ranges(total, count, work, cancel, threads)` — :func:`run_pieces` over
   ``count`` ranges of ``0 .. total-1`` whose sizes differ by at most one, calling
   ``work(start, stop)``: no thread is left with a larger part.
-* :func:`run_loop_ranges(loop, total, count, args, cancel, threads)` — the same ranges
-  for a compiled loop, called as ``loop(args[0], args[1], start, stop, *args[2:])``. With
+* :func:`run_loop_ranges(loop, total, count, args, cancel, threads, counting=False)` —
+  the same ranges for a compiled loop, called as ``loop(args[0], args[1], start, stop,
+  *args[2:])`` (``counting``: it returns an integer per range; their sum is returned). With
   more than one thread and numba's threads usable here (:func:`shared_loops_usable`), the
   pieces are shared by numba's threads (:mod:`blocks.kernels.shared_loops`), entered in
   rounds of a few pieces per thread with ``cancel`` checked between rounds; otherwise as
@@ -146,19 +147,29 @@ def shared_loops_usable() -> bool:
 
 
 def run_loop_ranges(
-    loop: Callable[..., None], total: int, count: int, args: tuple[Any, ...],
-    cancel: threading.Event | None, threads: int,
-) -> None:
-    """Call the compiled ``loop`` over ``count`` near-equal ranges of ``range(total)``."""
+    loop: Callable[..., Any], total: int, count: int, args: tuple[Any, ...],
+    cancel: threading.Event | None, threads: int, *, counting: bool = False,
+) -> int:
+    """Call the compiled ``loop`` over ``count`` near-equal ranges of ``range(total)``;
+    ``counting``: the loop returns an integer per range, and the sum is returned (else 0)."""
     if threads > 1 and count > 1 and shared_loops_usable():
         shared = compiled_loops("shared_loops")
         bounds = np.array([total * index // count for index in range(count + 1)], np.int64)
         step = _ROUND_PIECES * threads
+        total_count = 0
         for begin in range(0, count, step):
             check_cancel(cancel)
-            shared.run(loop, bounds[begin:begin + step + 1], threads, args)
+            total_count += shared.run(loop, bounds[begin:begin + step + 1], threads, args,
+                                      counting=counting)
         check_cancel(cancel)
-        return
+        return total_count
     first, second, *rest = args
-    run_ranges(total, count, lambda start, stop: loop(first, second, start, stop, *rest),
-               cancel, threads)
+    counts: list[int] = []  # list.append is atomic under the GIL
+
+    def piece(start: int, stop: int) -> None:
+        result = loop(first, second, start, stop, *rest)
+        if counting:
+            counts.append(int(result))
+
+    run_ranges(total, count, piece, cancel, threads)
+    return sum(counts)

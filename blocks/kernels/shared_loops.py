@@ -9,15 +9,18 @@ Contract:
   (its default would fall back to the ``workqueue`` layer, which aborts the process when
   two threads enter it at once). Without one the kernels share their pieces with the
   Python pool of :mod:`blocks.kernels.pieces`, as before.
-* :func:`run(loop, bounds, threads, args)` calls ``loop(args[0], args[1], bounds[p],
+* :func:`run(loop, bounds, threads, args, counting=False)` calls ``loop(args[0], args[1], bounds[p],
   bounds[p + 1], *args[2:])`` for every piece ``p`` (``bounds`` ascending int64) on
   ``threads`` threads — the calling one and numba's — the pieces taken one at a time by
   whichever thread is free (a chunk size of 1), so no thread has a share decided before
   it started. The driver for each ``loop`` is compiled once (numba's cache keeps it).
   ``loop`` must be a compiled function that writes disjoint data per piece; every value
   is computed by the same operations whatever the piece, so threads cannot change bits.
+  With ``counting`` the loop returns an integer per piece (Cast's count of values out of
+  range) and ``run`` returns their sum.
 
-Used by ResizeBilinear, ResizeArea, ResizeNearestNeighbor and CropAndResize (bilinear),
+Used by ResizeBilinear, ResizeArea, ResizeNearestNeighbor, CropAndResize (bilinear) and
+Cast's compiled conversions,
 through :func:`blocks.kernels.pieces.run_loop_ranges`.
 
 Why numba's threads: handing a piece to a Python pool helper costs a futex wake, 30-100
@@ -82,15 +85,31 @@ def _driver(loop: Callable[..., None]) -> Callable[..., None]:
     return driver
 
 
-def run(loop: Callable[..., None], bounds: np.ndarray, threads: int,
-        args: tuple[Any, ...]) -> None:
-    """Call ``loop`` on every piece of ``bounds`` on ``threads`` threads (see the module)."""
-    driver = _driver(loop)
+@cache
+def _counting_driver(loop: Callable[..., int]) -> Callable[..., int]:
+    """The compiled driver of ``loop`` that returns the sum of what the pieces return."""
+
+    @compiled(nogil=True, parallel=True)  # keyed by the loop it calls (numba_cache)
+    def driver(bounds: np.ndarray, first: Any, second: Any, *rest: Any) -> int:
+        counts = np.zeros(bounds.shape[0] - 1, np.int64)
+        for piece in numba.prange(bounds.shape[0] - 1):
+            counts[piece] = loop(first, second, bounds[piece], bounds[piece + 1], *rest)
+        return int(counts.sum())
+
+    return driver
+
+
+def run(loop: Callable[..., Any], bounds: np.ndarray, threads: int,
+        args: tuple[Any, ...], *, counting: bool = False) -> int:
+    """Call ``loop`` on every piece of ``bounds`` on ``threads`` threads (see the module);
+    ``counting``: ``loop`` returns an integer per piece, and their sum is returned (else 0)."""
+    driver: Callable[..., Any] = _counting_driver(loop) if counting else _driver(loop)
     previous_threads = numba.get_num_threads()
     numba.set_num_threads(min(threads, _CONFIG.NUMBA_NUM_THREADS))
     previous_chunk = numba.set_parallel_chunksize(1)
     try:
-        driver(bounds, *args)
+        total = driver(bounds, *args)
     finally:
         numba.set_parallel_chunksize(previous_chunk)
         numba.set_num_threads(previous_threads)
+    return int(total) if counting else 0
