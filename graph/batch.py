@@ -883,10 +883,9 @@ def _make_store(plan: BatchPlan, path: Path, record: dict[str, Any]) -> dict[str
 
     made = _sync(make())
     group = "zarr.json"
-    _write_file(path / group, documents[group].as_buffer_like(), exclusive=True)
+    _write_file(path / group, documents.pop(group).as_buffer_like(), exclusive=True)
     for key in sorted(documents, key=lambda key: not key.endswith(group)):  # metadata first
-        if key != group:
-            _write_file(path / key, documents[key].as_buffer_like())
+        _write_file(path / key, documents[key].as_buffer_like())
     local = LocalStore(path)
     return {name: zarr.Array(AsyncArray(metadata=array.metadata, config=_WRITE_CONFIG,
                                         store_path=StorePath(local, array.path)))

@@ -20,7 +20,7 @@ import pytest
 from test_patches import assert_same_bits
 
 from blocks.errors import CancelledError
-from blocks.kernels import crop_and_resize, resize, resize_filters, resize_loops
+from blocks.kernels import crop_and_resize, pieces, resize, resize_filters, resize_loops
 from blocks.kernels.compiled import compiled_loops
 from blocks.kernels.float32_math import to_float32
 from blocks.kernels.resize import resize_bilinear, resize_nearest_neighbor
@@ -98,8 +98,6 @@ def test_pieces_and_threads_do_not_change_bits(
 def test_numba_threads_give_the_same_bits(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # Bilinear and area share their row pieces on numba's threads (taken one at a time,
     # in rounds): every cut gives the bits of one piece on one thread, careful rows too.
-    from blocks.kernels import pieces
-
     if not pieces.shared_loops_usable():
         pytest.skip("numba has no thread-safe threading layer on this machine")
     images = mixed_images(5)
@@ -118,7 +116,7 @@ def test_numba_threads_give_the_same_bits(name: str, monkeypatch: pytest.MonkeyP
     run = shared.run
     monkeypatch.setattr(shared, "run", counted)
     monkeypatch.setenv("TENSORBLOCKS_THREADS", "2")
-    monkeypatch.setattr(resize, "LOOP_SHARED_MIN", 0)
+    monkeypatch.setattr(pieces, "LOOP_SHARED_MIN", 0)
     for piece in (8, 100, 1 << 30):  # a row a piece (several rounds), a few rows, one piece
         monkeypatch.setattr(resize, "_LOOP_PIECE", piece)
         entries.clear()
@@ -156,8 +154,6 @@ def test_nearest_copies_every_pixel_as_bits_in_any_unit(dtype: str, channels: in
 def test_crop_boxes_on_numba_threads_give_the_same_bits(monkeypatch: pytest.MonkeyPatch) -> None:
     # CropAndResize's bilinear boxes in pieces on numba's threads (each piece judges the
     # rows it reads again): the bits of one call on one thread, careful rows included.
-    from blocks.kernels import pieces
-
     if not pieces.shared_loops_usable():
         pytest.skip("numba has no thread-safe threading layer on this machine")
     images = mixed_images(5)
@@ -183,7 +179,7 @@ def test_crop_boxes_on_numba_threads_give_the_same_bits(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(shared, "run", counted)
     monkeypatch.setenv("TENSORBLOCKS_THREADS", "2")
-    monkeypatch.setattr(crop_and_resize, "LOOP_SHARED_MIN", 0)
+    monkeypatch.setattr(pieces, "LOOP_SHARED_MIN", 0)
     assert_same_bits(crops(), whole)
     assert entries == [8]  # four pieces of boxes per thread, in one round
     assert np.isnan(whole).any()
@@ -192,12 +188,10 @@ def test_crop_boxes_on_numba_threads_give_the_same_bits(monkeypatch: pytest.Monk
 def test_numba_threads_stop_between_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
     # Stop set while a round runs on numba's threads: that round finishes, no other
     # starts, and the resize raises CancelledError.
-    from blocks.kernels import pieces
-
     if not pieces.shared_loops_usable():
         pytest.skip("numba has no thread-safe threading layer on this machine")
     monkeypatch.setenv("TENSORBLOCKS_THREADS", "2")
-    monkeypatch.setattr(resize, "LOOP_SHARED_MIN", 0)
+    monkeypatch.setattr(pieces, "LOOP_SHARED_MIN", 0)
     monkeypatch.setattr(resize, "_LOOP_PIECE", 8)  # a row a piece: many rounds
     shared = compiled_loops("shared_loops")
     run = shared.run
@@ -220,8 +214,6 @@ def test_numba_threads_stop_between_rounds(monkeypatch: pytest.MonkeyPatch) -> N
 def test_numba_threads_are_not_entered_in_a_forked_child() -> None:
     # GNU OpenMP hangs in a child forked after the parent used it: the child's kernels
     # share their pieces with the pool instead, and still compute.
-    from blocks.kernels import pieces
-
     images = mixed_images()
     expected = resize_bilinear(images, (23, 31), None)
     pid = os.fork()
@@ -243,7 +235,7 @@ def test_without_a_thread_safe_numba_layer_the_pool_shares_the_pieces() -> None:
     script = (
         "import numpy as np, os\n"
         "from blocks.kernels import resize, pieces\n"
-        "resize.LOOP_SHARED_MIN = 0; resize._SHARED_MIN = 0\n"
+        "pieces.LOOP_SHARED_MIN = 0; resize._SHARED_MIN = 0\n"
         "x = np.random.default_rng(1).standard_normal((4, 32, 32, 5)).astype(np.float32)\n"
         "out = resize.resize_bilinear(x, (40, 50))\n"
         "print(pieces.shared_loops_usable(), out.shape, float(out.sum()))\n"
@@ -429,9 +421,9 @@ def test_compiled_closures_are_found_in_numbas_cache_by_a_new_process(tmp_path: 
     # from numba's cache, not compile them again and write one more cache file.
     script = (
         "import numpy as np\n"
-        "from blocks.kernels import resize\n"
+        "from blocks.kernels import pieces, resize\n"
         "from blocks.kernels.resize_filters import resize_area, resize_bicubic\n"
-        "resize.LOOP_SHARED_MIN = 0\n"
+        "pieces.LOOP_SHARED_MIN = 0\n"
         "x = np.random.default_rng(1).standard_normal((2, 16, 16, 3)).astype(np.float32)\n"
         "x[0, 3, 4, 1] = np.nan\n"  # a careful row too
         "resize.resize_bilinear(x, (20, 24)); resize_bicubic(x, (9, 7)); resize_area(x, (5, 6))\n"

@@ -48,14 +48,8 @@ from blocks.kernels.op_checks import (
     shape_text,
     size_pair,
 )
-from blocks.kernels.pieces import run_loop_ranges, shared_loops_usable, thread_count
-from blocks.kernels.resize import (
-    LOOP_SHARED_MIN,
-    flat_rows,
-    loop_source,
-    resize_loops,
-    tame_limit,
-)
+from blocks.kernels.pieces import loop_threads, run_loop_ranges
+from blocks.kernels.resize import flat_rows, loop_source, resize_loops, tame_limit
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
 #: A bilinear crop sample against a resize's lerp, per output value (both x lerps are
@@ -224,11 +218,10 @@ def crop_and_resize(
         args = (flat_rows(loop_source(image)), flat_rows(out), which, safe_y, safe_x,
                 channels, tame_limit(4.0, image.dtype),  # a lerp's difference: 2x
                 _vector_channels(image.dtype, channels))
-        work = num_boxes * crop_h * crop_w * channels * _CROP_COST
-        shared = work >= LOOP_SHARED_MIN and shared_loops_usable()
-        threads = thread_count() if shared else 1
+        # Boxes in pieces on numba's threads only (never the pool's); alone, one call.
+        threads, _ = loop_threads(num_boxes * crop_h * crop_w * channels * _CROP_COST,
+                                  pool_min=math.inf)
         pieces = min(num_boxes, 4 * threads) if threads > 1 else 1
-        # Boxes in pieces on numba's threads; alone, one call (no Stop inside, as before).
         run_loop_ranges(resize_loops().crop_bilinear, num_boxes, pieces, args, None, threads)
     outside = ~(inside_y[:, :, None] & inside_x[:, None, :])
     if outside.any():

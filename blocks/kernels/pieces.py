@@ -33,6 +33,9 @@ Contract:
 * :func:`shared_loops_usable` — whether numba's threads may be used: never in a child
   forked from this process (GNU OpenMP, numba's usual layer, hangs there), never when
   ``TENSORBLOCKS_THREADS`` or :func:`thread_limit` leaves one thread.
+* :func:`loop_threads(work, pool_min)` — the one rule for how many threads a compiled
+  loop's work gets: numba's from :data:`LOOP_SHARED_MIN` on, the pool's from the op's
+  own ``pool_min`` on where numba's cannot be used.
 """
 
 from __future__ import annotations
@@ -116,17 +119,28 @@ def run_pieces(
     check_cancel(cancel)
 
 
+def _bounds(total: int, count: int) -> list[int]:
+    """The bounds of ``count`` near-equal ranges of ``range(total)`` (sizes differ by at
+    most one)."""
+    return [total * index // count for index in range(count + 1)]
+
+
 def run_ranges(
     total: int, count: int, work: Callable[[int, int], None], cancel: threading.Event | None,
     threads: int,
 ) -> None:
     """Call ``work(start, stop)`` over ``count`` near-equal ranges of ``range(total)``."""
-    bounds = [total * index // count for index in range(count + 1)]
+    bounds = _bounds(total, count)
     run_pieces(count, lambda index: work(bounds[index], bounds[index + 1]), cancel, threads)
 
 
 #: Pieces per thread in one entry into numba's threads: Stop waits for at most a round.
 _ROUND_PIECES = 4
+#: Work (output floats times the op's cost per float relative to a bilinear lerp) from
+#: which a compiled loop is shared on numba's threads, whose start costs no wake-up
+#: (:func:`loop_threads`). Measured on bl-2 (1M floats, benchmarks/bench_ops.py)
+#: round-robin with TF: 0.28-0.30 ms in 8 pieces, 0.44-0.46 in 2, 0.42-0.73 alone.
+LOOP_SHARED_MIN = 1 << 18
 _forked = False
 
 
@@ -138,12 +152,27 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _numba_threads_ready() -> bool:
+    """numba's threads can be entered here: not a forked child, a thread-safe layer."""
+    return not _forked and bool(compiled_loops("shared_loops").usable())
+
+
 def shared_loops_usable() -> bool:
     """Whether compiled loops may share pieces on numba's threads (see the module)."""
-    if _forked or thread_count() < 2:
-        return False
-    usable: bool = compiled_loops("shared_loops").usable()
-    return usable
+    return thread_count() >= 2 and _numba_threads_ready()
+
+
+def loop_threads(work: float, pool_min: float) -> tuple[int, bool]:
+    """``(threads, shared)`` for a compiled loop's ``work`` (as :data:`LOOP_SHARED_MIN`
+    counts it): numba's threads share it from :data:`LOOP_SHARED_MIN` on (``shared``),
+    the Python pool's from ``pool_min`` on where numba's cannot be used; else one thread."""
+    if work < min(LOOP_SHARED_MIN, pool_min):
+        return 1, False
+    threads = thread_count()
+    if threads < 2:
+        return 1, False
+    shared = work >= LOOP_SHARED_MIN and _numba_threads_ready()
+    return (threads if shared or work >= pool_min else 1), shared
 
 
 def run_loop_ranges(
@@ -152,9 +181,9 @@ def run_loop_ranges(
 ) -> int:
     """Call the compiled ``loop`` over ``count`` near-equal ranges of ``range(total)``;
     ``counting``: the loop returns an integer per range, and the sum is returned (else 0)."""
-    if threads > 1 and count > 1 and shared_loops_usable():
+    if threads > 1 and count > 1 and _numba_threads_ready():
         shared = compiled_loops("shared_loops")
-        bounds = np.array([total * index // count for index in range(count + 1)], np.int64)
+        bounds = np.array(_bounds(total, count), np.int64)
         step = _ROUND_PIECES * threads
         total_count = 0
         for begin in range(0, count, step):

@@ -65,7 +65,7 @@ from blocks.kernels.op_checks import (
     shape_text,
     size_pair,
 )
-from blocks.kernels.pieces import run_loop_ranges, run_ranges, shared_loops_usable, thread_count
+from blocks.kernels.pieces import loop_threads, run_loop_ranges, run_ranges, thread_count
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
 _F32 = np.float32
@@ -80,14 +80,11 @@ _PIECE = 1 << 18
 #: on a quiet machine and slower on a busy one; area and bicubic cases of about 1 ms of
 #: arithmetic (above it by their cost) ran 1.2-1.5x faster on two threads when quiet.
 _SHARED_MIN = 1 << 21
-#: With numba's threads (:func:`loop_in_row_pieces`), whose start costs no wake-up, work
-#: from this much on is shared, in pieces of _LOOP_PIECE floats taken as threads come
-#: free. Measured on bl-2 (1M floats, benchmarks/bench_ops.py) round-robin with TF:
-#: 0.28-0.30 ms in 8 pieces, 0.44-0.46 in 2, 0.42-0.73 alone.
-LOOP_SHARED_MIN = 1 << 18
+#: On numba's threads (:func:`loop_in_row_pieces`, from pieces.LOOP_SHARED_MIN of work),
+#: pieces of this many floats, taken as threads come free.
+_LOOP_PIECE = 1 << 17
 #: A nearest pixel's copy against a bilinear lerp, per output value (in_row_pieces' cost).
 _NEAREST_COST = 0.5
-_LOOP_PIECE = 1 << 17
 
 #: The dtypes TensorFlow's resize ops take (all four share the list).
 RESIZE_DTYPES = dtypes(
@@ -356,23 +353,25 @@ def loop_source(images: np.ndarray) -> np.ndarray:
 
 
 def _row_pieces(
-    shape: tuple[int, int, int, int], cost: float, shared: bool
-) -> tuple[int, int, int]:
-    """How the output rows of ``[B, h, w, C]`` are cut: ``(rows, pieces, threads)``;
-    ``shared``: numba's threads take the pieces (:func:`loop_in_row_pieces`), else the
-    pool's (:func:`in_row_pieces`)."""
+    shape: tuple[int, int, int, int], cost: float, threads: int, shared: bool
+) -> tuple[int, int]:
+    """How the output rows of ``[B, h, w, C]`` are cut for ``threads`` threads:
+    ``(rows, pieces)``; ``shared``: numba's threads take the pieces
+    (:func:`loop_in_row_pieces`), else the pool's (:func:`in_row_pieces`)."""
     batch, out_h, out_w, channels = shape
     rows = batch * out_h
     floats = rows * out_w * channels
-    least = LOOP_SHARED_MIN if shared else _SHARED_MIN
-    threads = thread_count() if floats * cost >= least else 1
     # Alone, the caller takes pieces of about _SHARED_MIN work (Stop still lands within
     # about a millisecond): each call into the loops costs microseconds to dispatch and
     # starts its rows' caches afresh, which small pieces paid many times over.
     piece = (_LOOP_PIECE if shared else _PIECE) if threads > 1 else max(
         _PIECE, int(_SHARED_MIN / cost))
-    count = min(rows, max(-(-floats // piece), 2 * threads if threads > 1 else 1))
-    return rows, count, threads
+    return rows, min(rows, max(-(-floats // piece), 2 * threads if threads > 1 else 1))
+
+
+def _work(shape: tuple[int, int, int, int], cost: float) -> float:
+    """A resize's work: its output floats times its ``cost`` per float."""
+    return shape[0] * shape[1] * shape[2] * shape[3] * cost
 
 
 def in_row_pieces(
@@ -388,7 +387,8 @@ def in_row_pieces(
     thread: bicubic 2.5-8, area about 2.5 per input float it sums), which decides whether
     the work is worth sharing (:data:`_SHARED_MIN`). A compiled loop that needs no
     scratch of its own per piece goes through :func:`loop_in_row_pieces` instead."""
-    rows, count, threads = _row_pieces(shape, cost, shared=False)
+    threads = thread_count() if _work(shape, cost) >= _SHARED_MIN else 1
+    rows, count = _row_pieces(shape, cost, threads, shared=False)
     run_ranges(rows, count, work, cancel, threads)
 
 
@@ -397,12 +397,10 @@ def loop_in_row_pieces(
     cancel: threading.Event | None, cost: float = 1.0,
 ) -> None:
     """:func:`in_row_pieces` for a compiled loop called as ``loop(args[0], args[1], start,
-    stop, *args[2:])``: from :data:`LOOP_SHARED_MIN` work on, its pieces are shared by
-    numba's threads, which start with no thread wake-up
-    (:func:`~blocks.kernels.pieces.run_loop_ranges`)."""
-    floats = shape[0] * shape[1] * shape[2] * shape[3]
-    shared = floats * cost >= LOOP_SHARED_MIN and shared_loops_usable()
-    rows, count, threads = _row_pieces(shape, cost, shared)
+    stop, *args[2:])``: its threads by :func:`~blocks.kernels.pieces.loop_threads`
+    (numba's, which start with no wake-up, from less work than the pool's)."""
+    threads, shared = loop_threads(_work(shape, cost), _SHARED_MIN)
+    rows, count = _row_pieces(shape, cost, threads, shared)
     run_loop_ranges(loop, rows, count, args, cancel, threads)
 
 

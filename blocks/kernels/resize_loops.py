@@ -903,12 +903,11 @@ def crop_bilinear(
     in_y: np.ndarray, in_x: np.ndarray, channels: int, limit: np.float32,
     vector_channels: int,
 ) -> None:
-    """CropAndResize's bilinear samples of boxes ``start .. stop-1``: ``out[n, y]``
-    (``[N, h, w*C]``) from image ``which[n]`` of ``source`` (``[B, H, W*C]``; the
-    arguments in the order :func:`blocks.kernels.pieces.run_loop_ranges` calls) at the
-    float32 source coordinates
-    ``in_y[n, y]``, ``in_x[n, x]`` (inside the image; the caller fills the samples
-    outside it).
+    """CropAndResize's bilinear samples of boxes ``start .. stop-1`` (the arguments in the
+    order :func:`blocks.kernels.pieces.run_loop_ranges` calls): ``out[n, y]``
+    (``[N, h, w*C]``) from image ``which[n]`` of ``source`` (``[B, H, W*C]``) at the
+    float32 source coordinates ``in_y[n, y]``, ``in_x[n, x]`` (inside the image; the
+    caller fills the samples outside it).
 
     ``top = tl + (tr - tl)*x_lerp`` and ``bottom`` alike, then
     ``top + (bottom - top)*y_lerp``: TF's crop loops add the product first, but the bottom

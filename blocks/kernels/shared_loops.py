@@ -9,8 +9,9 @@ Contract:
   (its default would fall back to the ``workqueue`` layer, which aborts the process when
   two threads enter it at once). Without one the kernels share their pieces with the
   Python pool of :mod:`blocks.kernels.pieces`, as before.
-* :func:`run(loop, bounds, threads, args, counting=False)` calls ``loop(args[0], args[1], bounds[p],
-  bounds[p + 1], *args[2:])`` for every piece ``p`` (``bounds`` ascending int64) on
+* :func:`run(loop, bounds, threads, args, counting=False)` calls ``loop(args[0],
+  args[1], bounds[p], bounds[p + 1], *args[2:])`` for every piece ``p`` (``bounds``
+  ascending int64) on
   ``threads`` threads — the calling one and numba's — the pieces taken one at a time by
   whichever thread is free (a chunk size of 1), so no thread has a share decided before
   it started. The driver for each ``loop`` is compiled once (numba's cache keeps it).
@@ -20,13 +21,12 @@ Contract:
   range) and ``run`` returns their sum.
 
 Used by ResizeBilinear, ResizeArea, ResizeNearestNeighbor, CropAndResize (bilinear) and
-Cast's compiled conversions,
-through :func:`blocks.kernels.pieces.run_loop_ranges`.
+Cast's compiled conversions, through :func:`blocks.kernels.pieces.run_loop_ranges`.
 
 Why numba's threads: handing a piece to a Python pool helper costs a futex wake, 30-100
 us on a 2-core virtual machine, which outweighed the gain for work under about 2 ms (a
-4 MB resize). A parallel region of numba's OpenMP layer starts on
-threads that spin for a few milliseconds after the last one before they sleep (GNU
+4 MB resize). A parallel region of numba's OpenMP layer starts on threads that spin for
+a few milliseconds after the last one before they sleep (GNU
 OpenMP's default; ``GOMP_SPINCOUNT`` and ``OMP_WAIT_POLICY`` set it), so kernels called
 one after another, as a graph runs them, pay no wake-up (benchmarks/bench_ops.py bl-2).
 A process that forks after using it must not enter it again in the child (GNU OpenMP is
