@@ -4,8 +4,8 @@ Run ``python benchmarks/bench_batch.py`` (``--items N``, ``--repeats K``, ``--no
 pipeline is glimpse -> patches over 32,768 items by default: [N,64,64,3] float32 images
 in a memory-mapped ``.npy``, one 32x32 glimpse per item at its own offset (centred,
 normalized, about a third of the windows crossing the border), then 8x8 patches with
-stride 8 ([N,4,4,192]). In one
-process it times, round-robin so that load from other processes hits every column alike:
+stride 8 ([N,4,4,192]). In one process it times, round-robin so that load from other
+processes hits every column alike:
 
 * **ours**: ``Graph.map`` — the engine per chunk, Dask's threaded scheduler, the items read
   from the ``.npy`` by memory map and the patches written into a zarr store (the same
