@@ -25,6 +25,7 @@ from blocks.errors import CancelledError, InvalidArgumentError, MemoryLimitError
 from blocks.kernels import glimpse as glimpse_module
 from blocks.kernels import pieces as pieces_module
 from blocks.kernels.arguments import CheckedCalls, call_key, small_value_key
+from blocks.kernels.compiled import compiled_loops
 from blocks.kernels.glimpse import (
     extract_glimpse,
     extract_glimpse_v2,
@@ -755,49 +756,100 @@ def test_pieces_and_threads_do_not_change_the_result(noise: str,
         assert pieces.tobytes() == whole.tobytes()
 
 
-def _threads_used(monkeypatch: pytest.MonkeyPatch, call: Any) -> int:
-    """The most threads the glimpse asked :func:`run_pieces` for during ``call()`` (1 when
-    it ran in one piece on the calling thread)."""
+def test_numba_threads_give_the_same_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Work from about 4 MiB on is shared on numba's threads, its items in pieces taken one
+    # at a time in rounds: every cut gives the bits of one call on one thread.
+    if not pieces_module.shared_loops_usable():
+        pytest.skip("numba has no thread-safe threading layer on this machine")
+    rng = np.random.default_rng(18)
+    image = rng.standard_normal((40, 20, 22, 3)).astype(np.float32)
+    offsets = rng.uniform(-10, 25, (40, 2)).astype(np.float32)
+    shared = compiled_loops("shared_loops")
+    entries: list[int] = []
+    run = shared.run
+
+    def counted(loop: Any, bounds: np.ndarray, threads: int, args: tuple[Any, ...],
+                **options: Any) -> int:
+        entries.append(len(bounds) - 1)
+        return int(run(loop, bounds, threads, args, **options))
+
+    for noise in ("uniform", "gaussian", "zero"):
+        attrs = {"centered": False, "normalized": False, "uniform_noise": False,
+                 "noise": noise}
+        for size in ([9, 7], [30, 30]):
+            monkeypatch.setenv(pieces_module.THREADS_ENV, "1")
+            whole = extract_glimpse_v2(image, size, offsets, seed=5, item_offset=7, **attrs)
+            monkeypatch.setenv(pieces_module.THREADS_ENV, "2")
+            monkeypatch.setattr(shared, "run", counted)
+            monkeypatch.setattr(pieces_module, "LOOP_SHARED_MIN", 0)
+            for piece_bytes in (1, 1 << 14, 1 << 30):  # an item a piece, a few, the rounds'
+                monkeypatch.setattr(glimpse_module, "_PIECE_BYTES", piece_bytes)
+                entries.clear()
+                shared_bits = extract_glimpse_v2(image, size, offsets, seed=5, item_offset=7,
+                                                 **attrs)
+                assert entries and sum(entries) >= 2  # numba's threads took the pieces
+                assert shared_bits.tobytes() == whole.tobytes()
+            monkeypatch.undo()
+
+
+def _threads_used(monkeypatch: pytest.MonkeyPatch, call: Any, *, numba_threads: bool) -> int:
+    """The most threads the glimpse asked :func:`run_loop_ranges` for during ``call()`` (1
+    when it ran in one piece on the calling thread), with numba's threads usable or not."""
     asked = [1]
-    real = glimpse_module.run_pieces
+    real = glimpse_module.run_loop_ranges
 
-    def recording(count: int, work: Any, cancel: Any, threads: int) -> None:
+    def recording(loop: Any, total: int, count: int, args: Any, cancel: Any,
+                  threads: int) -> int:
         asked.append(threads)
-        real(count, work, cancel, threads)
+        return int(real(loop, total, count, args, cancel, threads))
 
-    monkeypatch.setattr(glimpse_module, "run_pieces", recording)
+    monkeypatch.setattr(glimpse_module, "run_loop_ranges", recording)
     monkeypatch.setenv(pieces_module.THREADS_ENV, "2")
     monkeypatch.setattr(pieces_module.os, "sched_getaffinity", lambda pid: {0, 1})
+    if not numba_threads:
+        monkeypatch.setattr(pieces_module, "_numba_threads_ready", lambda: False)
+    elif not pieces_module._numba_threads_ready():
+        pytest.skip("numba has no thread-safe threading layer on this machine")
     call()
     monkeypatch.undo()
     return max(asked)
 
 
+@pytest.mark.parametrize("numba_threads", [True, False])
 def test_small_work_stays_on_the_calling_thread_and_large_work_is_shared(
-    monkeypatch: pytest.MonkeyPatch,
+    numba_threads: bool, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     rng = np.random.default_rng(9)
     attrs = {"centered": False, "normalized": False, "uniform_noise": False}
-    # A 1.5 MB copy (the benchmark's G2): waking a helper costs more than it saves.
+
+    def threads(call: Any) -> int:
+        return _threads_used(monkeypatch, call, numba_threads=numba_threads)
+
+    # A 1.5 MB copy (the benchmark's G2): entering other threads costs what they save.
     image = rng.random((32, 100, 100, 3), dtype=np.float32)
     inside = rng.uniform(0, 36, (32, 2)).astype(np.float32)
-    assert _threads_used(monkeypatch, lambda: extract_glimpse_v2(
-        image, [64, 64], inside, noise="zero", **attrs)) == 1
+    assert threads(lambda: extract_glimpse_v2(image, [64, 64], inside, noise="zero",
+                                              **attrs)) == 1
     # Gaussian fill weighs 256 bytes an element: 32 glimpses of 64x64x3, all fill (about 100 MB).
     outside = np.full((32, 2), -500.0, np.float32)
-    assert _threads_used(monkeypatch, lambda: extract_glimpse_v2(
-        image, [64, 64], outside, noise="gaussian", seed=1, **attrs)) == 2
+    assert threads(lambda: extract_glimpse_v2(image, [64, 64], outside, noise="gaussian",
+                                              seed=1, **attrs)) == 2
     # Uniform fill reads each filled item's image: 38 MB of images to scan is shared,
     large = rng.random((48, 256, 256, 3), dtype=np.float32)
-    assert _threads_used(monkeypatch, lambda: extract_glimpse_v2(
+    assert threads(lambda: extract_glimpse_v2(
         large, [8, 8], np.full((48, 2), -100.0, np.float32), noise="uniform", seed=1,
         **attrs)) == 2
-    # ... 13 MB is not (about 1 ms on one core) ...
-    assert _threads_used(monkeypatch, lambda: extract_glimpse_v2(
+    # ... 13 MB is shared by numba's spinning threads, not by the pool's (about 1 ms on
+    # one core, less than waking a pool helper under load risks) ...
+    assert threads(lambda: extract_glimpse_v2(
         large[:16], [8, 8], np.full((16, 2), -100.0, np.float32), noise="uniform", seed=1,
+        **attrs)) == (2 if numba_threads else 1)
+    # ... and 3 MB by neither ...
+    assert threads(lambda: extract_glimpse_v2(
+        large[:4], [8, 8], np.full((4, 2), -100.0, np.float32), noise="uniform", seed=1,
         **attrs)) == 1
     # ... nor are images whose glimpses have no fill (only the items with fill count).
-    assert _threads_used(monkeypatch, lambda: extract_glimpse_v2(
+    assert threads(lambda: extract_glimpse_v2(
         large, [8, 8], np.full((48, 2), 10.0, np.float32), noise="uniform", seed=1,
         **attrs)) == 1
 

@@ -63,10 +63,11 @@ numpy once per call; then one compiled pass per item (:mod:`blocks.kernels.glimp
 computes its window, copies the glimpse rows that lie in the image and writes the fill
 around them, with no temporaries. Image statistics and item keys are computed only for
 items whose glimpse has fill, noise only for the filled elements. Items run in pieces of
-about 4 MiB of work (Stop lands between pieces); work of 32 MiB and more (a gaussian fill
-element counting as 256 bytes) is shared with the kernel threads
-(:mod:`blocks.kernels.pieces`: the cores and ``TENSORBLOCKS_THREADS``); below that one
-thread is faster than waking a helper.
+about 4 MiB of work (Stop lands between pieces). Work of 4 MiB and more (a gaussian fill
+element counting as 256 bytes, an image scanned for uniform fill as its bytes) is shared
+on numba's spinning threads, or from 32 MiB on with the Python pool's where those cannot
+be used (:func:`blocks.kernels.pieces.loop_threads`: the cores and
+``TENSORBLOCKS_THREADS``); below that one thread is as fast.
 Gaussian statistics are float64 sums in two passes (population std).
 """
 
@@ -92,7 +93,7 @@ from blocks.kernels.arguments import (
     tf_array,
 )
 from blocks.kernels.compiled import compiled_loops
-from blocks.kernels.pieces import run_pieces, thread_count
+from blocks.kernels.pieces import loop_threads, run_loop_ranges
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
@@ -102,18 +103,26 @@ _TF_NAN = np.array(0xFFC00000, np.uint32).view(np.float32)[()]
 #: Items are processed in pieces of about this much work (copied-byte equivalents, counted
 #: in ``_extract``), so that Stop lands between pieces.
 _PIECE_BYTES = 4 << 20
-#: Work of at least this many bytes (about 2 ms on one core) is shared with helper
-#: threads. Below it the calling thread alone is faster or as fast, measured on the 2-core
+#: Where numba's threads cannot be used (:func:`blocks.kernels.pieces.loop_threads`), work
+#: of at least this many bytes (about 2 ms on one core) is shared with the Python pool's
+#: helpers. Below it the calling thread alone is faster or as fast, measured on the 2-core
 #: machine shared with other work: waking a pool helper costs 30-100 us, when the other
 #: core is busy the helper wakes on the caller's core and the two take turns, and a helper
 #: descheduled in the middle of its piece keeps the caller waiting for a time slice (G2, a
 #: 1.5 MB copy: 0.33 ms with a helper, 0.22 ms alone; G1's uniform fill, 14 MB: 0.79 ms
 #: with a helper on a quiet machine, 0.88 ms alone, but 2.4 ms with one under load).
 _PARALLEL_MIN_BYTES = 32 << 20
-# numba's spinning threads (blocks.kernels.shared_loops, which the resize blocks use)
-# were tried for the glimpse too: alone, G2's gather took 0.05-0.06 ms on two threads
-# against 0.14 on one, but in bench_kernels' rotation with TF (whose own spinning pool
-# then holds the other core) G2 stayed at 0.17-0.21 ms and G1, G5 and G6 got slower.
+#: Pieces per thread when the work is shared (taken one at a time, so items with fill,
+#: which cost more, even out).
+_PIECES_PER_THREAD = 4
+#: A copied float's cost against a bilinear lerp's (pieces.LOOP_SHARED_MIN's unit): from
+#: about 4 MiB of work on, numba's spinning threads (blocks.kernels.shared_loops) share it.
+#: Measured in bench_kernels' rotation with TF, same process, old and new alternated: G1's
+#: uniform fill (14 MiB of work) 0.55-0.72 ms on two threads against 0.92-1.0 on one; G2
+#: and G1 zero fill (1.5 MiB of copies) gained nothing on two threads (0.18-0.19 ms
+#: either way; G1 zero 0.19-0.21 against 0.17-0.18): the entry into the threads costs
+#: what the second core saves there, the call's Python running cold in the caches.
+_COPY_COST = 0.25
 #: A gaussian fill element costs about as much as copying this many bytes (a log, a sqrt,
 #: a sin and a cos per element pair, from the C library): 3.7 ms for G1's ~100k filled
 #: elements on one core.
@@ -471,24 +480,19 @@ def _extract(
         work = batch * glimpse_bytes + fill_item_bytes * loops.items_with_fill(
             points, height, width, out_h, out_w, version, centered_flag, normalized_flag
         )
-    threads = thread_count() if work >= _PARALLEL_MIN_BYTES else 1
-    pieces = max(1, min(batch, max(-(-work // _PIECE_BYTES), threads)))
-    per_piece = -(-batch // pieces)
-    pieces = -(-batch // per_piece)
-
-    def glimpse_piece(index: int) -> None:
-        first = index * per_piece
-        loops.glimpse_items(
-            flat_image, batch, height, width, channels, points, flat_out, out_h, out_w,
-            first, min(first + per_piece, batch), version, centered_flag, normalized_flag,
-            fill, key, int(item_offset),
-        )
-
-    if pieces == 1:  # small work: no thread hand-off (it costs more than the work)
+    # numba's threads take the work from pieces.LOOP_SHARED_MIN on, which counts floats
+    # weighted by their cost against a bilinear lerp's (_COPY_COST).
+    threads, _ = loop_threads(work / 4 * _COPY_COST,
+                              pool_min=_PARALLEL_MIN_BYTES / 4 * _COPY_COST)
+    pieces = max(1, min(batch, max(-(-work // _PIECE_BYTES),
+                                   _PIECES_PER_THREAD * threads if threads > 1 else 1)))
+    args = (flat_image, points, batch, height, width, channels, flat_out, out_h, out_w,
+            version, centered_flag, normalized_flag, fill, key, int(item_offset))
+    if pieces == 1:  # small work: one call, no thread hand-off (it costs more than the work)
         check_cancel(cancel)
-        glimpse_piece(0)
+        loops.glimpse_items(flat_image, points, 0, batch, *args[2:])
     else:
-        run_pieces(pieces, glimpse_piece, cancel, threads)
+        run_loop_ranges(loops.glimpse_items, batch, pieces, args, cancel, threads)
     return out
 
 

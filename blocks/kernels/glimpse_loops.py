@@ -10,7 +10,7 @@ checks every argument and then calls these loops; nothing else calls them):
   zero. A window showing no image pixel has its corner at ``(-h, -w)``.
 * :func:`items_with_fill(offsets, ...)` counts the glimpses whose window is not wholly
   inside the image (:func:`_has_fill`, the rule :func:`glimpse_items` also uses).
-* :func:`glimpse_items(image, offsets, out, first, last, ...)` writes the glimpses of
+* :func:`glimpse_items(image, offsets, first, last, ...)` writes the glimpses of
   items ``first .. last-1`` into ``out`` (flat ``[B*h*w*C]`` float32): image pixels where
   the window covers the image, the fill elsewhere — zero, or noise from the item's
   counter-based stream (its key from the call's 64-bit key and the item's global index
@@ -21,7 +21,8 @@ Why compiled: on many small images (the recurrent-attention regime, [256, 28, 28
 with 8x8 windows) every numpy call costs microseconds and the crossing and noise paths
 need tens of them per piece; one pass per item, with no temporaries, is what beats
 TensorFlow there. The loops hold no Python objects and release the GIL (``nogil``), so
-pieces of items run at once on the kernel threads of :mod:`blocks.kernels.pieces`.
+pieces of items run at once on numba's threads or the kernel threads of
+:mod:`blocks.kernels.pieces`.
 
 Bit-exactness: numba types a float32 operation on float32 operands as float32, and every
 intermediate here is cast back to float32 before the next operation, so each operation
@@ -361,13 +362,14 @@ def _gaussian_value(
 
 @_jit
 def glimpse_items(
-    image: np.ndarray, batch: int, height: int, width: int, channels: int,
-    offsets: np.ndarray, out: np.ndarray, out_h: int, out_w: int, first: int, last: int,
-    version: int, centered: bool, normalized: bool, mode: int, key: np.uint64,
-    item_offset: int,
+    image: np.ndarray, offsets: np.ndarray, first: int, last: int, batch: int, height: int,
+    width: int, channels: int, out: np.ndarray, out_h: int, out_w: int, version: int,
+    centered: bool, normalized: bool, mode: int, key: np.uint64, item_offset: int,
 ) -> None:
     """Glimpses of items ``first .. last-1`` into ``out`` (see the module docstring);
-    ``image`` is the flat C-ordered ``[B*H*W*C]`` input, ``out`` the flat output.
+    ``image`` is the flat C-ordered ``[B*H*W*C]`` input, ``out`` the flat output. The
+    range comes third and fourth, as :func:`blocks.kernels.pieces.run_loop_ranges` calls
+    a loop's pieces.
 
     Only scalars cross function calls inside the loops (an array argument costs a
     reference count per call, which dominates on small glimpses).
