@@ -43,7 +43,7 @@ import numpy as np
 from blocks.kernels.compiled import compiled_loops
 from blocks.kernels.float32_math import flush_denormals, to_float32
 from blocks.kernels.op_checks import BFLOAT16, check_memory, port_error, tf_dtype_name
-from blocks.kernels.pieces import run_loop_ranges, thread_count
+from blocks.kernels.pieces import run_loop_ranges, shared_pieces, thread_count
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
@@ -172,7 +172,7 @@ def _in_pieces(
     (numba's threads where they can be used: :func:`~blocks.kernels.pieces.run_loop_ranges`);
     ``counting``: the sum of what the pieces return."""
     threads = thread_count() if count >= _SHARED_MIN else 1
-    pieces = max(1, min(-(-count // _PIECE), 4 * threads)) if threads > 1 else 1
+    pieces = max(1, min(-(-count // _PIECE), shared_pieces(threads)))
     return run_loop_ranges(loop, count, pieces, args, None, threads, counting=counting)
 
 

@@ -48,7 +48,7 @@ from blocks.kernels.op_checks import (
     shape_text,
     size_pair,
 )
-from blocks.kernels.pieces import loop_threads, run_loop_ranges
+from blocks.kernels.pieces import loop_threads, run_loop_ranges, shared_pieces
 from blocks.kernels.resize import flat_rows, loop_source, resize_loops, tame_limit
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
@@ -221,7 +221,7 @@ def crop_and_resize(
         # Boxes in pieces on numba's threads only (never the pool's); alone, one call.
         threads, _ = loop_threads(num_boxes * crop_h * crop_w * channels * _CROP_COST,
                                   pool_min=math.inf)
-        pieces = min(num_boxes, 4 * threads) if threads > 1 else 1
+        pieces = min(num_boxes, shared_pieces(threads))
         run_loop_ranges(resize_loops().crop_bilinear, num_boxes, pieces, args, None, threads)
     outside = ~(inside_y[:, :, None] & inside_x[:, None, :])
     if outside.any():

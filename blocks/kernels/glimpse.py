@@ -93,7 +93,7 @@ from blocks.kernels.arguments import (
     tf_array,
 )
 from blocks.kernels.compiled import compiled_loops
-from blocks.kernels.pieces import loop_threads, run_loop_ranges
+from blocks.kernels.pieces import loop_threads, run_loop_ranges, shared_pieces
 from blocks.spec import DEFAULT_MEMORY_LIMIT
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
@@ -112,9 +112,6 @@ _PIECE_BYTES = 4 << 20
 #: 1.5 MB copy: 0.33 ms with a helper, 0.22 ms alone; G1's uniform fill, 14 MB: 0.79 ms
 #: with a helper on a quiet machine, 0.88 ms alone, but 2.4 ms with one under load).
 _PARALLEL_MIN_BYTES = 32 << 20
-#: Pieces per thread when the work is shared (taken one at a time, so items with fill,
-#: which cost more, even out).
-_PIECES_PER_THREAD = 4
 #: A copied float's cost against a bilinear lerp's (pieces.LOOP_SHARED_MIN's unit): from
 #: about 4 MiB of work on, numba's spinning threads (blocks.kernels.shared_loops) share it.
 #: Measured in bench_kernels' rotation with TF, same process, old and new alternated: G1's
@@ -484,8 +481,7 @@ def _extract(
     # weighted by their cost against a bilinear lerp's (_COPY_COST).
     threads, _ = loop_threads(work / 4 * _COPY_COST,
                               pool_min=_PARALLEL_MIN_BYTES / 4 * _COPY_COST)
-    pieces = max(1, min(batch, max(-(-work // _PIECE_BYTES),
-                                   _PIECES_PER_THREAD * threads if threads > 1 else 1)))
+    pieces = max(1, min(batch, max(-(-work // _PIECE_BYTES), shared_pieces(threads))))
     args = (flat_image, points, batch, height, width, channels, flat_out, out_h, out_w,
             version, centered_flag, normalized_flag, fill, key, int(item_offset))
     if pieces == 1:  # small work: one call, no thread hand-off (it costs more than the work)

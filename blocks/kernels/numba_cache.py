@@ -42,8 +42,8 @@ def _described(value: Any) -> object:
     """What in a closure cell decides the compiled code, or None if unknown here."""
     if isinstance(value, Dispatcher):
         function = value.py_func
-        cells = tuple(_described(cell.cell_contents) for cell in function.__closure__ or ())
-        if any(cell is None for cell in cells):
+        cells = _described_cells(function)
+        if cells is None:
             return None
         code = hashlib.sha256(function.__code__.co_code).hexdigest()
         return ("compiled", function.__module__, function.__qualname__, code, cells)
@@ -52,16 +52,22 @@ def _described(value: Any) -> object:
     return None
 
 
+def _described_cells(function: Callable[..., Any]) -> tuple[object, ...] | None:
+    """Each closure cell of ``function`` described (:func:`_described`); None if one is
+    unknown here."""
+    cells = tuple(_described(cell.cell_contents) for cell in function.__closure__ or ())
+    return None if any(cell is None for cell in cells) else cells
+
+
 class _SafeCache(FunctionCache):
     """numba's FunctionCache keyed by described cells and locked (see the module)."""
 
     def _index_key(self, sig: Any, codegen: Any) -> Any:
         key = super()._index_key(sig, codegen)
-        closure = self._py_func.__closure__
-        if closure is None:
+        if self._py_func.__closure__ is None:
             return key
-        cells = tuple(_described(cell.cell_contents) for cell in closure)
-        if any(cell is None for cell in cells):
+        cells = _described_cells(self._py_func)
+        if cells is None:
             return key
         signature, magic, (code, _) = key
         return signature, magic, (code, hashlib.sha256(repr(cells).encode()).hexdigest())

@@ -35,7 +35,8 @@ Contract:
   ``TENSORBLOCKS_THREADS`` or :func:`thread_limit` leaves one thread.
 * :func:`loop_threads(work, pool_min)` — the one rule for how many threads a compiled
   loop's work gets: numba's from :data:`LOOP_SHARED_MIN` on, the pool's from the op's
-  own ``pool_min`` on where numba's cannot be used.
+  own ``pool_min`` on where numba's cannot be used; :func:`shared_pieces(threads)` — the
+  fewest pieces that work is cut into for them.
 """
 
 from __future__ import annotations
@@ -136,6 +137,8 @@ def run_ranges(
 
 #: Pieces per thread in one entry into numba's threads: Stop waits for at most a round.
 _ROUND_PIECES = 4
+#: Pieces per thread of a compiled loop's shared work (:func:`shared_pieces`).
+_PIECES_PER_THREAD = 4
 #: Work (output floats times the op's cost per float relative to a bilinear lerp) from
 #: which a compiled loop is shared on numba's threads, whose start costs no wake-up
 #: (:func:`loop_threads`). Measured on bl-2 (1M floats, benchmarks/bench_ops.py)
@@ -173,6 +176,13 @@ def loop_threads(work: float, pool_min: float) -> tuple[int, bool]:
         return 1, False
     shared = work >= LOOP_SHARED_MIN and _numba_threads_ready()
     return (threads if shared or work >= pool_min else 1), shared
+
+
+def shared_pieces(threads: int) -> int:
+    """The pieces a compiled loop's work is cut into at least, for ``threads`` threads (1
+    for one): several a thread, taken as threads come free, so pieces that cost more than
+    others (a glimpse's items with fill, a crop's larger boxes) even out."""
+    return _PIECES_PER_THREAD * threads if threads > 1 else 1
 
 
 def run_loop_ranges(

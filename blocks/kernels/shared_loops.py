@@ -20,8 +20,9 @@ Contract:
   With ``counting`` the loop returns an integer per piece (Cast's count of values out of
   range) and ``run`` returns their sum.
 
-Used by ResizeBilinear, ResizeArea, ResizeNearestNeighbor, CropAndResize (bilinear) and
-Cast's compiled conversions, through :func:`blocks.kernels.pieces.run_loop_ranges`.
+Used by ResizeBilinear, ResizeArea, ResizeNearestNeighbor, CropAndResize (bilinear),
+Cast's compiled conversions and the glimpses, through
+:func:`blocks.kernels.pieces.run_loop_ranges`.
 
 Why numba's threads: handing a piece to a Python pool helper costs a futex wake, 30-100
 us on a 2-core virtual machine, which outweighed the gain for work under about 2 ms (a
